@@ -13,6 +13,10 @@ typedef struct mm_command {
 int mm_cmd_tokenizer(int argc, char **argv);
 int mm_cmd_prep(int argc, char **argv);
 int mm_cmd_demo_data(int argc, char **argv);
+int mm_cmd_train(int argc, char **argv);
+int mm_cmd_eval(int argc, char **argv);
+int mm_cmd_generate(int argc, char **argv);
+int mm_cmd_bench(int argc, char **argv);
 
 // Prints "minimind: error: <current engine error message>" and returns 1.
 int mm_cli_fail(void);

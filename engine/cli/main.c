@@ -11,6 +11,10 @@ static const mm_command mm_commands[] = {
     {"tokenizer", "train a byte-level BPE tokenizer; encode or decode text", mm_cmd_tokenizer},
     {"prep", "prepare data: `prep pretrain` (token file), `prep knowledge` (memory bank)", mm_cmd_prep},
     {"demo-data", "generate the built-in demo corpus (facts about invented entities)", mm_cmd_demo_data},
+    {"train", "train a model from an INI configuration (resumable)", mm_cmd_train},
+    {"eval", "evaluate a checkpoint: prompt continuations, loss, perplexity", mm_cmd_eval},
+    {"generate", "generate text from a checkpoint for a free-form prompt", mm_cmd_generate},
+    {"bench", "benchmark training steps: tokens/s, GFLOP/s, MFU", mm_cmd_bench},
 };
 static const int mm_n_commands = (int)(sizeof mm_commands / sizeof mm_commands[0]);
 
