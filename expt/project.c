@@ -1,0 +1,190 @@
+// Project discovery, expt.ini, version validation and experiment paths (see project.h).
+#include "project.h"
+
+#include <ctype.h>
+#include <git2.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "minimind/error.h"
+
+char *ex_path_join(const char *a, const char *b) {
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *s = mm_malloc(n);
+    if (s) snprintf(s, n, "%s/%s", a, b);
+    return s;
+}
+
+int ex_version_validate(const char *v) {
+    int parts = 0, digits = 0;
+    for (const char *c = v;; c++) {
+        if (isdigit((unsigned char)*c)) {
+            if (++digits > 9) return mm_errorf("version '%s': a part has more than 9 digits", v);
+        } else if (*c == '.' || *c == '\0') {
+            if (digits == 0) return mm_errorf("version '%s': expected X.Y.Z with digits only (e.g. 1.4.2)", v);
+            parts++;
+            digits = 0;
+            if (*c == '\0') break;
+        } else {
+            return mm_errorf("version '%s': expected X.Y.Z with digits only (e.g. 1.4.2)", v);
+        }
+    }
+    if (parts != 3) return mm_errorf("version '%s': expected exactly three parts X.Y.Z", v);
+    return 0;
+}
+
+static char *ex_fmt_path(const ex_project *p, const char *dir, const char *prefix, const char *version,
+                         const char *suffix, char sep) {
+    char name[128];
+    snprintf(name, sizeof name, "%s%s%s", prefix, version, suffix);
+    for (char *c = name + strlen(prefix); *c && sep != '.'; c++)
+        if (*c == '.' && c < name + strlen(prefix) + strlen(version)) *c = sep;
+    char *d = ex_path_join(p->root, dir);
+    if (!d) return NULL;
+    char *r = ex_path_join(d, name);
+    free(d);
+    return r;
+}
+
+char *ex_record_path(const ex_project *p, const char *v) { return ex_fmt_path(p, "experiment", "experiment_", v, ".md", '.'); }
+char *ex_script_path(const ex_project *p, const char *v) { return ex_fmt_path(p, "run_file", "experiment_", v, ".sh", '.'); }
+char *ex_config_path(const ex_project *p, const char *v) { return ex_fmt_path(p, "run_file", "experiment_", v, ".ini", '.'); }
+
+char *ex_out_dir(const ex_project *p, const char *v) {
+    char name[128];
+    snprintf(name, sizeof name, "experiment_%s", v);
+    for (char *c = name; *c; c++)
+        if (*c == '.') *c = '_';
+    return ex_path_join(p->out_root, name);
+}
+
+char *ex_out_file(const ex_project *p, const char *v, const char *file) {
+    char *d = ex_out_dir(p, v);
+    if (!d) return NULL;
+    char *r = ex_path_join(d, file);
+    free(d);
+    return r;
+}
+
+typedef struct ex_ini_ctx {
+    ex_project *p;
+    const char *path;
+    char err[512];
+} ex_ini_ctx;
+
+static int ex_set_str(char **dst, const char *v) {
+    free(*dst);
+    *dst = mm_strdup(v);
+    return *dst != NULL;
+}
+
+static int ex_ini_handler(void *user, const char *section, const char *key, const char *value) {
+    ex_ini_ctx *c = user;
+    ex_project *p = c->p;
+    if (!strcmp(section, "engine") && !strcmp(key, "minimind")) {
+        char *abs = value[0] == '/' ? mm_strdup(value) : ex_path_join(p->root, value);
+        free(p->minimind);
+        p->minimind = abs;
+        return abs != NULL;
+    }
+    if (!strcmp(section, "paths") && !strcmp(key, "out")) {
+        char *abs = value[0] == '/' ? mm_strdup(value) : ex_path_join(p->root, value);
+        free(p->out_root);
+        p->out_root = abs;
+        return abs != NULL;
+    }
+    if (!strcmp(section, "git") && !strcmp(key, "patch_size_cap")) {
+        char *end;
+        long long v = strtoll(value, &end, 10);
+        if (*value == '\0' || *end != '\0' || v < 0) {
+            snprintf(c->err, sizeof c->err, "bad number '%s' for patch_size_cap", value);
+            return 0;
+        }
+        p->patch_cap = v;
+        return 1;
+    }
+    if (!strcmp(section, "record") && !strcmp(key, "lang")) {
+        if (strcmp(value, "zh") && strcmp(value, "en")) {
+            snprintf(c->err, sizeof c->err, "lang must be zh or en (got '%s')", value);
+            return 0;
+        }
+        return ex_set_str(&p->lang, value);
+    }
+    snprintf(c->err, sizeof c->err, "unknown key '%s' in section [%s]", key, section);
+    return 0;
+}
+
+static int ex_read_settings(ex_project *p) {
+    char *path = ex_path_join(p->root, "expt.ini");
+    if (!path) return -1;
+    int rc = 0;
+    if (access(path, F_OK) == 0) {
+        ex_ini_ctx c = {.p = p, .path = path};
+        int r = ini_parse(path, ex_ini_handler, &c);
+        if (r < 0) rc = mm_errorf("%s: cannot read", path);
+        else if (r > 0)
+            rc = mm_errorf("%s:%d: %s", path, r, c.err[0] ? c.err : "syntax error (or line longer than 200 bytes)");
+    }
+    free(path);
+    return rc;
+}
+
+int ex_project_open(ex_project *p, const char *start) {
+    memset(p, 0, sizeof *p);
+    git_libgit2_init();
+    git_buf buf = {0};
+    int rc = git_repository_discover(&buf, start ? start : ".", 0, NULL);
+    if (rc != 0) {
+        const git_error *e = git_error_last();
+        if (e && strstr(e->message, "owner"))
+            rc = mm_errorf("%s: the repository is owned by another user (git refuses it: %s)", start ? start : ".",
+                           e->message);
+        else
+            rc = mm_errorf("%s: not inside a git repository (run `git init` first, then `expt init`)",
+                           start ? start : ".");
+        git_libgit2_shutdown();
+        return rc;
+    }
+    git_repository *repo = NULL;
+    rc = git_repository_open(&repo, buf.ptr);
+    git_buf_dispose(&buf);
+    if (rc != 0) {
+        const git_error *e = git_error_last();
+        rc = mm_errorf("cannot open the git repository: %s", e ? e->message : "unknown error");
+        git_libgit2_shutdown();
+        return rc;
+    }
+    const char *wd = git_repository_workdir(repo);
+    if (!wd) {
+        git_repository_free(repo);
+        git_libgit2_shutdown();
+        return mm_errorf("the git repository is bare: expt needs a work tree");
+    }
+    p->root = mm_strdup(wd);
+    git_repository_free(repo);
+    git_libgit2_shutdown();
+    if (!p->root) return -1;
+    size_t n = strlen(p->root);
+    while (n > 1 && p->root[n - 1] == '/') p->root[--n] = '\0';
+    p->out_root = ex_path_join(p->root, "out");
+    p->minimind = mm_strdup(EX_DEFAULT_MINIMIND);
+    p->lang = mm_strdup("zh");
+    p->patch_cap = 1 << 20;
+    if (!p->out_root || !p->minimind || !p->lang || ex_read_settings(p) != 0) {
+        ex_project_close(p);
+        return -1;
+    }
+    return 0;
+}
+
+void ex_project_close(ex_project *p) {
+    free(p->root);
+    free(p->minimind);
+    free(p->out_root);
+    free(p->lang);
+    memset(p, 0, sizeof *p);
+}
