@@ -13,7 +13,12 @@
 #include "minimind/error.h"
 
 // PRNG streams (one per purpose, so changing one output never reshuffles another).
-enum { MM_STREAM_PRETRAIN = 2, MM_STREAM_EVAL_PICK = 3, MM_STREAM_EVAL_DOCS = 4, MM_STREAM_UUID = 16 };
+enum {
+    MM_STREAM_PRETRAIN = 2,
+    MM_STREAM_EVAL_PICK = 3,
+    MM_STREAM_EVAL_DOCS = 4,
+    MM_STREAM_UUID = 16
+};
 
 // Pretraining documents hold this many sentences (whole subject groups are kept together).
 #define MM_DOC_MIN_SENTENCES 2
@@ -226,7 +231,8 @@ static int mm_build_pretrain_docs(const mm_demo_world *w, uint64_t seed, mm_docs
     if (rc == 0) group_first[n_groups] = n;
     mm_demo_rng rng;
     mm_demo_rng_seed(&rng, seed, MM_STREAM_PRETRAIN);
-    for (int round = 0; rc == 0 && round < MM_DEMO_TRAIN_TEMPLATES * MM_DEMO_PRETRAIN_REPEATS; round++) {
+    for (int round = 0; rc == 0 && round < MM_DEMO_TRAIN_TEMPLATES * MM_DEMO_PRETRAIN_REPEATS;
+         round++) {
         for (int lang = 0; rc == 0 && lang < MM_DEMO_N_LANGS; lang++) {
             for (int g = 0; g < n_groups; g++) groups[g] = g;
             mm_demo_rng_shuffle(&rng, groups, n_groups);
@@ -310,7 +316,8 @@ static int mm_build_eval_docs(const mm_demo_world *w, uint64_t seed, const int *
 // ---------------------------------------------------------------------------------------------
 // The files.
 
-static int mm_write_docs_file(const char *dir, int file, const mm_docs *docs, mm_demo_file_stat *st) {
+static int mm_write_docs_file(const char *dir, int file, const mm_docs *docs,
+                              mm_demo_file_stat *st) {
     mm_out o;
     if (mm_out_open(&o, dir, file, st) != 0) return -1;
     if (mm_write_text_lines(&o, docs) != 0) {
@@ -375,10 +382,11 @@ static int mm_write_eval_facts(const char *dir, const mm_demo_world *w, const in
                 rc = -1;
                 break;
             }
-            json_t *obj = json_pack("{s:s%, s:s, s:i, s:s, s:s}", "prompt", sentence, prompt_len,
-                                    "answer", mm_demo_object_text(w, f, (mm_demo_lang)lang),
-                                    "fact_id", eval[i], "lang", mm_demo_lang_code((mm_demo_lang)lang),
-                                    "relation", mm_demo_relation_name(f->relation));
+            json_t *obj =
+                json_pack("{s:s%, s:s, s:i, s:s, s:s}", "prompt", sentence, prompt_len, "answer",
+                          mm_demo_object_text(w, f, (mm_demo_lang)lang), "fact_id", eval[i], "lang",
+                          mm_demo_lang_code((mm_demo_lang)lang), "relation",
+                          mm_demo_relation_name(f->relation));
             rc = mm_out_json(&o, obj, "\n");
             st->records++;
         }
@@ -426,9 +434,11 @@ static json_t *mm_manifest_json(const mm_demo_world *w, const mm_demo_summary *s
                 subject_type = w->entities[w->facts[i].subject].type;
             }
         bad |= json_array_append_new(
-            rels, json_pack("{s:s, s:s, s:i}", "predicate", mm_demo_relation_name((mm_demo_relation)r),
-                            "subject", subject_type < 0 ? "-" : mm_demo_type_name((mm_demo_entity_type)subject_type),
-                            "facts", count));
+            rels,
+            json_pack("{s:s, s:s, s:i}", "predicate", mm_demo_relation_name((mm_demo_relation)r),
+                      "subject",
+                      subject_type < 0 ? "-" : mm_demo_type_name((mm_demo_entity_type)subject_type),
+                      "facts", count));
     }
     bad |= json_object_set_new(m, "relations", rels);
     json_t *files = json_array();
@@ -482,11 +492,16 @@ int mm_demo_data_write(const char *out_dir, uint64_t seed, int n_facts, mm_demo_
     int rc = n_eval < 0 ? -1 : 0;
     sum->n_eval_facts = n_eval < 0 ? 0 : n_eval;
     if (rc == 0) rc = mm_build_pretrain_docs(&w, seed, &pretrain);
-    if (rc == 0) rc = mm_write_docs_file(out_dir, MM_DEMO_FILE_PRETRAIN, &pretrain, &sum->files[MM_DEMO_FILE_PRETRAIN]);
+    if (rc == 0)
+        rc = mm_write_docs_file(out_dir, MM_DEMO_FILE_PRETRAIN, &pretrain,
+                                &sum->files[MM_DEMO_FILE_PRETRAIN]);
     if (rc == 0) rc = mm_write_trex(out_dir, &w, &sum->files[MM_DEMO_FILE_TREX]);
-    if (rc == 0) rc = mm_write_eval_facts(out_dir, &w, eval, n_eval, &sum->files[MM_DEMO_FILE_EVAL_FACTS]);
+    if (rc == 0)
+        rc = mm_write_eval_facts(out_dir, &w, eval, n_eval, &sum->files[MM_DEMO_FILE_EVAL_FACTS]);
     if (rc == 0) rc = mm_build_eval_docs(&w, seed, eval, n_eval, &eval_docs);
-    if (rc == 0) rc = mm_write_docs_file(out_dir, MM_DEMO_FILE_EVAL, &eval_docs, &sum->files[MM_DEMO_FILE_EVAL]);
+    if (rc == 0)
+        rc = mm_write_docs_file(out_dir, MM_DEMO_FILE_EVAL, &eval_docs,
+                                &sum->files[MM_DEMO_FILE_EVAL]);
     if (rc == 0) rc = mm_write_manifest(out_dir, &w, sum);
     free(eval);
     mm_docs_free(&pretrain);

@@ -61,7 +61,8 @@ static int mm_rand_range(mm_demo_rng *rng, int lo, int hi) {  // inclusive
 
 // ---------------------------------------------------------------------------------------------
 // Names. Each syllable is one consonant + one vowel, mapped to one distinct Chinese character, so
-// a syllable sequence reads the same way in both scripts and distinct sequences give distinct names.
+// a syllable sequence reads the same way in both scripts and distinct sequences give distinct
+// names.
 
 typedef struct mm_syllable {
     const char *lat;
@@ -470,7 +471,8 @@ int mm_demo_render(const mm_demo_world *w, const mm_demo_fact *f, mm_demo_lang l
         size_t len = 1;
         if (t[0] == '{' && (t[1] == 's' || t[1] == 'o') && t[2] == '}') {
             if (t[1] == 'o') obj_at = n;
-            piece = t[1] == 's' ? mm_demo_subject_text(w, f, lang) : mm_demo_object_text(w, f, lang);
+            piece =
+                t[1] == 's' ? mm_demo_subject_text(w, f, lang) : mm_demo_object_text(w, f, lang);
             len = strlen(piece);
             t += 3;
         } else {
@@ -510,7 +512,9 @@ static long long mm_counts_facts(const mm_counts *c) {
            3LL * c->company + c->river + 2LL * c->element + 2LL * c->mountain;
 }
 
-static int mm_scale(int base, long long m) { return (int)((base * m + MM_BASE_TOTAL - 1) / MM_BASE_TOTAL); }
+static int mm_scale(int base, long long m) {
+    return (int)((base * m + MM_BASE_TOTAL - 1) / MM_BASE_TOTAL);
+}
 
 static mm_counts mm_counts_for(int n_facts) {
     mm_counts c;
@@ -610,7 +614,8 @@ static int mm_attrs_draw(mm_demo_rng *rng, const mm_counts *c, mm_attrs *a) {
         a->color[k] = (int)mm_demo_rng_below(rng, MM_N_COLORS);
     }
     free(order);
-    for (int k = 0; k < c->river; k++) a->river_city[k] = (int)mm_demo_rng_below(rng, (uint64_t)cities);
+    for (int k = 0; k < c->river; k++)
+        a->river_city[k] = (int)mm_demo_rng_below(rng, (uint64_t)cities);
     for (int k = 0; k < c->mountain; k++) {
         a->mountain_country[k] = (int)mm_demo_rng_below(rng, (uint64_t)c->country);
         a->height[k] = mm_rand_range(rng, 800, 8848);
@@ -653,7 +658,8 @@ static void mm_emit_facts(mm_demo_world *w, mm_demo_rng *rng, const mm_counts *c
         if (i < c->country) mm_add_fact(w, rng, MM_DEMO_CAPITAL_OF, s, country, 0);
     }
     for (int k = 0; k < c->country; k++)
-        mm_add_fact(w, rng, MM_DEMO_OFFICIAL_LANGUAGE, F[MM_DEMO_COUNTRY] + k, F[MM_DEMO_LANGUAGE] + k, 0);
+        mm_add_fact(w, rng, MM_DEMO_OFFICIAL_LANGUAGE, F[MM_DEMO_COUNTRY] + k,
+                    F[MM_DEMO_LANGUAGE] + k, 0);
     for (int k = 0; k < c->company; k++) {
         int s = F[MM_DEMO_COMPANY] + k;
         mm_add_fact(w, rng, MM_DEMO_FOUNDED_BY, s, F[MM_DEMO_PERSON] + a->founder[k], 0);
@@ -661,7 +667,8 @@ static void mm_emit_facts(mm_demo_world *w, mm_demo_rng *rng, const mm_counts *c
         mm_add_fact(w, rng, MM_DEMO_FOUNDED_YEAR, s, -1, a->founded_year[k]);
     }
     for (int k = 0; k < c->river; k++)
-        mm_add_fact(w, rng, MM_DEMO_FLOWS_THROUGH, F[MM_DEMO_RIVER] + k, F[MM_DEMO_CITY] + a->river_city[k], 0);
+        mm_add_fact(w, rng, MM_DEMO_FLOWS_THROUGH, F[MM_DEMO_RIVER] + k,
+                    F[MM_DEMO_CITY] + a->river_city[k], 0);
     for (int k = 0; k < c->element; k++) {
         int s = F[MM_DEMO_ELEMENT] + k;
         mm_add_fact(w, rng, MM_DEMO_COLOR_OF, s, F[MM_DEMO_COLOR] + a->color[k], 0);

@@ -120,10 +120,13 @@ static char *pretrain_text(json_t *docs) {
 Test(demo_data, same_seed_same_bytes_other_seed_differs_existing_dir_ok) {
     char *a = generate("demo_a", "7"), *b = generate("demo_b", "7"), *c = generate("demo_c", "8");
     for (int i = 0; i < N_DEMO_FILES; i++)
-        cr_assert(files_equal(a, b, demo_files[i]), "%s differs between two runs with seed 7", demo_files[i]);
+        cr_assert(files_equal(a, b, demo_files[i]), "%s differs between two runs with seed 7",
+                  demo_files[i]);
     for (int i = 0; i < 4; i++)
-        cr_assert(!files_equal(a, c, demo_files[i]), "%s is the same for seeds 7 and 8", demo_files[i]);
-    // Regenerating into an existing directory replaces the files (same bytes), leaves no temp files.
+        cr_assert(!files_equal(a, c, demo_files[i]), "%s is the same for seeds 7 and 8",
+                  demo_files[i]);
+    // Regenerating into an existing directory replaces the files (same bytes), leaves no temp
+    // files.
     mm_proc_result r = run_demo("--out", a, "--seed", "7", NULL, NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     mm_proc_result_free(&r);
@@ -187,10 +190,13 @@ Test(demo_data, formats_counts_consistency_and_held_out_prompts) {
         json_t *target = json_object_get(item, "target");
         cr_assert(json_is_array(target) && json_array_size(target) == 1, "item %zu: target", i);
         json_t *t = json_array_get(target, 0);
-        cr_assert_eq(json_object_size(t), 5, "item %zu: target[0] has %zu keys", i, json_object_size(t));
+        cr_assert_eq(json_object_size(t), 5, "item %zu: target[0] has %zu keys", i,
+                     json_object_size(t));
         const char *sentence = str_field(t, "sentence"), *uuid = str_field(t, "uuid");
-        const char *s = str_field(t, "subject"), *p = str_field(t, "predicate"), *o = str_field(t, "object");
-        cr_assert(strstr(sentence, s) && strstr(sentence, o), "item %zu: '%s' lacks %s/%s", i, sentence, s, o);
+        const char *s = str_field(t, "subject"), *p = str_field(t, "predicate"),
+                   *o = str_field(t, "object");
+        cr_assert(strstr(sentence, s) && strstr(sentence, o), "item %zu: '%s' lacks %s/%s", i,
+                  sentence, s, o);
         cr_assert(is_ascii(sentence), "TREx sentences are English: %s", sentence);
         cr_assert(uuid_ok(uuid), "bad uuid '%s'", uuid);
         cr_assert_null(json_object_get(uuids, uuid), "duplicate uuid %s", uuid);
@@ -208,7 +214,8 @@ Test(demo_data, formats_counts_consistency_and_held_out_prompts) {
     int n_capitals = 0, n_founders = 0;
     json_array_foreach(trex, i, item) {
         json_t *t = json_array_get(json_object_get(item, "target"), 0);
-        const char *s = str_field(t, "subject"), *p = str_field(t, "predicate"), *o = str_field(t, "object");
+        const char *s = str_field(t, "subject"), *p = str_field(t, "predicate"),
+                   *o = str_field(t, "object");
         if (!strcmp(p, "capital_of")) {
             n_capitals++;
             cr_assert_null(json_object_get(capital_of_country, o), "%s has two capitals", o);
@@ -218,7 +225,8 @@ Test(demo_data, formats_counts_consistency_and_held_out_prompts) {
         } else if (!strcmp(p, "founded_by")) {
             const char *works = lookup(index, o, "works_at");
             if (works) cr_assert_str_eq(works, s, "founder %s of %s works at %s", o, s, works);
-            const char *founded = lookup(index, s, "founded_year"), *born = lookup(index, o, "birth_year");
+            const char *founded = lookup(index, s, "founded_year"),
+                       *born = lookup(index, o, "birth_year");
             if (founded && born) {
                 cr_assert_gt(atoi(founded), atoi(born), "%s founded %s before being born", o, s);
                 n_founders++;
@@ -251,7 +259,8 @@ Test(demo_data, formats_counts_consistency_and_held_out_prompts) {
         cr_assert(strstr(all, str_field(t, "subject")) != NULL);
     }
 
-    // --- eval_facts.jsonl: a few hundred items, both languages; answers learnable, prompts held out.
+    // --- eval_facts.jsonl: a few hundred items, both languages; answers learnable, prompts held
+    // out.
     json_t *ev = load_jsonl(dir, "eval_facts.jsonl");
     size_t n_items = json_array_size(ev);
     cr_assert(n_items >= 200 && n_items <= 1000, "%zu eval items", n_items);
@@ -278,7 +287,8 @@ Test(demo_data, formats_counts_consistency_and_held_out_prompts) {
             cr_assert(has_cjk(prompt), "zh prompt without CJK: %s", prompt);
         }
         cr_assert(strstr(all, answer) != NULL, "answer '%s' never in pretrain.jsonl", answer);
-        cr_assert(strstr(all, prompt) == NULL, "held-out prompt '%s' occurs in pretrain.jsonl", prompt);
+        cr_assert(strstr(all, prompt) == NULL, "held-out prompt '%s' occurs in pretrain.jsonl",
+                  prompt);
         // The held-out text states the same fact with the same wording.
         char want[1024];
         snprintf(want, sizeof want, "%s%s%s", prompt, !strcmp(lang, "en") ? " " : "", answer);
@@ -297,8 +307,10 @@ Test(demo_data, formats_counts_consistency_and_held_out_prompts) {
     json_array_foreach(files, i, item) {
         size_t len;
         free(slurp(dir, str_field(item, "name"), &len));
-        cr_assert_eq((size_t)json_integer_value(json_object_get(item, "bytes")), len, "%s bytes", str_field(item, "name"));
-        cr_assert_eq((size_t)json_integer_value(json_object_get(item, "records")), expect_records[i]);
+        cr_assert_eq((size_t)json_integer_value(json_object_get(item, "bytes")), len, "%s bytes",
+                     str_field(item, "name"));
+        cr_assert_eq((size_t)json_integer_value(json_object_get(item, "records")),
+                     expect_records[i]);
     }
 
     free(all);
@@ -315,7 +327,9 @@ Test(demo_data, formats_counts_consistency_and_held_out_prompts) {
     free(dir);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 // Splits a pretraining document into sentences (English: ". " separated; Chinese: after "。").
 static void split_sentences(const char *doc, char ***out, size_t *n, size_t *cap) {
@@ -340,7 +354,8 @@ Test(demo_data, pretrain_states_every_fact_with_every_train_template_in_both_lan
     cr_assert_eq(mm_demo_world_build(&w, 3, MM_DEMO_DEFAULT_FACTS), 0, "%s", mm_error_message());
     cr_assert_eq(w.n_facts, MM_DEMO_DEFAULT_FACTS);
     // Expected multiset: each (fact, language, train template) MM_DEMO_PRETRAIN_REPEATS times.
-    size_t n_exp = (size_t)w.n_facts * MM_DEMO_N_LANGS * MM_DEMO_TRAIN_TEMPLATES * MM_DEMO_PRETRAIN_REPEATS;
+    size_t n_exp =
+        (size_t)w.n_facts * MM_DEMO_N_LANGS * MM_DEMO_TRAIN_TEMPLATES * MM_DEMO_PRETRAIN_REPEATS;
     char **exp = malloc(n_exp * sizeof *exp), **held = malloc((size_t)w.n_facts * 2 * sizeof *held);
     size_t k = 0;
     char buf[MM_DEMO_SENTENCE_CAP];
@@ -350,7 +365,9 @@ Test(demo_data, pretrain_states_every_fact_with_every_train_template_in_both_lan
                 cr_assert_gt(mm_demo_render(&w, &w.facts[f], lang, t, buf, sizeof buf, NULL), 0);
                 for (int r = 0; r < MM_DEMO_PRETRAIN_REPEATS; r++) exp[k++] = strdup(buf);
             }
-            cr_assert_gt(mm_demo_render(&w, &w.facts[f], lang, MM_DEMO_HELDOUT_TEMPLATE, buf, sizeof buf, NULL), 0);
+            cr_assert_gt(mm_demo_render(&w, &w.facts[f], lang, MM_DEMO_HELDOUT_TEMPLATE, buf,
+                                        sizeof buf, NULL),
+                         0);
             held[2 * f + lang] = strdup(buf);
         }
     cr_assert_eq(k, n_exp);
@@ -365,7 +382,8 @@ Test(demo_data, pretrain_states_every_fact_with_every_train_template_in_both_lan
     for (i = 0; i < n_exp; i++) cr_assert_str_eq(got[i], exp[i]);
     // No held-out sentence is a pretraining sentence.
     for (int f = 0; f < 2 * w.n_facts; f++)
-        cr_assert_null(bsearch(&held[f], got, n_got, sizeof *got, cmp_str), "held-out sentence in pretrain: %s", held[f]);
+        cr_assert_null(bsearch(&held[f], got, n_got, sizeof *got, cmp_str),
+                       "held-out sentence in pretrain: %s", held[f]);
     for (i = 0; i < n_exp; i++) {
         free(exp[i]);
         free(got[i]);
@@ -397,14 +415,17 @@ Test(demo_data, world_names_unique_exact_fact_counts_prompts_end_before_answer) 
         }
         for (int e = 0; e < w.n_entities; e++) {
             cr_assert(is_ascii(w.entities[e].name[MM_DEMO_EN]));
-            cr_assert(has_cjk(w.entities[e].name[MM_DEMO_ZH]), "%s", w.entities[e].name[MM_DEMO_ZH]);
+            cr_assert(has_cjk(w.entities[e].name[MM_DEMO_ZH]), "%s",
+                      w.entities[e].name[MM_DEMO_ZH]);
         }
         // The held-out prompt is exactly the text before the answer.
         char buf[MM_DEMO_SENTENCE_CAP];
         for (int f = 0; f < w.n_facts; f++)
             for (int lang = 0; lang < MM_DEMO_N_LANGS; lang++) {
                 size_t pl;
-                cr_assert_gt(mm_demo_render(&w, &w.facts[f], lang, MM_DEMO_HELDOUT_TEMPLATE, buf, sizeof buf, &pl), 0);
+                cr_assert_gt(mm_demo_render(&w, &w.facts[f], lang, MM_DEMO_HELDOUT_TEMPLATE, buf,
+                                            sizeof buf, &pl),
+                             0);
                 const char *ans = mm_demo_object_text(&w, &w.facts[f], lang);
                 const char *after = buf + pl + (lang == MM_DEMO_EN ? 1 : 0);
                 cr_assert(pl > 0 && strncmp(after, ans, strlen(ans)) == 0, "'%s' / '%s'", buf, ans);
@@ -427,7 +448,8 @@ Test(demo_data, rng_is_deterministic_and_uniform_enough) {
         cr_assert_eq(x, mm_demo_rng_below(&b, 10));
         counts[x]++;
     }
-    for (int i = 0; i < 10; i++) cr_assert(counts[i] > 9500 && counts[i] < 10500, "bucket %d: %d", i, counts[i]);
+    for (int i = 0; i < 10; i++)
+        cr_assert(counts[i] > 9500 && counts[i] < 10500, "bucket %d: %d", i, counts[i]);
     mm_demo_rng_seed(&b, 5, 2);
     mm_demo_rng_seed(&a, 5, 1);
     cr_assert_neq(mm_demo_rng_next(&a), mm_demo_rng_next(&b), "streams must differ");
@@ -458,7 +480,8 @@ Test(demo_data, bad_arguments) {
     char *below = mm_test_path(file, "sub");
     mm_proc_result r = run_demo("--out", below, NULL, NULL, NULL, NULL);
     cr_assert_eq(r.status, 1, "%s", r.err);
-    cr_assert(strncmp(r.err, "minimind: error: ", 17) == 0 && strstr(r.err, file) != NULL, "%s", r.err);
+    cr_assert(strncmp(r.err, "minimind: error: ", 17) == 0 && strstr(r.err, file) != NULL, "%s",
+              r.err);
     mm_proc_result_free(&r);
     // --help and the largest seed work.
     r = run_demo("--help", NULL, NULL, NULL, NULL, NULL);
