@@ -102,7 +102,10 @@ void mm_config_default(mm_run_config *c);
 // Reads an INI file over *c (keys not in the file keep their value). Treats every problem as an
 // error: unknown section or key, a key set twice, bad number (full-string check) or out of range,
 // unknown enum value, a line longer than inih's 200-byte buffer, a syntax error, and (with
-// MM_CONFIG_CHECK_PATHS) a path that does not exist. Error: "FILE:LINE: what". Sets c->source.
+// MM_CONFIG_CHECK_PATHS) a path that does not exist. Error: "FILE:LINE: what" (on error *c may
+// hold the keys before the bad line). Sets c->source. Relative paths are kept as written
+// (relative to the working directory, as the original's scripts). A continuation line (leading
+// whitespace) counts as setting its key twice.
 int mm_config_load(mm_run_config *c, const char *path, unsigned flags);
 
 // Same, from a string; `name` stands for the file name in messages.
