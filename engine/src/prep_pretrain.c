@@ -14,14 +14,18 @@
 
 #define MM_CHUNK_MAX_DOCS 65536
 
-// One chunk of documents: their texts back to back, then their token ids once encoded.
+// One chunk of input lines, raw (parsed on the worker threads), and where their tokens went.
 typedef struct mm_chunk {
-    char *text;      // texts concatenated (not NUL-separated: texts may hold NUL)
-    size_t text_len, text_cap;
-    size_t *start;   // (cap,) offset of document i's text
-    size_t *len;     // (cap,)
-    long *line;      // (cap,) input line of document i
-    mm_ids *ids;     // (cap,) <s> + encode(text) + </s>
+    char *raw;         // non-blank lines back to back
+    size_t raw_len, raw_cap;
+    size_t *start;     // (cap,) offset of line i in raw
+    size_t *len;       // (cap,)
+    long *line;        // (cap,) 1-based input line number
+    int *status;       // (cap,) 0 ok, 1 bad line (malformed / no string "text"), 2 encode failure
+    char **err;        // (cap,) message of a failed line (only kept when it will be reported)
+    int *arena;        // (cap,) which thread arena holds line i's tokens
+    size_t *tok_start; // (cap,) offset in that arena
+    size_t *tok_len;   // (cap,) <s> + encode(text) + </s>
     size_t n, cap;
 } mm_chunk;
 
@@ -33,12 +37,15 @@ void mm_prep_pretrain_opts_default(mm_prep_pretrain_opts *o) {
 }
 
 static void mm_chunk_free(mm_chunk *c) {
-    for (size_t i = 0; i < c->cap; i++) mm_ids_free(&c->ids[i]);
-    free(c->text);
+    free(c->raw);
     free(c->start);
     free(c->len);
     free(c->line);
-    free(c->ids);
+    free(c->status);
+    free(c->err);
+    free(c->arena);
+    free(c->tok_start);
+    free(c->tok_len);
     memset(c, 0, sizeof *c);
 }
 
@@ -48,8 +55,13 @@ static int mm_chunk_init(mm_chunk *c) {
     c->start = mm_malloc(c->cap * sizeof *c->start);
     c->len = mm_malloc(c->cap * sizeof *c->len);
     c->line = mm_malloc(c->cap * sizeof *c->line);
-    c->ids = mm_calloc(c->cap, sizeof *c->ids);
-    if (!c->start || !c->len || !c->line || !c->ids) {
+    c->status = mm_malloc(c->cap * sizeof *c->status);
+    c->err = mm_calloc(c->cap, sizeof *c->err);
+    c->arena = mm_malloc(c->cap * sizeof *c->arena);
+    c->tok_start = mm_malloc(c->cap * sizeof *c->tok_start);
+    c->tok_len = mm_malloc(c->cap * sizeof *c->tok_len);
+    if (!c->start || !c->len || !c->line || !c->status || !c->err || !c->arena || !c->tok_start ||
+        !c->tok_len) {
         mm_chunk_free(c);
         return -1;
     }
@@ -57,103 +69,108 @@ static int mm_chunk_init(mm_chunk *c) {
 }
 
 static int mm_chunk_add(mm_chunk *c, const char *s, size_t n, long line) {
-    if (c->text_len + n > c->text_cap) {
-        size_t cap = c->text_cap ? c->text_cap : 1 << 20;
-        while (cap < c->text_len + n) cap *= 2;
-        char *t = mm_realloc(c->text, cap);
+    if (c->raw_len + n > c->raw_cap) {
+        size_t cap = c->raw_cap ? c->raw_cap : 1 << 20;
+        while (cap < c->raw_len + n) cap *= 2;
+        char *t = mm_realloc(c->raw, cap);
         if (!t) return -1;
-        c->text = t;
-        c->text_cap = cap;
+        c->raw = t;
+        c->raw_cap = cap;
     }
-    memcpy(c->text + c->text_len, s, n);
-    c->start[c->n] = c->text_len;
+    memcpy(c->raw + c->raw_len, s, n);
+    c->start[c->n] = c->raw_len;
     c->len[c->n] = n;
     c->line[c->n] = line;
-    c->text_len += n;
+    c->raw_len += n;
     c->n++;
     return 0;
 }
 
-// Reads lines into c until it is full or the input ends (*eof = 1). Returns 0 or -1.
-static int mm_read_chunk(mm_jsonl_reader *r, mm_chunk *c, const mm_prep_pretrain_opts *o,
-                         mm_prep_pretrain_stats *st, int *eof) {
+// Reads raw lines into c until it is full or the input ends (*eof = 1). Returns 0 or -1.
+static int mm_read_chunk(mm_jsonl_reader *r, mm_chunk *c, const mm_prep_pretrain_opts *o, int *eof) {
     c->n = 0;
-    c->text_len = 0;
-    while (c->n < c->cap && (long long)c->text_len < o->chunk_bytes) {
-        json_t *obj;
-        int rc = mm_jsonl_next(r, &obj);
+    c->raw_len = 0;
+    while (c->n < c->cap && (long long)c->raw_len < o->chunk_bytes) {
+        int rc = mm_jsonl_next_raw(r);
         if (rc == 0) {
             *eof = 1;
             return 0;
         }
-        if (rc == -2) return -1;
-        const char *s = NULL;
-        size_t n = 0;
-        if (rc == 1 && mm_jsonl_string_field(r, obj, "text", &s, &n) != 0) rc = -1;
-        if (rc == -1) {
-            json_decref(obj);
-            if (!o->skip_bad) return -1;
+        if (rc < 0 || mm_chunk_add(c, r->line, r->line_len, r->line_no) != 0) return -1;
+    }
+    return 0;
+}
+
+// Parses line i of c and appends <s> + encode(text) + </s> to the thread's arena.
+static void mm_encode_line(const mm_tokenizer *tok, mm_chunk *c, size_t i, mm_ids *arena, int tid,
+                           const char *path, int keep_bad_msg) {
+    json_t *obj = NULL;
+    const char *s;
+    size_t n;
+    mm_jsonl_reader at = {.path = path, .line_no = c->line[i]};  // names the place in messages
+    c->status[i] = 0;
+    if (mm_jsonl_parse_line(path, c->line[i], c->raw + c->start[i], c->len[i], &obj) != 1 ||
+        mm_jsonl_string_field(&at, obj, "text", &s, &n) != 0) {
+        c->status[i] = 1;
+    } else {
+        c->arena[i] = tid;
+        c->tok_start[i] = arena->len;
+        if (mm_ids_push(arena, MM_TOKEN_BOS) != 0 || mm_tokenizer_encode(tok, s, n, arena) != 0 ||
+            mm_ids_push(arena, MM_TOKEN_EOS) != 0) {
+            c->status[i] = 2;
+            mm_error_prefix("%s:%ld", path, c->line[i]);
+        }
+        c->tok_len[i] = arena->len - c->tok_start[i];
+    }
+    json_decref(obj);
+    if (c->status[i] && (c->status[i] == 2 || keep_bad_msg)) c->err[i] = strdup(mm_error_message());
+}
+
+// Writes the encoded lines in input order; the first failed line (in order) is the error.
+static int mm_write_chunk(mm_tokfile_writer *w, mm_chunk *c, const mm_ids *arenas,
+                          const mm_prep_pretrain_opts *o, mm_prep_pretrain_stats *st, const char *path) {
+    int rc = 0;
+    for (size_t i = 0; i < c->n && rc == 0; i++) {
+        if (c->status[i] == 1 && o->skip_bad) {
             st->skipped++;
-            continue;
-        }
-        rc = mm_chunk_add(c, s, n, r->line_no);
-        json_decref(obj);
-        if (rc != 0) return -1;
-    }
-    return 0;
-}
-
-// Encodes document i of c. On failure copies the message into err (first failure wins).
-static void mm_encode_doc(const mm_tokenizer *tok, mm_chunk *c, size_t i, const char *path,
-                          int *failed, char *err, size_t err_cap) {
-    mm_ids *ids = &c->ids[i];
-    ids->len = 0;
-    int rc = mm_ids_push(ids, MM_TOKEN_BOS);
-    if (rc == 0) rc = mm_tokenizer_encode(tok, c->text + c->start[i], c->len[i], ids);
-    if (rc == 0) rc = mm_ids_push(ids, MM_TOKEN_EOS);
-    if (rc != 0) {
-#pragma omp critical(mm_prep_err)
-        if (!*failed) {
-            *failed = 1;
-            snprintf(err, err_cap, "%s:%ld: %s", path, c->line[i], mm_error_message());
+        } else if (c->status[i] != 0) {
+            rc = mm_errorf("%s", c->err[i] ? c->err[i] : "out of memory");
+        } else {
+            const int32_t *ids = arenas[c->arena[i]].data + c->tok_start[i];
+            if (mm_tokfile_writer_add(w, ids, c->tok_len[i]) != 0) rc = mm_error_prefix("%s:%ld", path, c->line[i]);
+            st->documents++;
+            st->tokens += c->tok_len[i];
+            if (c->tok_len[i] > (size_t)o->max_seq_len) st->truncated++;
         }
     }
-    if (ids->cap > (1u << 22) && ids->len < (1u << 20)) mm_ids_free(ids);  // don't hoard a huge doc's buffer
-}
-
-static int mm_write_chunk(mm_tokfile_writer *w, const mm_chunk *c, const mm_prep_pretrain_opts *o,
-                          mm_prep_pretrain_stats *st, const char *path) {
     for (size_t i = 0; i < c->n; i++) {
-        if (mm_tokfile_writer_add(w, c->ids[i].data, c->ids[i].len) != 0)
-            return mm_error_prefix("%s:%ld", path, c->line[i]);
-        st->documents++;
-        st->tokens += c->ids[i].len;
-        if (c->ids[i].len > (size_t)o->max_seq_len) st->truncated++;
+        free(c->err[i]);
+        c->err[i] = NULL;
     }
-    return 0;
+    return rc;
 }
 
 static int mm_prep_loop(const mm_tokenizer *tok, mm_jsonl_reader *r, mm_tokfile_writer *w,
-                        mm_chunk *cur, mm_chunk *next, const mm_prep_pretrain_opts *o,
-                        mm_prep_pretrain_stats *st, mm_progress *pg) {
-    int eof = 0, threads = o->threads > 0 ? o->threads : omp_get_max_threads();
-    char err[2048];
-    if (mm_read_chunk(r, cur, o, st, &eof) != 0) return -1;
+                        mm_chunk *cur, mm_chunk *next, mm_ids *arenas, int threads,
+                        const mm_prep_pretrain_opts *o, mm_prep_pretrain_stats *st, mm_progress *pg) {
+    int eof = 0;
+    if (mm_read_chunk(r, cur, o, &eof) != 0) return -1;
     while (cur->n > 0) {
-        int read_rc = 0, failed = 0;
+        int read_rc = 0;
         next->n = 0;
         long n = (long)cur->n;
+        for (int t = 0; t < threads; t++) arenas[t].len = 0;
 #pragma omp parallel num_threads(threads)
         {
+            int tid = omp_get_thread_num();
             // The master reads the next chunk while the others start on this one; it joins
             // the loop afterwards (no barrier at the start of a worksharing loop).
 #pragma omp master
-            if (!eof) read_rc = mm_read_chunk(r, next, o, st, &eof);
+            if (!eof) read_rc = mm_read_chunk(r, next, o, &eof);
 #pragma omp for schedule(dynamic, 16)
-            for (long i = 0; i < n; i++) mm_encode_doc(tok, cur, (size_t)i, r->path, &failed, err, sizeof err);
+            for (long i = 0; i < n; i++) mm_encode_line(tok, cur, (size_t)i, &arenas[tid], tid, r->path, !o->skip_bad);
         }
-        if (failed) return mm_errorf("%s", err);
-        if (mm_write_chunk(w, cur, o, st, r->path) != 0) return -1;
+        if (mm_write_chunk(w, cur, arenas, o, st, r->path) != 0) return -1;
         if (read_rc != 0) return -1;
         if (o->progress) mm_progress_update(pg, r->offset, NULL);
         mm_chunk *t = cur;
@@ -173,15 +190,17 @@ int mm_prep_pretrain(const mm_tokenizer *tok, const char *in_path, const char *o
     if (mm_jsonl_open(&r, in_path) != 0) return -1;
     mm_tokfile_writer *w = NULL;
     mm_chunk a, b;
+    int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
+    mm_ids *arenas = mm_calloc((size_t)threads, sizeof *arenas);  // one token buffer per thread
     int ca = mm_chunk_init(&a), cb = mm_chunk_init(&b);
-    int rc = ca || cb ? -1 : 0;
+    int rc = ca || cb || !arenas ? -1 : 0;
     if (rc == 0)
         rc = mm_tokfile_writer_open(&w, out_path, (uint32_t)mm_tokenizer_vocab_size(tok),
                                     MM_TOKFILE_FLAG_BOS_EOS, (uint32_t)o->max_seq_len);
     double t0 = mm_now_s();
     mm_progress pg;
     if (o->progress) mm_progress_begin(&pg, "prep pretrain", (int64_t)sb.st_size, "MB", 1e6);
-    if (rc == 0) rc = mm_prep_loop(tok, &r, w, &a, &b, o, st, &pg);
+    if (rc == 0) rc = mm_prep_loop(tok, &r, w, &a, &b, arenas, threads, o, st, &pg);
     if (rc == 0 && st->documents == 0) {
         if (st->skipped)
             rc = mm_errorf("%s: no documents: all %llu non-blank lines were skipped as bad", in_path,
@@ -196,6 +215,8 @@ int mm_prep_pretrain(const mm_tokenizer *tok, const char *in_path, const char *o
     if (o->progress && rc == 0) mm_progress_end(&pg, r.offset, NULL);
     mm_chunk_free(&a);
     mm_chunk_free(&b);
+    for (int t = 0; arenas && t < threads; t++) mm_ids_free(&arenas[t]);
+    free(arenas);
     mm_jsonl_close(&r);
     return rc;
 }
