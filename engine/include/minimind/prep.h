@@ -1,6 +1,6 @@
 // `minimind prep pretrain`: JSON Lines {"text": ...} -> token file (minimind/tokfile.h).
-// Streams: the input is read in chunks of lines, each chunk is tokenized on all cores (OpenMP)
-// while the next one is read, and tokens are written in input order. Memory is bounded by the
+// Streams: the input is read in chunks of raw lines; each chunk is parsed and tokenized on all
+// cores (OpenMP) while the next one is read, and tokens are written in input order. Memory is bounded by the
 // chunk size, whatever the input size. Each document is stored as <s> + encode(text) + </s>.
 #ifndef MINIMIND_PREP_H
 #define MINIMIND_PREP_H
