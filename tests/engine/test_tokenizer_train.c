@@ -108,7 +108,12 @@ Test(tokenizer_train, matches_hf_trainer_and_hf_encodes_identically) {
     write_corpus(d1, 1500);
     write_corpus(d2, 700);
 
+    const char *quiet = getenv("MM_QUIET");
+    char *saved = quiet ? strdup(quiet) : NULL;
+    unsetenv("MM_QUIET");  // this run shows its progress lines
     mm_proc_result r = run_train(ours, "700", "2", d1, d2);
+    if (saved) setenv("MM_QUIET", saved, 1);
+    free(saved);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert(strstr(r.err, "distinct words") != NULL, "no progress output: %s", r.err);
     mm_proc_result_free(&r);
