@@ -137,7 +137,7 @@ static int mm_tok_train(int argc, char **argv) {
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--text-field")) o.text_field = v;
         else if (!strcmp(a, "--vocab-size")) {
-            if (mm_parse_int(a, v, 260, 1 << 24, &x)) goto done;
+            if (mm_parse_int(a, v, 259, 1 << 24, &x)) goto done;
             o.vocab_size = (int)x;
         } else if (!strcmp(a, "--threads")) {
             if (mm_parse_int(a, v, 0, 4096, &x)) goto done;
