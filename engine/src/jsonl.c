@@ -26,8 +26,7 @@ static int mm_is_blank(const char *s, size_t n) {
     return 1;
 }
 
-int mm_jsonl_next(mm_jsonl_reader *r, json_t **obj) {
-    *obj = NULL;
+int mm_jsonl_next_raw(mm_jsonl_reader *r) {
     for (;;) {
         ssize_t n = getline(&r->line, &r->line_cap, r->fp);
         if (n < 0) {
@@ -37,17 +36,28 @@ int mm_jsonl_next(mm_jsonl_reader *r, json_t **obj) {
         r->line_no++;
         r->offset += n;
         r->line_len = (size_t)n;
-        if (mm_is_blank(r->line, r->line_len)) continue;
-        json_error_t err;
-        json_t *v = json_loadb(r->line, r->line_len, JSON_ALLOW_NUL, &err);
-        if (!v) return mm_errorf("%s:%ld:%d: malformed JSON: %s", r->path, r->line_no, err.column, err.text);
-        if (!json_is_object(v)) {
-            json_decref(v);
-            return mm_errorf("%s:%ld:1: expected a JSON object", r->path, r->line_no);
-        }
-        *obj = v;
-        return 1;
+        if (!mm_is_blank(r->line, r->line_len)) return 1;
     }
+}
+
+int mm_jsonl_parse_line(const char *path, long line_no, const char *line, size_t len, json_t **obj) {
+    *obj = NULL;
+    json_error_t err;
+    json_t *v = json_loadb(line, len, JSON_ALLOW_NUL, &err);
+    if (!v) return mm_errorf("%s:%ld:%d: malformed JSON: %s", path, line_no, err.column, err.text);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return mm_errorf("%s:%ld:1: expected a JSON object", path, line_no);
+    }
+    *obj = v;
+    return 1;
+}
+
+int mm_jsonl_next(mm_jsonl_reader *r, json_t **obj) {
+    *obj = NULL;
+    int rc = mm_jsonl_next_raw(r);
+    if (rc <= 0) return rc;
+    return mm_jsonl_parse_line(r->path, r->line_no, r->line, r->line_len, obj);
 }
 
 int mm_jsonl_string_field(const mm_jsonl_reader *r, json_t *obj, const char *key, const char **s,
