@@ -1,3 +1,83 @@
-// TEMPORARY scaffold, replaced by the real subcommand.
+// `minimind eval`: evaluate a checkpoint (minimind/evaluate.h), with the flags of the original
+// eval_model.py. Dimensions come from the checkpoint; --dim etc. are accepted and checked.
+#include <stdio.h>
+#include <string.h>
+
 #include "commands.h"
-int mm_cmd_eval(int argc, char **argv) { (void)argc; return mm_cli_usage_error("%s: not built yet", argv[0]); }
+#include "minimind/config.h"
+#include "minimind/error.h"
+#include "minimind/evaluate.h"
+#include "options.h"
+
+static const char mm_eval_usage[] =
+    "usage: minimind eval --model_path CKPT.safetensors [--data FILE.jsonl] [--num_samples 10]\n"
+    "                     [--prompt_tokens 30] [--max_new_tokens 100] [--json OUT.json]\n"
+    "                     [--sample [--temperature 0.85] [--top_p 0.85] [--seed 42]]\n"
+    "                     [--tokenizer PATH] [--model_type T] [--dim N] [--n_layers N]\n"
+    "                     [--n_heads N] [--max_seq_len N] [--quiet]\n"
+    "\n"
+    "For each of the first num_samples documents ({\"text\"} lines): the first prompt_tokens tokens\n"
+    "are the prompt, the model continues it (greedy unless --sample), the following tokens are the\n"
+    "reference; the sample's loss is the teacher-forced mean cross-entropy. Prints each sample and\n"
+    "the mean loss and perplexity; --json writes them (eval.json). --data and --tokenizer default\n"
+    "to the [data] eval_data_path / tokenizer_path recorded in the checkpoint. Dimension flags are\n"
+    "checked against the checkpoint's metadata.\n";
+
+// Checks the dimension flags given against the checkpoint (via a config holding them).
+static int mm_eval_expect(mm_option *opts, int n, const char *const *keys, mm_run_config *expect, unsigned *mask) {
+    mm_config_default(expect);
+    int any = 0;
+    for (int i = 0; i < n; i++) {
+        if (!keys[i] || !opts[i].seen) continue;
+        char *section = strcmp(keys[i], "model_type") && strcmp(keys[i], "dim") && strcmp(keys[i], "n_layers") &&
+                                strcmp(keys[i], "n_heads") && strcmp(keys[i], "max_seq_len")
+                            ? "knowledge"
+                            : "model";
+        if (mm_config_set(expect, section, keys[i], *(const char **)opts[i].dst, 0, opts[i].name) != 0) return -1;
+        any = 1;
+    }
+    *mask = any ? MM_CONFIG_ARCH : 0;
+    return 0;
+}
+
+int mm_cmd_eval(int argc, char **argv) {
+    mm_eval_args a;
+    mm_eval_args_default(&a);
+    const char *model_type = NULL, *dim = NULL, *n_layers = NULL, *n_heads = NULL, *max_seq_len = NULL;
+    double seed = 42;
+    mm_option opts[] = {
+        {"--model_path", MM_OPT_STR, &a.model_path, 0},
+        {"--data", MM_OPT_STR, &a.data_path, 0},
+        {"--tokenizer", MM_OPT_STR, &a.tokenizer_path, 0},
+        {"--json", MM_OPT_STR, &a.json_out, 0},
+        {"--num_samples", MM_OPT_INT, &a.num_samples, 0},
+        {"--prompt_tokens", MM_OPT_INT, &a.prompt_tokens, 0},
+        {"--max_new_tokens", MM_OPT_INT, &a.max_new_tokens, 0},
+        {"--sample", MM_OPT_FLAG, &a.sample, 0},
+        {"--temperature", MM_OPT_FLOAT, &a.temperature, 0},
+        {"--top_p", MM_OPT_FLOAT, &a.top_p, 0},
+        {"--seed", MM_OPT_FLOAT, &seed, 0},
+        {"--quiet", MM_OPT_FLAG, &a.quiet, 0},
+        {"--model_type", MM_OPT_STR, &model_type, 0},
+        {"--dim", MM_OPT_STR, &dim, 0},
+        {"--n_layers", MM_OPT_STR, &n_layers, 0},
+        {"--n_heads", MM_OPT_STR, &n_heads, 0},
+        {"--max_seq_len", MM_OPT_STR, &max_seq_len, 0},
+    };
+    enum { N_OPTS = sizeof opts / sizeof opts[0] };
+    static const char *const keys[N_OPTS] = {[12] = "model_type", [13] = "dim", [14] = "n_layers",
+                                            [15] = "n_heads", [16] = "max_seq_len"};
+    int rc = mm_options_parse("eval", argc, argv, opts, N_OPTS, mm_eval_usage);
+    if (rc == 1) return 0;
+    if (rc != 0) return rc;
+    if (!a.model_path) return mm_cli_usage_error("eval: --model_path is required (see --help)");
+    if (a.num_samples < 1 || a.prompt_tokens < 1 || a.max_new_tokens < 0)
+        return mm_cli_usage_error("eval: --num_samples and --prompt_tokens must be >= 1, --max_new_tokens >= 0");
+    if (seed < 0) return mm_cli_usage_error("eval: --seed must be >= 0");
+    a.seed = (uint64_t)seed;
+    mm_run_config expect;
+    if (mm_eval_expect(opts, N_OPTS, keys, &expect, &a.expect_mask) != 0) return mm_cli_fail();
+    a.expect = a.expect_mask ? &expect : NULL;
+    if (mm_evaluate(&a) != 0) return mm_cli_fail();
+    return 0;
+}

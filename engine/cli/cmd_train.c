@@ -1,3 +1,43 @@
-// TEMPORARY scaffold, replaced by the real subcommand.
+// `minimind train`: train a model from an INI configuration (minimind/trainer.h).
+#include <stdio.h>
+
 #include "commands.h"
-int mm_cmd_train(int argc, char **argv) { (void)argc; return mm_cli_usage_error("%s: not built yet", argv[0]); }
+#include "minimind/error.h"
+#include "minimind/trainer.h"
+#include "options.h"
+
+static const char mm_train_usage[] =
+    "usage: minimind train --config FILE.ini --out DIR [--set SECTION.KEY=VALUE ...] [--resume]\n"
+    "\n"
+    "Trains the model the configuration describes ([model] [data] [knowledge] [train] [eval]).\n"
+    "Writes DIR/config.ini (resolved), metrics.jsonl, progress.json and pretrain_{dim}.safetensors\n"
+    "(+ .state.safetensors for --resume) every save_interval steps and at the end.\n"
+    "  --set S.K=V  override one key (repeatable), e.g. --set train.batch_size=8\n"
+    "  --resume     continue from DIR's checkpoint; the losses are bit-identical to an\n"
+    "               uninterrupted run\n"
+    "Exit status: 0 finished, 1 error, 2 usage, 3 stopped by SIGTERM/SIGINT (checkpoint saved),\n"
+    "4 loss became NaN/Inf (last good checkpoint kept).\n";
+
+int mm_cmd_train(int argc, char **argv) {
+    const char *config = NULL, *out = NULL;
+    int resume = 0;
+    mm_strlist sets = {0};
+    mm_option opts[] = {
+        {"--config", MM_OPT_STR, &config, 0},
+        {"--out", MM_OPT_STR, &out, 0},
+        {"--set", MM_OPT_LIST, &sets, 0},
+        {"--resume", MM_OPT_FLAG, &resume, 0},
+    };
+    int rc = mm_options_parse("train", argc, argv, opts, 4, mm_train_usage);
+    if (rc == 0 && (!config || !out)) rc = mm_cli_usage_error("train: --config and --out are required (see --help)");
+    if (rc != 0) {
+        mm_strlist_free(&sets);
+        return rc == 1 ? 0 : rc;
+    }
+    mm_train_args a = {.config_path = config, .out_dir = out, .overrides = sets.v, .n_overrides = sets.n,
+                       .resume = resume};
+    int status = mm_train(&a);
+    if (status == MM_EXIT_ERROR || status == MM_EXIT_NAN) mm_cli_fail();
+    mm_strlist_free(&sets);
+    return status;
+}

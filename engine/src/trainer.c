@@ -1,0 +1,405 @@
+// The training loop behind `minimind train` (see minimind/trainer.h).
+#include "minimind/trainer.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "minimind/checkpoint.h"
+#include "minimind/config.h"
+#include "minimind/dataloader.h"
+#include "minimind/error.h"
+#include "minimind/metrics.h"
+#include "minimind/model.h"
+#include "minimind/optim.h"
+#include "minimind/prep.h"
+#include "minimind/progress.h"
+#include "minimind/tokfile.h"
+
+// ---- signals: a stop request is honoured between micro-steps ----
+
+static volatile sig_atomic_t mm_stop_requested = 0;
+
+static void mm_on_stop_signal(int sig) { mm_stop_requested = sig; }
+
+static void mm_install_stop_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = mm_on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+// ---- small helpers ----
+
+static int mm_mkdirs(const char *path) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return mm_errorf("%s: path too long", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return mm_errorf_errno("%s: cannot create directory", buf);
+            *p = c;
+            if (c == '\0') break;
+        }
+    }
+    return 0;
+}
+
+static int mm_has_tokfile_magic(const char *path) {
+    char magic[8] = {0};
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 0;
+    size_t n = fread(magic, 1, sizeof magic, fp);
+    fclose(fp);
+    return n == sizeof magic && memcmp(magic, MM_TOKFILE_MAGIC, sizeof magic) == 0;
+}
+
+static void mm_set_threads(int threads) {
+    if (threads <= 0) return;
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+}
+
+// ---- the training state ----
+
+typedef struct mm_trainer {
+    mm_run_config cfg;
+    const char *out_dir;
+    char ckpt_path[4096];
+    mm_dataloader *dl;
+    mm_batch batch;
+    mm_model model;
+    mm_adamw opt;
+    mm_named_tensor *named;  // the model's parameter table as checkpoint tensors
+    float **adam_m, **adam_v;  // per named tensor: its slice of the AdamW moments
+    int n_named;
+    mm_metrics_log log;
+
+    long step;        // micro-steps done
+    long total;       // micro-steps of the run
+    long per_epoch;   // micro-steps per epoch
+    long last_save;   // step of the last checkpoint
+    double elapsed0;  // seconds spent before this process (resumed runs)
+    double t0;
+    double grad_norm; // pre-clip norm of the last optimizer step
+    mm_data_pos boundary_pos;  // loader position at the last optimizer-step boundary
+    long boundary_step;
+    mm_metrics_row last_row;
+} mm_trainer;
+
+static int mm_trainer_load_config(mm_trainer *tr, const mm_train_args *a) {
+    mm_config_default(&tr->cfg);
+    if (mm_config_load(&tr->cfg, a->config_path, MM_CONFIG_CHECK_PATHS) != 0) return -1;
+    for (int i = 0; i < a->n_overrides; i++)
+        if (mm_config_override(&tr->cfg, a->overrides[i], MM_CONFIG_CHECK_PATHS) != 0) return -1;
+    if (mm_config_finalize(&tr->cfg, MM_CONFIG_FOR_TRAINING) != 0) return -1;
+    if (tr->cfg.model.model_type != MM_MODEL_ORIGINAL)
+        return mm_errorf("%s: model_type '%s' is not available in this engine yet (only model_original)",
+                         a->config_path, mm_model_type_name(tr->cfg.model.model_type));
+    if (tr->cfg.train.batch_size <= 0 || tr->cfg.train.accumulation_steps <= 0 || tr->cfg.train.epochs <= 0)
+        return mm_errorf("%s: batch_size, accumulation_steps and epochs must be positive", a->config_path);
+    return 0;
+}
+
+// The training data: a token file, or a jsonl file tokenized once into OUT/train.tok with
+// [data] tokenizer_path.
+static int mm_trainer_open_data(mm_trainer *tr) {
+    const mm_data_config *d = &tr->cfg.data;
+    char tok_path[4096];
+    const char *path = d->data_path;
+    if (!mm_has_tokfile_magic(path)) {
+        if (!d->tokenizer_path[0])
+            return mm_errorf("%s: not a token file, and [data] tokenizer_path is not set to tokenize it "
+                             "(run `minimind prep pretrain` or set tokenizer_path)",
+                             path);
+        snprintf(tok_path, sizeof tok_path, "%s/train.tok", tr->out_dir);
+        if (!mm_has_tokfile_magic(tok_path)) {
+            mm_tokenizer *tok;
+            if (mm_tokenizer_load(d->tokenizer_path, &tok) != 0) return -1;
+            mm_prep_pretrain_opts po;
+            mm_prep_pretrain_opts_default(&po);
+            po.max_seq_len = tr->cfg.model.max_seq_len;
+            mm_prep_pretrain_stats st;
+            fprintf(stderr, "train: tokenizing %s into %s\n", path, tok_path);
+            int rc = mm_prep_pretrain(tok, path, tok_path, &po, &st);
+            mm_tokenizer_free(tok);
+            if (rc != 0) return -1;
+        }
+        path = tok_path;
+    }
+    mm_dataloader_opts o;
+    mm_dataloader_opts_default(&o);
+    o.batch_size = tr->cfg.train.batch_size;
+    o.max_seq_len = tr->cfg.model.max_seq_len;  // L as the original PretrainDataset: T = L - 1
+    o.seed = (uint64_t)tr->cfg.train.seed;
+    if (mm_dataloader_open(&tr->dl, path, &o) != 0) return -1;
+    const mm_tokfile *tf = mm_dataloader_file(tr->dl);
+    if ((int)tf->h.vocab_size > tr->cfg.model.vocab_size)
+        return mm_errorf("%s: token file vocabulary (%u) is larger than the model's vocab_size (%d)", path,
+                         tf->h.vocab_size, tr->cfg.model.vocab_size);
+    return mm_batch_alloc(&tr->batch, tr->dl);
+}
+
+static int mm_trainer_init_model(mm_trainer *tr) {
+    const mm_train_config *t = &tr->cfg.train;
+    if (mm_model_init(&tr->model, &tr->cfg.model, NULL, (uint64_t)t->seed) != 0) return -1;
+    if (mm_adamw_init(&tr->opt, tr->model.num_params, (float)t->beta1, (float)t->beta2, (float)t->adam_eps,
+                      (float)t->weight_decay, NULL) != 0)
+        return -1;
+    int n = tr->model.n_table;
+    tr->named = mm_calloc((size_t)n, sizeof *tr->named);
+    tr->adam_m = mm_calloc((size_t)n, sizeof *tr->adam_m);
+    tr->adam_v = mm_calloc((size_t)n, sizeof *tr->adam_v);
+    if (!tr->named || !tr->adam_m || !tr->adam_v) return -1;
+    for (int i = 0; i < n; i++) {
+        const mm_param *p = &tr->model.table[i];
+        size_t off = (size_t)(p->data - tr->model.params);
+        tr->named[i].name = p->name;
+        tr->named[i].ndim = p->ndim;
+        for (int d = 0; d < p->ndim; d++) tr->named[i].shape[d] = p->shape[d];
+        tr->named[i].data = p->data;
+        tr->adam_m[i] = tr->opt.m + off;
+        tr->adam_v[i] = tr->opt.v + off;
+    }
+    tr->n_named = n;
+    mm_checkpoint_default_name(&tr->cfg.model, tr->ckpt_path, sizeof tr->ckpt_path);
+    char name[512];
+    snprintf(name, sizeof name, "%s", tr->ckpt_path);
+    snprintf(tr->ckpt_path, sizeof tr->ckpt_path, "%s/%s", tr->out_dir, name);
+    return 0;
+}
+
+static uint64_t mm_trainer_config_hash(const mm_trainer *tr) {
+    return mm_config_hash(&tr->cfg, MM_CONFIG_ARCH | MM_CONFIG_TRAIN | MM_CONFIG_DATA);
+}
+
+// The opaque resume blob: {"data_pos": {...}, "elapsed_s": s, "grad_norm": g, "adam_step": n}.
+static char *mm_trainer_blob(const mm_trainer *tr, double elapsed) {
+    json_t *o = json_object();
+    json_object_set_new(o, "data_pos", mm_data_pos_to_json(&tr->boundary_pos));
+    json_object_set_new(o, "elapsed_s", json_real(elapsed));
+    json_object_set_new(o, "grad_norm", json_real(isfinite(tr->grad_norm) ? tr->grad_norm : 0.0));
+    json_object_set_new(o, "adam_step", json_integer(tr->opt.step));
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!s) mm_errorf("out of memory (resume state)");
+    return s;
+}
+
+// Saves weights + resume state as of the last optimizer-step boundary.
+static int mm_trainer_save(mm_trainer *tr) {
+    double elapsed = tr->elapsed0 + (mm_now_s() - tr->t0);
+    char *blob = mm_trainer_blob(tr, elapsed);
+    if (!blob) return -1;
+    mm_resume_state rs;
+    memset(&rs, 0, sizeof rs);
+    rs.step = tr->boundary_step;
+    rs.epoch = (int64_t)tr->boundary_pos.epoch;
+    rs.tokens_seen = (int64_t)tr->boundary_step * tr->batch.B * tr->batch.T;
+    rs.adam_m = tr->adam_m;
+    rs.adam_v = tr->adam_v;
+    rs.data_pos = (uint8_t *)blob;
+    rs.data_pos_len = strlen(blob);
+    rs.config_hash = mm_trainer_config_hash(tr);
+    int rc = mm_checkpoint_save(tr->ckpt_path, &tr->cfg, tr->named, tr->n_named, NULL, 0, &rs);
+    free(blob);
+    if (rc == 0) tr->last_save = tr->boundary_step;
+    return rc;
+}
+
+static int mm_trainer_resume(mm_trainer *tr) {
+    mm_resume_state rs;
+    memset(&rs, 0, sizeof rs);
+    rs.adam_m = tr->adam_m;
+    rs.adam_v = tr->adam_v;
+    if (access(tr->ckpt_path, R_OK) != 0)
+        return mm_errorf("%s: no checkpoint to resume from (start without --resume)", tr->ckpt_path);
+    mm_run_config saved;
+    if (mm_checkpoint_load_resume(tr->ckpt_path, tr->named, tr->n_named, &rs, &saved) != 0) return -1;
+    int rc = 0;
+    if (mm_config_compare(&tr->cfg, "configuration", &saved, tr->ckpt_path, MM_CONFIG_ARCH) != 0) rc = -1;
+    else if (rs.config_hash != mm_trainer_config_hash(tr))
+        rc = mm_errorf("%s: the [train]/[data] configuration differs from the one the checkpoint was trained "
+                       "with; an exact resume needs the same configuration",
+                       tr->ckpt_path);
+    json_error_t jerr;
+    json_t *blob = rc ? NULL : json_loadb((const char *)rs.data_pos, rs.data_pos_len, 0, &jerr);
+    if (!rc && !blob) rc = mm_errorf("%s: resume state: unreadable data position (%s)", tr->ckpt_path, jerr.text);
+    if (!rc && mm_data_pos_from_json(json_object_get(blob, "data_pos"), tr->ckpt_path, &tr->boundary_pos) != 0) rc = -1;
+    if (!rc && mm_dataloader_set_pos(tr->dl, &tr->boundary_pos) != 0) rc = -1;
+    if (!rc) {
+        tr->step = tr->boundary_step = tr->last_save = (long)rs.step;
+        tr->elapsed0 = json_real_value(json_object_get(blob, "elapsed_s"));
+        tr->grad_norm = json_real_value(json_object_get(blob, "grad_norm"));
+        tr->opt.step = (long)json_integer_value(json_object_get(blob, "adam_step"));
+        fprintf(stderr, "train: resumed from %s at step %ld/%ld\n", tr->ckpt_path, tr->step, tr->total);
+    }
+    json_decref(blob);
+    mm_resume_state_free_blobs(&rs);
+    return rc;
+}
+
+static void mm_trainer_free(mm_trainer *tr) {
+    mm_metrics_close(&tr->log);
+    mm_batch_free(&tr->batch);
+    if (tr->dl) mm_dataloader_close(tr->dl);
+    mm_model_free(&tr->model);
+    mm_adamw_free(&tr->opt);
+    free(tr->named);
+    free(tr->adam_m);
+    free(tr->adam_v);
+}
+
+// Next batch, rolling over epochs. Returns 0 or -1.
+static int mm_trainer_next_batch(mm_trainer *tr) {
+    for (int tries = 0; tries < 2; tries++) {
+        int rc = mm_dataloader_next(tr->dl, &tr->batch);
+        if (rc == 1) return 0;
+        if (rc < 0) return -1;
+    }
+    return mm_errorf("%s: the training data yields no batch", tr->cfg.data.data_path);
+}
+
+static void mm_trainer_row(mm_trainer *tr, float loss, float lr, double tok_s, int epoch) {
+    double elapsed = tr->elapsed0 + (mm_now_s() - tr->t0);
+    double run_el = mm_now_s() - tr->t0;
+    long done_here = tr->step - tr->last_row.step;
+    (void)done_here;
+    mm_metrics_row *r = &tr->last_row;
+    r->step = tr->step;
+    r->total_steps = tr->total;
+    r->epoch = epoch;
+    r->loss = loss;
+    r->lr = lr;
+    r->grad_norm = tr->grad_norm;
+    r->tokens_per_s = tok_s;
+    r->elapsed_s = elapsed;
+    r->eta_s = tr->step > 0 ? run_el / (double)(tr->step - tr->boundary_step + 1) * (double)(tr->total - tr->step) : -1;
+}
+
+static void mm_trainer_log_line(const mm_trainer *tr) {
+    const mm_metrics_row *r = &tr->last_row;
+    char eta[32];
+    printf("epoch %d/%d step %ld/%ld loss %.4f lr %.3e grad_norm %.3f tok/s %.0f eta %s\n", r->epoch + 1,
+           tr->cfg.train.epochs, r->step, r->total_steps, r->loss, r->lr, r->grad_norm, r->tokens_per_s,
+           mm_format_duration(r->eta_s, eta, sizeof eta));
+    fflush(stdout);
+}
+
+// The loop. Returns an MM_EXIT_* status.
+static int mm_trainer_loop(mm_trainer *tr) {
+    const mm_train_config *t = &tr->cfg.train;
+    int accum = t->accumulation_steps;
+    long resumed_at = tr->step;
+    mm_progress bar;
+    mm_progress_begin(&bar, "train", tr->total, "steps", 1.0);
+    bar.is_tty = bar.is_tty && isatty(STDOUT_FILENO);
+    double window_t = mm_now_s();
+    long window_tokens = 0;
+    mm_model_zero_grad(&tr->model);
+    while (tr->step < tr->total) {
+        if (mm_stop_requested) break;
+        int epoch = (int)(tr->step / tr->per_epoch);
+        if (mm_trainer_next_batch(tr) != 0) return MM_EXIT_ERROR;
+        float lr = mm_lr_schedule(tr->step, tr->total, (float)t->learning_rate, t->warmup_iters);
+        float loss = 0;
+        if (mm_model_forward(&tr->model, tr->batch.x, tr->batch.y, tr->batch.loss_mask, tr->batch.B, tr->batch.T,
+                             &loss, NULL) != 0)
+            return MM_EXIT_ERROR;
+        if (!isfinite(loss)) {
+            mm_errorf("step %ld: loss is %s; training stopped (last good checkpoint: %s, step %ld)", tr->step + 1,
+                      isnan(loss) ? "NaN" : "Inf", tr->last_save > 0 || resumed_at > 0 ? tr->ckpt_path : "none",
+                      tr->last_save);
+            mm_trainer_row(tr, loss, lr, 0, epoch);
+            mm_metrics_finish(&tr->log, &tr->last_row, "failed", mm_error_message());
+            return MM_EXIT_NAN;
+        }
+        if (mm_model_backward(&tr->model, 1.0f / (float)accum) != 0) return MM_EXIT_ERROR;
+        tr->step++;
+        window_tokens += (long)tr->batch.B * tr->batch.T;
+        if (tr->step % accum == 0 || tr->step == tr->total) {
+            tr->grad_norm = mm_model_clip_grad_norm(&tr->model, (float)t->grad_clip);
+            mm_adamw_step(&tr->opt, tr->model.params, tr->model.grads, lr);
+            mm_model_zero_grad(&tr->model);
+            tr->boundary_step = tr->step;
+            mm_dataloader_get_pos(tr->dl, &tr->boundary_pos);
+            if (tr->step - tr->last_save >= t->save_interval && tr->step < tr->total && mm_trainer_save(tr) != 0)
+                return MM_EXIT_ERROR;
+        }
+        if (tr->step % t->log_interval == 0 || tr->step == tr->total || tr->step == resumed_at + 1) {
+            double now = mm_now_s();
+            mm_trainer_row(tr, loss, lr, now > window_t ? window_tokens / (now - window_t) : 0, epoch);
+            window_t = now;
+            window_tokens = 0;
+            if (mm_metrics_write(&tr->log, &tr->last_row, NULL) != 0) return MM_EXIT_ERROR;
+            if (!bar.is_tty) mm_trainer_log_line(tr);
+        }
+        char extra[96];
+        snprintf(extra, sizeof extra, "loss %.4f lr %.2e", loss, lr);
+        if (bar.is_tty) mm_progress_update(&bar, tr->step, extra);
+    }
+    if (bar.is_tty) mm_progress_end(&bar, tr->step, NULL);
+    if (mm_stop_requested && tr->step < tr->total) {
+        // Parameters only change at optimizer-step boundaries, so the state of the last boundary is
+        // exact: save it (the partial accumulation after it is redone on resume).
+        if (tr->boundary_step > tr->last_save && mm_trainer_save(tr) != 0) return MM_EXIT_ERROR;
+        char msg[160];
+        snprintf(msg, sizeof msg, "stopped by signal %d at step %ld; resume with --resume", (int)mm_stop_requested,
+                 tr->boundary_step);
+        fprintf(stderr, "train: %s\n", msg);
+        mm_metrics_finish(&tr->log, &tr->last_row, "stopped", msg);
+        return MM_EXIT_STOPPED;
+    }
+    if (mm_trainer_save(tr) != 0) return MM_EXIT_ERROR;
+    mm_metrics_finish(&tr->log, &tr->last_row, "finished", NULL);
+    printf("train: finished %ld steps, final loss %.4f; checkpoint %s\n", tr->step, tr->last_row.loss, tr->ckpt_path);
+    return MM_EXIT_OK;
+}
+
+static int mm_trainer_setup(mm_trainer *tr, const mm_train_args *a) {
+    tr->out_dir = a->out_dir;
+    if (mm_trainer_load_config(tr, a) != 0) return -1;
+    mm_set_threads(tr->cfg.train.threads);
+    if (mm_mkdirs(a->out_dir) != 0) return -1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.ini", a->out_dir);
+    if (mm_config_write(&tr->cfg, path) != 0) return -1;
+    if (mm_trainer_open_data(tr) != 0 || mm_trainer_init_model(tr) != 0) return -1;
+    tr->per_epoch = (long)mm_dataloader_batches_per_epoch(tr->dl);
+    if (tr->per_epoch <= 0) return mm_errorf("%s: no complete sample in the training data", tr->cfg.data.data_path);
+    tr->total = tr->per_epoch * tr->cfg.train.epochs;
+    if (tr->cfg.train.max_steps > 0 && tr->cfg.train.max_steps < tr->total) tr->total = (long)tr->cfg.train.max_steps;
+    mm_dataloader_get_pos(tr->dl, &tr->boundary_pos);
+    if (a->resume && mm_trainer_resume(tr) != 0) return -1;
+    if (mm_metrics_open(&tr->log, a->out_dir, a->resume ? tr->step : -1) != 0) return -1;
+    return 0;
+}
+
+int mm_train(const mm_train_args *a) {
+    mm_trainer tr;
+    memset(&tr, 0, sizeof tr);
+    mm_stop_requested = 0;
+    mm_install_stop_handlers();
+    tr.t0 = mm_now_s();
+    int status = MM_EXIT_ERROR;
+    if (mm_trainer_setup(&tr, a) == 0) {
+        fprintf(stderr, "train: %s, %zu parameters, %ld steps (%ld per epoch), batch %d x %d, accumulation %d\n",
+                mm_model_type_name(tr.cfg.model.model_type), tr.model.num_params, tr.total, tr.per_epoch,
+                tr.batch.B, tr.batch.T, tr.cfg.train.accumulation_steps);
+        tr.t0 = mm_now_s();
+        status = mm_trainer_loop(&tr);
+    }
+    if (status == MM_EXIT_ERROR && tr.log.fp) mm_metrics_finish(&tr.log, &tr.last_row, "failed", mm_error_message());
+    mm_trainer_free(&tr);
+    return status;
+}
