@@ -23,17 +23,17 @@ typedef struct ex_ini_ctx {
 static int ex_ini_handler(void *user, const char *section, const char *key, const char *value) {
     ex_ini_ctx *c = user;
     ex_ini *ini = c->ini;
-    if (ex_ini_get(ini, section, key)) {
-        if (!c->err[0])
-            snprintf(c->err, sizeof c->err, "[%s] %s: given twice (or an indented continuation line)", section, key);
-        return 0;
-    }
     if (c->check) {
         const char *why = c->check(section, key, value);
         if (why) {
             if (!c->err[0]) snprintf(c->err, sizeof c->err, "[%s] %s: %s", section, key, why);
             return 0;
         }
+    }
+    if (ex_ini_get(ini, section, key)) {
+        if (!c->err[0])
+            snprintf(c->err, sizeof c->err, "[%s] %s: given twice (or an indented continuation line)", section, key);
+        return 0;
     }
     if (ini->n == ini->cap) {
         int cap = ini->cap ? ini->cap * 2 : 32;
