@@ -250,6 +250,7 @@ static char *ex_region_execution(const ex_project *p, const char *version) {
             free(rel);
         } else {
             double sig = ex_json_num(ex, "signal"), st = ex_json_num(ex, "status");
+            if (json_is_true(json_object_get(ex, "stopped"))) ex_buf_puts(&b, "stopped on request (resumable), ");
             if (isfinite(sig) && sig > 0) ex_buf_printf(&b, "killed by signal %d", (int)sig);
             else if (isfinite(st)) ex_buf_printf(&b, "status %d%s", (int)st, st == 0 ? " (success)" : " (failure)");
             else ex_buf_puts(&b, "-");
@@ -271,6 +272,16 @@ static char *ex_region_execution(const ex_project *p, const char *version) {
         ex_buf_puts(&b, " |\n| GPU | ");
         ex_json_cell(&b, ex ? json_object_get(ex, "gpu") : NULL);
         ex_buf_puts(&b, " |\n");
+        json_t *ev = ex ? json_object_get(ex, "eval") : NULL;  // the supervisor's mandatory evaluation
+        if (json_is_object(ev)) {
+            const char *why = ex_json_str(ev, "reason");
+            double est = ex_json_num(ev, "status");
+            ex_buf_puts(&b, "| evaluation | ");
+            if (json_is_true(json_object_get(ev, "ran"))) ex_buf_printf(&b, "run by expt after the script (status %s)",
+                                                                      isfinite(est) ? (est == 0 ? "0" : "non-zero") : "?");
+            else ex_buf_md_cell(&b, why ? why : "not run", 300);
+            ex_buf_puts(&b, " |\n");
+        }
         json_t *cmd = run ? json_object_get(run, "command") : NULL;
         if (cmd) {
             ex_buf cb = {0};

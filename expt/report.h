@@ -9,9 +9,11 @@
 //   config.ini  the resolved configuration (engine) -> table section | key | value
 //   run.json    {pid, start_time (ISO 8601), host, command ([argv] or string), commit,
 //                proc_start_ticks}
-//   exit.json   {status, signal (0 when none), end_time (ISO 8601), duration_s, peak_rss_kb,
+//   exit.json   {status (null when killed), signal (0 when none), stopped (bool), end_time (ISO 8601),
+//                duration_s, peak_rss_kb, eval ({ran, status, reason}: the supervisor's evaluation),
 //                cpu, gpu (strings or objects), log_tail (string or [lines])}
-//               (no exit.json, or a failure: the log tail; else the last 20 lines of experiment.log)
+//               (after a failure, or without exit.json: log_tail, else the last 20 lines of
+//               experiment.log, in a code block)
 //   metrics.jsonl {step, total_steps, epoch, loss, lr, grad_norm, tokens_per_s, elapsed_s, eta_s}
 //               -> final/best loss, table by epoch, experiment/assets/experiment_X.Y.Z_loss.svg
 //   eval.json   {"samples": [{input, reference, output, loss}],

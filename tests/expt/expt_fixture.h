@@ -133,7 +133,8 @@ static inline void fx_run_outputs(const char *dir, const char *outrel, const cha
              commit);
     FX_OUT("run.json", buf);
     FX_OUT("exit.json", "{\"status\":0,\"signal\":0,\"end_time\":\"2024-05-01T10:05:00Z\",\"duration_s\":300,"
-                        "\"peak_rss_kb\":102400,\"cpu\":\"test cpu\",\"gpu\":null,\"log_tail\":\"\"}");
+                        "\"peak_rss_kb\":102400,\"cpu\":\"test cpu\",\"gpu\":null,\"log_tail\":\"\",\"eval\":"
+                        "{\"ran\":false,\"status\":null,\"reason\":\"fresh eval.json from the run script\"}}");
     FX_OUT("metrics.jsonl",
            "{\"step\":1,\"total_steps\":4,\"epoch\":0,\"loss\":8.5,\"lr\":0.0005,\"tokens_per_s\":100,\"elapsed_s\":1}\n"
            "{\"step\":2,\"total_steps\":4,\"epoch\":0,\"loss\":7.25,\"lr\":0.0004,\"tokens_per_s\":100,\"elapsed_s\":2}\n"

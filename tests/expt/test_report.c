@@ -77,6 +77,7 @@ Test(report, fills_regions_from_run_files_and_is_idempotent) {
     cr_assert_not_null(strstr(ex, "| start | 2024-05-01T10:00:00Z |"), "%s", ex);
     cr_assert_not_null(strstr(ex, "bash run_file/x.sh"), "%s", ex);
     cr_assert_null(strstr(ex, "Log tail"), "a clean run shows no log tail");
+    cr_assert_not_null(strstr(ex, "| evaluation | fresh eval.json from the run script |"), "%s", ex);
     char *tr = region_text(after, n1, "training");
     cr_assert_not_null(strstr(tr, "| final loss | 6.5000 (step 4 of 4) |"), "%s", tr);
     cr_assert_not_null(strstr(tr, "| best loss | 6.0000 (step 3) |"), "%s", tr);
@@ -244,6 +245,21 @@ Test(report, failed_and_crashed_runs_show_the_log_tail) {
     char *ex = region_text(t, n, "execution");
     cr_assert_not_null(strstr(ex, "| exit | status 1 (failure) |"), "%s", ex);
     cr_assert_not_null(strstr(ex, "```text\nstep 3 loss nan\nerror: NaN loss\n```"), "%s", ex);
+    free(ex), free(t);
+    // Killed by a signal ("status" is null then) or stopped on request.
+    fx_write(dir, "out/experiment_1_0_0/exit.json",
+             "{\"status\":null,\"signal\":9,\"stopped\":false,\"log_tail\":\"training step 7\\n\"}");
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    t = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
+    ex = region_text(t, n, "execution");
+    cr_assert_not_null(strstr(ex, "| exit | killed by signal 9 |"), "%s", ex);
+    cr_assert_not_null(strstr(ex, "```text\ntraining step 7\n```"), "%s", ex);
+    free(ex), free(t);
+    fx_write(dir, "out/experiment_1_0_0/exit.json", "{\"status\":3,\"signal\":0,\"stopped\":true}");
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    t = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
+    ex = region_text(t, n, "execution");
+    cr_assert_not_null(strstr(ex, "| exit | stopped on request (resumable), status 3 (failure) |"), "%s", ex);
     free(ex), free(t);
     // Killed (no exit.json): the tail of experiment.log.
     char *exit_path = fx_path(dir, "out/experiment_1_0_0/exit.json");
