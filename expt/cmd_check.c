@@ -1,4 +1,36 @@
-// TEMPORARY scaffold, replaced by the real subcommand.
+// `expt check X.Y.Z`: the quality standard as gates, each ✓/✗ with its reason.
 #include <stdio.h>
+
+#include "cli.h"
 #include "commands.h"
-int ex_cmd_check(int argc, char **argv) { (void)argc; fprintf(stderr, "expt: error: %s: not built yet\n", argv[0]); return 2; }
+#include "gates.h"
+
+static const char ex_check_usage[] =
+    "usage: expt check X.Y.Z\n\n"
+    "Evaluates every quality gate of experiment X.Y.Z and prints each as ✓/✗ with its reason:\n"
+    "  goal, hypothesis and expected result filled; AI reasoning filled; configuration parses;\n"
+    "  data paths exist; git record present; training finished without anomaly (exit 0, no NaN);\n"
+    "  evaluation present; analysis filled; conclusion and next steps filled.\n"
+    "Exit status: 0 when every gate passes, 1 when one fails or on an error, 2 on a usage error.\n";
+
+int ex_cmd_check(int argc, char **argv) {
+    if (argc == 2 && ex_is_help(argv[1])) {
+        fputs(ex_check_usage, stdout);
+        return 0;
+    }
+    if (argc != 2) return ex_usage_error("check", "expected one version X.Y.Z");
+    ex_project p;
+    if (ex_open_project(&p) != 0) return 1;
+    ex_gate_list g;
+    int rc;
+    if (ex_gates_all(&p, argv[1], &g) != 0) {
+        rc = ex_fail();
+    } else {
+        printf("experiment %s:\n", argv[1]);
+        ex_gates_print(&g);
+        rc = ex_gates_passed(&g) ? 0 : 1;
+        printf(rc == 0 ? "all gates pass\n" : "some gates fail\n");
+    }
+    ex_project_close(&p);
+    return rc;
+}

@@ -1,4 +1,224 @@
-// TEMPORARY scaffold, replaced by the real subcommand.
+// `expt diff A B`: what changed between two experiments: the configuration keys that differ,
+// the final metrics side by side, the code changes between the two recorded commits (libgit2),
+// and both loss curves in one SVG (experiment/assets/diff_A_B_loss.svg).
+#include <git2.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
 #include "commands.h"
-int ex_cmd_diff(int argc, char **argv) { (void)argc; fprintf(stderr, "expt: error: %s: not built yet\n", argv[0]); return 2; }
+#include "fsutil.h"
+#include "minimind/error.h"
+#include "runfiles.h"
+#include "svg.h"
+
+static const char ex_diff_usage[] =
+    "usage: expt diff A.B.C X.Y.Z\n\n"
+    "Compares two experiments:\n"
+    "  configuration  only the keys whose values differ (the resolved out/.../config.ini when the\n"
+    "                 experiment ran, else run_file/experiment_X.Y.Z.ini)\n"
+    "  metrics        final and best loss, evaluation loss and perplexity, duration, side by side\n"
+    "  code           the diffstat between the two recorded commits (git.json / run.json), and\n"
+    "                 whether either ran with uncommitted changes (see its git.patch)\n"
+    "  loss curves    both in one chart: experiment/assets/diff_A.B.C_X.Y.Z_loss.svg\n";
+
+typedef struct ex_side {
+    const char *version;
+    ex_ini ini;
+    int have_ini;
+    char *ini_rel;
+    ex_metrics m;
+    int have_m;
+    ex_eval e;
+    int have_e;
+    double duration_s;
+    char *commit;
+    int dirty;
+} ex_side;
+
+static void ex_side_load(const ex_project *p, ex_side *s) {
+    char *resolved = ex_out_file(p, s->version, "config.ini"), *run_cfg = ex_config_path(p, s->version);
+    const char *cfg = resolved && ex_exists(resolved) ? resolved : run_cfg;
+    if (cfg && ex_exists(cfg) && ex_ini_load(cfg, NULL, &s->ini) == 0) {
+        s->have_ini = 1;
+        s->ini_rel = ex_relpath(cfg, p->root);
+    }
+    char *mp = ex_out_file(p, s->version, "metrics.jsonl"), *ep = ex_out_file(p, s->version, "eval.json");
+    s->have_m = mp && ex_exists(mp) && ex_metrics_load(mp, &s->m) == 0;
+    s->have_e = ep && ex_exists(ep) && ex_eval_load(ep, &s->e) == 0;
+    char *xp = ex_out_file(p, s->version, "exit.json"), *gp = ex_out_file(p, s->version, "git.json");
+    char *rp = ex_out_file(p, s->version, "run.json");
+    json_t *x = xp && ex_exists(xp) ? ex_json_load(xp) : NULL;
+    s->duration_s = ex_json_num(x, "duration_s");
+    json_t *g = gp && ex_exists(gp) ? ex_json_load(gp) : NULL;
+    json_t *r = !g && rp && ex_exists(rp) ? ex_json_load(rp) : NULL;
+    const char *c = ex_json_str(g ? g : r, "commit");
+    if (c && *c) s->commit = mm_strdup(c);
+    s->dirty = g && json_is_true(json_object_get(g, "dirty"));
+    if (x) json_decref(x);
+    if (g) json_decref(g);
+    if (r) json_decref(r);
+    free(resolved), free(run_cfg), free(mp), free(ep), free(xp), free(gp), free(rp);
+    mm_error_clear();
+}
+
+static void ex_side_free(ex_side *s) {
+    if (s->have_ini) ex_ini_free(&s->ini);
+    if (s->have_m) ex_metrics_free(&s->m);
+    if (s->have_e) ex_eval_free(&s->e);
+    free(s->ini_rel);
+    free(s->commit);
+}
+
+static void ex_diff_config(const ex_side *a, const ex_side *b) {
+    printf("## configuration (keys that differ)\n");
+    if (!a->have_ini || !b->have_ini) {
+        printf("  not available (no configuration for %s)\n", !a->have_ini ? a->version : b->version);
+        return;
+    }
+    printf("  %s: %s\n  %s: %s\n", a->version, a->ini_rel, b->version, b->ini_rel);
+    int n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const ex_ini *x = pass == 0 ? &a->ini : &b->ini, *y = pass == 0 ? &b->ini : &a->ini;
+        for (int i = 0; i < x->n; i++) {
+            const char *sec = x->e[i].section, *key = x->e[i].key;
+            const char *other = ex_ini_get(y, sec, key);
+            if (pass == 1 && other) continue;  // already compared in the first pass
+            if (other && !strcmp(other, x->e[i].value)) continue;
+            const char *va = pass == 0 ? x->e[i].value : "(unset)";
+            const char *vb = pass == 0 ? (other ? other : "(unset)") : x->e[i].value;
+            printf("  [%s] %s: %s -> %s\n", sec, key, va, vb);
+            n++;
+        }
+    }
+    if (n == 0) printf("  (identical)\n");
+}
+
+static void ex_metric_row(const char *name, double a, double b, const char *fmt) {
+    char sa[32] = "-", sb[32] = "-", sd[32] = "";
+    if (isfinite(a)) snprintf(sa, sizeof sa, fmt, a);
+    if (isfinite(b)) snprintf(sb, sizeof sb, fmt, b);
+    if (isfinite(a) && isfinite(b)) {
+        snprintf(sd, sizeof sd, "%+.4g", b - a);
+    }
+    printf("  %-16s %14s %14s %12s\n", name, sa, sb, sd);
+}
+
+static void ex_diff_metrics(const ex_side *a, const ex_side *b) {
+    printf("\n## metrics\n  %-16s %14s %14s %12s\n", "", a->version, b->version, "change");
+    ex_metric_row("final loss", a->have_m ? a->m.final_loss : NAN, b->have_m ? b->m.final_loss : NAN, "%.4f");
+    ex_metric_row("best loss", a->have_m ? a->m.best_loss : NAN, b->have_m ? b->m.best_loss : NAN, "%.4f");
+    ex_metric_row("steps", a->have_m && a->m.n ? a->m.step[a->m.n - 1] : NAN,
+                  b->have_m && b->m.n ? b->m.step[b->m.n - 1] : NAN, "%.0f");
+    ex_metric_row("eval loss", a->have_e ? a->e.mean_loss : NAN, b->have_e ? b->e.mean_loss : NAN, "%.4f");
+    ex_metric_row("perplexity", a->have_e ? a->e.perplexity : NAN, b->have_e ? b->e.perplexity : NAN, "%.3f");
+    ex_metric_row("duration (s)", a->duration_s, b->duration_s, "%.0f");
+}
+
+static int ex_diff_code(const ex_project *p, const ex_side *a, const ex_side *b) {
+    printf("\n## code\n");
+    if (!a->commit || !b->commit) {
+        printf("  not available (no recorded commit for %s: it has not run yet)\n", !a->commit ? a->version : b->version);
+        return 0;
+    }
+    printf("  %s at %.12s%s\n  %s at %.12s%s\n", a->version, a->commit, a->dirty ? " + uncommitted changes (git.patch)" : "",
+           b->version, b->commit, b->dirty ? " + uncommitted changes (git.patch)" : "");
+    if (!strcmp(a->commit, b->commit)) {
+        printf("  same commit\n");
+        return 0;
+    }
+    git_libgit2_init();
+    git_repository *repo = NULL;
+    git_object *oa = NULL, *ob = NULL;
+    git_tree *ta = NULL, *tb = NULL;
+    git_diff *diff = NULL;
+    git_diff_stats *stats = NULL;
+    git_buf buf = {0};
+    int rc = git_repository_open(&repo, p->root);
+    if (rc == 0) rc = git_revparse_single(&oa, repo, a->commit);
+    if (rc == 0) rc = git_revparse_single(&ob, repo, b->commit);
+    if (rc == 0) rc = git_object_peel((git_object **)&ta, oa, GIT_OBJECT_TREE);
+    if (rc == 0) rc = git_object_peel((git_object **)&tb, ob, GIT_OBJECT_TREE);
+    if (rc == 0) rc = git_diff_tree_to_tree(&diff, repo, ta, tb, NULL);
+    if (rc == 0) rc = git_diff_find_similar(diff, NULL);
+    if (rc == 0) rc = git_diff_get_stats(&stats, diff);
+    if (rc == 0) rc = git_diff_stats_to_buf(&buf, stats, GIT_DIFF_STATS_FULL | GIT_DIFF_STATS_INCLUDE_SUMMARY, 80);
+    if (rc == 0) {
+        printf("%s", buf.size ? buf.ptr : "  (no file changes)\n");
+    } else {
+        const git_error *e = git_error_last();
+        mm_errorf("git: comparing %.12s and %.12s: %s", a->commit, b->commit, e ? e->message : "unknown error");
+    }
+    git_buf_dispose(&buf);
+    git_diff_stats_free(stats);
+    git_diff_free(diff);
+    git_tree_free(ta), git_tree_free(tb);
+    git_object_free(oa), git_object_free(ob);
+    git_repository_free(repo);
+    git_libgit2_shutdown();
+    return rc == 0 ? 0 : -1;
+}
+
+static int ex_diff_svg(const ex_project *p, const ex_side *a, const ex_side *b) {
+    printf("\n## loss curves\n");
+    if (!a->have_m && !b->have_m) {
+        printf("  not available (no metrics.jsonl for either)\n");
+        return 0;
+    }
+    char name[128];
+    snprintf(name, sizeof name, "experiment/assets/diff_%s_%s_loss.svg", a->version, b->version);
+    char *dir = ex_path_join(p->root, "experiment/assets"), *path = ex_path_join(p->root, name);
+    int rc = -1;
+    if (dir && path && ex_mkdirs(dir) == 0) {
+        char title[128];
+        snprintf(title, sizeof title, "training loss: %s vs %s", a->version, b->version);
+        ex_chart c = {.title = title, .x_label = "step", .y_label = "loss"};
+        ex_series s[2];
+        int n = 0;
+        if (a->have_m)
+            s[n++] = (ex_series){.label = a->version, .x = a->m.step, .y = a->m.loss, .n = a->m.n, .color = "#1f77b4"};
+        if (b->have_m)
+            s[n++] = (ex_series){.label = b->version, .x = b->m.step, .y = b->m.loss, .n = b->m.n, .color = "#d62728"};
+        rc = ex_svg_write(path, &c, s, n);
+        if (rc == 0) printf("  %s\n", name);
+    }
+    free(dir), free(path);
+    return rc;
+}
+
+int ex_cmd_diff(int argc, char **argv) {
+    if (argc == 2 && ex_is_help(argv[1])) {
+        fputs(ex_diff_usage, stdout);
+        return 0;
+    }
+    if (argc != 3) return ex_usage_error("diff", "expected two versions");
+    for (int i = 1; i < 3; i++)
+        if (ex_version_validate(argv[i]) != 0) return ex_fail() + 1;
+    ex_project p;
+    if (ex_open_project(&p) != 0) return 1;
+    ex_side a = {.version = argv[1]}, b = {.version = argv[2]};
+    int rc = 0;
+    char *ra = ex_record_path(&p, a.version), *rb = ex_record_path(&p, b.version);
+    if (!ra || !rb) {
+        rc = ex_fail();
+    } else if (!ex_exists(ra) || !ex_exists(rb)) {
+        mm_errorf("no record for experiment %s (experiment/experiment_%s.md)", !ex_exists(ra) ? a.version : b.version,
+                  !ex_exists(ra) ? a.version : b.version);
+        rc = ex_fail();
+    } else {
+        ex_side_load(&p, &a);
+        ex_side_load(&p, &b);
+        printf("# expt diff %s %s\n\n", a.version, b.version);
+        ex_diff_config(&a, &b);
+        ex_diff_metrics(&a, &b);
+        if (ex_diff_code(&p, &a, &b) != 0) rc = ex_fail();
+        if (ex_diff_svg(&p, &a, &b) != 0) rc = ex_fail();
+        ex_side_free(&a);
+        ex_side_free(&b);
+    }
+    free(ra), free(rb);
+    ex_project_close(&p);
+    return rc;
+}

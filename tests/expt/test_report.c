@@ -1,0 +1,361 @@
+// `expt report`: regions filled from the stored run files, idempotent (byte-identical), human
+// bytes untouched on hand-edited records (CRLF, BOM, deleted markers), missing files reported,
+// INDEX.md, and `expt diff` against `git diff --stat`.
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "expt_fixture.h"
+#include "project.h"
+#include "report.h"
+
+static char *setup(const char *tag, ex_project *p) {
+    char *dir = fx_repo(tag);
+    fx_expt_ok(dir, "init", NULL, NULL, NULL);
+    fx_expt_ok(dir, "new", "1.0.0", NULL, NULL);
+    cr_assert_eq(ex_project_open(p, dir), 0, "%s", mm_error_message());
+    return dir;
+}
+
+static char *region_text(const char *text, size_t len, const char *name) {
+    ex_record r;
+    cr_assert_eq(ex_record_parse(&r, "rec", text, len), 0, "%s", mm_error_message());
+    const ex_region *g = ex_record_region(&r, name);
+    cr_assert_not_null(g, "region %s", name);
+    char *s = strndup(r.text + g->content_start, g->content_end - g->content_start);
+    ex_record_free(&r);
+    return s;
+}
+
+// Asserts that a and b are identical outside the machine regions (and have the same regions).
+static void same_outside_regions(const char *a, size_t an, const char *b, size_t bn) {
+    ex_record ra, rb;
+    cr_assert_eq(ex_record_parse(&ra, "a", a, an), 0, "%s", mm_error_message());
+    cr_assert_eq(ex_record_parse(&rb, "b", b, bn), 0, "%s", mm_error_message());
+    cr_assert_eq(ra.n_regions, rb.n_regions);
+    size_t pa = 0, pb = 0;
+    for (int i = 0; i <= ra.n_regions; i++) {
+        size_t ea = i < ra.n_regions ? ra.regions[i].content_start : ra.len;
+        size_t eb = i < rb.n_regions ? rb.regions[i].content_start : rb.len;
+        cr_assert_eq(ea - pa, eb - pb, "human segment %d changed length", i);
+        cr_assert_eq(memcmp(ra.text + pa, rb.text + pb, ea - pa), 0, "human segment %d changed", i);
+        if (i < ra.n_regions) {
+            pa = ra.regions[i].content_end;
+            pb = rb.regions[i].content_end;
+        }
+    }
+    ex_record_free(&ra);
+    ex_record_free(&rb);
+}
+
+#define COMMIT "0123456789abcdef0123456789abcdef01234567"
+
+Test(report, fills_regions_from_run_files_and_is_idempotent) {
+    ex_project p;
+    char *dir = setup("rep_fill", &p);
+    fx_fill_fields(dir, "1.0.0");
+    fx_run_outputs(dir, "out/experiment_1_0_0", COMMIT);
+    size_t n0, n1, n2, s1, s2;
+    char *before = fx_read(dir, "experiment/experiment_1.0.0.md", &n0);
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    char *after = fx_read(dir, "experiment/experiment_1.0.0.md", &n1);
+    char *svg1 = fx_read(dir, "experiment/assets/experiment_1.0.0_loss.svg", &s1);
+    same_outside_regions(before, n0, after, n1);
+
+    char *git = region_text(after, n1, "git");
+    cr_assert_not_null(strstr(git, "| commit | `" COMMIT "` |"), "%s", git);
+    cr_assert_not_null(strstr(git, "[git.patch](../out/experiment_1_0_0/git.patch)"), "%s", git);
+    cr_assert_not_null(strstr(git, "dirty"), "%s", git);
+    cr_assert_not_null(strstr(git, " a.c | 2 +-\n"), "%s", git);
+    char *cfg = region_text(after, n1, "config");
+    cr_assert_not_null(strstr(cfg, "| model | dim | 64 |"), "%s", cfg);
+    cr_assert_not_null(strstr(cfg, "| train | learning_rate | 0.0005 |"), "%s", cfg);
+    char *ex = region_text(after, n1, "execution");
+    cr_assert_not_null(strstr(ex, "| exit | status 0 (success) |"), "%s", ex);
+    cr_assert_not_null(strstr(ex, "| duration | 5m 00s |"), "%s", ex);
+    cr_assert_not_null(strstr(ex, "| peak memory | 100.0 MiB |"), "%s", ex);
+    cr_assert_not_null(strstr(ex, "| start | 2024-05-01T10:00:00Z |"), "%s", ex);
+    cr_assert_not_null(strstr(ex, "bash run_file/x.sh"), "%s", ex);
+    cr_assert_null(strstr(ex, "Log tail"), "a clean run shows no log tail");
+    cr_assert_not_null(strstr(ex, "| evaluation | fresh eval.json from the run script |"), "%s", ex);
+    char *tr = region_text(after, n1, "training");
+    cr_assert_not_null(strstr(tr, "| final loss | 6.5000 (step 4 of 4) |"), "%s", tr);
+    cr_assert_not_null(strstr(tr, "| best loss | 6.0000 (step 3) |"), "%s", tr);
+    // By epoch: epoch 0 = steps 1-2, losses 8.5, 7.25 (mean 7.875), last lr 4e-4.
+    cr_assert_not_null(strstr(tr, "| 0 | 1–2 | 8.5000 | 7.2500 | 7.2500 | 7.8750 | 4.000e-04 |"), "%s", tr);
+    cr_assert_not_null(strstr(tr, "| 1 | 3–4 | 6.0000 | 6.5000 | 6.0000 | 6.2500 | 1.000e-04 |"), "%s", tr);
+    cr_assert_not_null(strstr(tr, "![loss and learning rate](assets/experiment_1.0.0_loss.svg)"), "%s", tr);
+    char *ev = region_text(after, n1, "evaluation");
+    cr_assert_not_null(strstr(ev, "| mean loss | 2.5000 |"), "%s", ev);
+    cr_assert_not_null(strstr(ev, "| perplexity | 12.182 |"), "%s", ev);
+    cr_assert_not_null(strstr(ev, "| 1 | 在一个 \\| 遥远的 | 地方 | &lt;!-- expt:git:end --&gt; next | 3.0000 |"), "%s", ev);
+
+    // Idempotent: a second report changes no byte of the record or the chart.
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    char *again = fx_read(dir, "experiment/experiment_1.0.0.md", &n2);
+    char *svg2 = fx_read(dir, "experiment/assets/experiment_1.0.0_loss.svg", &s2);
+    cr_assert(n1 == n2 && memcmp(after, again, n1) == 0, "second report changed the record");
+    cr_assert(s1 == s2 && memcmp(svg1, svg2, s1) == 0, "second report changed the chart");
+
+    // The chart is well-formed XML with the two curves (checked by Python's XML parser).
+    char *svg_path = fx_path(dir, "experiment/assets/experiment_1.0.0_loss.svg");
+    const char *py[] = {mm_test_python(), "-c",
+                        "import sys,xml.etree.ElementTree as E\n"
+                        "t=E.parse(sys.argv[1]).getroot()\n"
+                        "ns='{http://www.w3.org/2000/svg}'\n"
+                        "pl=t.findall(ns+'polyline')\n"
+                        "assert len(pl)==2, len(pl)\n"
+                        "assert all(len(p.get('points').split())==4 for p in pl)\n",
+                        svg_path, NULL};
+    mm_proc_result r = fx_run(py);
+    cr_assert_eq(r.status, 0, "SVG check failed: %s", r.err);
+    mm_proc_result_free(&r);
+
+    free(svg_path), free(before), free(after), free(again), free(svg1), free(svg2);
+    free(git), free(cfg), free(ex), free(tr), free(ev);
+    ex_project_close(&p);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+Test(report, missing_files_say_not_available) {
+    ex_project p;
+    char *dir = setup("rep_missing", &p);
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    size_t n;
+    char *t = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
+    static const char *const files[][2] = {{"git", "git.json"},           {"config", "config.ini"},
+                                           {"execution", "run.json"},     {"training", "metrics.jsonl"},
+                                           {"evaluation", "eval.json"}};
+    for (int i = 0; i < 5; i++) {
+        char *g = region_text(t, n, files[i][0]);
+        char want[128];
+        snprintf(want, sizeof want, "not available yet (no `out/experiment_1_0_0/%s`)\n", files[i][1]);
+        cr_assert_str_eq(g, want);
+        free(g);
+    }
+    cr_assert(!fx_exists(dir, "experiment/assets/experiment_1.0.0_loss.svg"));
+    free(t);
+    ex_project_close(&p);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+// CRLF -> the record's text with "\n" replaced by "\r\n".
+static char *to_crlf(const char *s) {
+    size_t n = strlen(s), k = 0;
+    char *d = malloc(2 * n + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\n') d[k++] = '\r';
+        d[k++] = s[i];
+    }
+    d[k] = '\0';
+    return d;
+}
+
+Test(report, hand_edited_crlf_bom_record_keeps_human_bytes_and_gets_markers_back) {
+    ex_project p;
+    char *dir = setup("rep_hand", &p);
+    fx_run_outputs(dir, "out/experiment_1_0_0", COMMIT);
+    // A record edited by hand: CRLF endings, a BOM, the git markers deleted, a look-alike pair
+    // inside a code fence in the analysis, and text right after the execution markers.
+    const char *lf = "# 实验 1.0.0\n\n## 🧠 AI思考过程\n\n### 设计思路\n\n手写。\n\n## 📝 Git变更记录\n\n人写的说明。\n\n"
+                     "## 🚀 执行记录\n<!-- expt:execution:begin -->\nstale\n<!-- expt:execution:end -->\n紧跟的文字\n\n"
+                     "## 📈 深度分析\n\n```markdown\n<!-- expt:training:begin -->\nnot a marker\n<!-- expt:training:end -->\n```\n";
+    char *crlf = to_crlf(lf);
+    size_t len = strlen(crlf) + 3;
+    char *text = malloc(len + 1);
+    memcpy(text, "\xEF\xBB\xBF", 3);
+    strcpy(text + 3, crlf);
+    char *path = fx_path(dir, "experiment/experiment_1.0.0.md");
+    mm_test_write_file(path, text, len);
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    size_t n;
+    char *out = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
+    ex_record r;
+    cr_assert_eq(ex_record_parse(&r, "rec", out, n), 0, "%s", mm_error_message());
+    cr_assert_eq(r.bom, 3u, "BOM kept");
+    cr_assert_eq(r.n_regions, 5);
+    // git: re-inserted right after its heading, before the human text.
+    const ex_section *gs = ex_record_section(&r, "📝");
+    const ex_region *g = ex_record_region(&r, "git");
+    cr_assert_eq(g->begin_line, gs->line + 2);
+    // Every line ends with CRLF (human and generated).
+    for (size_t i = 0; i < n; i++)
+        if (out[i] == '\n') cr_assert(i > 0 && out[i - 1] == '\r', "bare LF at offset %zu", i);
+    // The look-alike in the fence is untouched; training got a new region appended with a heading.
+    cr_assert_not_null(strstr(out, "```markdown\r\n<!-- expt:training:begin -->\r\nnot a marker\r\n"));
+    cr_assert_not_null(ex_record_region(&r, "training"));
+    cr_assert(ex_record_region(&r, "training")->begin_line > ex_record_section(&r, "📈")->line);
+    // Human bytes before the first inserted region are identical.
+    cr_assert_eq(memcmp(out, text, ex_record_section(&r, "📝")->body), 0);
+    cr_assert_not_null(strstr(out, "<!-- expt:git:end -->\r\n\r\n人写的说明。\r\n"));
+    cr_assert_not_null(strstr(out, "<!-- expt:execution:end -->\r\n紧跟的文字\r\n"));
+    cr_assert_null(strstr(out, "stale"));
+    // And idempotent on this record too.
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0);
+    size_t n2;
+    char *out2 = fx_read(dir, "experiment/experiment_1.0.0.md", &n2);
+    cr_assert(n == n2 && memcmp(out, out2, n) == 0);
+    ex_record_free(&r);
+    free(out), free(out2), free(crlf), free(text), free(path);
+    ex_project_close(&p);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+Test(report, duplicate_markers_refused_and_record_untouched) {
+    ex_project p;
+    char *dir = setup("rep_dup", &p);
+    size_t n;
+    char *t = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
+    // Duplicate the git pair at the end.
+    char *bad = malloc(n + 64);
+    memcpy(bad, t, n);
+    strcpy(bad + n, "\n<!-- expt:git:begin -->\n<!-- expt:git:end -->\n");
+    char *path = fx_path(dir, "experiment/experiment_1.0.0.md");
+    mm_test_write_file(path, bad, strlen(bad));
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), -1);
+    cr_assert_not_null(strstr(mm_error_message(), "experiment/experiment_1.0.0.md:"), "%s", mm_error_message());
+    cr_assert_not_null(strstr(mm_error_message(), ": duplicate begin marker 'git' (first at line"), "%s",
+                       mm_error_message());
+    size_t n2;
+    char *t2 = fx_read(dir, "experiment/experiment_1.0.0.md", &n2);
+    cr_assert(n2 == strlen(bad) && memcmp(t2, bad, n2) == 0, "a refused record is not rewritten");
+    // The command says the same and exits non-zero.
+    mm_proc_result r = fx_expt(dir, "report", "1.0.0", NULL, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 1);
+    cr_assert_not_null(strstr(r.err, "expt: error: experiment/experiment_1.0.0.md:"), "%s", r.err);
+    mm_proc_result_free(&r);
+    free(t), free(t2), free(bad), free(path);
+    ex_project_close(&p);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+Test(report, failed_and_crashed_runs_show_the_log_tail) {
+    ex_project p;
+    char *dir = setup("rep_fail", &p);
+    fx_run_outputs(dir, "out/experiment_1_0_0", COMMIT);
+    fx_write(dir, "out/experiment_1_0_0/exit.json",
+             "{\"status\":1,\"signal\":0,\"duration_s\":5,\"log_tail\":[\"step 3 loss nan\",\"error: NaN loss\"]}");
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    size_t n;
+    char *t = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
+    char *ex = region_text(t, n, "execution");
+    cr_assert_not_null(strstr(ex, "| exit | status 1 (failure) |"), "%s", ex);
+    cr_assert_not_null(strstr(ex, "```text\nstep 3 loss nan\nerror: NaN loss\n```"), "%s", ex);
+    free(ex), free(t);
+    // Killed by a signal ("status" is null then) or stopped on request.
+    fx_write(dir, "out/experiment_1_0_0/exit.json",
+             "{\"status\":null,\"signal\":9,\"stopped\":false,\"log_tail\":\"training step 7\\n\"}");
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    t = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
+    ex = region_text(t, n, "execution");
+    cr_assert_not_null(strstr(ex, "| exit | killed by signal 9 |"), "%s", ex);
+    cr_assert_not_null(strstr(ex, "```text\ntraining step 7\n```"), "%s", ex);
+    free(ex), free(t);
+    fx_write(dir, "out/experiment_1_0_0/exit.json", "{\"status\":3,\"signal\":0,\"stopped\":true}");
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    t = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
+    ex = region_text(t, n, "execution");
+    cr_assert_not_null(strstr(ex, "| exit | stopped on request (resumable), status 3 (failure) |"), "%s", ex);
+    free(ex), free(t);
+    // Killed (no exit.json): the tail of experiment.log.
+    char *exit_path = fx_path(dir, "out/experiment_1_0_0/exit.json");
+    unlink(exit_path);
+    char log[4096] = "";
+    for (int i = 1; i <= 30; i++) snprintf(log + strlen(log), sizeof log - strlen(log), "log line %d\n", i);
+    fx_write(dir, "out/experiment_1_0_0/experiment.log", log);
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    t = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
+    ex = region_text(t, n, "execution");
+    cr_assert_not_null(strstr(ex, "| exit | not available yet (no `out/experiment_1_0_0/exit.json`) |"), "%s", ex);
+    cr_assert_not_null(strstr(ex, "\nlog line 11\n"), "%s", ex);
+    cr_assert_not_null(strstr(ex, "\nlog line 30\n```"), "%s", ex);
+    cr_assert_null(strstr(ex, "log line 10\n"), "the last 20 lines only: %s", ex);
+    free(ex), free(t), free(exit_path);
+    ex_project_close(&p);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+Test(report, index_has_one_row_per_experiment) {
+    ex_project p;
+    char *dir = setup("rep_index", &p);
+    fx_expt_ok(dir, "new", "1.0.10", "--from", "1.0.0");
+    fx_expt_ok(dir, "new", "1.0.2", NULL, NULL);
+    fx_fill_fields(dir, "1.0.0");
+    fx_run_outputs(dir, "out/experiment_1_0_0", COMMIT);
+    mm_proc_result r = fx_expt(dir, "report", NULL, NULL, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    mm_proc_result_free(&r);
+    char *idx = fx_read(dir, "experiment/INDEX.md", NULL);
+    const char *r0 = strstr(idx, "| [1.0.0](experiment_1.0.0.md) | 无 | model_original | 验证基线在演示语料上能收敛。 | "
+                                 "6.5000 | 2.5000 | ");
+    cr_assert_not_null(r0, "%s", idx);
+    cr_assert_not_null(strstr(r0, " | 2024-05-01 |\n"), "%s", idx);
+    const char *r2 = strstr(idx, "| [1.0.2](experiment_1.0.2.md) | - | model_original | - | - | - | ");
+    const char *r10 = strstr(idx, "| [1.0.10](experiment_1.0.10.md) | 1.0.0 | model_original | - | - | - | ");
+    cr_assert(r2 && r10 && r0 < r2 && r2 < r10, "rows sorted numerically:\n%s", idx);
+    // Regenerating gives the same bytes.
+    cr_assert_eq(ex_report_index(&p), 0);
+    char *idx2 = fx_read(dir, "experiment/INDEX.md", NULL);
+    cr_assert_str_eq(idx, idx2);
+    free(idx), free(idx2);
+    ex_project_close(&p);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+static char *git_out(const char *dir, const char *a1, const char *a2, const char *a3, const char *a4) {
+    const char *argv[] = {"git", "-C", dir, a1, a2, a3, a4, NULL};
+    mm_proc_result r = fx_run(argv);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    char *s = r.out;
+    r.out = NULL;
+    mm_proc_result_free(&r);
+    size_t n = strlen(s);
+    while (n && s[n - 1] == '\n') s[--n] = '\0';
+    return s;
+}
+
+Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
+    ex_project p;
+    char *dir = setup("rep_diff", &p);
+    fx_write(dir, "a.c", "int a;\n");
+    fx_write(dir, "b.c", "int b;\n");
+    fx_git(dir, "add", "a.c", "b.c", NULL);
+    fx_git(dir, "commit", "-qm", "one", NULL);
+    char *c1 = git_out(dir, "rev-parse", "HEAD", NULL, NULL);
+    fx_write(dir, "a.c", "int a;\nint a2;\nint a3;\n");
+    fx_write(dir, "c.c", "int c;\n");
+    fx_git(dir, "add", "a.c", "c.c", NULL);
+    fx_git(dir, "commit", "-qm", "two", NULL);
+    char *c2 = git_out(dir, "rev-parse", "HEAD", NULL, NULL);
+    fx_expt_ok(dir, "new", "1.0.1", "--from", "1.0.0");
+    fx_run_outputs(dir, "out/experiment_1_0_0", c1);
+    fx_run_outputs(dir, "out/experiment_1_0_1", c2);
+    fx_write(dir, "out/experiment_1_0_1/config.ini",
+             "[model]\nmodel_type = model_original\ndim = 64\n[train]\nlearning_rate = 0.001\nseed = 7\n");
+    mm_proc_result r = fx_expt(dir, "diff", "1.0.0", "1.0.1", NULL, NULL, NULL);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_not_null(strstr(r.out, "  [train] learning_rate: 0.0005 -> 0.001\n"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "  [train] seed: (unset) -> 7\n"), "%s", r.out);
+    cr_assert_null(strstr(r.out, "dim"), "only keys that differ: %s", r.out);
+    cr_assert_null(strstr(r.out, "model_type:"), "only keys that differ: %s", r.out);
+    cr_assert_not_null(strstr(r.out, "final loss"), "%s", r.out);
+    // The code diffstat's summary equals git's own.
+    char *stat = git_out(dir, "diff", "--stat", c1, c2);
+    const char *summary = strrchr(stat, '\n');
+    summary = summary ? summary + 1 : stat;
+    cr_assert_not_null(strstr(r.out, summary), "git says '%s'; expt diff says:\n%s", summary, r.out);
+    cr_assert_not_null(strstr(r.out, "a.c"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "c.c"), "%s", r.out);
+    cr_assert(fx_exists(dir, "experiment/assets/diff_1.0.0_1.0.1_loss.svg"));
+    mm_proc_result_free(&r);
+    free(stat), free(c1), free(c2);
+    ex_project_close(&p);
+    mm_test_rmtree(dir);
+    free(dir);
+}
