@@ -1,0 +1,47 @@
+// The files of a run that the supervisor writes and everyone else reads (DESIGN.md §3), their
+// schemas, and small JSON helpers. All writes are atomic (temporary name + rename).
+//
+// OUT/run.json — written by the supervisor when it starts (and again once the run script runs):
+//   {"version": "X.Y.Z", "pid": supervisor pid, "proc_start_ticks": /proc/PID/stat field 22,
+//    "start_time": "ISO 8601 UTC", "host": hostname, "command": [argv of the run script],
+//    "commit": HEAD oid or "none", "resume": bool, "child_pid": run script pid or null,
+//    "child_start_ticks": its field 22 or null, "log": "experiment.log"}
+// OUT/exit.json — written when the run script (and everything it started) has ended; rewritten
+// after the mandatory evaluation:
+//   {"pid": supervisor pid, "status": exit status or null when killed by a signal,
+//    "signal": signal number or null, "stopped": true when a stop was requested (expt stop,
+//    SIGTERM/SIGINT/SIGHUP to the supervisor), "start_time", "end_time" (ISO 8601 UTC),
+//    "duration_s", "peak_rss_kb" (largest resident set of the script and its descendants),
+//    "host", "cpu" (model name), "gpu" (model name or null), "log_tail": last 40 log lines,
+//    "eval": {"ran": bool (the supervisor ran it), "status": exit status or null,
+//             "reason": text} or null before the evaluation step}
+#ifndef EXPT_RUNFILES_H
+#define EXPT_RUNFILES_H
+
+#include <jansson.h>
+#include <time.h>
+
+// Exit status contract of the training engine (`minimind train`): 0 finished, EX_EXIT_STOPPED when
+// it saved a checkpoint and stopped on SIGTERM/SIGINT (resumable), anything else failed.
+#define EX_EXIT_STOPPED 3
+
+// Lines kept in exit.json's log_tail.
+#define EX_LOG_TAIL_LINES 40
+
+// Reads a JSON object. Returns NULL with *missing = 1 when the file does not exist, or NULL with
+// the error set ("PATH:LINE:COL: ...") when it cannot be parsed.
+json_t *ex_json_read(const char *path, int *missing);
+// Writes obj (pretty, trailing newline) atomically.
+int ex_json_write(const char *path, const json_t *obj);
+// Field access with defaults (wrong type = default).
+long long ex_json_int(const json_t *obj, const char *key, long long def);
+double ex_json_num(const json_t *obj, const char *key, double def);
+const char *ex_json_str(const json_t *obj, const char *key);  // NULL when absent
+int ex_json_bool(const json_t *obj, const char *key, int def);
+
+// The last `n` lines of a file (malloc'd, "" when the file is missing or empty).
+char *ex_file_tail(const char *path, int n);
+// Modification time of a file; -1 when it does not exist.
+double ex_file_mtime(const char *path);
+
+#endif
