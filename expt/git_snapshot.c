@@ -11,18 +11,21 @@
 // OUT/git.json:
 //   {"commit": HEAD oid or "none" (no commits yet), "branch": name or null (detached HEAD),
 //    "dirty": bool, "taken_at": ISO 8601 UTC,
-//    "diffstat": {"files_changed", "insertions", "deletions", "shortstat", "text"} — all changes
-//      in the patch, untracked files counted as added files (like `git add -A; git diff --cached
-//      --stat HEAD`); files over the cap count as changed with 0 lines,
+//    "diffstat": text, one " path | N +-" line per file and git's summary line,
+//    "diffstat_summary": {"files_changed", "insertions", "deletions", "shortstat"} — everything in
+//      the patch, untracked files counted as added files (= `git add -A; git diff --cached
+//      --shortstat HEAD`); files over the cap count as changed with 0 lines,
 //    "tracked_diffstat": {"files_changed", "insertions", "deletions", "shortstat"} — tracked files
-//      only (staged + unstaged), equal to `git diff HEAD --stat`,
+//      only, staged + unstaged (= `git diff HEAD --shortstat`),
 //    "files": [{"path", "status": modified|added|deleted|untracked|typechange|renamed|other,
 //               "insertions", "deletions", "binary", "included"}],
-//    "over_cap": [{"path", "size"}], "patch_cap": bytes, "excluded_dir": "out/" or null,
-//    "patch": "git.patch",
-//    "based_on": null, or {"commit", "files_changed", "insertions", "deletions", "shortstat",
-//      "text"} — the changes from the based-on experiment's commit to this work tree (uncommitted
-//      and untracked included), or {"commit", "error"} when that commit is not in the repository}
+//    "excluded": [{"path", "size"}] — files over the cap, listed instead of included,
+//    "patch_cap": bytes, "excluded_dir": "out/" or null, "patch": "git.patch",
+//    "based_on": version or null, "based_on_commit": oid or null,
+//    "diffstat_since_based_on": text or null — changes from the based-on experiment's commit to
+//      this work tree (uncommitted and untracked included),
+//    "since_based_on": {"files_changed", "insertions", "deletions", "shortstat"}, or {"error"} when
+//      that commit is not in the repository, or null}
 #include "git_snapshot.h"
 
 #include <git2.h>
@@ -35,7 +38,7 @@
 #include "minimind/atomic_file.h"
 #include "minimind/error.h"
 #include "proc.h"
-#include "runfiles.h"
+#include "runinfo.h"
 
 typedef struct ex_stat {
     int files, insertions, deletions;
@@ -215,8 +218,8 @@ static json_t *ex_stat_json(const ex_stat *st, const char *text) {
     return j;
 }
 
-// The changes from the based-on commit to the work tree.
-static json_t *ex_based_on_json(ex_snap *outer, const char *commit) {
+// The changes from the based-on commit to the work tree: numbers (or an error) and the text.
+static json_t *ex_based_on_json(ex_snap *outer, const char *commit, char **text) {
     git_oid oid;
     git_commit *c = NULL;
     git_tree *tree = NULL;
@@ -225,15 +228,18 @@ static json_t *ex_based_on_json(ex_snap *outer, const char *commit) {
     if (git_oid_fromstr(&oid, commit) != 0 || git_commit_lookup(&c, outer->repo, &oid) != 0 ||
         git_commit_tree(&tree, c) != 0) {
         const git_error *e = git_error_last();
-        j = json_pack("{s:s, s:s}", "commit", commit, "error",
-                      e && e->message ? e->message : "not a commit of this repository");
+        j = json_pack("{s:s}", "error", e && e->message ? e->message : "not a commit of this repository");
         goto done;
     }
     if (ex_diff_workdir(&diff, outer->repo, tree, 0) != 0) goto done;
     ex_snap s = {.p = outer->p, .repo = outer->repo, .exclude = outer->exclude};
     if (ex_walk_diff(&s, diff, 0) == 0) {
-        j = ex_stat_json(&s.all, s.text ? s.text : "");
-        if (j) json_object_set_new(j, "commit", json_string(commit));
+        j = ex_stat_json(&s.all, NULL);
+        char ss[256];
+        ex_shortstat(&s.all, ss, sizeof ss);
+        size_t n = (s.text ? strlen(s.text) : 0) + strlen(ss) + 2;
+        *text = mm_malloc(n);
+        if (*text) snprintf(*text, n, "%s%s\n", s.text ? s.text : "", ss);
     }
     free(s.text);
 done:
@@ -258,7 +264,7 @@ static int ex_write_patch(const char *path, const char *commit, const char *bran
         fprintf(af.fp, "# Files over the size cap (%lld bytes), listed here but not included:\n", cap);
         for (size_t i = 0; i < n_over; i++) {
             json_t *o = json_array_get(s->over_cap, i);
-            fprintf(af.fp, "#   %s (%lld bytes)\n", ex_json_str(o, "path"), ex_json_int(o, "size", 0));
+            fprintf(af.fp, "#   %s (%lld bytes)\n", ex_jstr(o, "path"), ex_jint(o, "size", 0));
         }
     }
     if (s->body_len == 0) fprintf(af.fp, "# No uncommitted changes.\n");
@@ -270,6 +276,11 @@ static int ex_write_patch(const char *path, const char *commit, const char *bran
 }
 
 int ex_git_snapshot(const ex_project *p, const char *out_dir, const char *based_on_commit) {
+    return ex_git_snapshot_based(p, out_dir, NULL, based_on_commit);
+}
+
+int ex_git_snapshot_based(const ex_project *p, const char *out_dir, const char *based_on,
+                          const char *based_on_commit) {
     git_libgit2_init();
     int rc = -1;
     ex_snap s = {.p = p};
@@ -331,26 +342,41 @@ int ex_git_snapshot(const ex_project *p, const char *out_dir, const char *based_
     json_object_set_new(j, "branch", branch ? json_string(branch) : json_null());
     json_object_set_new(j, "dirty", json_boolean(s.all.files > 0));
     json_object_set_new(j, "taken_at", json_string(when));
-    json_object_set_new(j, "diffstat", ex_stat_json(&s.all, s.text ? s.text : ""));
+    char ss[256];
+    ex_shortstat(&s.all, ss, sizeof ss);
+    size_t tn = (s.text ? strlen(s.text) : 0) + strlen(ss) + 2;
+    char *text = mm_malloc(tn);
+    if (!text) goto done;
+    snprintf(text, tn, "%s%s\n", s.text ? s.text : "", ss);
+    json_object_set_new(j, "diffstat", json_string(text));
+    free(text);
+    json_object_set_new(j, "diffstat_summary", ex_stat_json(&s.all, NULL));
     json_object_set_new(j, "tracked_diffstat", ex_stat_json(&s.tracked, NULL));
     json_object_set(j, "files", s.files);
-    json_object_set(j, "over_cap", s.over_cap);
+    json_object_set(j, "excluded", s.over_cap);
     json_object_set_new(j, "patch_cap", json_integer(p->patch_cap));
     json_object_set_new(j, "excluded_dir", exclude ? json_string(exclude) : json_null());
     json_object_set_new(j, "patch", json_string("git.patch"));
+    json_object_set_new(j, "based_on", based_on && *based_on ? json_string(based_on) : json_null());
     if (based_on_commit && *based_on_commit && strcmp(based_on_commit, "none")) {
-        json_t *b = ex_based_on_json(&s, based_on_commit);
+        char *since_text = NULL;
+        json_t *b = ex_based_on_json(&s, based_on_commit, &since_text);
         if (!b) goto done;
-        json_object_set_new(j, "based_on", b);
+        json_object_set_new(j, "based_on_commit", json_string(based_on_commit));
+        json_object_set_new(j, "diffstat_since_based_on", since_text ? json_string(since_text) : json_null());
+        json_object_set_new(j, "since_based_on", b);
+        free(since_text);
     } else {
-        json_object_set_new(j, "based_on", json_null());
+        json_object_set_new(j, "based_on_commit", json_null());
+        json_object_set_new(j, "diffstat_since_based_on", json_null());
+        json_object_set_new(j, "since_based_on", json_null());
     }
 
     patch_path = ex_path_join(out_dir, "git.patch");
     json_path = ex_path_join(out_dir, "git.json");
     if (!patch_path || !json_path) goto done;
     if (ex_write_patch(patch_path, commit_hex, branch, &s, p->patch_cap) != 0) goto done;
-    if (ex_json_write(json_path, j) != 0) goto done;
+    if (ex_runjson_write(json_path, j) != 0) goto done;
     rc = 0;
 done:
     json_decref(j);

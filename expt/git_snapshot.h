@@ -9,5 +9,9 @@
 // recorded commit, untracked files included, ignored files excluded, binary files as git binary
 // patches, files over p->patch_cap listed instead). Both atomically.
 int ex_git_snapshot(const ex_project *p, const char *out_dir, const char *based_on_commit);
+// The same, also recording the based-on experiment's version (NULL = none) in git.json.
+// Schema of git.json: see git_snapshot.c.
+int ex_git_snapshot_based(const ex_project *p, const char *out_dir, const char *based_on,
+                          const char *based_on_commit);
 
 #endif

@@ -112,7 +112,7 @@ Test(git_snapshot, patch_recreates_the_work_tree) {
     cr_assert_str_eq(json_string_value(json_object_get(j, "commit")), head.out);
     cr_assert_str_eq(json_string_value(json_object_get(j, "branch")), "main");
     cr_assert(json_is_true(json_object_get(j, "dirty")));
-    json_t *over = json_object_get(j, "over_cap");
+    json_t *over = json_object_get(j, "excluded");
     cr_assert_eq(json_array_size(over), 1);
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(over, 0), "path")), "big.bin");
     cr_assert_eq(json_integer_value(json_object_get(json_array_get(over, 0), "size")), 10000);
@@ -133,7 +133,8 @@ Test(git_snapshot, patch_recreates_the_work_tree) {
     // Whole diffstat (untracked files as added) = `git add -A; git diff --cached --shortstat HEAD`.
     EXT_GIT_OK(repo, "add", "-A", "--", ".", ":!out");
     g = ext_git(repo, "diff", "--cached", "--shortstat", "HEAD", NULL);
-    json_t *all = json_object_get(j, "diffstat");
+    json_t *all = json_object_get(j, "diffstat_summary");
+    cr_assert_not_null(strstr(json_string_value(json_object_get(j, "diffstat")), json_string_value(json_object_get(all, "shortstat"))));
     cr_assert_str_eq(json_string_value(json_object_get(all, "shortstat")), trim(g.out));
     mm_proc_result_free(&g);
     g = ext_git(repo, "diff", "--cached", "--numstat", "HEAD", NULL);
@@ -190,7 +191,7 @@ Test(git_snapshot, repository_without_commits) {
     cr_assert_str_eq(json_string_value(json_object_get(j, "commit")), "none");
     cr_assert_str_eq(json_string_value(json_object_get(j, "branch")), "main");
     cr_assert(json_is_true(json_object_get(j, "dirty")));
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "diffstat"), "files_changed")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "diffstat_summary"), "files_changed")), 3);
 
     char *fresh = mm_test_path(tmp, "fresh");
     mkdir(fresh, 0755);
@@ -225,7 +226,7 @@ Test(git_snapshot, clean_tree_and_based_on_diffstat) {
     char *out = snapshot(repo, NULL);
     json_t *j = load_json(out, "git.json");
     cr_assert(json_is_false(json_object_get(j, "dirty")));
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "diffstat"), "files_changed")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "diffstat_summary"), "files_changed")), 0);
     cr_assert(json_is_null(json_object_get(j, "excluded_dir")) || json_is_string(json_object_get(j, "excluded_dir")));
     char *patch = ext_read(out, "git.patch", NULL);
     cr_assert_not_null(strstr(patch, "# No uncommitted changes."));
@@ -242,9 +243,10 @@ Test(git_snapshot, clean_tree_and_based_on_diffstat) {
     ext_write_str(repo, "model.c", "int a;\nint B;\nint d;\n");
     out = snapshot(repo, a.out);
     j = load_json(out, "git.json");
-    json_t *b = json_object_get(j, "based_on");
+    json_t *b = json_object_get(j, "since_based_on");
     mm_proc_result g = ext_git(repo, "diff", a.out, "--shortstat", NULL);
-    cr_assert_str_eq(json_string_value(json_object_get(b, "commit")), a.out);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "based_on_commit")), a.out);
+    cr_assert_not_null(strstr(json_string_value(json_object_get(j, "diffstat_since_based_on")), "model.c"));
     cr_assert_str_eq(json_string_value(json_object_get(b, "shortstat")), trim(g.out));
     mm_proc_result_free(&g);
     json_decref(j);
@@ -253,7 +255,7 @@ Test(git_snapshot, clean_tree_and_based_on_diffstat) {
     // An unknown based-on commit is reported, not fatal.
     out = snapshot(repo, "0123456789012345678901234567890123456789");
     j = load_json(out, "git.json");
-    cr_assert_not_null(json_object_get(json_object_get(j, "based_on"), "error"));
+    cr_assert_not_null(json_object_get(json_object_get(j, "since_based_on"), "error"));
     json_decref(j);
     free(out);
 

@@ -1,5 +1,5 @@
-// Run files: JSON helpers and log tails (see runfiles.h).
-#include "runfiles.h"
+// Run records: JSON helpers and log tails (see runinfo.h).
+#include "runinfo.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include "minimind/atomic_file.h"
 #include "minimind/error.h"
 
-json_t *ex_json_read(const char *path, int *missing) {
+json_t *ex_runjson_read(const char *path, int *missing) {
     if (missing) *missing = 0;
     struct stat st;
     if (stat(path, &st) != 0 && errno == ENOENT) {
@@ -32,7 +32,7 @@ json_t *ex_json_read(const char *path, int *missing) {
     return j;
 }
 
-int ex_json_write(const char *path, const json_t *obj) {
+int ex_runjson_write(const char *path, const json_t *obj) {
     char *s = json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (!s) return mm_errorf("%s: cannot encode JSON", path);
     size_t n = strlen(s);
@@ -49,29 +49,29 @@ int ex_json_write(const char *path, const json_t *obj) {
     return rc;
 }
 
-long long ex_json_int(const json_t *obj, const char *key, long long def) {
+long long ex_jint(const json_t *obj, const char *key, long long def) {
     json_t *v = json_object_get(obj, key);
     if (json_is_integer(v)) return json_integer_value(v);
     if (json_is_real(v)) return (long long)json_real_value(v);
     return def;
 }
 
-double ex_json_num(const json_t *obj, const char *key, double def) {
+double ex_jnum(const json_t *obj, const char *key, double def) {
     json_t *v = json_object_get(obj, key);
     return json_is_number(v) ? json_number_value(v) : def;
 }
 
-const char *ex_json_str(const json_t *obj, const char *key) {
+const char *ex_jstr(const json_t *obj, const char *key) {
     json_t *v = json_object_get(obj, key);
     return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-int ex_json_bool(const json_t *obj, const char *key, int def) {
+int ex_jbool(const json_t *obj, const char *key, int def) {
     json_t *v = json_object_get(obj, key);
     return json_is_boolean(v) ? json_is_true(v) : def;
 }
 
-char *ex_file_tail(const char *path, int n) {
+char *ex_log_tail(const char *path, int n) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return mm_strdup("");
     // Read at most the last 64 KiB: enough for 40 lines of a log.
@@ -105,7 +105,7 @@ char *ex_file_tail(const char *path, int n) {
     return buf;
 }
 
-double ex_file_mtime(const char *path) {
+double ex_mtime(const char *path) {
     struct stat st;
     if (stat(path, &st) != 0) return -1;
     return (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec;

@@ -15,8 +15,8 @@
 //    "host", "cpu" (model name), "gpu" (model name or null), "log_tail": last 40 log lines,
 //    "eval": {"ran": bool (the supervisor ran it), "status": exit status or null,
 //             "reason": text} or null before the evaluation step}
-#ifndef EXPT_RUNFILES_H
-#define EXPT_RUNFILES_H
+#ifndef EXPT_RUNINFO_H
+#define EXPT_RUNINFO_H
 
 #include <jansson.h>
 #include <time.h>
@@ -30,18 +30,18 @@
 
 // Reads a JSON object. Returns NULL with *missing = 1 when the file does not exist, or NULL with
 // the error set ("PATH:LINE:COL: ...") when it cannot be parsed.
-json_t *ex_json_read(const char *path, int *missing);
+json_t *ex_runjson_read(const char *path, int *missing);
 // Writes obj (pretty, trailing newline) atomically.
-int ex_json_write(const char *path, const json_t *obj);
+int ex_runjson_write(const char *path, const json_t *obj);
 // Field access with defaults (wrong type = default).
-long long ex_json_int(const json_t *obj, const char *key, long long def);
-double ex_json_num(const json_t *obj, const char *key, double def);
-const char *ex_json_str(const json_t *obj, const char *key);  // NULL when absent
-int ex_json_bool(const json_t *obj, const char *key, int def);
+long long ex_jint(const json_t *obj, const char *key, long long def);
+double ex_jnum(const json_t *obj, const char *key, double def);
+const char *ex_jstr(const json_t *obj, const char *key);  // NULL when absent
+int ex_jbool(const json_t *obj, const char *key, int def);
 
 // The last `n` lines of a file (malloc'd, "" when the file is missing or empty).
-char *ex_file_tail(const char *path, int n);
+char *ex_log_tail(const char *path, int n);
 // Modification time of a file; -1 when it does not exist.
-double ex_file_mtime(const char *path);
+double ex_mtime(const char *path);
 
 #endif
