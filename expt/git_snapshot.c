@@ -396,3 +396,20 @@ done:
     git_libgit2_shutdown();
     return rc;
 }
+
+int ex_git_head(const ex_project *p, char *out, size_t cap) {
+    git_libgit2_init();
+    git_repository *repo = NULL;
+    git_oid oid;
+    int rc = 0;
+    snprintf(out, cap, "none");
+    if (git_repository_open(&repo, p->root) != 0) rc = ex_git_fail(p->root);
+    else {
+        int r = git_reference_name_to_id(&oid, repo, "HEAD");
+        if (r == 0) git_oid_tostr(out, cap, &oid);
+        else if (r != GIT_ENOTFOUND && r != GIT_EUNBORNBRANCH) rc = ex_git_fail("HEAD");
+    }
+    git_repository_free(repo);
+    git_libgit2_shutdown();
+    return rc;
+}

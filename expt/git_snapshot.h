@@ -2,6 +2,8 @@
 #ifndef EXPT_GIT_SNAPSHOT_H
 #define EXPT_GIT_SNAPSHOT_H
 
+#include <stddef.h>
+
 #include "project.h"
 
 // Writes OUT_DIR/git.json (commit, branch, dirty flag, diffstat text, diffstat since the based-on
@@ -13,5 +15,8 @@ int ex_git_snapshot(const ex_project *p, const char *out_dir, const char *based_
 // Schema of git.json: see git_snapshot.c.
 int ex_git_snapshot_based(const ex_project *p, const char *out_dir, const char *based_on,
                           const char *based_on_commit);
+
+// The HEAD commit's oid into out (>= 41 bytes), "none" in a repository without commits.
+int ex_git_head(const ex_project *p, char *out, size_t cap);
 
 #endif

@@ -71,14 +71,15 @@ int ex_jbool(const json_t *obj, const char *key, int def) {
     return json_is_boolean(v) ? json_is_true(v) : def;
 }
 
-char *ex_log_tail(const char *path, int n) {
+char *ex_log_tail(const char *path, int n, long since) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return mm_strdup("");
     // Read at most the last 64 KiB: enough for 40 lines of a log.
     long cap = 64 * 1024;
     fseek(fp, 0, SEEK_END);
     long size = ftell(fp);
-    long from = size > cap ? size - cap : 0;
+    if (since < 0 || since > size) since = 0;
+    long from = size - since > cap ? size - cap : since;
     fseek(fp, from, SEEK_SET);
     char *buf = mm_malloc((size_t)(size - from) + 1);
     if (!buf) {
@@ -97,7 +98,7 @@ char *ex_log_tail(const char *path, int n) {
         if (buf[start - 1] == '\n' && ++lines == n) break;
         start--;
     }
-    if (start == 0 && from > 0) {  // skip a partial first line
+    if (start == 0 && from > since) {  // skip a partial first line
         char *nl = memchr(buf, '\n', got);
         if (nl) start = (size_t)(nl - buf) + 1;
     }

@@ -39,8 +39,9 @@ double ex_jnum(const json_t *obj, const char *key, double def);
 const char *ex_jstr(const json_t *obj, const char *key);  // NULL when absent
 int ex_jbool(const json_t *obj, const char *key, int def);
 
-// The last `n` lines of a file (malloc'd, "" when the file is missing or empty).
-char *ex_log_tail(const char *path, int n);
+// The last `n` lines of a file from byte offset `since` on (malloc'd, "" when the file is missing
+// or empty).
+char *ex_log_tail(const char *path, int n, long since);
 // Modification time of a file; -1 when it does not exist.
 double ex_mtime(const char *path);
 

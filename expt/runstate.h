@@ -4,6 +4,8 @@
 #ifndef EXPT_RUNSTATE_H
 #define EXPT_RUNSTATE_H
 
+#include <stddef.h>
+
 #include "project.h"
 
 typedef enum ex_state {
@@ -31,5 +33,8 @@ typedef struct ex_status {
 
 const char *ex_state_name(ex_state s);
 int ex_status_get(const ex_project *p, const char *version, ex_status *out);
+// Display cells for status/list: progress "120/1000 12%", loss "3.2100", ETA "5m02s" ("-" when
+// unknown or not running).
+void ex_status_cells(const ex_status *st, char *prog, size_t pc, char *loss, size_t lc, char *eta, size_t ec);
 
 #endif
