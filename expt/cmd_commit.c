@@ -59,8 +59,10 @@ int ex_cmd_commit(int argc, char **argv) {
         rel[m++] = files[i] + root_len + 1;
     }
     char goal[512], msg[700], oid[64];
-    if (ex_recinfo_goal(&p, version, goal, sizeof goal) == 1) snprintf(msg, sizeof msg, "experiment %s: %s\n", version, goal);
-    else snprintf(msg, sizeof msg, "experiment %s\n", version);
+    if (ex_recinfo_goal(&p, version, goal, sizeof goal) == 1)
+        snprintf(msg, sizeof msg, "experiment %s: %s\n", version, goal);
+    else
+        snprintf(msg, sizeof msg, "experiment %s\n", version);
     if (ex_git_commit_paths(&p, rel, m, msg, oid, sizeof oid) != 0) {
         ex_rc_error(NULL);
         goto done;

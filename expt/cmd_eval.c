@@ -26,8 +26,9 @@ static const char ex_eval_usage[] =
 static void ex_note_eval(const char *exit_path, int status) {
     json_t *e = ex_runjson_read(exit_path, NULL);
     if (!e) return;
-    json_object_set_new(e, "eval", json_pack("{s:b, s:i, s:s}", "ran", 1, "status", status, "reason",
-                                             status == 0 ? "ok (expt eval)" : "the evaluation failed (expt eval)"));
+    json_object_set_new(e, "eval",
+                        json_pack("{s:b, s:i, s:s}", "ran", 1, "status", status, "reason",
+                                  status == 0 ? "ok (expt eval)" : "the evaluation failed (expt eval)"));
     if (ex_runjson_write(exit_path, e) != 0) ex_rc_error(NULL);
     json_decref(e);
 }
@@ -41,7 +42,8 @@ int ex_cmd_eval(int argc, char **argv) {
     const char *version = argv[1];
     ex_project p;
     if (ex_rc_open(&p, version) != 0) return 1;
-    char *lock_path = ex_out_file(&p, version, "run.lock"), *exit_path = ex_out_file(&p, version, "exit.json");
+    char *lock_path = ex_out_file(&p, version, "run.lock"),
+         *exit_path = ex_out_file(&p, version, "exit.json");
     char *out = ex_out_dir(&p, version);
     ex_strv av = {0};
     int rc = 1, lock = -1;

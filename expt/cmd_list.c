@@ -76,8 +76,10 @@ int ex_cmd_list(int argc, char **argv) {
         ex_project_close(&p);
         return 1;
     }
-    if (n == 0) printf("no experiments yet (create one with `expt new X.Y.Z`)\n");
-    else printf("%-10s %-10s %-16s %-8s %-9s %s\n", "VERSION", "STATE", "PROGRESS", "LOSS", "ETA", "DETAIL");
+    if (n == 0)
+        printf("no experiments yet (create one with `expt new X.Y.Z`)\n");
+    else
+        printf("%-10s %-10s %-16s %-8s %-9s %s\n", "VERSION", "STATE", "PROGRESS", "LOSS", "ETA", "DETAIL");
     for (int i = 0; i < n; i++) {
         ex_status st;
         if (ex_status_get(&p, v[i], &st) != 0) {
@@ -86,7 +88,8 @@ int ex_cmd_list(int argc, char **argv) {
         } else {
             char prog[64], loss[32], eta[32];
             ex_status_cells(&st, prog, sizeof prog, loss, sizeof loss, eta, sizeof eta);
-            printf("%-10s %-10s %-16s %-8s %-9s %s\n", v[i], ex_state_name(st.state), prog, loss, eta, st.detail);
+            printf("%-10s %-10s %-16s %-8s %-9s %s\n", v[i], ex_state_name(st.state), prog, loss, eta,
+                   st.detail);
         }
         free(v[i]);
     }

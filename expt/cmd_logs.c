@@ -37,13 +37,16 @@ int ex_cmd_logs(int argc, char **argv) {
     int follow = 0, last = -1;
     const char *version = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow")) follow = 1;
+        if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
+            follow = 1;
         else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
             char *end;
             last = (int)strtol(argv[++i], &end, 10);
             if (*end || last < 0) return ex_rc_usage(ex_logs_usage, "logs: -n wants a number of lines");
-        } else if (argv[i][0] == '-') return ex_rc_usage(ex_logs_usage, "logs: unknown option '%s'", argv[i]);
-        else version = argv[i];
+        } else if (argv[i][0] == '-')
+            return ex_rc_usage(ex_logs_usage, "logs: unknown option '%s'", argv[i]);
+        else
+            version = argv[i];
     }
     if (!version) return ex_rc_usage(ex_logs_usage, "logs: which experiment? (expt logs X.Y.Z)");
     ex_project p;

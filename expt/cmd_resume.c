@@ -22,10 +22,14 @@ int ex_cmd_resume(int argc, char **argv) {
     ex_launch_opts o = {.resume = 1};
     const char *version = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--foreground")) o.foreground = 1;
-        else if (argv[i][0] == '-') return ex_rc_usage(ex_resume_usage, "resume: unknown option '%s'", argv[i]);
-        else if (version) return ex_rc_usage(ex_resume_usage, "resume: one version only");
-        else version = argv[i];
+        if (!strcmp(argv[i], "--foreground"))
+            o.foreground = 1;
+        else if (argv[i][0] == '-')
+            return ex_rc_usage(ex_resume_usage, "resume: unknown option '%s'", argv[i]);
+        else if (version)
+            return ex_rc_usage(ex_resume_usage, "resume: one version only");
+        else
+            version = argv[i];
     }
     if (!version) return ex_rc_usage(ex_resume_usage, "resume: which experiment? (expt resume X.Y.Z)");
     ex_project p;
@@ -40,8 +44,10 @@ int ex_cmd_resume(int argc, char **argv) {
         ex_rc_error("%s has finished (%s): nothing to resume", version, ex_state_name(st.state));
     } else {
         int status = 0, lr = ex_launch(&p, version, &o, &status);
-        if (lr != 0) ex_rc_error(NULL);
-        else rc = o.foreground ? status : 0;
+        if (lr != 0)
+            ex_rc_error(NULL);
+        else
+            rc = o.foreground ? status : 0;
     }
     ex_project_close(&p);
     return rc;

@@ -27,11 +27,16 @@ int ex_cmd_run(int argc, char **argv) {
     ex_launch_opts o = {.check_gates = 1};
     const char *version = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--foreground")) o.foreground = 1;
-        else if (!strcmp(argv[i], "--dry-run")) o.dry_run = 1;
-        else if (argv[i][0] == '-') return ex_rc_usage(ex_run_usage, "run: unknown option '%s'", argv[i]);
-        else if (version) return ex_rc_usage(ex_run_usage, "run: one version only (got '%s' and '%s')", version, argv[i]);
-        else version = argv[i];
+        if (!strcmp(argv[i], "--foreground"))
+            o.foreground = 1;
+        else if (!strcmp(argv[i], "--dry-run"))
+            o.dry_run = 1;
+        else if (argv[i][0] == '-')
+            return ex_rc_usage(ex_run_usage, "run: unknown option '%s'", argv[i]);
+        else if (version)
+            return ex_rc_usage(ex_run_usage, "run: one version only (got '%s' and '%s')", version, argv[i]);
+        else
+            version = argv[i];
     }
     if (!version) return ex_rc_usage(ex_run_usage, "run: which experiment? (expt run X.Y.Z)");
     ex_project p;

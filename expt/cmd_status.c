@@ -36,12 +36,15 @@ int ex_cmd_status(int argc, char **argv) {
     ex_status_cells(&st, prog, sizeof prog, loss, sizeof loss, eta, sizeof eta);
     printf("experiment %s: %s\n", version, ex_state_name(st.state));
     if (st.detail[0]) printf("  %s\n", st.detail);
-    if (st.pid) printf("  supervisor pid: %ld%s\n", st.pid, st.state == EX_RUNNING || st.state == EX_STALLED ? "" : " (ended)");
+    if (st.pid)
+        printf("  supervisor pid: %ld%s\n", st.pid,
+               st.state == EX_RUNNING || st.state == EX_STALLED ? "" : " (ended)");
     if (st.has_progress) printf("  progress:       %s   loss %s\n", prog, loss);
     if (st.elapsed_s >= 0) printf("  elapsed:        %s\n", mm_format_duration(st.elapsed_s, el, sizeof el));
     if (strcmp(eta, "-")) printf("  ETA:            %s\n", eta);
     char *log = ex_out_file(&p, version, "experiment.log");
-    if (log && st.state != EX_DRAFT && st.state != EX_READY) printf("  log:            %s\n", log + strlen(p.root) + 1);
+    if (log && st.state != EX_DRAFT && st.state != EX_READY)
+        printf("  log:            %s\n", log + strlen(p.root) + 1);
     free(log);
     ex_project_close(&p);
     return 0;

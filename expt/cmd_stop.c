@@ -42,8 +42,10 @@ int ex_cmd_stop(int argc, char **argv) {
             char *end;
             timeout = strtod(argv[++i], &end);
             if (*end || timeout < 0) return ex_rc_usage(ex_stop_usage, "stop: --timeout wants seconds");
-        } else if (argv[i][0] == '-') return ex_rc_usage(ex_stop_usage, "stop: unknown option '%s'", argv[i]);
-        else version = argv[i];
+        } else if (argv[i][0] == '-')
+            return ex_rc_usage(ex_stop_usage, "stop: unknown option '%s'", argv[i]);
+        else
+            version = argv[i];
     }
     if (!version) return ex_rc_usage(ex_stop_usage, "stop: which experiment? (expt stop X.Y.Z)");
     ex_project p;
@@ -61,36 +63,43 @@ int ex_cmd_stop(int argc, char **argv) {
     } else if (held) {
         // The lock holder must be the supervisor named in run.json (same PID *and* start time).
         if (!ex_proc_is(sup, sticks)) {
-            ex_rc_error("%s: the run lock is held but run.json does not name a live supervisor (starting?); try again",
-                        version);
+            ex_rc_error(
+                "%s: the run lock is held but run.json does not name a live supervisor (starting?); try "
+                "again",
+                version);
             goto done;
         }
         if (kill(sup, SIGTERM) != 0) {
             ex_rc_error("cannot signal the supervisor (pid %ld): %s", (long)sup, strerror(errno));
             goto done;
         }
-        printf("stopping %s (supervisor pid %ld): the engine saves a checkpoint first...\n", version, (long)sup);
+        printf("stopping %s (supervisor pid %ld): the engine saves a checkpoint first...\n", version,
+               (long)sup);
         fflush(stdout);
         if (ex_wait_end(lock, 0, 0, timeout) != 0) {
-            ex_rc_error("%s is still stopping after %s; it keeps going on its own (`expt status %s`)", version,
-                        mm_format_duration(timeout, d, sizeof d), version);
+            ex_rc_error("%s is still stopping after %s; it keeps going on its own (`expt status %s`)",
+                        version, mm_format_duration(timeout, d, sizeof d), version);
             goto done;
         }
         json_t *ex = exit_path ? ex_runjson_read(exit_path, NULL) : NULL;
         json_t *st = json_object_get(ex, "status");
         int sig = (int)ex_jint(ex, "signal", 0);
-        if (!ex) printf("%s ended without an exit record\n", version);
-        else if (sig) printf("%s stopped: run script ended by signal %d (%s)\n", version, sig, ex_signal_name(sig));
-        else printf("%s stopped: run script exit status %lld%s\n", version, json_is_integer(st) ? json_integer_value(st) : -1,
-                    json_is_integer(st) && json_integer_value(st) == 3 ? " (checkpoint saved)" : "");
+        if (!ex)
+            printf("%s ended without an exit record\n", version);
+        else if (sig)
+            printf("%s stopped: run script ended by signal %d (%s)\n", version, sig, ex_signal_name(sig));
+        else
+            printf("%s stopped: run script exit status %lld%s\n", version,
+                   json_is_integer(st) ? json_integer_value(st) : -1,
+                   json_is_integer(st) && json_integer_value(st) == 3 ? " (checkpoint saved)" : "");
         printf("resume it with `expt resume %s`\n", version);
         json_decref(ex);
         rc = 0;
     } else if (child > 0 && ex_proc_is(child, cticks)) {
         // The supervisor is gone but the run script is not: stop its process group directly.
         kill(-child, SIGTERM);
-        printf("%s: supervisor gone; sent SIGTERM to the unsupervised run script (process group %ld)\n", version,
-               (long)child);
+        printf("%s: supervisor gone; sent SIGTERM to the unsupervised run script (process group %ld)\n",
+               version, (long)child);
         if (ex_wait_end(NULL, child, cticks, timeout) != 0) {
             ex_rc_error("the run script (pid %ld) is still running after %s", (long)child,
                         mm_format_duration(timeout, d, sizeof d));

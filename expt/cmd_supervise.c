@@ -31,14 +31,20 @@ int ex_cmd_supervise(int argc, char **argv) {
     ex_supervise_opts o = {.lock_fd = -1, .ready_fd = -1};
     const char *version = NULL, *root = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--resume")) o.resume = 1;
-        else if (!strcmp(argv[i], "--root") && i + 1 < argc) root = argv[++i];
+        if (!strcmp(argv[i], "--resume"))
+            o.resume = 1;
+        else if (!strcmp(argv[i], "--root") && i + 1 < argc)
+            root = argv[++i];
         else if (!strcmp(argv[i], "--lock-fd") && i + 1 < argc) {
-            if (ex_fd_arg(argv[++i], &o.lock_fd) != 0) return ex_rc_usage(ex_supervise_usage, "bad --lock-fd");
+            if (ex_fd_arg(argv[++i], &o.lock_fd) != 0)
+                return ex_rc_usage(ex_supervise_usage, "bad --lock-fd");
         } else if (!strcmp(argv[i], "--ready-fd") && i + 1 < argc) {
-            if (ex_fd_arg(argv[++i], &o.ready_fd) != 0) return ex_rc_usage(ex_supervise_usage, "bad --ready-fd");
-        } else if (argv[i][0] == '-') return ex_rc_usage(ex_supervise_usage, "supervise: unknown option '%s'", argv[i]);
-        else version = argv[i];
+            if (ex_fd_arg(argv[++i], &o.ready_fd) != 0)
+                return ex_rc_usage(ex_supervise_usage, "bad --ready-fd");
+        } else if (argv[i][0] == '-')
+            return ex_rc_usage(ex_supervise_usage, "supervise: unknown option '%s'", argv[i]);
+        else
+            version = argv[i];
     }
     if (!version) return ex_rc_usage(ex_supervise_usage, "supervise: which experiment?");
     ex_project p;

@@ -21,10 +21,14 @@ typedef struct ex_eval_cfg {
 
 static int ex_eval_ini(void *user, const char *section, const char *key, const char *value) {
     ex_eval_cfg *c = user;
-    if (!strcmp(section, "model") && !strcmp(key, "model_type")) snprintf(c->model_type, sizeof c->model_type, "%s", value);
-    else if (!strcmp(section, "model") && !strcmp(key, "dim")) snprintf(c->dim, sizeof c->dim, "%s", value);
-    else if (!strcmp(section, "data") && !strcmp(key, "eval_data_path")) snprintf(c->eval_data, sizeof c->eval_data, "%s", value);
-    else if (!strcmp(section, "data") && !strcmp(key, "data_path")) snprintf(c->data, sizeof c->data, "%s", value);
+    if (!strcmp(section, "model") && !strcmp(key, "model_type"))
+        snprintf(c->model_type, sizeof c->model_type, "%s", value);
+    else if (!strcmp(section, "model") && !strcmp(key, "dim"))
+        snprintf(c->dim, sizeof c->dim, "%s", value);
+    else if (!strcmp(section, "data") && !strcmp(key, "eval_data_path"))
+        snprintf(c->eval_data, sizeof c->eval_data, "%s", value);
+    else if (!strcmp(section, "data") && !strcmp(key, "data_path"))
+        snprintf(c->data, sizeof c->data, "%s", value);
     else if (!strcmp(section, "eval")) {
         for (const char *k = key; *k; k++)
             if (!isalnum((unsigned char)*k) && *k != '_') {
@@ -50,7 +54,8 @@ static char *ex_find_checkpoint(const char *out, const char *dim) {
     double best_t = -1;
     for (struct dirent *e; (e = readdir(d));) {
         size_t n = strlen(e->d_name);
-        if (strncmp(e->d_name, "pretrain_", 9) || n < 21 || strcmp(e->d_name + n - 12, ".safetensors")) continue;
+        if (strncmp(e->d_name, "pretrain_", 9) || n < 21 || strcmp(e->d_name + n - 12, ".safetensors"))
+            continue;
         char *cand = ex_path_join(out, e->d_name);
         double t = cand ? ex_mtime(cand) : -1;
         if (t > best_t) {
@@ -94,7 +99,8 @@ int ex_eval_argv(const ex_project *p, const char *version, ex_strv *argv) {
     if (ex_strv_push(argv, p->minimind) || ex_strv_push(argv, "eval") || ex_strv_push(argv, "--model_path") ||
         ex_strv_push(argv, ckpt))
         goto done;
-    if (c.model_type[0] && (ex_strv_push(argv, "--model_type") || ex_strv_push(argv, c.model_type))) goto done;
+    if (c.model_type[0] && (ex_strv_push(argv, "--model_type") || ex_strv_push(argv, c.model_type)))
+        goto done;
     if (!has_data && data[0] && (ex_strv_push(argv, "--data") || ex_strv_push(argv, data))) goto done;
     for (size_t i = 0; i + 1 < c.eval_kv.n; i += 2)
         if (ex_strv_pushf(argv, "--%s", c.eval_kv.v[i]) || ex_strv_push(argv, c.eval_kv.v[i + 1])) goto done;

@@ -28,7 +28,7 @@ static int ex_stage(git_repository *repo, git_index *idx, const char *root, cons
     memset(&e, 0, sizeof e);
     if (git_blob_create_from_workdir(&e.id, repo, path) != 0) return ex_gc_fail(path);
     e.path = path;
-    e.mode = S_ISLNK(st.st_mode) ? GIT_FILEMODE_LINK
+    e.mode = S_ISLNK(st.st_mode)   ? GIT_FILEMODE_LINK
              : (st.st_mode & 0111) ? GIT_FILEMODE_BLOB_EXECUTABLE
                                    : GIT_FILEMODE_BLOB;
     e.file_size = (uint32_t)st.st_size;
@@ -51,8 +51,9 @@ int ex_git_commit_paths(const ex_project *p, const char *const *paths, size_t n,
         goto done;
     }
     if (git_signature_default(&sig, repo) != 0) {
-        mm_errorf("git has no identity to commit with: set it with `git config user.name \"Your Name\"` and "
-                  "`git config user.email you@example.com`");
+        mm_errorf(
+            "git has no identity to commit with: set it with `git config user.name \"Your Name\"` and "
+            "`git config user.email you@example.com`");
         goto done;
     }
     git_oid head;
@@ -86,7 +87,8 @@ int ex_git_commit_paths(const ex_project *p, const char *const *paths, size_t n,
         goto done;
     }
     const git_commit *parents[1] = {parent};
-    if (git_commit_create(&commit_oid, repo, "HEAD", sig, sig, NULL, message, tree, parent ? 1 : 0, parents) != 0) {
+    if (git_commit_create(&commit_oid, repo, "HEAD", sig, sig, NULL, message, tree, parent ? 1 : 0,
+                          parents) != 0) {
         ex_gc_fail("commit");
         goto done;
     }
@@ -97,8 +99,10 @@ int ex_git_commit_paths(const ex_project *p, const char *const *paths, size_t n,
             char full[4096];
             struct stat st;
             snprintf(full, sizeof full, "%s/%s", p->root, paths[i]);
-            if (lstat(full, &st) == 0) git_index_add_bypath(real, paths[i]);
-            else git_index_remove_bypath(real, paths[i]);
+            if (lstat(full, &st) == 0)
+                git_index_add_bypath(real, paths[i]);
+            else
+                git_index_remove_bypath(real, paths[i]);
         }
         if (git_index_write(real) != 0) {
             ex_gc_fail("index write (the commit was made)");

@@ -52,7 +52,7 @@ typedef struct ex_snap {
     ex_stat all, tracked;
     char *body;  // concatenated patches
     size_t body_len;
-    char *text;    // diffstat lines
+    char *text;  // diffstat lines
     size_t text_len, text_cap;
 } ex_snap;
 
@@ -65,7 +65,8 @@ static int ex_git_fail(const char *what) {
 static void ex_shortstat(const ex_stat *s, char *buf, size_t cap) {
     int n = snprintf(buf, cap, " %d file%s changed", s->files, s->files == 1 ? "" : "s");
     if (s->insertions || !s->deletions)
-        n += snprintf(buf + n, cap - (size_t)n, ", %d insertion%s(+)", s->insertions, s->insertions == 1 ? "" : "s");
+        n += snprintf(buf + n, cap - (size_t)n, ", %d insertion%s(+)", s->insertions,
+                      s->insertions == 1 ? "" : "s");
     if (s->deletions || !s->insertions)
         snprintf(buf + n, cap - (size_t)n, ", %d deletion%s(-)", s->deletions, s->deletions == 1 ? "" : "s");
 }
@@ -86,13 +87,20 @@ static int ex_text_append(ex_snap *s, const char *line) {
 
 static const char *ex_delta_status(git_delta_t st) {
     switch (st) {
-    case GIT_DELTA_MODIFIED: return "modified";
-    case GIT_DELTA_ADDED: return "added";
-    case GIT_DELTA_DELETED: return "deleted";
-    case GIT_DELTA_UNTRACKED: return "untracked";
-    case GIT_DELTA_TYPECHANGE: return "typechange";
-    case GIT_DELTA_RENAMED: return "renamed";
-    default: return "other";
+        case GIT_DELTA_MODIFIED:
+            return "modified";
+        case GIT_DELTA_ADDED:
+            return "added";
+        case GIT_DELTA_DELETED:
+            return "deleted";
+        case GIT_DELTA_UNTRACKED:
+            return "untracked";
+        case GIT_DELTA_TYPECHANGE:
+            return "typechange";
+        case GIT_DELTA_RENAMED:
+            return "renamed";
+        default:
+            return "other";
     }
 }
 
@@ -109,18 +117,21 @@ static long long ex_delta_size(ex_snap *s, const git_diff_delta *d) {
         git_odb *odb = NULL;
         size_t len = 0;
         git_object_t type;
-        if (git_repository_odb(&odb, s->repo) == 0 && git_odb_read_header(&len, &type, odb, &d->old_file.id) == 0 &&
-            (long long)len > size)
+        if (git_repository_odb(&odb, s->repo) == 0 &&
+            git_odb_read_header(&len, &type, odb, &d->old_file.id) == 0 && (long long)len > size)
             size = (long long)len;
         git_odb_free(odb);
     }
     return size;
 }
 
-static int ex_add_stat_line(ex_snap *s, const char *path, size_t adds, size_t dels, int binary, int over_cap) {
+static int ex_add_stat_line(ex_snap *s, const char *path, size_t adds, size_t dels, int binary,
+                            int over_cap) {
     char line[4096];
-    if (over_cap) snprintf(line, sizeof line, " %s | (over the size cap, not in git.patch)\n", path);
-    else if (binary) snprintf(line, sizeof line, " %s | Bin\n", path);
+    if (over_cap)
+        snprintf(line, sizeof line, " %s | (over the size cap, not in git.patch)\n", path);
+    else if (binary)
+        snprintf(line, sizeof line, " %s | Bin\n", path);
     else {
         char bar[52];
         size_t total = adds + dels, width = total > 50 ? 50 : total;
@@ -162,7 +173,8 @@ static int ex_walk_diff(ex_snap *s, git_diff *diff, int write_patch) {
                 int rc = git_patch_to_buf(&one, patch);
                 if (rc == 0) {
                     char *grown = mm_realloc(s->body, s->body_len + one.size + 1);
-                    if (!grown) rc = -1;
+                    if (!grown)
+                        rc = -1;
                     else {
                         memcpy(grown + s->body_len, one.ptr, one.size);
                         s->body = grown;
@@ -178,7 +190,8 @@ static int ex_walk_diff(ex_snap *s, git_diff *diff, int write_patch) {
             }
             git_patch_free(patch);
         } else if (s->over_cap) {
-            json_array_append_new(s->over_cap, json_pack("{s:s, s:I}", "path", path, "size", (json_int_t)size));
+            json_array_append_new(s->over_cap,
+                                  json_pack("{s:s, s:I}", "path", path, "size", (json_int_t)size));
         }
         s->all.files++;
         s->all.insertions += (int)adds;
@@ -189,9 +202,10 @@ static int ex_walk_diff(ex_snap *s, git_diff *diff, int write_patch) {
             s->tracked.deletions += (int)dels;
         }
         if (s->files)
-            json_array_append_new(s->files, json_pack("{s:s, s:s, s:i, s:i, s:b, s:b}", "path", path, "status",
-                                                      ex_delta_status(d->status), "insertions", (int)adds,
-                                                      "deletions", (int)dels, "binary", binary, "included", !over));
+            json_array_append_new(s->files,
+                                  json_pack("{s:s, s:s, s:i, s:i, s:b, s:b}", "path", path, "status",
+                                            ex_delta_status(d->status), "insertions", (int)adds, "deletions",
+                                            (int)dels, "binary", binary, "included", !over));
         if (ex_add_stat_line(s, path, adds, dels, binary, over) != 0) return -1;
     }
     return 0;
@@ -205,7 +219,8 @@ static int ex_diff_workdir(git_diff **diff, git_repository *repo, git_tree *tree
     if (binary) o.flags |= GIT_DIFF_SHOW_BINARY;
     o.id_abbrev = GIT_OID_HEXSZ;  // `git apply` needs full index lines for binary patches
     o.ignore_submodules = GIT_SUBMODULE_IGNORE_ALL;
-    if (git_diff_tree_to_workdir_with_index(diff, repo, tree, &o) != 0) return ex_git_fail("diff against the work tree");
+    if (git_diff_tree_to_workdir_with_index(diff, repo, tree, &o) != 0)
+        return ex_git_fail("diff against the work tree");
     return 0;
 }
 
@@ -253,7 +268,8 @@ static int ex_write_patch(const char *path, const char *commit, const char *bran
                           long long cap) {
     mm_atomic_file af;
     if (mm_atomic_open(&af, path) != 0) return -1;
-    fprintf(af.fp, "# expt git snapshot: uncommitted changes (untracked files included) against commit %s%s%s%s\n",
+    fprintf(af.fp,
+            "# expt git snapshot: uncommitted changes (untracked files included) against commit %s%s%s%s\n",
             commit, branch ? " (branch " : "", branch ? branch : "", branch ? ")" : "");
     if (!strcmp(commit, "none"))
         fprintf(af.fp, "# The repository had no commits: apply in an empty repository with `git apply`.\n");
@@ -308,7 +324,8 @@ int ex_git_snapshot_based(const ex_project *p, const char *out_dir, const char *
     } else if (hr == GIT_EUNBORNBRANCH || hr == GIT_ENOTFOUND) {
         // No commits yet: everything is new; the branch is where HEAD points.
         git_reference *sym = NULL;
-        if (git_reference_lookup(&sym, s.repo, "HEAD") == 0 && git_reference_type(sym) == GIT_REFERENCE_SYMBOLIC) {
+        if (git_reference_lookup(&sym, s.repo, "HEAD") == 0 &&
+            git_reference_type(sym) == GIT_REFERENCE_SYMBOLIC) {
             const char *t = git_reference_symbolic_target(sym);
             branch = mm_strdup(!strncmp(t, "refs/heads/", 11) ? t + 11 : t);
         }
@@ -403,11 +420,14 @@ int ex_git_head(const ex_project *p, char *out, size_t cap) {
     git_oid oid;
     int rc = 0;
     snprintf(out, cap, "none");
-    if (git_repository_open(&repo, p->root) != 0) rc = ex_git_fail(p->root);
+    if (git_repository_open(&repo, p->root) != 0)
+        rc = ex_git_fail(p->root);
     else {
         int r = git_reference_name_to_id(&oid, repo, "HEAD");
-        if (r == 0) git_oid_tostr(out, cap, &oid);
-        else if (r != GIT_ENOTFOUND && r != GIT_EUNBORNBRANCH) rc = ex_git_fail("HEAD");
+        if (r == 0)
+            git_oid_tostr(out, cap, &oid);
+        else if (r != GIT_ENOTFOUND && r != GIT_EUNBORNBRANCH)
+            rc = ex_git_fail("HEAD");
     }
     git_repository_free(repo);
     git_libgit2_shutdown();

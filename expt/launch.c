@@ -22,7 +22,7 @@
 #include "runlock.h"
 #include "supervisor.h"
 
-static int ex_mkdirs(const char *path) {
+static int ex_launch_mkdirs(const char *path) {
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
     for (char *c = buf + 1;; c++) {
@@ -43,7 +43,8 @@ void ex_describe_running(const ex_project *p, const char *version, char *buf, si
     long pid = (long)ex_jint(run, "pid", 0);
     const char *start = ex_jstr(run, "start_time");
     if (pid > 0)
-        snprintf(buf, cap, "%s is already running (supervisor pid %ld, started %s)", version, pid, start ? start : "?");
+        snprintf(buf, cap, "%s is already running (supervisor pid %ld, started %s)", version, pid,
+                 start ? start : "?");
     else
         snprintf(buf, cap, "%s is already running (its run lock is held)", version);
     json_decref(run);
@@ -91,15 +92,18 @@ static char *ex_rel(const ex_project *p, const char *path) {
 }
 
 static int ex_dry_run(const ex_project *p, const char *version, const ex_launch_opts *o, const ex_based *b) {
-    char *out = ex_out_dir(p, version), *script = ex_script_path(p, version), *config = ex_config_path(p, version);
+    char *out = ex_out_dir(p, version), *script = ex_script_path(p, version),
+         *config = ex_config_path(p, version);
     printf("expt run %s --dry-run: nothing is started.\n", version);
     printf("would snapshot git into %s/git.patch and git.json%s%s%s\n", ex_rel(p, out),
            b->commit[0] ? " (changes since " : "", b->commit[0] ? b->version : "", b->commit[0] ? ")" : "");
-    printf("would start the supervisor (expt supervise %s) in its own session, holding %s/run.lock, log %s/experiment.log\n",
-           version, ex_rel(p, out), ex_rel(p, out));
+    printf(
+        "would start the supervisor (expt supervise %s) in its own session, holding %s/run.lock, log "
+        "%s/experiment.log\n",
+        version, ex_rel(p, out), ex_rel(p, out));
     printf("would run: %s\n", ex_rel(p, script));
-    printf("  with MINIMIND=%s EXPT_ROOT=%s EXPT_VERSION=%s EXPT_CONFIG=%s EXPT_OUT=%s EXPT_RESUME=%s\n", p->minimind,
-           p->root, version, config, out, o->resume ? "1" : "");
+    printf("  with MINIMIND=%s EXPT_ROOT=%s EXPT_VERSION=%s EXPT_CONFIG=%s EXPT_OUT=%s EXPT_RESUME=%s\n",
+           p->minimind, p->root, version, config, out, o->resume ? "1" : "");
     ex_strv argv = {0};
     printf("then, unless the script leaves a fresh eval.json, the mandatory evaluation:\n ");
     if (ex_eval_argv(p, version, &argv) == 0)
@@ -174,12 +178,16 @@ static void ex_print_outcome(const ex_project *p, const char *version) {
     } else {
         json_t *status = json_object_get(e, "status");
         int sig = (int)ex_jint(e, "signal", 0);
-        if (sig) printf("%s: run script killed by signal %d (%s)", version, sig, ex_signal_name(sig));
-        else printf("%s: run script exit status %lld", version, json_is_integer(status) ? json_integer_value(status) : -1);
+        if (sig)
+            printf("%s: run script killed by signal %d (%s)", version, sig, ex_signal_name(sig));
+        else
+            printf("%s: run script exit status %lld", version,
+                   json_is_integer(status) ? json_integer_value(status) : -1);
         printf(" after %s%s\n", mm_format_duration(ex_jnum(e, "duration_s", -1), d, sizeof d),
                ex_jbool(e, "stopped", 0) ? " (stopped on request)" : "");
         json_t *ev = json_object_get(e, "eval");
-        if (json_is_object(ev)) printf("evaluation: %s\n", ex_jstr(ev, "reason") ? ex_jstr(ev, "reason") : "?");
+        if (json_is_object(ev))
+            printf("evaluation: %s\n", ex_jstr(ev, "reason") ? ex_jstr(ev, "reason") : "?");
     }
     printf("record: experiment/experiment_%s.md\n", version);
     json_decref(e);
@@ -189,15 +197,16 @@ static void ex_print_outcome(const ex_project *p, const char *version) {
 int ex_launch(const ex_project *p, const char *version, const ex_launch_opts *o, int *run_status) {
     if (run_status) *run_status = 0;
     if (ex_version_validate(version) != 0) return -1;
-    char *record = ex_record_path(p, version), *script = ex_script_path(p, version), *out = ex_out_dir(p, version);
+    char *record = ex_record_path(p, version), *script = ex_script_path(p, version),
+         *out = ex_out_dir(p, version);
     char *lock_path = ex_out_file(p, version, "run.lock"), *run_json = ex_out_file(p, version, "run.json");
     char *log = ex_out_file(p, version, "experiment.log");
     char exe[4096];
     int rc = -1, lock = -1;
     if (!record || !script || !out || !lock_path || !run_json || !log) goto done;
     if (access(record, F_OK) != 0) {
-        mm_errorf("no experiment %s: %s does not exist (create it with `expt new %s`)", version, ex_rel(p, record),
-                  version);
+        mm_errorf("no experiment %s: %s does not exist (create it with `expt new %s`)", version,
+                  ex_rel(p, record), version);
         goto done;
     }
     // A second run of a running experiment is refused before anything else.
@@ -213,13 +222,15 @@ int ex_launch(const ex_project *p, const char *version, const ex_launch_opts *o,
     // A run script left behind by a dead supervisor would fight a new run over the output folder.
     json_t *prev = ex_runjson_read(run_json, NULL);
     long orphan = (long)ex_jint(prev, "child_pid", 0);
-    int orphan_alive = orphan > 0 && ex_proc_is((pid_t)orphan, (unsigned long long)ex_jint(prev, "child_start_ticks", 0));
+    int orphan_alive =
+        orphan > 0 && ex_proc_is((pid_t)orphan, (unsigned long long)ex_jint(prev, "child_start_ticks", 0));
     json_decref(prev);
     mm_error_clear();
     if (orphan_alive) {
-        mm_errorf("the run script of an earlier run of %s (pid %ld) is still running without its supervisor: "
-                  "`expt stop %s` ends it",
-                  version, orphan, version);
+        mm_errorf(
+            "the run script of an earlier run of %s (pid %ld) is still running without its supervisor: "
+            "`expt stop %s` ends it",
+            version, orphan, version);
         rc = EX_LAUNCH_BUSY;
         goto done;
     }
@@ -236,7 +247,8 @@ int ex_launch(const ex_project *p, const char *version, const ex_launch_opts *o,
         }
         if (!ex_gates_passed(&g)) {
             ex_gates_print(&g);
-            mm_errorf("%s is not ready to run: fix the gates marked ✗ above (`expt check %s`)", version, version);
+            mm_errorf("%s is not ready to run: fix the gates marked ✗ above (`expt check %s`)", version,
+                      version);
             goto done;
         }
     }
@@ -251,7 +263,7 @@ int ex_launch(const ex_project *p, const char *version, const ex_launch_opts *o,
         goto done;
     }
 
-    if (ex_mkdirs(out) != 0) goto done;
+    if (ex_launch_mkdirs(out) != 0) goto done;
     lock = ex_runlock_acquire(lock_path);
     if (lock == -2) {
         char msg[512];
@@ -286,8 +298,8 @@ int ex_launch(const ex_project *p, const char *version, const ex_launch_opts *o,
     printf("%s %s: supervisor pid %ld\n", o->resume ? "resumed" : "started", version, (long)sup);
     printf("log:     %s\n", ex_rel(p, log));
     if (!o->foreground) {
-        printf("follow:  expt logs %s -f     status: expt status %s     stop: expt stop %s\n", version, version,
-               version);
+        printf("follow:  expt logs %s -f     status: expt status %s     stop: expt stop %s\n", version,
+               version, version);
         ex_print_eta(&b);
         fflush(stdout);
         rc = 0;

@@ -7,10 +7,10 @@
 #include "project.h"
 
 typedef struct ex_launch_opts {
-    int resume;       // continue from the last checkpoint (EXPT_RESUME=1); keeps the git snapshot
-    int foreground;   // stay attached: progress bar, Ctrl-C stops the run gracefully
-    int dry_run;      // print what would happen, start nothing
-    int check_gates;  // refuse unless ex_gates_prerun passes (`expt run`)
+    int resume;            // continue from the last checkpoint (EXPT_RESUME=1); keeps the git snapshot
+    int foreground;        // stay attached: progress bar, Ctrl-C stops the run gracefully
+    int dry_run;           // print what would happen, start nothing
+    int check_gates;       // refuse unless ex_gates_prerun passes (`expt run`)
     const char *expt_exe;  // the expt executable for `expt supervise` (NULL: /proc/self/exe)
 } ex_launch_opts;
 

@@ -93,7 +93,8 @@ int ex_recinfo_based_on(const ex_project *p, const char *version, char *out, siz
     if (!found) return 0;
     // The first X.Y.Z in the line ("1.0.0", "`1.0.0`", "experiment 1.0.0", ...).
     for (const char *c = line; *c; c++) {
-        if (!isdigit((unsigned char)*c) || (c > line && (isdigit((unsigned char)c[-1]) || c[-1] == '.'))) continue;
+        if (!isdigit((unsigned char)*c) || (c > line && (isdigit((unsigned char)c[-1]) || c[-1] == '.')))
+            continue;
         size_t n = strspn(c, "0123456789.");
         char cand[64];
         if (n >= sizeof cand) continue;

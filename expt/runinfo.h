@@ -8,13 +8,16 @@
 //    "child_start_ticks": its field 22 or null, "log": "experiment.log"}
 // OUT/exit.json — written when the run script (and everything it started) has ended; rewritten
 // after the mandatory evaluation:
-//   {"pid": supervisor pid, "status": exit status or null when killed by a signal,
-//    "signal": signal number or null, "stopped": true when a stop was requested (expt stop,
-//    SIGTERM/SIGINT/SIGHUP to the supervisor), "start_time", "end_time" (ISO 8601 UTC),
+//   {"version", "pid": supervisor pid, "status": the run script's exit status (127: could not be
+//    started), or null when killed by a signal, "signal": that signal's number, else 0,
+//    "stopped": true when a stop was requested (expt stop, SIGTERM/SIGINT/SIGHUP to the
+//    supervisor), "start_time", "end_time" (ISO 8601 UTC),
 //    "duration_s", "peak_rss_kb" (largest resident set of the script and its descendants),
-//    "host", "cpu" (model name), "gpu" (model name or null), "log_tail": last 40 log lines,
-//    "eval": {"ran": bool (the supervisor ran it), "status": exit status or null,
-//             "reason": text} or null before the evaluation step}
+//    "host", "cpu" (model name), "gpu" (model name or null), "log_tail": the last 40 lines this run added to
+//    experiment.log, "eval": {"ran": bool (the supervisor ran it), "status": 0 when eval.json is fresh (also
+//             when the run script wrote it), the evaluation's exit status, or null when it could
+//             not be started (no checkpoint, bad configuration), "reason": text}
+//            or null before the evaluation step (and for failed or stopped runs)}
 #ifndef EXPT_RUNINFO_H
 #define EXPT_RUNINFO_H
 

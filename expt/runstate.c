@@ -34,7 +34,7 @@
 #define EX_STALL_S 600.0
 
 const char *ex_state_name(ex_state s) {
-    static const char *const names[] = {"draft",   "ready",    "running",  "stalled",   "stopped",  "failed",
+    static const char *const names[] = {"draft",   "ready",    "running",   "stalled",   "stopped",  "failed",
                                         "crashed", "finished", "evaluated", "qualified", "committed"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
 }
@@ -65,7 +65,8 @@ static int ex_record_committed(const ex_project *p, const char *version, double 
     git_revwalk *walk = NULL;
     unsigned int flags = 0;
     if (git_repository_open(&repo, p->root) == 0 && git_status_file(&flags, repo, rel) == 0 &&
-        flags == GIT_STATUS_CURRENT && git_revwalk_new(&walk, repo) == 0 && git_revwalk_push_head(walk) == 0) {
+        flags == GIT_STATUS_CURRENT && git_revwalk_new(&walk, repo) == 0 &&
+        git_revwalk_push_head(walk) == 0) {
         git_revwalk_sorting(walk, GIT_SORT_TIME);
         git_oid id;
         // Walk back to the newest commit whose record differs from its first parent's.
@@ -74,8 +75,8 @@ static int ex_record_committed(const ex_project *p, const char *version, double 
             git_oid mine, theirs;
             if (git_commit_lookup(&c, repo, &id) != 0) break;
             int have = ex_blob_at(c, rel, &mine) == 0;
-            int changed = have && (git_commit_parent(&parent, c, 0) != 0 || ex_blob_at(parent, rel, &theirs) != 0 ||
-                                   !git_oid_equal(&mine, &theirs));
+            int changed = have && (git_commit_parent(&parent, c, 0) != 0 ||
+                                   ex_blob_at(parent, rel, &theirs) != 0 || !git_oid_equal(&mine, &theirs));
             if (changed) committed = (double)git_commit_time(c) > since;  // both whole seconds
             git_commit_free(parent);
             git_commit_free(c);
@@ -140,8 +141,10 @@ static void ex_state_running(const ex_project *p, const char *version, ex_status
     }
     double last = st->has_progress ? pmtime : ex_mtime(run_path);
     st->state = last >= 0 && now - last > EX_STALL_S ? EX_STALLED : EX_RUNNING;
-    if (!run) snprintf(st->detail, sizeof st->detail, "starting");
-    else if (ex) snprintf(st->detail, sizeof st->detail, "training ended; evaluating and filling the record");
+    if (!run)
+        snprintf(st->detail, sizeof st->detail, "starting");
+    else if (ex)
+        snprintf(st->detail, sizeof st->detail, "training ended; evaluating and filling the record");
     else if (st->state == EX_STALLED)
         snprintf(st->detail, sizeof st->detail, "no progress for %.0f s", now - last);
     else if (!st->has_progress && st->eta_s >= 0)
@@ -158,7 +161,10 @@ static void ex_state_ended(const ex_project *p, const char *version, ex_status *
     if ((stopped && code != 0) || code == 3) {
         st->state = EX_STOPPED;
         snprintf(st->detail, sizeof st->detail, "stopped%s (resume with `expt resume %s`)",
-                 code == 3 ? " after saving a checkpoint" : sig ? " by a signal" : "", version);
+                 code == 3 ? " after saving a checkpoint"
+                 : sig     ? " by a signal"
+                           : "",
+                 version);
     } else if (sig > 0) {
         st->state = EX_FAILED;
         snprintf(st->detail, sizeof st->detail, "killed by signal %d (%s)", sig, ex_signal_name(sig));
@@ -180,8 +186,10 @@ static void ex_state_ended(const ex_project *p, const char *version, ex_status *
             memset(&g, 0, sizeof g);
             time_t end = 0;
             double ended = ex_parse_iso_utc(ex_jstr(ex, "end_time"), &end) == 0 ? (double)end : since;
-            if (ex_record_committed(p, version, ended)) st->state = EX_COMMITTED;
-            else if (ex_gates_all(p, version, &g) == 0 && ex_gates_passed(&g)) st->state = EX_QUALIFIED;
+            if (ex_record_committed(p, version, ended))
+                st->state = EX_COMMITTED;
+            else if (ex_gates_all(p, version, &g) == 0 && ex_gates_passed(&g))
+                st->state = EX_QUALIFIED;
             else if (g.n > 0) {
                 for (int i = 0; i < g.n; i++)
                     if (!g.gates[i].passed) {
@@ -205,7 +213,8 @@ int ex_status_get(const ex_project *p, const char *version, ex_status *out) {
     int rc = -1;
     if (!lock || !run_path || !exit_path || !record || !out_dir) goto done;
     if (ex_mtime(record) < 0 && ex_mtime(out_dir) < 0) {
-        mm_errorf("no experiment %s (%s does not exist; create it with `expt new %s`)", version, record, version);
+        mm_errorf("no experiment %s (%s does not exist; create it with `expt new %s`)", version, record,
+                  version);
         goto done;
     }
     int held = ex_runlock_held(lock);
@@ -266,15 +275,21 @@ done:
     return rc;
 }
 
-void ex_status_cells(const ex_status *st, char *prog, size_t pc, char *loss, size_t lc, char *eta, size_t ec) {
+void ex_status_cells(const ex_status *st, char *prog, size_t pc, char *loss, size_t lc, char *eta,
+                     size_t ec) {
     if (st->has_progress && st->total_steps > 0)
-        snprintf(prog, pc, "%lld/%lld %.0f%%", st->step, st->total_steps, 100.0 * (double)st->step / (double)st->total_steps);
+        snprintf(prog, pc, "%lld/%lld %.0f%%", st->step, st->total_steps,
+                 100.0 * (double)st->step / (double)st->total_steps);
     else if (st->has_progress)
         snprintf(prog, pc, "%lld", st->step);
     else
         snprintf(prog, pc, "-");
-    if (isfinite(st->loss)) snprintf(loss, lc, "%.4f", st->loss);
-    else snprintf(loss, lc, "-");
-    if ((st->state == EX_RUNNING || st->state == EX_STALLED) && st->eta_s >= 0) mm_format_duration(st->eta_s, eta, (int)ec);
-    else snprintf(eta, ec, "-");
+    if (isfinite(st->loss))
+        snprintf(loss, lc, "%.4f", st->loss);
+    else
+        snprintf(loss, lc, "-");
+    if ((st->state == EX_RUNNING || st->state == EX_STALLED) && st->eta_s >= 0)
+        mm_format_duration(st->eta_s, eta, (int)ec);
+    else
+        snprintf(eta, ec, "-");
 }

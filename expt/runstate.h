@@ -24,11 +24,11 @@ typedef enum ex_state {
 
 typedef struct ex_status {
     ex_state state;
-    long pid;             // supervisor pid from run.json (0 if none)
+    long pid;  // supervisor pid from run.json (0 if none)
     long long step, total_steps;
     double loss, eta_s, elapsed_s;
     int has_progress;
-    char detail[256];     // e.g. "exit status 1", "killed by signal 9"
+    char detail[256];  // e.g. "exit status 1", "killed by signal 9"
 } ex_status;
 
 const char *ex_state_name(ex_state s);

@@ -131,16 +131,19 @@ static int ex_wait_run(pid_t child, int *stop_requested) {
         siginfo_t info;
         int sig = sigtimedwait(&set, &info, &ts);
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
-            if (!*stop_requested) ex_slog("stop requested (%s from pid %ld): sending SIGTERM to process group %ld",
-                                          ex_signal_name(sig), (long)info.si_pid, (long)child);
+            if (!*stop_requested)
+                ex_slog("stop requested (%s from pid %ld): sending SIGTERM to process group %ld",
+                        ex_signal_name(sig), (long)info.si_pid, (long)child);
             *stop_requested = 1;
             kill(-child, SIGTERM);
         }
         if (child_done) {
             double waited = ex_wall_s() - done_at;
             if (waited > EX_LINGER_S && !killed) {
-                ex_slog("processes started by the run script are still running %.0f s after it ended: SIGKILL to group %ld",
-                        waited, (long)child);
+                ex_slog(
+                    "processes started by the run script are still running %.0f s after it ended: SIGKILL to "
+                    "group %ld",
+                    waited, (long)child);
                 kill(-child, SIGKILL);
                 killed = 1;
             } else if (waited > EX_LINGER_S + 10) {
@@ -194,11 +197,12 @@ static int ex_write_run_json(ex_run *r, pid_t child) {
     for (size_t i = 0; i < r->argv.n; i++) json_array_append_new(cmd, json_string(r->argv.v[i]));
     unsigned long long cticks = 0;
     int have_child = child > 0 && ex_proc_start_ticks(child, &cticks) == 0;
-    json_t *j = json_pack("{s:s, s:I, s:I, s:s, s:s, s:o, s:s, s:b, s:o, s:o, s:s}", "version", r->version, "pid",
-                          (json_int_t)getpid(), "proc_start_ticks", (json_int_t)r->ticks, "start_time", r->start_iso,
-                          "host", r->host, "command", cmd, "commit", r->commit, "resume", r->resume, "child_pid",
-                          child > 0 ? json_integer(child) : json_null(), "child_start_ticks",
-                          have_child ? json_integer((json_int_t)cticks) : json_null(), "log", "experiment.log");
+    json_t *j =
+        json_pack("{s:s, s:I, s:I, s:s, s:s, s:o, s:s, s:b, s:o, s:o, s:s}", "version", r->version, "pid",
+                  (json_int_t)getpid(), "proc_start_ticks", (json_int_t)r->ticks, "start_time", r->start_iso,
+                  "host", r->host, "command", cmd, "commit", r->commit, "resume", r->resume, "child_pid",
+                  child > 0 ? json_integer(child) : json_null(), "child_start_ticks",
+                  have_child ? json_integer((json_int_t)cticks) : json_null(), "log", "experiment.log");
     if (!j) return mm_errorf("run.json: cannot encode");
     int rc = ex_runjson_write(r->run_json, j);
     json_decref(j);
@@ -212,14 +216,18 @@ static int ex_write_exit_json(ex_run *r, int wstatus, int spawned, int stopped, 
     char *tail = ex_log_tail(r->log, EX_LOG_TAIL_LINES, r->log_from);
     json_t *status = json_null();
     int sig = 0;
-    if (!spawned) status = json_integer(127);
-    else if (WIFEXITED(wstatus)) status = json_integer(WEXITSTATUS(wstatus));
-    else if (WIFSIGNALED(wstatus)) sig = WTERMSIG(wstatus);
+    if (!spawned)
+        status = json_integer(127);
+    else if (WIFEXITED(wstatus))
+        status = json_integer(WEXITSTATUS(wstatus));
+    else if (WIFSIGNALED(wstatus))
+        sig = WTERMSIG(wstatus);
     json_t *j = json_pack("{s:s, s:I, s:o, s:i, s:b, s:s, s:s, s:f, s:I, s:s, s:o, s:o, s:s, s:O}", "version",
-                          r->version, "pid", (json_int_t)getpid(), "status", status, "signal", sig, "stopped", stopped,
-                          "start_time", r->start_iso, "end_time", end_iso, "duration_s", ex_wall_s() - r->start_s,
-                          "peak_rss_kb", (json_int_t)peak_kb, "host", r->host, "cpu", ex_cpu_model(), "gpu",
-                          ex_gpu_model(), "log_tail", tail ? tail : "", "eval", eval ? eval : json_null());
+                          r->version, "pid", (json_int_t)getpid(), "status", status, "signal", sig, "stopped",
+                          stopped, "start_time", r->start_iso, "end_time", end_iso, "duration_s",
+                          ex_wall_s() - r->start_s, "peak_rss_kb", (json_int_t)peak_kb, "host", r->host,
+                          "cpu", ex_cpu_model(), "gpu", ex_gpu_model(), "log_tail", tail ? tail : "", "eval",
+                          eval ? eval : json_null());
     free(tail);
     if (!j) return mm_errorf("exit.json: cannot encode");
     int rc = ex_runjson_write(r->exit_json, j);
@@ -231,7 +239,8 @@ static int ex_write_exit_json(ex_run *r, int wstatus, int spawned, int stopped, 
 static json_t *ex_run_eval(ex_run *r, char *const env[], int *stop_requested) {
     if (ex_eval_fresh(r->p, r->version, r->start_s)) {
         ex_slog("the run script wrote a fresh eval.json: evaluation done");
-        return json_pack("{s:b, s:n, s:s}", "ran", 0, "status", "reason", "fresh eval.json from the run script");
+        return json_pack("{s:b, s:i, s:s}", "ran", 0, "status", 0, "reason",
+                         "fresh eval.json from the run script");
     }
     ex_strv argv = {0};
     if (ex_eval_argv(r->p, r->version, &argv) != 0) {
@@ -253,7 +262,9 @@ static json_t *ex_run_eval(ex_run *r, char *const env[], int *stop_requested) {
         int st = ex_wait_run(pid, stop_requested);
         int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         int fresh = ex_eval_fresh(r->p, r->version, r->start_s);
-        const char *why = code != 0 ? "the evaluation failed" : fresh ? "ok" : "the evaluation wrote no eval.json";
+        const char *why = code != 0 ? "the evaluation failed"
+                          : fresh   ? "ok"
+                                    : "the evaluation wrote no eval.json";
         ex_slog("evaluation ended with status %d: %s", code, why);
         res = json_pack("{s:b, s:i, s:s}", "ran", 1, "status", code != 0 || fresh ? code : 1, "reason", why);
     }
@@ -302,8 +313,10 @@ static void ex_run_commit(ex_run *r) {
     char *path = ex_out_file(r->p, r->version, "git.json");
     json_t *g = path ? ex_runjson_read(path, NULL) : NULL;
     const char *c = ex_jstr(g, "commit");
-    if (c) snprintf(r->commit, sizeof r->commit, "%s", c);
-    else if (ex_git_head(r->p, r->commit, sizeof r->commit) != 0) snprintf(r->commit, sizeof r->commit, "unknown");
+    if (c)
+        snprintf(r->commit, sizeof r->commit, "%s", c);
+    else if (ex_git_head(r->p, r->commit, sizeof r->commit) != 0)
+        snprintf(r->commit, sizeof r->commit, "unknown");
     json_decref(g);
     free(path);
 }
@@ -326,6 +339,10 @@ int ex_supervise(const ex_project *p, const char *version, const ex_supervise_op
             return 1;
         }
     } else {
+        // Started by hand: make the output folder (out/ and out/experiment_X_Y_Z) first.
+        if (mkdir(p->out_root, 0755) != 0 && errno != EEXIST)
+            mm_errorf_errno("%s: cannot create", p->out_root);
+        if (mkdir(r.out, 0755) != 0 && errno != EEXIST) mm_errorf_errno("%s: cannot create", r.out);
         char *lp = ex_out_file(p, version, "run.lock");
         lock = lp ? ex_runlock_acquire(lp) : -1;
         free(lp);
@@ -373,15 +390,16 @@ int ex_supervise(const ex_project *p, const char *version, const ex_supervise_op
     struct stat lst;
     r.log_from = stat(r.log, &lst) == 0 ? (long)lst.st_size : 0;
     printf("\n");
-    ex_slog("==== %s %s: supervisor pid %ld on %s, commit %s ====", o->resume ? "resuming" : "starting", version,
-            (long)getpid(), r.host, r.commit);
+    ex_slog("==== %s %s: supervisor pid %ld on %s, commit %s ====", o->resume ? "resuming" : "starting",
+            version, (long)getpid(), r.host, r.commit);
     pid_t child = 0;
     int stop = 0, wstatus = 0, spawned = ex_spawn(r.argv.v, env.v, 1, &child) == 0;
     if (!spawned) {
         ex_slog("error: %s", mm_error_message());
         ex_ready(&ready, "error %s\n", mm_error_message());
     } else {
-        ex_slog("run script %s started: pid %ld (process group %ld)", r.argv.v[r.argv.n - 1], (long)child, (long)child);
+        ex_slog("run script %s started: pid %ld (process group %ld)", r.argv.v[r.argv.n - 1], (long)child,
+                (long)child);
         if (ex_write_run_json(&r, child) != 0) ex_slog("warning: %s", mm_error_message());
         ex_ready(&ready, "ok %ld\n", (long)getpid());
         wstatus = ex_wait_run(child, &stop);
@@ -392,25 +410,35 @@ int ex_supervise(const ex_project *p, const char *version, const ex_supervise_op
     long peak_kb = ru.ru_maxrss;
     int ok = spawned && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
     int stopped_status = spawned && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 3;
-    if (!spawned) ex_slog("the run script could not be started");
-    else if (WIFEXITED(wstatus)) ex_slog("run script exited with status %d%s", WEXITSTATUS(wstatus),
-                                         stopped_status ? " (stopped, resumable)" : "");
-    else ex_slog("run script killed by signal %d (%s)", WTERMSIG(wstatus), ex_signal_name(WTERMSIG(wstatus)));
-    if (ex_write_exit_json(&r, wstatus, spawned, stop, peak_kb, NULL) != 0) ex_slog("error: %s", mm_error_message());
+    if (!spawned)
+        ex_slog("the run script could not be started");
+    else if (WIFEXITED(wstatus))
+        ex_slog("run script exited with status %d%s", WEXITSTATUS(wstatus),
+                stopped_status ? " (stopped, resumable)" : "");
+    else
+        ex_slog("run script killed by signal %d (%s)", WTERMSIG(wstatus), ex_signal_name(WTERMSIG(wstatus)));
+    if (ex_write_exit_json(&r, wstatus, spawned, stop, peak_kb, NULL) != 0)
+        ex_slog("error: %s", mm_error_message());
 
     json_t *eval = NULL;
     if (ok && !stop) {
         eval = ex_run_eval(&r, env.v, &stop);
-        if (ex_write_exit_json(&r, wstatus, spawned, stop, peak_kb, eval) != 0) ex_slog("error: %s", mm_error_message());
+        if (ex_write_exit_json(&r, wstatus, spawned, stop, peak_kb, eval) != 0)
+            ex_slog("error: %s", mm_error_message());
     }
-    int eval_ok = eval && json_integer_value(json_object_get(eval, "status")) == 0;
+    json_t *est = json_object_get(eval, "status");
+    int eval_ok = json_is_integer(est) && json_integer_value(est) == 0;
     json_decref(eval);
 
-    if (ex_report_experiment(p, version) != 0) ex_slog("record: not filled: %s", mm_error_message());
-    else ex_slog("record filled: experiment/experiment_%s.md", version);
+    if (ex_report_experiment(p, version) != 0)
+        ex_slog("record: not filled: %s", mm_error_message());
+    else
+        ex_slog("record filled: experiment/experiment_%s.md", version);
     if (ex_report_index(p) != 0) ex_slog("experiment/INDEX.md: not regenerated: %s", mm_error_message());
     code = ok && eval_ok ? 0 : (stop || stopped_status) && !ok ? 3 : 1;
-    ex_slog("==== supervisor done: %s ====", code == 0 ? "finished and evaluated" : code == 3 ? "stopped" : "failed");
+    ex_slog("==== supervisor done: %s ====", code == 0   ? "finished and evaluated"
+                                             : code == 3 ? "stopped"
+                                                         : "failed");
 done:
     if (ready >= 0) close(ready);
     ex_strv_free(&env);
@@ -419,8 +447,8 @@ done:
     return code;
 }
 
-int ex_supervisor_spawn(const ex_project *p, const char *version, const char *expt_exe, int lock_fd, int resume,
-                        pid_t *pid) {
+int ex_supervisor_spawn(const ex_project *p, const char *version, const char *expt_exe, int lock_fd,
+                        int resume, pid_t *pid) {
     char *log = ex_out_file(p, version, "experiment.log");
     int pfd[2] = {-1, -1}, lock_hi = -1, ready_hi = -1, rc = -1;
     posix_spawn_file_actions_t fa;
@@ -473,16 +501,22 @@ int ex_supervisor_spawn(const ex_project *p, const char *version, const char *ex
     size_t got = 0;
     for (;;) {
         ssize_t n = read(pfd[0], buf + got, sizeof buf - 1 - got);
-        if (n > 0) got += (size_t)n;
-        else if (n < 0 && errno == EINTR) continue;
-        else break;
+        if (n > 0)
+            got += (size_t)n;
+        else if (n < 0 && errno == EINTR)
+            continue;
+        else
+            break;
         if (got >= sizeof buf - 1) break;
     }
     buf[got] = '\0';
     buf[strcspn(buf, "\n")] = '\0';
-    if (!strncmp(buf, "ok ", 3)) rc = 0;
-    else if (!strncmp(buf, "error ", 6)) mm_errorf("the supervisor could not start the run: %s", buf + 6);
-    else mm_errorf("the supervisor exited at once (see %s)", log);
+    if (!strncmp(buf, "ok ", 3))
+        rc = 0;
+    else if (!strncmp(buf, "error ", 6))
+        mm_errorf("the supervisor could not start the run: %s", buf + 6);
+    else
+        mm_errorf("the supervisor exited at once (see %s)", log);
 done:
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);

@@ -16,8 +16,17 @@
 // Runs `git -C DIR -c user.name=expt-test -c user.email=t@example.com ARGS...` (NULL-terminated)
 // and returns its result; asserts that it could be started.
 static inline mm_proc_result ext_git(const char *dir, ...) {
-    const char *argv[64] = {"git", "-C", dir, "-c", "user.name=expt-test", "-c", "user.email=t@example.com",
-                            "-c", "init.defaultBranch=main", "-c", "core.autocrlf=false"};
+    const char *argv[64] = {"git",
+                            "-C",
+                            dir,
+                            "-c",
+                            "user.name=expt-test",
+                            "-c",
+                            "user.email=t@example.com",
+                            "-c",
+                            "init.defaultBranch=main",
+                            "-c",
+                            "core.autocrlf=false"};
     int n = 11;
     va_list ap;
     va_start(ap, dir);
@@ -30,11 +39,11 @@ static inline mm_proc_result ext_git(const char *dir, ...) {
 }
 
 // Like ext_git but asserts exit status 0 and frees the result.
-#define EXT_GIT_OK(dir, ...)                                                                   \
-    do {                                                                                       \
-        mm_proc_result r_ = ext_git(dir, __VA_ARGS__, NULL);                                   \
-        cr_assert_eq(r_.status, 0, "git failed (%d): %s%s", r_.status, r_.out, r_.err);        \
-        mm_proc_result_free(&r_);                                                              \
+#define EXT_GIT_OK(dir, ...)                                                            \
+    do {                                                                                \
+        mm_proc_result r_ = ext_git(dir, __VA_ARGS__, NULL);                            \
+        cr_assert_eq(r_.status, 0, "git failed (%d): %s%s", r_.status, r_.out, r_.err); \
+        mm_proc_result_free(&r_);                                                       \
     } while (0)
 
 // Writes DIR/REL (creating parent folders).
@@ -50,7 +59,9 @@ static inline void ext_write(const char *dir, const char *rel, const void *data,
     free(path);
 }
 
-static inline void ext_write_str(const char *dir, const char *rel, const char *s) { ext_write(dir, rel, s, strlen(s)); }
+static inline void ext_write_str(const char *dir, const char *rel, const char *s) {
+    ext_write(dir, rel, s, strlen(s));
+}
 
 static inline char *ext_read(const char *dir, const char *rel, size_t *len) {
     char *path = rel ? mm_test_path(dir, rel) : strdup(dir);

@@ -51,8 +51,8 @@ Test(commit, exactly_these_files_in_a_repository_without_commits) {
     const char *paths[] = {"experiment/experiment_1.0.0.md", "run_file/experiment_1.0.0.sh",
                            "run_file/experiment_1.0.0.ini", "experiment/assets/experiment_1.0.0_loss.svg"};
     char oid[64];
-    cr_assert_eq(ex_git_commit_paths(&p, paths, 4, "experiment 1.0.0: first record\n", oid, sizeof oid), 0, "%s",
-                 mm_error_message());
+    cr_assert_eq(ex_git_commit_paths(&p, paths, 4, "experiment 1.0.0: first record\n", oid, sizeof oid), 0,
+                 "%s", mm_error_message());
 
     char *head = git_out(repo, "rev-parse", "HEAD", NULL, NULL);
     cr_assert_str_eq(trim(head), oid);
@@ -63,7 +63,8 @@ Test(commit, exactly_these_files_in_a_repository_without_commits) {
     free(subject);
     char *tree = git_out(repo, "ls-tree", "-r", "HEAD", NULL);
     cr_assert_not_null(strstr(tree, "100755 blob"), "%s", tree);
-    cr_assert_not_null(strstr(strstr(tree, "100755 blob"), "run_file/experiment_1.0.0.sh"), "exec bit kept: %s", tree);
+    cr_assert_not_null(strstr(strstr(tree, "100755 blob"), "run_file/experiment_1.0.0.sh"),
+                       "exec bit kept: %s", tree);
     free(tree);
     char *names = git_out(repo, "show", "--name-only", "--format=", "HEAD");
     cr_assert_str_eq(names,
@@ -81,8 +82,8 @@ Test(commit, exactly_these_files_in_a_repository_without_commits) {
     // A second commit on top; an unchanged set is refused.
     write_experiment(repo, "# 1.0.0\n\n### Goal\n\nfirst record, analysed\n");
     char oid2[64];
-    cr_assert_eq(ex_git_commit_paths(&p, paths, 1, "experiment 1.0.0: analysis\n", oid2, sizeof oid2), 0, "%s",
-                 mm_error_message());
+    cr_assert_eq(ex_git_commit_paths(&p, paths, 1, "experiment 1.0.0: analysis\n", oid2, sizeof oid2), 0,
+                 "%s", mm_error_message());
     char *parent = git_out(repo, "log", "-1", "--format=%P", NULL);
     cr_assert_str_eq(trim(parent), oid);
     free(parent);

@@ -134,7 +134,8 @@ Test(git_snapshot, patch_recreates_the_work_tree) {
     EXT_GIT_OK(repo, "add", "-A", "--", ".", ":!out");
     g = ext_git(repo, "diff", "--cached", "--shortstat", "HEAD", NULL);
     json_t *all = json_object_get(j, "diffstat_summary");
-    cr_assert_not_null(strstr(json_string_value(json_object_get(j, "diffstat")), json_string_value(json_object_get(all, "shortstat"))));
+    cr_assert_not_null(strstr(json_string_value(json_object_get(j, "diffstat")),
+                              json_string_value(json_object_get(all, "shortstat"))));
     cr_assert_str_eq(json_string_value(json_object_get(all, "shortstat")), trim(g.out));
     mm_proc_result_free(&g);
     g = ext_git(repo, "diff", "--cached", "--numstat", "HEAD", NULL);
@@ -191,7 +192,8 @@ Test(git_snapshot, repository_without_commits) {
     cr_assert_str_eq(json_string_value(json_object_get(j, "commit")), "none");
     cr_assert_str_eq(json_string_value(json_object_get(j, "branch")), "main");
     cr_assert(json_is_true(json_object_get(j, "dirty")));
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "diffstat_summary"), "files_changed")), 3);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "diffstat_summary"), "files_changed")),
+                 3);
 
     char *fresh = mm_test_path(tmp, "fresh");
     mkdir(fresh, 0755);
@@ -226,8 +228,10 @@ Test(git_snapshot, clean_tree_and_based_on_diffstat) {
     char *out = snapshot(repo, NULL);
     json_t *j = load_json(out, "git.json");
     cr_assert(json_is_false(json_object_get(j, "dirty")));
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "diffstat_summary"), "files_changed")), 0);
-    cr_assert(json_is_null(json_object_get(j, "excluded_dir")) || json_is_string(json_object_get(j, "excluded_dir")));
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "diffstat_summary"), "files_changed")),
+                 0);
+    cr_assert(json_is_null(json_object_get(j, "excluded_dir")) ||
+              json_is_string(json_object_get(j, "excluded_dir")));
     char *patch = ext_read(out, "git.patch", NULL);
     cr_assert_not_null(strstr(patch, "# No uncommitted changes."));
     cr_assert_null(strstr(patch, "diff --git"));

@@ -35,7 +35,7 @@ static const char run_script[] =
     "fi\n"
     "exec \"$MINIMIND\" train --config \"$EXPT_CONFIG\" --out \"$EXPT_OUT\"\n";
 
-static void setup(fixture *f, int steps, double pause, const char *script) {
+static void setup_ini(fixture *f, int steps, double pause, const char *script, const char *extra) {
     f->tmp = mm_test_tmpdir("sup");
     f->repo = mm_test_path(f->tmp, "repo");
     mkdir(f->repo, 0755);
@@ -49,13 +49,17 @@ static void setup(fixture *f, int steps, double pause, const char *script) {
     ext_write_str(f->repo, "run_file/experiment_" V ".sh", script ? script : run_script);
     snprintf(ini, sizeof ini,
              "[model]\nmodel_type = model_original\ndim = 512\n[data]\neval_data_path = data/eval.jsonl\n"
-             "[eval]\nnum_samples = 3\nmax_new_tokens = 8\n[fake]\nsteps = %d\nsleep = %g\n",
-             steps, pause);
+             "[eval]\nnum_samples = 3\nmax_new_tokens = 8\n[fake]\nsteps = %d\nsleep = %g\n%s",
+             steps, pause, extra ? extra : "");
     ext_write_str(f->repo, "run_file/experiment_" V ".ini", ini);
     EXT_GIT_OK(f->repo, "add", "-A");
     EXT_GIT_OK(f->repo, "commit", "-q", "-m", "base");
     cr_assert_eq(ex_project_open(&f->p, f->repo), 0, "%s", mm_error_message());
     f->out = ex_out_dir(&f->p, V);
+}
+
+static void setup(fixture *f, int steps, double pause, const char *script) {
+    setup_ini(f, steps, pause, script, NULL);
 }
 
 static void teardown(fixture *f) {
@@ -133,12 +137,15 @@ Test(supervisor, finished_run_is_evaluated) {
     cr_assert_eq(json_integer_value(json_object_get(ex, "status")), 0);
     cr_assert_eq(json_integer_value(json_object_get(ex, "signal")), 0);
     cr_assert(json_is_false(json_object_get(ex, "stopped")));
-    cr_assert_gt(json_integer_value(json_object_get(ex, "peak_rss_kb")), 1000, "peak RSS of python is > 1 MB");
+    cr_assert_gt(json_integer_value(json_object_get(ex, "peak_rss_kb")), 1000,
+                 "peak RSS of python is > 1 MB");
     cr_assert(json_is_string(json_object_get(ex, "cpu")));
     cr_assert_not_null(strstr(json_string_value(json_object_get(ex, "log_tail")), "fake train: done"));
-    cr_assert(json_is_true(json_object_get(json_object_get(ex, "eval"), "ran")), "the supervisor ran the evaluation");
+    cr_assert(json_is_true(json_object_get(json_object_get(ex, "eval"), "ran")),
+              "the supervisor ran the evaluation");
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(ex, "eval"), "status")), 0);
-    cr_assert_eq(json_integer_value(json_object_get(run, "pid")), json_integer_value(json_object_get(ex, "pid")));
+    cr_assert_eq(json_integer_value(json_object_get(run, "pid")),
+                 json_integer_value(json_object_get(ex, "pid")));
     cr_assert_gt(json_integer_value(json_object_get(run, "proc_start_ticks")), 0);
     cr_assert_str_eq(json_string_value(json_array_get(json_object_get(run, "command"), 0)), "/bin/sh");
     mm_proc_result head = ext_git(f.repo, "rev-parse", "HEAD", NULL);
@@ -154,8 +161,10 @@ Test(supervisor, finished_run_is_evaluated) {
         strcat(flags, json_string_value(json_array_get(argv, i)));
     }
     char expect[1024];
-    snprintf(expect, sizeof expect, "--model_path %s/pretrain_512.safetensors --model_type model_original --data "
-             "data/eval.jsonl --num_samples 3 --max_new_tokens 8 --json %s/eval.json", f.out, f.out);
+    snprintf(expect, sizeof expect,
+             "--model_path %s/pretrain_512.safetensors --model_type model_original --data "
+             "data/eval.jsonl --num_samples 3 --max_new_tokens 8 --json %s/eval.json",
+             f.out, f.out);
     cr_assert_not_null(strstr(flags, expect), "eval argv:%s", flags);
     json_decref(ex);
     json_decref(run);
@@ -187,7 +196,8 @@ Test(supervisor, fresh_eval_from_the_script_is_kept) {
     fixture f;
     setup(&f, 2, 0.01,
           "#!/bin/sh\nset -e\n\"$MINIMIND\" train --config \"$EXPT_CONFIG\" --out \"$EXPT_OUT\"\n"
-          "\"$MINIMIND\" eval --model_path \"$EXPT_OUT/pretrain_512.safetensors\" --json \"$EXPT_OUT/eval.json\" --by-script 1\n");
+          "\"$MINIMIND\" eval --model_path \"$EXPT_OUT/pretrain_512.safetensors\" --json "
+          "\"$EXPT_OUT/eval.json\" --by-script 1\n");
     cr_assert_eq(launch(&f, 1, 0), 0);
     json_t *ex = out_json(&f, "exit.json"), *ev = out_json(&f, "eval.json");
     cr_assert(json_is_false(json_object_get(json_object_get(ex, "eval"), "ran")), "no second evaluation");
@@ -196,6 +206,36 @@ Test(supervisor, fresh_eval_from_the_script_is_kept) {
     free(dump);
     json_decref(ex);
     json_decref(ev);
+
+    // `expt eval` evaluates again now (the record is filled when the report module is there).
+    char *evp = mm_test_path(f.out, "eval.json");
+    cr_assert_eq(unlink(evp), 0);
+    mm_proc_result r = expt(&f, "eval", V, NULL);
+    cr_assert_eq(access(evp, R_OK), 0, "expt eval wrote eval.json: %s", r.err);
+    mm_proc_result_free(&r);
+    free(evp);
+    ex = out_json(&f, "exit.json");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(ex, "eval"), "reason")),
+                     "ok (expt eval)");
+    json_decref(ex);
+    ex_status s = status_of(&f);
+    cr_assert(s.state == EX_EVALUATED || s.state == EX_QUALIFIED, "state %s", ex_state_name(s.state));
+    teardown(&f);
+}
+
+Test(supervisor, no_evaluation_is_finished_not_evaluated) {
+    fixture f;
+    setup_ini(&f, 2, 0.01, NULL, "checkpoint = 0\n");
+    int st = launch(&f, 1, 0);
+    cr_assert_eq(st, 1, "training ok but no evaluation: supervisor status 1, not %d", st);
+    json_t *ex = out_json(&f, "exit.json");
+    cr_assert_eq(json_integer_value(json_object_get(ex, "status")), 0);
+    cr_assert_not_null(
+        strstr(json_string_value(json_object_get(json_object_get(ex, "eval"), "reason")), "no checkpoint"));
+    json_decref(ex);
+    ex_status s = status_of(&f);
+    cr_assert_eq(s.state, EX_FINISHED, "state %s", ex_state_name(s.state));
+    cr_assert_not_null(strstr(s.detail, "expt eval " V), "%s", s.detail);
     teardown(&f);
 }
 
@@ -232,7 +272,8 @@ Test(supervisor, sigkill_of_the_supervisor_is_crashed_then_resumable) {
     json_t *run = out_json(&f, "run.json");
     pid_t sup = (pid_t)json_integer_value(json_object_get(run, "pid"));
     pid_t child = (pid_t)json_integer_value(json_object_get(run, "child_pid"));
-    unsigned long long cticks = (unsigned long long)json_integer_value(json_object_get(run, "child_start_ticks"));
+    unsigned long long cticks =
+        (unsigned long long)json_integer_value(json_object_get(run, "child_start_ticks"));
     json_decref(run);
     ex_status s = status_of(&f);
     cr_assert_eq(s.state, EX_RUNNING, "state %s", ex_state_name(s.state));
@@ -311,7 +352,8 @@ Test(supervisor, stop_then_resume) {
     long long expect = 1;
     while (fgets(line, sizeof line, fp)) {
         json_t *j = json_loads(line, 0, NULL);
-        cr_assert_eq(json_integer_value(json_object_get(j, "step")), expect, "metrics line for step %lld", expect);
+        cr_assert_eq(json_integer_value(json_object_get(j, "step")), expect, "metrics line for step %lld",
+                     expect);
         expect++;
         json_decref(j);
     }
@@ -357,9 +399,12 @@ Test(supervisor, liveness_comes_from_the_lock_not_the_pid) {
     // exit.json: what a reboot or a SIGKILLed supervisor leaves behind when the PID is reused.
     unsigned long long ticks;
     cr_assert_eq(ex_proc_start_ticks(getpid(), &ticks), 0);
-    char run[512];
-    snprintf(run, sizeof run, "{\"pid\": %ld, \"proc_start_ticks\": %llu, \"start_time\": \"2024-01-01T00:00:00Z\"}",
-             (long)getpid(), ticks);
+    char run[512], now[32];
+    snprintf(run, sizeof run, "{\"pid\": %ld, \"proc_start_ticks\": %llu, \"start_time\": \"%s\"}",
+             (long)getpid(), ticks, ex_iso_utc(time(NULL) - 100, now, sizeof now));
+    // Based on 1.1.0, which ran for 1000 s: the ETA before any progress.
+    ext_write_str(f.repo, "experiment/experiment_" V ".md", "# e\n\n### Based on\n\n`1.1.0` (baseline)\n");
+    ext_write_str(f.repo, "out/experiment_1_1_0/exit.json", "{\"duration_s\": 1000}");
     ext_write_str(f.out, "run.json", run);
     ext_write_str(f.out, "run.lock", "");
     ex_status s = status_of(&f);
@@ -369,8 +414,14 @@ Test(supervisor, liveness_comes_from_the_lock_not_the_pid) {
     int fd = ex_runlock_acquire(lock);
     cr_assert_geq(fd, 0);
     s = status_of(&f);
-    cr_assert(s.state == EX_RUNNING || s.state == EX_STALLED, "state %s", ex_state_name(s.state));
-    ext_write_str(f.out, "progress.json", "{\"step\": 5, \"total_steps\": 10, \"loss\": 2.5, \"eta_s\": 100}");
+    cr_assert_eq(s.state, EX_RUNNING, "state %s", ex_state_name(s.state));
+    cr_assert(s.eta_s > 880 && s.eta_s <= 900, "ETA from the based-on run's duration: %g", s.eta_s);
+    // Started 4000 s ago, last progress an hour ago: stalled.
+    snprintf(run, sizeof run, "{\"pid\": %ld, \"proc_start_ticks\": %llu, \"start_time\": \"%s\"}",
+             (long)getpid(), ticks, ex_iso_utc(time(NULL) - 4000, now, sizeof now));
+    ext_write_str(f.out, "run.json", run);
+    ext_write_str(f.out, "progress.json",
+                  "{\"step\": 5, \"total_steps\": 10, \"loss\": 2.5, \"eta_s\": 100}");
     char *prog = mm_test_path(f.out, "progress.json");
     struct timespec old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
     cr_assert_eq(utimensat(AT_FDCWD, prog, old, 0), 0);
