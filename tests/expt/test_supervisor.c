@@ -255,7 +255,8 @@ Test(supervisor, sigkill_of_the_trainer_is_failed_with_log_tail) {
     cr_assert_not_null(ex);
     cr_assert_eq(json_integer_value(json_object_get(ex, "signal")), 9);
     cr_assert(json_is_null(json_object_get(ex, "status")));
-    cr_assert_not_null(strstr(json_string_value(json_object_get(ex, "log_tail")), "fake train: step 3/400"));
+    cr_assert_not_null(strstr(json_string_value(json_object_get(ex, "log_tail")),
+                              "fake train: step 2/400"));  // printed before step 3 begins
     cr_assert(json_is_null(json_object_get(ex, "eval")), "no evaluation of a failed run");
     json_decref(ex);
     ex_status s = status_of(&f);
@@ -266,7 +267,7 @@ Test(supervisor, sigkill_of_the_trainer_is_failed_with_log_tail) {
 
 Test(supervisor, sigkill_of_the_supervisor_is_crashed_then_resumable) {
     fixture f;
-    setup(&f, 60, 0.03, NULL);
+    setup(&f, 150, 0.02, NULL);
     launch(&f, 0, 0);
     wait_step(&f, 2, 10);
     json_t *run = out_json(&f, "run.json");
@@ -303,13 +304,13 @@ Test(supervisor, sigkill_of_the_supervisor_is_crashed_then_resumable) {
     mm_proc_result_free(&r);
     s = status_of(&f);
     cr_assert_eq(s.state, EX_EVALUATED, "state %s (%s)", ex_state_name(s.state), s.detail);
-    cr_assert_eq(s.step, 60);
+    cr_assert_eq(s.step, 150);
     teardown(&f);
 }
 
 Test(supervisor, stop_then_resume) {
     fixture f;
-    setup(&f, 50, 0.03, NULL);
+    setup(&f, 100, 0.02, NULL);
     launch(&f, 0, 0);
     wait_step(&f, 3, 10);
     mm_proc_result r = expt(&f, "stop", V, NULL);
@@ -324,7 +325,7 @@ Test(supervisor, stop_then_resume) {
     ex_status s = status_of(&f);
     cr_assert_eq(s.state, EX_STOPPED, "state %s", ex_state_name(s.state));
     long long stopped_at = s.step;
-    cr_assert(stopped_at >= 3 && stopped_at < 50, "stopped at step %lld", stopped_at);
+    cr_assert(stopped_at >= 3 && stopped_at < 100, "stopped at step %lld", stopped_at);
     r = expt(&f, "stop", V, NULL);
     cr_assert_neq(r.status, 0, "stopping a stopped run is an error");
     mm_proc_result_free(&r);
@@ -345,7 +346,7 @@ Test(supervisor, stop_then_resume) {
     s = status_of(&f);
     cr_assert_eq(s.state, EX_EVALUATED, "state %s (%s)", ex_state_name(s.state), s.detail);
 
-    // Every step logged exactly once across the stop: 1..50 in order.
+    // Every step logged exactly once across the stop: 1..100 in order.
     char *mpath = mm_test_path(f.out, "metrics.jsonl");
     FILE *fp = fopen(mpath, "r");
     char line[1024];
@@ -359,7 +360,7 @@ Test(supervisor, stop_then_resume) {
     }
     fclose(fp);
     free(mpath);
-    cr_assert_eq(expect, 51);
+    cr_assert_eq(expect, 101);
     teardown(&f);
 }
 
