@@ -1,4 +1,54 @@
-// TEMPORARY scaffold, replaced by the real subcommand.
+// `expt resume X.Y.Z [--foreground]`: continue a stopped, crashed or failed run from its checkpoint.
 #include <stdio.h>
+#include <string.h>
+
 #include "commands.h"
-int ex_cmd_resume(int argc, char **argv) { (void)argc; fprintf(stderr, "expt: error: %s: not built yet\n", argv[0]); return 2; }
+#include "launch.h"
+#include "runcmd.h"
+#include "runstate.h"
+
+static const char ex_resume_usage[] =
+    "usage: expt resume X.Y.Z [--foreground]\n"
+    "\n"
+    "Starts the supervisor again for a stopped, crashed or failed run, with EXPT_RESUME=1 (the run\n"
+    "script passes --resume to `minimind train`, which continues from the last checkpoint). The git\n"
+    "snapshot of the original run is kept. --foreground: as for `expt run`.\n";
+
+int ex_cmd_resume(int argc, char **argv) {
+    if (ex_rc_wants_help(argc, argv)) {
+        fputs(ex_resume_usage, stdout);
+        return 0;
+    }
+    ex_launch_opts o = {.resume = 1};
+    const char *version = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--foreground"))
+            o.foreground = 1;
+        else if (argv[i][0] == '-')
+            return ex_rc_usage(ex_resume_usage, "resume: unknown option '%s'", argv[i]);
+        else if (version)
+            return ex_rc_usage(ex_resume_usage, "resume: one version only");
+        else
+            version = argv[i];
+    }
+    if (!version) return ex_rc_usage(ex_resume_usage, "resume: which experiment? (expt resume X.Y.Z)");
+    ex_project p;
+    if (ex_rc_open(&p, version) != 0) return 1;
+    ex_status st;
+    int rc = 1;
+    if (ex_status_get(&p, version, &st) != 0) {
+        ex_rc_error(NULL);
+    } else if (st.state == EX_DRAFT || st.state == EX_READY) {
+        ex_rc_error("%s has never run: start it with `expt run %s`", version, version);
+    } else if (st.state >= EX_FINISHED) {
+        ex_rc_error("%s has finished (%s): nothing to resume", version, ex_state_name(st.state));
+    } else {
+        int status = 0, lr = ex_launch(&p, version, &o, &status);
+        if (lr != 0)
+            ex_rc_error(NULL);
+        else
+            rc = o.foreground ? status : 0;
+    }
+    ex_project_close(&p);
+    return rc;
+}

@@ -1,4 +1,51 @@
-// TEMPORARY scaffold, replaced by the real subcommand.
+// `expt run X.Y.Z [--foreground] [--dry-run]`: snapshot git, launch the supervised run.
 #include <stdio.h>
+#include <string.h>
+
 #include "commands.h"
-int ex_cmd_run(int argc, char **argv) { (void)argc; fprintf(stderr, "expt: error: %s: not built yet\n", argv[0]); return 2; }
+#include "launch.h"
+#include "runcmd.h"
+
+static const char ex_run_usage[] =
+    "usage: expt run X.Y.Z [--foreground] [--dry-run]\n"
+    "\n"
+    "Starts experiment X.Y.Z: refuses while it is already running or while the pre-run gates fail\n"
+    "(human fields, AI reasoning, configuration, data paths; see `expt check`), records the git state\n"
+    "(out/experiment_X_Y_Z/git.patch, git.json), then starts a detached supervisor that survives\n"
+    "logout: it holds run.lock, runs run_file/experiment_X.Y.Z.sh (output in experiment.log), runs\n"
+    "the mandatory evaluation when the script wrote no fresh eval.json, and fills the record.\n"
+    "\n"
+    "  --foreground  stay attached with a progress bar until the run ends (Ctrl-C stops it\n"
+    "                gracefully); exit status 0 finished and evaluated, 3 stopped, 1 failed\n"
+    "  --dry-run     print what would be done and start nothing\n";
+
+int ex_cmd_run(int argc, char **argv) {
+    if (ex_rc_wants_help(argc, argv)) {
+        fputs(ex_run_usage, stdout);
+        return 0;
+    }
+    ex_launch_opts o = {.check_gates = 1};
+    const char *version = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--foreground"))
+            o.foreground = 1;
+        else if (!strcmp(argv[i], "--dry-run"))
+            o.dry_run = 1;
+        else if (argv[i][0] == '-')
+            return ex_rc_usage(ex_run_usage, "run: unknown option '%s'", argv[i]);
+        else if (version)
+            return ex_rc_usage(ex_run_usage, "run: one version only (got '%s' and '%s')", version, argv[i]);
+        else
+            version = argv[i];
+    }
+    if (!version) return ex_rc_usage(ex_run_usage, "run: which experiment? (expt run X.Y.Z)");
+    ex_project p;
+    if (ex_rc_open(&p, version) != 0) return 1;
+    int status = 0, rc = ex_launch(&p, version, &o, &status);
+    ex_project_close(&p);
+    if (rc != 0) {
+        ex_rc_error(NULL);
+        return 1;
+    }
+    return o.foreground ? status : 0;
+}

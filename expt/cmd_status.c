@@ -1,4 +1,51 @@
-// TEMPORARY scaffold, replaced by the real subcommand.
+// `expt status [X.Y.Z]`: the state of one experiment in detail (all of them: like `expt list`).
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "commands.h"
-int ex_cmd_status(int argc, char **argv) { (void)argc; fprintf(stderr, "expt: error: %s: not built yet\n", argv[0]); return 2; }
+#include "minimind/progress.h"
+#include "runcmd.h"
+#include "runstate.h"
+
+static const char ex_status_usage[] =
+    "usage: expt status [X.Y.Z]\n"
+    "\n"
+    "State, progress, loss and ETA of one experiment; without a version, one line per experiment\n"
+    "(as `expt list`). Liveness comes from the run lock: a run whose supervisor died (SIGKILL,\n"
+    "crash, reboot) shows as crashed, never as running. Exit status 0.\n";
+
+int ex_cmd_status(int argc, char **argv) {
+    if (ex_rc_wants_help(argc, argv)) {
+        fputs(ex_status_usage, stdout);
+        return 0;
+    }
+    if (argc < 2) return ex_cmd_list(argc, argv);
+    if (argc > 2 || argv[1][0] == '-') return ex_rc_usage(ex_status_usage, "status: expected one version");
+    const char *version = argv[1];
+    ex_project p;
+    if (ex_rc_open(&p, version) != 0) return 1;
+    ex_status st;
+    if (ex_status_get(&p, version, &st) != 0) {
+        ex_rc_error(NULL);
+        ex_project_close(&p);
+        return 1;
+    }
+    char prog[64], loss[32], eta[32], el[32];
+    ex_status_cells(&st, prog, sizeof prog, loss, sizeof loss, eta, sizeof eta);
+    printf("experiment %s: %s\n", version, ex_state_name(st.state));
+    if (st.detail[0]) printf("  %s\n", st.detail);
+    if (st.pid)
+        printf("  supervisor pid: %ld%s\n", st.pid,
+               st.state == EX_RUNNING || st.state == EX_STALLED ? "" : " (ended)");
+    if (st.has_progress) printf("  progress:       %s   loss %s\n", prog, loss);
+    if (st.elapsed_s >= 0) printf("  elapsed:        %s\n", mm_format_duration(st.elapsed_s, el, sizeof el));
+    if (strcmp(eta, "-")) printf("  ETA:            %s\n", eta);
+    char *log = ex_out_file(&p, version, "experiment.log");
+    if (log && st.state != EX_DRAFT && st.state != EX_READY)
+        printf("  log:            %s\n", log + strlen(p.root) + 1);
+    free(log);
+    ex_project_close(&p);
+    return 0;
+}

@@ -151,13 +151,25 @@ int ex_project_open(ex_project *p, const char *start) {
     }
     git_repository *repo = NULL;
     rc = git_repository_open(&repo, buf.ptr);
-    git_buf_dispose(&buf);
     if (rc != 0) {
         const git_error *e = git_error_last();
-        rc = mm_errorf("cannot open the git repository: %s", e ? e->message : "unknown error");
+        struct stat st;
+        // libgit2 1.5 reports its ownership check as "config value 'safe.directory' was not found".
+        if (stat(buf.ptr, &st) == 0 && st.st_uid != geteuid()) {
+            char wd[4096];
+            snprintf(wd, sizeof wd, "%s", buf.ptr);
+            size_t n = strlen(wd);
+            if (n >= 6 && !strcmp(wd + n - 6, "/.git/")) wd[n - 6] = '\0';
+            rc = mm_errorf("%s: the repository is owned by another user (uid %ld), so git refuses it; if you "
+                           "trust it: git config --global --add safe.directory %s",
+                           wd, (long)st.st_uid, wd);
+        } else
+            rc = mm_errorf("cannot open the git repository: %s", e ? e->message : "unknown error");
+        git_buf_dispose(&buf);
         git_libgit2_shutdown();
         return rc;
     }
+    git_buf_dispose(&buf);
     const char *wd = git_repository_workdir(repo);
     if (!wd) {
         git_repository_free(repo);

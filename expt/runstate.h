@@ -4,6 +4,8 @@
 #ifndef EXPT_RUNSTATE_H
 #define EXPT_RUNSTATE_H
 
+#include <stddef.h>
+
 #include "project.h"
 
 typedef enum ex_state {
@@ -22,14 +24,17 @@ typedef enum ex_state {
 
 typedef struct ex_status {
     ex_state state;
-    long pid;             // supervisor pid from run.json (0 if none)
+    long pid;  // supervisor pid from run.json (0 if none)
     long long step, total_steps;
     double loss, eta_s, elapsed_s;
     int has_progress;
-    char detail[256];     // e.g. "exit status 1", "killed by signal 9"
+    char detail[256];  // e.g. "exit status 1", "killed by signal 9"
 } ex_status;
 
 const char *ex_state_name(ex_state s);
 int ex_status_get(const ex_project *p, const char *version, ex_status *out);
+// Display cells for status/list: progress "120/1000 12%", loss "3.2100", ETA "5m02s" ("-" when
+// unknown or not running).
+void ex_status_cells(const ex_status *st, char *prog, size_t pc, char *loss, size_t lc, char *eta, size_t ec);
 
 #endif
