@@ -1,0 +1,35 @@
+// The CPU backend's op table (minimind/backend.h): OpenBLAS sgemm + OpenMP loops, one file per op.
+#include <cblas.h>
+#include <omp.h>
+
+#include "cpu_ops.h"
+#include "minimind/backend.h"
+
+void mm_cpu_set_threads(int n) {
+    if (n <= 0) return;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+static const mm_backend mm_cpu_backend = {
+    .name = "cpu",
+    .set_threads = mm_cpu_set_threads,
+    .matmul_forward = mm_cpu_matmul_forward,
+    .matmul_backward = mm_cpu_matmul_backward,
+    .embedding_forward = mm_cpu_embedding_forward,
+    .embedding_backward = mm_cpu_embedding_backward,
+    .rmsnorm_forward = mm_cpu_rmsnorm_forward,
+    .rmsnorm_backward = mm_cpu_rmsnorm_backward,
+    .rope_forward = mm_cpu_rope_forward,
+    .rope_backward = mm_cpu_rope_backward,
+    .attention_forward = mm_cpu_attention_forward,
+    .attention_backward = mm_cpu_attention_backward,
+    .swiglu_forward = mm_cpu_swiglu_forward,
+    .swiglu_backward = mm_cpu_swiglu_backward,
+    .crossentropy_forward = mm_cpu_crossentropy_forward,
+    .crossentropy_backward = mm_cpu_crossentropy_backward,
+    .adamw_update = mm_cpu_adamw_update,
+    .gradnorm_clip = mm_cpu_gradnorm_clip,
+};
+
+const mm_backend *mm_backend_cpu(void) { return &mm_cpu_backend; }
