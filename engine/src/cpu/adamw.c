@@ -8,7 +8,7 @@ void mm_cpu_adamw_update(float *p, const float *g, float *m, float *v, size_t n,
     double bc1 = 1.0 - pow((double)beta1, (double)step), bc2 = 1.0 - pow((double)beta2, (double)step);
     float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2), decay = 1.0f - lr * weight_decay;
     float ob1 = 1.0f - beta1, ob2 = 1.0f - beta2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
         float mi = m[i] * beta1 + ob1 * gi;

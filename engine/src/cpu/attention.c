@@ -49,8 +49,10 @@ void mm_cpu_attention_forward(float *out, float *att, const float *q, int ldq, c
         float *a = att + (size_t)row * Tk;
         int n = i + off + 1, kn = mm_row_keys(i, Tq, Tk);
         float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
         for (int j = 0; j < n; j++) mx = a[j] > mx ? a[j] : mx;
         float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (int j = 0; j < n; j++) {
             float e = mm_fast_expf(a[j] - mx);
             a[j] = e;
@@ -100,6 +102,7 @@ void mm_cpu_attention_backward(float *dq, float *dk, float *dv, float *datt, con
         float *d = datt + (size_t)row * Tk;
         int n = i + off + 1, kn = mm_row_keys(i, Tq, Tk);
         float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
         for (int j = 0; j < n; j++) dot += p[j] * d[j];
         for (int j = 0; j < n; j++) d[j] = p[j] * (d[j] - dot) * scale;
         for (int j = n; j < kn; j++) d[j] = 0.0f;

@@ -8,13 +8,15 @@
 
 // OpenMP loops alternate with OpenBLAS's own (pthread) worker threads. libgomp's default wait
 // policy spins after every parallel region, stealing the cores the BLAS threads need next — on a
-// 2-core machine that made steps 10-20x slower. So the default here is OMP_WAIT_POLICY=PASSIVE
-// (a value set by the user wins). libgomp reads the variable when it is loaded, and an
+// 2-core machine that made steps 10-20x slower. So the default here is OMP_WAIT_POLICY=PASSIVE,
+// GOMP_SPINCOUNT=0 (unless the user set either). libgomp reads the variable when it is loaded, and an
 // executable's .preinit_array runs before any shared library's initialiser, so that is where the
 // default is set (this object is linked into every executable that uses the CPU backend).
 static void mm_cpu_omp_passive_default(int argc, char **argv, char **envp) {
     (void)argc, (void)argv, (void)envp;
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    setenv("GOMP_SPINCOUNT", "0", 1);  // this libgomp still spins briefly under PASSIVE alone
 }
 __attribute__((section(".preinit_array"), used)) static void (*const mm_cpu_preinit)(int, char **, char **) =
     mm_cpu_omp_passive_default;

@@ -8,6 +8,12 @@
 #include <stdint.h>
 #include <string.h>
 
+// The kernels never rely on floating-point exceptions or errno; without this GCC refuses to if-convert the
+// compares in mm_fast_expf's clamp (and sqrtf), and no loop calling them vectorises.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math", "no-math-errno")
+#endif
+
 void mm_cpu_set_threads(int n);
 
 void mm_cpu_matmul_forward(float *out, const float *inp, const float *w, int M, int K, int N, int accumulate);

@@ -23,8 +23,10 @@ float mm_cpu_crossentropy_forward(float *logits, float *lse, const float *x, con
     for (int n = 0; n < N; n++) {
         const float *l = logits + (size_t)n * V;
         float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
         for (int j = 0; j < V; j++) mx = l[j] > mx ? l[j] : mx;
         float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (int j = 0; j < V; j++) sum += mm_fast_expf(l[j] - mx);
         lse[n] = mx + logf(sum);
         float w = mask ? mask[n] : 1.0f;
@@ -48,6 +50,7 @@ void mm_cpu_crossentropy_backward(float *dx, float *dwte, float *logits, const f
             continue;
         }
         float m = lse[n];
+#pragma omp simd
         for (int j = 0; j < V; j++) l[j] = mm_fast_expf(l[j] - m) * coef;
         l[targets[n]] -= coef;
     }

@@ -10,6 +10,7 @@ void mm_cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const flo
         const float *x = inp + (size_t)n * C;
         float *y = out + (size_t)n * C;
         float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
         for (int c = 0; c < C; c++) ss += x[c] * x[c];
         float r = 1.0f / sqrtf(ss / (float)C + eps);
         rstd[n] = r;
@@ -26,6 +27,7 @@ void mm_cpu_rmsnorm_backward(float *dinp, float *dw, const float *dout, const fl
             const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
             float *dx = dinp + (size_t)n * C;
             float r = rstd[n], dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
             for (int c = 0; c < C; c++) dot += w[c] * dy[c] * x[c];
             float k = r * r * r * dot / (float)C;
             for (int c = 0; c < C; c++) dx[c] += r * w[c] * dy[c] - x[c] * k;

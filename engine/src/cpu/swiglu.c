@@ -10,6 +10,7 @@ void mm_cpu_swiglu_forward(float *g, const float *h13, int N, int F) {
     for (int n = 0; n < N; n++) {
         const float *h1 = h13 + (size_t)n * 2 * F, *h3 = h1 + F;
         float *o = g + (size_t)n * F;
+#pragma omp simd
         for (int f = 0; f < F; f++) o[f] = h1[f] * mm_sigmoidf(h1[f]) * h3[f];
     }
 }
@@ -19,6 +20,7 @@ void mm_cpu_swiglu_backward(float *dh13, const float *dg, const float *h13, int 
     for (int n = 0; n < N; n++) {
         const float *h1 = h13 + (size_t)n * 2 * F, *h3 = h1 + F, *d = dg + (size_t)n * F;
         float *d1 = dh13 + (size_t)n * 2 * F, *d3 = d1 + F;
+#pragma omp simd
         for (int f = 0; f < F; f++) {
             float s = mm_sigmoidf(h1[f]);
             d1[f] = d[f] * h3[f] * s * (1.0f + h1[f] * (1.0f - s));
