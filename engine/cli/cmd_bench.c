@@ -155,8 +155,8 @@ int mm_cmd_bench(int argc, char **argv) {
         double tps = N / dt, mfu = peak > 0 ? gflops / peak : 0.0;
         if (o.json) {
             printf("{\"engine\": \"minimind\", \"dim\": %d, \"n_layers\": %d, \"seq_len\": %d, \"batch\": %d, "
-                   "\"threads\": %d, \"params\": %zu, \"steps\": %d, \"ms_per_step\": %.2f, \"tokens_per_s\": %.1f, "
-                   "\"gflop_per_step\": %.3f, \"gflops\": %.2f, \"sgemm_peak_gflops\": %.2f, \"mfu\": %.4f}\n",
+                   "\"threads\": %d, \"params\": %zu, \"steps\": %d, \"ms_per_step\": %.6g, \"tokens_per_s\": %.6g, "
+                   "\"gflop_per_step\": %.9g, \"gflops\": %.6g, \"sgemm_peak_gflops\": %.6g, \"mfu\": %.4f}\n",
                    m.C, m.L, o.T, o.B, threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops, peak, mfu);
         } else {
             printf("model      dim %d, %d layers, %d heads (%d kv), vocab %d: %zu parameters\n", m.C, m.L, m.H, m.KV,

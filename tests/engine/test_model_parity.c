@@ -179,7 +179,7 @@ Test(model_parity, default_config_vs_pytorch, .timeout = 600) {
     MM_NEED_PYTHON("torch,safetensors");
     mm_model_config cfg;
     mm_model_config_default(&cfg);
-    parity(&cfg, 2, 64, 1e-4);
+    parity(&cfg, 1, 64, 1e-4);
 }
 
 Test(model_parity, default_parameter_count) {
@@ -297,4 +297,30 @@ Test(kv_cache, cached_logits_equal_full_forward_default) {
     mm_model_config cfg;
     mm_model_config_default(&cfg);
     kv_cache_case(&cfg, 24);
+}
+
+// `minimind bench` runs a tiny configuration end to end and reports consistent numbers.
+Test(bench_cli, tiny_run_reports_json_and_rejects_bad_options) {
+    const char *argv[] = {MM_MINIMIND_EXE, "bench", "--dim", "32", "--n-layers", "1", "--n-heads", "2",
+                          "--n-kv-heads", "1", "--vocab", "64", "--seq-len", "8", "--batch", "2", "--steps", "2",
+                          "--threads", "1", "--peak-size", "128", "--json", NULL};
+    mm_proc_result r;
+    cr_assert_eq(mm_test_run(argv, NULL, &r), 0);
+    cr_assert_eq(r.status, 0, "bench failed: %s", r.err);
+    double ms = 0, tps = 0, gflop = 0;
+    const char *p = strstr(r.out, "\"ms_per_step\": "), *q = strstr(r.out, "\"tokens_per_s\": ");
+    const char *g = strstr(r.out, "\"gflop_per_step\": ");
+    cr_assert(p && q && g, "unexpected output: %s", r.out);
+    ms = atof(p + 15), tps = atof(q + 16), gflop = atof(g + 18);
+    cr_assert(ms > 0 && tps > 0, "%s", r.out);
+    cr_assert_float_eq(tps, 16.0 / (ms / 1000.0), tps * 1e-3, "tokens/s must equal B*T / step time: %s", r.out);
+    // 3 x (2*N*C*(QKV + C + 3F) + 4*B*C*T(T+1)/2 + 2*N*C*V), C=32 QKV=64 F=128(hidden 85 -> 128) N=16 V=64
+    double want = 3.0 * (2.0 * 16 * 32 * (64 + 32 + 3 * 128) + 4.0 * 2 * 32 * 36 + 2.0 * 16 * 32 * 64) / 1e9;
+    cr_assert_float_eq(gflop, want, 1e-6, "%s", r.out);
+    mm_proc_result_free(&r);
+    const char *bad[] = {MM_MINIMIND_EXE, "bench", "--steps", "zero", NULL};
+    cr_assert_eq(mm_test_run(bad, NULL, &r), 0);
+    cr_assert_eq(r.status, 2);
+    cr_assert(strstr(r.err, "minimind: error: bench: option --steps") != NULL, "%s", r.err);
+    mm_proc_result_free(&r);
 }
