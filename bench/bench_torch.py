@@ -1,0 +1,85 @@
+"""PyTorch CPU eager baseline for `minimind bench`: the same training step (forward, masked
+cross-entropy, backward, clip_grad_norm_ 1.0, AdamW) of the same model (tests/reference/model_ref.py,
+MiniMind's non-flash attention path) on random tokens, with torch.set_num_threads(--threads).
+
+usage: bench_torch.py [--dim 512] [--n-layers 8] [--n-heads 8] [--n-kv-heads 2] [--vocab 6400]
+                      [--seq-len 512] [--batch 4] [--steps 5] [--warmup-steps 1] [--threads N] [--json]
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
+from model_ref import Transformer, get_lr, masked_loss  # noqa: E402
+
+
+def train_flops(cfg, B, T):
+    """Same count as mm_model_train_flops: exact matmuls, causal half of attention, x3 for fwd+bwd."""
+    C, F, V, L = cfg["dim"], cfg["hidden_dim"], cfg["vocab_size"], cfg["n_layers"]
+    qkv = C + 2 * cfg["n_kv_heads"] * (C // cfg["n_heads"])
+    N = B * T
+    per_layer = 2.0 * N * C * (qkv + C + 3 * F) + 4.0 * B * C * (T * (T + 1) / 2)
+    return 3.0 * (L * per_layer + 2.0 * N * C * V)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--n-layers", type=int, default=8)
+    ap.add_argument("--n-heads", type=int, default=8)
+    ap.add_argument("--n-kv-heads", type=int, default=2)
+    ap.add_argument("--vocab", type=int, default=6400)
+    ap.add_argument("--seq-len", type=int, default=512)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup-steps", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    hidden = int(2 * 4 * a.dim / 3)
+    hidden = 64 * ((hidden + 63) // 64)
+    cfg = dict(dim=a.dim, n_layers=a.n_layers, n_heads=a.n_heads, n_kv_heads=a.n_kv_heads, vocab_size=a.vocab,
+               hidden_dim=hidden, norm_eps=1e-5, rope_theta=1e6, max_seq_len=max(512, a.seq_len))
+    torch.manual_seed(0)
+    model = Transformer(cfg)
+    params = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-4)
+    g = torch.Generator().manual_seed(1)
+    X = torch.randint(0, a.vocab, (a.batch, a.seq_len), generator=g)
+    Y = torch.randint(0, a.vocab, (a.batch, a.seq_len), generator=g)
+    mask = torch.ones(a.batch, a.seq_len)
+    total = a.warmup_steps + a.steps
+    t0 = None
+    for step in range(total):
+        if step == a.warmup_steps:
+            t0 = time.perf_counter()
+        for group in opt.param_groups:
+            group["lr"] = get_lr(step, total, 5e-4, 0)
+        loss = masked_loss(model(X), Y, mask)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        print(f"bench_torch: step {step + 1}/{total} loss {loss.item():.4f}", file=sys.stderr)
+    dt = (time.perf_counter() - t0) / a.steps
+    flops = train_flops(cfg, a.batch, a.seq_len)
+    res = {"engine": "pytorch", "torch": torch.__version__, "dim": a.dim, "n_layers": a.n_layers,
+           "seq_len": a.seq_len, "batch": a.batch, "threads": torch.get_num_threads(), "params": params,
+           "steps": a.steps, "ms_per_step": dt * 1e3, "tokens_per_s": a.batch * a.seq_len / dt,
+           "gflop_per_step": flops / 1e9, "gflops": flops / dt / 1e9}
+    if a.json:
+        print(json.dumps(res))
+    else:
+        for k, v in res.items():
+            print(f"{k:15s} {v}")
+
+
+if __name__ == "__main__":
+    main()

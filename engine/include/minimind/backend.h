@@ -1,0 +1,91 @@
+// The compute backend: ONE table of op function pointers. The model (engine/src/model.c) calls
+// only these ops, so another backend (CUDA) provides the same table and the model runs unchanged.
+// The CPU table (engine/src/cpu/*.c, one file per op) uses OpenBLAS sgemm + OpenMP loops.
+//
+// Dimension names used throughout:
+//   B  batch            T  sequence length (Tq queries, Tk keys when they differ)
+//   C  model dim        H  query heads      KV key/value heads (GQA)     hs head size = C / H
+//   F  SwiGLU hidden    V  vocabulary       N  rows (usually B*T)
+// Tensors are row-major float32; shapes are written (outer, ..., inner).
+// Conventions: "dw +=" ops ACCUMULATE into parameter gradients (so micro-batches accumulate);
+// an `accumulate` flag chooses between `out =` (0) and `out +=` (1) for activations.
+#ifndef MINIMIND_BACKEND_H
+#define MINIMIND_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct mm_backend {
+    const char *name;  // "cpu"
+
+    // Threads used by the op implementations (OpenMP loops and BLAS); n <= 0 keeps the default.
+    void (*set_threads)(int n);
+
+    // --- matmul: a Linear layer without bias, PyTorch weight layout (out_features, in_features).
+    // out (M,N) [+]= inp (M,K) @ w^T, w (N,K)
+    void (*matmul_forward)(float *out, const float *inp, const float *w, int M, int K, int N, int accumulate);
+    // dinp (M,K) [+]= dout (M,N) @ w (skipped when dinp == NULL); dw (N,K) += dout^T @ inp
+    void (*matmul_backward)(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int M,
+                            int K, int N, int accumulate_dinp);
+
+    // --- embedding: out (N,C) = wte[tokens] (wte (V,C)); dwte[tokens] += dout. Tokens are checked by the caller.
+    void (*embedding_forward)(float *out, const int32_t *tokens, const float *wte, int N, int C);
+    void (*embedding_backward)(float *dwte, const float *dout, const int32_t *tokens, int N, int C);
+
+    // --- RMSNorm (MiniMind): out = x * rsqrt(mean(x^2) + eps) * w; rstd (N) saved for the backward.
+    void (*rmsnorm_forward)(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps);
+    // dinp (N,C) += ...; dw (C) += ...
+    void (*rmsnorm_backward)(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                             const float *rstd, int N, int C);
+
+    // --- RoPE on interleaved pairs (x[2i], x[2i+1]), IN PLACE on NH heads of size hs that start each
+    // row of x (rows have stride ld floats; row (b,t) is at x + (b*T+t)*ld). Row t has position pos0+t.
+    // cos/sin (max_pos, hs/2) are the model's tables. The backward applies the inverse rotation in place.
+    void (*rope_forward)(float *x, int ld, const float *cos, const float *sin, int B, int T, int NH, int hs,
+                         int pos0);
+    void (*rope_backward)(float *dx, int ld, const float *cos, const float *sin, int B, int T, int NH, int hs,
+                          int pos0);
+
+    // --- causal grouped-query attention, scale 1/sqrt(hs). Query head h reads kv head h / (H/KV).
+    // q: (B,Tq,H*hs) rows of stride ldq; k, v: (B,Tk,KV*hs) rows of stride ldkv; query i sits at
+    // position Tk-Tq+i and attends keys 0..Tk-Tq+i. out (B,Tq,H*hs) contiguous.
+    // att (B,H,Tq,Tk): softmax probabilities, kept for the backward (entries above the diagonal are
+    // not meaningful).
+    void (*attention_forward)(float *out, float *att, const float *q, int ldq, const float *k, const float *v,
+                              int ldkv, int B, int Tq, int Tk, int H, int KV, int hs);
+    // dq (stride ldq), dk, dv (stride ldkv) are OVERWRITTEN; datt (B,H,Tq,Tk) is scratch.
+    void (*attention_backward)(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
+                               const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq,
+                               int Tk, int H, int KV, int hs);
+
+    // --- SwiGLU gate: h13 (N, 2F) holds [w1 x | w3 x] per row; g (N,F) = silu(w1 x) * (w3 x).
+    void (*swiglu_forward)(float *g, const float *h13, int N, int F);
+    // dh13 (N,2F) is OVERWRITTEN from dg (N,F).
+    void (*swiglu_backward)(float *dh13, const float *dg, const float *h13, int N, int F);
+
+    // --- masked cross-entropy with the tied head: logits (N,V) = x (N,C) @ wte^T; per row
+    // lse = logsumexp(logits), loss = lse - logits[target]. Returns sum(loss*mask)/sum(mask)
+    // (0 when sum(mask) == 0; mask NULL = all ones). lse (N) is kept for the backward.
+    float (*crossentropy_forward)(float *logits, float *lse, const float *x, const float *wte,
+                                  const int32_t *targets, const float *mask, int N, int C, int V);
+    // dloss: gradient of the returned mean. logits (N,V) is OVERWRITTEN with dlogits;
+    // dx (N,C) is OVERWRITTEN; dwte (V,C) +=.
+    void (*crossentropy_backward)(float *dx, float *dwte, float *logits, const float *lse, const float *x,
+                                  const float *wte, const int32_t *targets, const float *mask, float dloss, int N,
+                                  int C, int V);
+
+    // --- AdamW, torch.optim.AdamW semantics (decoupled decay p -= lr*wd*p, bias correction) for n
+    // parameters; step is 1-based.
+    void (*adamw_update)(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1, float beta2,
+                         float eps, float weight_decay, long step);
+
+    // --- global gradient norm sqrt(sum g^2) of n values; when max_norm > 0 the gradients are scaled
+    // by min(1, max_norm / (norm + 1e-6)) as torch.nn.utils.clip_grad_norm_ does. Returns the norm
+    // before clipping.
+    float (*gradnorm_clip)(float *g, size_t n, float max_norm);
+} mm_backend;
+
+// The CPU backend (always built).
+const mm_backend *mm_backend_cpu(void);
+
+#endif

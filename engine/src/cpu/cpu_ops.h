@@ -1,0 +1,71 @@
+// Private to the CPU backend: the kernel functions behind mm_backend_cpu() (one file per op) and
+// small shared helpers (a vectorisable expf). See minimind/backend.h for the contracts.
+#ifndef MM_CPU_OPS_H
+#define MM_CPU_OPS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+// The kernels never rely on floating-point exceptions or errno; without this GCC refuses to if-convert the
+// compares in mm_fast_expf's clamp (and sqrtf), and no loop calling them vectorises.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math", "no-math-errno")
+#endif
+
+void mm_cpu_set_threads(int n);
+
+void mm_cpu_matmul_forward(float *out, const float *inp, const float *w, int M, int K, int N, int accumulate);
+void mm_cpu_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int M,
+                            int K, int N, int accumulate_dinp);
+void mm_cpu_embedding_forward(float *out, const int32_t *tokens, const float *wte, int N, int C);
+void mm_cpu_embedding_backward(float *dwte, const float *dout, const int32_t *tokens, int N, int C);
+void mm_cpu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps);
+void mm_cpu_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                             const float *rstd, int N, int C);
+void mm_cpu_rope_forward(float *x, int ld, const float *cos, const float *sin, int B, int T, int NH, int hs,
+                         int pos0);
+void mm_cpu_rope_backward(float *dx, int ld, const float *cos, const float *sin, int B, int T, int NH, int hs,
+                          int pos0);
+void mm_cpu_attention_forward(float *out, float *att, const float *q, int ldq, const float *k, const float *v,
+                              int ldkv, int B, int Tq, int Tk, int H, int KV, int hs);
+void mm_cpu_attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
+                               const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq,
+                               int Tk, int H, int KV, int hs);
+void mm_cpu_swiglu_forward(float *g, const float *h13, int N, int F);
+void mm_cpu_swiglu_backward(float *dh13, const float *dg, const float *h13, int N, int F);
+float mm_cpu_crossentropy_forward(float *logits, float *lse, const float *x, const float *wte,
+                                  const int32_t *targets, const float *mask, int N, int C, int V);
+void mm_cpu_crossentropy_backward(float *dx, float *dwte, float *logits, const float *lse, const float *x,
+                                  const float *wte, const int32_t *targets, const float *mask, float dloss, int N,
+                                  int C, int V);
+void mm_cpu_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                         float beta2, float eps, float weight_decay, long step);
+float mm_cpu_gradnorm_clip(float *g, size_t n, float max_norm);
+
+// exp(x) for float, branch-free so loops using it vectorise (Cephes expf: range reduction by
+// ln 2 and a degree-6 polynomial; relative error ~2 ulp). Inputs are clamped to [-87.3, 88.3].
+static inline float mm_fast_expf(float x) {
+    x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union {
+        int32_t i;
+        float f;
+    } s;
+    s.i = ((int32_t)n + 127) << 23;
+    return p * s.f;
+}
+
+// silu(x) = x * sigmoid(x).
+static inline float mm_sigmoidf(float x) { return 1.0f / (1.0f + mm_fast_expf(-x)); }
+
+#endif

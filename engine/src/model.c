@@ -1,0 +1,463 @@
+// The MiniMind baseline model: parameters, forward/backward side by side, KV-cache inference.
+// See minimind/model.h for the memory layout. Dimension names: B batch, T time, N = B*T rows,
+// C dim, L layers, H heads, KV kv heads, hs head size, F SwiGLU hidden, V vocabulary,
+// QKV = C + 2*KV*hs (the fused wq|wk|wv output width).
+#include "minimind/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minimind/error.h"
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+
+// splitmix64: a small deterministic generator for the initialisation.
+static uint64_t mm_splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+// U(-bound, bound), as torch.nn.Linear's default (kaiming_uniform with a=sqrt(5)) = U(±1/sqrt(fan_in)).
+static void mm_init_uniform(float *p, size_t n, float bound, uint64_t *rng) {
+    for (size_t i = 0; i < n; i++) {
+        float u = (float)(mm_splitmix64(rng) >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+        p[i] = (2.0f * u - 1.0f) * bound;
+    }
+}
+
+static void mm_fill(float *p, size_t n, float v) {
+    for (size_t i = 0; i < n; i++) p[i] = v;
+}
+
+static void mm_table_add(mm_model *m, const char *name, float *data, int ndim, int64_t d0, int64_t d1, int tied) {
+    mm_param *p = &m->table[m->n_table++];
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->data = data;
+    p->grad = m->grads + (data - m->params);
+    p->ndim = ndim;
+    p->shape[0] = d0;
+    p->shape[1] = ndim > 1 ? d1 : 0;
+    p->numel = (size_t)d0 * (size_t)(ndim > 1 ? d1 : 1);
+    p->tied = tied;
+}
+
+// Lays out params/grads and the layer views; the table follows PyTorch's state_dict order.
+static void mm_layout_params(mm_model *m) {
+    const size_t C = (size_t)m->C, F = (size_t)m->F, KVd = (size_t)m->KV * m->hs;
+    float *p = m->params;
+    m->tok_embeddings = p;
+    p += (size_t)m->V * C;
+    mm_table_add(m, "tok_embeddings.weight", m->tok_embeddings, 2, m->V, m->C, 0);
+    for (int l = 0; l < m->L; l++) {
+        mm_layer_weights *w = &m->layers[l];
+        char name[64];
+        w->attention_norm = p;
+        p += C;
+        w->wqkv = p;
+        p += (C + 2 * KVd) * C;
+        w->wo = p;
+        p += C * C;
+        w->ffn_norm = p;
+        p += C;
+        w->w13 = p;
+        p += 2 * F * C;
+        w->w2 = p;
+        p += C * F;
+#define MM_NAME(fmt) (snprintf(name, sizeof name, fmt, l), name)
+        mm_table_add(m, MM_NAME("layers.%d.attention.wq.weight"), w->wqkv, 2, m->C, m->C, 0);
+        mm_table_add(m, MM_NAME("layers.%d.attention.wk.weight"), w->wqkv + C * C, 2, (int64_t)KVd, m->C, 0);
+        mm_table_add(m, MM_NAME("layers.%d.attention.wv.weight"), w->wqkv + (C + KVd) * C, 2, (int64_t)KVd, m->C, 0);
+        mm_table_add(m, MM_NAME("layers.%d.attention.wo.weight"), w->wo, 2, m->C, m->C, 0);
+        mm_table_add(m, MM_NAME("layers.%d.feed_forward.w1.weight"), w->w13, 2, m->F, m->C, 0);
+        mm_table_add(m, MM_NAME("layers.%d.feed_forward.w2.weight"), w->w2, 2, m->C, m->F, 0);
+        mm_table_add(m, MM_NAME("layers.%d.feed_forward.w3.weight"), w->w13 + F * C, 2, m->F, m->C, 0);
+        mm_table_add(m, MM_NAME("layers.%d.attention_norm.weight"), w->attention_norm, 1, m->C, 0, 0);
+        mm_table_add(m, MM_NAME("layers.%d.ffn_norm.weight"), w->ffn_norm, 1, m->C, 0, 0);
+#undef MM_NAME
+    }
+    m->norm = p;
+    p += C;
+    mm_table_add(m, "norm.weight", m->norm, 1, m->C, 0, 0);
+    mm_table_add(m, "output.weight", m->tok_embeddings, 2, m->V, m->C, 1);
+    // Gradient views: same offsets.
+    m->dtok_embeddings = m->grads;
+    m->dnorm = m->grads + (m->norm - m->params);
+    for (int l = 0; l < m->L; l++) {
+        const mm_layer_weights *w = &m->layers[l];
+        mm_layer_weights *d = &m->dlayers[l];
+        d->attention_norm = m->grads + (w->attention_norm - m->params);
+        d->wqkv = m->grads + (w->wqkv - m->params);
+        d->wo = m->grads + (w->wo - m->params);
+        d->ffn_norm = m->grads + (w->ffn_norm - m->params);
+        d->w13 = m->grads + (w->w13 - m->params);
+        d->w2 = m->grads + (w->w2 - m->params);
+    }
+}
+
+static void mm_init_weights(mm_model *m, uint64_t seed) {
+    uint64_t rng = seed;
+    const size_t C = (size_t)m->C, F = (size_t)m->F, KVd = (size_t)m->KV * m->hs;
+    const float bc = 1.0f / sqrtf((float)m->C), bf = 1.0f / sqrtf((float)m->F);
+    // The tied table is output.weight, a Linear(C, V): fan_in = C.
+    mm_init_uniform(m->tok_embeddings, (size_t)m->V * C, bc, &rng);
+    for (int l = 0; l < m->L; l++) {
+        mm_layer_weights *w = &m->layers[l];
+        mm_fill(w->attention_norm, C, 1.0f);
+        mm_init_uniform(w->wqkv, (C + 2 * KVd) * C, bc, &rng);
+        mm_init_uniform(w->wo, C * C, bc, &rng);
+        mm_fill(w->ffn_norm, C, 1.0f);
+        mm_init_uniform(w->w13, 2 * F * C, bc, &rng);
+        mm_init_uniform(w->w2, C * F, bf, &rng);
+    }
+    mm_fill(m->norm, C, 1.0f);
+}
+
+// RoPE tables as MiniMind's precompute_pos_cis, in float: freq_i = 1 / theta^(2i/hs), angle = t*freq_i.
+static void mm_init_rope(mm_model *m) {
+    const int half = m->hs / 2;
+    for (int t = 0; t < m->config.max_seq_len; t++)
+        for (int i = 0; i < half; i++) {
+            float freq = 1.0f / powf(m->config.rope_theta, (float)(2 * i) / (float)m->hs);
+            float ang = (float)t * freq;
+            m->rope_cos[(size_t)t * half + i] = cosf(ang);
+            m->rope_sin[(size_t)t * half + i] = sinf(ang);
+        }
+}
+
+int mm_model_init(mm_model *m, const mm_model_config *cfg, const mm_backend *be, uint64_t seed) {
+    memset(m, 0, sizeof *m);
+    m->config = *cfg;
+    if (mm_model_config_validate(&m->config)) return -1;
+    if (m->config.model_type != MM_MODEL_ORIGINAL)
+        return mm_errorf("model: model_type '%s' is not supported by this model (only model_original)",
+                         mm_model_type_name(m->config.model_type));
+    m->be = be ? be : mm_backend_cpu();
+    m->C = m->config.dim;
+    m->L = m->config.n_layers;
+    m->H = m->config.n_heads;
+    m->KV = m->config.n_kv_heads;
+    m->hs = m->C / m->H;
+    m->F = m->config.hidden_dim;
+    m->V = m->config.vocab_size;
+    m->QKV = m->C + 2 * m->KV * m->hs;
+    const size_t C = (size_t)m->C, F = (size_t)m->F;
+    size_t per_layer = 2 * C + (size_t)m->QKV * C + C * C + 3 * F * C;
+    m->num_params = (size_t)m->V * C + (size_t)m->L * per_layer + C;
+    m->params = mm_malloc(m->num_params * sizeof(float));
+    m->grads = mm_calloc(m->num_params, sizeof(float));
+    m->table = mm_calloc((size_t)m->L * 9 + 3, sizeof(mm_param));
+    m->layers = mm_calloc((size_t)m->L, sizeof(mm_layer_weights));
+    m->dlayers = mm_calloc((size_t)m->L, sizeof(mm_layer_weights));
+    size_t nrope = (size_t)m->config.max_seq_len * (size_t)(m->hs / 2);
+    m->rope_cos = mm_malloc(2 * nrope * sizeof(float));
+    if (!m->params || !m->grads || !m->table || !m->layers || !m->dlayers || !m->rope_cos) {
+        mm_model_free(m);
+        return mm_error_prefix("model: allocating %zu parameters", m->num_params);
+    }
+    m->rope_sin = m->rope_cos + nrope;
+    mm_layout_params(m);
+    mm_init_weights(m, seed);
+    mm_init_rope(m);
+    return 0;
+}
+
+void mm_model_free(mm_model *m) {
+    free(m->params);
+    free(m->grads);
+    free(m->table);
+    free(m->layers);
+    free(m->dlayers);
+    free(m->rope_cos);
+    free(m->acts);
+    free(m->gacts);
+    free(m->inputs);
+    free(m->infer);
+    memset(m, 0, sizeof *m);
+}
+
+const mm_param *mm_model_find_param(const mm_model *m, const char *name) {
+    for (int i = 0; i < m->n_table; i++)
+        if (!strcmp(m->table[i].name, name)) return &m->table[i];
+    return NULL;
+}
+
+void mm_model_zero_grad(mm_model *m) { memset(m->grads, 0, m->num_params * sizeof(float)); }
+
+float mm_model_clip_grad_norm(mm_model *m, float max_norm) {
+    return m->be->gradnorm_clip(m->grads, m->num_params, max_norm);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activations
+
+// Carves `n` floats from *cursor (or only counts them when base == NULL).
+static float *mm_carve(float *base, size_t *cursor, size_t n) {
+    float *p = base ? base + *cursor : NULL;
+    *cursor += n;
+    return p;
+}
+
+static size_t mm_layout_acts(mm_model *m, float *base, int B, int T) {
+    const size_t N = (size_t)B * T, L = (size_t)m->L, C = (size_t)m->C, F = (size_t)m->F;
+    const size_t TT = (size_t)B * m->H * T * T;
+    size_t cur = 0;
+    mm_activations *a = &m->a;
+    a->res = mm_carve(base, &cur, (L + 1) * N * C);
+    a->hres = mm_carve(base, &cur, L * N * C);
+    a->ln1 = mm_carve(base, &cur, L * N * C);
+    a->rstd1 = mm_carve(base, &cur, L * N);
+    a->qkv = mm_carve(base, &cur, L * N * (size_t)m->QKV);
+    a->att = mm_carve(base, &cur, L * TT);
+    a->atty = mm_carve(base, &cur, L * N * C);
+    a->ln2 = mm_carve(base, &cur, L * N * C);
+    a->rstd2 = mm_carve(base, &cur, L * N);
+    a->h13 = mm_carve(base, &cur, L * N * 2 * F);
+    a->g = mm_carve(base, &cur, L * N * F);
+    a->lnf = mm_carve(base, &cur, N * C);
+    a->rstdf = mm_carve(base, &cur, N);
+    a->logits = mm_carve(base, &cur, N * (size_t)m->V);
+    a->lse = mm_carve(base, &cur, N);
+    return cur;
+}
+
+static size_t mm_layout_gacts(mm_model *m, float *base, int B, int T) {
+    const size_t N = (size_t)B * T, C = (size_t)m->C, F = (size_t)m->F;
+    size_t cur = 0;
+    mm_grad_activations *g = &m->ga;
+    g->dres = mm_carve(base, &cur, N * C);
+    g->dln = mm_carve(base, &cur, N * C);
+    g->datty = mm_carve(base, &cur, N * C);
+    g->dqkv = mm_carve(base, &cur, N * (size_t)m->QKV);
+    g->dh13 = mm_carve(base, &cur, N * 2 * F);
+    g->dg = mm_carve(base, &cur, N * F);
+    g->datt = mm_carve(base, &cur, (size_t)B * m->H * T * T);
+    return cur;
+}
+
+// (Re)lays out the training buffers for (B, T), growing the allocations when needed.
+static int mm_ensure_acts(mm_model *m, int B, int T) {
+    if (m->acts && m->B == B && m->T == T) return 0;
+    size_t na = mm_layout_acts(m, NULL, B, T);
+    if (na > m->acts_cap) {
+        free(m->acts);
+        free(m->inputs);
+        m->acts = mm_malloc(na * sizeof(float));
+        m->inputs = mm_malloc((size_t)B * T * (2 * sizeof(int32_t) + sizeof(float)));
+        if (!m->acts || !m->inputs) {
+            free(m->acts);
+            free(m->inputs);
+            m->acts = NULL;
+            m->inputs = NULL;
+            m->acts_cap = 0;
+            return mm_error_prefix("model: activations for B=%d T=%d (%.1f MB)", B, T, na * 4.0 / 1e6);
+        }
+        m->acts_cap = na;
+    }
+    mm_layout_acts(m, m->acts, B, T);
+    m->targets = m->inputs + (size_t)B * T;
+    m->mask = (float *)(m->targets + (size_t)B * T);
+    m->B = B;
+    m->T = T;
+    return 0;
+}
+
+static int mm_ensure_gacts(mm_model *m) {
+    size_t ng = mm_layout_gacts(m, NULL, m->B, m->T);
+    if (ng > m->gacts_cap) {
+        free(m->gacts);
+        m->gacts = mm_malloc(ng * sizeof(float));
+        if (!m->gacts) {
+            m->gacts_cap = 0;
+            return mm_error_prefix("model: activation gradients (%.1f MB)", ng * 4.0 / 1e6);
+        }
+        m->gacts_cap = ng;
+    }
+    mm_layout_gacts(m, m->gacts, m->B, m->T);
+    return 0;
+}
+
+static int mm_check_tokens(const int32_t *tok, size_t n, int V, const char *what) {
+    for (size_t i = 0; i < n; i++)
+        if (tok[i] < 0 || tok[i] >= V)
+            return mm_errorf("model: %s[%zu] = %d is outside the vocabulary [0, %d)", what, i, (int)tok[i], V);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward / backward (training)
+
+int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const float *mask, int B, int T, float *loss,
+                     float *logits_out) {
+    if (B <= 0 || T <= 0) return mm_errorf("model: forward needs B > 0 and T > 0 (got B=%d T=%d)", B, T);
+    if (T > m->config.max_seq_len)
+        return mm_errorf("model: sequence length %d exceeds max_seq_len %d", T, m->config.max_seq_len);
+    const size_t N = (size_t)B * T;
+    if (mm_check_tokens(X, N, m->V, "input") || (Y && mm_check_tokens(Y, N, m->V, "target"))) return -1;
+    if (mm_ensure_acts(m, B, T)) return -1;
+    const mm_backend *be = m->be;
+    const int C = m->C, F = m->F, QKV = m->QKV, Nn = (int)N;
+    const size_t NC = N * C;
+    mm_activations *a = &m->a;
+    memcpy(m->inputs, X, N * sizeof(int32_t));
+    if (Y) memcpy(m->targets, Y, N * sizeof(int32_t));
+    for (size_t i = 0; i < N; i++) m->mask[i] = mask ? mask[i] : 1.0f;
+
+    be->embedding_forward(a->res, X, m->tok_embeddings, Nn, C);  // (N, C)
+    for (int l = 0; l < m->L; l++) {
+        const mm_layer_weights *w = &m->layers[l];
+        float *x = a->res + l * NC, *hres = a->hres + l * NC, *xo = a->res + (l + 1) * NC;  // (N, C)
+        float *ln1 = a->ln1 + l * NC, *rstd1 = a->rstd1 + l * N;
+        float *qkv = a->qkv + l * N * QKV;                         // (N, QKV)
+        float *att = a->att + l * (size_t)B * m->H * T * T;        // (B, H, T, T)
+        float *atty = a->atty + l * NC;                            // (N, C)
+        float *ln2 = a->ln2 + l * NC, *rstd2 = a->rstd2 + l * N;
+        float *h13 = a->h13 + l * N * 2 * F, *g = a->g + l * N * F;  // (N, 2F), (N, F)
+        // h = x + wo(attn(rope(wq ln1), rope(wk ln1), wv ln1))
+        be->rmsnorm_forward(ln1, rstd1, x, w->attention_norm, Nn, C, m->config.norm_eps);
+        be->matmul_forward(qkv, ln1, w->wqkv, Nn, C, QKV, 0);
+        be->rope_forward(qkv, QKV, m->rope_cos, m->rope_sin, B, T, m->H + m->KV, m->hs, 0);
+        be->attention_forward(atty, att, qkv, QKV, qkv + C, qkv + C + m->KV * m->hs, QKV, B, T, T, m->H, m->KV,
+                              m->hs);
+        memcpy(hres, x, NC * sizeof(float));
+        be->matmul_forward(hres, atty, w->wo, Nn, C, C, 1);
+        // out = h + w2(silu(w1 ln2) * w3 ln2)
+        be->rmsnorm_forward(ln2, rstd2, hres, w->ffn_norm, Nn, C, m->config.norm_eps);
+        be->matmul_forward(h13, ln2, w->w13, Nn, C, 2 * F, 0);
+        be->swiglu_forward(g, h13, Nn, F);
+        memcpy(xo, hres, NC * sizeof(float));
+        be->matmul_forward(xo, g, w->w2, Nn, F, C, 1);
+    }
+    be->rmsnorm_forward(a->lnf, a->rstdf, a->res + m->L * NC, m->norm, Nn, C, m->config.norm_eps);
+    float l = be->crossentropy_forward(a->logits, a->lse, a->lnf, m->tok_embeddings, Y ? m->targets : NULL,
+                                       m->mask, Nn, C, m->V);
+    if (logits_out) memcpy(logits_out, a->logits, N * (size_t)m->V * sizeof(float));
+    if (loss) *loss = Y ? l : 0.0f;
+    m->have_targets = Y != NULL;
+    m->backward_ready = Y != NULL;
+    return 0;
+}
+
+int mm_model_backward(mm_model *m, float loss_scale) {
+    if (!m->backward_ready)
+        return mm_errorf("model: backward needs a preceding forward with targets (and runs once per forward)");
+    if (mm_ensure_gacts(m)) return -1;
+    m->backward_ready = 0;
+    const mm_backend *be = m->be;
+    const int B = m->B, T = m->T, C = m->C, F = m->F, QKV = m->QKV, Nn = B * T;
+    const size_t N = (size_t)Nn, NC = N * C;
+    const mm_activations *a = &m->a;
+    const mm_grad_activations *ga = &m->ga;
+
+    // loss -> dlnf (in ga->dln) -> dres
+    be->crossentropy_backward(ga->dln, m->dtok_embeddings, a->logits, a->lse, a->lnf, m->tok_embeddings, m->targets,
+                              m->mask, loss_scale, Nn, C, m->V);
+    memset(ga->dres, 0, NC * sizeof(float));
+    be->rmsnorm_backward(ga->dres, m->dnorm, ga->dln, a->res + m->L * NC, m->norm, a->rstdf, Nn, C);
+    for (int l = m->L - 1; l >= 0; l--) {
+        const mm_layer_weights *w = &m->layers[l];
+        const mm_layer_weights *dw = &m->dlayers[l];
+        const float *x = a->res + l * NC, *hres = a->hres + l * NC;
+        const float *ln1 = a->ln1 + l * NC, *rstd1 = a->rstd1 + l * N;
+        const float *qkv = a->qkv + l * N * QKV, *att = a->att + l * (size_t)B * m->H * T * T;
+        const float *atty = a->atty + l * NC, *ln2 = a->ln2 + l * NC, *rstd2 = a->rstd2 + l * N;
+        const float *h13 = a->h13 + l * N * 2 * F, *g = a->g + l * N * F;
+        // out = h + w2(g): dres is d(out); it flows to h unchanged and through w2.
+        be->matmul_backward(ga->dg, dw->w2, ga->dres, g, w->w2, Nn, F, C, 0);
+        be->swiglu_backward(ga->dh13, ga->dg, h13, Nn, F);
+        be->matmul_backward(ga->dln, dw->w13, ga->dh13, ln2, w->w13, Nn, C, 2 * F, 0);
+        be->rmsnorm_backward(ga->dres, dw->ffn_norm, ga->dln, hres, w->ffn_norm, rstd2, Nn, C);
+        // h = x + wo(atty): dres is now d(h).
+        be->matmul_backward(ga->datty, dw->wo, ga->dres, atty, w->wo, Nn, C, C, 0);
+        float *dq = ga->dqkv, *dk = dq + C, *dv = dk + m->KV * m->hs;
+        be->attention_backward(dq, dk, dv, ga->datt, ga->datty, att, qkv, QKV, qkv + C, qkv + C + m->KV * m->hs,
+                               QKV, B, T, T, m->H, m->KV, m->hs);
+        be->rope_backward(ga->dqkv, QKV, m->rope_cos, m->rope_sin, B, T, m->H + m->KV, m->hs, 0);
+        be->matmul_backward(ga->dln, dw->wqkv, ga->dqkv, ln1, w->wqkv, Nn, C, QKV, 0);
+        be->rmsnorm_backward(ga->dres, dw->attention_norm, ga->dln, x, w->attention_norm, rstd1, Nn, C);
+    }
+    be->embedding_backward(m->dtok_embeddings, ga->dres, m->inputs, Nn, C);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inference with a KV cache (batch 1)
+
+// Scratch of mm_model_forward_cached, for up to S = max_seq_len rows.
+typedef struct mm_infer_bufs {
+    float *x, *ln, *rstd, *qkv, *out, *h13, *g, *att, *lnl;
+} mm_infer_bufs;
+
+static size_t mm_layout_infer(const mm_model *m, float *base, mm_infer_bufs *ib, float **kc, float **vc) {
+    const size_t S = (size_t)m->config.max_seq_len, C = (size_t)m->C, F = (size_t)m->F;
+    const size_t KVd = (size_t)m->KV * m->hs;
+    size_t cur = 0;
+    *kc = mm_carve(base, &cur, (size_t)m->L * S * KVd);
+    *vc = mm_carve(base, &cur, (size_t)m->L * S * KVd);
+    ib->x = mm_carve(base, &cur, S * C);
+    ib->ln = mm_carve(base, &cur, S * C);
+    ib->rstd = mm_carve(base, &cur, S);
+    ib->qkv = mm_carve(base, &cur, S * (size_t)m->QKV);
+    ib->out = mm_carve(base, &cur, S * C);
+    ib->h13 = mm_carve(base, &cur, S * 2 * F);
+    ib->g = mm_carve(base, &cur, S * F);
+    ib->att = mm_carve(base, &cur, (size_t)m->H * S * S);
+    ib->lnl = mm_carve(base, &cur, C + 1);  // last row's final norm (+ its rstd)
+    return cur;
+}
+
+int mm_model_forward_cached(mm_model *m, const int32_t *tokens, int n, int pos, float *logits) {
+    const int S = m->config.max_seq_len;
+    if (n <= 0 || pos < 0) return mm_errorf("model: cached forward needs n >= 1 and pos >= 0 (got n=%d pos=%d)", n, pos);
+    if (pos + n > S)
+        return mm_errorf("model: context full: positions %d..%d exceed max_seq_len %d", pos, pos + n - 1, S);
+    if (mm_check_tokens(tokens, (size_t)n, m->V, "token")) return -1;
+    mm_infer_bufs ib;
+    float *kc, *vc;
+    if (!m->infer) {
+        size_t ni = mm_layout_infer(m, NULL, &ib, &kc, &vc);
+        m->infer = mm_calloc(ni, sizeof(float));
+        if (!m->infer) return mm_error_prefix("model: KV cache");
+    }
+    mm_layout_infer(m, m->infer, &ib, &kc, &vc);
+    m->kcache = kc;
+    m->vcache = vc;
+    const mm_backend *be = m->be;
+    const int C = m->C, F = m->F, QKV = m->QKV, KVd = m->KV * m->hs, Tk = pos + n;
+
+    be->embedding_forward(ib.x, tokens, m->tok_embeddings, n, C);  // (n, C)
+    for (int l = 0; l < m->L; l++) {
+        const mm_layer_weights *w = &m->layers[l];
+        float *K = kc + (size_t)l * S * KVd, *V = vc + (size_t)l * S * KVd;  // (S, KVd)
+        be->rmsnorm_forward(ib.ln, ib.rstd, ib.x, w->attention_norm, n, C, m->config.norm_eps);
+        be->matmul_forward(ib.qkv, ib.ln, w->wqkv, n, C, QKV, 0);  // (n, QKV)
+        be->rope_forward(ib.qkv, QKV, m->rope_cos, m->rope_sin, 1, n, m->H + m->KV, m->hs, pos);
+        for (int t = 0; t < n; t++) {
+            memcpy(K + (size_t)(pos + t) * KVd, ib.qkv + (size_t)t * QKV + C, KVd * sizeof(float));
+            memcpy(V + (size_t)(pos + t) * KVd, ib.qkv + (size_t)t * QKV + C + KVd, KVd * sizeof(float));
+        }
+        be->attention_forward(ib.out, ib.att, ib.qkv, QKV, K, V, KVd, 1, n, Tk, m->H, m->KV, m->hs);
+        be->matmul_forward(ib.x, ib.out, w->wo, n, C, C, 1);  // x += wo(attn)
+        be->rmsnorm_forward(ib.ln, ib.rstd, ib.x, w->ffn_norm, n, C, m->config.norm_eps);
+        be->matmul_forward(ib.h13, ib.ln, w->w13, n, C, 2 * F, 0);
+        be->swiglu_forward(ib.g, ib.h13, n, F);
+        be->matmul_forward(ib.x, ib.g, w->w2, n, F, C, 1);  // x += w2(g)
+    }
+    be->rmsnorm_forward(ib.lnl, ib.lnl + C, ib.x + (size_t)(n - 1) * C, m->norm, 1, C, m->config.norm_eps);
+    be->matmul_forward(logits, ib.lnl, m->tok_embeddings, 1, C, m->V, 0);  // (V)
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+double mm_model_train_flops(const mm_model *m, int B, int T) {
+    const double N = (double)B * T, C = m->C, F = m->F, QKV = m->QKV, V = m->V;
+    double per_layer = 2.0 * N * C * (QKV + C + 2 * F + F);          // wqkv, wo, w13, w2
+    per_layer += 2.0 * 2.0 * B * C * ((double)T * (T + 1) / 2.0);    // QK^T and PV on the causal half
+    double fwd = m->L * per_layer + 2.0 * N * C * V;                 // + tied head
+    return 3.0 * fwd;                                                // backward = 2 x forward
+}
