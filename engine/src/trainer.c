@@ -89,6 +89,7 @@ typedef struct mm_trainer {
     long total;       // micro-steps of the run
     long per_epoch;   // micro-steps per epoch
     long last_save;   // step of the last checkpoint
+    long start_step;  // step this process started at (0, or the resumed step)
     double elapsed0;  // seconds spent before this process (resumed runs)
     double t0;
     double grad_norm; // pre-clip norm of the last optimizer step
@@ -179,10 +180,6 @@ static int mm_trainer_init_model(mm_trainer *tr) {
     return 0;
 }
 
-static uint64_t mm_trainer_config_hash(const mm_trainer *tr) {
-    return mm_config_hash(&tr->cfg, MM_CONFIG_ARCH | MM_CONFIG_TRAIN | MM_CONFIG_DATA);
-}
-
 // The opaque resume blob: {"data_pos": {...}, "elapsed_s": s, "grad_norm": g, "adam_step": n}.
 static char *mm_trainer_blob(const mm_trainer *tr, double elapsed) {
     json_t *o = json_object();
@@ -210,7 +207,6 @@ static int mm_trainer_save(mm_trainer *tr) {
     rs.adam_v = tr->adam_v;
     rs.data_pos = (uint8_t *)blob;
     rs.data_pos_len = strlen(blob);
-    rs.config_hash = mm_trainer_config_hash(tr);
     int rc = mm_checkpoint_save(tr->ckpt_path, &tr->cfg, tr->named, tr->n_named, NULL, 0, &rs);
     free(blob);
     if (rc == 0) tr->last_save = tr->boundary_step;
@@ -225,13 +221,13 @@ static int mm_trainer_resume(mm_trainer *tr) {
     if (access(tr->ckpt_path, R_OK) != 0)
         return mm_errorf("%s: no checkpoint to resume from (start without --resume)", tr->ckpt_path);
     mm_run_config saved;
+    if (mm_checkpoint_load(tr->ckpt_path, tr->named, tr->n_named, NULL, 0, NULL) != 0) return -1;
     if (mm_checkpoint_load_resume(tr->ckpt_path, tr->named, tr->n_named, &rs, &saved) != 0) return -1;
     int rc = 0;
-    if (mm_config_compare(&tr->cfg, "configuration", &saved, tr->ckpt_path, MM_CONFIG_ARCH) != 0) rc = -1;
-    else if (rs.config_hash != mm_trainer_config_hash(tr))
-        rc = mm_errorf("%s: the [train]/[data] configuration differs from the one the checkpoint was trained "
-                       "with; an exact resume needs the same configuration",
-                       tr->ckpt_path);
+    // An exact resume needs the configuration the checkpoint was trained with ([eval] may differ).
+    if (mm_config_compare(&tr->cfg, "configuration", &saved, tr->ckpt_path,
+                          MM_CONFIG_ARCH | MM_CONFIG_TRAIN | MM_CONFIG_DATA | MM_CONFIG_KNOWLEDGE) != 0)
+        rc = mm_error_prefix("cannot resume exactly");
     json_error_t jerr;
     json_t *blob = rc ? NULL : json_loadb((const char *)rs.data_pos, rs.data_pos_len, 0, &jerr);
     if (!rc && !blob) rc = mm_errorf("%s: resume state: unreadable data position (%s)", tr->ckpt_path, jerr.text);
@@ -273,8 +269,6 @@ static int mm_trainer_next_batch(mm_trainer *tr) {
 static void mm_trainer_row(mm_trainer *tr, float loss, float lr, double tok_s, int epoch) {
     double elapsed = tr->elapsed0 + (mm_now_s() - tr->t0);
     double run_el = mm_now_s() - tr->t0;
-    long done_here = tr->step - tr->last_row.step;
-    (void)done_here;
     mm_metrics_row *r = &tr->last_row;
     r->step = tr->step;
     r->total_steps = tr->total;
@@ -284,7 +278,8 @@ static void mm_trainer_row(mm_trainer *tr, float loss, float lr, double tok_s, i
     r->grad_norm = tr->grad_norm;
     r->tokens_per_s = tok_s;
     r->elapsed_s = elapsed;
-    r->eta_s = tr->step > 0 ? run_el / (double)(tr->step - tr->boundary_step + 1) * (double)(tr->total - tr->step) : -1;
+    long done_here = tr->step - tr->start_step;
+    r->eta_s = done_here > 0 ? run_el / (double)done_here * (double)(tr->total - tr->step) : -1;
 }
 
 static void mm_trainer_log_line(const mm_trainer *tr) {
@@ -301,6 +296,7 @@ static int mm_trainer_loop(mm_trainer *tr) {
     const mm_train_config *t = &tr->cfg.train;
     int accum = t->accumulation_steps;
     long resumed_at = tr->step;
+    tr->start_step = tr->step;
     mm_progress bar;
     mm_progress_begin(&bar, "train", tr->total, "steps", 1.0);
     bar.is_tty = bar.is_tty && isatty(STDOUT_FILENO);
