@@ -12,6 +12,11 @@ Total token counts of both sides are compared (a throughput win on wrong ids is 
 
 Without --text, a mixed Chinese/English corpus is generated (deterministic) from the
 tokenizer's own vocabulary: ~60% Chinese paragraphs, ~30% English, ~10% mixed with numbers.
+
+With --train, it times training instead: `minimind tokenizer train` against HF's BpeTrainer
+(tests/reference/hf_tokenizer.py train, MiniMind's settings) on the same corpus as JSON Lines,
+vocabulary --vocab-size (6400), min frequency 0, and checks the two vocabularies and merge
+lists are identical.
 """
 import argparse
 import json
@@ -110,6 +115,32 @@ def run_hf(tok_json, text, threads, repeat):
     return json.loads(out.stdout)
 
 
+def bench_train(a, text, tmp):
+    import time
+    jsonl = os.path.join(tmp, "corpus.jsonl")
+    with open(text, encoding="utf-8") as f, open(jsonl, "w", encoding="utf-8") as g:
+        for line in f:
+            g.write(json.dumps({"text": line.rstrip("\n")}, ensure_ascii=False) + "\n")
+    ours, hf = os.path.join(tmp, "ours"), os.path.join(tmp, "hf")
+    t0 = time.perf_counter()
+    subprocess.run([a.minimind, "tokenizer", "train", "--data", jsonl, "--out", ours, "--vocab-size",
+                    str(a.vocab_size), "--min-frequency", "0", "--threads", str(a.threads)], check=True,
+                   capture_output=True)
+    t_ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads))
+    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "reference", "hf_tokenizer.py"), "train", hf,
+                    str(a.vocab_size), "0", jsonl], check=True, env=env)
+    t_hf = time.perf_counter() - t0
+    mo = json.load(open(os.path.join(ours, "tokenizer.json"), encoding="utf-8"))["model"]
+    mh = json.load(open(os.path.join(hf, "tokenizer.json"), encoding="utf-8"))["model"]
+    same = mo["vocab"] == mh["vocab"] and mo["merges"] == [" ".join(m) if isinstance(m, list) else m
+                                                           for m in mh["merges"]]
+    print("| threads | vocab | minimind train s | HF BpeTrainer s | identical vocab + merges |")
+    print("|---:|---:|---:|---:|---|")
+    print("| %d | %d | %.1f | %.1f | %s |" % (a.threads, a.vocab_size, t_ours, t_hf, "yes" if same else "NO"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minimind", default=os.path.join(ROOT, "build", "engine", "minimind"))
@@ -118,6 +149,8 @@ def main():
     ap.add_argument("--mb", type=float, default=20.0)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--train", action="store_true", help="time training instead of encoding")
+    ap.add_argument("--vocab-size", type=int, default=6400)
     a = ap.parse_args()
     tok_json = a.tokenizer if a.tokenizer.endswith(".json") else os.path.join(a.tokenizer, "tokenizer.json")
     import tokenizers
@@ -130,6 +163,9 @@ def main():
         print("text: %s, %.1f MB; tokenizer: %s; cpu threads: %d; tokenizers %s" %
               (a.text or "generated zh/en", nbytes / 1e6, tok_json, os.cpu_count(), tokenizers.__version__))
         print()
+        if a.train:
+            bench_train(a, text, tmp)
+            return
         print("| threads | minimind MB/s | HF encode_batch MB/s | HF encode_batch_fast MB/s | tokens (ours = HF) |")
         print("|---:|---:|---:|---:|---|")
         for th in sorted({1, a.threads}):
