@@ -36,6 +36,7 @@ struct mm_tokenizer {
     mm_merge_slot *merges;  // open addressing, capacity merge_mask + 1
     uint64_t merge_mask;
     int merge_shift;
+    uint64_t *merge_filter;  // (MM_FILTER_BITS / 64) bit set of hashed pair keys: most misses stop here
     mm_added_token *added;  // sorted by nothing in particular; matched leftmost-longest
     int n_added;
     uint8_t added_first[256];  // 1 when some added token starts with this byte
@@ -161,8 +162,15 @@ static inline uint64_t mm_merge_key(int32_t a, int32_t b) {
     return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b;
 }
 
+// The table (16 bytes a slot) is larger than L1; most pairs looked up have no merge, so a 32 KB
+// bit set answers those first.
+#define MM_FILTER_LOG2 18
+static inline uint64_t mm_filter_bit(uint64_t key) { return (key * 0xD6E8FEB86659FD93ull) >> (64 - MM_FILTER_LOG2); }
+
 static inline const mm_merge_slot *mm_merge_find(const mm_tokenizer *t, int32_t a, int32_t b) {
     uint64_t key = mm_merge_key(a, b);
+    uint64_t f = mm_filter_bit(key);
+    if (!(t->merge_filter[f >> 6] >> (f & 63) & 1)) return NULL;
     uint64_t i = (key * 0x9E3779B97F4A7C15ull) >> t->merge_shift;
     for (;;) {
         const mm_merge_slot *s = &t->merges[i];
@@ -177,7 +185,8 @@ static int mm_merge_table_init(mm_tokenizer *t, size_t n) {
     while (((size_t)1 << bits) < n * 2) bits++;
     size_t cap = (size_t)1 << bits;
     t->merges = mm_malloc(cap * sizeof *t->merges);
-    if (!t->merges) return -1;
+    t->merge_filter = mm_calloc(((size_t)1 << MM_FILTER_LOG2) / 64, sizeof *t->merge_filter);
+    if (!t->merges || !t->merge_filter) return -1;
     for (size_t i = 0; i < cap; i++) t->merges[i].key = MM_MERGE_EMPTY;
     t->merge_mask = cap - 1;
     t->merge_shift = 64 - bits;
@@ -189,6 +198,8 @@ static void mm_merge_table_put(mm_tokenizer *t, int32_t a, int32_t b, uint32_t r
     uint64_t key = mm_merge_key(a, b);
     uint64_t i = (key * 0x9E3779B97F4A7C15ull) >> t->merge_shift;
     while (t->merges[i].key != MM_MERGE_EMPTY && t->merges[i].key != key) i = (i + 1) & t->merge_mask;
+    uint64_t f = mm_filter_bit(key);
+    t->merge_filter[f >> 6] |= 1ull << (f & 63);
     t->merges[i].key = key;
     t->merges[i].rank = rank;
     t->merges[i].id = id;
@@ -255,27 +266,29 @@ size_t mm_bpe_merge_naive(const mm_tokenizer *tok, int32_t *ids, size_t n) {
 }
 
 // O(n log n) for long pieces (a Chinese paragraph is one piece): symbols in a linked list and a
-// min-heap of candidate merges ordered by (rank, position); stale entries are skipped.
+// min-heap of candidate merges ordered by (rank, position). Each symbol remembers the rank of the
+// pair it currently starts; a popped candidate whose rank differs is stale (ranks are unique per
+// pair, so an equal rank means the same pair) and is skipped without a table lookup.
 typedef struct mm_bpe_sym {
     int32_t id;
     int32_t prev, next;  // -1 at the ends
-    int32_t alive;
+    uint32_t rank;       // rank of the pair (this, next), MM_RANK_NONE if none or merged away
+    int32_t merged;      // id that pair merges to
 } mm_bpe_sym;
 typedef struct mm_bpe_cand {
     uint32_t rank;
     int32_t pos;
-    int32_t id;
 } mm_bpe_cand;
 
-static inline int mm_cand_less(const mm_bpe_cand *a, const mm_bpe_cand *b) {
-    return a->rank != b->rank ? a->rank < b->rank : a->pos < b->pos;
+static inline int mm_cand_less(mm_bpe_cand a, mm_bpe_cand b) {
+    return a.rank != b.rank ? a.rank < b.rank : a.pos < b.pos;
 }
 
 static void mm_heap_push(mm_bpe_cand *h, size_t *n, mm_bpe_cand c) {
     size_t i = (*n)++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!mm_cand_less(&c, &h[p])) break;
+        if (!mm_cand_less(c, h[p])) break;
         h[i] = h[p];
         i = p;
     }
@@ -287,9 +300,9 @@ static mm_bpe_cand mm_heap_pop(mm_bpe_cand *h, size_t *n) {
     size_t i = 0;
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        const mm_bpe_cand *mc = &last;
-        if (l < *n && mm_cand_less(&h[l], mc)) m = l, mc = &h[l];
-        if (r < *n && mm_cand_less(&h[r], mc)) m = r;
+        mm_bpe_cand mc = last;
+        if (l < *n && mm_cand_less(h[l], mc)) m = l, mc = h[l];
+        if (r < *n && mm_cand_less(h[r], mc)) m = r;
         if (m == i) break;
         h[i] = h[m];
         i = m;
@@ -298,10 +311,12 @@ static mm_bpe_cand mm_heap_pop(mm_bpe_cand *h, size_t *n) {
     return top;
 }
 
-static void mm_heap_add_pair(const mm_tokenizer *tok, mm_bpe_cand *h, size_t *nh, const mm_bpe_sym *s,
-                             int32_t pos) {
-    const mm_merge_slot *m = mm_merge_find(tok, s[pos].id, s[s[pos].next].id);
-    if (m) mm_heap_push(h, nh, (mm_bpe_cand){m->rank, pos, m->id});
+// Looks up the pair starting at pos, records it in the symbol and queues it.
+static void mm_heap_add_pair(const mm_tokenizer *tok, mm_bpe_cand *h, size_t *nh, mm_bpe_sym *s, int32_t pos) {
+    const mm_merge_slot *m = s[pos].next >= 0 ? mm_merge_find(tok, s[pos].id, s[s[pos].next].id) : NULL;
+    s[pos].rank = m ? m->rank : MM_RANK_NONE;
+    s[pos].merged = m ? m->id : -1;
+    if (m) mm_heap_push(h, nh, (mm_bpe_cand){m->rank, pos});
 }
 
 size_t mm_bpe_merge_heap(const mm_tokenizer *tok, int32_t *ids, size_t n) {
@@ -314,21 +329,20 @@ size_t mm_bpe_merge_heap(const mm_tokenizer *tok, int32_t *ids, size_t n) {
         return mm_bpe_merge_naive(tok, ids, n);
     }
     size_t nh = 0;
-    for (size_t i = 0; i < n; i++) s[i] = (mm_bpe_sym){ids[i], (int32_t)i - 1, i + 1 < n ? (int32_t)i + 1 : -1, 1};
+    for (size_t i = 0; i < n; i++)
+        s[i] = (mm_bpe_sym){ids[i], (int32_t)i - 1, i + 1 < n ? (int32_t)i + 1 : -1, MM_RANK_NONE, -1};
     for (size_t i = 0; i + 1 < n; i++) mm_heap_add_pair(tok, h, &nh, s, (int32_t)i);
     while (nh > 0) {
         mm_bpe_cand c = mm_heap_pop(h, &nh);
         mm_bpe_sym *a = &s[c.pos];
-        if (!a->alive || a->next < 0) continue;
+        if (a->rank != c.rank) continue;  // stale: this symbol's pair changed since it was queued
         mm_bpe_sym *b = &s[a->next];
-        const mm_merge_slot *m = mm_merge_find(tok, a->id, b->id);
-        if (!m || m->id != c.id) continue;  // stale: a neighbour changed since it was queued
-        a->id = c.id;
-        b->alive = 0;
+        a->id = a->merged;
+        b->rank = MM_RANK_NONE;  // b is gone
         a->next = b->next;
         if (a->next >= 0) s[a->next].prev = c.pos;
         if (a->prev >= 0) mm_heap_add_pair(tok, h, &nh, s, a->prev);
-        if (a->next >= 0) mm_heap_add_pair(tok, h, &nh, s, c.pos);
+        mm_heap_add_pair(tok, h, &nh, s, c.pos);
     }
     size_t o = 0;
     for (int32_t i = 0; i >= 0; i = s[i].next) ids[o++] = s[i].id;
@@ -957,6 +971,7 @@ void mm_tokenizer_free(mm_tokenizer *tok) {
     free(tok->tok_len);
     free(tok->tok_known);
     free(tok->merges);
+    free(tok->merge_filter);
     mm_strmap_free(&tok->raw_vocab);
     free(tok);
 }

@@ -338,6 +338,15 @@ static int mm_add_token(mm_trainer *t, const char *bytes, size_t n) {
     return 0;
 }
 
+// splitmix64 finalizer: every bit of the pair key reaches the low bits used as the slot.
+static inline uint64_t mm_pair_hash(uint64_t k) {
+    k ^= k >> 30;
+    k *= 0xBF58476D1CE4E5B9ull;
+    k ^= k >> 27;
+    k *= 0x94D049BB133111EBull;
+    return k ^ (k >> 31);
+}
+
 // The info index of pair key, created (count 0) when absent; -1 when out of memory.
 static long mm_pair_get(mm_trainer *t, uint64_t key) {
     if ((t->n_infos + 1) * 2 > t->pair_mask + 1) {
@@ -345,7 +354,7 @@ static long mm_pair_get(mm_trainer *t, uint64_t key) {
         uint32_t *s = mm_calloc(cap, sizeof *s);
         if (!s) return -1;
         for (size_t i = 0; i < t->n_infos; i++) {
-            uint64_t j = (t->infos[i].key * 0x9E3779B97F4A7C15ull) & (cap - 1);
+            uint64_t j = mm_pair_hash(t->infos[i].key) & (cap - 1);
             while (s[j]) j = (j + 1) & (cap - 1);
             s[j] = (uint32_t)i + 1;
         }
@@ -353,7 +362,7 @@ static long mm_pair_get(mm_trainer *t, uint64_t key) {
         t->pair_slots = s;
         t->pair_mask = cap - 1;
     }
-    uint64_t j = (key * 0x9E3779B97F4A7C15ull) & t->pair_mask;
+    uint64_t j = mm_pair_hash(key) & t->pair_mask;
     while (t->pair_slots[j]) {
         if (t->infos[t->pair_slots[j] - 1].key == key) return t->pair_slots[j] - 1;
         j = (j + 1) & t->pair_mask;

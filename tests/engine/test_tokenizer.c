@@ -247,6 +247,61 @@ Test(tokenizer, hf_parity_generated_texts) {
     mm_tokenizer_free(tok);
 }
 
+// The options a tokenizer.json may set that MiniMind's does not: add_prefix_space (a space is
+// prepended to every text span between added tokens) and ignore_merges (a piece that is itself
+// in the vocabulary is one token).
+Test(tokenizer, hf_parity_prefix_space_and_ignore_merges) {
+    MM_NEED_PYTHON("tokenizers");
+    char *tok_json;
+    MM_NEED_SHARED(tok_json, "minimind_tokenizer/tokenizer.json");
+    char *dir = mm_test_tmpdir("tokvar");
+    enum { N = 200 };
+    char *texts[N];
+    size_t lens[N];
+    rng_state = 2718;
+    for (int i = 0; i < N; i++) texts[i] = gen_text(&lens[i]);
+    for (int variant = 0; variant < 2; variant++) {
+        json_t *root = json_load_file(tok_json, 0, NULL);
+        cr_assert_not_null(root);
+        if (variant == 0)
+            json_object_set_new(json_object_get(root, "pre_tokenizer"), "add_prefix_space", json_true());
+        else
+            json_object_set_new(json_object_get(root, "model"), "ignore_merges", json_true());
+        char *path = mm_test_path(dir, variant == 0 ? "prefix.json" : "ignore.json");
+        cr_assert_eq(json_dump_file(root, path, 0), 0);
+        json_decref(root);
+        mm_tokenizer *tok;
+        cr_assert_eq(mm_tokenizer_load(path, &tok), 0, "%s", mm_error_message());
+        char *out = hf_encode(dir, path, texts, lens, N);
+        if (variant == 0) {  // decoding keeps the added spaces, so only compare ids
+            mm_jsonl_reader r;
+            cr_assert_eq(mm_jsonl_open(&r, out), 0);
+            mm_ids ids = {0};
+            for (int i = 0; i < N; i++) {
+                json_t *o;
+                cr_assert_eq(mm_jsonl_next(&r, &o), 1);
+                json_t *want = json_object_get(o, "ids");
+                encode_ok(tok, texts[i], lens[i], &ids);
+                cr_assert_eq(ids.len, json_array_size(want), "text %d '%s'", i, esc(texts[i], lens[i]));
+                for (size_t k = 0; k < ids.len; k++)
+                    cr_assert_eq(ids.data[k], json_integer_value(json_array_get(want, k)), "text %d id %zu", i, k);
+                json_decref(o);
+            }
+            mm_jsonl_close(&r);
+            mm_ids_free(&ids);
+        } else {
+            compare_with_hf(tok, out, texts, lens, N);
+        }
+        free(out);
+        free(path);
+        mm_tokenizer_free(tok);
+    }
+    for (int i = 0; i < N; i++) free(texts[i]);
+    mm_test_rmtree(dir);
+    free(dir);
+    free(tok_json);
+}
+
 // Code points between letters, digits, punctuation and spaces: our Unicode class table against
 // Oniguruma's, through the whole encoder. Every code point of the BMP outside the CJK ideograph
 // blocks, every 16th elsewhere, and both sides of every class boundary of our table (the full
