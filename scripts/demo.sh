@@ -1,31 +1,72 @@
 #!/usr/bin/env bash
 # The main job on the built-in demo data: installs what is missing, builds, then runs the real
-# pipeline end to end and prints what it produced.
-#   demo corpus -> tokenizer training -> pretraining token file + knowledge bank
-# Usage: scripts/demo.sh [OUT_DIR]   (default: demo/)
+# pipeline end to end and prints what it produced:
+#   demo corpus -> tokenizer -> token file + knowledge bank -> training (a few minutes on the CPU)
+#   -> mandatory evaluation (eval.json) -> the expt workflow on a scratch repository
+# Usage: scripts/demo.sh [OUT_DIR]   (default: demo/; rerunning starts the demo over)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-demo}
 SEED=${MM_DEMO_SEED:-42}
+STEPS=${MM_DEMO_STEPS:-400}
 
 scripts/setup.sh build
-MM=build/engine/minimind
+MM=$PWD/build/engine/minimind
+rm -rf "$OUT"
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 
-echo "== 1/4 demo corpus (seed $SEED)"
+echo "== 1/6 demo corpus (seed $SEED)"
 "$MM" demo-data --out "$OUT/data" --seed "$SEED"
 
-echo "== 2/4 tokenizer (byte-level BPE, vocab 6400)"
-"$MM" tokenizer train --data "$OUT/data/pretrain.jsonl" --out "$OUT/tokenizer" --vocab-size 6400
+echo "== 2/6 tokenizer (byte-level BPE)"
+"$MM" tokenizer train --data "$OUT/data/pretrain.jsonl" --out "$OUT/tokenizer" --vocab-size 2048
 
-echo "== 3/4 pretraining token file"
+echo "== 3/6 pretraining token file"
 "$MM" prep pretrain --tokenizer "$OUT/tokenizer" --data "$OUT/data/pretrain.jsonl" \
-  --out "$OUT/pretrain.tok" --max-seq-len 512
+  --out "$OUT/pretrain.tok" --max-seq-len 128
 
-echo "== 4/4 knowledge bank"
+echo "== 4/6 knowledge bank (for the memory-layer variants)"
 "$MM" prep knowledge --tokenizer "$OUT/tokenizer" --data "$OUT/data/sentence_trex_data.json" \
   --out "$OUT/knowledge.bank" --knowledge-num 4096 --knowledge-length 32
 
+echo "== 5/6 training model_original on the CPU ($STEPS steps)"
+cat > "$OUT/demo.ini" <<INI
+[model]
+model_type = model_original
+dim = 128
+n_layers = 4
+n_heads = 4
+n_kv_heads = 2
+vocab_size = 2048
+max_seq_len = 128
+
+[data]
+data_path = $OUT/pretrain.tok
+tokenizer_path = $OUT/tokenizer
+eval_data_path = $OUT/data/eval.jsonl
+
+[train]
+epochs = 2
+batch_size = 16
+accumulation_steps = 1
+learning_rate = 3e-3
+log_interval = 25
+save_interval = 100
+max_steps = $STEPS
+INI
+"$MM" train --config "$OUT/demo.ini" --out "$OUT/run"
+
+echo "== 6/6 evaluation (held-out wordings of the demo facts)"
+"$MM" eval --model_path "$OUT/run/pretrain_128.safetensors" --num_samples 5 --max_new_tokens 24 \
+  --json "$OUT/run/eval.json"
+
+if [ -x scripts/demo_workflow.sh ]; then
+  echo "== the experiment workflow (expt) on a scratch repository"
+  scripts/demo_workflow.sh "$OUT"
+fi
+
 echo
-echo "demo: produced"
-ls -l "$OUT"/data "$OUT"/tokenizer "$OUT"/pretrain.tok "$OUT"/knowledge.bank* | sed 's/^/  /'
+echo "demo: checkpoint   $OUT/run/pretrain_128.safetensors"
+echo "demo: metrics      $OUT/run/metrics.jsonl"
+echo "demo: evaluation   $OUT/run/eval.json"
