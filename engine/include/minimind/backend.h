@@ -83,6 +83,28 @@ typedef struct mm_backend {
     // by min(1, max_norm / (norm + 1e-6)) as torch.nn.utils.clip_grad_norm_ does. Returns the norm
     // before clipping.
     float (*gradnorm_clip)(float *g, size_t n, float max_norm);
+
+    // --- memory layer (minimind/memory.h; S keys per half, D = knowledge_dim, K candidates, LK
+    // tokens per entry, entry e = i*S + j). keys (2, S, D/2) = K1 | K2; q (N, D) = q1 | q2.
+    // Product-key top-K: idx (N, K) and score (N, K) = q1.K1[i] + q2.K2[j] of the K best entries,
+    // best first (equal scores: lower entry first). scratch: 2 * MM_MEMORY_TOPK_ROWS * S floats.
+    void (*memory_topk)(int32_t *idx, float *score, const float *q, const float *keys, int N, int D, int S, int K,
+                        float *scratch);
+    // dq (N, D) +=, dkeys (2, S, D/2) += from dscore (N, K).
+    void (*memory_topk_backward)(float *dq, float *dkeys, const float *dscore, const int32_t *idx, const float *q,
+                                 const float *keys, int N, int D, int S, int K);
+    // ysoft (N, K) = softmax(score + noise) per row (noise NULL = 0); w (N, K) = ysoft, or with
+    // hard = 1 the one-hot of its argmax (first on ties).
+    void (*memory_weights_forward)(float *w, float *ysoft, const float *score, const float *noise, int N, int K,
+                                   int hard);
+    // dscore (N, K) OVERWRITTEN = ysoft * (dw - sum_k ysoft*dw) (softmax and straight-through Gumbel).
+    void (*memory_weights_backward)(float *dscore, const float *dw, const float *ysoft, int N, int K);
+    // m (N, C) = sum_k w[n,k] * v_e, v_e = mean of wte[t] over the tokens t != 0 of bank row e (0 if none).
+    void (*memory_read_forward)(float *m, const int32_t *idx, const float *w, const uint16_t *bank, int LK,
+                                const float *wte, int N, int K, int C);
+    // dw (N, K) OVERWRITTEN = dm . v_e; dwte (V, C) += w * dm / count at each token of each candidate.
+    void (*memory_read_backward)(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
+                                 const uint16_t *bank, int LK, const float *wte, int N, int K, int C);
 } mm_backend;
 
 // The CPU backend (always built).

@@ -46,6 +46,12 @@ static const mm_backend mm_cpu_backend = {
     .crossentropy_backward = mm_cpu_crossentropy_backward,
     .adamw_update = mm_cpu_adamw_update,
     .gradnorm_clip = mm_cpu_gradnorm_clip,
+    .memory_topk = mm_cpu_memory_topk,
+    .memory_topk_backward = mm_cpu_memory_topk_backward,
+    .memory_weights_forward = mm_cpu_memory_weights_forward,
+    .memory_weights_backward = mm_cpu_memory_weights_backward,
+    .memory_read_forward = mm_cpu_memory_read_forward,
+    .memory_read_backward = mm_cpu_memory_read_backward,
 };
 
 const mm_backend *mm_backend_cpu(void) { return &mm_cpu_backend; }

@@ -43,6 +43,17 @@ void mm_cpu_crossentropy_backward(float *dx, float *dwte, float *logits, const f
 void mm_cpu_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                          float beta2, float eps, float weight_decay, long step);
 float mm_cpu_gradnorm_clip(float *g, size_t n, float max_norm);
+void mm_cpu_memory_topk(int32_t *idx, float *score, const float *q, const float *keys, int N, int D, int S, int K,
+                        float *scratch);
+void mm_cpu_memory_topk_backward(float *dq, float *dkeys, const float *dscore, const int32_t *idx, const float *q,
+                                 const float *keys, int N, int D, int S, int K);
+void mm_cpu_memory_weights_forward(float *w, float *ysoft, const float *score, const float *noise, int N, int K,
+                                   int hard);
+void mm_cpu_memory_weights_backward(float *dscore, const float *dw, const float *ysoft, int N, int K);
+void mm_cpu_memory_read_forward(float *m, const int32_t *idx, const float *w, const uint16_t *bank, int LK,
+                                const float *wte, int N, int K, int C);
+void mm_cpu_memory_read_backward(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
+                                 const uint16_t *bank, int LK, const float *wte, int N, int K, int C);
 
 // exp(x) for float, branch-free so loops using it vectorise (Cephes expf: range reduction by
 // ln 2 and a degree-6 polynomial; relative error ~2 ulp). Inputs are clamped to [-87.3, 88.3].

@@ -1,0 +1,144 @@
+// The KnowledgeDataset memory layer (DESIGN.md §3, docs/memory.md): a bank of NUM human-readable
+// token sequences (NUM = knowledge_num, each knowledge_length token ids, shared by every layer),
+// looked up per token with product keys. For one row (token) with input z = RMSNorm(h) (C):
+//
+//   q = W_q z                                   (D)      D = knowledge_dim, q = [q1 | q2] (D/2 each)
+//   s1[i] = q1 . K1[i], s2[j] = q2 . K2[j]      (S)      S = sqrt(NUM), keys (2, S, D/2): K1 | K2
+//   the k best of s1 and of s2 (k = min(K, S)); the K best of the sums s1[i] + s2[j]; entry i*S + j
+//   value v_e = mean of the tied embeddings of entry e's non-padding tokens (0 for an empty entry)
+//   weights w = softmax(scores)                               (memory_select = softmax)
+//         or  w = onehot(argmax(scores + g)) with the gradient of softmax(scores + g)
+//             (straight-through Gumbel, g ~ Gumbel(0,1) while training; no noise at inference)
+//   m = sum_k w_k v_{e_k}                       (C)
+//
+// Gradients reach W_q, the keys (through the selected scores) and the embeddings (through the
+// values). The model (minimind/model.h) adds m to the residual (`model_no_feed`) or fuses it with z
+// through a gated MLP (`model`). Computation goes through the backend op table (memory_* ops).
+//
+// Dimension names: N rows (B*T), C model dim, D knowledge_dim, S keys per half, NUM entries,
+// LK tokens per entry, K candidates per row, V vocabulary.
+#ifndef MINIMIND_MEMORY_H
+#define MINIMIND_MEMORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "minimind/backend.h"
+#include "minimind/config.h"
+#include "minimind/model_config.h"
+
+// The padding token of the bank (<unk> = 0): not part of an entry's text or value.
+#define MM_MEMORY_PAD 0
+
+// Upper bound on num_candidates (the per-row candidate lists live on the stack of the kernels).
+#define MM_MEMORY_MAX_CANDIDATES 256
+
+// Rows per chunk of the product-key scoring (scratch: 2 * MM_MEMORY_TOPK_ROWS * S floats).
+#define MM_MEMORY_TOPK_ROWS 256
+
+typedef struct mm_memory_shape {
+    int C;       // model dim
+    int D;       // knowledge_dim (even)
+    int S;       // keys per half = sqrt(NUM)
+    int num;     // knowledge_num = S * S
+    int LK;      // knowledge_length
+    int K;       // num_candidates (<= NUM, <= MM_MEMORY_MAX_CANDIDATES)
+    int V;       // vocabulary
+    mm_memory_select select;
+} mm_memory_shape;
+
+// Validates and fills the shape: knowledge_num must be a perfect square, knowledge_dim even,
+// num_candidates in [1, min(knowledge_num, MM_MEMORY_MAX_CANDIDATES)]. Errors name the key.
+int mm_memory_shape_init(mm_memory_shape *s, const mm_model_config *cfg, int num_candidates,
+                         mm_memory_select select);
+
+// Floats of scratch mm_memory_forward / mm_memory_backward need for N rows.
+size_t mm_memory_scratch_floats(const mm_memory_shape *s, int N);
+
+// What one layer's forward keeps for its backward (caller-owned buffers).
+typedef struct mm_memory_acts {
+    float *q;        // (N, D)
+    int32_t *idx;    // (N, K)  entries, best score first
+    float *score;    // (N, K)  s1 + s2 of each candidate
+    float *w;        // (N, K)  read-out weights
+    float *ysoft;    // (N, K)  softmax(score [+ noise]): what the weights' gradient flows through
+} mm_memory_acts;
+
+// One layer's parameters (or their gradients).
+typedef struct mm_memory_weights {
+    float *wq;    // (D, C)     layers.{i}.memory.query.weight
+    float *keys;  // (2, S, D/2) layers.{i}.memory.keys
+} mm_memory_weights;
+
+// Forward for N rows: m (N, C) from z (N, C). bank (NUM, LK) token ids (every id < V), wte (V, C)
+// the tied embedding. noise (N, K) is added to the candidate scores before the softmax (NULL = none;
+// only meaningful with gumbel). scratch: mm_memory_scratch_floats floats.
+void mm_memory_forward(const mm_backend *be, const mm_memory_shape *s, const mm_memory_weights *w,
+                       const uint16_t *bank, const float *wte, const float *z, const float *noise, int N,
+                       mm_memory_acts *a, float *m, float *scratch);
+
+// Backward: given dm (N, C): dz (N, C) +=, dw->wq +=, dw->keys +=, dwte (V, C) +=.
+void mm_memory_backward(const mm_backend *be, const mm_memory_shape *s, const mm_memory_weights *w,
+                        const mm_memory_weights *dw, const uint16_t *bank, const float *wte, float *dwte,
+                        const float *z, const mm_memory_acts *a, const float *dm, int N, float *dz, float *scratch);
+
+// Standard Gumbel(0,1) noise (N, K) from a counter-based generator: the same (seed, counter) gives
+// the same noise (so a resumed run draws what the uninterrupted run drew).
+void mm_memory_gumbel_noise(float *noise, size_t n, uint64_t seed, uint64_t counter);
+
+// ---------------------------------------------------------------------------------------------
+// Usage tracking and EMA updates (memory_update = ema), engine/src/memory_update.c.
+
+typedef enum mm_memory_update {
+    MM_MEMORY_UPDATE_FROZEN = 0,  // "frozen" (default): the bank never changes
+    MM_MEMORY_UPDATE_EMA = 1,     // "ema": entries move toward the hidden states that selected them
+} mm_memory_update;
+
+// Per-window statistics of which entries the layers read. usage[e] accumulates the read-out weight
+// of entry e over every row and layer of the window; with EMA, each used entry also accumulates
+// sum_rows w * h (the hidden state entering the memory layer) in a slot (slots grow as entries are
+// first used, so memory follows the entries used, not NUM).
+typedef struct mm_memory_tracker {
+    int num, C;
+    int ema;              // 1: accumulate hidden states for EMA
+    double *usage;        // (NUM) weight mass of the log window
+    int32_t *slot;        // (NUM) EMA slot of an entry, -1 when unused in the EMA window
+    float *hsum;          // (cap, C) sum w * h per slot
+    double *wsum;         // (cap)    sum w per slot
+    int32_t *slot_entry;  // (cap)    entry of each slot
+    int n_slots, cap;
+    long rewritten;       // entries rewritten by EMA updates since the last stats reset
+    long updates;         // EMA updates since the last stats reset
+} mm_memory_tracker;
+
+int mm_memory_tracker_init(mm_memory_tracker *t, int num, int C, int ema);
+void mm_memory_tracker_free(mm_memory_tracker *t);
+// Adds one layer's reads: idx/w (N, K), h (N, C) (only used with ema). Returns 0 or -1 (out of memory).
+int mm_memory_tracker_add(mm_memory_tracker *t, const int32_t *idx, const float *w, const float *h, int N, int K);
+
+typedef struct mm_memory_stats {
+    double used_fraction;  // entries with usage > 0 / NUM
+    double entropy;        // -sum p log p of p = usage / sum(usage) (nats)
+    double kl_uniform;     // KL(p || uniform) = log(NUM) - entropy
+    long rewritten;        // entries rewritten since the last reset
+    long updates;          // EMA updates since the last reset
+} mm_memory_stats;
+
+// Statistics of the window since the last reset; reset = 1 starts a new window.
+void mm_memory_stats_take(mm_memory_tracker *t, mm_memory_stats *st, int reset);
+
+// One EMA update over the EMA window accumulated in t (which it then clears): for each used entry
+// e with e >= frozen_below, with hbar = hsum/wsum and E the tied embedding (V, C), each position p
+// of the entry moves to x_p = decay * E[bank[e][p]] + (1 - decay) * hbar and is re-tokenized as
+// argmax_v (x_p * norm_w) . E[v] (the output head as the model applies it: final RMSNorm weight,
+// tied embedding; the norm's 1/rms factor does not change the argmax). Padding positions take part
+// too, so a padded entry can grow text; a position whose argmax is <unk> stays padding. Returns the
+// number of entries whose tokens changed; every id written is < V.
+long mm_memory_ema_update(const mm_backend *be, mm_memory_tracker *t, uint16_t *bank, int LK, const float *wte, const float *norm_w, int V,
+                          int C, float decay, int frozen_below);
+// Clears the EMA window (after a resume, or when EMA is off) without updating.
+void mm_memory_tracker_clear_ema(mm_memory_tracker *t);
+// "frozen" / "ema"; parse returns -1 (with a message) for another name.
+const char *mm_memory_update_name(mm_memory_update u);
+
+#endif
