@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "minimind/error.h"
+#include "model_memory.h"
 
 // ---------------------------------------------------------------------------------------------
 // Parameters
@@ -34,7 +35,8 @@ static void mm_fill(float *p, size_t n, float v) {
     for (size_t i = 0; i < n; i++) p[i] = v;
 }
 
-static void mm_table_add(mm_model *m, const char *name, float *data, int ndim, int64_t d0, int64_t d1, int tied) {
+static void mm_table_add3(mm_model *m, const char *name, float *data, int ndim, int64_t d0, int64_t d1, int64_t d2,
+                          int tied) {
     mm_param *p = &m->table[m->n_table++];
     snprintf(p->name, sizeof p->name, "%s", name);
     p->data = data;
@@ -42,13 +44,19 @@ static void mm_table_add(mm_model *m, const char *name, float *data, int ndim, i
     p->ndim = ndim;
     p->shape[0] = d0;
     p->shape[1] = ndim > 1 ? d1 : 0;
-    p->numel = (size_t)d0 * (size_t)(ndim > 1 ? d1 : 1);
+    p->shape[2] = ndim > 2 ? d2 : 0;
+    p->numel = (size_t)d0 * (size_t)(ndim > 1 ? d1 : 1) * (size_t)(ndim > 2 ? d2 : 1);
     p->tied = tied;
+}
+
+static void mm_table_add(mm_model *m, const char *name, float *data, int ndim, int64_t d0, int64_t d1, int tied) {
+    mm_table_add3(m, name, data, ndim, d0, d1, 0, tied);
 }
 
 // Lays out params/grads and the layer views; the table follows PyTorch's state_dict order.
 static void mm_layout_params(mm_model *m) {
-    const size_t C = (size_t)m->C, F = (size_t)m->F, KVd = (size_t)m->KV * m->hs;
+    const size_t C = (size_t)m->C, F = (size_t)m->F, CF = (size_t)m->CF, KVd = (size_t)m->KV * m->hs;
+    const size_t D = (size_t)m->ms.D, S = (size_t)m->ms.S;
     float *p = m->params;
     m->tok_embeddings = p;
     p += (size_t)m->V * C;
@@ -64,20 +72,37 @@ static void mm_layout_params(mm_model *m) {
         p += C * C;
         w->ffn_norm = p;
         p += C;
-        w->w13 = p;
-        p += 2 * F * C;
-        w->w2 = p;
+        w->w13 = F ? p : NULL;
+        p += 2 * F * CF;
+        w->w2 = F ? p : NULL;
         p += C * F;
+        if (m->mem) {
+            w->mem_query = p;
+            p += D * C;
+            w->mem_keys = p;
+            p += S * D;
+        }
 #define MM_NAME(fmt) (snprintf(name, sizeof name, fmt, l), name)
         mm_table_add(m, MM_NAME("layers.%d.attention.wq.weight"), w->wqkv, 2, m->C, m->C, 0);
         mm_table_add(m, MM_NAME("layers.%d.attention.wk.weight"), w->wqkv + C * C, 2, (int64_t)KVd, m->C, 0);
         mm_table_add(m, MM_NAME("layers.%d.attention.wv.weight"), w->wqkv + (C + KVd) * C, 2, (int64_t)KVd, m->C, 0);
         mm_table_add(m, MM_NAME("layers.%d.attention.wo.weight"), w->wo, 2, m->C, m->C, 0);
-        mm_table_add(m, MM_NAME("layers.%d.feed_forward.w1.weight"), w->w13, 2, m->F, m->C, 0);
-        mm_table_add(m, MM_NAME("layers.%d.feed_forward.w2.weight"), w->w2, 2, m->C, m->F, 0);
-        mm_table_add(m, MM_NAME("layers.%d.feed_forward.w3.weight"), w->w13 + F * C, 2, m->F, m->C, 0);
+        if (!m->mem) {
+            mm_table_add(m, MM_NAME("layers.%d.feed_forward.w1.weight"), w->w13, 2, m->F, m->C, 0);
+            mm_table_add(m, MM_NAME("layers.%d.feed_forward.w2.weight"), w->w2, 2, m->C, m->F, 0);
+            mm_table_add(m, MM_NAME("layers.%d.feed_forward.w3.weight"), w->w13 + F * C, 2, m->F, m->C, 0);
+        }
         mm_table_add(m, MM_NAME("layers.%d.attention_norm.weight"), w->attention_norm, 1, m->C, 0, 0);
         mm_table_add(m, MM_NAME("layers.%d.ffn_norm.weight"), w->ffn_norm, 1, m->C, 0, 0);
+        if (m->mem) {
+            mm_table_add(m, MM_NAME("layers.%d.memory.query.weight"), w->mem_query, 2, m->ms.D, m->C, 0);
+            mm_table_add3(m, MM_NAME("layers.%d.memory.keys"), w->mem_keys, 3, 2, m->ms.S, m->ms.D / 2, 0);
+        }
+        if (m->mem && F) {  // `model`: the fusion MLP over [z; m]
+            mm_table_add(m, MM_NAME("layers.%d.memory.fusion.w1.weight"), w->w13, 2, m->F, m->CF, 0);
+            mm_table_add(m, MM_NAME("layers.%d.memory.fusion.w2.weight"), w->w2, 2, m->C, m->F, 0);
+            mm_table_add(m, MM_NAME("layers.%d.memory.fusion.w3.weight"), w->w13 + F * CF, 2, m->F, m->CF, 0);
+        }
 #undef MM_NAME
     }
     m->norm = p;
@@ -94,15 +119,18 @@ static void mm_layout_params(mm_model *m) {
         d->wqkv = m->grads + (w->wqkv - m->params);
         d->wo = m->grads + (w->wo - m->params);
         d->ffn_norm = m->grads + (w->ffn_norm - m->params);
-        d->w13 = m->grads + (w->w13 - m->params);
-        d->w2 = m->grads + (w->w2 - m->params);
+        d->w13 = w->w13 ? m->grads + (w->w13 - m->params) : NULL;
+        d->w2 = w->w2 ? m->grads + (w->w2 - m->params) : NULL;
+        d->mem_query = w->mem_query ? m->grads + (w->mem_query - m->params) : NULL;
+        d->mem_keys = w->mem_keys ? m->grads + (w->mem_keys - m->params) : NULL;
     }
 }
 
 static void mm_init_weights(mm_model *m, uint64_t seed) {
     uint64_t rng = seed;
-    const size_t C = (size_t)m->C, F = (size_t)m->F, KVd = (size_t)m->KV * m->hs;
-    const float bc = 1.0f / sqrtf((float)m->C), bf = 1.0f / sqrtf((float)m->F);
+    const size_t C = (size_t)m->C, F = (size_t)m->F, CF = (size_t)m->CF, KVd = (size_t)m->KV * m->hs;
+    const float bc = 1.0f / sqrtf((float)m->C), bf = F ? 1.0f / sqrtf((float)m->F) : 0.0f;
+    const float bcf = CF ? 1.0f / sqrtf((float)CF) : 0.0f;
     // The tied table is output.weight, a Linear(C, V): fan_in = C.
     mm_init_uniform(m->tok_embeddings, (size_t)m->V * C, bc, &rng);
     for (int l = 0; l < m->L; l++) {
@@ -111,8 +139,15 @@ static void mm_init_weights(mm_model *m, uint64_t seed) {
         mm_init_uniform(w->wqkv, (C + 2 * KVd) * C, bc, &rng);
         mm_init_uniform(w->wo, C * C, bc, &rng);
         mm_fill(w->ffn_norm, C, 1.0f);
-        mm_init_uniform(w->w13, 2 * F * C, bc, &rng);
-        mm_init_uniform(w->w2, C * F, bf, &rng);
+        if (F) {
+            mm_init_uniform(w->w13, 2 * F * CF, bcf, &rng);
+            mm_init_uniform(w->w2, C * F, bf, &rng);
+        }
+        if (m->mem) {
+            const size_t D = (size_t)m->ms.D, S = (size_t)m->ms.S;
+            mm_init_uniform(w->mem_query, D * C, bc, &rng);
+            mm_init_uniform(w->mem_keys, S * D, 1.0f / sqrtf((float)(D / 2)), &rng);
+        }
     }
     mm_fill(m->norm, C, 1.0f);
 }
@@ -130,12 +165,14 @@ static void mm_init_rope(mm_model *m) {
 }
 
 int mm_model_init(mm_model *m, const mm_model_config *cfg, const mm_backend *be, uint64_t seed) {
+    return mm_model_init_memory(m, cfg, 16, MM_MEMORY_SELECT_SOFTMAX, be, seed);
+}
+
+int mm_model_init_memory(mm_model *m, const mm_model_config *cfg, int num_candidates, mm_memory_select select,
+                         const mm_backend *be, uint64_t seed) {
     memset(m, 0, sizeof *m);
     m->config = *cfg;
     if (mm_model_config_validate(&m->config)) return -1;
-    if (m->config.model_type != MM_MODEL_ORIGINAL)
-        return mm_errorf("model: model_type '%s' is not supported by this model (only model_original)",
-                         mm_model_type_name(m->config.model_type));
     m->be = be ? be : mm_backend_cpu();
     m->C = m->config.dim;
     m->L = m->config.n_layers;
@@ -145,12 +182,16 @@ int mm_model_init(mm_model *m, const mm_model_config *cfg, const mm_backend *be,
     m->F = m->config.hidden_dim;
     m->V = m->config.vocab_size;
     m->QKV = m->C + 2 * m->KV * m->hs;
-    const size_t C = (size_t)m->C, F = (size_t)m->F;
-    size_t per_layer = 2 * C + (size_t)m->QKV * C + C * C + 3 * F * C;
+    m->CF = m->C;
+    if (m->config.model_type != MM_MODEL_ORIGINAL && mm_model_memory_setup(m, num_candidates, select) != 0)
+        return -1;
+    const size_t C = (size_t)m->C, F = (size_t)m->F, CF = (size_t)m->CF;
+    size_t per_layer = 2 * C + (size_t)m->QKV * C + C * C + 2 * F * CF + C * F;
+    if (m->mem) per_layer += (size_t)m->ms.D * C + (size_t)m->ms.S * m->ms.D;
     m->num_params = (size_t)m->V * C + (size_t)m->L * per_layer + C;
     m->params = mm_malloc(m->num_params * sizeof(float));
     m->grads = mm_calloc(m->num_params, sizeof(float));
-    m->table = mm_calloc((size_t)m->L * 9 + 3, sizeof(mm_param));
+    m->table = mm_calloc((size_t)m->L * 12 + 3, sizeof(mm_param));
     m->layers = mm_calloc((size_t)m->L, sizeof(mm_layer_weights));
     m->dlayers = mm_calloc((size_t)m->L, sizeof(mm_layer_weights));
     size_t nrope = (size_t)m->config.max_seq_len * (size_t)(m->hs / 2);
@@ -167,6 +208,7 @@ int mm_model_init(mm_model *m, const mm_model_config *cfg, const mm_backend *be,
 }
 
 void mm_model_free(mm_model *m) {
+    mm_model_memory_free(m);
     free(m->params);
     free(m->grads);
     free(m->table);
@@ -298,7 +340,7 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
         return mm_errorf("model: sequence length %d exceeds max_seq_len %d", T, m->config.max_seq_len);
     const size_t N = (size_t)B * T;
     if (mm_check_tokens(X, N, m->V, "input") || (Y && mm_check_tokens(Y, N, m->V, "target"))) return -1;
-    if (mm_ensure_acts(m, B, T)) return -1;
+    if (mm_ensure_acts(m, B, T) || (m->mem && mm_model_memory_ensure_acts(m))) return -1;
     const mm_backend *be = m->be;
     const int C = m->C, F = m->F, QKV = m->QKV, Nn = (int)N;
     const size_t NC = N * C;
@@ -325,8 +367,12 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
                               m->hs);
         memcpy(hres, x, NC * sizeof(float));
         be->matmul_forward(hres, atty, w->wo, Nn, C, C, 1);
-        // out = h + w2(silu(w1 ln2) * w3 ln2)
+        // out = h + w2(silu(w1 ln2) * w3 ln2)   (memory variants: model_memory.c)
         be->rmsnorm_forward(ln2, rstd2, hres, w->ffn_norm, Nn, C, m->config.norm_eps);
+        if (m->mem) {
+            if (mm_model_memory_forward(m, l, hres, ln2, xo) != 0) return -1;
+            continue;
+        }
         be->matmul_forward(h13, ln2, w->w13, Nn, C, 2 * F, 0);
         be->swiglu_forward(g, h13, Nn, F);
         memcpy(xo, hres, NC * sizeof(float));
@@ -345,7 +391,7 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
 int mm_model_backward(mm_model *m, float loss_scale) {
     if (!m->backward_ready)
         return mm_errorf("model: backward needs a preceding forward with targets (and runs once per forward)");
-    if (mm_ensure_gacts(m)) return -1;
+    if (mm_ensure_gacts(m) || (m->mem && mm_model_memory_ensure_gacts(m))) return -1;
     m->backward_ready = 0;
     const mm_backend *be = m->be;
     const int B = m->B, T = m->T, C = m->C, F = m->F, QKV = m->QKV, Nn = B * T;
@@ -367,9 +413,13 @@ int mm_model_backward(mm_model *m, float loss_scale) {
         const float *atty = a->atty + l * NC, *ln2 = a->ln2 + l * NC, *rstd2 = a->rstd2 + l * N;
         const float *h13 = a->h13 + l * N * 2 * F, *g = a->g + l * N * F;
         // out = h + w2(g): dres is d(out); it flows to h unchanged and through w2.
-        be->matmul_backward(ga->dg, dw->w2, ga->dres, g, w->w2, Nn, F, C, 0);
-        be->swiglu_backward(ga->dh13, ga->dg, h13, Nn, F);
-        be->matmul_backward(ga->dln, dw->w13, ga->dh13, ln2, w->w13, Nn, C, 2 * F, 0);
+        if (m->mem) {
+            mm_model_memory_backward(m, l, ln2);  // ga->dln = d(ln2)
+        } else {
+            be->matmul_backward(ga->dg, dw->w2, ga->dres, g, w->w2, Nn, F, C, 0);
+            be->swiglu_backward(ga->dh13, ga->dg, h13, Nn, F);
+            be->matmul_backward(ga->dln, dw->w13, ga->dh13, ln2, w->w13, Nn, C, 2 * F, 0);
+        }
         be->rmsnorm_backward(ga->dres, dw->ffn_norm, ga->dln, hres, w->ffn_norm, rstd2, Nn, C);
         // h = x + wo(atty): dres is now d(h).
         be->matmul_backward(ga->datty, dw->wo, ga->dres, atty, w->wo, Nn, C, C, 0);
@@ -443,6 +493,10 @@ int mm_model_forward_cached(mm_model *m, const int32_t *tokens, int n, int pos, 
         be->attention_forward(ib.out, ib.att, ib.qkv, QKV, K, V, KVd, 1, n, Tk, m->H, m->KV, m->hs);
         be->matmul_forward(ib.x, ib.out, w->wo, n, C, C, 1);  // x += wo(attn)
         be->rmsnorm_forward(ib.ln, ib.rstd, ib.x, w->ffn_norm, n, C, m->config.norm_eps);
+        if (m->mem) {
+            if (mm_model_memory_forward_cached(m, l, ib.x, ib.ln, n) != 0) return -1;
+            continue;
+        }
         be->matmul_forward(ib.h13, ib.ln, w->w13, n, C, 2 * F, 0);
         be->swiglu_forward(ib.g, ib.h13, n, F);
         be->matmul_forward(ib.x, ib.g, w->w2, n, F, C, 1);  // x += w2(g)
@@ -455,8 +509,9 @@ int mm_model_forward_cached(mm_model *m, const int32_t *tokens, int n, int pos, 
 // ---------------------------------------------------------------------------------------------
 
 double mm_model_train_flops(const mm_model *m, int B, int T) {
-    const double N = (double)B * T, C = m->C, F = m->F, QKV = m->QKV, V = m->V;
-    double per_layer = 2.0 * N * C * (QKV + C + 2 * F + F);          // wqkv, wo, w13, w2
+    const double N = (double)B * T, C = m->C, F = m->F, CF = m->CF, QKV = m->QKV, V = m->V;
+    double per_layer = 2.0 * N * (C * (QKV + C) + 2 * F * CF + F * C);  // wqkv, wo, w13, w2
+    per_layer += mm_model_memory_flops(m, N);                            // memory layer (fwd)
     per_layer += 2.0 * 2.0 * B * C * ((double)T * (T + 1) / 2.0);    // QK^T and PV on the causal half
     double fwd = m->L * per_layer + 2.0 * N * C * V;                 // + tied head
     return 3.0 * fwd;                                                // backward = 2 x forward

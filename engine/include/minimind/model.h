@@ -1,5 +1,10 @@
-// The MiniMind baseline model (`model_original`, DESIGN.md §3): token embedding (tied to the
-// output head), n_layers x [x + Attn(RMSNorm(x)); h + SwiGLU(RMSNorm(h))], final RMSNorm, head.
+// The MiniMind models (DESIGN.md §3): token embedding (tied to the output head), n_layers x
+// [h = x + Attn(RMSNorm(x)); out = h + SECOND(RMSNorm(h))], final RMSNorm, head, where SECOND is
+//   model_original  SwiGLU(z) = w2(silu(w1 z) * w3 z)
+//   model           the memory layer's read-out m (minimind/memory.h) fused with z by a gated MLP:
+//                   w2(silu(w1 [z; m]) * w3 [z; m]), hidden F = the fusion width (see mm_model_init)
+//   model_no_feed   m itself (no feed-forward parameters)
+// The memory variants share one bank of knowledge_num x knowledge_length token ids (m->bank).
 // Computation goes through a backend op table (minimind/backend.h).
 //
 // Memory, one allocation per category (as llm.c's train_gpt2.c):
@@ -17,7 +22,12 @@
 #include <stdint.h>
 
 #include "minimind/backend.h"
+#include "minimind/config.h"
+#include "minimind/memory.h"
 #include "minimind/model_config.h"
+
+// Name of the memory bank (U16, (knowledge_num, knowledge_length)) in a checkpoint.
+#define MM_MEMORY_BANK_NAME "memory_bank"
 
 // One named parameter, as PyTorch's state_dict lists it. `output.weight` is listed too (tied: same
 // data/grad pointers as `tok_embeddings.weight`, tied == 1) so a checkpoint carries both names.
@@ -25,8 +35,8 @@ typedef struct mm_param {
     char name[64];    // e.g. "layers.3.attention.wq.weight"
     float *data;      // into mm_model.params
     float *grad;      // into mm_model.grads
-    int ndim;         // 1 or 2
-    int64_t shape[2]; // PyTorch shape: Linear (out_features, in_features), norm (C)
+    int ndim;         // 1, 2 or 3 (memory keys)
+    int64_t shape[3]; // PyTorch shape: Linear (out_features, in_features), norm (C), keys (2, S, D/2)
     size_t numel;
     int tied;         // 1: alias of an earlier entry (do not count/update twice)
 } mm_param;
@@ -37,8 +47,10 @@ typedef struct mm_layer_weights {
     float *wqkv;            // (C + 2*KV*hs, C): wq (C,C) | wk (KV*hs,C) | wv (KV*hs,C)
     float *wo;              // (C, C)
     float *ffn_norm;        // (C)
-    float *w13;             // (2F, C): w1 (F,C) | w3 (F,C)
-    float *w2;              // (C, F)
+    float *w13;             // (2F, CF): w1 (F,CF) | w3 (F,CF); CF = C (FFN) or 2C (`model` fusion); NULL in model_no_feed
+    float *w2;              // (C, F); NULL in model_no_feed
+    float *mem_query;       // (D, C)       memory variants: layers.{i}.memory.query.weight
+    float *mem_keys;        // (2, S, D/2)  memory variants: layers.{i}.memory.keys
 } mm_layer_weights;
 
 // Training activations for (B, T); N = B*T, QKV = C + 2*KV*hs. Per-layer arrays are [L][...].
@@ -58,6 +70,16 @@ typedef struct mm_activations {
     float *rstdf;   // (N)
     float *logits;  // (N, V) — overwritten with dlogits by the backward
     float *lse;     // (N)
+    // memory variants (a separate allocation, m->macts): per layer [L][...]
+    float *mq;        // (L, N, D)
+    int32_t *midx;    // (L, N, K)
+    float *mscore;    // (L, N, K)
+    float *mw;        // (L, N, K)
+    float *mysoft;    // (L, N, K)
+    float *zm;        // (L, N, 2C) [z | m] (`model`)
+    float *mout;      // (N, C)     the read-out m of the current layer
+    float *mnoise;    // (N, K)     Gumbel noise (training with memory_select = gumbel)
+    float *mscratch;  // mm_memory_scratch_floats(N)
 } mm_activations;
 
 typedef struct mm_grad_activations {
@@ -68,12 +90,24 @@ typedef struct mm_grad_activations {
     float *dh13;  // (N, 2F)
     float *dg;    // (N, F)
     float *datt;  // (B, H, T, T)
+    float *dzm;   // (N, 2C) memory variants
+    float *dm;    // (N, C)  memory variants
 } mm_grad_activations;
 
 typedef struct mm_model {
     mm_model_config config;  // validated (hidden_dim resolved)
     const mm_backend *be;
-    int C, L, H, KV, hs, F, V, QKV;  // QKV = C + 2*KV*hs
+    int C, L, H, KV, hs, F, V, QKV;  // QKV = C + 2*KV*hs; F = hidden of the FFN / fusion (0: model_no_feed)
+    int CF;                          // input width of w13: C (model_original), 2C (model), 0
+    int mem;                         // 1 for model / model_no_feed
+    mm_memory_shape ms;              // memory variants: the layer's shape
+    uint16_t *bank;                  // (knowledge_num, knowledge_length) shared by every layer
+    int training;                    // 1: Gumbel noise on (set by the trainer)
+    uint64_t noise_seed, noise_step; // Gumbel noise of forward f: seed, (noise_step, layer)
+    mm_memory_tracker *tracker;      // when set (and training): every forward adds its reads
+    float *macts, *mgacts;           // memory activations / their gradients
+    size_t macts_cap, mgacts_cap;
+    float *minfer;                   // memory scratch of the cached forward
 
     size_t num_params;  // unique parameters (25,829,888 at defaults)
     float *params, *grads;
@@ -99,10 +133,21 @@ typedef struct mm_model {
     float *kcache, *vcache;  // layer l: kcache + l*max_seq_len*KV*hs
 } mm_model;
 
-// Validates the configuration (only `model_original` is supported here), allocates parameters and
-// gradients, and initialises as PyTorch would (Linear and tied embedding U(±1/sqrt(fan_in)), norm
-// weights 1) from a deterministic generator seeded with `seed`. be == NULL selects the CPU backend.
+// Validates the configuration, allocates parameters and gradients, and initialises as PyTorch would
+// (Linear and tied embedding U(±1/sqrt(fan_in)), norm weights 1; memory keys U(±1/sqrt(D/2)))
+// from a deterministic generator seeded with `seed` (the tied embedding is drawn first, the same
+// for every model type). be == NULL selects the CPU backend. The memory variants use
+// num_candidates 16 and softmax selection here (mm_model_init_memory chooses), an all-padding bank,
+// and for `model` a fusion MLP of hidden F = multiple_of * ceil(3 * hidden_dim / (5 * multiple_of)),
+// so that w1, w3 (F, 2C) and w2 (C, F) hold about as many parameters (5CF) as the FFN they
+// replace (3 C hidden_dim).
 int mm_model_init(mm_model *m, const mm_model_config *cfg, const mm_backend *be, uint64_t seed);
+// Same, with the memory layer's candidate count and selection.
+int mm_model_init_memory(mm_model *m, const mm_model_config *cfg, int num_candidates, mm_memory_select select,
+                         const mm_backend *be, uint64_t seed);
+// Copies a bank (knowledge_num x knowledge_length ids) into the model; every id must be < vocab_size.
+// `what` names the source in errors. Error for model_original.
+int mm_model_set_bank(mm_model *m, const uint16_t *ids, const char *what);
 void mm_model_free(mm_model *m);
 
 // The named-parameter table entry called `name` (NULL when absent).

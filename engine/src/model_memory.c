@@ -1,0 +1,216 @@
+// The second half of a block in the memory variants (see minimind/model.h, minimind/memory.h):
+//   z = RMSNorm(h) (computed by model.c), m = Memory(z)
+//   model:          out = h + w2(silu(w1 [z; m]) * w3 [z; m])    w1, w3 (F, 2C), w2 (C, F)
+//   model_no_feed:  out = h + m
+// Dimension names: N rows (B*T), C model dim, D knowledge_dim, K candidates, F fusion hidden.
+#include <stdlib.h>
+#include <string.h>
+
+#include "minimind/error.h"
+#include "model_memory.h"
+
+int mm_model_memory_setup(mm_model *m, int num_candidates, mm_memory_select select) {
+    if (mm_memory_shape_init(&m->ms, &m->config, num_candidates, select) != 0) return mm_error_prefix("model");
+    m->mem = 1;
+    if (m->config.model_type == MM_MODEL_MEMORY) {
+        // About the FFN's parameters: 5 C F ~ 3 C hidden_dim, rounded up to multiple_of.
+        int mo = m->config.multiple_of;
+        long f = (3L * m->config.hidden_dim + 5L * mo - 1) / (5L * mo) * mo;
+        m->F = (int)f;
+        m->CF = 2 * m->C;
+    } else {
+        m->F = 0;
+        m->CF = 0;
+    }
+    size_t n = (size_t)m->ms.num * (size_t)m->ms.LK;
+    m->bank = mm_calloc(n, sizeof(uint16_t));  // all padding until a bank is loaded
+    if (!m->bank) return mm_error_prefix("model: memory bank of %zu ids", n);
+    return 0;
+}
+
+void mm_model_memory_free(mm_model *m) {
+    free(m->bank);
+    free(m->macts);
+    free(m->mgacts);
+    free(m->minfer);
+    m->bank = NULL;
+    m->macts = m->mgacts = m->minfer = NULL;
+}
+
+int mm_model_set_bank(mm_model *m, const uint16_t *ids, const char *what) {
+    if (!m->mem)
+        return mm_errorf("%s: model_type %s has no memory bank", what, mm_model_type_name(m->config.model_type));
+    size_t n = (size_t)m->ms.num * (size_t)m->ms.LK;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= m->V)
+            return mm_errorf("%s: entry %zu position %zu holds token id %u, outside the vocabulary [0, %d)", what,
+                             i / (size_t)m->ms.LK, i % (size_t)m->ms.LK, (unsigned)ids[i], m->V);
+    memcpy(m->bank, ids, n * sizeof(uint16_t));
+    return 0;
+}
+
+static float *mm_carve_m(float *base, size_t *cursor, size_t n) {
+    float *p = base ? base + *cursor : NULL;
+    *cursor += n;
+    return p;
+}
+
+static size_t mm_layout_macts(mm_model *m, float *base, size_t N) {
+    const size_t L = (size_t)m->L, C = (size_t)m->C, D = (size_t)m->ms.D, K = (size_t)m->ms.K;
+    mm_activations *a = &m->a;
+    size_t cur = 0;
+    a->mq = mm_carve_m(base, &cur, L * N * D);
+    a->midx = (int32_t *)mm_carve_m(base, &cur, L * N * K);  // int32 and float have the same size
+    a->mscore = mm_carve_m(base, &cur, L * N * K);
+    a->mw = mm_carve_m(base, &cur, L * N * K);
+    a->mysoft = mm_carve_m(base, &cur, L * N * K);
+    a->zm = mm_carve_m(base, &cur, m->F ? L * N * 2 * C : 0);
+    a->mout = mm_carve_m(base, &cur, N * C);
+    a->mnoise = mm_carve_m(base, &cur, N * K);
+    a->mscratch = mm_carve_m(base, &cur, mm_memory_scratch_floats(&m->ms, (int)N));
+    return cur;
+}
+_Static_assert(sizeof(int32_t) == sizeof(float), "midx is carved from the float buffer");
+
+int mm_model_memory_ensure_acts(mm_model *m) {
+    const size_t N = (size_t)m->B * m->T;
+    size_t n = mm_layout_macts(m, NULL, N);
+    if (n > m->macts_cap) {
+        free(m->macts);
+        m->macts = mm_malloc(n * sizeof(float));
+        m->macts_cap = m->macts ? n : 0;
+        if (!m->macts) return mm_error_prefix("model: memory activations (%.1f MB)", n * 4.0 / 1e6);
+    }
+    mm_layout_macts(m, m->macts, N);
+    return 0;
+}
+
+int mm_model_memory_ensure_gacts(mm_model *m) {
+    const size_t N = (size_t)m->B * m->T, C = (size_t)m->C;
+    size_t n = N * 3 * C;  // dzm (N, 2C), dm (N, C)
+    if (n > m->mgacts_cap) {
+        free(m->mgacts);
+        m->mgacts = mm_malloc(n * sizeof(float));
+        m->mgacts_cap = m->mgacts ? n : 0;
+        if (!m->mgacts) return mm_error_prefix("model: memory activation gradients (%.1f MB)", n * 4.0 / 1e6);
+    }
+    m->ga.dzm = m->mgacts;
+    m->ga.dm = m->mgacts + N * 2 * C;
+    return 0;
+}
+
+// Layer l's slices of the saved memory activations.
+static mm_memory_acts mm_layer_macts(const mm_model *m, int l, size_t N) {
+    const size_t off = (size_t)l * N;
+    const mm_activations *a = &m->a;
+    mm_memory_acts ma = {a->mq + off * m->ms.D, a->midx + off * m->ms.K, a->mscore + off * m->ms.K,
+                         a->mw + off * m->ms.K, a->mysoft + off * m->ms.K};
+    return ma;
+}
+
+// zm (N, 2C) = [z | mout] row by row.
+static void mm_concat_rows(float *zm, const float *z, const float *mout, size_t N, size_t C) {
+    for (size_t n = 0; n < N; n++) {
+        memcpy(zm + n * 2 * C, z + n * C, C * sizeof(float));
+        memcpy(zm + n * 2 * C + C, mout + n * C, C * sizeof(float));
+    }
+}
+
+// out (N, C) = h + fusion(zm) or h + mout; h13 (N, 2F), g (N, F) for the fusion's backward.
+static void mm_second_half(const mm_model *m, const mm_layer_weights *w, float *out, const float *h,
+                           const float *z, const float *mout, float *zm, float *h13, float *g, int N) {
+    const mm_backend *be = m->be;
+    const size_t NC = (size_t)N * m->C;
+    if (out != h) memcpy(out, h, NC * sizeof(float));
+    if (!m->F) {
+        for (size_t i = 0; i < NC; i++) out[i] += mout[i];
+        return;
+    }
+    mm_concat_rows(zm, z, mout, (size_t)N, (size_t)m->C);
+    be->matmul_forward(h13, zm, w->w13, N, m->CF, 2 * m->F, 0);  // (N, 2F)
+    be->swiglu_forward(g, h13, N, m->F);                         // (N, F)
+    be->matmul_forward(out, g, w->w2, N, m->F, m->C, 1);         // out += w2 g
+}
+
+int mm_model_memory_forward(mm_model *m, int l, const float *hres, const float *z, float *xo) {
+    const int N = m->B * m->T;
+    const size_t Ns = (size_t)N;
+    mm_activations *a = &m->a;
+    const mm_layer_weights *w = &m->layers[l];
+    mm_memory_acts ma = mm_layer_macts(m, l, Ns);
+    mm_memory_weights mw = {w->mem_query, w->mem_keys};
+    const float *noise = NULL;
+    if (m->training && m->ms.select == MM_MEMORY_SELECT_GUMBEL) {
+        mm_memory_gumbel_noise(a->mnoise, Ns * m->ms.K, m->noise_seed, m->noise_step * (uint64_t)m->L + (uint64_t)l);
+        noise = a->mnoise;
+    }
+    mm_memory_forward(m->be, &m->ms, &mw, m->bank, m->tok_embeddings, z, noise, N, &ma, a->mout, a->mscratch);
+    if (m->tracker && m->training && mm_memory_tracker_add(m->tracker, ma.idx, ma.w, hres, N, m->ms.K) != 0)
+        return -1;
+    float *zm = m->F ? a->zm + (size_t)l * Ns * 2 * m->C : NULL;
+    float *h13 = a->h13 + (size_t)l * Ns * 2 * m->F, *g = a->g + (size_t)l * Ns * m->F;
+    mm_second_half(m, w, xo, hres, z, a->mout, zm, h13, g, N);
+    return 0;
+}
+
+void mm_model_memory_backward(mm_model *m, int l, const float *z) {
+    const mm_backend *be = m->be;
+    const int N = m->B * m->T, C = m->C, F = m->F;
+    const size_t Ns = (size_t)N;
+    const mm_activations *a = &m->a;
+    const mm_grad_activations *ga = &m->ga;
+    const mm_layer_weights *w = &m->layers[l], *dw = &m->dlayers[l];
+    const float *dm = ga->dres;  // model_no_feed: out = h + m
+    if (F) {
+        const float *zm = a->zm + (size_t)l * Ns * 2 * C;
+        const float *h13 = a->h13 + (size_t)l * Ns * 2 * F, *g = a->g + (size_t)l * Ns * F;
+        be->matmul_backward(ga->dg, dw->w2, ga->dres, g, w->w2, N, F, C, 0);
+        be->swiglu_backward(ga->dh13, ga->dg, h13, N, F);
+        be->matmul_backward(ga->dzm, dw->w13, ga->dh13, zm, w->w13, N, 2 * C, 2 * F, 0);  // (N, 2C)
+        for (size_t n = 0; n < Ns; n++) {
+            memcpy(ga->dln + n * C, ga->dzm + n * 2 * C, (size_t)C * sizeof(float));
+            memcpy(ga->dm + n * C, ga->dzm + n * 2 * C + C, (size_t)C * sizeof(float));
+        }
+        dm = ga->dm;
+    } else {
+        memset(ga->dln, 0, Ns * C * sizeof(float));
+    }
+    mm_memory_acts ma = mm_layer_macts(m, l, Ns);
+    mm_memory_weights mw = {w->mem_query, w->mem_keys}, mdw = {dw->mem_query, dw->mem_keys};
+    mm_memory_backward(be, &m->ms, &mw, &mdw, m->bank, m->tok_embeddings, m->dtok_embeddings, z, &ma, dm, N, ga->dln,
+                       a->mscratch);
+}
+
+int mm_model_memory_forward_cached(mm_model *m, int l, float *x, const float *z, int n) {
+    const size_t S = (size_t)m->config.max_seq_len, C = (size_t)m->C, D = (size_t)m->ms.D, K = (size_t)m->ms.K;
+    const size_t F = (size_t)m->F;
+    size_t need = S * (D + 4 * K + C + (F ? 2 * C + 3 * F : 0)) + mm_memory_scratch_floats(&m->ms, (int)S);
+    if (!m->minfer) {
+        m->minfer = mm_malloc(need * sizeof(float));
+        if (!m->minfer) return mm_error_prefix("model: memory inference scratch");
+    }
+    float *p = m->minfer;
+    mm_memory_acts ma;
+    ma.q = p, p += S * D;
+    ma.idx = (int32_t *)p, p += S * K;
+    ma.score = p, p += S * K;
+    ma.w = p, p += S * K;
+    ma.ysoft = p, p += S * K;
+    float *mout = p;
+    p += S * C;
+    float *zm = p, *h13 = p + (F ? S * 2 * C : 0), *g = h13 + S * 2 * F;
+    p = g + S * F;
+    const mm_layer_weights *w = &m->layers[l];
+    mm_memory_weights mw = {w->mem_query, w->mem_keys};
+    mm_memory_forward(m->be, &m->ms, &mw, m->bank, m->tok_embeddings, z, NULL, n, &ma, mout, p);
+    mm_second_half(m, w, x, x, z, mout, zm, h13, g, n);
+    return 0;
+}
+
+double mm_model_memory_flops(const mm_model *m, double N) {
+    if (!m->mem) return 0.0;
+    const double C = m->C, D = m->ms.D, S = m->ms.S, K = m->ms.K, LK = m->ms.LK;
+    return 2.0 * N * C * D      // query
+           + 2.0 * N * S * D    // product-key scores (both halves: 2 * S * D/2 each)
+           + 2.0 * N * K * LK * C;  // candidate values and read-out
+}

@@ -1,0 +1,23 @@
+// Private to the model: the second half of a block in the memory variants (`model`,
+// `model_no_feed`), kept out of model.c. See minimind/model.h and minimind/memory.h.
+#ifndef MM_MODEL_MEMORY_H
+#define MM_MODEL_MEMORY_H
+
+#include "minimind/model.h"
+
+// During init (model_type != model_original): the memory shape, F / CF of the fusion, the bank.
+int mm_model_memory_setup(mm_model *m, int num_candidates, mm_memory_select select);
+void mm_model_memory_free(mm_model *m);
+// Training buffers for the (B, T) of the last mm_ensure_acts.
+int mm_model_memory_ensure_acts(mm_model *m);
+int mm_model_memory_ensure_gacts(mm_model *m);
+// Layer l: xo (N, C) = hres + second half, from z = RMSNorm(hres) (N, C).
+int mm_model_memory_forward(mm_model *m, int l, const float *hres, const float *z, float *xo);
+// Layer l backward: ga.dres holds d(out); writes ga.dln = d(z) and accumulates parameter gradients.
+void mm_model_memory_backward(mm_model *m, int l, const float *z);
+// Cached inference, n rows: x (n, C) += second half of z (n, C).
+int mm_model_memory_forward_cached(mm_model *m, int l, float *x, const float *z, int n);
+// Forward FLOPs of one layer's memory part (+ fusion excluded) for N rows.
+double mm_model_memory_flops(const mm_model *m, double N);
+
+#endif

@@ -1,0 +1,274 @@
+// The memory variants `model` and `model_no_feed` against an independent PyTorch model
+// (tests/reference/memory_ref.py model: the baseline's attention from model_ref.py, the memory
+// layer with a brute-force top-K over all entries, autograd): logits, loss, every parameter
+// gradient (incl. the tied embedding, which the memory values read) and 10 AdamW steps. Also the
+// KV-cache inference against the full forward, the parameter table, and the shape checks.
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minimind/error.h"
+#include "minimind/model.h"
+#include "minimind/optim.h"
+#include "minimind/safetensors.h"
+#include "test_util.h"
+
+#define REF_SCRIPT MM_SOURCE_DIR "/tests/reference/memory_ref.py"
+
+static double rel_err(const float *a, const float *b, size_t n) {
+    double emax = 0, bmax = 0;
+    for (size_t i = 0; i < n; i++) {
+        emax = fmax(emax, fabs((double)a[i] - b[i]));
+        bmax = fmax(bmax, fabs((double)b[i]));
+    }
+    return emax / fmax(bmax, 1e-30);
+}
+
+static uint64_t rs = 0x13198A2E03707344ull;
+static uint32_t rnd(void) {
+    rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
+    return (uint32_t)(rs >> 32);
+}
+
+static void set_meta_num(mm_safetensors *st, const char *key, double v) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.9g", v);
+    cr_assert_eq(mm_st_set_meta(st, key, buf), 0, "%s", mm_error_message());
+}
+
+static const mm_st_tensor *need(const mm_safetensors *st, const char *name, size_t numel) {
+    const mm_st_tensor *t = mm_st_find(st, name);
+    cr_assert_not_null(t, "python output lacks tensor '%s'", name);
+    cr_assert_eq(t->nbytes, numel * sizeof(float), "'%s' has %zu bytes, want %zu", name, t->nbytes,
+                 numel * sizeof(float));
+    return t;
+}
+
+static void small_config(mm_model_config *cfg, mm_model_type type) {
+    mm_model_config_default(cfg);
+    cfg->model_type = type;
+    cfg->dim = 64, cfg->n_layers = 2, cfg->n_heads = 4, cfg->n_kv_heads = 2, cfg->vocab_size = 256;
+    cfg->max_seq_len = 32;
+    cfg->knowledge_num = 64, cfg->knowledge_length = 6, cfg->knowledge_dim = 16;
+}
+
+// A bank with text of random length (every 7th entry empty).
+static void random_bank(mm_model *m) {
+    size_t n = (size_t)m->ms.num * m->ms.LK;
+    uint16_t *ids = calloc(n, sizeof *ids);
+    for (int e = 0; e < m->ms.num; e++) {
+        int len = e % 7 == 3 ? 0 : 1 + (int)(rnd() % (uint32_t)m->ms.LK);
+        for (int t = 0; t < len; t++) ids[(size_t)e * m->ms.LK + t] = (uint16_t)(1 + rnd() % (uint32_t)(m->V - 1));
+    }
+    cr_assert_eq(mm_model_set_bank(m, ids, "test bank"), 0, "%s", mm_error_message());
+    free(ids);
+}
+
+enum { STEPS = 10, K = 8 };
+
+static void parity(mm_model_type type, int B, int T, double tol) {
+    const float lr = 1e-3f, wd = 0.01f, clip = 1.0f;
+    mm_model_config cfg_in;
+    small_config(&cfg_in, type);
+    mm_model m;
+    cr_assert_eq(mm_model_init_memory(&m, &cfg_in, K, MM_MEMORY_SELECT_SOFTMAX, NULL, 4321), 0, "%s",
+                 mm_error_message());
+    random_bank(&m);
+    const mm_model_config *cfg = &m.config;
+    const int N = B * T, V = m.V;
+    int32_t *X = malloc(sizeof(int32_t) * N), *Y = malloc(sizeof(int32_t) * N);
+    float *mask = malloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++) {
+        X[i] = (int32_t)(rnd() % (uint32_t)V);
+        Y[i] = (int32_t)(rnd() % (uint32_t)V);
+        mask[i] = (i % T) >= T - 3 || i % 7 == 3 ? 0.0f : 1.0f;
+    }
+    char *dir = mm_test_tmpdir("memparity");
+    char *in = mm_test_path(dir, "in.safetensors"), *out = mm_test_path(dir, "out.safetensors");
+    mm_safetensors st;
+    mm_st_init(&st);
+    for (int i = 0; i < m.n_table; i++) {
+        const mm_param *p = &m.table[i];
+        cr_assert_eq(mm_st_add(&st, p->name, MM_F32, p->ndim, p->shape, p->data), 0, "%s", mm_error_message());
+    }
+    size_t nb = (size_t)m.ms.num * m.ms.LK;
+    int32_t *bank32 = malloc(sizeof(int32_t) * nb);
+    for (size_t i = 0; i < nb; i++) bank32[i] = m.bank[i];
+    int64_t bt[2] = {B, T}, bs[2] = {m.ms.num, m.ms.LK};
+    cr_assert_eq(mm_st_add(&st, "X", MM_I32, 2, bt, X), 0);
+    cr_assert_eq(mm_st_add(&st, "Y", MM_I32, 2, bt, Y), 0);
+    cr_assert_eq(mm_st_add(&st, "mask", MM_F32, 2, bt, mask), 0);
+    cr_assert_eq(mm_st_add(&st, "memory_bank", MM_I32, 2, bs, bank32), 0);
+    cr_assert_eq(mm_st_set_meta(&st, "model_type", mm_model_type_name(type)), 0);
+    set_meta_num(&st, "dim", cfg->dim);
+    set_meta_num(&st, "n_layers", cfg->n_layers);
+    set_meta_num(&st, "n_heads", cfg->n_heads);
+    set_meta_num(&st, "n_kv_heads", cfg->n_kv_heads);
+    set_meta_num(&st, "vocab_size", cfg->vocab_size);
+    set_meta_num(&st, "norm_eps", cfg->norm_eps);
+    set_meta_num(&st, "rope_theta", cfg->rope_theta);
+    set_meta_num(&st, "max_seq_len", cfg->max_seq_len);
+    set_meta_num(&st, "knowledge_dim", cfg->knowledge_dim);
+    set_meta_num(&st, "knowledge_num", cfg->knowledge_num);
+    set_meta_num(&st, "knowledge_length", cfg->knowledge_length);
+    set_meta_num(&st, "num_candidates", K);
+    set_meta_num(&st, "fusion_hidden", m.F);
+    set_meta_num(&st, "steps", STEPS);
+    set_meta_num(&st, "warmup", 0);
+    set_meta_num(&st, "lr", lr);
+    set_meta_num(&st, "weight_decay", wd);
+    set_meta_num(&st, "grad_clip", clip);
+    cr_assert_eq(mm_st_write(&st, in), 0, "%s", mm_error_message());
+    mm_st_free(&st);
+
+    float loss;
+    float *logits = malloc(sizeof(float) * (size_t)N * V);
+    mm_model_zero_grad(&m);
+    cr_assert_eq(mm_model_forward(&m, X, Y, mask, B, T, &loss, logits), 0, "%s", mm_error_message());
+    cr_assert_eq(mm_model_backward(&m, 1.0f), 0, "%s", mm_error_message());
+
+    const char *argv[] = {mm_test_python(), REF_SCRIPT, "model", in, out, NULL};
+    mm_proc_result r;
+    cr_assert_eq(mm_test_run(argv, NULL, &r), 0, "cannot start %s", mm_test_python());
+    cr_assert_eq(r.status, 0, "memory_ref.py model failed (%d):\n%s", r.status, r.err);
+    mm_proc_result_free(&r);
+    mm_safetensors ref;
+    cr_assert_eq(mm_st_read(&ref, out), 0, "%s", mm_error_message());
+    const char *tn = mm_model_type_name(type);
+    double e_logits = rel_err(logits, need(&ref, "logits", (size_t)N * V)->data, (size_t)N * V);
+    float ref_loss;
+    memcpy(&ref_loss, need(&ref, "loss", 1)->data, sizeof ref_loss);
+    double e_loss = fabs(loss - ref_loss) / fabs(ref_loss);
+    cr_log_info("%s: loss C %.7f torch %.7f (rel %.2e); logits rel err %.2e", tn, loss, ref_loss, e_loss, e_logits);
+    cr_expect(e_logits <= tol, "%s: logits rel err %.3e > %.1e", tn, e_logits, tol);
+    cr_expect(e_loss <= tol, "%s: loss rel err %.3e", tn, e_loss);
+    double worst = 0;
+    const char *worst_name = "";
+    int n_grads = 0, n_memory = 0;
+    for (int i = 0; i < m.n_table; i++) {
+        const mm_param *p = &m.table[i];
+        if (p->tied) continue;
+        char name[96];
+        snprintf(name, sizeof name, "grad.%s", p->name);
+        const mm_st_tensor *g = need(&ref, name, p->numel);
+        double e = rel_err(p->grad, g->data, p->numel);
+        cr_expect(e <= tol, "%s: gradient of %s: rel err %.3e > %.1e", tn, p->name, e, tol);
+        if (e > worst) worst = e, worst_name = p->name;
+        n_grads++;
+        n_memory += strstr(p->name, ".memory.") != NULL;
+    }
+    cr_log_info("%s: %d gradients (%d memory), worst rel err %.3e (%s)", tn, n_grads, n_memory, worst, worst_name);
+    cr_expect_eq(n_memory, cfg->n_layers * (type == MM_MODEL_MEMORY ? 5 : 2));
+    cr_expect_null(mm_st_find(&ref, "grad.layers.0.feed_forward.w1.weight"));
+
+    mm_adamw opt;
+    cr_assert_eq(mm_adamw_init(&opt, m.num_params, MM_ADAMW_BETA1, MM_ADAMW_BETA2, MM_ADAMW_EPS, wd, NULL), 0);
+    const float *ref_losses = need(&ref, "losses", STEPS)->data;
+    double worst_step = 0;
+    for (int s = 0; s < STEPS; s++) {
+        mm_model_zero_grad(&m);
+        cr_assert_eq(mm_model_forward(&m, X, Y, mask, B, T, &loss, NULL), 0, "%s", mm_error_message());
+        cr_assert_eq(mm_model_backward(&m, 1.0f), 0);
+        mm_model_clip_grad_norm(&m, clip);
+        mm_adamw_step(&opt, m.params, m.grads, mm_lr_schedule(s, STEPS, lr, 0));
+        double e = fabs(loss - ref_losses[s]) / fabs(ref_losses[s]);
+        cr_log_info("%s: step %d loss C %.6f torch %.6f (rel %.2e)", tn, s, loss, ref_losses[s], e);
+        worst_step = fmax(worst_step, e);
+    }
+    cr_expect(ref_losses[STEPS - 1] < ref_losses[0] - 0.1f, "reference did not train: %g -> %g", ref_losses[0],
+              ref_losses[STEPS - 1]);
+    cr_expect(worst_step <= 1e-4, "%s: training-step losses differ: worst rel %.3e", tn, worst_step);
+    mm_adamw_free(&opt);
+    mm_st_free(&ref);
+    mm_test_rmtree(dir);
+    free(dir), free(in), free(out), free(X), free(Y), free(mask), free(logits), free(bank32);
+    mm_model_free(&m);
+}
+
+Test(memory_model, model_vs_pytorch) {
+    MM_NEED_PYTHON("torch,safetensors");
+    parity(MM_MODEL_MEMORY, 2, 16, 1e-4);
+}
+
+Test(memory_model, model_no_feed_vs_pytorch) {
+    MM_NEED_PYTHON("torch,safetensors");
+    parity(MM_MODEL_NO_FEED, 2, 16, 1e-4);
+}
+
+static void kv_case(mm_model_type type) {
+    mm_model_config cfg;
+    small_config(&cfg, type);
+    cfg.max_seq_len = 40;
+    mm_model m;
+    cr_assert_eq(mm_model_init_memory(&m, &cfg, K, MM_MEMORY_SELECT_GUMBEL, NULL, 7), 0, "%s", mm_error_message());
+    random_bank(&m);
+    enum { T = 37 };
+    const int V = m.V;
+    int32_t X[T];
+    for (int i = 0; i < T; i++) X[i] = (int32_t)(rnd() % (uint32_t)V);
+    float *full = malloc(sizeof(float) * T * V), *step = malloc(sizeof(float) * V);
+    cr_assert_eq(mm_model_forward(&m, X, NULL, NULL, 1, T, NULL, full), 0, "%s", mm_error_message());
+    cr_assert_eq(mm_model_forward_cached(&m, X, 5, 0, step), 0, "%s", mm_error_message());
+    cr_assert(rel_err(step, full + 4 * V, V) < 1e-5);
+    for (int pos = 5; pos < T; pos++) {
+        cr_assert_eq(mm_model_forward_cached(&m, X + pos, 1, pos, step), 0, "%s", mm_error_message());
+        double e = rel_err(step, full + (size_t)pos * V, V);
+        cr_assert(e < 1e-5, "%s position %d: cached logits rel err %.3e", mm_model_type_name(type), pos, e);
+    }
+    free(full), free(step);
+    mm_model_free(&m);
+}
+
+Test(memory_model, kv_cache_equals_full_forward) {
+    kv_case(MM_MODEL_MEMORY);
+    kv_case(MM_MODEL_NO_FEED);
+}
+
+Test(memory_model, parameter_table_and_counts) {
+    mm_model_config cfg;
+    mm_model_config_default(&cfg);  // dim 512, hidden 1408, knowledge 1024^2 x 32, knowledge_dim 128
+    cfg.model_type = MM_MODEL_MEMORY;
+    mm_model m;
+    cr_assert_eq(mm_model_init(&m, &cfg, NULL, 1), 0, "%s", mm_error_message());
+    cr_assert_eq(m.F, 896);  // 64 * ceil(3 * 1408 / 320)
+    cr_assert_eq(m.ms.S, 1024);
+    const mm_param *k = mm_model_find_param(&m, "layers.3.memory.keys");
+    cr_assert(k && k->ndim == 3 && k->shape[0] == 2 && k->shape[1] == 1024 && k->shape[2] == 64);
+    const mm_param *w1 = mm_model_find_param(&m, "layers.0.memory.fusion.w1.weight");
+    cr_assert(w1 && w1->shape[0] == 896 && w1->shape[1] == 1024);
+    cr_assert_null(mm_model_find_param(&m, "layers.0.feed_forward.w1.weight"));
+    size_t sum = 0;
+    for (int i = 0; i < m.n_table; i++)
+        if (!m.table[i].tied) sum += m.table[i].numel;
+    cr_assert_eq(sum, m.num_params);
+    // per layer: 2C + QKV*C + C*C + 5*F*C + D*C + S*D (QKV = 768)
+    size_t per_layer = 2 * 512 + 768 * 512 + 512 * 512 + 5 * 896 * 512 + 128 * 512 + 1024 * 128;
+    cr_assert_eq(m.num_params, (size_t)6400 * 512 + 8 * per_layer + 512);
+    mm_model_free(&m);
+
+    cfg.model_type = MM_MODEL_NO_FEED;
+    cr_assert_eq(mm_model_init(&m, &cfg, NULL, 1), 0, "%s", mm_error_message());
+    cr_assert_eq(m.F, 0);
+    for (int i = 0; i < m.n_table; i++) cr_assert_null(strstr(m.table[i].name, "fusion"), "%s", m.table[i].name);
+    cr_assert_null(mm_model_find_param(&m, "layers.0.feed_forward.w2.weight"));
+    mm_model_free(&m);
+
+    cfg.knowledge_num = 1000;
+    cr_assert_eq(mm_model_init(&m, &cfg, NULL, 1), -1);
+    cr_assert(strstr(mm_error_message(), "not a perfect square"), "%s", mm_error_message());
+}
+
+Test(memory_model, bank_ids_checked) {
+    mm_model_config cfg;
+    small_config(&cfg, MM_MODEL_NO_FEED);
+    mm_model m;
+    cr_assert_eq(mm_model_init(&m, &cfg, NULL, 1), 0, "%s", mm_error_message());
+    uint16_t *ids = calloc((size_t)64 * 6, sizeof *ids);
+    ids[6 * 5 + 2] = 256;
+    cr_assert_eq(mm_model_set_bank(&m, ids, "bank.bin"), -1);
+    cr_assert(strstr(mm_error_message(), "bank.bin: entry 5 position 2 holds token id 256"), "%s", mm_error_message());
+    free(ids);
+    mm_model_free(&m);
+}
