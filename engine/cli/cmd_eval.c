@@ -15,13 +15,20 @@ static const char mm_eval_usage[] =
     "                     [--sample [--temperature 0.85] [--top_p 0.85] [--seed 42]]\n"
     "                     [--tokenizer PATH] [--model_type T] [--dim N] [--n_layers N]\n"
     "                     [--n_heads N] [--max_seq_len N] [--quiet]\n"
+    "                     [--facts FILE.jsonl [--facts_max N] [--facts_new_tokens 16]]\n"
     "\n"
     "For each of the first num_samples documents ({\"text\"} lines): the first prompt_tokens tokens\n"
     "are the prompt, the model continues it (greedy unless --sample), the following tokens are the\n"
     "reference; the sample's loss is the teacher-forced mean cross-entropy. Prints each sample and\n"
     "the mean loss and perplexity; --json writes them (eval.json). --data and --tokenizer default\n"
     "to the [data] eval_data_path / tokenizer_path recorded in the checkpoint. Dimension flags are\n"
-    "checked against the checkpoint's metadata.\n";
+    "checked against the checkpoint's metadata.\n"
+    "\n"
+    "--facts FILE: fact recall, for every model type: each {\"prompt\", \"answer\"} line (e.g. the\n"
+    "demo's eval_facts.jsonl) is completed greedily (up to --facts_new_tokens tokens); a completion is\n"
+    "correct when it begins with the answer followed by its end, a space or punctuation (numbers: any\n"
+    "non-digit). Prints the accuracy; eval.json gets \"facts\" (accuracy, by_lang, by_relation, items).\n"
+    "With --facts and no evaluation data, only the facts are evaluated.\n";
 
 // Checks the dimension flags given against the checkpoint (via a config holding them).
 static int mm_eval_expect(mm_option *opts, int n, const char *const *keys, mm_run_config *expect, unsigned *mask) {
@@ -63,6 +70,9 @@ int mm_cmd_eval(int argc, char **argv) {
         {"--n_layers", MM_OPT_STR, &n_layers, 0},
         {"--n_heads", MM_OPT_STR, &n_heads, 0},
         {"--max_seq_len", MM_OPT_STR, &max_seq_len, 0},
+        {"--facts", MM_OPT_STR, &a.facts_path, 0},
+        {"--facts_max", MM_OPT_INT, &a.facts_max, 0},
+        {"--facts_new_tokens", MM_OPT_INT, &a.facts_new_tokens, 0},
     };
     enum { N_OPTS = sizeof opts / sizeof opts[0] };
     static const char *const keys[N_OPTS] = {[12] = "model_type", [13] = "dim", [14] = "n_layers",
@@ -74,6 +84,8 @@ int mm_cmd_eval(int argc, char **argv) {
     if (a.num_samples < 1 || a.prompt_tokens < 1 || a.max_new_tokens < 0)
         return mm_cli_usage_error("eval: --num_samples and --prompt_tokens must be >= 1, --max_new_tokens >= 0");
     if (seed < 0) return mm_cli_usage_error("eval: --seed must be >= 0");
+    if (a.facts_max < 0 || a.facts_new_tokens < 1)
+        return mm_cli_usage_error("eval: --facts_max must be >= 0 and --facts_new_tokens >= 1");
     a.seed = (uint64_t)seed;
     mm_run_config expect;
     if (mm_eval_expect(opts, N_OPTS, keys, &expect, &a.expect_mask) != 0) return mm_cli_fail();

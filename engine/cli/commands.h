@@ -17,6 +17,7 @@ int mm_cmd_train(int argc, char **argv);
 int mm_cmd_eval(int argc, char **argv);
 int mm_cmd_generate(int argc, char **argv);
 int mm_cmd_bench(int argc, char **argv);
+int mm_cmd_memory(int argc, char **argv);
 
 // Prints "minimind: error: <current engine error message>" and returns 1.
 int mm_cli_fail(void);

@@ -15,6 +15,7 @@ static const mm_command mm_commands[] = {
     {"eval", "evaluate a checkpoint: prompt continuations, loss, perplexity", mm_cmd_eval},
     {"generate", "generate text from a checkpoint for a free-form prompt", mm_cmd_generate},
     {"bench", "benchmark training steps: tokens/s, GFLOP/s, MFU", mm_cmd_bench},
+    {"memory", "inspect the memory layer: inspect, dump, diff; cluster the key grid", mm_cmd_memory},
 };
 static const int mm_n_commands = (int)(sizeof mm_commands / sizeof mm_commands[0]);
 

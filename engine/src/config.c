@@ -34,6 +34,7 @@ typedef struct mm_key {
 
 static const char *const mm_model_type_names[] = {"model_original", "model", "model_no_feed", NULL};
 static const char *const mm_memory_select_names[] = {"softmax", "gumbel", NULL};
+static const char *const mm_memory_update_names[] = {"frozen", "ema", NULL};
 static const char *const mm_precision_names[] = {"fp32", "bf16", "fp16", NULL};
 
 #define OFF(field) offsetof(mm_run_config, field)
@@ -64,6 +65,10 @@ static const mm_key mm_keys[] = {
     {"knowledge", "memory_select", K_ENUM, NUM(knowledge.memory_select), 0, 0, mm_memory_select_names, 0},
     {"knowledge", "database_init_path", K_PATH, STR(knowledge.database_init_path), 0, 0, NULL, K_MUST_EXIST},
     {"knowledge", "cluster_cache_path", K_PATH, STR(knowledge.cluster_cache_path), 0, 0, NULL, 0},
+    {"knowledge", "memory_update", K_ENUM, NUM(knowledge.memory_update), 0, 0, mm_memory_update_names, 0},
+    {"knowledge", "ema_update_freq", K_INT, NUM(knowledge.ema_update_freq), 1, BIG, NULL, 0},
+    {"knowledge", "ema_decay", K_DOUBLE, NUM(knowledge.ema_decay), 0, 1, NULL, 0},
+    {"knowledge", "freeze_ratio", K_DOUBLE, NUM(knowledge.freeze_ratio), 0, 1, NULL, 0},
     {"train", "epochs", K_INT, NUM(train.epochs), 1, 1e6, NULL, 0},
     {"train", "batch_size", K_INT, NUM(train.batch_size), 1, 1 << 20, NULL, 0},
     {"train", "accumulation_steps", K_INT, NUM(train.accumulation_steps), 1, 1 << 20, NULL, 0},
@@ -87,7 +92,8 @@ static const mm_key mm_keys[] = {
     {"eval", "temperature", K_DOUBLE, NUM(eval.temperature), 0, 100, NULL, 0},
     {"eval", "top_p", K_DOUBLE, NUM(eval.top_p), 0, 1, NULL, K_MIN_OPEN},
 };
-_Static_assert(sizeof(mm_model_type) == sizeof(int) && sizeof(mm_memory_select) == sizeof(int),
+_Static_assert(sizeof(mm_model_type) == sizeof(int) && sizeof(mm_memory_select) == sizeof(int) &&
+                   sizeof(mm_memory_update) == sizeof(int),
                "K_ENUM fields are stored as int");
 
 #define MM_N_KEYS ((int)(sizeof mm_keys / sizeof mm_keys[0]))
@@ -130,6 +136,10 @@ void mm_config_default(mm_run_config *c) {
     mm_model_config_default(&c->model);
     c->knowledge.num_candidates = 16;
     c->knowledge.memory_select = MM_MEMORY_SELECT_SOFTMAX;
+    c->knowledge.memory_update = MM_MEMORY_UPDATE_FROZEN;
+    c->knowledge.ema_update_freq = 100;
+    c->knowledge.ema_decay = 0.9;
+    c->knowledge.freeze_ratio = 0.0;
     mm_train_config *t = &c->train;
     t->epochs = 1;
     t->batch_size = 32;

@@ -21,6 +21,7 @@ void mm_eval_args_default(mm_eval_args *a) {
     a->temperature = 0.85;
     a->top_p = 0.85;
     a->seed = 42;
+    a->facts_new_tokens = 16;
 }
 
 // Text of ids as a JSON string value (new reference).
@@ -141,18 +142,27 @@ int mm_evaluate(const mm_eval_args *a) {
     if (mm_inference_open(&inf, a->model_path, a->tokenizer_path, a->expect, a->expect_mask) != 0) return -1;
     const char *data = a->data_path && *a->data_path ? a->data_path : inf.cfg.data.eval_data_path;
     int rc = -1;
-    json_t *root = NULL, *samples = json_array();
+    json_t *root = NULL, *samples = json_array(), *facts = NULL;
     mm_eval_totals tot = {0};
-    if (!*data) {
+    if (!*data && !a->facts_path) {
         mm_errorf("%s: no evaluation data: pass --data (the checkpoint records no [data] eval_data_path)", a->model_path);
         goto done;
     }
-    if (mm_eval_samples(&inf, a, data, samples, &tot) != 0) goto done;
-    root = mm_eval_summary(a, &inf, data, &tot);
-    json_object_set(root, "samples", samples);
-    double mean = tot.loss_sum / tot.n;
-    printf("eval: %d samples, mean loss %.4f, perplexity %.3f (token-weighted loss %.4f over %ld tokens)\n", tot.n,
-           mean, exp(mean), tot.token_loss_sum / (double)tot.tokens, tot.tokens);
+    if (*data) {
+        if (mm_eval_samples(&inf, a, data, samples, &tot) != 0) goto done;
+        root = mm_eval_summary(a, &inf, data, &tot);
+        json_object_set(root, "samples", samples);
+        double mean = tot.loss_sum / tot.n;
+        printf("eval: %d samples, mean loss %.4f, perplexity %.3f (token-weighted loss %.4f over %ld tokens)\n",
+               tot.n, mean, exp(mean), tot.token_loss_sum / (double)tot.tokens, tot.tokens);
+    } else {
+        root = json_pack("{s:s,s:s}", "model_path", a->model_path, "model_type",
+                         mm_model_type_name(inf.cfg.model.model_type));
+    }
+    if (a->facts_path) {
+        if (mm_eval_facts(&inf, a->facts_path, a->facts_max, a->facts_new_tokens, a->quiet, &facts) != 0) goto done;
+        json_object_set_new(root, "facts", facts);
+    }
     rc = 0;
     if (a->json_out) {
         char *text = json_dumps(root, JSON_INDENT(2));

@@ -18,7 +18,18 @@ static int mm_inference_load_weights(mm_inference *inf, const char *path) {
         for (int d = 0; d < p->ndim; d++) named[i].shape[d] = p->shape[d];
         named[i].data = p->data;
     }
-    int rc = mm_checkpoint_load(path, named, n, NULL, 0, NULL);
+    mm_ckpt_extra bank = {MM_MEMORY_BANK_NAME, MM_U16, 2, {0}, inf->model.bank};
+    if (inf->model.mem) bank.shape[0] = inf->model.ms.num, bank.shape[1] = inf->model.ms.LK;
+    int rc = mm_checkpoint_load(path, named, n, &bank, inf->model.mem ? 1 : 0, NULL);
+    if (rc == 0 && inf->model.mem) {  // the ids must be usable as embedding rows
+        for (size_t i = 0; i < (size_t)inf->model.ms.num * inf->model.ms.LK; i++)
+            if (inf->model.bank[i] >= inf->model.V) {
+                rc = mm_errorf("%s: tensor '%s': entry %zu holds token id %u, outside the vocabulary [0, %d)", path,
+                               MM_MEMORY_BANK_NAME, i / (size_t)inf->model.ms.LK, (unsigned)inf->model.bank[i],
+                               inf->model.V);
+                break;
+            }
+    }
     free(named);
     return rc;
 }
@@ -28,10 +39,7 @@ int mm_inference_open(mm_inference *inf, const char *model_path, const char *tok
     memset(inf, 0, sizeof *inf);
     if (mm_checkpoint_read_config(model_path, &inf->cfg) != 0) return -1;
     if (expect && mm_config_compare(expect, "command line", &inf->cfg, model_path, expect_mask) != 0) return -1;
-    if (inf->cfg.model.model_type != MM_MODEL_ORIGINAL)
-        return mm_errorf("%s: model_type '%s' is not available in this engine yet", model_path,
-                         mm_model_type_name(inf->cfg.model.model_type));
-    if (mm_model_init(&inf->model, &inf->cfg.model, NULL, 0) != 0) goto fail;
+    if (mm_model_init_run(&inf->model, &inf->cfg, NULL, 0, 0) != 0) goto fail;
     if (mm_inference_load_weights(inf, model_path) != 0) goto fail;
     const char *tp = tokenizer_path && *tokenizer_path ? tokenizer_path : inf->cfg.data.tokenizer_path;
     if (!*tp) {

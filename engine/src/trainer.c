@@ -16,6 +16,7 @@
 #include "minimind/config.h"
 #include "minimind/dataloader.h"
 #include "minimind/error.h"
+#include "minimind/memory.h"
 #include "minimind/metrics.h"
 #include "minimind/model.h"
 #include "minimind/optim.h"
@@ -96,6 +97,9 @@ typedef struct mm_trainer {
     mm_data_pos boundary_pos;  // loader position at the last optimizer-step boundary
     long boundary_step;
     mm_metrics_row last_row;
+    mm_memory_tracker tracker;  // memory variants: reads of the log window (+ the EMA window)
+    mm_ckpt_extra extras[1];    // memory variants: the bank
+    int n_extras;
 } mm_trainer;
 
 static int mm_trainer_load_config(mm_trainer *tr, const mm_train_args *a) {
@@ -104,9 +108,6 @@ static int mm_trainer_load_config(mm_trainer *tr, const mm_train_args *a) {
     for (int i = 0; i < a->n_overrides; i++)
         if (mm_config_override(&tr->cfg, a->overrides[i], MM_CONFIG_CHECK_PATHS) != 0) return -1;
     if (mm_config_finalize(&tr->cfg, MM_CONFIG_FOR_TRAINING) != 0) return -1;
-    if (tr->cfg.model.model_type != MM_MODEL_ORIGINAL)
-        return mm_errorf("%s: model_type '%s' is not available in this engine yet (only model_original)",
-                         a->config_path, mm_model_type_name(tr->cfg.model.model_type));
     if (tr->cfg.train.batch_size <= 0 || tr->cfg.train.accumulation_steps <= 0 || tr->cfg.train.epochs <= 0)
         return mm_errorf("%s: batch_size, accumulation_steps and epochs must be positive", a->config_path);
     return 0;
@@ -153,7 +154,24 @@ static int mm_trainer_open_data(mm_trainer *tr) {
 
 static int mm_trainer_init_model(mm_trainer *tr) {
     const mm_train_config *t = &tr->cfg.train;
-    if (mm_model_init(&tr->model, &tr->cfg.model, NULL, (uint64_t)t->seed) != 0) return -1;
+    if (mm_model_init_run(&tr->model, &tr->cfg, NULL, (uint64_t)t->seed, 1) != 0) return -1;
+    if (tr->model.mem) {
+        mm_model *m = &tr->model;
+        if (mm_memory_tracker_init(&tr->tracker, m->ms.num, m->C,
+                                   tr->cfg.knowledge.memory_update == MM_MEMORY_UPDATE_EMA) != 0)
+            return -1;
+        m->tracker = &tr->tracker;
+        m->training = 1;
+        m->noise_seed = (uint64_t)t->seed;
+        mm_ckpt_extra *x = &tr->extras[0];
+        x->name = MM_MEMORY_BANK_NAME;
+        x->dtype = MM_U16;
+        x->ndim = 2;
+        x->shape[0] = m->ms.num;
+        x->shape[1] = m->ms.LK;
+        x->data = m->bank;
+        tr->n_extras = 1;
+    }
     if (mm_adamw_init(&tr->opt, tr->model.num_params, (float)t->beta1, (float)t->beta2, (float)t->adam_eps,
                       (float)t->weight_decay, NULL) != 0)
         return -1;
@@ -207,7 +225,7 @@ static int mm_trainer_save(mm_trainer *tr) {
     rs.adam_v = tr->adam_v;
     rs.data_pos = (uint8_t *)blob;
     rs.data_pos_len = strlen(blob);
-    int rc = mm_checkpoint_save(tr->ckpt_path, &tr->cfg, tr->named, tr->n_named, NULL, 0, &rs);
+    int rc = mm_checkpoint_save(tr->ckpt_path, &tr->cfg, tr->named, tr->n_named, tr->extras, tr->n_extras, &rs);
     free(blob);
     if (rc == 0) tr->last_save = tr->boundary_step;
     return rc;
@@ -221,7 +239,7 @@ static int mm_trainer_resume(mm_trainer *tr) {
     if (access(tr->ckpt_path, R_OK) != 0)
         return mm_errorf("%s: no checkpoint to resume from (start without --resume)", tr->ckpt_path);
     mm_run_config saved;
-    if (mm_checkpoint_load(tr->ckpt_path, tr->named, tr->n_named, NULL, 0, NULL) != 0) return -1;
+    if (mm_checkpoint_load(tr->ckpt_path, tr->named, tr->n_named, tr->extras, tr->n_extras, NULL) != 0) return -1;
     if (mm_checkpoint_load_resume(tr->ckpt_path, tr->named, tr->n_named, &rs, &saved) != 0) return -1;
     int rc = 0;
     // An exact resume needs the configuration the checkpoint was trained with ([eval] may differ).
@@ -250,6 +268,7 @@ static void mm_trainer_free(mm_trainer *tr) {
     mm_batch_free(&tr->batch);
     if (tr->dl) mm_dataloader_close(tr->dl);
     mm_model_free(&tr->model);
+    mm_memory_tracker_free(&tr->tracker);
     mm_adamw_free(&tr->opt);
     free(tr->named);
     free(tr->adam_m);
@@ -282,13 +301,45 @@ static void mm_trainer_row(mm_trainer *tr, float loss, float lr, double tok_s, i
     r->eta_s = done_here > 0 ? run_el / (double)done_here * (double)(tr->total - tr->step) : -1;
 }
 
-static void mm_trainer_log_line(const mm_trainer *tr) {
+static void mm_trainer_log_line(const mm_trainer *tr, json_t *mem) {
     const mm_metrics_row *r = &tr->last_row;
-    char eta[32];
-    printf("epoch %d/%d step %ld/%ld loss %.4f lr %.3e grad_norm %.3f tok/s %.0f eta %s\n", r->epoch + 1,
+    char eta[32], memtxt[96] = "";
+    if (mem)
+        snprintf(memtxt, sizeof memtxt, " memory used %.3f kl %.3f rewritten %lld",
+                 json_real_value(json_object_get(mem, "memory_used_fraction")),
+                 json_real_value(json_object_get(mem, "memory_kl_uniform")),
+                 (long long)json_integer_value(json_object_get(mem, "memory_entries_rewritten")));
+    printf("epoch %d/%d step %ld/%ld loss %.4f lr %.3e grad_norm %.3f tok/s %.0f eta %s%s\n", r->epoch + 1,
            tr->cfg.train.epochs, r->step, r->total_steps, r->loss, r->lr, r->grad_norm, r->tokens_per_s,
-           mm_format_duration(r->eta_s, eta, sizeof eta));
+           mm_format_duration(r->eta_s, eta, sizeof eta), memtxt);
     fflush(stdout);
+}
+
+// The memory-layer fields of a metrics row (NULL for model_original): usage of the log window.
+static json_t *mm_trainer_memory_fields(mm_trainer *tr) {
+    if (!tr->model.mem) return NULL;
+    mm_memory_stats st;
+    mm_memory_stats_take(&tr->tracker, &st, 1);
+    json_t *o = json_object();
+    json_object_set_new(o, "memory_used_fraction", json_real(st.used_fraction));
+    json_object_set_new(o, "memory_usage_entropy", json_real(st.entropy));
+    json_object_set_new(o, "memory_kl_uniform", json_real(st.kl_uniform));
+    json_object_set_new(o, "memory_entries_rewritten", json_integer(st.rewritten));
+    json_object_set_new(o, "memory_ema_updates", json_integer(st.updates));
+    return o;
+}
+
+// memory_update = ema: every ema_update_freq optimizer steps, the entries read in the window move
+// toward the hidden states that read them; entries below freeze_ratio * knowledge_num never change.
+static int mm_trainer_ema(mm_trainer *tr) {
+    const mm_knowledge_config *k = &tr->cfg.knowledge;
+    if (!tr->model.mem || k->memory_update != MM_MEMORY_UPDATE_EMA) return 0;
+    if (tr->opt.step % k->ema_update_freq != 0) return 0;
+    mm_model *m = &tr->model;
+    int frozen = (int)floor(k->freeze_ratio * m->ms.num);
+    long changed = mm_memory_ema_update(m->be, &tr->tracker, m->bank, m->ms.LK, m->tok_embeddings, m->norm, m->V,
+                                        m->C, (float)k->ema_decay, frozen);
+    return changed < 0 ? mm_error_prefix("step %ld: EMA update of the memory bank", tr->step) : 0;
 }
 
 // The loop. Returns an MM_EXIT_* status.
@@ -309,6 +360,7 @@ static int mm_trainer_loop(mm_trainer *tr) {
         if (mm_trainer_next_batch(tr) != 0) return MM_EXIT_ERROR;
         float lr = mm_lr_schedule(tr->step, tr->total, (float)t->learning_rate, t->warmup_iters);
         float loss = 0;
+        tr->model.noise_step = (uint64_t)tr->step;  // Gumbel noise: a function of (seed, step, layer)
         if (mm_model_forward(&tr->model, tr->batch.x, tr->batch.y, tr->batch.loss_mask, tr->batch.B, tr->batch.T,
                              &loss, NULL) != 0)
             return MM_EXIT_ERROR;
@@ -327,6 +379,7 @@ static int mm_trainer_loop(mm_trainer *tr) {
             tr->grad_norm = mm_model_clip_grad_norm(&tr->model, (float)t->grad_clip);
             mm_adamw_step(&tr->opt, tr->model.params, tr->model.grads, lr);
             mm_model_zero_grad(&tr->model);
+            if (mm_trainer_ema(tr) != 0) return MM_EXIT_ERROR;
             tr->boundary_step = tr->step;
             mm_dataloader_get_pos(tr->dl, &tr->boundary_pos);
             if (tr->step - tr->last_save >= t->save_interval && tr->step < tr->total && mm_trainer_save(tr) != 0)
@@ -337,8 +390,11 @@ static int mm_trainer_loop(mm_trainer *tr) {
             mm_trainer_row(tr, loss, lr, now > window_t ? window_tokens / (now - window_t) : 0, epoch);
             window_t = now;
             window_tokens = 0;
-            if (mm_metrics_write(&tr->log, &tr->last_row, NULL) != 0) return MM_EXIT_ERROR;
-            if (!bar.is_tty) mm_trainer_log_line(tr);
+            json_t *mem = mm_trainer_memory_fields(tr);
+            int wrc = mm_metrics_write(&tr->log, &tr->last_row, mem);
+            if (!bar.is_tty) mm_trainer_log_line(tr, mem);
+            json_decref(mem);
+            if (wrc != 0) return MM_EXIT_ERROR;
         }
         char extra[96];
         snprintf(extra, sizeof extra, "loss %.4f lr %.2e", loss, lr);

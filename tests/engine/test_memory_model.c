@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minimind/checkpoint.h"
 #include "minimind/error.h"
 #include "minimind/model.h"
 #include "minimind/optim.h"
@@ -270,5 +271,109 @@ Test(memory_model, bank_ids_checked) {
     cr_assert_eq(mm_model_set_bank(&m, ids, "bank.bin"), -1);
     cr_assert(strstr(mm_error_message(), "bank.bin: entry 5 position 2 holds token id 256"), "%s", mm_error_message());
     free(ids);
+    mm_model_free(&m);
+}
+
+// Save with the bank as a U16 extra tensor, load into a fresh model: every parameter, the bank and
+// the logits come back bit for bit; the file holds the memory tensors under their documented names.
+Test(memory_model, checkpoint_round_trip) {
+    mm_run_config rc;
+    mm_config_default(&rc);
+    small_config(&rc.model, MM_MODEL_MEMORY);
+    rc.knowledge.num_candidates = K;
+    mm_model a, b;
+    cr_assert_eq(mm_model_init_run(&a, &rc, NULL, 11, 0), 0, "%s", mm_error_message());
+    cr_assert_eq(mm_model_init_run(&b, &rc, NULL, 12, 0), 0, "%s", mm_error_message());
+    random_bank(&a);
+    char *dir = mm_test_tmpdir("memckpt"), *path = mm_test_path(dir, "m.safetensors");
+    mm_named_tensor *na = calloc((size_t)a.n_table, sizeof *na), *nb = calloc((size_t)b.n_table, sizeof *nb);
+    for (int i = 0; i < a.n_table; i++) {
+        na[i] = (mm_named_tensor){a.table[i].name, a.table[i].ndim, {0}, a.table[i].data};
+        nb[i] = (mm_named_tensor){b.table[i].name, b.table[i].ndim, {0}, b.table[i].data};
+        for (int d = 0; d < 3; d++) na[i].shape[d] = nb[i].shape[d] = a.table[i].shape[d];
+    }
+    mm_ckpt_extra ea = {MM_MEMORY_BANK_NAME, MM_U16, 2, {64, 6}, a.bank}, eb = ea;
+    eb.data = b.bank;
+    cr_assert_eq(mm_checkpoint_save(path, &rc, na, a.n_table, &ea, 1, NULL), 0, "%s", mm_error_message());
+    mm_safetensors st;
+    cr_assert_eq(mm_st_read(&st, path), 0);
+    const mm_st_tensor *t = mm_st_find(&st, "layers.1.memory.keys");
+    cr_assert(t && t->ndim == 3 && t->shape[0] == 2 && t->shape[1] == 8 && t->shape[2] == 8);
+    t = mm_st_find(&st, "memory_bank");
+    cr_assert(t && t->dtype == MM_U16 && t->shape[0] == 64 && t->shape[1] == 6);
+    cr_assert_not_null(mm_st_find(&st, "layers.0.memory.fusion.w2.weight"));
+    mm_st_free(&st);
+    cr_assert_eq(mm_checkpoint_load(path, nb, b.n_table, &eb, 1, NULL), 0, "%s", mm_error_message());
+    cr_assert_eq(memcmp(a.params, b.params, a.num_params * sizeof(float)), 0);
+    cr_assert_eq(memcmp(a.bank, b.bank, 64 * 6 * sizeof(uint16_t)), 0);
+    int32_t X[12];
+    for (int i = 0; i < 12; i++) X[i] = (int32_t)(rnd() % 256u);
+    float *la = malloc(sizeof(float) * 12 * 256), *lb = malloc(sizeof(float) * 12 * 256);
+    cr_assert_eq(mm_model_forward(&a, X, NULL, NULL, 1, 12, NULL, la), 0);
+    cr_assert_eq(mm_model_forward(&b, X, NULL, NULL, 1, 12, NULL, lb), 0);
+    cr_assert_eq(memcmp(la, lb, sizeof(float) * 12 * 256), 0);
+    // a checkpoint without the bank is refused
+    cr_assert_eq(mm_checkpoint_save(path, &rc, na, a.n_table, NULL, 0, NULL), 0);
+    cr_assert_eq(mm_checkpoint_load(path, nb, b.n_table, &eb, 1, NULL), -1);
+    cr_assert(strstr(mm_error_message(), "memory_bank"), "%s", mm_error_message());
+    mm_test_rmtree(dir);
+    free(dir), free(path), free(na), free(nb), free(la), free(lb);
+    mm_model_free(&a);
+    mm_model_free(&b);
+}
+
+// The cluster cache places bank rows as the permutation says and starts every layer's keys at the
+// projected, RMS-normalised centroid of their grid row (K1) / column (K2), recomputed here in double.
+Test(memory_model, cluster_keys_start_at_centroids) {
+    mm_model_config cfg;
+    small_config(&cfg, MM_MODEL_NO_FEED);
+    mm_model m;
+    cr_assert_eq(mm_model_init_memory(&m, &cfg, K, MM_MEMORY_SELECT_SOFTMAX, NULL, 5), 0, "%s", mm_error_message());
+    random_bank(&m);
+    const int NUMm = 64, S = 8, LKm = 6, C = 64, D = 16, Dh = 8;
+    uint16_t *orig = malloc(sizeof(uint16_t) * NUMm * LKm);
+    memcpy(orig, m.bank, sizeof(uint16_t) * NUMm * LKm);
+    uint32_t perm[64];
+    cr_assert_eq(mm_memory_cluster_compute(m.bank, NUMm, LKm, m.tok_embeddings, C, perm), 0, "%s", mm_error_message());
+    int seen[64] = {0};
+    for (int p = 0; p < NUMm; p++) cr_assert(perm[p] < 64 && !seen[perm[p]]++, "not a permutation");
+    cr_assert_eq(mm_model_apply_cluster(&m, perm), 0);
+    for (int p = 0; p < NUMm; p++) cr_assert_eq(memcmp(m.bank + p * LKm, orig + perm[p] * LKm, LKm * 2), 0);
+    double worst = 0;
+    int checked = 0;
+    for (int half = 0; half < 2; half++)
+        for (int i = 0; i < S; i++) {
+            double c[64] = {0};
+            int n = 0;
+            for (int p = 0; p < NUMm; p++) {
+                if ((half ? p % S : p / S) != i) continue;
+                const uint16_t *row = m.bank + p * LKm;
+                double v[64] = {0};
+                int cnt = 0;
+                for (int t = 0; t < LKm; t++)
+                    if (row[t]) {
+                        for (int k = 0; k < C; k++) v[k] += m.tok_embeddings[row[t] * C + k];
+                        cnt++;
+                    }
+                if (!cnt) continue;
+                for (int k = 0; k < C; k++) c[k] += v[k] / cnt;
+                n++;
+            }
+            if (n == 0) continue;  // a grid line of empty entries keeps its random key
+            checked++;
+            double ss = 0;
+            for (int k = 0; k < C; k++) c[k] /= n, ss += c[k] * c[k];
+            double r = 1.0 / sqrt(ss / C + cfg.norm_eps);
+            for (int l = 0; l < 2; l++)
+                for (int d = 0; d < Dh; d++) {
+                    double s = 0;
+                    for (int k = 0; k < C; k++) s += m.layers[l].mem_query[(half * Dh + d) * C + k] * c[k] * r;
+                    worst = fmax(worst, fabs(s - m.layers[l].mem_keys[(half * S + i) * Dh + d]));
+                }
+        }
+    cr_assert_lt(worst, 1e-5, "keys differ from the centroids by %g", worst);
+    cr_assert_geq(checked, 2 * S - 2);
+    (void)D;
+    free(orig);
     mm_model_free(&m);
 }

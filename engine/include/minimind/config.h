@@ -30,6 +30,11 @@ typedef enum mm_memory_select {
     MM_MEMORY_SELECT_GUMBEL = 1,   // "gumbel"
 } mm_memory_select;
 
+typedef enum mm_memory_update {
+    MM_MEMORY_UPDATE_FROZEN = 0,  // "frozen" (default): the bank never changes
+    MM_MEMORY_UPDATE_EMA = 1,     // "ema": entries move toward the hidden states that selected them
+} mm_memory_update;
+
 typedef struct mm_data_config {
     char data_path[MM_CONFIG_STR_MAX];       // training data; required for training
     char tokenizer_path[MM_CONFIG_STR_MAX];  // "" = not set
@@ -41,7 +46,11 @@ typedef struct mm_knowledge_config {
     int num_candidates;                          // default 16
     mm_memory_select memory_select;              // default softmax
     char database_init_path[MM_CONFIG_STR_MAX];  // "" = random init; must exist when set
-    char cluster_cache_path[MM_CONFIG_STR_MAX];  // kept for the original; optional, may not exist yet
+    char cluster_cache_path[MM_CONFIG_STR_MAX];  // "" = random keys; training requires the file to exist
+    mm_memory_update memory_update;              // default frozen
+    int ema_update_freq;                         // EMA update every N optimizer steps; default 100
+    double ema_decay;                            // default 0.9 (weight of the old entry)
+    double freeze_ratio;                         // entries below freeze_ratio * knowledge_num never change; 0
 } mm_knowledge_config;
 
 typedef struct mm_train_config {

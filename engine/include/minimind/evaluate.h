@@ -7,6 +7,8 @@
 #ifndef MINIMIND_EVALUATE_H
 #define MINIMIND_EVALUATE_H
 
+#include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "minimind/config.h"
@@ -25,9 +27,28 @@ typedef struct mm_eval_args {
     int quiet;                   // 1: no per-sample text on stdout
     const mm_run_config *expect; // command-line dimensions to check against the checkpoint (or NULL)
     unsigned expect_mask;
+    const char *facts_path;      // fact recall on this file (NULL = none); see mm_eval_facts
+    int facts_max;               // 0 = every fact
+    int facts_new_tokens;        // 16
 } mm_eval_args;
 
 void mm_eval_args_default(mm_eval_args *a);
+// With facts_path, eval.json gets a "facts" object (mm_eval_facts); the text samples are then
+// evaluated only when evaluation data is available (--data or the recorded eval_data_path).
 int mm_evaluate(const mm_eval_args *a);
+
+// Fact recall: for each {"prompt", "answer"} line of a JSON Lines file (other fields such as
+// "lang" and "relation" group the results), the greedy completion of <s> + encode(prompt) (up to
+// new_tokens tokens, stopping at </s>) is decoded; it is correct when, leading whitespace removed,
+// it begins with the answer and the answer is followed by the end of the completion, whitespace or
+// punctuation (ASCII, CJK, fullwidth) — or, for an answer ending in a digit, by any non-digit
+// ("2010年"). *out (new reference): {"path", "matching", "max_new_tokens", "total", "correct",
+// "accuracy", "by_lang": {LANG: {correct, total, accuracy}}, "by_relation": {...}, "items": [{"line",
+// "prompt", "answer", "completion", "correct", "lang", "relation"}]}. max_items <= 0: every line.
+struct mm_inference;
+int mm_eval_facts(struct mm_inference *inf, const char *path, int max_items, int new_tokens, int quiet,
+                  json_t **out);
+// The matching rule above (exposed for tests).
+int mm_fact_match(const char *completion, size_t clen, const char *answer, size_t alen);
 
 #endif

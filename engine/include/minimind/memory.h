@@ -89,11 +89,6 @@ void mm_memory_gumbel_noise(float *noise, size_t n, uint64_t seed, uint64_t coun
 // ---------------------------------------------------------------------------------------------
 // Usage tracking and EMA updates (memory_update = ema), engine/src/memory_update.c.
 
-typedef enum mm_memory_update {
-    MM_MEMORY_UPDATE_FROZEN = 0,  // "frozen" (default): the bank never changes
-    MM_MEMORY_UPDATE_EMA = 1,     // "ema": entries move toward the hidden states that selected them
-} mm_memory_update;
-
 // Per-window statistics of which entries the layers read. usage[e] accumulates the read-out weight
 // of entry e over every row and layer of the window; with EMA, each used entry also accumulates
 // sum_rows w * h (the hidden state entering the memory layer) in a slot (slots grow as entries are
@@ -138,7 +133,24 @@ long mm_memory_ema_update(const mm_backend *be, mm_memory_tracker *t, uint16_t *
                           int C, float decay, int frozen_below);
 // Clears the EMA window (after a resume, or when EMA is off) without updating.
 void mm_memory_tracker_clear_ema(mm_memory_tracker *t);
-// "frozen" / "ema"; parse returns -1 (with a message) for another name.
+// "frozen" / "ema" (mm_memory_update is declared in minimind/config.h).
 const char *mm_memory_update_name(mm_memory_update u);
+
+// ---------------------------------------------------------------------------------------------
+// Cluster cache (cluster_cache_path, `minimind memory cluster`), engine/src/memory_cluster.c.
+// Little-endian: magic "MMKCLUST", u32 version (1), u32 knowledge_num, u32 S, u32 reserved (0),
+// then knowledge_num u32: perm[p] = the bank row placed at entry p, i.e. at cell (p / S, p % S) of
+// the S x S key grid. perm is a permutation of 0..knowledge_num-1.
+#define MM_KCLUSTER_MAGIC "MMKCLUST"
+#define MM_KCLUSTER_VERSION 1u
+
+// Assigns the NUM = S*S bank rows to the grid so that rows of the grid hold entries with similar
+// embeddings: v_e = mean tied embedding of entry e (0 for an empty entry); entries sorted by their
+// projection on the first principal direction of the v_e are cut into S grid rows of S; each grid
+// row is sorted by the projection on the second principal direction (columns). Deterministic.
+int mm_memory_cluster_compute(const uint16_t *bank, int num, int LK, const float *wte, int C, uint32_t *perm);
+int mm_memory_cluster_write(const char *path, const uint32_t *perm, int num);
+// Reads and validates (magic, version, knowledge_num == num, a permutation). *perm is malloc'd.
+int mm_memory_cluster_read(const char *path, int num, uint32_t **perm);
 
 #endif

@@ -145,6 +145,17 @@ int mm_model_init(mm_model *m, const mm_model_config *cfg, const mm_backend *be,
 // Same, with the memory layer's candidate count and selection.
 int mm_model_init_memory(mm_model *m, const mm_model_config *cfg, int num_candidates, mm_memory_select select,
                          const mm_backend *be, uint64_t seed);
+// The model of a run configuration (engine/src/memory_init.c): mm_model_init_memory with [knowledge]
+// num_candidates and memory_select; with init_memory, the memory variants also load the bank from
+// database_init_path (when set; its knowledge_num / knowledge_length must match) and apply the
+// cluster cache (when cluster_cache_path is set; the file must exist): the bank rows are placed on
+// the key grid as the cache says and each layer's keys start at the centroids of their entries
+// (K1[i] = first half of W_q c_i, c_i the RMS-normalised mean value of grid row i; K2[j] from grid
+// column j, second half).
+int mm_model_init_run(mm_model *m, const mm_run_config *c, const mm_backend *be, uint64_t seed, int init_memory);
+// Places the bank rows as perm says (perm[p] = old row of new entry p) and starts the keys at the
+// centroids (see mm_model_init_run).
+int mm_model_apply_cluster(mm_model *m, const uint32_t *perm);
 // Copies a bank (knowledge_num x knowledge_length ids) into the model; every id must be < vocab_size.
 // `what` names the source in errors. Error for model_original.
 int mm_model_set_bank(mm_model *m, const uint16_t *ids, const char *what);

@@ -1,0 +1,325 @@
+// `minimind memory`: instruments for the KnowledgeDataset memory (minimind/memory.h).
+//   inspect  which entries each layer reads for each token of a prompt, decoded, with weights
+//   dump     entries A-B of a checkpoint's bank as JSON Lines {"entry", "ids", "text"}
+//   diff     the entries that differ between two checkpoints' banks, before and after
+//   cluster  write a cluster cache (cluster_cache_path) for a run configuration
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "minimind/checkpoint.h"
+#include "minimind/error.h"
+#include "minimind/inference.h"
+#include "minimind/memory.h"
+#include "minimind/model.h"
+#include "minimind/safetensors.h"
+#include "minimind/tokenizer.h"
+#include "options.h"
+
+static const char mm_memory_usage[] =
+    "usage: minimind memory inspect --model_path CKPT --prompt TEXT [--layer L] [--top K] [--tokenizer PATH]\n"
+    "       minimind memory dump --model_path CKPT [--entries A-B] [--tokenizer PATH]\n"
+    "       minimind memory diff --from CKPT1 --to CKPT2 [--max N] [--tokenizer PATH]\n"
+    "       minimind memory cluster --config RUN.ini --out FILE [--model_path CKPT]\n"
+    "\n"
+    "inspect  for each token of <s> + PROMPT and each layer (or only --layer L), the --top K entries\n"
+    "         read (default 4), best weight first: entry index, weight, entry text.\n"
+    "dump     entries A..B (inclusive, default 0-9) of the checkpoint's memory bank as JSON Lines\n"
+    "         {\"entry\", \"ids\", \"text\"} (padding ids 0 left out of ids and text).\n"
+    "diff     entries whose ids differ between two checkpoints (same bank shape): '-' before, '+'\n"
+    "         after, at most --max entries printed (default 50), then the count.\n"
+    "cluster  assigns the bank rows of [knowledge] database_init_path to the sqrt(N) x sqrt(N) key\n"
+    "         grid by their mean embeddings (the initial embeddings of [train] seed, or those of\n"
+    "         --model_path) and writes FILE for [knowledge] cluster_cache_path.\n"
+    "The tokenizer defaults to the [data] tokenizer_path recorded in the checkpoint.\n";
+
+// ---- helpers ----
+
+// The text of a bank row (padding left out), malloc'd; ids_out (optional) gets the non-pad ids.
+static char *mm_entry_text(const mm_tokenizer *tok, const uint16_t *row, int LK, json_t *ids_out) {
+    int32_t ids[4096];
+    int n = 0;
+    for (int t = 0; t < LK && n < 4096; t++)
+        if (row[t] != MM_MEMORY_PAD) {
+            ids[n++] = row[t];
+            if (ids_out) json_array_append_new(ids_out, json_integer(row[t]));
+        }
+    size_t len;
+    return mm_tokenizer_decode(tok, ids, (size_t)n, &len);
+}
+
+// A checkpoint's bank (U16 (num, LK)), its configuration and (optionally) its tokenizer.
+typedef struct mm_ckpt_bank {
+    mm_safetensors st;
+    mm_run_config cfg;
+    const uint16_t *ids;
+    int num, LK;
+} mm_ckpt_bank;
+
+static int mm_ckpt_bank_open(mm_ckpt_bank *b, const char *path) {
+    memset(b, 0, sizeof *b);
+    if (mm_checkpoint_read_config(path, &b->cfg) != 0) return -1;
+    if (b->cfg.model.model_type == MM_MODEL_ORIGINAL)
+        return mm_errorf("%s: model_type model_original has no memory bank", path);
+    if (mm_st_read(&b->st, path) != 0) return -1;
+    const mm_st_tensor *t = mm_st_find(&b->st, MM_MEMORY_BANK_NAME);
+    if (!t || t->dtype != MM_U16 || t->ndim != 2) {
+        mm_st_free(&b->st);
+        return mm_errorf("%s: no U16 (knowledge_num, knowledge_length) tensor '%s'", path, MM_MEMORY_BANK_NAME);
+    }
+    b->ids = t->data;
+    b->num = (int)t->shape[0];
+    b->LK = (int)t->shape[1];
+    return 0;
+}
+
+static int mm_open_tokenizer(const char *given, const mm_run_config *cfg, const char *ckpt, mm_tokenizer **tok) {
+    const char *tp = given && *given ? given : cfg->data.tokenizer_path;
+    if (!*tp) return mm_errorf("%s: no tokenizer recorded in the checkpoint; pass --tokenizer", ckpt);
+    return mm_tokenizer_load(tp, tok);
+}
+
+// "A-B" or "A" -> [a, b].
+static int mm_parse_range(const char *s, int num, int *a, int *b) {
+    char *end;
+    long x = strtol(s, &end, 10), y = x;
+    if (end == s || x < 0) return -1;
+    if (*end == '-') {
+        const char *s2 = end + 1;
+        y = strtol(s2, &end, 10);
+        if (end == s2) return -1;
+    }
+    if (*end != '\0' || y < x) return -1;
+    if (x >= num) return -1;
+    *a = (int)x;
+    *b = (int)(y < num ? y : num - 1);
+    return 0;
+}
+
+// ---- inspect ----
+
+typedef struct {
+    float w;
+    int32_t e;
+} mm_read;
+
+static int mm_read_cmp(const void *a, const void *b) {
+    const mm_read *x = a, *y = b;
+    if (x->w != y->w) return x->w < y->w ? 1 : -1;
+    return x->e < y->e ? -1 : x->e > y->e;
+}
+
+static int mm_memory_inspect(int argc, char **argv) {
+    const char *model_path = NULL, *prompt = NULL, *tokenizer = NULL;
+    int layer = -1, top = 4;
+    mm_option opts[] = {{"--model_path", MM_OPT_STR, &model_path, 0}, {"--prompt", MM_OPT_STR, &prompt, 0},
+                        {"--layer", MM_OPT_INT, &layer, 0},           {"--top", MM_OPT_INT, &top, 0},
+                        {"--tokenizer", MM_OPT_STR, &tokenizer, 0}};
+    int rc = mm_options_parse("memory inspect", argc, argv, opts, 5, mm_memory_usage);
+    if (rc == 1) return 0;
+    if (rc != 0) return rc;
+    if (!model_path || !prompt) return mm_cli_usage_error("memory inspect: --model_path and --prompt are required");
+    if (top < 1) return mm_cli_usage_error("memory inspect: --top must be >= 1");
+    mm_inference inf;
+    if (mm_inference_open(&inf, model_path, tokenizer, NULL, 0) != 0) return mm_cli_fail();
+    mm_model *m = &inf.model;
+    mm_ids ids = {0};
+    rc = 1;
+    if (!m->mem) {
+        mm_errorf("%s: model_type model_original has no memory layer", model_path);
+        goto done;
+    }
+    if (layer >= m->L || (opts[2].seen && layer < 0)) {
+        mm_errorf("memory inspect: --layer %d: the model has layers 0..%d", layer, m->L - 1);
+        goto done;
+    }
+    if (mm_ids_push(&ids, MM_TOKEN_BOS) || mm_tokenizer_encode(inf.tok, prompt, strlen(prompt), &ids)) goto done;
+    if (ids.len > (size_t)m->config.max_seq_len) ids.len = (size_t)m->config.max_seq_len;
+    const int T = (int)ids.len, K = m->ms.K;
+    if (mm_model_forward(m, ids.data, NULL, NULL, 1, T, NULL, NULL) != 0) goto done;
+    if (top > K) top = K;
+    printf("%s: %s, %d entries x %d tokens, %d candidates per read (%s)\n", model_path,
+           mm_model_type_name(m->config.model_type), m->ms.num, m->ms.LK, K, mm_memory_select_name(m->ms.select));
+    mm_read reads[MM_MEMORY_MAX_CANDIDATES];
+    for (int t = 0; t < T; t++) {
+        char *tt = mm_tokenizer_decode(inf.tok, ids.data + t, 1, &(size_t){0});
+        json_t *js = json_string(tt ? tt : "?");
+        char *q = json_dumps(js, JSON_ENCODE_ANY);
+        printf("token %d %s\n", t, q ? q : "?");
+        free(q), free(tt), json_decref(js);
+        for (int l = layer < 0 ? 0 : layer; l <= (layer < 0 ? m->L - 1 : layer); l++) {
+            const size_t off = ((size_t)l * T + t) * K;
+            for (int k = 0; k < K; k++) reads[k].w = m->a.mw[off + k], reads[k].e = m->a.midx[off + k];
+            qsort(reads, (size_t)K, sizeof *reads, mm_read_cmp);
+            for (int k = 0; k < top; k++) {
+                char *text = mm_entry_text(inf.tok, m->bank + (size_t)reads[k].e * m->ms.LK, m->ms.LK, NULL);
+                json_t *jt = json_string(text ? text : "");
+                char *qt = json_dumps(jt, JSON_ENCODE_ANY);
+                printf("  layer %d  entry %-8d w %.4f  %s\n", l, reads[k].e, reads[k].w, qt ? qt : "");
+                free(qt), free(text), json_decref(jt);
+            }
+        }
+    }
+    rc = 0;
+done:
+    if (rc) mm_cli_fail();
+    mm_ids_free(&ids);
+    mm_inference_close(&inf);
+    return rc;
+}
+
+// ---- dump ----
+
+static int mm_memory_dump(int argc, char **argv) {
+    const char *model_path = NULL, *entries = "0-9", *tokenizer = NULL;
+    mm_option opts[] = {{"--model_path", MM_OPT_STR, &model_path, 0},
+                        {"--entries", MM_OPT_STR, &entries, 0},
+                        {"--tokenizer", MM_OPT_STR, &tokenizer, 0}};
+    int rc = mm_options_parse("memory dump", argc, argv, opts, 3, mm_memory_usage);
+    if (rc == 1) return 0;
+    if (rc != 0) return rc;
+    if (!model_path) return mm_cli_usage_error("memory dump: --model_path is required");
+    mm_ckpt_bank b;
+    if (mm_ckpt_bank_open(&b, model_path) != 0) return mm_cli_fail();
+    mm_tokenizer *tok = NULL;
+    int a, z;
+    rc = 1;
+    if (mm_parse_range(entries, b.num, &a, &z) != 0) {
+        mm_st_free(&b.st);
+        return mm_cli_usage_error("memory dump: --entries '%s': expected A-B with 0 <= A <= B, A < %d", entries, b.num);
+    }
+    if (mm_open_tokenizer(tokenizer, &b.cfg, model_path, &tok) != 0) goto done;
+    for (int e = a; e <= z; e++) {
+        json_t *ids = json_array();
+        char *text = mm_entry_text(tok, b.ids + (size_t)e * b.LK, b.LK, ids);
+        if (!text) {
+            json_decref(ids);
+            goto done;
+        }
+        json_t *o = json_pack("{s:i,s:o,s:s}", "entry", e, "ids", ids, "text", text);
+        char *line = json_dumps(o, JSON_COMPACT);
+        printf("%s\n", line ? line : "{}");
+        free(line), free(text), json_decref(o);
+    }
+    rc = 0;
+done:
+    if (rc) mm_cli_fail();
+    if (tok) mm_tokenizer_free(tok);
+    mm_st_free(&b.st);
+    return rc;
+}
+
+// ---- diff ----
+
+static int mm_memory_diff(int argc, char **argv) {
+    const char *from = NULL, *to = NULL, *tokenizer = NULL;
+    int max = 50;
+    mm_option opts[] = {{"--from", MM_OPT_STR, &from, 0},
+                        {"--to", MM_OPT_STR, &to, 0},
+                        {"--max", MM_OPT_INT, &max, 0},
+                        {"--tokenizer", MM_OPT_STR, &tokenizer, 0}};
+    int rc = mm_options_parse("memory diff", argc, argv, opts, 4, mm_memory_usage);
+    if (rc == 1) return 0;
+    if (rc != 0) return rc;
+    if (!from || !to) return mm_cli_usage_error("memory diff: --from and --to are required");
+    if (max < 0) return mm_cli_usage_error("memory diff: --max must be >= 0");
+    mm_ckpt_bank b1, b2;
+    if (mm_ckpt_bank_open(&b1, from) != 0) return mm_cli_fail();
+    if (mm_ckpt_bank_open(&b2, to) != 0) {
+        mm_st_free(&b1.st);
+        return mm_cli_fail();
+    }
+    mm_tokenizer *tok = NULL;
+    rc = 1;
+    if (b1.num != b2.num || b1.LK != b2.LK) {
+        mm_errorf("%s has %d x %d entries, %s has %d x %d: not the same bank", from, b1.num, b1.LK, to, b2.num, b2.LK);
+        goto done;
+    }
+    if (mm_open_tokenizer(tokenizer, &b2.cfg, to, &tok) != 0) goto done;
+    long changed = 0;
+    for (int e = 0; e < b1.num; e++) {
+        const uint16_t *r1 = b1.ids + (size_t)e * b1.LK, *r2 = b2.ids + (size_t)e * b2.LK;
+        if (!memcmp(r1, r2, sizeof(uint16_t) * (size_t)b1.LK)) continue;
+        if (changed++ >= max) continue;
+        char *t1 = mm_entry_text(tok, r1, b1.LK, NULL), *t2 = mm_entry_text(tok, r2, b2.LK, NULL);
+        json_t *j1 = json_string(t1 ? t1 : ""), *j2 = json_string(t2 ? t2 : "");
+        char *q1 = json_dumps(j1, JSON_ENCODE_ANY), *q2 = json_dumps(j2, JSON_ENCODE_ANY);
+        printf("entry %d\n  - %s\n  + %s\n", e, q1 ? q1 : "", q2 ? q2 : "");
+        free(t1), free(t2), free(q1), free(q2), json_decref(j1), json_decref(j2);
+    }
+    printf("memory diff: %ld of %d entries rewritten\n", changed, b1.num);
+    rc = 0;
+done:
+    if (rc) mm_cli_fail();
+    if (tok) mm_tokenizer_free(tok);
+    mm_st_free(&b1.st);
+    mm_st_free(&b2.st);
+    return rc;
+}
+
+// ---- cluster ----
+
+static int mm_memory_cluster(int argc, char **argv) {
+    const char *config = NULL, *out = NULL, *model_path = NULL;
+    mm_option opts[] = {{"--config", MM_OPT_STR, &config, 0},
+                        {"--out", MM_OPT_STR, &out, 0},
+                        {"--model_path", MM_OPT_STR, &model_path, 0}};
+    int rc = mm_options_parse("memory cluster", argc, argv, opts, 3, mm_memory_usage);
+    if (rc == 1) return 0;
+    if (rc != 0) return rc;
+    if (!config || !out) return mm_cli_usage_error("memory cluster: --config and --out are required");
+    mm_run_config cfg;
+    mm_config_default(&cfg);
+    if (mm_config_load(&cfg, config, MM_CONFIG_CHECK_PATHS) != 0 || mm_config_finalize(&cfg, 0) != 0)
+        return mm_cli_fail();
+    if (cfg.model.model_type == MM_MODEL_ORIGINAL)
+        return mm_cli_usage_error("memory cluster: %s: model_type model_original has no memory", config);
+    if (!cfg.knowledge.database_init_path[0])
+        return mm_cli_usage_error("memory cluster: %s: [knowledge] database_init_path is not set (nothing to cluster)",
+                                  config);
+    cfg.knowledge.cluster_cache_path[0] = '\0';  // the file being made
+    mm_model m;
+    if (mm_model_init_run(&m, &cfg, NULL, (uint64_t)cfg.train.seed, 1) != 0) return mm_cli_fail();
+    uint32_t *perm = mm_malloc(sizeof(uint32_t) * (size_t)m.ms.num);
+    rc = 1;
+    if (!perm) goto done;
+    if (model_path) {  // the trained embeddings of a checkpoint with the same vocabulary and dim
+        const mm_param *e = mm_model_find_param(&m, "tok_embeddings.weight");
+        mm_named_tensor nt = {e->name, 2, {e->shape[0], e->shape[1]}, e->data};
+        mm_safetensors st;
+        if (mm_st_read(&st, model_path) != 0) goto done;
+        const mm_st_tensor *t = mm_st_find(&st, nt.name);
+        if (!t || t->dtype != MM_F32 || t->nbytes != e->numel * sizeof(float)) {
+            mm_errorf("%s: no F32 '%s' of shape [%lld, %lld]", model_path, nt.name, (long long)e->shape[0],
+                      (long long)e->shape[1]);
+            mm_st_free(&st);
+            goto done;
+        }
+        memcpy(e->data, t->data, t->nbytes);
+        mm_st_free(&st);
+    }
+    if (mm_memory_cluster_compute(m.bank, m.ms.num, m.ms.LK, m.tok_embeddings, m.C, perm) != 0) goto done;
+    if (mm_memory_cluster_write(out, perm, m.ms.num) != 0) goto done;
+    printf("memory cluster: %d entries of %s on a %d x %d key grid (embeddings: %s) -> %s\n", m.ms.num,
+           cfg.knowledge.database_init_path, m.ms.S, m.ms.S, model_path ? model_path : "initial, [train] seed", out);
+    rc = 0;
+done:
+    if (rc) mm_cli_fail();
+    free(perm);
+    mm_model_free(&m);
+    return rc;
+}
+
+int mm_cmd_memory(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(mm_memory_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "inspect")) return mm_memory_inspect(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "dump")) return mm_memory_dump(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "diff")) return mm_memory_diff(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "cluster")) return mm_memory_cluster(argc - 1, argv + 1);
+    return mm_cli_usage_error("memory: unknown subcommand '%s' (inspect, dump, diff, cluster)", argv[1]);
+}

@@ -1,0 +1,356 @@
+// The memory variants through the `minimind` command, on a tiny demo corpus (demo-data ->
+// tokenizer -> token file + bank): training of all three model types and their evaluation with
+// --facts; the metrics' memory fields; EMA keeps frozen entries and ids < V and `memory diff` counts
+// what changed (checked against the two checkpoints' banks read here); `eval --facts` against
+// `minimind generate` as the oracle; `memory inspect` / `dump` against the bank's mapping file;
+// `memory cluster` and cluster_cache_path.
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "minimind/atomic_file.h"
+#include "minimind/error.h"
+#include "minimind/evaluate.h"
+#include "minimind/memory.h"
+#include "minimind/safetensors.h"
+#include "test_util.h"
+
+enum { NUM = 64, LK = 48, VOCAB = 300 };
+
+static void run_ok(const char *const *argv, mm_proc_result *r) {
+    cr_assert_eq(mm_test_run(argv, NULL, r), 0, "cannot start %s", argv[0]);
+    cr_assert_eq(r->status, 0, "%s %s failed (%d):\n%s\n%s", argv[1], argv[2] ? argv[2] : "", r->status, r->out, r->err);
+}
+
+static void run_quiet(const char *const *argv) {
+    mm_proc_result r;
+    run_ok(argv, &r);
+    mm_proc_result_free(&r);
+}
+
+// demo corpus, tokenizer, token file, bank under dir.
+static void build_fixture(const char *dir) {
+    char *data = mm_test_path(dir, "data"), *tok = mm_test_path(dir, "tok"), *ptok = mm_test_path(dir, "p.tok");
+    char *bank = mm_test_path(dir, "k.bank");
+    char *pre = mm_test_path(data, "pretrain.jsonl"), *trex = mm_test_path(data, "sentence_trex_data.json");
+    const char *a1[] = {MM_MINIMIND_EXE, "demo-data", "--out", data, "--seed", "3", "--facts", "100", NULL};
+    run_quiet(a1);
+    const char *a2[] = {MM_MINIMIND_EXE, "tokenizer", "train", "--data", pre, "--out", tok, "--vocab-size", "300", NULL};
+    run_quiet(a2);
+    const char *a3[] = {MM_MINIMIND_EXE, "prep", "pretrain", "--tokenizer", tok, "--data", pre, "--out", ptok,
+                        "--max-seq-len", "32", NULL};
+    run_quiet(a3);
+    const char *a4[] = {MM_MINIMIND_EXE, "prep", "knowledge", "--tokenizer", tok, "--data", trex, "--out", bank,
+                        "--knowledge-num", "64", "--knowledge-length", "48", NULL};
+    run_quiet(a4);
+    free(data), free(tok), free(ptok), free(bank), free(pre), free(trex);
+}
+
+// Writes DIR/NAME.ini for a model type with extra [knowledge] lines; returns its path.
+static char *write_ini(const char *dir, const char *name, const char *type, const char *knowledge, int steps) {
+    char text[4096], file[128];
+    snprintf(text, sizeof text,
+             "[model]\nmodel_type = %s\ndim = 32\nn_layers = 2\nn_heads = 2\nn_kv_heads = 1\nvocab_size = 300\n"
+             "max_seq_len = 32\n\n[data]\ndata_path = %s/p.tok\ntokenizer_path = %s/tok\n\n"
+             "[knowledge]\nknowledge_num = 64\nknowledge_length = 48\nknowledge_dim = 8\nnum_candidates = 4\n"
+             "database_init_path = %s/k.bank\n%s\n"
+             "[train]\nbatch_size = 4\naccumulation_steps = 1\nlearning_rate = 1e-2\nlog_interval = 2\n"
+             "save_interval = 1000\nmax_steps = %d\nthreads = 1\n",
+             type, dir, dir, dir, knowledge, steps);
+    snprintf(file, sizeof file, "%s.ini", name);
+    char *path = mm_test_path(dir, file);
+    mm_test_write_file(path, text, strlen(text));
+    return path;
+}
+
+static char *train(const char *dir, const char *name, const char *type, const char *knowledge, int steps) {
+    char *ini = write_ini(dir, name, type, knowledge, steps), *out = mm_test_path(dir, name);
+    const char *argv[] = {MM_MINIMIND_EXE, "train", "--config", ini, "--out", out, NULL};
+    run_quiet(argv);
+    char *ckpt = mm_test_path(out, "pretrain_32.safetensors");
+    cr_assert_eq(access(ckpt, R_OK), 0, "no checkpoint %s", ckpt);
+    free(ini), free(out);
+    return ckpt;
+}
+
+static json_t *load_json(const char *path) {
+    json_error_t e;
+    json_t *j = json_load_file(path, 0, &e);
+    cr_assert_not_null(j, "%s: %s", path, e.text);
+    return j;
+}
+
+// The U16 bank of a checkpoint (malloc'd NUM*LK ids).
+static uint16_t *ckpt_bank(const char *ckpt) {
+    mm_safetensors st;
+    cr_assert_eq(mm_st_read(&st, ckpt), 0, "%s", mm_error_message());
+    const mm_st_tensor *t = mm_st_find(&st, "memory_bank");
+    cr_assert(t && t->dtype == MM_U16 && t->ndim == 2 && t->shape[0] == NUM && t->shape[1] == LK,
+              "%s: memory_bank missing or misshapen", ckpt);
+    uint16_t *ids = malloc(t->nbytes);
+    memcpy(ids, t->data, t->nbytes);
+    mm_st_free(&st);
+    return ids;
+}
+
+Test(memory_cli, every_model_type_trains_and_evaluates_facts, .timeout = 300) {
+    char *dir = mm_test_tmpdir("memcli");
+    build_fixture(dir);
+    const char *types[3] = {"model_original", "model", "model_no_feed"};
+    const char *know[3] = {"", "", "memory_select = gumbel\n"};
+    char *facts = mm_test_path(dir, "data/eval_facts.jsonl");
+    for (int i = 0; i < 3; i++) {
+        char *ckpt = train(dir, types[i], types[i], know[i], 4);
+        char *json = mm_test_path(dir, "eval.json");
+        const char *argv[] = {MM_MINIMIND_EXE, "eval", "--model_path", ckpt, "--facts", facts, "--facts_max", "6",
+                              "--facts_new_tokens", "6", "--json", json, "--quiet", NULL};
+        mm_proc_result r;
+        run_ok(argv, &r);
+        cr_assert(strstr(r.out, "facts: "), "%s", r.out);
+        mm_proc_result_free(&r);
+        json_t *ev = load_json(json);
+        cr_assert_str_eq(json_string_value(json_object_get(ev, "model_type")), types[i]);
+        json_t *f = json_object_get(ev, "facts");
+        cr_assert_eq(json_integer_value(json_object_get(f, "total")), 6);
+        cr_assert_eq(json_array_size(json_object_get(f, "items")), 6);
+        json_t *en = json_object_get(json_object_get(f, "by_lang"), "en");
+        cr_assert(en && json_integer_value(json_object_get(en, "total")) == 3, "by_lang en");
+        json_decref(ev);
+        free(ckpt), free(json);
+    }
+    // the memory types log the memory fields; the baseline does not
+    char *m1 = mm_test_path(dir, "model/metrics.jsonl"), *m0 = mm_test_path(dir, "model_original/metrics.jsonl");
+    size_t len;
+    char *t1 = mm_read_file(m1, &len), *t0 = mm_read_file(m0, &len);
+    cr_assert(strstr(t1, "\"memory_used_fraction\"") && strstr(t1, "\"memory_kl_uniform\""), "%s", t1);
+    cr_assert_null(strstr(t0, "memory_"), "%s", t0);
+    free(t1), free(t0), free(m1), free(m0), free(facts);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+Test(memory_cli, ema_keeps_frozen_entries_and_diff_counts_rewrites, .timeout = 300) {
+    char *dir = mm_test_tmpdir("memema");
+    build_fixture(dir);
+    char *before = train(dir, "frozen", "model", "memory_update = frozen\n", 2);
+    char *after = train(dir, "ema", "model",
+                        "memory_update = ema\nema_update_freq = 1\nema_decay = 0.0\nfreeze_ratio = 0.5\n", 6);
+    uint16_t *b0 = ckpt_bank(before), *b1 = ckpt_bank(after);
+    // the frozen run's bank is the prep'd bank itself
+    char *bankf = mm_test_path(dir, "k.bank");
+    size_t blen;
+    char *raw = mm_read_file(bankf, &blen);
+    cr_assert_eq(blen, 64 + (size_t)NUM * LK * 2);
+    cr_assert_eq(memcmp(raw + 64, b0, (size_t)NUM * LK * 2), 0, "a frozen bank must not change");
+    long changed = 0;
+    for (int e = 0; e < NUM; e++) {
+        int diff = memcmp(b0 + e * LK, b1 + e * LK, LK * 2) != 0;
+        if (e < NUM / 2) cr_assert(!diff, "entry %d is below freeze_ratio * N but changed", e);
+        changed += diff;
+        for (int p = 0; p < LK; p++) cr_assert_lt(b1[e * LK + p], VOCAB);
+    }
+    cr_assert_gt(changed, 0, "EMA with decay 0 rewrote nothing");
+    // metrics: rewritten entries per log row add up to at least the entries that differ
+    char *mp = mm_test_path(dir, "ema/metrics.jsonl");
+    FILE *fp = fopen(mp, "r");
+    char line[4096];
+    long logged = 0, rows = 0;
+    while (fgets(line, sizeof line, fp)) {
+        json_t *o = json_loads(line, 0, NULL);
+        cr_assert_not_null(o);
+        double used = json_real_value(json_object_get(o, "memory_used_fraction"));
+        double H = json_real_value(json_object_get(o, "memory_usage_entropy"));
+        double kl = json_real_value(json_object_get(o, "memory_kl_uniform"));
+        cr_assert(used > 0 && used <= 1, "used %g", used);
+        cr_assert(H >= 0 && H <= log(NUM) + 1e-9, "entropy %g", H);
+        cr_assert_float_eq(kl, log(NUM) - H, 1e-9);
+        logged += json_integer_value(json_object_get(o, "memory_entries_rewritten"));
+        rows++;
+        json_decref(o);
+    }
+    fclose(fp);
+    cr_assert_geq(rows, 3);
+    cr_assert_geq(logged, changed, "logged %ld rewrites, %ld entries differ", logged, changed);
+    const char *argv[] = {MM_MINIMIND_EXE, "memory", "diff", "--from", before, "--to", after, "--max", "3", NULL};
+    mm_proc_result r;
+    run_ok(argv, &r);
+    char want[128];
+    snprintf(want, sizeof want, "memory diff: %ld of %d entries rewritten", changed, NUM);
+    cr_assert(strstr(r.out, want), "want '%s' in:\n%s", want, r.out);
+    cr_assert(strstr(r.out, "  - \"") && strstr(r.out, "  + \""), "%s", r.out);
+    mm_proc_result_free(&r);
+    free(b0), free(b1), free(before), free(after), free(bankf), free(raw), free(mp);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+// Reads the greedy continuation of `prompt` from `minimind generate` (prompt + continuation + "\n").
+static char *generate(const char *ckpt, const char *prompt, const char *n) {
+    const char *argv[] = {MM_MINIMIND_EXE, "generate", "--model_path", ckpt, "--prompt", prompt, "--max_new_tokens",
+                          n, NULL};
+    mm_proc_result r;
+    run_ok(argv, &r);
+    size_t pl = strlen(prompt), ol = strlen(r.out);
+    cr_assert(ol > pl && !strncmp(r.out, prompt, pl) && r.out[ol - 1] == '\n', "%s", r.out);
+    char *c = strndup(r.out + pl, ol - pl - 1);
+    mm_proc_result_free(&r);
+    return c;
+}
+
+Test(memory_cli, facts_accuracy_against_generate_and_instruments, .timeout = 300) {
+    char *dir = mm_test_tmpdir("memfacts");
+    build_fixture(dir);
+    char *ckpt = train(dir, "m", "model", "", 6);
+    // a facts file whose answers are the model's own greedy completions (lines 0, 2) or not (1, 3)
+    const char *prompts[4] = {"The hometown of", "Visitors to the head office of", "Kosu", "Most residents of"};
+    json_t *lines = json_array();
+    for (int i = 0; i < 4; i++) {
+        char *c = generate(ckpt, prompts[i], "5");
+        char *s = c;
+        while (*s == ' ') s++;
+        char answer[512];
+        snprintf(answer, sizeof answer, "%s%s", i % 2 ? "zz" : "", *s ? s : "x");
+        if (!*s) cr_log_warn("empty completion for '%s'", prompts[i]);
+        json_t *ja = json_string(answer);  // NULL for a completion that is not valid UTF-8
+        if (!ja) ja = json_string("x");
+        json_array_append_new(lines, json_pack("{s:s,s:o,s:s}", "prompt", prompts[i], "answer", ja, "lang", "en"));
+        free(c);
+    }
+    char *facts = mm_test_path(dir, "facts.jsonl");
+    FILE *fp = fopen(facts, "w");
+    for (size_t i = 0; i < 4; i++) {
+        char *l = json_dumps(json_array_get(lines, i), JSON_COMPACT);
+        fprintf(fp, "%s\n", l);
+        free(l);
+    }
+    fclose(fp);
+    char *json = mm_test_path(dir, "eval.json");
+    const char *argv[] = {MM_MINIMIND_EXE, "eval", "--model_path", ckpt, "--facts", facts, "--facts_new_tokens", "5",
+                          "--json", json, "--quiet", NULL};
+    run_quiet(argv);
+    json_t *ev = load_json(json), *f = json_object_get(ev, "facts");
+    json_t *items = json_object_get(f, "items");
+    int n_want = 0;
+    for (int i = 0; i < 4; i++) {
+        const char *ans = json_string_value(json_object_get(json_array_get(lines, i), "answer"));
+        int want = i % 2 == 0 && strcmp(ans, "x") != 0;
+        cr_assert_eq(json_is_true(json_object_get(json_array_get(items, i), "correct")), want, "fact %d ('%s')", i, ans);
+        n_want += want;
+    }
+    cr_assert_gt(n_want, 0, "the model completed no prompt");
+    cr_assert_float_eq(json_real_value(json_object_get(f, "accuracy")), n_want / 4.0, 1e-12);
+    json_decref(ev);
+
+    // dump: rows decode to the sentences prep knowledge recorded (untruncated ones)
+    const char *dump[] = {MM_MINIMIND_EXE, "memory", "dump", "--model_path", ckpt, "--entries", "0-63", NULL};
+    mm_proc_result r;
+    run_ok(dump, &r);
+    char *map = mm_test_path(dir, "k.bank.mapping.jsonl");
+    FILE *mf = fopen(map, "r");
+    char line[8192];
+    const char *p = r.out;
+    int checked = 0;
+    for (int e = 0; e < NUM && fgets(line, sizeof line, mf); e++) {
+        json_t *m = json_loads(line, 0, NULL);
+        const char *nl = strchr(p, '\n');
+        cr_assert_not_null(nl, "dump printed fewer than %d lines:\n%s", NUM, r.out);
+        json_t *d = json_loadb(p, (size_t)(nl - p), 0, NULL);
+        cr_assert_not_null(d, "dump line is not JSON: %.*s", (int)(nl - p), p);
+        cr_assert_eq(json_integer_value(json_object_get(d, "entry")), e);
+        if (!json_is_true(json_object_get(m, "truncated"))) {
+            cr_assert_str_eq(json_string_value(json_object_get(d, "text")),
+                             json_string_value(json_object_get(m, "sentence")));
+            checked++;
+        }
+        json_decref(m), json_decref(d);
+        p = nl + 1;
+    }
+    fclose(mf);
+    cr_assert_gt(checked, 0);
+    mm_proc_result_free(&r);
+
+    // inspect: every token, each of the 2 layers, --top 3 reads with weights in [0, 1]
+    const char *ins[] = {MM_MINIMIND_EXE, "memory", "inspect", "--model_path", ckpt, "--prompt", "The hometown of",
+                         "--top", "3", NULL};
+    run_ok(ins, &r);
+    int tokens = 0, reads = 0;
+    for (const char *q = r.out; (q = strchr(q, '\n')); q++) {
+        if (!strncmp(q + 1, "token ", 6)) tokens++;
+        if (!strncmp(q + 1, "  layer ", 8)) {
+            int l, e;
+            double w;
+            cr_assert_eq(sscanf(q + 1, "  layer %d  entry %d w %lf", &l, &e, &w), 3, "%.60s", q + 1);
+            cr_assert(l >= 0 && l < 2 && e >= 0 && e < NUM && w >= 0 && w <= 1);
+            reads++;
+        }
+    }
+    cr_assert_gt(tokens, 1);
+    cr_assert_eq(reads, tokens * 2 * 3, "%d tokens, %d reads:\n%s", tokens, reads, r.out);
+    mm_proc_result_free(&r);
+    const char *bad[] = {MM_MINIMIND_EXE, "memory", "inspect", "--model_path", ckpt, "--prompt", "x", "--layer", "5",
+                         NULL};
+    cr_assert_eq(mm_test_run(bad, NULL, &r), 0);
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "minimind: error: memory inspect: --layer 5: the model has layers 0..1"), "%s", r.err);
+    mm_proc_result_free(&r);
+
+    json_decref(lines);
+    free(ckpt), free(facts), free(json), free(map);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+Test(memory_cli, cluster_cache_written_and_used, .timeout = 300) {
+    char *dir = mm_test_tmpdir("memclu");
+    build_fixture(dir);
+    char *cache = mm_test_path(dir, "grid.cluster");
+    char know[4200];
+    snprintf(know, sizeof know, "cluster_cache_path = %s\n", cache);
+    // missing file: a clear error
+    char *ini = write_ini(dir, "c", "model_no_feed", know, 2), *out = mm_test_path(dir, "c");
+    const char *tr[] = {MM_MINIMIND_EXE, "train", "--config", ini, "--out", out, NULL};
+    mm_proc_result r;
+    cr_assert_eq(mm_test_run(tr, NULL, &r), 0);
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "cluster_cache_path") && strstr(r.err, "minimind memory cluster"), "%s", r.err);
+    mm_proc_result_free(&r);
+    // write it with `memory cluster` (from a config without the key), then train with it
+    char *ini0 = write_ini(dir, "c0", "model_no_feed", "", 2);
+    const char *cl[] = {MM_MINIMIND_EXE, "memory", "cluster", "--config", ini0, "--out", cache, NULL};
+    run_ok(cl, &r);
+    cr_assert(strstr(r.out, "8 x 8 key grid"), "%s", r.out);
+    mm_proc_result_free(&r);
+    uint32_t *perm;
+    cr_assert_eq(mm_memory_cluster_read(cache, NUM, &perm), 0, "%s", mm_error_message());
+    free(perm);
+    cr_assert_eq(mm_memory_cluster_read(cache, 49, &perm), -1);
+    cr_assert(strstr(mm_error_message(), "for knowledge_num = 64"), "%s", mm_error_message());
+    run_ok(tr, &r);
+    mm_proc_result_free(&r);
+    free(cache), free(ini), free(ini0), free(out);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+Test(memory_cli, fact_matching_rule) {
+#define M(c, a) mm_fact_match(c, strlen(c), a, strlen(a))
+    cr_assert(M(" Vove.", "Vove"));
+    cr_assert(M("Vove", "Vove"));
+    cr_assert(M("  Daso Group is big", "Daso Group"));
+    cr_assert(!M(" Voveland", "Vove"));
+    cr_assert(!M(" Vov", "Vove"));
+    cr_assert(!M(" vove", "Vove"));
+    cr_assert(M("2010年。", "2010"));
+    cr_assert(!M(" 20105", "2010"));
+    cr_assert(M(" 1947, in", "1947"));
+    cr_assert(M("沃维。", "沃维"));
+    cr_assert(M("沃维，", "沃维"));
+    cr_assert(!M("沃维尔", "沃维"));
+    cr_assert(!M("", "x"));
+    cr_assert(!M("anything", ""));
+#undef M
+}
