@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "minimind/atomic_file.h"
+#include "minimind/binfile.h"
 #include "minimind/error.h"
 #include "minimind/jsonl.h"
 #include "minimind/progress.h"
@@ -25,48 +26,15 @@
 enum { MM_META_UUID, MM_META_SUBJECT, MM_META_PREDICATE, MM_META_OBJECT, MM_META_N };
 static const char *const mm_meta_keys[MM_META_N] = {"uuid", "subject", "predicate", "object"};
 
-static void mm_put_u32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void mm_put_u64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint32_t mm_get_u32(const unsigned char *p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-static uint64_t mm_get_u64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Bank reader
 
 int mm_kbank_open(mm_kbank *kb, const char *path) {
     memset(kb, 0, sizeof *kb);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return mm_errorf_errno("%s: cannot open", path);
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int rc = mm_errorf_errno("%s: cannot stat", path);
-        close(fd);
-        return rc;
-    }
-    if (st.st_size < (off_t)MM_KBANK_HEADER_SIZE) {
-        close(fd);
-        return mm_errorf("%s: not a knowledge bank (%lld bytes, shorter than the header)", path,
-                         (long long)st.st_size);
-    }
-    kb->map_len = (size_t)st.st_size;
-    kb->map = mmap(NULL, kb->map_len, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (kb->map == MAP_FAILED) {
-        kb->map = NULL;
-        return mm_errorf_errno("%s: mmap failed", path);
-    }
+    void *map;
+    if (mm_map_readonly(path, MM_KBANK_HEADER_SIZE, "knowledge bank", &map, &kb->map_len) != 0) return -1;
+    kb->map = map;
     const unsigned char *b = kb->map;
     int rc = 0;
     uint32_t version = mm_get_u32(b + 8), hsize = mm_get_u32(b + 12);

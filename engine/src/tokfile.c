@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "minimind/atomic_file.h"
+#include "minimind/binfile.h"
 #include "minimind/error.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -28,22 +29,6 @@ struct mm_tokfile_writer {
     mm_tokfile_header h;
 };
 
-static void mm_put_u32(unsigned char *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static void mm_put_u64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
-}
-static uint32_t mm_get_u32(const unsigned char *p) {
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-static uint64_t mm_get_u64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
 
 int mm_tokfile_writer_open(mm_tokfile_writer **out, const char *path, uint32_t vocab_size,
                            uint32_t flags, uint32_t max_seq_len) {
@@ -218,26 +203,9 @@ static int mm_tokfile_validate(mm_tokfile *tf, const char *path) {
 
 int mm_tokfile_open(mm_tokfile *tf, const char *path) {
     memset(tf, 0, sizeof *tf);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return mm_errorf_errno("%s: cannot open", path);
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int rc = mm_errorf_errno("%s: cannot stat", path);
-        close(fd);
-        return rc;
-    }
-    if (st.st_size < (off_t)MM_TOKFILE_HEADER_SIZE) {
-        close(fd);
-        return mm_errorf("%s: not a token file (%lld bytes, shorter than the header)", path,
-                         (long long)st.st_size);
-    }
-    tf->map_len = (size_t)st.st_size;
-    tf->map = mmap(NULL, tf->map_len, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (tf->map == MAP_FAILED) {
-        tf->map = NULL;
-        return mm_errorf_errno("%s: mmap failed", path);
-    }
+    void *map;
+    if (mm_map_readonly(path, MM_TOKFILE_HEADER_SIZE, "token file", &map, &tf->map_len) != 0) return -1;
+    tf->map = map;
     if (mm_tokfile_validate(tf, path) != 0) {
         mm_tokfile_close(tf);
         return -1;

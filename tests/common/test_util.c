@@ -1,6 +1,7 @@
 // Shared test helpers (see test_util.h).
 #include "test_util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <spawn.h>
@@ -120,4 +121,15 @@ int mm_test_python_has(const char *modules) {
 int mm_test_peers_required(void) {
     const char *v = getenv("MM_REQUIRE_PEERS");
     return v && !strcmp(v, "1");
+}
+
+int mm_test_dir_count(const char *dir) {
+    DIR *d = opendir(dir);
+    cr_assert(d != NULL, "cannot open directory %s", dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
 }

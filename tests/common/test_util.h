@@ -19,6 +19,8 @@ void mm_proc_result_free(mm_proc_result *res);
 
 // Creates a fresh temporary directory (under $TMPDIR) and returns its malloc'd path.
 char *mm_test_tmpdir(const char *tag);
+// Number of entries in a directory, "." and ".." (and other dot files) not counted.
+int mm_test_dir_count(const char *dir);
 // Removes a directory tree.
 void mm_test_rmtree(const char *path);
 // Writes a whole file (aborts the test on failure).

@@ -36,21 +36,11 @@ static char *mm_write_synth(const char *dir, const char *name, uint64_t n_docs, 
     return path;
 }
 
-static int mm_dir_count(const char *dir) {
-    DIR *d = opendir(dir);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
-
 Test(tokfile, round_trip_many_docs_spills_offsets) {
     char *dir = mm_test_tmpdir("tokfile");
     // 20000 documents: more than one 8192-offset block goes through the side file.
     char *path = mm_write_synth(dir, "c.tok", 20000, 40);
-    cr_assert_eq(mm_dir_count(dir), 1, "only the token file, no temporaries");
+    cr_assert_eq(mm_test_dir_count(dir), 1, "only the token file, no temporaries");
     mm_tokfile tf;
     cr_assert_eq(mm_tokfile_open(&tf, path), 0, "%s", mm_error_message());
     cr_assert_eq(tf.h.n_docs, 20000);
@@ -82,7 +72,7 @@ Test(tokfile, rejects_out_of_vocab_and_corrupt_files) {
     cr_assert_eq(mm_tokfile_writer_add(w, bad, 3), -1);
     cr_assert(strstr(mm_error_message(), "token id 100 outside the vocabulary") != NULL, "%s", mm_error_message());
     mm_tokfile_writer_abort(w);
-    cr_assert_eq(mm_dir_count(dir), 0, "abort leaves nothing behind");
+    cr_assert_eq(mm_test_dir_count(dir), 0, "abort leaves nothing behind");
     cr_assert_eq(mm_tokfile_writer_open(&w, path, 70000, 0, 8), -1, "vocab > 65536 cannot be u16");
 
     free(path);

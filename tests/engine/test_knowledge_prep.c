@@ -167,16 +167,6 @@ Test(prep_knowledge, jsonl_bank_matches_reference) {
     free(tok);
 }
 
-static int mm_dir_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
-
 // Runs prep knowledge on `text`; expects exit 1, `want` in stderr, and no bank/mapping/temporaries.
 static void mm_expect_bad(const char *tok, const char *text, const char *want) {
     char *dir = mm_test_tmpdir("kbad");
@@ -186,7 +176,7 @@ static void mm_expect_bad(const char *tok, const char *text, const char *want) {
     mm_prep(tok, data, bank, 4, 8, &r);
     cr_assert_eq(r.status, 1, "input %s", text);
     cr_assert(strstr(r.err, want) != NULL, "want '%s', got: %s", want, r.err);
-    cr_assert_eq(mm_dir_entries(dir), 1, "bank, mapping or temporaries left behind");
+    cr_assert_eq(mm_test_dir_count(dir), 1, "bank, mapping or temporaries left behind");
     mm_proc_result_free(&r);
     mm_test_rmtree(dir);
     free(data);

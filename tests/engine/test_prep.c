@@ -195,16 +195,6 @@ Test(prep_pretrain, chunks_and_threads_do_not_change_the_file) {
 
 // ---- bad input ----
 
-static int mm_dir_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.') n++;
-    closedir(d);
-    return n;
-}
-
 // Runs prep on `text` (as in.jsonl) and returns the result; *out_exists says whether out.tok
 // exists afterwards. The directory holds only in.jsonl (+ out.tok on success): no temporaries.
 static void mm_prep_text(const char *tok, const char *text, int skip_bad, mm_proc_result *r, int *out_exists) {
@@ -215,7 +205,7 @@ static void mm_prep_text(const char *tok, const char *text, int skip_bad, mm_pro
                           skip_bad ? "--skip-bad" : NULL, NULL};
     mm_run_prep(argv, r);
     *out_exists = access(out, F_OK) == 0;
-    cr_assert_eq(mm_dir_entries(dir), 1 + *out_exists, "temporary files left behind");
+    cr_assert_eq(mm_test_dir_count(dir), 1 + *out_exists, "temporary files left behind");
     mm_test_rmtree(dir);
     free(data);
     free(out);
@@ -305,7 +295,7 @@ Test(prep_pretrain, failure_keeps_previous_output_and_usage_errors) {
     char *s = mm_read_file(out, &n);
     cr_assert_str_eq(s, "previous", "a failed run must not touch the existing output");
     free(s);
-    cr_assert_eq(mm_dir_entries(dir), 2);
+    cr_assert_eq(mm_test_dir_count(dir), 2);
     mm_proc_result_free(&r);
     // Missing input file, missing --out, bad number: status 1 / 2 with a message.
     char *missing = mm_test_path(dir, "nope.jsonl");
