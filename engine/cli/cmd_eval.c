@@ -28,7 +28,7 @@ static const char mm_eval_usage[] =
     "demo's eval_facts.jsonl) is completed greedily (up to --facts_new_tokens tokens); a completion is\n"
     "correct when it begins with the answer followed by its end, a space or punctuation (numbers: any\n"
     "non-digit). Prints the accuracy; eval.json gets \"facts\" (accuracy, by_lang, by_relation, items).\n"
-    "With --facts and no evaluation data, only the facts are evaluated.\n";
+    "With --facts and no evaluation data, or --num_samples 0, only the facts are evaluated.\n";
 
 // Checks the dimension flags given against the checkpoint (via a config holding them).
 static int mm_eval_expect(mm_option *opts, int n, const char *const *keys, mm_run_config *expect, unsigned *mask) {
@@ -81,8 +81,9 @@ int mm_cmd_eval(int argc, char **argv) {
     if (rc == 1) return 0;
     if (rc != 0) return rc;
     if (!a.model_path) return mm_cli_usage_error("eval: --model_path is required (see --help)");
-    if (a.num_samples < 1 || a.prompt_tokens < 1 || a.max_new_tokens < 0)
-        return mm_cli_usage_error("eval: --num_samples and --prompt_tokens must be >= 1, --max_new_tokens >= 0");
+    if (a.num_samples < (a.facts_path ? 0 : 1) || a.prompt_tokens < 1 || a.max_new_tokens < 0)
+        return mm_cli_usage_error("eval: --num_samples (0 only with --facts) and --prompt_tokens must be >= 1, "
+                                  "--max_new_tokens >= 0");
     if (seed < 0) return mm_cli_usage_error("eval: --seed must be >= 0");
     if (a.facts_max < 0 || a.facts_new_tokens < 1)
         return mm_cli_usage_error("eval: --facts_max must be >= 0 and --facts_new_tokens >= 1");

@@ -180,7 +180,18 @@ int mm_eval_facts(mm_inference *inf, const char *path, int max_items, int new_to
         json_object_set_new(res, "by_relation", mm_tally_json(by_rel));
         json_object_set(res, "items", items);
         *out = res;
-        printf("facts: %d/%d correct (accuracy %.4f) on %s\n", correct, n, (double)correct / n, path);
+        char langs[256] = "";
+        size_t off = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(by_lang, k, v) {
+            int w = snprintf(langs + off, sizeof langs - off, "; %s %lld/%lld", k,
+                             (long long)json_integer_value(json_array_get(v, 0)),
+                             (long long)json_integer_value(json_array_get(v, 1)));
+            if (w < 0 || (size_t)w >= sizeof langs - off) break;
+            off += (size_t)w;
+        }
+        printf("facts: %d/%d correct (accuracy %.4f%s) on %s\n", correct, n, (double)correct / n, langs, path);
     }
     json_decref(items);
     json_decref(by_lang);

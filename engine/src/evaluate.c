@@ -144,6 +144,7 @@ int mm_evaluate(const mm_eval_args *a) {
     int rc = -1;
     json_t *root = NULL, *samples = json_array(), *facts = NULL;
     mm_eval_totals tot = {0};
+    if (a->facts_path && a->num_samples == 0) data = "";  // facts only
     if (!*data && !a->facts_path) {
         mm_errorf("%s: no evaluation data: pass --data (the checkpoint records no [data] eval_data_path)", a->model_path);
         goto done;

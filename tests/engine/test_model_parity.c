@@ -224,7 +224,8 @@ Test(model_parity, unsupported_inputs_are_errors) {
     cr_assert_eq(mm_model_forward_cached(&m, X, 2, 7, logits), -1);
     cr_assert(strstr(mm_error_message(), "context full") != NULL, "%s", mm_error_message());
     mm_model_free(&m);
-    cfg.model_type = MM_MODEL_MEMORY;
+    cfg.model_type = MM_MODEL_MEMORY;  // the memory variants need a perfect-square knowledge_num
+    cfg.knowledge_num = 1000;
     cr_assert_eq(mm_model_init(&m, &cfg, NULL, 1), -1);
 }
 
