@@ -18,9 +18,12 @@ static const char mm_bench_usage[] =
     "usage: minimind bench [--dim 512] [--n-layers 8] [--n-heads 8] [--n-kv-heads 2] [--vocab 6400]\n"
     "                      [--seq-len 512] [--batch 4] [--steps 5] [--warmup-steps 1] [--threads N]\n"
     "                      [--peak-size 2048] [--json]\n"
+    "                      [--model-type model_original|model|model_no_feed] [--knowledge-num 1048576]\n"
+    "                      [--knowledge-length 32] [--knowledge-dim 128] [--num-candidates 16]\n"
     "Runs training steps (forward, backward, clip 1.0, AdamW) on random tokens and prints tokens/s,\n"
     "ms/step, achieved GFLOP/s (exact matmul FLOPs, causal attention) and MFU against the sgemm\n"
-    "peak measured at start (a peak-size^3 cblas_sgemm). --json prints one JSON object instead.\n";
+    "peak measured at start (a peak-size^3 cblas_sgemm). --json prints one JSON object instead.\n"
+    "The memory variants read a bank of random full-length entries (softmax selection).\n";
 
 static int mm_parse_int(const char *opt, const char *s, int min, int *out) {
     char *end;
@@ -53,6 +56,7 @@ static double mm_measure_sgemm_peak(int n) {
 typedef struct mm_bench_opts {
     mm_model_config cfg;
     int B, T, steps, warmup, threads, peak_n, json;
+    int num_candidates;
 } mm_bench_opts;
 
 static int mm_bench_parse(int argc, char **argv, mm_bench_opts *o) {
@@ -63,9 +67,13 @@ static int mm_bench_parse(int argc, char **argv, mm_bench_opts *o) {
         {"batch", required_argument, 0, 'b'},   {"steps", required_argument, 0, 's'},
         {"warmup-steps", required_argument, 0, 'w'}, {"threads", required_argument, 0, 'j'},
         {"peak-size", required_argument, 0, 'p'}, {"json", no_argument, 0, 'J'},
+        {"model-type", required_argument, 0, 'M'}, {"knowledge-num", required_argument, 0, 'N'},
+        {"knowledge-length", required_argument, 0, 'L'}, {"knowledge-dim", required_argument, 0, 'D'},
+        {"num-candidates", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     mm_model_config_default(&o->cfg);
     o->B = 4, o->T = 512, o->steps = 5, o->warmup = 1, o->threads = 0, o->peak_n = 2048, o->json = 0;
+    o->num_candidates = 16;
     optind = 1;
     opterr = 0;
     int c, li;
@@ -84,6 +92,13 @@ static int mm_bench_parse(int argc, char **argv, mm_bench_opts *o) {
         case 'j': rc = mm_parse_int("threads", optarg, 1, &o->threads); break;
         case 'p': rc = mm_parse_int("peak-size", optarg, 64, &o->peak_n); break;
         case 'J': o->json = 1; break;
+        case 'M':
+            if (mm_model_type_parse(optarg, &o->cfg.model_type)) rc = mm_error_prefix("bench: --model-type");
+            break;
+        case 'N': rc = mm_parse_int("knowledge-num", optarg, 1, &o->cfg.knowledge_num); break;
+        case 'L': rc = mm_parse_int("knowledge-length", optarg, 1, &o->cfg.knowledge_length); break;
+        case 'D': rc = mm_parse_int("knowledge-dim", optarg, 2, &o->cfg.knowledge_dim); break;
+        case 'K': rc = mm_parse_int("num-candidates", optarg, 1, &o->num_candidates); break;
         case 'h': fputs(mm_bench_usage, stdout); return 1;
         case ':': return mm_errorf("bench: option '%s' needs a value", argv[optind - 1]), -2;
         default: return mm_errorf("bench: unknown option '%s'", argv[optind - 1]), -2;
@@ -109,7 +124,12 @@ int mm_cmd_bench(int argc, char **argv) {
 
     double peak = mm_measure_sgemm_peak(o.peak_n);
     mm_model m;
-    if (mm_model_init(&m, &o.cfg, be, 42)) return mm_cli_fail();
+    if (mm_model_init_memory(&m, &o.cfg, o.num_candidates, MM_MEMORY_SELECT_SOFTMAX, be, 42)) return mm_cli_fail();
+    uint64_t bs = 0x2545F4914F6CDD1Dull;  // memory variants: random full-length entries (every value costs)
+    for (size_t i = 0; m.mem && i < (size_t)m.ms.num * m.ms.LK; i++) {
+        bs ^= bs << 13, bs ^= bs >> 7, bs ^= bs << 17;
+        m.bank[i] = (uint16_t)(1 + bs % (uint64_t)(m.V - 1));
+    }
     mm_adamw opt;
     if (mm_adamw_init(&opt, m.num_params, MM_ADAMW_BETA1, MM_ADAMW_BETA2, MM_ADAMW_EPS, MM_ADAMW_WEIGHT_DECAY, be)) {
         mm_model_free(&m);
@@ -154,13 +174,16 @@ int mm_cmd_bench(int argc, char **argv) {
         double flops = mm_model_train_flops(&m, o.B, o.T), gflops = flops / dt / 1e9;
         double tps = N / dt, mfu = peak > 0 ? gflops / peak : 0.0;
         if (o.json) {
-            printf("{\"engine\": \"minimind\", \"dim\": %d, \"n_layers\": %d, \"seq_len\": %d, \"batch\": %d, "
+            printf("{\"engine\": \"minimind\", \"model_type\": \"%s\", \"knowledge_num\": %d, \"dim\": %d, \"n_layers\": %d, \"seq_len\": %d, \"batch\": %d, "
                    "\"threads\": %d, \"params\": %zu, \"steps\": %d, \"ms_per_step\": %.6g, \"tokens_per_s\": %.6g, "
                    "\"gflop_per_step\": %.9g, \"gflops\": %.6g, \"sgemm_peak_gflops\": %.6g, \"mfu\": %.4f}\n",
-                   m.C, m.L, o.T, o.B, threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops, peak, mfu);
+                   mm_model_type_name(m.config.model_type), m.mem ? m.ms.num : 0, m.C, m.L, o.T, o.B, threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops, peak, mfu);
         } else {
-            printf("model      dim %d, %d layers, %d heads (%d kv), vocab %d: %zu parameters\n", m.C, m.L, m.H, m.KV,
-                   m.V, m.num_params);
+            printf("model      %s, dim %d, %d layers, %d heads (%d kv), vocab %d: %zu parameters\n",
+                   mm_model_type_name(m.config.model_type), m.C, m.L, m.H, m.KV, m.V, m.num_params);
+            if (m.mem)
+                printf("memory     %d entries x %d tokens, knowledge_dim %d, %d candidates\n", m.ms.num, m.ms.LK,
+                       m.ms.D, m.ms.K);
             printf("step       batch %d x seq %d = %d tokens, %d threads, %d timed steps (+%d warm-up)\n", o.B, o.T, N,
                    threads, o.steps, o.warmup);
             printf("time       %.1f ms/step, %.1f tokens/s\n", dt * 1e3, tps);

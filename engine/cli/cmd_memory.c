@@ -14,6 +14,7 @@
 #include "minimind/inference.h"
 #include "minimind/memory.h"
 #include "minimind/model.h"
+#include "minimind/progress.h"
 #include "minimind/safetensors.h"
 #include "minimind/tokenizer.h"
 #include "options.h"
@@ -23,6 +24,8 @@ static const char mm_memory_usage[] =
     "       minimind memory dump --model_path CKPT [--entries A-B] [--tokenizer PATH]\n"
     "       minimind memory diff --from CKPT1 --to CKPT2 [--max N] [--tokenizer PATH]\n"
     "       minimind memory cluster --config RUN.ini --out FILE [--model_path CKPT]\n"
+    "       minimind memory bench [--knowledge_num 1048576] [--rows 2048] [--dim 512] [--knowledge_dim 128]\n"
+    "                             [--knowledge_length 32] [--num_candidates 16] [--reps 5]\n"
     "\n"
     "inspect  for each token of <s> + PROMPT and each layer (or only --layer L), the --top K entries\n"
     "         read (default 4), best weight first: entry index, weight, entry text.\n"
@@ -33,6 +36,8 @@ static const char mm_memory_usage[] =
     "cluster  assigns the bank rows of [knowledge] database_init_path to the sqrt(N) x sqrt(N) key\n"
     "         grid by their mean embeddings (the initial embeddings of [train] seed, or those of\n"
     "         --model_path) and writes FILE for [knowledge] cluster_cache_path.\n"
+    "bench    times one memory layer (forward + backward, softmax) on random data: ms per call and\n"
+    "         microseconds per token, the product-key part separately.\n"
     "The tokenizer defaults to the [data] tokenizer_path recorded in the checkpoint.\n";
 
 // ---- helpers ----
@@ -312,6 +317,71 @@ done:
     return rc;
 }
 
+// ---- bench ----
+
+static int mm_memory_bench(int argc, char **argv) {
+    int num = 1 << 20, rows = 2048, C = 512, D = 128, LK = 32, K = 16, reps = 5, V = 6400;
+    mm_option opts[] = {{"--knowledge_num", MM_OPT_INT, &num, 0},   {"--rows", MM_OPT_INT, &rows, 0},
+                        {"--dim", MM_OPT_INT, &C, 0},               {"--knowledge_dim", MM_OPT_INT, &D, 0},
+                        {"--knowledge_length", MM_OPT_INT, &LK, 0}, {"--num_candidates", MM_OPT_INT, &K, 0},
+                        {"--reps", MM_OPT_INT, &reps, 0}};
+    int rc = mm_options_parse("memory bench", argc, argv, opts, 7, mm_memory_usage);
+    if (rc == 1) return 0;
+    if (rc != 0) return rc;
+    if (rows < 1 || C < 1 || reps < 1) return mm_cli_usage_error("memory bench: --rows, --dim, --reps must be >= 1");
+    mm_model_config cfg;
+    mm_model_config_default(&cfg);
+    cfg.dim = C, cfg.knowledge_num = num, cfg.knowledge_dim = D, cfg.knowledge_length = LK, cfg.vocab_size = V;
+    mm_memory_shape ms;
+    if (mm_memory_shape_init(&ms, &cfg, K, MM_MEMORY_SELECT_SOFTMAX) != 0) return mm_cli_fail();
+    const size_t N = (size_t)rows, S = (size_t)ms.S;
+    size_t nf = N * C * 4 + (size_t)D * C * 2 + S * D * 2 + (size_t)V * C * 2 + N * (D + 4 * (size_t)K) +
+                mm_memory_scratch_floats(&ms, rows);
+    float *buf = mm_malloc(nf * sizeof(float));
+    uint16_t *bank = mm_malloc(sizeof(uint16_t) * (size_t)num * LK);
+    if (!buf || !bank) {
+        free(buf), free(bank);
+        return mm_cli_fail();
+    }
+    uint64_t r = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < nf; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        buf[i] = (float)((double)(r >> 11) / 9007199254740992.0 - 0.5) * 0.2f;
+    }
+    for (size_t i = 0; i < (size_t)num * LK; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        bank[i] = (uint16_t)(1 + r % (uint64_t)(V - 1));
+    }
+    float *p = buf, *z = p, *m = z + N * C, *dm = m + N * C, *dz = dm + N * C;
+    p = dz + N * C;
+    mm_memory_weights w = {p, p + (size_t)D * C}, dw = {p + (size_t)D * C + S * D, p + 2 * (size_t)D * C + S * D};
+    p += 2 * ((size_t)D * C + S * D);
+    float *wte = p, *dwte = p + (size_t)V * C;
+    p += 2 * (size_t)V * C;
+    mm_memory_acts a = {p, (int32_t *)(p + N * D), p + N * (D + K), p + N * (D + 2 * (size_t)K),
+                        p + N * (D + 3 * (size_t)K)};
+    float *scratch = p + N * (D + 4 * (size_t)K);
+    const mm_backend *be = mm_backend_cpu();
+    double t_total = 0, t_topk = 0;
+    for (int rep = 0; rep <= reps; rep++) {  // rep 0 warms up
+        double t0 = mm_now_s();
+        mm_memory_forward(be, &ms, &w, bank, wte, z, NULL, rows, &a, m, scratch);
+        mm_memory_backward(be, &ms, &w, &dw, bank, wte, dwte, z, &a, dm, rows, dz, scratch);
+        double t1 = mm_now_s();
+        be->memory_topk(a.idx, a.score, a.q, w.keys, rows, D, ms.S, K, scratch);
+        double t2 = mm_now_s();
+        if (rep > 0) t_total += t1 - t0, t_topk += t2 - t1;
+    }
+    t_total /= reps, t_topk /= reps;
+    printf("{\"knowledge_num\": %d, \"keys_per_half\": %d, \"rows\": %d, \"dim\": %d, \"knowledge_dim\": %d, "
+           "\"knowledge_length\": %d, \"num_candidates\": %d, \"ms_per_call\": %.4f, \"us_per_token\": %.4f, "
+           "\"topk_us_per_token\": %.4f, \"bruteforce_mac_per_token\": %.0f, \"productkey_mac_per_token\": %.0f}\n",
+           num, ms.S, rows, C, D, LK, K, t_total * 1e3, t_total / rows * 1e6, t_topk / rows * 1e6, (double)num * D,
+           (double)ms.S * D);
+    free(buf), free(bank);
+    return 0;
+}
+
 int mm_cmd_memory(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(mm_memory_usage, argc < 2 ? stderr : stdout);
@@ -321,5 +391,6 @@ int mm_cmd_memory(int argc, char **argv) {
     if (!strcmp(argv[1], "dump")) return mm_memory_dump(argc - 1, argv + 1);
     if (!strcmp(argv[1], "diff")) return mm_memory_diff(argc - 1, argv + 1);
     if (!strcmp(argv[1], "cluster")) return mm_memory_cluster(argc - 1, argv + 1);
-    return mm_cli_usage_error("memory: unknown subcommand '%s' (inspect, dump, diff, cluster)", argv[1]);
+    if (!strcmp(argv[1], "bench")) return mm_memory_bench(argc - 1, argv + 1);
+    return mm_cli_usage_error("memory: unknown subcommand '%s' (inspect, dump, diff, cluster, bench)", argv[1]);
 }

@@ -3,7 +3,9 @@
 //   N rows, K candidates, LK tokens per entry, C model dim; bank (NUM, LK), wte (V, C)
 //   forward:  m[n] = sum_k w[n,k] / cnt_e * sum_{t in e, t != pad} wte[t]      (e = idx[n,k])
 //   backward: dw[n,k] = dm[n] . v_e;  dwte[t] += w[n,k] / cnt_e * dm[n] for every token t of e —
-//             parallel over column blocks so that repeated tokens never race.
+//             each thread owns a residue class of token ids, so repeated tokens never race.
+#include <omp.h>
+
 #include "cpu_ops.h"
 #include "minimind/memory.h"
 
@@ -53,22 +55,24 @@ void mm_cpu_memory_read_backward(float *dw, float *dwte, const float *dm, const 
             dw[(size_t)n * K + k] = cnt ? acc / (float)cnt : 0.0f;
         }
     }
-    enum { CB = 64 };  // columns per task
-    int nblk = (C + CB - 1) / CB;
-#pragma omp parallel for schedule(static)
-    for (int blk = 0; blk < nblk; blk++) {
-        int c0 = blk * CB, c1 = c0 + CB < C ? c0 + CB : C;
+    // dwte: thread j owns the token ids t with t % nthreads == j and updates whole rows of them, so
+    // no two threads write the same row and every write is a contiguous C-float row.
+#pragma omp parallel
+    {
+        const int nth = omp_get_num_threads(), me = omp_get_thread_num();
         for (int n = 0; n < N; n++) {
             const float *d = dm + (size_t)n * C;
             for (int k = 0; k < K; k++) {
                 const uint16_t *row = bank + (size_t)idx[(size_t)n * K + k] * LK;
+                float wk = w[(size_t)n * K + k];
+                if (wk == 0.0f) continue;
                 int cnt = mm_entry_count(row, LK);
-                float c = cnt ? w[(size_t)n * K + k] / (float)cnt : 0.0f;
-                if (c == 0.0f) continue;
+                float c = wk / (float)cnt;  // cnt > 0: a row with a token below
                 for (int t = 0; t < LK; t++) {
-                    if (row[t] == MM_MEMORY_PAD) continue;
+                    if (row[t] == MM_MEMORY_PAD || row[t] % nth != me) continue;
                     float *dst = dwte + (size_t)row[t] * C;
-                    for (int i = c0; i < c1; i++) dst[i] += c * d[i];
+#pragma omp simd
+                    for (int i = 0; i < C; i++) dst[i] += c * d[i];
                 }
             }
         }
