@@ -420,3 +420,45 @@ Test(memory, ema_rewrites_used_entries_and_never_frozen_ones) {
     cr_assert_eq(mm_memory_ema_update(be(), &t, bank, LK, wte, norm_w, V, C, 0.5f, frozen), 0);
     mm_memory_tracker_free(&t);
 }
+
+// The read-out ops against naive double loops, on a size that spans several row chunks of the
+// kernels' distinct-entry scratch (N * K * C > 2M floats) with many shared entries.
+Test(memory, read_ops_match_naive_loops_across_chunks) {
+    enum { N = 300, K = 16, C = 512, LK = 5, NUM = 400, V = 50 };
+    int32_t *idx = zalloc(sizeof(int32_t) * N * K);
+    float *w = zalloc(sizeof(float) * N * K), *wte = zalloc(sizeof(float) * V * C), *dm = zalloc(sizeof(float) * N * C);
+    float *m = zalloc(sizeof(float) * N * C), *dw = zalloc(sizeof(float) * N * K), *dwte = zalloc(sizeof(float) * V * C);
+    uint16_t *bank = zalloc(sizeof(uint16_t) * NUM * LK);
+    for (int i = 0; i < N * K; i++) idx[i] = (int32_t)(urand() * NUM), w[i] = i % 7 == 0 ? 0.0f : (float)urand();
+    for (int e = 0; e < NUM; e++)
+        for (int t = 0; t < (e % 9 == 0 ? 0 : 1 + e % LK); t++) bank[e * LK + t] = (uint16_t)(1 + urand() * (V - 1));
+    fill_rand(wte, V * C, 1), fill_rand(dm, N * C, 1);
+    be()->memory_read_forward(m, idx, w, bank, LK, wte, N, K, C);
+    be()->memory_read_backward(dw, dwte, dm, idx, w, bank, LK, wte, N, K, C);
+    double *rdwte = calloc((size_t)V * C, sizeof(double)), em = 0, edw = 0, edwte = 0, vmax = 0;
+    for (int n = 0; n < N; n++) {
+        double mo[C];
+        memset(mo, 0, sizeof mo);
+        for (int k = 0; k < K; k++) {
+            const uint16_t *row = bank + idx[n * K + k] * LK;
+            int cnt = 0;
+            for (int t = 0; t < LK; t++) cnt += row[t] != 0;
+            double dot = 0;
+            for (int t = 0; t < LK; t++) {
+                if (!row[t]) continue;
+                for (int i = 0; i < C; i++) {
+                    mo[i] += (double)w[n * K + k] / cnt * wte[row[t] * C + i];
+                    dot += (double)dm[n * C + i] * wte[row[t] * C + i] / cnt;
+                    rdwte[row[t] * C + i] += (double)w[n * K + k] / cnt * dm[n * C + i];
+                }
+            }
+            edw = fmax(edw, fabs(dot - dw[n * K + k]));
+        }
+        for (int i = 0; i < C; i++) em = fmax(em, fabs(mo[i] - m[n * C + i])), vmax = fmax(vmax, fabs(mo[i]));
+    }
+    for (int i = 0; i < V * C; i++) edwte = fmax(edwte, fabs(rdwte[i] - dwte[i]));
+    cr_log_info("read ops vs naive: m %.2e dw %.2e dwte %.2e", em, edw, edwte);
+    cr_assert(em < 1e-5 && edw < 1e-5 && edwte < 1e-3, "m %.3e dw %.3e dwte %.3e", em, edw, edwte);
+    cr_assert_gt(vmax, 0.1);
+    free(idx), free(w), free(wte), free(dm), free(m), free(dw), free(dwte), free(bank), free(rdwte);
+}
