@@ -45,9 +45,7 @@ int mm_fact_match(const char *completion, size_t clen, const char *answer, size_
     return isdigit((unsigned char)answer[alen - 1]) && !(next < 128 && isdigit((int)next));
 }
 
-// A JSON string of bytes that may not be valid UTF-8 (a completion can stop inside a character):
-// invalid bytes become U+FFFD.
-static json_t *mm_json_text(const char *s, size_t n) {
+json_t *mm_json_text(const char *s, size_t n) {
     json_t *j = json_stringn(s, n);
     if (j) return j;
     char *buf = malloc(3 * n + 1);

@@ -29,7 +29,7 @@ static json_t *mm_ids_text(const mm_inference *inf, const int32_t *ids, size_t n
     size_t len = 0;
     char *s = mm_tokenizer_decode(inf->tok, ids, n, &len);
     if (!s) return NULL;
-    json_t *j = json_stringn_nocheck(s, len);
+    json_t *j = mm_json_text(s, len);  // a split inside a UTF-8 character must not break eval.json
     free(s);
     return j;
 }

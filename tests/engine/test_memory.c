@@ -458,7 +458,7 @@ Test(memory, read_ops_match_naive_loops_across_chunks) {
     }
     for (int i = 0; i < V * C; i++) edwte = fmax(edwte, fabs(rdwte[i] - dwte[i]));
     cr_log_info("read ops vs naive: m %.2e dw %.2e dwte %.2e", em, edw, edwte);
-    cr_assert(em < 1e-5 && edw < 1e-5 && edwte < 1e-3, "m %.3e dw %.3e dwte %.3e", em, edw, edwte);
+    cr_assert(em < 1e-5 && edw < 1e-4 && edwte < 1e-3, "m %.3e dw %.3e dwte %.3e", em, edw, edwte);
     cr_assert_gt(vmax, 0.1);
     free(idx), free(w), free(wte), free(dm), free(m), free(dw), free(dwte), free(bank), free(rdwte);
 }

@@ -114,6 +114,16 @@ Test(memory_cli, every_model_type_trains_and_evaluates_facts, .timeout = 300) {
         mm_proc_result_free(&r);
         json_t *ev = load_json(json);
         cr_assert_str_eq(json_string_value(json_object_get(ev, "model_type")), types[i]);
+        if (i == 0) {  // text samples whose prompt/reference split falls inside Chinese characters
+            char *evd = mm_test_path(dir, "data/eval.jsonl");
+            const char *a2[] = {MM_MINIMIND_EXE, "eval", "--model_path", ckpt, "--data", evd, "--num_samples", "12",
+                                "--prompt_tokens", "7", "--max_new_tokens", "5", "--json", json, "--quiet", NULL};
+            run_quiet(a2);
+            json_t *e2 = load_json(json);
+            cr_assert_eq(json_array_size(json_object_get(e2, "samples")), 12);
+            json_decref(e2);
+            free(evd);
+        }
         json_t *f = json_object_get(ev, "facts");
         cr_assert_eq(json_integer_value(json_object_get(f, "total")), 6);
         cr_assert_eq(json_array_size(json_object_get(f, "items")), 6);

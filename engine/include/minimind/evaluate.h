@@ -48,6 +48,9 @@ int mm_evaluate(const mm_eval_args *a);
 struct mm_inference;
 int mm_eval_facts(struct mm_inference *inf, const char *path, int max_items, int new_tokens, int quiet,
                   json_t **out);
+// A JSON string of text that may not be valid UTF-8 (a prompt/continuation split can fall inside a
+// character): invalid bytes become U+FFFD (new reference).
+json_t *mm_json_text(const char *s, size_t n);
 // The matching rule above (exposed for tests).
 int mm_fact_match(const char *completion, size_t clen, const char *answer, size_t alen);
 
