@@ -2,24 +2,39 @@
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cpu_ops.h"
 #include "minimind/backend.h"
 
-// OpenMP loops alternate with OpenBLAS's own (pthread) worker threads. libgomp's default wait
-// policy spins after every parallel region, stealing the cores the BLAS threads need next — on a
-// 2-core machine that made steps 10-20x slower. So the default here is OMP_WAIT_POLICY=PASSIVE,
-// GOMP_SPINCOUNT=0 (unless the user set either). libgomp reads the variable when it is loaded, and an
-// executable's .preinit_array runs before any shared library's initialiser, so that is where the
-// default is set (this object is linked into every executable that uses the CPU backend).
-static void mm_cpu_omp_passive_default(int argc, char **argv, char **envp) {
-    (void)argc, (void)argv, (void)envp;
-    if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-    setenv("GOMP_SPINCOUNT", "0", 1);  // this libgomp still spins briefly under PASSIVE alone
+// OpenMP loops alternate with OpenBLAS's own (pthread) worker threads. libgomp's default makes
+// its idle threads spin (GOMP_SPINCOUNT 300000) after every parallel region, stealing the cores
+// the BLAS threads need next: on a 2-core machine that made small steps 10-20x slower. libgomp
+// reads its settings once, when it is loaded, from the process's initial environment (an
+// early setenv is undone by libc before libgomp initialises) and offers no call to change them.
+// So the engine's default is OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=0, applied by re-executing
+// the program once, from the executable's .preinit_array (before any library initialiser), with
+// those two variables added. A user who sets either variable keeps their choice and no re-exec
+// happens; when /proc/self/exe cannot be executed the program simply continues with the defaults.
+static void mm_cpu_preinit(int argc, char **argv, char **envp) {
+    (void)argc;
+    if (!argv || !argv[0] || !envp) return;
+    size_t n = 0;
+    for (; envp[n]; n++)
+        if (!strncmp(envp[n], "OMP_WAIT_POLICY=", 16) || !strncmp(envp[n], "GOMP_SPINCOUNT=", 15)) return;
+    // (setenv is no use here: libc resets environ to the initial array before libgomp reads it.)
+    char **env = malloc((n + 3) * sizeof *env);
+    if (!env) return;
+    memcpy(env, envp, n * sizeof *env);
+    env[n] = "OMP_WAIT_POLICY=PASSIVE";
+    env[n + 1] = "GOMP_SPINCOUNT=0";
+    env[n + 2] = NULL;
+    execve("/proc/self/exe", argv, env);
+    free(env);  // exec failed: continue with libgomp's defaults
 }
-__attribute__((section(".preinit_array"), used)) static void (*const mm_cpu_preinit)(int, char **, char **) =
-    mm_cpu_omp_passive_default;
+__attribute__((section(".preinit_array"), used)) static void (*const mm_cpu_preinit_entry)(int, char **,
+                                                                                           char **) = mm_cpu_preinit;
 
 void mm_cpu_set_threads(int n) {
     if (n <= 0) return;
