@@ -574,6 +574,7 @@ char *ex_field_first_line(const ex_field_value *v) {
     const char *s = v->filled && v->text ? v->text : "";
     while (*s == '\n' || *s == '\r' || *s == ' ' || *s == '\t') s++;
     size_t n = strcspn(s, "\r\n");
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
     char *d = mm_malloc(n + 1);
     if (d) {
         memcpy(d, s, n);
