@@ -33,6 +33,12 @@ int ex_usage_error(const char *cmd, const char *fmt, ...) {
     return 2;
 }
 
+int ex_no_options(const char *cmd, int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-' && argv[i][1]) return ex_usage_error(cmd, "unknown option '%s'", argv[i]);
+    return 0;
+}
+
 int ex_wants_help(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;

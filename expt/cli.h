@@ -12,6 +12,9 @@ int ex_fail(void);
 void ex_error(const char *fmt, ...) MM_PRINTF(1, 2);
 // Prints `expt: error: MESSAGE (see `expt CMD --help`)` and returns 2.
 int ex_usage_error(const char *cmd, const char *fmt, ...) MM_PRINTF(2, 3);
+// For commands without options: prints a usage error and returns 2 when an argument starts with
+// '-' (an option this command does not have), else returns 0.
+int ex_no_options(const char *cmd, int argc, char **argv);
 // 1 when an argument after the subcommand name is --help or -h.
 int ex_wants_help(int argc, char **argv);
 // Validates `version` (NULL: skip) and opens the project from the current directory; prints the

@@ -18,6 +18,7 @@ int ex_cmd_check(int argc, char **argv) {
         fputs(ex_check_usage, stdout);
         return 0;
     }
+    if (ex_no_options("check", argc, argv)) return 2;
     if (argc != 2) return ex_usage_error("check", "expected one version X.Y.Z");
     ex_project p;
     if (ex_open_project(&p, NULL) != 0) return 1;

@@ -204,6 +204,7 @@ int ex_cmd_diff(int argc, char **argv) {
         fputs(ex_diff_usage, stdout);
         return 0;
     }
+    if (ex_no_options("diff", argc, argv)) return 2;
     if (argc != 3) return ex_usage_error("diff", "expected two versions");
     for (int i = 1; i < 3; i++)
         if (ex_version_validate(argv[i]) != 0) return ex_fail() + 1;

@@ -20,6 +20,7 @@ int ex_cmd_report(int argc, char **argv) {
         fputs(ex_report_usage, stdout);
         return 0;
     }
+    if (ex_no_options("report", argc, argv)) return 2;
     if (argc > 2) return ex_usage_error("report", "expected at most one version");
     if (argc == 2 && ex_version_validate(argv[1]) != 0) return ex_fail() + 1;
     ex_project p;

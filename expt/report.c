@@ -29,6 +29,13 @@ static void ex_missing(ex_buf *b, const ex_project *p, const char *path) {
     free(rel);
 }
 
+// "unreadable: <the current error>" for a region whose file exists but cannot be read.
+static void ex_unreadable(ex_buf *b) {
+    ex_buf_puts(b, "unreadable: ");
+    ex_buf_md_cell(b, mm_error_message(), 500);
+    ex_buf_puts(b, "\n");
+}
+
 // A fenced code block whose fence is longer than any backquote run in the text.
 static void ex_fence(ex_buf *b, const char *info, const char *text) {
     int run = 0, max = 0;
@@ -92,7 +99,7 @@ static char *ex_region_git(const ex_project *p, const char *version) {
     if (!json_path || !patch_path || !exp_dir) {
         ex_buf_free(&b);
     } else if (!g) {
-        if (ex_exists(json_path)) ex_buf_printf(&b, "unreadable: %s\n", mm_error_message());
+        if (ex_exists(json_path)) ex_unreadable(&b);
         else ex_missing(&b, p, json_path);
     } else {
         const char *commit = ex_json_str(g, "commit"), *branch = ex_json_str(g, "branch");
@@ -155,9 +162,7 @@ static char *ex_region_config(const ex_project *p, const char *version) {
     if (!ex_exists(path)) {
         ex_missing(&b, p, path);
     } else if (ex_ini_load(path, NULL, &ini) != 0) {
-        ex_buf_printf(&b, "unreadable: ");
-        ex_buf_md_cell(&b, mm_error_message(), 500);
-        ex_buf_puts(&b, "\n");
+        ex_unreadable(&b);
     } else {
         char *rel = ex_rel_root(p, path);
         ex_buf_printf(&b, "Resolved configuration (`%s`):\n\n| section | key | value |\n|---|---|---|\n", rel ? rel : path);
@@ -330,9 +335,7 @@ static char *ex_region_training(const ex_project *p, const char *version, int *e
     if (!ex_exists(path)) {
         ex_missing(&b, p, path);
     } else if (ex_metrics_load(path, &m) != 0) {
-        ex_buf_puts(&b, "unreadable: ");
-        ex_buf_md_cell(&b, mm_error_message(), 500);
-        ex_buf_puts(&b, "\n");
+        ex_unreadable(&b);
     } else if (m.n == 0) {
         char *rel = ex_rel_root(p, path);
         ex_buf_printf(&b, "no loss logged yet (`%s` is empty)\n", rel ? rel : path);
@@ -405,9 +408,7 @@ static char *ex_region_evaluation(const ex_project *p, const char *version) {
     if (!ex_exists(path)) {
         ex_missing(&b, p, path);
     } else if (ex_eval_load(path, &e) != 0) {
-        ex_buf_puts(&b, "unreadable: ");
-        ex_buf_md_cell(&b, mm_error_message(), 500);
-        ex_buf_puts(&b, "\n");
+        ex_unreadable(&b);
     } else {
         ex_buf_printf(&b, "| metric | value |\n|---|---|\n| samples | %d |\n| mean loss | ", e.num_samples);
         ex_num(&b, "%.4f", e.mean_loss);

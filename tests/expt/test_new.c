@@ -214,12 +214,31 @@ Test(new_, english_record_and_project_default_language) {
 }
 
 Test(cli, every_command_has_help) {
-    static const char *const cmds[] = {"init", "new", "check", "report", "diff", NULL};
-    for (int i = 0; cmds[i]; i++) {
-        const char *argv[] = {MM_EXPT_EXE, cmds[i], "--help", NULL};
+    // Every command `expt --help` lists has --help, and refuses an unknown option with exit 2 and
+    // `expt: error: ...`.
+    const char *top[] = {MM_EXPT_EXE, "--help", NULL};
+    mm_proc_result t = fx_run(top);
+    cr_assert_eq(t.status, 0);
+    char *list = strstr(t.out, "commands:\n");
+    cr_assert_not_null(list, "%s", t.out);
+    int n = 0;
+    for (char *line = strtok(list + 10, "\n"); line && !strncmp(line, "  ", 2); line = strtok(NULL, "\n")) {
+        char cmd[32];
+        cr_assert_eq(sscanf(line, " %31s", cmd), 1);
+        const char *argv[] = {MM_EXPT_EXE, cmd, "--help", NULL};
         mm_proc_result r = fx_run(argv);
-        cr_assert_eq(r.status, 0, "%s --help: %s", cmds[i], r.err);
-        cr_assert_not_null(strstr(r.out, "usage: expt "), "%s", r.out);
+        cr_assert_eq(r.status, 0, "%s --help: %s", cmd, r.err);
+        char usage[64];
+        snprintf(usage, sizeof usage, "usage: expt %s", cmd);
+        cr_assert_not_null(strstr(r.out, usage), "%s", r.out);
         mm_proc_result_free(&r);
+        const char *bad[] = {MM_EXPT_EXE, cmd, "--no-such-option", NULL};
+        r = fx_run(bad);
+        cr_assert_eq(r.status, 2, "%s --no-such-option: exit %d", cmd, r.status);
+        cr_assert(!strncmp(r.err, "expt: error: ", 13), "%s: %s", cmd, r.err);
+        mm_proc_result_free(&r);
+        n++;
     }
+    cr_assert_geq(n, 14, "%s", t.out);
+    mm_proc_result_free(&t);
 }

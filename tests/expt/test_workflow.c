@@ -536,3 +536,51 @@ Test(workflow, sigkill_of_the_real_training_is_failed_with_the_log_tail, .timeou
     mm_test_rmtree(dir);
     free(dir);
 }
+
+// `expt fill` with the prepared example (what scripts/demo_workflow.sh does): the six pre-run
+// fields come from the file, the pre-run field gates pass, and every byte outside the filled
+// fields stays; a file without field headings is refused and changes nothing.
+Test(workflow, fill_from_the_prepared_example) {
+    char *dir = fx_repo("wf_fill");
+    fx_expt_ok(dir, "init", NULL, NULL, NULL);
+    fx_expt_ok(dir, "new", "1.0.0", NULL, NULL);
+    char *before = fx_read(dir, record_rel("1.0.0"), NULL);
+    char example[512];
+    snprintf(example, sizeof example, "%s/templates/examples/human_fields_1.0.0.md", MM_SOURCE_DIR);
+    mm_proc_result r = fx_expt(dir, "fill", "1.0.0", example, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    assert_has(r.out, "filled based_on, goal, hypothesis, expected, reasoning, config_choice");
+    mm_proc_result_free(&r);
+    char *after = fx_read(dir, record_rel("1.0.0"), NULL);
+    assert_has(after, "### 实验目的\n\nBaseline: how far does a small model_original");
+    assert_has(after, "### 基于实验\n\n无（第一个实验：演示语料上的基线）\n\n### 实验目的");
+    // Outside the six fields nothing changed: from the 📝 heading to the 📋 one and from ⚙️ on.
+    const char *cut[][2] = {{"## 📝", "## 📋"}, {"## ⚙️", NULL}};
+    for (int i = 0; i < 2; i++) {
+        char *a = strstr(before, cut[i][0]), *b = strstr(after, cut[i][0]);
+        cr_assert(a && b);
+        size_t na = cut[i][1] ? (size_t)(strstr(a, cut[i][1]) - a) : strlen(a);
+        size_t nb = cut[i][1] ? (size_t)(strstr(b, cut[i][1]) - b) : strlen(b);
+        cr_assert(na == nb && !memcmp(a, b, na), "bytes after %s changed", cut[i][0]);
+    }
+    cr_assert(!strncmp(before, after, (size_t)(strstr(before, "### 设计思路") - before)),
+              "the preamble changed");
+    r = expt2(dir, "check", "1.0.0");
+    assert_has(r.out, "✓ goal, hypothesis and expected result filled");
+    assert_has(r.out, "✓ AI reasoning filled");
+    assert_has(r.out, "✗ analysis filled");
+    mm_proc_result_free(&r);
+
+    fx_write(dir, "notes.md", "# just a title\n\nno field headings here\n");
+    char *notes = fx_path(dir, "notes.md");
+    r = fx_expt(dir, "fill", "1.0.0", notes, NULL, NULL, NULL);
+    cr_assert_eq(r.status, 1);
+    assert_has(r.err, "expt: error: ");
+    assert_has(r.err, "no field headings with text");
+    mm_proc_result_free(&r);
+    char *again = fx_read(dir, record_rel("1.0.0"), NULL);
+    cr_assert_str_eq(again, after);
+    free(notes), free(again), free(before), free(after);
+    mm_test_rmtree(dir);
+    free(dir);
+}
