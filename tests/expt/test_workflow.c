@@ -235,6 +235,19 @@ static void state_is(const char *dir, const char *version, const char *state) {
     mm_proc_result_free(&r);
 }
 
+// A workflow repository with experiment 1.0.0 ready to run for many epochs, up to max_steps.
+static char *ready_experiment(const char *tag, const char *goal, const char *max_steps,
+                              const char *eval_extra) {
+    char *dir = workflow_repo(tag);
+    fx_expt_ok(dir, "new", "1.0.0", NULL, NULL);
+    fill_prerun_fields(dir, "1.0.0", goal);
+    char train[256];
+    snprintf(train, sizeof train, "epochs = 100\nmax_steps = %s\nlog_interval = 10\nsave_interval = 100000\n",
+             max_steps);
+    write_config(dir, "1.0.0", train, eval_extra);
+    return dir;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The workflow
 
@@ -448,11 +461,8 @@ Test(workflow, baseline_run_report_commit_then_based_on_diff, .timeout = 240) {
 // `expt resume` continues from the checkpoint to the end (no step repeated) and evaluates. The
 // configuration asks for a sampled evaluation: the flags expt passes are accepted by the engine.
 Test(workflow, stop_then_resume_with_the_real_engine, .timeout = 240) {
-    char *dir = workflow_repo("wf_stop");
-    fx_expt_ok(dir, "new", "1.0.0", NULL, NULL);
-    fill_prerun_fields(dir, "1.0.0", "Long enough to stop.");
-    write_config(dir, "1.0.0", "epochs = 100\nmax_steps = 1200\nlog_interval = 10\nsave_interval = 100000\n",
-                 "temperature = 0.7\ntop_p = 0.9\n");
+    char *dir =
+        ready_experiment("wf_stop", "Long enough to stop.", "1200", "temperature = 0.7\ntop_p = 0.9\n");
 
     mm_proc_result r = fx_expt(dir, "run", "1.0.0", "--dry-run", NULL, NULL, NULL);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
@@ -500,11 +510,7 @@ Test(workflow, stop_then_resume_with_the_real_engine, .timeout = 240) {
 // SIGKILL of the real training: the run is "failed", the record's execution section holds the
 // log tail (the engine's last lines), and the training gate says why.
 Test(workflow, sigkill_of_the_real_training_is_failed_with_the_log_tail, .timeout = 240) {
-    char *dir = workflow_repo("wf_kill");
-    fx_expt_ok(dir, "new", "1.0.0", NULL, NULL);
-    fill_prerun_fields(dir, "1.0.0", "Killed on purpose.");
-    write_config(dir, "1.0.0",
-                 "epochs = 100\nmax_steps = 100000\nlog_interval = 10\nsave_interval = 100000\n", "");
+    char *dir = ready_experiment("wf_kill", "Killed on purpose.", "100000", "");
     fx_expt_ok(dir, "run", "1.0.0", NULL, NULL);
     wait_step(dir, "out/experiment_1_0_0", 20, 60);
     json_t *run = load_json(dir, "out/experiment_1_0_0/run.json");
