@@ -12,6 +12,7 @@
 #include "minimind/inference.h"
 #include "minimind/jsonl.h"
 #include "minimind/progress.h"
+#include "tokenizer_internal.h"
 
 void mm_eval_args_default(mm_eval_args *a) {
     memset(a, 0, sizeof *a);
@@ -23,12 +24,51 @@ void mm_eval_args_default(mm_eval_args *a) {
     a->seed = 42;
 }
 
-// Text of ids as a JSON string value (new reference).
+// Length of the maximal invalid subpart of UTF-8 at s[i] (a lead byte and the continuation
+// bytes that still fit it), the unit Python's decode(errors="replace") turns into one U+FFFD.
+static size_t mm_utf8_bad_len(const uint8_t *s, size_t n, size_t i) {
+    uint8_t c = s[i];
+    size_t need = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 1;
+    size_t k = 1;
+    while (k < need && i + k < n) {
+        uint8_t lo = 0x80, hi = 0xBF, b = s[i + k];
+        if (k == 1 && c == 0xE0) lo = 0xA0;
+        if (k == 1 && c == 0xED) hi = 0x9F;
+        if (k == 1 && c == 0xF0) lo = 0x90;
+        if (k == 1 && c == 0xF4) hi = 0x8F;
+        if (b < lo || b > hi) break;
+        k++;
+    }
+    return k;
+}
+
+// Text of ids as a JSON string value (new reference). A prompt or a generation cut inside a
+// multi-byte character is not valid UTF-8, which JSON cannot hold: each invalid subpart becomes
+// U+FFFD, as in Hugging Face's decode.
 static json_t *mm_ids_text(const mm_inference *inf, const int32_t *ids, size_t n) {
     size_t len = 0;
     char *s = mm_tokenizer_decode(inf->tok, ids, n, &len);
     if (!s) return NULL;
-    json_t *j = json_stringn_nocheck(s, len);
+    char *t = malloc(3 * len + 1);  // each invalid byte grows to at most 3 bytes
+    json_t *j = NULL;
+    if (t) {
+        size_t m = 0;
+        for (size_t i = 0; i < len;) {
+            uint32_t cp;
+            size_t l = mm_utf8_decode((const uint8_t *)s, len, i, &cp);
+            if (cp != MM_CP_INVALID) {
+                memcpy(t + m, s + i, l);
+                m += l;
+                i += l;
+            } else {
+                memcpy(t + m, "\xEF\xBF\xBD", 3);
+                m += 3;
+                i += mm_utf8_bad_len((const uint8_t *)s, len, i);
+            }
+        }
+        j = json_stringn_nocheck(t, m);
+        free(t);
+    }
     free(s);
     return j;
 }
