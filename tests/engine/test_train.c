@@ -117,25 +117,6 @@ static int mm_interrupt_at(pid_t pid, const char *out, long lines, int sig) {
     return st;
 }
 
-static char *mm_slurp(const char *path) {
-    size_t len = 0;
-    FILE *fp = fopen(path, "rb");
-    cr_assert(fp != NULL, "cannot open %s", path);
-    char *buf = NULL;
-    size_t cap = 0;
-    char tmp[4096];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, fp)) > 0) {
-        buf = realloc(buf, cap = len + n + 1);
-        memcpy(buf + len, tmp, n);
-        len += n;
-    }
-    fclose(fp);
-    if (!buf) buf = calloc(1, 1);
-    buf[len] = '\0';
-    (void)cap;
-    return buf;
-}
 
 // Metrics rows: same steps, and loss / lr / grad_norm / epoch / total_steps identical bit for bit.
 static void mm_assert_same_metrics(const char *ref_dir, const char *dir) {
@@ -256,7 +237,7 @@ Test(resume, sigterm_then_resume_is_bit_exact, .timeout = 300) {
     pid_t pid = mm_spawn_train(ini, out, 0);
     int st = mm_interrupt_at(pid, out, 25, SIGTERM);
     char *se = mm_fx_fmt("%s.stderr", out);
-    char *err = mm_slurp(se);
+    char *err = mm_fx_slurp(se);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3, "SIGTERM: expected exit status 3, got 0x%x\n%s", st, err);
     cr_assert(strstr(err, "stopped by signal 15"), "%s", err);
     json_t *pr = mm_progress(out);
@@ -314,15 +295,6 @@ Test(resume, sigkill_loses_at_most_save_interval, .timeout = 300) {
     mm_fx_data_free(&d);
 }
 
-static void mm_copy_file(const char *from, const char *to) {
-    FILE *in = fopen(from, "rb"), *o = fopen(to, "wb");
-    cr_assert(in && o, "copy %s -> %s", from, to);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0) cr_assert_eq(fwrite(buf, 1, n, o), n);
-    fclose(in);
-    fclose(o);
-}
 
 // A save writes both files under staging names and renames the state, then the weights, into place.
 // A kill between the two renames leaves the new state beside the old weights, the new weights still
@@ -342,8 +314,8 @@ Test(resume, kill_between_the_renames_of_a_save_is_completed, .timeout = 300) {
     int st = mm_interrupt_at(mm_spawn_train(ini, out, 0), out, 20, SIGTERM);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3);
     long s1 = mm_state_step(out);
-    mm_copy_file(w, old_w);
-    mm_copy_file(s, old_s);
+    mm_fx_copy_file(w, old_w);
+    mm_fx_copy_file(s, old_s);
     st = mm_interrupt_at(mm_spawn_train(ini, out, 1), out, s1 + 30, SIGTERM);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3);
     long s2 = mm_state_step(out);
@@ -351,11 +323,11 @@ Test(resume, kill_between_the_renames_of_a_save_is_completed, .timeout = 300) {
 
     // Case 1: the save of P2 never reached its renames: P1 in place, P2's weights staged -> resume at s1.
     char *new_w = mm_test_path(d.dir, "new_weights"), *new_s = mm_test_path(d.dir, "new_state");
-    mm_copy_file(w, new_w);
-    mm_copy_file(s, new_s);
-    mm_copy_file(old_w, w);
-    mm_copy_file(old_s, s);
-    mm_copy_file(new_w, stage);
+    mm_fx_copy_file(w, new_w);
+    mm_fx_copy_file(s, new_s);
+    mm_fx_copy_file(old_w, w);
+    mm_fx_copy_file(old_s, s);
+    mm_fx_copy_file(new_w, stage);
     char *saved_out = mm_test_path(d.dir, "run_case1");
     {
         // run case 1 in a copy of the directory so case 2 starts from the same files
@@ -364,7 +336,7 @@ Test(resume, kill_between_the_renames_of_a_save_is_completed, .timeout = 300) {
                                             "pretrain_32.saving.safetensors", "metrics.jsonl"};
         for (int i = 0; i < 4; i++) {
             char *a = mm_test_path(out, files[i]), *b = mm_test_path(saved_out, files[i]);
-            mm_copy_file(a, b);
+            mm_fx_copy_file(a, b);
             free(a), free(b);
         }
         mm_resume_to_end(ini, saved_out, s1);
@@ -375,9 +347,9 @@ Test(resume, kill_between_the_renames_of_a_save_is_completed, .timeout = 300) {
     }
 
     // Case 2: killed between the renames: P2's state in place, P1's weights, P2's weights staged.
-    mm_copy_file(new_s, s);
-    mm_copy_file(old_w, w);
-    mm_copy_file(new_w, stage);
+    mm_fx_copy_file(new_s, s);
+    mm_fx_copy_file(old_w, w);
+    mm_fx_copy_file(new_w, stage);
     mm_resume_to_end(ini, out, s2);
     cr_assert_neq(access(stage, F_OK), 0, "the staged weights were not moved into place");
     mm_assert_same_metrics(ref, out);
@@ -454,7 +426,7 @@ Test(config, bad_configuration_names_file_and_line, .timeout = 120) {
     mm_resume_data(&d, "badcfg");
     char *out = mm_test_path(d.dir, "run");
     char *good = mm_resume_ini(&d, 6);
-    char *text = mm_slurp(good);
+    char *text = mm_fx_slurp(good);
     // Line numbers: [model] is line 1, its keys lines 2-7, blank 8, [data] 9...
     struct {
         const char *name, *insert_after, *line, *needle;
@@ -517,31 +489,6 @@ Test(config, bad_configuration_names_file_and_line, .timeout = 120) {
 
 // ---- corrupt checkpoints given to --resume (eval's side is in test_eval.c) ----
 
-// Writes `path` as a copy of `src` with tensor `name` given a different shape (same metadata).
-static void mm_write_reshaped(const char *src, const char *path, const char *name) {
-    mm_safetensors in, o;
-    cr_assert_eq(mm_st_read(&in, src), 0, "%s", mm_error_message());
-    mm_st_init(&o);
-    int found = 0;
-    for (int i = 0; i < in.n_tensors; i++) {
-        const mm_st_tensor *t = &in.tensors[i];
-        int64_t shape[MM_MAX_DIMS];
-        memcpy(shape, t->shape, sizeof shape);
-        int ndim = t->ndim;
-        if (!strcmp(t->name, name)) {  // (a, b) -> (b, a): same bytes, wrong shape
-            cr_assert_eq(ndim, 2);
-            shape[0] = t->shape[1];
-            shape[1] = t->shape[0];
-            found = 1;
-        }
-        cr_assert_eq(mm_st_add(&o, t->name, t->dtype, ndim, shape, t->data), 0);
-    }
-    cr_assert(found);
-    for (int i = 0; i < in.n_meta; i++) cr_assert_eq(mm_st_set_meta(&o, in.meta[i].key, in.meta[i].value), 0);
-    cr_assert_eq(mm_st_write(&o, path), 0, "%s", mm_error_message());
-    mm_st_free(&o);
-    mm_st_free(&in);
-}
 
 Test(config, corrupt_checkpoint_on_resume, .timeout = 200) {
     mm_fx_data d;
@@ -555,9 +502,9 @@ Test(config, corrupt_checkpoint_on_resume, .timeout = 200) {
     mm_proc_result_free(&r);
     char *w = mm_test_path(out, "pretrain_32.safetensors"), *s = mm_test_path(out, "pretrain_32.state.safetensors");
     char *good_w = mm_test_path(d.dir, "good_w"), *good_s = mm_test_path(d.dir, "good_s");
-    mm_copy_file(w, good_w);
-    mm_copy_file(s, good_s);
-    char *bytes = mm_slurp(good_w);
+    mm_fx_copy_file(w, good_w);
+    mm_fx_copy_file(s, good_s);
+    char *bytes = mm_fx_slurp(good_w);
     struct stat sb;
     stat(good_w, &sb);
 
@@ -574,11 +521,11 @@ Test(config, corrupt_checkpoint_on_resume, .timeout = 200) {
     mm_test_write_file(w, notjson, 32);
     mm_expect_error(ini, out, sets, 1, 1, w, NULL);
     // Wrong tensor shape: the message names the tensor.
-    mm_write_reshaped(good_w, w, "layers.1.attention.wk.weight");
+    mm_fx_write_reshaped(good_w, w, "layers.1.attention.wk.weight");
     mm_expect_error(ini, out, sets, 1, 1, w, "layers.1.attention.wk.weight");
     // Good weights, truncated resume state.
-    mm_copy_file(good_w, w);
-    char *sbytes = mm_slurp(good_s);
+    mm_fx_copy_file(good_w, w);
+    char *sbytes = mm_fx_slurp(good_s);
     stat(good_s, &sb);
     mm_test_write_file(s, sbytes, (size_t)sb.st_size - 100);
     mm_expect_error(ini, out, sets, 1, 1, s, NULL);
@@ -588,10 +535,10 @@ Test(config, corrupt_checkpoint_on_resume, .timeout = 200) {
     cr_assert_eq(r.status, 0, "%s", r.err);
     mm_proc_result_free(&r);
     char *other_s = mm_test_path(other, "pretrain_32.state.safetensors");
-    mm_copy_file(other_s, s);
+    mm_fx_copy_file(other_s, s);
     mm_expect_error(ini, out, sets, 1, 1, s, "different save");
     // And the pair restored: resuming works (the run is already complete: nothing to do).
-    mm_copy_file(good_s, s);
+    mm_fx_copy_file(good_s, s);
     mm_fx_train(ini, out, sets, 1, &r);
     cr_assert_eq(r.status, 0, "%s", r.err);
     mm_proc_result_free(&r);
@@ -660,7 +607,7 @@ Test(metrics, rows_have_every_field_and_the_cosine_schedule, .timeout = 200) {
         cr_assert(memcmp(&a, &b, sizeof a) == 0);
         // config.ini: the resolved configuration, --set values included.
         char *cp = mm_test_path(out, "config.ini");
-        char *cfg = mm_slurp(cp);
+        char *cfg = mm_fx_slurp(cp);
         cr_assert(strstr(cfg, "max_steps = 40"), "%s", cfg);
         cr_assert(strstr(cfg, "hidden_dim = "), "%s", cfg);
         free(cfg), free(cp);

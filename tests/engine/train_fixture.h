@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minimind/error.h"
+#include "minimind/safetensors.h"
 #include "test_util.h"
 
 // 1 under AddressSanitizer (compile time) or when MM_SANITIZED is set: tests shrink their sizes.
@@ -170,6 +172,62 @@ static inline double mm_fx_num(const json_t *o, const char *key) {
     const json_t *v = json_object_get(o, key);
     cr_assert(json_is_number(v), "field '%s' missing or not a number", key);
     return json_number_value(v);
+}
+
+static inline char *mm_fx_slurp(const char *path) {
+    size_t len = 0;
+    FILE *fp = fopen(path, "rb");
+    cr_assert(fp != NULL, "cannot open %s", path);
+    char *buf = NULL;
+    size_t cap = 0;
+    char tmp[4096];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, fp)) > 0) {
+        buf = realloc(buf, cap = len + n + 1);
+        memcpy(buf + len, tmp, n);
+        len += n;
+    }
+    fclose(fp);
+    if (!buf) buf = calloc(1, 1);
+    buf[len] = '\0';
+    (void)cap;
+    return buf;
+}
+
+static inline void mm_fx_copy_file(const char *from, const char *to) {
+    FILE *in = fopen(from, "rb"), *o = fopen(to, "wb");
+    cr_assert(in && o, "copy %s -> %s", from, to);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) cr_assert_eq(fwrite(buf, 1, n, o), n);
+    fclose(in);
+    fclose(o);
+}
+
+// Writes `path` as a copy of `src` with tensor `name` given a different shape (same metadata).
+static inline void mm_fx_write_reshaped(const char *src, const char *path, const char *name) {
+    mm_safetensors in, o;
+    cr_assert_eq(mm_st_read(&in, src), 0, "%s", mm_error_message());
+    mm_st_init(&o);
+    int found = 0;
+    for (int i = 0; i < in.n_tensors; i++) {
+        const mm_st_tensor *t = &in.tensors[i];
+        int64_t shape[MM_MAX_DIMS];
+        memcpy(shape, t->shape, sizeof shape);
+        int ndim = t->ndim;
+        if (!strcmp(t->name, name)) {  // (a, b) -> (b, a): same bytes, wrong shape
+            cr_assert_eq(ndim, 2);
+            shape[0] = t->shape[1];
+            shape[1] = t->shape[0];
+            found = 1;
+        }
+        cr_assert_eq(mm_st_add(&o, t->name, t->dtype, ndim, shape, t->data), 0);
+    }
+    cr_assert(found);
+    for (int i = 0; i < in.n_meta; i++) cr_assert_eq(mm_st_set_meta(&o, in.meta[i].key, in.meta[i].value), 0);
+    cr_assert_eq(mm_st_write(&o, path), 0, "%s", mm_error_message());
+    mm_st_free(&o);
+    mm_st_free(&in);
 }
 
 #endif
