@@ -36,7 +36,7 @@ extern char **environ;
 #define RESUME_DOCS 60  // 15 batches of 4 per epoch: accumulation boundaries straddle epochs
 
 static char *mm_resume_ini_acc(const mm_fx_data *d, int save_interval, int accumulation) {
-    int epochs = mm_fx_sanitized() ? 14 : 30;  // 210 / 450 micro-steps
+    int epochs = mm_fx_sanitized() ? 12 : 16;  // 180 / 240 micro-steps
     char *train = mm_fx_fmt("batch_size = 4\naccumulation_steps = %d\nlearning_rate = 2e-3\nepochs = %d\n"
                             "log_interval = 1\nsave_interval = %d\nseed = 7\n",
                             accumulation, epochs, save_interval);
@@ -653,12 +653,12 @@ Test(learning, loss_falls_well_below_the_unigram_entropy, .timeout = 400) {
     long n;
     double H = mm_unigram_entropy(d.tokfile, 64, &n);
     cr_assert(H > 4.0 && H < log(1024.0), "unigram entropy %g", H);
-    int steps = mm_fx_sanitized() ? 120 : 200;
-    char *train = mm_fx_fmt("batch_size = 16\naccumulation_steps = 1\nlearning_rate = 3e-3\nmax_steps = %d\n"
+    int steps = 150;
+    char *train = mm_fx_fmt("batch_size = 16\naccumulation_steps = 1\nlearning_rate = 4e-3\nmax_steps = %d\n"
                             "log_interval = 10\nsave_interval = 100000\n",
                             steps);
     char *ini = mm_fx_ini(&d, "learn.ini",
-                          "dim = 96\nn_layers = 2\nn_heads = 4\nn_kv_heads = 2\nvocab_size = 1024\nmax_seq_len = 64\n",
+                          "dim = 64\nn_layers = 2\nn_heads = 4\nn_kv_heads = 2\nvocab_size = 1024\nmax_seq_len = 64\n",
                           train);
     char *out = mm_test_path(d.dir, "run");
     mm_proc_result r;
