@@ -17,7 +17,8 @@
 #include "test_util.h"
 #include "train_fixture.h"
 
-#define EVAL_MODEL "dim = 64\nn_layers = 2\nn_heads = 4\nn_kv_heads = 2\nvocab_size = 1024\nmax_seq_len = 64\n"
+#define EVAL_MODEL \
+    "dim = 64\nn_layers = 2\nn_heads = 4\nn_kv_heads = 2\nvocab_size = 1024\nmax_seq_len = 64\n"
 
 typedef struct mm_eval_fx {
     mm_fx_data d;
@@ -31,9 +32,10 @@ static void mm_eval_fx_make(mm_eval_fx *f, const char *tag) {
     setenv("OMP_NUM_THREADS", "1", 1);
     setenv("OPENBLAS_NUM_THREADS", "1", 1);
     mm_fx_data_make(&f->d, tag, 400, 0, 1024, 64);
-    char *train = mm_fx_fmt("batch_size = 8\naccumulation_steps = 1\nlearning_rate = 3e-3\nmax_steps = %d\n"
-                            "log_interval = 20\nsave_interval = 100000\n",
-                            mm_fx_sanitized() ? 40 : 80);
+    char *train = mm_fx_fmt(
+        "batch_size = 8\naccumulation_steps = 1\nlearning_rate = 3e-3\nmax_steps = %d\n"
+        "log_interval = 20\nsave_interval = 100000\n",
+        mm_fx_sanitized() ? 40 : 80);
     char *ini = mm_fx_ini(&f->d, "eval.ini", EVAL_MODEL, train);
     f->out = mm_test_path(f->d.dir, "run");
     mm_proc_result r;
@@ -115,8 +117,8 @@ static int mm_same_greedy(const char *c_out, const json_t *py, const char *what)
     char *prefix = strdup(json_string_value(json_array_get(json_object_get(py, "output_prefixes"), tie)));
     char *bad = strstr(prefix, "\xEF\xBF\xBD");
     if (bad) *bad = '\0';
-    cr_assert(strncmp(c_out, prefix, strlen(prefix)) == 0, "%s: greedy continuation '%s' does not start with '%s'",
-              what, c_out, prefix);
+    cr_assert(strncmp(c_out, prefix, strlen(prefix)) == 0,
+              "%s: greedy continuation '%s' does not start with '%s'", what, c_out, prefix);
     free(prefix);
     return 0;
 }
@@ -142,16 +144,19 @@ Test(eval, parity_with_pytorch_on_held_out_text, .timeout = 300) {
     for (int i = 0; i < num; i++) {
         json_t *a = json_array_get(cs, (size_t)i), *b = json_array_get(ps, (size_t)i);
         char what[64];
-        snprintf(what, sizeof what, "sample %d (line %lld)", i, (long long)json_integer_value(json_object_get(a, "line")));
-        cr_assert_eq(json_integer_value(json_object_get(a, "line")), json_integer_value(json_object_get(b, "line")));
-        cr_assert_eq(json_integer_value(json_object_get(a, "tokens")), json_integer_value(json_object_get(b, "tokens")),
-                     "%s: token counts differ (tokenizer?)", what);
+        snprintf(what, sizeof what, "sample %d (line %lld)", i,
+                 (long long)json_integer_value(json_object_get(a, "line")));
+        cr_assert_eq(json_integer_value(json_object_get(a, "line")),
+                     json_integer_value(json_object_get(b, "line")));
+        cr_assert_eq(json_integer_value(json_object_get(a, "tokens")),
+                     json_integer_value(json_object_get(b, "tokens")), "%s: token counts differ (tokenizer?)",
+                     what);
         double la = mm_fx_num(a, "loss"), lb = mm_fx_num(b, "loss");
         double rel = fabs(la - lb) / fabs(lb);
         if (rel > max_rel) max_rel = rel;
         cr_assert(rel <= 1e-4, "%s: loss %.9g (minimind) vs %.9g (PyTorch)", what, la, lb);
-        cr_assert_str_eq(json_string_value(json_object_get(a, "input")), json_string_value(json_object_get(b, "input")),
-                         "%s: prompt text", what);
+        cr_assert_str_eq(json_string_value(json_object_get(a, "input")),
+                         json_string_value(json_object_get(b, "input")), "%s: prompt text", what);
         cr_assert_str_eq(json_string_value(json_object_get(a, "reference")),
                          json_string_value(json_object_get(b, "reference")), "%s: reference text", what);
         full += mm_same_greedy(json_string_value(json_object_get(a, "output")), b, what);
@@ -159,8 +164,10 @@ Test(eval, parity_with_pytorch_on_held_out_text, .timeout = 300) {
     double mean = 0;
     for (int i = 0; i < num; i++) mean += mm_fx_num(json_array_get(ps, (size_t)i), "loss") / num;
     double cm = mm_fx_num(json_object_get(c, "summary"), "mean_loss");
-    fprintf(stderr, "parity: held-out mean loss %.6f (minimind) vs %.6f (PyTorch), max per-sample rel err %.2e, "
-                    "%d/%d greedy continuations compared in full\n", cm, mean, max_rel, full, num);
+    fprintf(stderr,
+            "parity: held-out mean loss %.6f (minimind) vs %.6f (PyTorch), max per-sample rel err %.2e, "
+            "%d/%d greedy continuations compared in full\n",
+            cm, mean, max_rel, full, num);
     cr_assert(fabs(cm - mean) <= 1e-4 * mean);
     cr_assert_geq(full, num / 2, "too many near-ties for a meaningful greedy comparison");
     json_decref(c);
@@ -180,20 +187,21 @@ Test(eval, generate_continues_like_pytorch_greedy, .timeout = 300) {
     mm_test_write_file(data, line, strlen(line));
     json_t *p = mm_torch_eval(f.ckpt, f.d.tok, data, 1, 1000, 12);
     json_t *ps = json_array_get(json_object_get(p, "samples"), 0);
-    const char *argv[] = {MM_MINIMIND_EXE, "generate", "--model_path", f.ckpt, "--prompt", prompt,
-                          "--max_new_tokens", "12", NULL};
+    const char *argv[] = {MM_MINIMIND_EXE, "generate",         "--model_path", f.ckpt, "--prompt",
+                          prompt,          "--max_new_tokens", "12",           NULL};
     mm_proc_result r;
     mm_fx_run(argv, &r);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    cr_assert(strncmp(r.out, prompt, strlen(prompt)) == 0, "generate output does not start with the prompt: %s", r.out);
+    cr_assert(strncmp(r.out, prompt, strlen(prompt)) == 0,
+              "generate output does not start with the prompt: %s", r.out);
     char *cont = strdup(r.out + strlen(prompt));
     size_t n = strlen(cont);
     cr_assert(n > 0 && cont[n - 1] == '\n');
     cont[n - 1] = '\0';
     mm_same_greedy(cont, ps, "generate");
     // Sampling: the same seed gives the same text; generation is bounded by --max_new_tokens.
-    const char *s1[] = {MM_MINIMIND_EXE, "generate", "--model_path", f.ckpt, "--prompt", prompt, "--max_new_tokens",
-                        "12", "--sample", "--seed", "3", NULL};
+    const char *s1[] = {MM_MINIMIND_EXE,    "generate", "--model_path", f.ckpt,   "--prompt", prompt,
+                        "--max_new_tokens", "12",       "--sample",     "--seed", "3",        NULL};
     mm_proc_result a, b;
     mm_fx_run(s1, &a);
     mm_fx_run(s1, &b);
@@ -257,7 +265,8 @@ Test(eval, eval_json_schema_and_summary, .timeout = 300) {
     json_decref(j);
 
     // --sample: deterministic for a seed; recorded in eval.json.
-    const char *sx[] = {"--num_samples", "3", "--max_new_tokens", "10", "--sample", "--seed", "9", "--quiet", NULL};
+    const char *sx[] = {"--num_samples", "3", "--max_new_tokens", "10", "--sample",
+                        "--seed",        "9", "--quiet",          NULL};
     char *e1 = mm_test_path(f.d.dir, "s1.json"), *e2 = mm_test_path(f.d.dir, "s2.json");
     mm_proc_result a, b;
     mm_run_eval(f.ckpt, data, e1, sx, &a);
@@ -268,7 +277,8 @@ Test(eval, eval_json_schema_and_summary, .timeout = 300) {
     cr_assert(json_equal(json_object_get(j1, "samples"), json_object_get(j2, "samples")));
     json_t *sm = json_object_get(j1, "sampling");
     cr_assert_str_eq(json_string_value(json_object_get(sm, "mode")), "top_p");
-    cr_assert(fabs(mm_fx_num(sm, "temperature") - 0.85) < 1e-12 && fabs(mm_fx_num(sm, "top_p") - 0.85) < 1e-12);
+    cr_assert(fabs(mm_fx_num(sm, "temperature") - 0.85) < 1e-12 &&
+              fabs(mm_fx_num(sm, "top_p") - 0.85) < 1e-12);
     json_decref(j1);
     json_decref(j2);
     mm_proc_result_free(&a);
@@ -297,7 +307,8 @@ Test(eval, bad_arguments_and_data, .timeout = 300) {
     mm_expect_eval_error(f.ckpt, f.d.eval_jsonl, dim, 1, "dim", "128");
     const char *layers[] = {"--n_layers", "3", "--quiet", NULL};
     mm_expect_eval_error(f.ckpt, f.d.eval_jsonl, layers, 1, "n_layers", "3");
-    const char *ok[] = {"--dim", "64", "--n_layers", "2", "--num_samples", "1", "--max_new_tokens", "2", "--quiet", NULL};
+    const char *ok[] = {"--dim", "64",      "--n_layers", "2", "--num_samples", "1", "--max_new_tokens",
+                        "2",     "--quiet", NULL};
     mm_proc_result r;
     mm_run_eval(f.ckpt, f.d.eval_jsonl, NULL, ok, &r);
     cr_assert_eq(r.status, 0, "matching dimensions must be accepted: %s", r.err);

@@ -16,13 +16,14 @@
 // Logits with the given probabilities (log p), placed at a scrambled position so that order in
 // the vocabulary is not order by probability. pos[i] receives the index of probability i.
 static void mm_logits_of(const double *p, int V, float *logits, int *pos) {
-    for (int i = 0; i < V; i++) pos[i] = (2 * V - 1 - i + 2) % V;  // reversed, rotated
+    for (int i = 0; i < V; i++) pos[i] = (2 * V - 1 - i + 2) % V;          // reversed, rotated
     for (int i = 0; i < V; i++) logits[pos[i]] = (float)log(p[i]) + 2.5f;  // any shift: softmax-invariant
 }
 
 // Draws N_DRAWS samples and checks each token's frequency against want[] (probability per index
 // of p) within 5 sigma; tokens with want 0 must never be drawn.
-static void mm_check_frequencies(mm_sampler *s, const float *logits, const int *pos, const double *want, int V) {
+static void mm_check_frequencies(mm_sampler *s, const float *logits, const int *pos, const double *want,
+                                 int V) {
     long *count = calloc((size_t)V, sizeof *count);
     for (int n = 0; n < N_DRAWS; n++) {
         int t = mm_sampler_next(s, logits);
@@ -32,13 +33,14 @@ static void mm_check_frequencies(mm_sampler *s, const float *logits, const int *
     for (int i = 0; i < V; i++) {
         double f = (double)count[pos[i]] / N_DRAWS, p = want[i];
         if (p == 0) {
-            cr_assert_eq(count[pos[i]], 0, "token with probability %d of the list was drawn %ld times (cut by top-p)", i,
+            cr_assert_eq(count[pos[i]], 0,
+                         "token with probability %d of the list was drawn %ld times (cut by top-p)", i,
                          count[pos[i]]);
             continue;
         }
         double sigma = sqrt(p * (1 - p) / N_DRAWS);
-        cr_assert(fabs(f - p) <= 5 * sigma + 1e-9, "token %d: frequency %.5f, expected %.5f (5 sigma = %.5f)", i, f, p,
-                  5 * sigma);
+        cr_assert(fabs(f - p) <= 5 * sigma + 1e-9, "token %d: frequency %.5f, expected %.5f (5 sigma = %.5f)",
+                  i, f, p, 5 * sigma);
     }
     free(count);
 }

@@ -32,22 +32,28 @@ extern char **environ;
 
 // ---- the tiny run used by the resume tests ----
 
-#define RESUME_MODEL "dim = 32\nn_layers = 2\nn_heads = 2\nn_kv_heads = 1\nvocab_size = 512\nmax_seq_len = 32\n"
+#define RESUME_MODEL \
+    "dim = 32\nn_layers = 2\nn_heads = 2\nn_kv_heads = 1\nvocab_size = 512\nmax_seq_len = 32\n"
 #define RESUME_DOCS 60  // 15 batches of 4 per epoch: accumulation boundaries straddle epochs
 
 static char *mm_resume_ini_acc(const mm_fx_data *d, int save_interval, int accumulation) {
     int epochs = mm_fx_sanitized() ? 12 : 16;  // 180 / 240 micro-steps
-    char *train = mm_fx_fmt("batch_size = 4\naccumulation_steps = %d\nlearning_rate = 2e-3\nepochs = %d\n"
-                            "log_interval = 1\nsave_interval = %d\nseed = 7\n",
-                            accumulation, epochs, save_interval);
+    char *train = mm_fx_fmt(
+        "batch_size = 4\naccumulation_steps = %d\nlearning_rate = 2e-3\nepochs = %d\n"
+        "log_interval = 1\nsave_interval = %d\nseed = 7\n",
+        accumulation, epochs, save_interval);
     char *ini = mm_fx_ini(d, "resume.ini", RESUME_MODEL, train);
     free(train);
     return ini;
 }
 
-static char *mm_resume_ini(const mm_fx_data *d, int save_interval) { return mm_resume_ini_acc(d, save_interval, 2); }
+static char *mm_resume_ini(const mm_fx_data *d, int save_interval) {
+    return mm_resume_ini_acc(d, save_interval, 2);
+}
 
-static void mm_resume_data(mm_fx_data *d, const char *tag) { mm_fx_data_make(d, tag, 100, RESUME_DOCS, 512, 32); }
+static void mm_resume_data(mm_fx_data *d, const char *tag) {
+    mm_fx_data_make(d, tag, 100, RESUME_DOCS, 512, 32);
+}
 
 // Complete lines in a file (a torn last line is not counted).
 static long mm_count_lines(const char *path) {
@@ -72,7 +78,8 @@ static long mm_last_logged_step(const char *path) {
     while ((n = getline(&line, &cap, fp)) > 0) {
         if (line[n - 1] != '\n') break;
         json_t *o = json_loadb(line, (size_t)n, 0, NULL);
-        if (o && json_integer_value(json_object_get(o, "step")) > best) best = (long)json_integer_value(json_object_get(o, "step"));
+        if (o && json_integer_value(json_object_get(o, "step")) > best)
+            best = (long)json_integer_value(json_object_get(o, "step"));
         json_decref(o);
     }
     free(line);
@@ -88,7 +95,8 @@ static pid_t mm_spawn_train(const char *ini, const char *out, int resume) {
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, so, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, se, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const char *argv[] = {MM_MINIMIND_EXE, "train", "--config", ini, "--out", out, resume ? "--resume" : NULL, NULL};
+    const char *argv[] = {
+        MM_MINIMIND_EXE, "train", "--config", ini, "--out", out, resume ? "--resume" : NULL, NULL};
     pid_t pid;
     int rc = posix_spawn(&pid, MM_MINIMIND_EXE, &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -117,19 +125,19 @@ static int mm_interrupt_at(pid_t pid, const char *out, long lines, int sig) {
     return st;
 }
 
-
 // Metrics rows: same steps, and loss / lr / grad_norm / epoch / total_steps identical bit for bit.
 static void mm_assert_same_metrics(const char *ref_dir, const char *dir) {
     char *pa = mm_test_path(ref_dir, "metrics.jsonl"), *pb = mm_test_path(dir, "metrics.jsonl");
     json_t *a = mm_fx_read_jsonl(pa), *b = mm_fx_read_jsonl(pb);
-    cr_assert_eq(json_array_size(a), json_array_size(b), "%s has %zu rows, %s has %zu", pa, json_array_size(a), pb,
-                 json_array_size(b));
+    cr_assert_eq(json_array_size(a), json_array_size(b), "%s has %zu rows, %s has %zu", pa,
+                 json_array_size(a), pb, json_array_size(b));
     static const char *const bitwise[] = {"loss", "lr", "grad_norm"};
     for (size_t i = 0; i < json_array_size(a); i++) {
         json_t *ra = json_array_get(a, i), *rb = json_array_get(b, i);
-        cr_assert_eq(json_integer_value(json_object_get(ra, "step")), json_integer_value(json_object_get(rb, "step")),
-                     "row %zu: steps differ", i);
-        cr_assert_eq(json_integer_value(json_object_get(ra, "epoch")), json_integer_value(json_object_get(rb, "epoch")));
+        cr_assert_eq(json_integer_value(json_object_get(ra, "step")),
+                     json_integer_value(json_object_get(rb, "step")), "row %zu: steps differ", i);
+        cr_assert_eq(json_integer_value(json_object_get(ra, "epoch")),
+                     json_integer_value(json_object_get(rb, "epoch")));
         cr_assert_eq(json_integer_value(json_object_get(ra, "total_steps")),
                      json_integer_value(json_object_get(rb, "total_steps")));
         for (int k = 0; k < 3; k++) {
@@ -146,14 +154,16 @@ static void mm_assert_same_metrics(const char *ref_dir, const char *dir) {
 
 // Every tensor of two safetensors files identical (names, dtype, shape, bytes). The headers differ
 // (random save id), so files are not compared byte for byte.
-static void mm_assert_same_tensors_except(const char *pa, const char *pb, const char *skip1, const char *skip2) {
+static void mm_assert_same_tensors_except(const char *pa, const char *pb, const char *skip1,
+                                          const char *skip2) {
     mm_safetensors a, b;
     cr_assert_eq(mm_st_read(&a, pa), 0, "%s", mm_error_message());
     cr_assert_eq(mm_st_read(&b, pb), 0, "%s", mm_error_message());
     cr_assert_eq(a.n_tensors, b.n_tensors);
     cr_assert_gt(a.n_tensors, 0);
     for (int i = 0; i < a.n_tensors; i++) {
-        if ((skip1 && !strcmp(a.tensors[i].name, skip1)) || (skip2 && !strcmp(a.tensors[i].name, skip2))) continue;
+        if ((skip1 && !strcmp(a.tensors[i].name, skip1)) || (skip2 && !strcmp(a.tensors[i].name, skip2)))
+            continue;
         const mm_st_tensor *x = &a.tensors[i], *y = mm_st_find(&b, x->name);
         cr_assert(y != NULL, "%s lacks tensor %s", pb, x->name);
         cr_assert_eq(x->dtype, y->dtype);
@@ -166,7 +176,9 @@ static void mm_assert_same_tensors_except(const char *pa, const char *pb, const 
     mm_st_free(&b);
 }
 
-static void mm_assert_same_tensors(const char *pa, const char *pb) { mm_assert_same_tensors_except(pa, pb, NULL, NULL); }
+static void mm_assert_same_tensors(const char *pa, const char *pb) {
+    mm_assert_same_tensors_except(pa, pb, NULL, NULL);
+}
 
 // The resume state's data position blob (JSON) without the wall-clock time.
 static json_t *mm_state_position(const char *path) {
@@ -221,7 +233,8 @@ static void mm_resume_to_end(const char *ini, const char *out, long expect_step)
     mm_fx_train(ini, out, NULL, 1, &r);
     cr_assert_eq(r.status, 0, "resume failed (%d):\n%s", r.status, r.err);
     char *want = mm_fx_fmt("at step %ld/", expect_step);
-    cr_assert(strstr(r.err, "resumed from") && strstr(r.err, want), "expected 'resumed ... %s' in:\n%s", want, r.err);
+    cr_assert(strstr(r.err, "resumed from") && strstr(r.err, want), "expected 'resumed ... %s' in:\n%s", want,
+              r.err);
     free(want);
     mm_proc_result_free(&r);
     mm_assert_status(out, "finished");
@@ -238,21 +251,25 @@ Test(resume, sigterm_then_resume_is_bit_exact, .timeout = 300) {
     int st = mm_interrupt_at(pid, out, 25, SIGTERM);
     char *se = mm_fx_fmt("%s.stderr", out);
     char *err = mm_fx_slurp(se);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3, "SIGTERM: expected exit status 3, got 0x%x\n%s", st, err);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3, "SIGTERM: expected exit status 3, got 0x%x\n%s", st,
+              err);
     cr_assert(strstr(err, "stopped by signal 15"), "%s", err);
     json_t *pr = mm_progress(out);
     cr_assert_str_eq(json_string_value(json_object_get(pr, "status")), "stopped");
     long stopped = mm_state_step(out);
     cr_assert_geq(stopped, 24, "checkpoint at step %ld", stopped);
-    cr_assert_lt(stopped, json_integer_value(json_object_get(pr, "total_steps")), "the run was not stopped mid-way");
+    cr_assert_lt(stopped, json_integer_value(json_object_get(pr, "total_steps")),
+                 "the run was not stopped mid-way");
     cr_assert_eq(stopped % 2, 0, "a checkpoint must sit on an accumulation boundary (step %ld)", stopped);
     json_decref(pr);
 
     mm_resume_to_end(ini, out, stopped);
     mm_assert_same_metrics(ref, out);
-    char *wa = mm_test_path(ref, "pretrain_32.safetensors"), *wb = mm_test_path(out, "pretrain_32.safetensors");
+    char *wa = mm_test_path(ref, "pretrain_32.safetensors"),
+         *wb = mm_test_path(out, "pretrain_32.safetensors");
     mm_assert_same_tensors(wa, wb);
-    char *sa = mm_test_path(ref, "pretrain_32.state.safetensors"), *sb = mm_test_path(out, "pretrain_32.state.safetensors");
+    char *sa = mm_test_path(ref, "pretrain_32.state.safetensors"),
+         *sb = mm_test_path(out, "pretrain_32.state.safetensors");
     mm_assert_same_tensors_except(sa, sb, "data_position", NULL);  // AdamW moments too
     json_t *pa = mm_state_position(sa), *pb = mm_state_position(sb);
     cr_assert(json_equal(pa, pb), "data positions differ");
@@ -280,21 +297,23 @@ Test(resume, sigkill_loses_at_most_save_interval, .timeout = 300) {
     long killed = mm_last_logged_step(metrics);
     long ckpt = mm_state_step(out);
     cr_assert_geq(killed, 47);
-    cr_assert_leq(killed - ckpt, save_interval, "killed after step %ld, last checkpoint at step %ld (save_interval %d)",
-                  killed, ckpt, save_interval);
+    cr_assert_leq(killed - ckpt, save_interval,
+                  "killed after step %ld, last checkpoint at step %ld (save_interval %d)", killed, ckpt,
+                  save_interval);
     cr_assert_leq(ckpt, killed + accumulation);
-    cr_assert_eq(ckpt % accumulation, 0, "a checkpoint must sit on an accumulation boundary (step %ld)", ckpt);
+    cr_assert_eq(ckpt % accumulation, 0, "a checkpoint must sit on an accumulation boundary (step %ld)",
+                 ckpt);
     // The progress file still says "running": nobody wrote a final status.
     mm_assert_status(out, "running");
 
     mm_resume_to_end(ini, out, ckpt);
     mm_assert_same_metrics(ref, out);
-    char *wa = mm_test_path(ref, "pretrain_32.safetensors"), *wb = mm_test_path(out, "pretrain_32.safetensors");
+    char *wa = mm_test_path(ref, "pretrain_32.safetensors"),
+         *wb = mm_test_path(out, "pretrain_32.safetensors");
     mm_assert_same_tensors(wa, wb);
     free(wa), free(wb), free(metrics), free(ini), free(ref), free(out);
     mm_fx_data_free(&d);
 }
-
 
 // A save writes both files under staging names and renames the state, then the weights, into place.
 // A kill between the two renames leaves the new state beside the old weights, the new weights still
@@ -306,7 +325,8 @@ Test(resume, kill_between_the_renames_of_a_save_is_completed, .timeout = 300) {
     char *ini = mm_resume_ini(&d, 6);
     char *ref = mm_test_path(d.dir, "ref"), *out = mm_test_path(d.dir, "run");
     mm_reference_run(ini, ref);
-    char *w = mm_test_path(out, "pretrain_32.safetensors"), *s = mm_test_path(out, "pretrain_32.state.safetensors");
+    char *w = mm_test_path(out, "pretrain_32.safetensors"),
+         *s = mm_test_path(out, "pretrain_32.state.safetensors");
     char *stage = mm_test_path(out, "pretrain_32.saving.safetensors");
     char *old_w = mm_test_path(d.dir, "old_weights"), *old_s = mm_test_path(d.dir, "old_state");
 
@@ -355,7 +375,8 @@ Test(resume, kill_between_the_renames_of_a_save_is_completed, .timeout = 300) {
     mm_assert_same_metrics(ref, out);
     char *rw = mm_test_path(ref, "pretrain_32.safetensors");
     mm_assert_same_tensors(rw, w);
-    free(rw), free(saved_out), free(new_w), free(new_s), free(w), free(s), free(stage), free(old_w), free(old_s);
+    free(rw), free(saved_out), free(new_w), free(new_s), free(w), free(s), free(stage), free(old_w),
+        free(old_s);
     free(ini), free(ref), free(out);
     mm_fx_data_free(&d);
 }
@@ -398,8 +419,9 @@ Test(train, nonfinite_loss_stops_with_status_4_and_keeps_a_good_checkpoint, .tim
     }
     mm_st_free(&st);
     char *ej = mm_test_path(d.dir, "eval.json");
-    const char *ev[] = {MM_MINIMIND_EXE, "eval", "--model_path", w, "--data", d.eval_jsonl, "--num_samples", "3",
-                        "--max_new_tokens", "2", "--json", ej, "--quiet", NULL};
+    const char *ev[] = {MM_MINIMIND_EXE, "eval", "--model_path",     w,   "--data", d.eval_jsonl,
+                        "--num_samples", "3",    "--max_new_tokens", "2", "--json", ej,
+                        "--quiet",       NULL};
     mm_fx_run_ok(ev);
     json_t *e = mm_fx_read_json(ej);
     cr_assert(isfinite(mm_fx_num(json_object_get(e, "summary"), "mean_loss")));
@@ -453,7 +475,8 @@ Test(config, bad_configuration_names_file_and_line, .timeout = 120) {
     }
     // A data file that does not exist: the error names the INI line that sets it.
     char *missing = mm_test_path(d.dir, "nothere.tok");
-    char *body = mm_fx_fmt("[model]\n%s\n[data]\ndata_path = %s\ntokenizer_path = %s\n", RESUME_MODEL, missing, d.tok);
+    char *body =
+        mm_fx_fmt("[model]\n%s\n[data]\ndata_path = %s\ntokenizer_path = %s\n", RESUME_MODEL, missing, d.tok);
     char *path = mm_test_path(d.dir, "missing.ini");
     mm_test_write_file(path, body, strlen(body));
     char *where = mm_fx_fmt("minimind: error: %s:10: ", path);
@@ -489,7 +512,6 @@ Test(config, bad_configuration_names_file_and_line, .timeout = 120) {
 
 // ---- corrupt checkpoints given to --resume (eval's side is in test_eval.c) ----
 
-
 Test(config, corrupt_checkpoint_on_resume, .timeout = 200) {
     mm_fx_data d;
     mm_resume_data(&d, "corrupt");
@@ -500,7 +522,8 @@ Test(config, corrupt_checkpoint_on_resume, .timeout = 200) {
     mm_fx_train(ini, out, sets, 0, &r);
     cr_assert_eq(r.status, 0, "%s", r.err);
     mm_proc_result_free(&r);
-    char *w = mm_test_path(out, "pretrain_32.safetensors"), *s = mm_test_path(out, "pretrain_32.state.safetensors");
+    char *w = mm_test_path(out, "pretrain_32.safetensors"),
+         *s = mm_test_path(out, "pretrain_32.state.safetensors");
     char *good_w = mm_test_path(d.dir, "good_w"), *good_s = mm_test_path(d.dir, "good_s");
     mm_fx_copy_file(w, good_w);
     mm_fx_copy_file(s, good_s);
@@ -572,21 +595,24 @@ Test(metrics, rows_have_every_field_and_the_cosine_schedule, .timeout = 200) {
         // Logged: step 1, every 3rd step, and the last one.
         size_t want_rows = 1 + 40 / 3 + 1;
         cr_assert_eq(json_array_size(rows), want_rows);
-        static const char *const fields[] = {"step", "total_steps", "epoch", "loss", "lr",
+        static const char *const fields[] = {"step",      "total_steps",  "epoch",     "loss", "lr",
                                              "grad_norm", "tokens_per_s", "elapsed_s", "eta_s"};
         double prev_elapsed = -1;
         for (size_t i = 0; i < json_array_size(rows); i++) {
             json_t *row = json_array_get(rows, i);
             for (int f = 0; f < 9; f++)
-                cr_assert(json_is_number(json_object_get(row, fields[f])), "row %zu lacks numeric '%s'", i, fields[f]);
+                cr_assert(json_is_number(json_object_get(row, fields[f])), "row %zu lacks numeric '%s'", i,
+                          fields[f]);
             long step = (long)json_integer_value(json_object_get(row, "step"));
             long expect_step = i == 0 ? 1 : (i == want_rows - 1 ? 40 : (long)(3 * i));
             cr_assert_eq(step, expect_step);
             cr_assert_eq(json_integer_value(json_object_get(row, "total_steps")), 40);
-            cr_assert_eq(json_integer_value(json_object_get(row, "epoch")), (step - 1) / 15, "step %ld", step);
+            cr_assert_eq(json_integer_value(json_object_get(row, "epoch")), (step - 1) / 15, "step %ld",
+                         step);
             double lr = mm_fx_num(row, "lr");
             double want = mm_expected_lr(step - 1, 40, (double)(float)7e-4, warm ? 5 : 0);
-            cr_assert(fabs(lr - want) <= 1e-6 * want, "step %ld: lr %.9g, schedule says %.9g", step, lr, want);
+            cr_assert(fabs(lr - want) <= 1e-6 * want, "step %ld: lr %.9g, schedule says %.9g", step, lr,
+                      want);
             double loss = mm_fx_num(row, "loss");
             cr_assert(loss > 0 && loss < 10, "loss %g", loss);
             cr_assert_geq(mm_fx_num(row, "grad_norm"), 0);
@@ -654,12 +680,13 @@ Test(learning, loss_falls_well_below_the_unigram_entropy, .timeout = 400) {
     double H = mm_unigram_entropy(d.tokfile, 64, &n);
     cr_assert(H > 4.0 && H < log(1024.0), "unigram entropy %g", H);
     int steps = 150;
-    char *train = mm_fx_fmt("batch_size = 16\naccumulation_steps = 1\nlearning_rate = 4e-3\nmax_steps = %d\n"
-                            "log_interval = 10\nsave_interval = 100000\n",
-                            steps);
-    char *ini = mm_fx_ini(&d, "learn.ini",
-                          "dim = 64\nn_layers = 2\nn_heads = 4\nn_kv_heads = 2\nvocab_size = 1024\nmax_seq_len = 64\n",
-                          train);
+    char *train = mm_fx_fmt(
+        "batch_size = 16\naccumulation_steps = 1\nlearning_rate = 4e-3\nmax_steps = %d\n"
+        "log_interval = 10\nsave_interval = 100000\n",
+        steps);
+    char *ini = mm_fx_ini(
+        &d, "learn.ini",
+        "dim = 64\nn_layers = 2\nn_heads = 4\nn_kv_heads = 2\nvocab_size = 1024\nmax_seq_len = 64\n", train);
     char *out = mm_test_path(d.dir, "run");
     mm_proc_result r;
     mm_fx_train(ini, out, NULL, 0, &r);
@@ -671,10 +698,12 @@ Test(learning, loss_falls_well_below_the_unigram_entropy, .timeout = 400) {
     cr_assert_geq(nr, 6);
     double first = mm_fx_num(json_array_get(rows, 0), "loss"), last = 0;
     for (size_t i = nr - 5; i < nr; i++) last += mm_fx_num(json_array_get(rows, i), "loss") / 5;
-    fprintf(stderr, "learning: unigram entropy H = %.4f nats over %ld targets; loss %.4f at step 1, mean of the "
-                    "last 5 logged losses %.4f after %d steps (%.2f H)\n",
+    fprintf(stderr,
+            "learning: unigram entropy H = %.4f nats over %ld targets; loss %.4f at step 1, mean of the "
+            "last 5 logged losses %.4f after %d steps (%.2f H)\n",
             H, n, first, last, steps, last / H);
-    cr_assert(first > 0.9 * log(1024.0), "the first loss %g is not near ln(V): is the model initialised?", first);
+    cr_assert(first > 0.9 * log(1024.0), "the first loss %g is not near ln(V): is the model initialised?",
+              first);
     cr_assert_lt(last, 0.75 * H, "final loss %.4f is not well below the unigram entropy %.4f", last, H);
     json_decref(rows);
     free(mp), free(out), free(ini), free(train);

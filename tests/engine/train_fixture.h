@@ -51,12 +51,12 @@ static inline void mm_fx_run_ok(const char *const *argv) {
 }
 
 typedef struct mm_fx_data {
-    char *dir;        // the test's temporary directory
-    char *demo;       // DIR/demo (minimind demo-data output)
-    char *corpus;     // the jsonl the model trains on
-    char *eval_jsonl; // DIR/demo/eval.jsonl (held-out templates)
-    char *tok;        // DIR/tok (tokenizer directory)
-    char *tokfile;    // DIR/train.tok
+    char *dir;         // the test's temporary directory
+    char *demo;        // DIR/demo (minimind demo-data output)
+    char *corpus;      // the jsonl the model trains on
+    char *eval_jsonl;  // DIR/demo/eval.jsonl (held-out templates)
+    char *tok;         // DIR/tok (tokenizer directory)
+    char *tokfile;     // DIR/train.tok
 } mm_fx_data;
 
 // Demo corpus of `facts` facts; the first max_docs documents (0 = all) are the training corpus;
@@ -90,11 +90,12 @@ static inline void mm_fx_data_make(mm_fx_data *d, const char *tag, int facts, in
     } else {
         d->corpus = all;
     }
-    const char *tok[] = {MM_MINIMIND_EXE, "tokenizer", "train", "--data", d->corpus, "--out", d->tok,
-                         "--vocab-size", vocab_s, "--threads", "1", NULL};
+    const char *tok[] = {MM_MINIMIND_EXE, "tokenizer",    "train", "--data",    d->corpus, "--out",
+                         d->tok,          "--vocab-size", vocab_s, "--threads", "1",       NULL};
     mm_fx_run_ok(tok);
-    const char *prep[] = {MM_MINIMIND_EXE, "prep", "pretrain", "--tokenizer", d->tok, "--data", d->corpus,
-                          "--out", d->tokfile, "--max-seq-len", len_s, "--threads", "1", NULL};
+    const char *prep[] = {MM_MINIMIND_EXE, "prep",      "pretrain", "--tokenizer", d->tok,
+                          "--data",        d->corpus,   "--out",    d->tokfile,    "--max-seq-len",
+                          len_s,           "--threads", "1",        NULL};
     mm_fx_run_ok(prep);
 }
 
@@ -112,9 +113,10 @@ static inline void mm_fx_data_free(mm_fx_data *d) {
 // with threads 1 / fp32 plus `train` lines. Returns the malloc'd path.
 static inline char *mm_fx_ini(const mm_fx_data *d, const char *name, const char *model, const char *train) {
     char *path = mm_test_path(d->dir, name);
-    char *text = mm_fx_fmt("[model]\n%s\n[data]\ndata_path = %s\ntokenizer_path = %s\n\n"
-                           "[train]\nthreads = 1\nmixed_precision = fp32\n%s",
-                           model, d->tokfile, d->tok, train);
+    char *text = mm_fx_fmt(
+        "[model]\n%s\n[data]\ndata_path = %s\ntokenizer_path = %s\n\n"
+        "[train]\nthreads = 1\nmixed_precision = fp32\n%s",
+        model, d->tokfile, d->tok, train);
     mm_test_write_file(path, text, strlen(text));
     free(text);
     return path;
