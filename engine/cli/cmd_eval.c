@@ -24,16 +24,15 @@ static const char mm_eval_usage[] =
     "to the [data] eval_data_path / tokenizer_path recorded in the checkpoint. Dimension flags are\n"
     "checked against the checkpoint's metadata.\n";
 
-// Checks the dimension flags given against the checkpoint (via a config holding them). The
-// config starts as the checkpoint's own, so only the flags given can differ from it.
-static int mm_eval_expect(mm_option *opts, int n, const char *const *keys, const char *model_path,
+// Checks the dimension flags given against the checkpoint: `expect` is the checkpoint's own
+// configuration with the flags given applied, so only those keys can differ from it.
+static int mm_eval_expect(const char *model_path, mm_option *opts, int n, const char *const *keys,
                           mm_run_config *expect, unsigned *mask) {
-    *mask = 0;
-    int given = 0;
-    for (int i = 0; i < n; i++) given |= keys[i] && opts[i].seen;
-    if (!given) return 0;
-    if (mm_checkpoint_read_config(model_path, expect) != 0) return -1;
     int any = 0;
+    for (int i = 0; i < n; i++) any |= keys[i] && opts[i].seen;
+    *mask = 0;
+    if (!any) return 0;
+    if (mm_checkpoint_read_config(model_path, expect) != 0) return -1;
     for (int i = 0; i < n; i++) {
         if (!keys[i] || !opts[i].seen) continue;
         char *section = strcmp(keys[i], "model_type") && strcmp(keys[i], "dim") && strcmp(keys[i], "n_layers") &&
@@ -41,9 +40,8 @@ static int mm_eval_expect(mm_option *opts, int n, const char *const *keys, const
                             ? "knowledge"
                             : "model";
         if (mm_config_set(expect, section, keys[i], *(const char **)opts[i].dst, 0, opts[i].name) != 0) return -1;
-        any = 1;
     }
-    *mask = any ? MM_CONFIG_ARCH : 0;
+    *mask = MM_CONFIG_ARCH;
     return 0;
 }
 
@@ -83,7 +81,7 @@ int mm_cmd_eval(int argc, char **argv) {
     if (seed < 0) return mm_cli_usage_error("eval: --seed must be >= 0");
     a.seed = (uint64_t)seed;
     mm_run_config expect;
-    if (mm_eval_expect(opts, N_OPTS, keys, a.model_path, &expect, &a.expect_mask) != 0) return mm_cli_fail();
+    if (mm_eval_expect(a.model_path, opts, N_OPTS, keys, &expect, &a.expect_mask) != 0) return mm_cli_fail();
     a.expect = a.expect_mask ? &expect : NULL;
     if (mm_evaluate(&a) != 0) return mm_cli_fail();
     return 0;
