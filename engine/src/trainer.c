@@ -414,7 +414,9 @@ static int mm_trainer_loop(mm_trainer *tr) {
             if (!bar.is_tty) mm_trainer_log_line(tr);
         }
         char extra[96];
-        snprintf(extra, sizeof extra, "loss %.4f lr %.2e", loss, lr);
+        double run_s = mm_now_s() - tr->t0;
+        double tok_s = run_s > 0 ? (double)(tr->step - resumed_at) * tr->batch.B * tr->batch.T / run_s : 0;
+        snprintf(extra, sizeof extra, "loss %.4f lr %.2e %.0f tok/s", loss, lr, tok_s);
         if (bar.is_tty) mm_progress_update(&bar, tr->step, extra);
     }
     if (bar.is_tty) mm_progress_end(&bar, tr->step, NULL);
