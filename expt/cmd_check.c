@@ -14,13 +14,14 @@ static const char ex_check_usage[] =
     "Exit status: 0 when every gate passes, 1 when one fails or on an error, 2 on a usage error.\n";
 
 int ex_cmd_check(int argc, char **argv) {
-    if (argc == 2 && ex_is_help(argv[1])) {
+    if (ex_wants_help(argc, argv)) {
         fputs(ex_check_usage, stdout);
         return 0;
     }
+    if (ex_no_options("check", argc, argv)) return 2;
     if (argc != 2) return ex_usage_error("check", "expected one version X.Y.Z");
     ex_project p;
-    if (ex_open_project(&p) != 0) return 1;
+    if (ex_open_project(&p, NULL) != 0) return 1;
     ex_gate_list g;
     int rc;
     if (ex_gates_all(&p, argv[1], &g) != 0) {

@@ -10,7 +10,7 @@
 #include "git_commit.h"
 #include "minimind/error.h"
 #include "recinfo.h"
-#include "runcmd.h"
+#include "cli.h"
 
 static const char ex_commit_usage[] =
     "usage: expt commit X.Y.Z\n"
@@ -21,14 +21,14 @@ static const char ex_commit_usage[] =
     "`experiment X.Y.Z: <first line of the goal>`. Works in a repository without commits.\n";
 
 int ex_cmd_commit(int argc, char **argv) {
-    if (ex_rc_wants_help(argc, argv)) {
+    if (ex_wants_help(argc, argv)) {
         fputs(ex_commit_usage, stdout);
         return 0;
     }
-    if (argc != 2 || argv[1][0] == '-') return ex_rc_usage(ex_commit_usage, "commit: expected one version");
+    if (argc != 2 || argv[1][0] == '-') return ex_usage_error("commit", "expected one version");
     const char *version = argv[1];
     ex_project p;
-    if (ex_rc_open(&p, version) != 0) return 1;
+    if (ex_open_project(&p, version) != 0) return 1;
     int rc = 1;
     char *files[64];
     size_t n = 0;
@@ -36,12 +36,12 @@ int ex_cmd_commit(int argc, char **argv) {
     ex_gate_list gates;
     memset(&gates, 0, sizeof gates);
     if (ex_gates_all(&p, version, &gates) != 0) {
-        ex_rc_error("%s: cannot check the gates, so nothing is committed: %s", version, mm_error_message());
+        ex_error("%s: cannot check the gates, so nothing is committed: %s", version, mm_error_message());
         goto done;
     }
     if (!ex_gates_passed(&gates)) {
         ex_gates_print(&gates);
-        ex_rc_error("%s does not pass every gate (marked ✗ above): nothing is committed", version);
+        ex_error("%s does not pass every gate (marked ✗ above): nothing is committed", version);
         goto done;
     }
     files[n++] = ex_record_path(&p, version);
@@ -64,7 +64,7 @@ int ex_cmd_commit(int argc, char **argv) {
     else
         snprintf(msg, sizeof msg, "experiment %s\n", version);
     if (ex_git_commit_paths(&p, rel, m, msg, oid, sizeof oid) != 0) {
-        ex_rc_error(NULL);
+        ex_error(NULL);
         goto done;
     }
     printf("[%.*s] %s", 12, oid, msg);

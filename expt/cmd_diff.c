@@ -11,6 +11,8 @@
 #include "commands.h"
 #include "fsutil.h"
 #include "minimind/error.h"
+#include "inifile.h"
+#include "jsonfile.h"
 #include "runfiles.h"
 #include "svg.h"
 
@@ -50,10 +52,10 @@ static void ex_side_load(const ex_project *p, ex_side *s) {
     s->have_e = ep && ex_exists(ep) && ex_eval_load(ep, &s->e) == 0;
     char *xp = ex_out_file(p, s->version, "exit.json"), *gp = ex_out_file(p, s->version, "git.json");
     char *rp = ex_out_file(p, s->version, "run.json");
-    json_t *x = xp && ex_exists(xp) ? ex_json_load(xp) : NULL;
-    s->duration_s = ex_json_num(x, "duration_s");
-    json_t *g = gp && ex_exists(gp) ? ex_json_load(gp) : NULL;
-    json_t *r = !g && rp && ex_exists(rp) ? ex_json_load(rp) : NULL;
+    json_t *x = xp && ex_exists(xp) ? ex_json_load(xp, NULL) : NULL;
+    s->duration_s = ex_json_num(x, "duration_s", NAN);
+    json_t *g = gp && ex_exists(gp) ? ex_json_load(gp, NULL) : NULL;
+    json_t *r = !g && rp && ex_exists(rp) ? ex_json_load(rp, NULL) : NULL;
     const char *c = ex_json_str(g ? g : r, "commit");
     if (c && *c) s->commit = mm_strdup(c);
     s->dirty = g && json_is_true(json_object_get(g, "dirty"));
@@ -123,8 +125,15 @@ static int ex_diff_code(const ex_project *p, const ex_side *a, const ex_side *b)
         printf("  not available (no recorded commit for %s: it has not run yet)\n", !a->commit ? a->version : b->version);
         return 0;
     }
-    printf("  %s at %.12s%s\n  %s at %.12s%s\n", a->version, a->commit, a->dirty ? " + uncommitted changes (git.patch)" : "",
-           b->version, b->commit, b->dirty ? " + uncommitted changes (git.patch)" : "");
+    char ca[32], cb[32];
+    const ex_side *sides[2] = {a, b};
+    char *shorts[2] = {ca, cb};
+    for (int i = 0; i < 2; i++) {
+        if (strcmp(sides[i]->commit, "none")) snprintf(shorts[i], sizeof ca, "%.12s", sides[i]->commit);
+        else snprintf(shorts[i], sizeof ca, "(no commits yet)");
+    }
+    printf("  %s at %s%s\n  %s at %s%s\n", a->version, ca, a->dirty ? " + uncommitted changes (git.patch)" : "",
+           b->version, cb, b->dirty ? " + uncommitted changes (git.patch)" : "");
     if (!strcmp(a->commit, b->commit)) {
         printf("  same commit\n");
         return 0;
@@ -136,11 +145,13 @@ static int ex_diff_code(const ex_project *p, const ex_side *a, const ex_side *b)
     git_diff *diff = NULL;
     git_diff_stats *stats = NULL;
     git_buf buf = {0};
+    // "none": recorded in a repository without commits, i.e. the empty tree.
+    int none_a = !strcmp(a->commit, "none"), none_b = !strcmp(b->commit, "none");
     int rc = git_repository_open(&repo, p->root);
-    if (rc == 0) rc = git_revparse_single(&oa, repo, a->commit);
-    if (rc == 0) rc = git_revparse_single(&ob, repo, b->commit);
-    if (rc == 0) rc = git_object_peel((git_object **)&ta, oa, GIT_OBJECT_TREE);
-    if (rc == 0) rc = git_object_peel((git_object **)&tb, ob, GIT_OBJECT_TREE);
+    if (rc == 0 && !none_a) rc = git_revparse_single(&oa, repo, a->commit);
+    if (rc == 0 && !none_b) rc = git_revparse_single(&ob, repo, b->commit);
+    if (rc == 0 && !none_a) rc = git_object_peel((git_object **)&ta, oa, GIT_OBJECT_TREE);
+    if (rc == 0 && !none_b) rc = git_object_peel((git_object **)&tb, ob, GIT_OBJECT_TREE);
     if (rc == 0) rc = git_diff_tree_to_tree(&diff, repo, ta, tb, NULL);
     if (rc == 0) rc = git_diff_find_similar(diff, NULL);
     if (rc == 0) rc = git_diff_get_stats(&stats, diff);
@@ -189,15 +200,16 @@ static int ex_diff_svg(const ex_project *p, const ex_side *a, const ex_side *b) 
 }
 
 int ex_cmd_diff(int argc, char **argv) {
-    if (argc == 2 && ex_is_help(argv[1])) {
+    if (ex_wants_help(argc, argv)) {
         fputs(ex_diff_usage, stdout);
         return 0;
     }
+    if (ex_no_options("diff", argc, argv)) return 2;
     if (argc != 3) return ex_usage_error("diff", "expected two versions");
     for (int i = 1; i < 3; i++)
         if (ex_version_validate(argv[i]) != 0) return ex_fail() + 1;
     ex_project p;
-    if (ex_open_project(&p) != 0) return 1;
+    if (ex_open_project(&p, NULL) != 0) return 1;
     ex_side a = {.version = argv[1]}, b = {.version = argv[2]};
     int rc = 0;
     char *ra = ex_record_path(&p, a.version), *rb = ex_record_path(&p, b.version);

@@ -11,8 +11,9 @@
 #include "minimind/error.h"
 #include "proc.h"
 #include "report.h"
-#include "runcmd.h"
-#include "runinfo.h"
+#include "cli.h"
+#include "jsonfile.h"
+#include "runfiles.h"
 #include "runlock.h"
 
 static const char ex_eval_usage[] =
@@ -24,24 +25,24 @@ static const char ex_eval_usage[] =
 
 // Records the evaluation in exit.json (when the run has one).
 static void ex_note_eval(const char *exit_path, int status) {
-    json_t *e = ex_runjson_read(exit_path, NULL);
+    json_t *e = ex_json_load(exit_path, NULL);
     if (!e) return;
     json_object_set_new(e, "eval",
                         json_pack("{s:b, s:i, s:s}", "ran", 1, "status", status, "reason",
                                   status == 0 ? "ok (expt eval)" : "the evaluation failed (expt eval)"));
-    if (ex_runjson_write(exit_path, e) != 0) ex_rc_error(NULL);
+    if (ex_json_save(exit_path, e) != 0) ex_error(NULL);
     json_decref(e);
 }
 
 int ex_cmd_eval(int argc, char **argv) {
-    if (ex_rc_wants_help(argc, argv)) {
+    if (ex_wants_help(argc, argv)) {
         fputs(ex_eval_usage, stdout);
         return 0;
     }
-    if (argc != 2 || argv[1][0] == '-') return ex_rc_usage(ex_eval_usage, "eval: expected one version");
+    if (argc != 2 || argv[1][0] == '-') return ex_usage_error("eval", "expected one version");
     const char *version = argv[1];
     ex_project p;
-    if (ex_rc_open(&p, version) != 0) return 1;
+    if (ex_open_project(&p, version) != 0) return 1;
     char *lock_path = ex_out_file(&p, version, "run.lock"),
          *exit_path = ex_out_file(&p, version, "exit.json");
     char *out = ex_out_dir(&p, version);
@@ -49,7 +50,7 @@ int ex_cmd_eval(int argc, char **argv) {
     int rc = 1, lock = -1;
     if (!lock_path || !exit_path || !out) goto done;
     if (access(out, F_OK) != 0) {
-        ex_rc_error("%s has not run yet (no %s)", version, out);
+        ex_error("%s has not run yet (no %s)", version, out);
         goto done;
     }
     // Holding the run lock keeps a run from starting while we evaluate (and vice versa).
@@ -57,11 +58,11 @@ int ex_cmd_eval(int argc, char **argv) {
     if (lock == -2) {
         char msg[512];
         ex_describe_running(&p, version, msg, sizeof msg);
-        ex_rc_error("%s: evaluate after it ends (the supervisor does it by itself)", msg);
+        ex_error("%s: evaluate after it ends (the supervisor does it by itself)", msg);
         goto done;
     }
-    if (lock < 0 || ex_eval_argv(&p, version, &av) != 0) {
-        ex_rc_error(NULL);
+    if (lock < 0 || ex_eval_argv(&p, version, 1, &av) != 0) {
+        ex_error(NULL);
         goto done;
     }
     fprintf(stderr, "expt: evaluating %s:", version);
@@ -69,8 +70,13 @@ int ex_cmd_eval(int argc, char **argv) {
     fputc('\n', stderr);
     double start = ex_wall_s();
     pid_t pid;
+    if (chdir(p.root) != 0) {  // relative paths in the configuration are relative to the root
+        mm_errorf_errno("%s: cannot enter", p.root);
+        ex_error(NULL);
+        goto done;
+    }
     if (ex_spawn(av.v, NULL, 0, &pid) != 0) {
-        ex_rc_error(NULL);
+        ex_error(NULL);
         goto done;
     }
     int st = 0;
@@ -80,13 +86,13 @@ int ex_cmd_eval(int argc, char **argv) {
     if (code == 0 && !ex_eval_fresh(&p, version, start)) code = 1;
     ex_note_eval(exit_path, code);
     if (code != 0) {
-        ex_rc_error("the evaluation of %s failed (status %d)", version, code);
+        ex_error("the evaluation of %s failed (status %d)", version, code);
         goto done;
     }
     close(lock);
     lock = -1;
     if (ex_report_experiment(&p, version) != 0 || ex_report_index(&p) != 0) {
-        ex_rc_error("evaluation done, but the record was not filled: %s", mm_error_message());
+        ex_error("evaluation done, but the record was not filled: %s", mm_error_message());
         goto done;
     }
     printf("evaluated %s: out/.../eval.json; record experiment/experiment_%s.md filled\n", version, version);

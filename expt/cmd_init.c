@@ -71,13 +71,13 @@ static int ex_init_dir(const char *root, const char *rel) {
 }
 
 int ex_cmd_init(int argc, char **argv) {
-    if (argc == 2 && ex_is_help(argv[1])) {
+    if (ex_wants_help(argc, argv)) {
         fputs(ex_init_usage, stdout);
         return 0;
     }
     if (argc != 1) return ex_usage_error("init", "unexpected argument '%s'", argv[1]);
     ex_project p;
-    if (ex_open_project(&p) != 0) return 1;
+    if (ex_open_project(&p, NULL) != 0) return 1;
     printf("expt init in %s\n", p.root);
     int rc = 0;
     static const char *const dirs[] = {"templates", "experiment", "experiment/assets", "run_file", NULL};

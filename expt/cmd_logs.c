@@ -5,8 +5,9 @@
 
 #include "commands.h"
 #include "proc.h"
-#include "runcmd.h"
-#include "runinfo.h"
+#include "cli.h"
+#include "jsonfile.h"
+#include "runfiles.h"
 #include "runlock.h"
 
 static const char ex_logs_usage[] =
@@ -30,7 +31,7 @@ static long ex_drain(FILE *fp) {
 }
 
 int ex_cmd_logs(int argc, char **argv) {
-    if (ex_rc_wants_help(argc, argv)) {
+    if (ex_wants_help(argc, argv)) {
         fputs(ex_logs_usage, stdout);
         return 0;
     }
@@ -42,20 +43,20 @@ int ex_cmd_logs(int argc, char **argv) {
         else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
             char *end;
             last = (int)strtol(argv[++i], &end, 10);
-            if (*end || last < 0) return ex_rc_usage(ex_logs_usage, "logs: -n wants a number of lines");
+            if (*end || last < 0) return ex_usage_error("logs", "-n wants a number of lines");
         } else if (argv[i][0] == '-')
-            return ex_rc_usage(ex_logs_usage, "logs: unknown option '%s'", argv[i]);
+            return ex_usage_error("logs", "unknown option '%s'", argv[i]);
         else
             version = argv[i];
     }
-    if (!version) return ex_rc_usage(ex_logs_usage, "logs: which experiment? (expt logs X.Y.Z)");
+    if (!version) return ex_usage_error("logs", "which experiment? (expt logs X.Y.Z)");
     ex_project p;
-    if (ex_rc_open(&p, version) != 0) return 1;
+    if (ex_open_project(&p, version) != 0) return 1;
     char *log = ex_out_file(&p, version, "experiment.log"), *lock = ex_out_file(&p, version, "run.lock");
     int rc = 1;
     FILE *fp = log ? fopen(log, "rb") : NULL;
     if (!fp) {
-        ex_rc_error("%s has no log yet (%s): it has not run", version, log ? log : "?");
+        ex_error("%s has no log yet (%s): it has not run", version, log ? log : "?");
         goto done;
     }
     if (last >= 0) {

@@ -198,7 +198,7 @@ static int ex_new_contents(const ex_project *p, const ex_new_opts *o, char **rec
 }
 
 int ex_cmd_new(int argc, char **argv) {
-    if (argc == 2 && ex_is_help(argv[1])) {
+    if (ex_wants_help(argc, argv)) {
         fputs(ex_new_usage, stdout);
         return 0;
     }
@@ -206,7 +206,7 @@ int ex_cmd_new(int argc, char **argv) {
     int rc = ex_new_parse(argc, argv, &o);
     if (rc != 0) return rc;
     ex_project p;
-    if (ex_open_project(&p) != 0) return 1;
+    if (ex_open_project(&p, NULL) != 0) return 1;
     char *paths[3] = {ex_record_path(&p, o.version), ex_script_path(&p, o.version), ex_config_path(&p, o.version)};
     char *record = NULL, *script = NULL, *config = NULL;
     size_t record_len = 0;

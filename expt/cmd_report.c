@@ -16,14 +16,15 @@ static const char ex_report_usage[] =
     "twice changes nothing.\n";
 
 int ex_cmd_report(int argc, char **argv) {
-    if (argc == 2 && ex_is_help(argv[1])) {
+    if (ex_wants_help(argc, argv)) {
         fputs(ex_report_usage, stdout);
         return 0;
     }
+    if (ex_no_options("report", argc, argv)) return 2;
     if (argc > 2) return ex_usage_error("report", "expected at most one version");
     if (argc == 2 && ex_version_validate(argv[1]) != 0) return ex_fail() + 1;
     ex_project p;
-    if (ex_open_project(&p) != 0) return 1;
+    if (ex_open_project(&p, NULL) != 0) return 1;
     int rc = 0;
     if (argc == 2) {
         if (ex_report_experiment(&p, argv[1]) != 0) rc = ex_fail();

@@ -4,7 +4,7 @@
 
 #include "commands.h"
 #include "launch.h"
-#include "runcmd.h"
+#include "cli.h"
 #include "runstate.h"
 
 static const char ex_resume_usage[] =
@@ -15,7 +15,7 @@ static const char ex_resume_usage[] =
     "snapshot of the original run is kept. --foreground: as for `expt run`.\n";
 
 int ex_cmd_resume(int argc, char **argv) {
-    if (ex_rc_wants_help(argc, argv)) {
+    if (ex_wants_help(argc, argv)) {
         fputs(ex_resume_usage, stdout);
         return 0;
     }
@@ -25,27 +25,27 @@ int ex_cmd_resume(int argc, char **argv) {
         if (!strcmp(argv[i], "--foreground"))
             o.foreground = 1;
         else if (argv[i][0] == '-')
-            return ex_rc_usage(ex_resume_usage, "resume: unknown option '%s'", argv[i]);
+            return ex_usage_error("resume", "unknown option '%s'", argv[i]);
         else if (version)
-            return ex_rc_usage(ex_resume_usage, "resume: one version only");
+            return ex_usage_error("resume", "one version only");
         else
             version = argv[i];
     }
-    if (!version) return ex_rc_usage(ex_resume_usage, "resume: which experiment? (expt resume X.Y.Z)");
+    if (!version) return ex_usage_error("resume", "which experiment? (expt resume X.Y.Z)");
     ex_project p;
-    if (ex_rc_open(&p, version) != 0) return 1;
+    if (ex_open_project(&p, version) != 0) return 1;
     ex_status st;
     int rc = 1;
     if (ex_status_get(&p, version, &st) != 0) {
-        ex_rc_error(NULL);
+        ex_error(NULL);
     } else if (st.state == EX_DRAFT || st.state == EX_READY) {
-        ex_rc_error("%s has never run: start it with `expt run %s`", version, version);
+        ex_error("%s has never run: start it with `expt run %s`", version, version);
     } else if (st.state >= EX_FINISHED) {
-        ex_rc_error("%s has finished (%s): nothing to resume", version, ex_state_name(st.state));
+        ex_error("%s has finished (%s): nothing to resume", version, ex_state_name(st.state));
     } else {
         int status = 0, lr = ex_launch(&p, version, &o, &status);
         if (lr != 0)
-            ex_rc_error(NULL);
+            ex_error(NULL);
         else
             rc = o.foreground ? status : 0;
     }

@@ -4,7 +4,7 @@
 
 #include "commands.h"
 #include "launch.h"
-#include "runcmd.h"
+#include "cli.h"
 
 static const char ex_run_usage[] =
     "usage: expt run X.Y.Z [--foreground] [--dry-run]\n"
@@ -20,7 +20,7 @@ static const char ex_run_usage[] =
     "  --dry-run     print what would be done and start nothing\n";
 
 int ex_cmd_run(int argc, char **argv) {
-    if (ex_rc_wants_help(argc, argv)) {
+    if (ex_wants_help(argc, argv)) {
         fputs(ex_run_usage, stdout);
         return 0;
     }
@@ -32,19 +32,19 @@ int ex_cmd_run(int argc, char **argv) {
         else if (!strcmp(argv[i], "--dry-run"))
             o.dry_run = 1;
         else if (argv[i][0] == '-')
-            return ex_rc_usage(ex_run_usage, "run: unknown option '%s'", argv[i]);
+            return ex_usage_error("run", "unknown option '%s'", argv[i]);
         else if (version)
-            return ex_rc_usage(ex_run_usage, "run: one version only (got '%s' and '%s')", version, argv[i]);
+            return ex_usage_error("run", "one version only (got '%s' and '%s')", version, argv[i]);
         else
             version = argv[i];
     }
-    if (!version) return ex_rc_usage(ex_run_usage, "run: which experiment? (expt run X.Y.Z)");
+    if (!version) return ex_usage_error("run", "which experiment? (expt run X.Y.Z)");
     ex_project p;
-    if (ex_rc_open(&p, version) != 0) return 1;
+    if (ex_open_project(&p, version) != 0) return 1;
     int status = 0, rc = ex_launch(&p, version, &o, &status);
     ex_project_close(&p);
     if (rc != 0) {
-        ex_rc_error(NULL);
+        ex_error(NULL);
         return 1;
     }
     return o.foreground ? status : 0;

@@ -6,7 +6,7 @@
 
 #include "commands.h"
 #include "minimind/progress.h"
-#include "runcmd.h"
+#include "cli.h"
 #include "runstate.h"
 
 static const char ex_status_usage[] =
@@ -17,18 +17,18 @@ static const char ex_status_usage[] =
     "crash, reboot) shows as crashed, never as running. Exit status 0.\n";
 
 int ex_cmd_status(int argc, char **argv) {
-    if (ex_rc_wants_help(argc, argv)) {
+    if (ex_wants_help(argc, argv)) {
         fputs(ex_status_usage, stdout);
         return 0;
     }
     if (argc < 2) return ex_cmd_list(argc, argv);
-    if (argc > 2 || argv[1][0] == '-') return ex_rc_usage(ex_status_usage, "status: expected one version");
+    if (argc > 2 || argv[1][0] == '-') return ex_usage_error("status", "expected one version");
     const char *version = argv[1];
     ex_project p;
-    if (ex_rc_open(&p, version) != 0) return 1;
+    if (ex_open_project(&p, version) != 0) return 1;
     ex_status st;
     if (ex_status_get(&p, version, &st) != 0) {
-        ex_rc_error(NULL);
+        ex_error(NULL);
         ex_project_close(&p);
         return 1;
     }

@@ -8,8 +8,9 @@
 #include "commands.h"
 #include "minimind/progress.h"
 #include "proc.h"
-#include "runcmd.h"
-#include "runinfo.h"
+#include "cli.h"
+#include "jsonfile.h"
+#include "runfiles.h"
 #include "runlock.h"
 
 static const char ex_stop_usage[] =
@@ -31,7 +32,7 @@ static int ex_wait_end(const char *lock_path, pid_t pid, unsigned long long tick
 }
 
 int ex_cmd_stop(int argc, char **argv) {
-    if (ex_rc_wants_help(argc, argv)) {
+    if (ex_wants_help(argc, argv)) {
         fputs(ex_stop_usage, stdout);
         return 0;
     }
@@ -41,49 +42,49 @@ int ex_cmd_stop(int argc, char **argv) {
         if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
             char *end;
             timeout = strtod(argv[++i], &end);
-            if (*end || timeout < 0) return ex_rc_usage(ex_stop_usage, "stop: --timeout wants seconds");
+            if (*end || timeout < 0) return ex_usage_error("stop", "--timeout wants seconds");
         } else if (argv[i][0] == '-')
-            return ex_rc_usage(ex_stop_usage, "stop: unknown option '%s'", argv[i]);
+            return ex_usage_error("stop", "unknown option '%s'", argv[i]);
         else
             version = argv[i];
     }
-    if (!version) return ex_rc_usage(ex_stop_usage, "stop: which experiment? (expt stop X.Y.Z)");
+    if (!version) return ex_usage_error("stop", "which experiment? (expt stop X.Y.Z)");
     ex_project p;
-    if (ex_rc_open(&p, version) != 0) return 1;
+    if (ex_open_project(&p, version) != 0) return 1;
     char *lock = ex_out_file(&p, version, "run.lock"), *run_path = ex_out_file(&p, version, "run.json");
     char *exit_path = ex_out_file(&p, version, "exit.json");
-    json_t *run = run_path ? ex_runjson_read(run_path, NULL) : NULL;
+    json_t *run = run_path ? ex_json_load(run_path, NULL) : NULL;
     int rc = 1, held = lock ? ex_runlock_held(lock) : -1;
-    pid_t sup = (pid_t)ex_jint(run, "pid", 0), child = (pid_t)ex_jint(run, "child_pid", 0);
-    unsigned long long sticks = (unsigned long long)ex_jint(run, "proc_start_ticks", 0);
-    unsigned long long cticks = (unsigned long long)ex_jint(run, "child_start_ticks", 0);
+    pid_t sup = (pid_t)ex_json_int(run, "pid", 0), child = (pid_t)ex_json_int(run, "child_pid", 0);
+    unsigned long long sticks = (unsigned long long)ex_json_int(run, "proc_start_ticks", 0);
+    unsigned long long cticks = (unsigned long long)ex_json_int(run, "child_start_ticks", 0);
     char d[32];
     if (held < 0) {
-        ex_rc_error(NULL);
+        ex_error(NULL);
     } else if (held) {
         // The lock holder must be the supervisor named in run.json (same PID *and* start time).
         if (!ex_proc_is(sup, sticks)) {
-            ex_rc_error(
+            ex_error(
                 "%s: the run lock is held but run.json does not name a live supervisor (starting?); try "
                 "again",
                 version);
             goto done;
         }
         if (kill(sup, SIGTERM) != 0) {
-            ex_rc_error("cannot signal the supervisor (pid %ld): %s", (long)sup, strerror(errno));
+            ex_error("cannot signal the supervisor (pid %ld): %s", (long)sup, strerror(errno));
             goto done;
         }
         printf("stopping %s (supervisor pid %ld): the engine saves a checkpoint first...\n", version,
                (long)sup);
         fflush(stdout);
         if (ex_wait_end(lock, 0, 0, timeout) != 0) {
-            ex_rc_error("%s is still stopping after %s; it keeps going on its own (`expt status %s`)",
+            ex_error("%s is still stopping after %s; it keeps going on its own (`expt status %s`)",
                         version, mm_format_duration(timeout, d, sizeof d), version);
             goto done;
         }
-        json_t *ex = exit_path ? ex_runjson_read(exit_path, NULL) : NULL;
+        json_t *ex = exit_path ? ex_json_load(exit_path, NULL) : NULL;
         json_t *st = json_object_get(ex, "status");
-        int sig = (int)ex_jint(ex, "signal", 0);
+        int sig = (int)ex_json_int(ex, "signal", 0);
         if (!ex)
             printf("%s ended without an exit record\n", version);
         else if (sig)
@@ -101,14 +102,14 @@ int ex_cmd_stop(int argc, char **argv) {
         printf("%s: supervisor gone; sent SIGTERM to the unsupervised run script (process group %ld)\n",
                version, (long)child);
         if (ex_wait_end(NULL, child, cticks, timeout) != 0) {
-            ex_rc_error("the run script (pid %ld) is still running after %s", (long)child,
+            ex_error("the run script (pid %ld) is still running after %s", (long)child,
                         mm_format_duration(timeout, d, sizeof d));
             goto done;
         }
         printf("stopped; resume it with `expt resume %s`\n", version);
         rc = 0;
     } else {
-        ex_rc_error("%s is not running", version);
+        ex_error("%s is not running", version);
     }
 done:
     json_decref(run);

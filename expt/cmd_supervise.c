@@ -6,7 +6,7 @@
 
 #include "commands.h"
 #include "minimind/error.h"
-#include "runcmd.h"
+#include "cli.h"
 #include "supervisor.h"
 
 static const char ex_supervise_usage[] =
@@ -24,7 +24,7 @@ static int ex_fd_arg(const char *s, int *fd) {
 }
 
 int ex_cmd_supervise(int argc, char **argv) {
-    if (ex_rc_wants_help(argc, argv)) {
+    if (ex_wants_help(argc, argv)) {
         fputs(ex_supervise_usage, stdout);
         return 0;
     }
@@ -37,19 +37,19 @@ int ex_cmd_supervise(int argc, char **argv) {
             root = argv[++i];
         else if (!strcmp(argv[i], "--lock-fd") && i + 1 < argc) {
             if (ex_fd_arg(argv[++i], &o.lock_fd) != 0)
-                return ex_rc_usage(ex_supervise_usage, "bad --lock-fd");
+                return ex_usage_error("supervise", "bad --lock-fd");
         } else if (!strcmp(argv[i], "--ready-fd") && i + 1 < argc) {
             if (ex_fd_arg(argv[++i], &o.ready_fd) != 0)
-                return ex_rc_usage(ex_supervise_usage, "bad --ready-fd");
+                return ex_usage_error("supervise", "bad --ready-fd");
         } else if (argv[i][0] == '-')
-            return ex_rc_usage(ex_supervise_usage, "supervise: unknown option '%s'", argv[i]);
+            return ex_usage_error("supervise", "unknown option '%s'", argv[i]);
         else
             version = argv[i];
     }
-    if (!version) return ex_rc_usage(ex_supervise_usage, "supervise: which experiment?");
+    if (!version) return ex_usage_error("supervise", "which experiment?");
     ex_project p;
     if (ex_version_validate(version) != 0 || ex_project_open(&p, root) != 0) {
-        ex_rc_error(NULL);
+        ex_error(NULL);
         if (o.ready_fd >= 0) {
             FILE *fp = fdopen(o.ready_fd, "w");
             if (fp) {

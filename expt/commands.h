@@ -11,6 +11,7 @@ typedef struct ex_command {
 
 int ex_cmd_init(int argc, char **argv);
 int ex_cmd_new(int argc, char **argv);
+int ex_cmd_fill(int argc, char **argv);
 int ex_cmd_check(int argc, char **argv);
 int ex_cmd_run(int argc, char **argv);
 int ex_cmd_status(int argc, char **argv);

@@ -1,45 +1,17 @@
 // The mandatory evaluation's command line (see evaluate.h).
 #include "evaluate.h"
 
-#include <ctype.h>
 #include <dirent.h>
-#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "inifile.h"
+#include "jsonfile.h"
 #include "minimind/error.h"
-#include "runinfo.h"
-
-typedef struct ex_eval_cfg {
-    char model_type[64], dim[32], eval_data[1024], data[1024];
-    ex_strv eval_kv;  // key, value, key, value...
-    char err[256];
-} ex_eval_cfg;
-
-static int ex_eval_ini(void *user, const char *section, const char *key, const char *value) {
-    ex_eval_cfg *c = user;
-    if (!strcmp(section, "model") && !strcmp(key, "model_type"))
-        snprintf(c->model_type, sizeof c->model_type, "%s", value);
-    else if (!strcmp(section, "model") && !strcmp(key, "dim"))
-        snprintf(c->dim, sizeof c->dim, "%s", value);
-    else if (!strcmp(section, "data") && !strcmp(key, "eval_data_path"))
-        snprintf(c->eval_data, sizeof c->eval_data, "%s", value);
-    else if (!strcmp(section, "data") && !strcmp(key, "data_path"))
-        snprintf(c->data, sizeof c->data, "%s", value);
-    else if (!strcmp(section, "eval")) {
-        for (const char *k = key; *k; k++)
-            if (!isalnum((unsigned char)*k) && *k != '_') {
-                snprintf(c->err, sizeof c->err, "[eval] key '%s': letters, digits and _ only", key);
-                return 0;
-            }
-        if (!strcmp(key, "model_path") || !strcmp(key, "json")) return 1;  // set by expt
-        if (ex_strv_push(&c->eval_kv, key) != 0 || ex_strv_push(&c->eval_kv, value) != 0) return 0;
-    }
-    return 1;
-}
+#include "runfiles.h"
 
 // OUT/pretrain_{dim}.safetensors, else the newest OUT/pretrain_*.safetensors.
 static char *ex_find_checkpoint(const char *out, const char *dim) {
@@ -70,45 +42,50 @@ static char *ex_find_checkpoint(const char *out, const char *dim) {
     return best;
 }
 
-int ex_eval_argv(const ex_project *p, const char *version, ex_strv *argv) {
-    ex_eval_cfg c;
-    memset(&c, 0, sizeof c);
-    char *ini = ex_config_path(p, version), *out = ex_out_dir(p, version), *ckpt = NULL, *json = NULL;
-    int rc = -1;
-    if (!ini || !out) goto done;
-    int r = ini_parse(ini, ex_eval_ini, &c);
-    if (r < 0) {
-        mm_errorf("%s: cannot read the configuration", ini);
-        goto done;
+// Appends `--FLAG VALUE` when [section] key is set.
+static int ex_push_opt(ex_strv *argv, const ex_ini *ini, const char *section, const char *key,
+                       const char *flag) {
+    const char *v = ex_ini_get(ini, section, key);
+    if (!v || !*v) return 0;
+    return ex_strv_push(argv, flag) || ex_strv_push(argv, v) ? -1 : 0;
+}
+
+int ex_eval_argv(const ex_project *p, const char *version, int need_checkpoint, ex_strv *argv) {
+    char *path = ex_config_path(p, version), *out = ex_out_dir(p, version), *ckpt = NULL, *json = NULL;
+    ex_ini ini = {0};
+    int rc = -1, have_ini = 0;
+    if (!path || !out) goto done;
+    if (ex_ini_load(path, NULL, &ini) != 0) goto done;  // keys: checked by the pre-run gate
+    have_ini = 1;
+    const char *dim = ex_ini_get(&ini, "model", "dim");
+    ckpt = ex_find_checkpoint(out, dim ? dim : "");
+    if (!ckpt && !need_checkpoint) {
+        char name[128];
+        snprintf(name, sizeof name, "pretrain_%s.safetensors", dim ? dim : "512");
+        ckpt = ex_path_join(out, name);
     }
-    if (r > 0) {
-        mm_errorf("%s:%d: %s", ini, r, c.err[0] ? c.err : "syntax error (or a line longer than 200 bytes)");
-        goto done;
-    }
-    ckpt = ex_find_checkpoint(out, c.dim);
     if (!ckpt) {
         mm_errorf("%s: no checkpoint (pretrain_*.safetensors) to evaluate", out);
         goto done;
     }
     json = ex_path_join(out, "eval.json");
     if (!json) goto done;
-    int has_data = 0;
-    for (size_t i = 0; i + 1 < c.eval_kv.n; i += 2)
-        if (!strcmp(c.eval_kv.v[i], "data")) has_data = 1;
-    const char *data = c.eval_data[0] ? c.eval_data : c.data;
+    int sample = ex_ini_get(&ini, "eval", "temperature") || ex_ini_get(&ini, "eval", "top_p");
     if (ex_strv_push(argv, p->minimind) || ex_strv_push(argv, "eval") || ex_strv_push(argv, "--model_path") ||
-        ex_strv_push(argv, ckpt))
+        ex_strv_push(argv, ckpt) || ex_push_opt(argv, &ini, "data", "eval_data_path", "--data") ||
+        ex_push_opt(argv, &ini, "eval", "num_samples", "--num_samples") ||
+        ex_push_opt(argv, &ini, "eval", "prompt_tokens", "--prompt_tokens") ||
+        ex_push_opt(argv, &ini, "eval", "max_new_tokens", "--max_new_tokens") ||
+        (sample &&
+         (ex_strv_push(argv, "--sample") || ex_push_opt(argv, &ini, "eval", "temperature", "--temperature") ||
+          ex_push_opt(argv, &ini, "eval", "top_p", "--top_p") ||
+          ex_push_opt(argv, &ini, "train", "seed", "--seed"))) ||
+        ex_strv_push(argv, "--json") || ex_strv_push(argv, json))
         goto done;
-    if (c.model_type[0] && (ex_strv_push(argv, "--model_type") || ex_strv_push(argv, c.model_type)))
-        goto done;
-    if (!has_data && data[0] && (ex_strv_push(argv, "--data") || ex_strv_push(argv, data))) goto done;
-    for (size_t i = 0; i + 1 < c.eval_kv.n; i += 2)
-        if (ex_strv_pushf(argv, "--%s", c.eval_kv.v[i]) || ex_strv_push(argv, c.eval_kv.v[i + 1])) goto done;
-    if (ex_strv_push(argv, "--json") || ex_strv_push(argv, json)) goto done;
     rc = 0;
 done:
-    ex_strv_free(&c.eval_kv);
-    free(ini);
+    if (have_ini) ex_ini_free(&ini);
+    free(path);
     free(out);
     free(ckpt);
     free(json);

@@ -11,6 +11,9 @@
 #include "fsutil.h"
 #include "minimind/error.h"
 #include "record.h"
+#include "runconfig.h"
+#include "inifile.h"
+#include "jsonfile.h"
 #include "runfiles.h"
 
 static ex_gate *ex_gate_add(ex_gate_list *g, const char *name) {
@@ -21,10 +24,8 @@ static ex_gate *ex_gate_add(ex_gate_list *g, const char *name) {
     return x;
 }
 
-#if defined(__GNUC__)
-static void ex_gate_set(ex_gate *x, int passed, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void ex_append(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-#endif
+static void ex_gate_set(ex_gate *x, int passed, const char *fmt, ...) MM_PRINTF(3, 4);
+static void ex_append(char *dst, size_t cap, const char *fmt, ...) MM_PRINTF(3, 4);
 static void ex_gate_set(ex_gate *x, int passed, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -71,50 +72,13 @@ static void ex_gate_fields(ex_gate *x, const ex_record *r, const ex_field *field
 // ---------------------------------------------------------------------------------------------
 // Configuration (run_file/experiment_X.Y.Z.ini)
 
-static const char *const ex_sections[] = {"model", "data", "knowledge", "train", "eval", NULL};
-
-// Keys whose value must be an integer / a number. Keys not listed are accepted as text (the
-// engine validates the complete set).
-static const char *const ex_int_keys[] = {
-    "dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "max_seq_len", "hidden_dim", "multiple_of",
-    "knowledge_num", "knowledge_length", "knowledge_dim", "epochs", "batch_size", "accumulation_steps",
-    "seed", "log_interval", "save_interval", "warmup_iters", "num_samples", "prompt_tokens", "max_new_tokens",
-    NULL};
-static const char *const ex_float_keys[] = {"learning_rate", "weight_decay", "grad_clip", "beta1", "beta2", "eps",
-                                            "norm_eps", "rope_theta", "dropout", "temperature", "top_p", NULL};
-static const char *const ex_model_types[] = {"model_original", "model", "model_no_feed", NULL};
-
-static int ex_in(const char *const *list, const char *s) {
-    for (int i = 0; list[i]; i++)
-        if (!strcmp(list[i], s)) return 1;
-    return 0;
-}
-
-static const char *ex_config_check(const char *section, const char *key, const char *value) {
-    if (!ex_in(ex_sections, section)) return "unknown section (expected [model] [data] [knowledge] [train] [eval])";
-    char *end;
-    if (ex_in(ex_int_keys, key)) {
-        errno = 0;
-        long long v = strtoll(value, &end, 10);
-        if (!*value || *end || errno) return "not an integer";
-        if (v < 0 && strcmp(key, "seed")) return "must not be negative";
-    } else if (ex_in(ex_float_keys, key)) {
-        errno = 0;
-        double v = strtod(value, &end);
-        if (!*value || *end || errno || !isfinite(v)) return "not a number";
-    } else if (!strcmp(key, "model_type") && !ex_in(ex_model_types, value)) {
-        return "unknown model_type (model_original, model, model_no_feed)";
-    }
-    return NULL;
-}
-
 static void ex_gate_config(ex_gate *x, const char *path, const char *rel, ex_ini *ini, int *ok) {
     *ok = 0;
     if (!ex_exists(path)) {
         ex_gate_set(x, 0, "%s: missing", rel);
         return;
     }
-    if (ex_ini_load(path, ex_config_check, ini) != 0) {
+    if (ex_config_load(path, ini) != 0) {
         const char *m = mm_error_message();
         // Name the file relative to the project.
         const char *tail = strncmp(m, path, strlen(path)) == 0 ? m + strlen(path) : NULL;
@@ -127,23 +91,25 @@ static void ex_gate_config(ex_gate *x, const char *path, const char *rel, ex_ini
     *ok = 1;
 }
 
+// Data paths: every path key that must exist does (relative to the repository root); data_path
+// (training), tokenizer_path and eval_data_path (the mandatory evaluation) must be set.
 static void ex_gate_paths(ex_gate *x, const ex_project *p, const ex_ini *ini, int config_ok) {
     if (!config_ok) {
         ex_gate_set(x, 0, "the configuration does not parse");
         return;
     }
-    static const char *const keys[] = {"data_path", "tokenizer_path", "eval_data_path", "database_init_path", NULL};
-    static const int required[] = {1, 1, 0, 0};
+    static const char *const required[] = {"data_path", "tokenizer_path", "eval_data_path", NULL};
     char why[512] = "";
     int ok = 1, checked = 0;
-    for (int i = 0; keys[i]; i++) {
-        const char *v = NULL;
-        for (int s = 0; ex_sections[s] && !v; s++) v = ex_ini_get(ini, ex_sections[s], keys[i]);
+    for (const ex_config_key *k = ex_config_keys; k->section; k++) {
+        if (k->kind != EX_KEY_PATH || !k->must_exist) continue;
+        const char *v = ex_ini_get(ini, k->section, k->key);
         if (!v || !*v) {
-            if (required[i]) {
-                ex_append(why, sizeof why, "%s%s is not set", ok ? "" : "; ", keys[i]);
-                ok = 0;
-            }
+            for (int i = 0; required[i]; i++)
+                if (!strcmp(required[i], k->key)) {
+                    ex_append(why, sizeof why, "%s[%s] %s is not set", ok ? "" : "; ", k->section, k->key);
+                    ok = 0;
+                }
             continue;
         }
         char *abs = v[0] == '/' ? mm_strdup(v) : ex_path_join(p->root, v);
@@ -152,7 +118,7 @@ static void ex_gate_paths(ex_gate *x, const ex_project *p, const ex_ini *ini, in
             return;
         }
         if (!ex_exists(abs)) {
-            ex_append(why, sizeof why, "%s%s = %s does not exist", ok ? "" : "; ", keys[i], v);
+            ex_append(why, sizeof why, "%s%s = %s does not exist", ok ? "" : "; ", k->key, v);
             ok = 0;
         }
         checked++;
@@ -183,7 +149,7 @@ static void ex_gate_git(ex_gate *x, const ex_project *p, const char *version, co
         ex_gate_set(x, 0, "no git.json in the output directory (not run yet?)");
     } else if (!ex_exists(patch_path)) {
         ex_gate_set(x, 0, "no git.patch in the output directory");
-    } else if (!(g = ex_json_load(json_path))) {
+    } else if (!(g = ex_json_load(json_path, NULL))) {
         ex_gate_set(x, 0, "%s", mm_error_message());
     } else {
         const char *commit = ex_json_str(g, "commit");
@@ -211,10 +177,10 @@ static void ex_gate_training(ex_gate *x, const ex_project *p, const char *versio
         ex_gate_set(x, 0, "%s", mm_error_message());
     } else if (!ex_exists(exit_path)) {
         ex_gate_set(x, 0, "no exit.json: the run has not finished (or crashed)");
-    } else if (!(e = ex_json_load(exit_path))) {
+    } else if (!(e = ex_json_load(exit_path, NULL))) {
         ex_gate_set(x, 0, "%s", mm_error_message());
     } else {
-        double st = ex_json_num(e, "status"), sig = ex_json_num(e, "signal");
+        double st = ex_json_num(e, "status", NAN), sig = ex_json_num(e, "signal", NAN);
         if (isfinite(sig) && sig > 0) {
             ex_gate_set(x, 0, "killed by signal %d", (int)sig);
         } else if (!(st == 0)) {

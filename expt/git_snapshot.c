@@ -38,7 +38,8 @@
 #include "minimind/atomic_file.h"
 #include "minimind/error.h"
 #include "proc.h"
-#include "runinfo.h"
+#include "jsonfile.h"
+#include "runfiles.h"
 
 typedef struct ex_stat {
     int files, insertions, deletions;
@@ -280,7 +281,7 @@ static int ex_write_patch(const char *path, const char *commit, const char *bran
         fprintf(af.fp, "# Files over the size cap (%lld bytes), listed here but not included:\n", cap);
         for (size_t i = 0; i < n_over; i++) {
             json_t *o = json_array_get(s->over_cap, i);
-            fprintf(af.fp, "#   %s (%lld bytes)\n", ex_jstr(o, "path"), ex_jint(o, "size", 0));
+            fprintf(af.fp, "#   %s (%lld bytes)\n", ex_json_str(o, "path"), ex_json_int(o, "size", 0));
         }
     }
     if (s->body_len == 0) fprintf(af.fp, "# No uncommitted changes.\n");
@@ -393,7 +394,7 @@ int ex_git_snapshot_based(const ex_project *p, const char *out_dir, const char *
     json_path = ex_path_join(out_dir, "git.json");
     if (!patch_path || !json_path) goto done;
     if (ex_write_patch(patch_path, commit_hex, branch, &s, p->patch_cap) != 0) goto done;
-    if (ex_runjson_write(json_path, j) != 0) goto done;
+    if (ex_json_save(json_path, j) != 0) goto done;
     rc = 0;
 done:
     json_decref(j);

@@ -12,36 +12,23 @@
 #include <unistd.h>
 
 #include "evaluate.h"
+#include "fsutil.h"
 #include "gates.h"
 #include "git_snapshot.h"
 #include "minimind/error.h"
 #include "minimind/progress.h"
 #include "proc.h"
 #include "recinfo.h"
-#include "runinfo.h"
+#include "jsonfile.h"
+#include "runfiles.h"
 #include "runlock.h"
 #include "supervisor.h"
 
-static int ex_launch_mkdirs(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *c = buf + 1;; c++) {
-        if (*c == '/' || *c == '\0') {
-            char saved = *c;
-            *c = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return mm_errorf_errno("%s: cannot create", buf);
-            *c = saved;
-            if (!saved) break;
-        }
-    }
-    return 0;
-}
-
 void ex_describe_running(const ex_project *p, const char *version, char *buf, size_t cap) {
     char *path = ex_out_file(p, version, "run.json");
-    json_t *run = path ? ex_runjson_read(path, NULL) : NULL;
-    long pid = (long)ex_jint(run, "pid", 0);
-    const char *start = ex_jstr(run, "start_time");
+    json_t *run = path ? ex_json_load(path, NULL) : NULL;
+    long pid = (long)ex_json_int(run, "pid", 0);
+    const char *start = ex_json_str(run, "start_time");
     if (pid > 0)
         snprintf(buf, cap, "%s is already running (supervisor pid %ld, started %s)", version, pid,
                  start ? start : "?");
@@ -66,10 +53,10 @@ static void ex_based_on(const ex_project *p, const char *version, ex_based *b) {
         return;
     }
     char *gpath = ex_out_file(p, b->version, "git.json"), *epath = ex_out_file(p, b->version, "exit.json");
-    json_t *g = gpath ? ex_runjson_read(gpath, NULL) : NULL, *e = epath ? ex_runjson_read(epath, NULL) : NULL;
-    const char *c = ex_jstr(g, "commit");
+    json_t *g = gpath ? ex_json_load(gpath, NULL) : NULL, *e = epath ? ex_json_load(epath, NULL) : NULL;
+    const char *c = ex_json_str(g, "commit");
     if (c) snprintf(b->commit, sizeof b->commit, "%s", c);
-    b->duration_s = ex_jnum(e, "duration_s", -1);
+    b->duration_s = ex_json_num(e, "duration_s", -1);
     json_decref(g);
     json_decref(e);
     free(gpath);
@@ -106,7 +93,7 @@ static int ex_dry_run(const ex_project *p, const char *version, const ex_launch_
            p->minimind, p->root, version, config, out, o->resume ? "1" : "");
     ex_strv argv = {0};
     printf("then, unless the script leaves a fresh eval.json, the mandatory evaluation:\n ");
-    if (ex_eval_argv(p, version, &argv) == 0)
+    if (ex_eval_argv(p, version, 0, &argv) == 0)
         for (size_t i = 0; i < argv.n; i++) printf(" %s", argv.v[i]);
     else
         printf(" (%s)", mm_error_message());
@@ -146,16 +133,16 @@ static int ex_follow(const ex_project *p, const char *version, pid_t sup, int re
             fprintf(stderr, "\nexpt: stopping %s (the engine saves a checkpoint first)...\n", version);
             kill(sup, SIGTERM);
         }
-        json_t *j = prog && ex_mtime(prog) >= start ? ex_runjson_read(prog, NULL) : NULL;
+        json_t *j = prog && ex_mtime(prog) >= start ? ex_json_load(prog, NULL) : NULL;
         if (j) {
             char extra[96];
-            step = ex_jint(j, "step", 0);
+            step = ex_json_int(j, "step", 0);
             if (base < 0) {
                 base = resume ? step : 0;
                 if (base) bar.start_s = mm_now_s();
             }
-            bar.total = ex_jint(j, "total_steps", 0) - base;
-            snprintf(extra, sizeof extra, "step %lld, loss %.4f", step, ex_jnum(j, "loss", NAN));
+            bar.total = ex_json_int(j, "total_steps", 0) - base;
+            snprintf(extra, sizeof extra, "step %lld, loss %.4f", step, ex_json_num(j, "loss", NAN));
             mm_progress_update(&bar, step - base, extra);
             shown = 1;
             json_decref(j);
@@ -171,23 +158,23 @@ static int ex_follow(const ex_project *p, const char *version, pid_t sup, int re
 
 static void ex_print_outcome(const ex_project *p, const char *version) {
     char *path = ex_out_file(p, version, "exit.json");
-    json_t *e = path ? ex_runjson_read(path, NULL) : NULL;
+    json_t *e = path ? ex_json_load(path, NULL) : NULL;
     char d[32];
     if (!e) {
         printf("%s: no exit record (see the log)\n", version);
     } else {
         json_t *status = json_object_get(e, "status");
-        int sig = (int)ex_jint(e, "signal", 0);
+        int sig = (int)ex_json_int(e, "signal", 0);
         if (sig)
             printf("%s: run script killed by signal %d (%s)", version, sig, ex_signal_name(sig));
         else
             printf("%s: run script exit status %lld", version,
                    json_is_integer(status) ? json_integer_value(status) : -1);
-        printf(" after %s%s\n", mm_format_duration(ex_jnum(e, "duration_s", -1), d, sizeof d),
-               ex_jbool(e, "stopped", 0) ? " (stopped on request)" : "");
+        printf(" after %s%s\n", mm_format_duration(ex_json_num(e, "duration_s", -1), d, sizeof d),
+               ex_json_bool(e, "stopped", 0) ? " (stopped on request)" : "");
         json_t *ev = json_object_get(e, "eval");
         if (json_is_object(ev))
-            printf("evaluation: %s\n", ex_jstr(ev, "reason") ? ex_jstr(ev, "reason") : "?");
+            printf("evaluation: %s\n", ex_json_str(ev, "reason") ? ex_json_str(ev, "reason") : "?");
     }
     printf("record: experiment/experiment_%s.md\n", version);
     json_decref(e);
@@ -220,10 +207,10 @@ int ex_launch(const ex_project *p, const char *version, const ex_launch_opts *o,
         goto done;
     }
     // A run script left behind by a dead supervisor would fight a new run over the output folder.
-    json_t *prev = ex_runjson_read(run_json, NULL);
-    long orphan = (long)ex_jint(prev, "child_pid", 0);
+    json_t *prev = ex_json_load(run_json, NULL);
+    long orphan = (long)ex_json_int(prev, "child_pid", 0);
     int orphan_alive =
-        orphan > 0 && ex_proc_is((pid_t)orphan, (unsigned long long)ex_jint(prev, "child_start_ticks", 0));
+        orphan > 0 && ex_proc_is((pid_t)orphan, (unsigned long long)ex_json_int(prev, "child_start_ticks", 0));
     json_decref(prev);
     mm_error_clear();
     if (orphan_alive) {
@@ -263,7 +250,7 @@ int ex_launch(const ex_project *p, const char *version, const ex_launch_opts *o,
         goto done;
     }
 
-    if (ex_launch_mkdirs(out) != 0) goto done;
+    if (ex_mkdirs(out) != 0) goto done;
     lock = ex_runlock_acquire(lock_path);
     if (lock == -2) {
         char msg[512];

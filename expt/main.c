@@ -7,6 +7,7 @@
 static const ex_command ex_commands[] = {
     {"init", "set up templates/, experiment/, run_file/ and expt.ini in a repository", ex_cmd_init},
     {"new", "create experiment X.Y.Z from the templates (--from A.B.C copies its configuration)", ex_cmd_new},
+    {"fill", "fill human/AI fields of a record from a Markdown file (prepared examples)", ex_cmd_fill},
     {"check", "the quality gates of an experiment, each with its reason", ex_cmd_check},
     {"run", "snapshot git, launch the supervised run, evaluate, fill the record", ex_cmd_run},
     {"status", "state, progress, loss and ETA of one or all experiments", ex_cmd_status},

@@ -2,14 +2,15 @@
 #include "project.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <git2.h>
-#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "inifile.h"
 #include "minimind/error.h"
 
 char *ex_path_join(const char *a, const char *b) {
@@ -70,51 +71,27 @@ char *ex_out_file(const ex_project *p, const char *v, const char *file) {
     return r;
 }
 
-typedef struct ex_ini_ctx {
-    ex_project *p;
-    const char *path;
-    char err[512];
-} ex_ini_ctx;
-
-static int ex_set_str(char **dst, const char *v) {
-    free(*dst);
-    *dst = mm_strdup(v);
-    return *dst != NULL;
-}
-
-static int ex_ini_handler(void *user, const char *section, const char *key, const char *value) {
-    ex_ini_ctx *c = user;
-    ex_project *p = c->p;
-    if (!strcmp(section, "engine") && !strcmp(key, "minimind")) {
-        char *abs = value[0] == '/' ? mm_strdup(value) : ex_path_join(p->root, value);
-        free(p->minimind);
-        p->minimind = abs;
-        return abs != NULL;
-    }
-    if (!strcmp(section, "paths") && !strcmp(key, "out")) {
-        char *abs = value[0] == '/' ? mm_strdup(value) : ex_path_join(p->root, value);
-        free(p->out_root);
-        p->out_root = abs;
-        return abs != NULL;
-    }
+// expt.ini keys: [engine] minimind, [paths] out, [git] patch_size_cap, [record] lang.
+static const char *ex_settings_check(const char *section, const char *key, const char *value) {
+    if ((!strcmp(section, "engine") && !strcmp(key, "minimind")) || (!strcmp(section, "paths") && !strcmp(key, "out")))
+        return *value ? NULL : "empty path";
     if (!strcmp(section, "git") && !strcmp(key, "patch_size_cap")) {
         char *end;
         long long v = strtoll(value, &end, 10);
-        if (*value == '\0' || *end != '\0' || v < 0) {
-            snprintf(c->err, sizeof c->err, "bad number '%s' for patch_size_cap", value);
-            return 0;
-        }
-        p->patch_cap = v;
-        return 1;
+        return *value == '\0' || *end != '\0' || v < 0 ? "not a number of bytes" : NULL;
     }
-    if (!strcmp(section, "record") && !strcmp(key, "lang")) {
-        if (strcmp(value, "zh") && strcmp(value, "en")) {
-            snprintf(c->err, sizeof c->err, "lang must be zh or en (got '%s')", value);
-            return 0;
-        }
-        return ex_set_str(&p->lang, value);
-    }
-    snprintf(c->err, sizeof c->err, "unknown key '%s' in section [%s]", key, section);
+    if (!strcmp(section, "record") && !strcmp(key, "lang"))
+        return strcmp(value, "zh") && strcmp(value, "en") ? "must be zh or en" : NULL;
+    return "unknown key (expected [engine] minimind, [paths] out, [git] patch_size_cap, [record] lang)";
+}
+
+// Replaces *dst with `value` made absolute against the project root.
+static int ex_set_path(const ex_project *p, char **dst, const char *value) {
+    if (!value) return 0;
+    char *abs = value[0] == '/' ? mm_strdup(value) : ex_path_join(p->root, value);
+    if (!abs) return -1;
+    free(*dst);
+    *dst = abs;
     return 0;
 }
 
@@ -122,12 +99,21 @@ static int ex_read_settings(ex_project *p) {
     char *path = ex_path_join(p->root, "expt.ini");
     if (!path) return -1;
     int rc = 0;
+    ex_ini ini;
     if (access(path, F_OK) == 0) {
-        ex_ini_ctx c = {.p = p, .path = path};
-        int r = ini_parse(path, ex_ini_handler, &c);
-        if (r < 0) rc = mm_errorf("%s: cannot read", path);
-        else if (r > 0)
-            rc = mm_errorf("%s:%d: %s", path, r, c.err[0] ? c.err : "syntax error (or line longer than 200 bytes)");
+        rc = ex_ini_load(path, ex_settings_check, &ini);
+        if (rc == 0) {
+            const char *cap = ex_ini_get(&ini, "git", "patch_size_cap"), *lang = ex_ini_get(&ini, "record", "lang");
+            if (cap) p->patch_cap = strtoll(cap, NULL, 10);
+            if (lang) {
+                free(p->lang);
+                p->lang = mm_strdup(lang);
+            }
+            if (ex_set_path(p, &p->minimind, ex_ini_get(&ini, "engine", "minimind")) != 0 ||
+                ex_set_path(p, &p->out_root, ex_ini_get(&ini, "paths", "out")) != 0 || !p->lang)
+                rc = -1;
+            ex_ini_free(&ini);
+        }
     }
     free(path);
     return rc;
@@ -199,4 +185,69 @@ void ex_project_close(ex_project *p) {
     free(p->out_root);
     free(p->lang);
     memset(p, 0, sizeof *p);
+}
+
+// Versions of the records in experiment/, sorted numerically. Returns the count or -1.
+int ex_list_versions(const ex_project *p, char ***out) {
+    *out = NULL;
+    char *dir = ex_path_join(p->root, "experiment");
+    if (!dir) return -1;
+    DIR *d = opendir(dir);
+    if (!d) {
+        free(dir);
+        return 0;
+    }
+    char **v = NULL;
+    int n = 0, cap = 0, rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len < 15 || strncmp(e->d_name, "experiment_", 11) || strcmp(e->d_name + len - 3, ".md")) continue;
+        char ver[64];
+        if (len - 14 >= sizeof ver) continue;
+        memcpy(ver, e->d_name + 11, len - 14);
+        ver[len - 14] = '\0';
+        if (ex_version_validate(ver) != 0) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nv = mm_realloc(v, (size_t)cap * sizeof *nv);
+            if (!nv) {
+                rc = -1;
+                break;
+            }
+            v = nv;
+        }
+        if (!(v[n] = mm_strdup(ver))) {
+            rc = -1;
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    free(dir);
+    mm_error_clear();
+    if (rc != 0) {
+        for (int i = 0; i < n; i++) free(v[i]);
+        free(v);
+        return -1;
+    }
+    // Insertion sort by (X, Y, Z).
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && ex_version_compare(v[j - 1], v[j]) > 0; j--) {
+            char *t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    *out = v;
+    return n;
+}
+
+int ex_version_compare(const char *a, const char *b) {
+    for (int i = 0; i < 3; i++) {
+        unsigned long x = strtoul(a, (char **)&a, 10), y = strtoul(b, (char **)&b, 10);
+        if (x != y) return x < y ? -1 : 1;
+        if (*a == '.') a++;
+        if (*b == '.') b++;
+    }
+    return 0;
 }

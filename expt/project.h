@@ -23,6 +23,12 @@ void ex_project_close(ex_project *p);
 // it can never escape the folders. Returns 0 or -1 with the reason set.
 int ex_version_validate(const char *version);
 
+// The versions of the records in experiment/ (experiment_X.Y.Z.md), sorted by (X, Y, Z):
+// a malloc'd array of malloc'd strings. Returns the count (0 without experiment/) or -1.
+int ex_list_versions(const ex_project *p, char ***out);
+// <0, 0, >0 comparing two valid versions numerically.
+int ex_version_compare(const char *a, const char *b);
+
 // Experiment paths (malloc'd; caller frees):
 char *ex_record_path(const ex_project *p, const char *version);   // experiment/experiment_X.Y.Z.md
 char *ex_script_path(const ex_project *p, const char *version);   // run_file/experiment_X.Y.Z.sh

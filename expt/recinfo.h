@@ -1,7 +1,5 @@
-// Two human fields of a record that the run half needs before the record API is at hand: the
-// based-on experiment ("### 基于实验" / "### Based on") and the first line of the goal
-// ("### 实验目的" / "### Goal"). A field is the text after its heading up to the next heading
-// or marker line; a placeholder ([人类填写], [human fills]) means "not filled".
+// Two human fields of an experiment's record, by version, for the run half: the based-on
+// experiment (its version) and the first line of the goal. Read with the record API (record.h).
 #ifndef EXPT_RECINFO_H
 #define EXPT_RECINFO_H
 
@@ -9,12 +7,11 @@
 
 #include "project.h"
 
-// Extracts the based-on version (the first X.Y.Z in the field) into out. Returns 1 when found,
-// 0 when absent, not filled or "none"/"无", -1 when the record cannot be read.
+// The first X.Y.Z in the "based on" field into out. Returns 1 when found, 0 when the field is
+// absent, not filled, or names no version ("none", "无"), -1 when the record cannot be read.
 int ex_recinfo_based_on(const ex_project *p, const char *version, char *out, size_t cap);
-// The first non-blank line of the goal into out. Returns 1 when filled, 0 when not, -1 on error.
+// The first non-blank line of the goal into out (truncated to cap). Returns 1 when filled, 0 when
+// not, -1 on error.
 int ex_recinfo_goal(const ex_project *p, const char *version, char *out, size_t cap);
-// The same from a record's text (for tests and callers that already read it).
-int ex_recinfo_field(const char *text, const char *const labels[], char *out, size_t cap);
 
 #endif

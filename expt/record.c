@@ -199,9 +199,9 @@ static void ex_collect_text(cmark_node *n, ex_buf *b) {
     }
 }
 
-static char *ex_trim_dup(const char *s) {
-    while (*s == ' ' || *s == '\t') s++;
-    size_t n = strlen(s);
+// A malloc'd copy of s[0..n) without leading and trailing spaces and tabs.
+static char *ex_trim_ndup(const char *s, size_t n) {
+    while (n && (*s == ' ' || *s == '\t')) s++, n--;
     while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
     char *d = mm_malloc(n + 1);
     if (d) {
@@ -210,6 +210,8 @@ static char *ex_trim_dup(const char *s) {
     }
     return d;
 }
+
+static char *ex_trim_dup(const char *s) { return ex_trim_ndup(s, strlen(s)); }
 
 static int ex_add_section(ex_record *r, int *cap, cmark_node *h) {
     if (r->n_sections == *cap) {
@@ -573,11 +575,5 @@ int ex_record_set_field(ex_record *r, ex_field f, const char *content) {
 char *ex_field_first_line(const ex_field_value *v) {
     const char *s = v->filled && v->text ? v->text : "";
     while (*s == '\n' || *s == '\r' || *s == ' ' || *s == '\t') s++;
-    size_t n = strcspn(s, "\r\n");
-    char *d = mm_malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
+    return ex_trim_ndup(s, strcspn(s, "\r\n"));
 }

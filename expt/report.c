@@ -11,6 +11,8 @@
 #include "fsutil.h"
 #include "minimind/error.h"
 #include "record.h"
+#include "inifile.h"
+#include "jsonfile.h"
 #include "runfiles.h"
 #include "runstate.h"
 #include "strbuf.h"
@@ -25,6 +27,13 @@ static void ex_missing(ex_buf *b, const ex_project *p, const char *path) {
     char *rel = ex_rel_root(p, path);
     ex_buf_printf(b, "not available yet (no `%s`)\n", rel ? rel : path);
     free(rel);
+}
+
+// "unreadable: <the current error>" for a region whose file exists but cannot be read.
+static void ex_unreadable(ex_buf *b) {
+    ex_buf_puts(b, "unreadable: ");
+    ex_buf_md_cell(b, mm_error_message(), 500);
+    ex_buf_puts(b, "\n");
 }
 
 // A fenced code block whose fence is longer than any backquote run in the text.
@@ -79,31 +88,6 @@ static char *ex_version_file(const char *version, const char *prefix, const char
     return ex_buf_take(&b);
 }
 
-// The last `max_lines` lines of a file (malloc'd), or NULL.
-static char *ex_file_tail(const char *path, int max_lines) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    char *buf = NULL;
-    if (fseek(fp, 0, SEEK_END) == 0) {
-        long size = ftell(fp), from = size > 16384 ? size - 16384 : 0;
-        if (size >= 0 && fseek(fp, from, SEEK_SET) == 0 && (buf = mm_malloc((size_t)(size - from) + 1))) {
-            size_t n = fread(buf, 1, (size_t)(size - from), fp);
-            buf[n] = '\0';
-            size_t end = n, start = 0;
-            if (end && buf[end - 1] == '\n') end--;
-            int lines = 0;
-            for (size_t i = end; i > 0; i--)
-                if (buf[i - 1] == '\n' && ++lines >= max_lines) {
-                    start = i;
-                    break;
-                }
-            memmove(buf, buf + start, n - start + 1);
-        }
-    }
-    fclose(fp);
-    return buf;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Regions
 
@@ -111,11 +95,11 @@ static char *ex_region_git(const ex_project *p, const char *version) {
     ex_buf b = {0};
     char *json_path = ex_out_file(p, version, "git.json"), *patch_path = ex_out_file(p, version, "git.patch");
     char *exp_dir = ex_path_join(p->root, "experiment");
-    json_t *g = json_path && ex_exists(json_path) ? ex_json_load(json_path) : NULL;
+    json_t *g = json_path && ex_exists(json_path) ? ex_json_load(json_path, NULL) : NULL;
     if (!json_path || !patch_path || !exp_dir) {
         ex_buf_free(&b);
     } else if (!g) {
-        if (ex_exists(json_path)) ex_buf_printf(&b, "unreadable: %s\n", mm_error_message());
+        if (ex_exists(json_path)) ex_unreadable(&b);
         else ex_missing(&b, p, json_path);
     } else {
         const char *commit = ex_json_str(g, "commit"), *branch = ex_json_str(g, "branch");
@@ -178,9 +162,7 @@ static char *ex_region_config(const ex_project *p, const char *version) {
     if (!ex_exists(path)) {
         ex_missing(&b, p, path);
     } else if (ex_ini_load(path, NULL, &ini) != 0) {
-        ex_buf_printf(&b, "unreadable: ");
-        ex_buf_md_cell(&b, mm_error_message(), 500);
-        ex_buf_puts(&b, "\n");
+        ex_unreadable(&b);
     } else {
         char *rel = ex_rel_root(p, path);
         ex_buf_printf(&b, "Resolved configuration (`%s`):\n\n| section | key | value |\n|---|---|---|\n", rel ? rel : path);
@@ -231,8 +213,8 @@ static char *ex_region_execution(const ex_project *p, const char *version) {
         free(run_path), free(exit_path), free(log_path);
         return NULL;
     }
-    json_t *run = ex_exists(run_path) ? ex_json_load(run_path) : NULL;
-    json_t *ex = ex_exists(exit_path) ? ex_json_load(exit_path) : NULL;
+    json_t *run = ex_exists(run_path) ? ex_json_load(run_path, NULL) : NULL;
+    json_t *ex = ex_exists(exit_path) ? ex_json_load(exit_path, NULL) : NULL;
     if (!run && !ex) {
         ex_missing(&b, p, run_path);
     } else {
@@ -242,17 +224,19 @@ static char *ex_region_execution(const ex_project *p, const char *version) {
         ex_buf_puts(&b, " |\n| end | ");
         ex_json_cell(&b, ex ? json_object_get(ex, "end_time") : NULL);
         ex_buf_puts(&b, " |\n| duration | ");
-        ex_duration(&b, ex_json_num(ex, "duration_s"));
+        ex_duration(&b, ex_json_num(ex, "duration_s", NAN));
         ex_buf_puts(&b, " |\n| exit | ");
         if (!ex) {
             char *rel = ex_rel_root(p, exit_path);
             ex_buf_printf(&b, "not available yet (no `%s`)", rel ? rel : exit_path);
             free(rel);
         } else {
-            double sig = ex_json_num(ex, "signal"), st = ex_json_num(ex, "status");
+            double sig = ex_json_num(ex, "signal", NAN), st = ex_json_num(ex, "status", NAN);
             if (json_is_true(json_object_get(ex, "stopped"))) ex_buf_puts(&b, "stopped on request (resumable), ");
             if (isfinite(sig) && sig > 0) ex_buf_printf(&b, "killed by signal %d", (int)sig);
-            else if (isfinite(st)) ex_buf_printf(&b, "status %d%s", (int)st, st == 0 ? " (success)" : " (failure)");
+            else if (isfinite(st))
+                ex_buf_printf(&b, "status %d%s", (int)st,
+                              st == 0 ? " (success)" : st == EX_EXIT_STOPPED ? " (stopped, checkpoint saved)" : " (failure)");
             else ex_buf_puts(&b, "-");
         }
         ex_buf_puts(&b, " |\n| host | ");
@@ -264,7 +248,7 @@ static char *ex_region_execution(const ex_project *p, const char *version) {
         if (commit) ex_buf_printf(&b, "`%s`", commit);
         else ex_buf_puts(&b, "-");
         ex_buf_puts(&b, " |\n| peak memory | ");
-        double rss = ex_json_num(ex, "peak_rss_kb");
+        double rss = ex_json_num(ex, "peak_rss_kb", NAN);
         if (isfinite(rss)) ex_buf_printf(&b, "%.1f MiB", rss / 1024.0);
         else ex_buf_puts(&b, "-");
         ex_buf_puts(&b, " |\n| CPU | ");
@@ -275,7 +259,7 @@ static char *ex_region_execution(const ex_project *p, const char *version) {
         json_t *ev = ex ? json_object_get(ex, "eval") : NULL;  // the supervisor's mandatory evaluation
         if (json_is_object(ev)) {
             const char *why = ex_json_str(ev, "reason");
-            double est = ex_json_num(ev, "status");
+            double est = ex_json_num(ev, "status", NAN);
             ex_buf_puts(&b, "| evaluation | ");
             if (json_is_true(json_object_get(ev, "ran"))) ex_buf_printf(&b, "run by expt after the script (status %s)",
                                                                       isfinite(est) ? (est == 0 ? "0" : "non-zero") : "?");
@@ -292,7 +276,7 @@ static char *ex_region_execution(const ex_project *p, const char *version) {
             free(ct);
         }
         // The log tail when the run did not end cleanly (or has no exit record at all).
-        double st = ex_json_num(ex, "status"), sig = ex_json_num(ex, "signal");
+        double st = ex_json_num(ex, "status", NAN), sig = ex_json_num(ex, "signal", NAN);
         int failed = !ex || !(st == 0) || (isfinite(sig) && sig > 0);
         if (failed) {
             json_t *tail = ex ? json_object_get(ex, "log_tail") : NULL;
@@ -305,7 +289,7 @@ static char *ex_region_execution(const ex_project *p, const char *version) {
             char *text = ex_buf_take(&tb);
             if (text && !*text) {
                 free(text);
-                text = ex_file_tail(log_path, 20);
+                text = ex_log_tail(log_path, 20, 0);
             }
             if (text && *text) {
                 char *rel = ex_rel_root(p, log_path);
@@ -351,9 +335,7 @@ static char *ex_region_training(const ex_project *p, const char *version, int *e
     if (!ex_exists(path)) {
         ex_missing(&b, p, path);
     } else if (ex_metrics_load(path, &m) != 0) {
-        ex_buf_puts(&b, "unreadable: ");
-        ex_buf_md_cell(&b, mm_error_message(), 500);
-        ex_buf_puts(&b, "\n");
+        ex_unreadable(&b);
     } else if (m.n == 0) {
         char *rel = ex_rel_root(p, path);
         ex_buf_printf(&b, "no loss logged yet (`%s` is empty)\n", rel ? rel : path);
@@ -426,9 +408,7 @@ static char *ex_region_evaluation(const ex_project *p, const char *version) {
     if (!ex_exists(path)) {
         ex_missing(&b, p, path);
     } else if (ex_eval_load(path, &e) != 0) {
-        ex_buf_puts(&b, "unreadable: ");
-        ex_buf_md_cell(&b, mm_error_message(), 500);
-        ex_buf_puts(&b, "\n");
+        ex_unreadable(&b);
     } else {
         ex_buf_printf(&b, "| metric | value |\n|---|---|\n| samples | %d |\n| mean loss | ", e.num_samples);
         ex_num(&b, "%.4f", e.mean_loss);
@@ -447,7 +427,7 @@ static char *ex_region_evaluation(const ex_project *p, const char *version) {
                 ex_buf_puts(&b, " | ");
                 ex_buf_md_cell(&b, ex_eval_sample_str(s, "output"), 240);
                 ex_buf_puts(&b, " | ");
-                ex_num(&b, "%.4f", ex_json_num(s, "loss"));
+                ex_num(&b, "%.4f", ex_json_num(s, "loss", NAN));
                 ex_buf_puts(&b, " |\n");
             }
         }
@@ -492,71 +472,6 @@ int ex_report_experiment(const ex_project *p, const char *version) {
     ex_record_free(&r);
     free(path), free(name);
     return rc;
-}
-
-// Versions of the records in experiment/, sorted numerically. Returns the count or -1.
-int ex_list_versions(const ex_project *p, char ***out) {
-    *out = NULL;
-    char *dir = ex_path_join(p->root, "experiment");
-    if (!dir) return -1;
-    DIR *d = opendir(dir);
-    if (!d) {
-        free(dir);
-        return 0;
-    }
-    char **v = NULL;
-    int n = 0, cap = 0, rc = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        size_t len = strlen(e->d_name);
-        if (len < 15 || strncmp(e->d_name, "experiment_", 11) || strcmp(e->d_name + len - 3, ".md")) continue;
-        char ver[64];
-        if (len - 14 >= sizeof ver) continue;
-        memcpy(ver, e->d_name + 11, len - 14);
-        ver[len - 14] = '\0';
-        if (ex_version_validate(ver) != 0) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nv = mm_realloc(v, (size_t)cap * sizeof *nv);
-            if (!nv) {
-                rc = -1;
-                break;
-            }
-            v = nv;
-        }
-        if (!(v[n] = mm_strdup(ver))) {
-            rc = -1;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    free(dir);
-    mm_error_clear();
-    if (rc != 0) {
-        for (int i = 0; i < n; i++) free(v[i]);
-        free(v);
-        return -1;
-    }
-    // Insertion sort by (X, Y, Z).
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && ex_version_compare(v[j - 1], v[j]) > 0; j--) {
-            char *t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    *out = v;
-    return n;
-}
-
-int ex_version_compare(const char *a, const char *b) {
-    for (int i = 0; i < 3; i++) {
-        unsigned long x = strtoul(a, (char **)&a, 10), y = strtoul(b, (char **)&b, 10);
-        if (x != y) return x < y ? -1 : 1;
-        if (*a == '.') a++;
-        if (*b == '.') b++;
-    }
-    return 0;
 }
 
 static void ex_index_row(ex_buf *b, const ex_project *p, const char *version) {
@@ -604,7 +519,7 @@ static void ex_index_row(ex_buf *b, const ex_project *p, const char *version) {
     memset(&st, 0, sizeof st);
     ex_buf_printf(b, " | %s | ", ex_status_get(p, version, &st) == 0 ? ex_state_name(st.state) : "?");
     char *rpath = ex_out_file(p, version, "run.json");
-    json_t *run = rpath && ex_exists(rpath) ? ex_json_load(rpath) : NULL;
+    json_t *run = rpath && ex_exists(rpath) ? ex_json_load(rpath, NULL) : NULL;
     const char *start = ex_json_str(run, "start_time");
     if (start && strlen(start) >= 10) ex_buf_append(b, start, 10);
     else ex_buf_puts(b, "-");

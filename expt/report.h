@@ -29,10 +29,4 @@ int ex_report_experiment(const ex_project *p, const char *version);
 // Regenerates experiment/INDEX.md (one row per experiment).
 int ex_report_index(const ex_project *p);
 
-// The versions of the records in experiment/ (experiment_X.Y.Z.md), sorted by (X, Y, Z):
-// a malloc'd array of malloc'd strings. Returns the count (0 without experiment/) or -1.
-int ex_list_versions(const ex_project *p, char ***out);
-// <0, 0, >0 comparing two valid versions numerically.
-int ex_version_compare(const char *a, const char *b);
-
 #endif

@@ -1,116 +1,16 @@
-// Readers for INI configurations, metrics.jsonl and eval.json (see runfiles.h).
+// The files of a run in out/experiment_X_Y_Z/ (DESIGN.md §3) that expt reads: metrics.jsonl,
+// eval.json and experiment.log (see runfiles.h).
 #include "runfiles.h"
 
-#include <ini.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/stat.h>
 
+#include "jsonfile.h"
 #include "minimind/error.h"
 #include "minimind/jsonl.h"
-
-// ---------------------------------------------------------------------------------------------
-// INI
-
-typedef struct ex_ini_ctx {
-    ex_ini *ini;
-    ex_ini_check_fn check;
-    char err[256];
-    int oom;
-} ex_ini_ctx;
-
-static int ex_ini_handler(void *user, const char *section, const char *key, const char *value) {
-    ex_ini_ctx *c = user;
-    ex_ini *ini = c->ini;
-    if (c->check) {
-        const char *why = c->check(section, key, value);
-        if (why) {
-            if (!c->err[0]) snprintf(c->err, sizeof c->err, "[%s] %s: %s", section, key, why);
-            return 0;
-        }
-    }
-    if (ex_ini_get(ini, section, key)) {
-        if (!c->err[0])
-            snprintf(c->err, sizeof c->err, "[%s] %s: given twice (or an indented continuation line)", section, key);
-        return 0;
-    }
-    if (ini->n == ini->cap) {
-        int cap = ini->cap ? ini->cap * 2 : 32;
-        ex_ini_entry *e = mm_realloc(ini->e, (size_t)cap * sizeof *e);
-        if (!e) {
-            c->oom = 1;
-            return 0;
-        }
-        ini->e = e;
-        ini->cap = cap;
-    }
-    ex_ini_entry *e = &ini->e[ini->n];
-    e->section = mm_strdup(section);
-    e->key = mm_strdup(key);
-    e->value = mm_strdup(value);
-    if (!e->section || !e->key || !e->value) {
-        free(e->section), free(e->key), free(e->value);
-        c->oom = 1;
-        return 0;
-    }
-    ini->n++;
-    return 1;
-}
-
-int ex_ini_load(const char *path, ex_ini_check_fn check, ex_ini *out) {
-    memset(out, 0, sizeof *out);
-    ex_ini_ctx c = {.ini = out, .check = check};
-    int r = ini_parse(path, ex_ini_handler, &c);
-    if (r == 0) return 0;
-    int rc;
-    if (c.oom) rc = -1;
-    else if (r < 0) rc = mm_errorf("%s: cannot read", path);
-    else rc = mm_errorf("%s:%d: %s", path, r,
-                        c.err[0] ? c.err : "not `key = value` (or a line longer than 200 bytes)");
-    ex_ini_free(out);
-    return rc;
-}
-
-const char *ex_ini_get(const ex_ini *c, const char *section, const char *key) {
-    for (int i = 0; i < c->n; i++)
-        if (!strcmp(c->e[i].section, section) && !strcmp(c->e[i].key, key)) return c->e[i].value;
-    return NULL;
-}
-
-void ex_ini_free(ex_ini *c) {
-    for (int i = 0; i < c->n; i++) free(c->e[i].section), free(c->e[i].key), free(c->e[i].value);
-    free(c->e);
-    memset(c, 0, sizeof *c);
-}
-
-// ---------------------------------------------------------------------------------------------
-// JSON helpers
-
-json_t *ex_json_load(const char *path) {
-    json_error_t err;
-    json_t *j = json_load_file(path, JSON_DECODE_ANY, &err);
-    if (!j) {
-        mm_errorf("%s:%d:%d: %s", path, err.line, err.column, err.text);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        mm_errorf("%s: not a JSON object", path);
-        return NULL;
-    }
-    return j;
-}
-
-double ex_json_num(json_t *obj, const char *key) {
-    json_t *v = obj ? json_object_get(obj, key) : NULL;
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-const char *ex_json_str(json_t *obj, const char *key) {
-    json_t *v = obj ? json_object_get(obj, key) : NULL;
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
 
 // ---------------------------------------------------------------------------------------------
 // metrics.jsonl
@@ -159,9 +59,9 @@ int ex_metrics_load(const char *path, ex_metrics *m) {
         if (lv) {
             double loss = json_is_number(lv) ? json_number_value(lv) : NAN;
             if (!isfinite(loss)) ex_metrics_bad(m, r.line_no);
-            double step = ex_json_num(o, "step");
+            double step = ex_json_num(o, "step", NAN);
             if (!isfinite(step)) step = m->n;
-            if (ex_metrics_push(m, &cap, step, loss, ex_json_num(o, "lr"), ex_json_num(o, "epoch")) != 0) {
+            if (ex_metrics_push(m, &cap, step, loss, ex_json_num(o, "lr", NAN), ex_json_num(o, "epoch", NAN)) != 0) {
                 json_decref(o);
                 rc = -1;
                 break;
@@ -170,10 +70,10 @@ int ex_metrics_load(const char *path, ex_metrics *m) {
                 m->final_loss = loss;
                 if (!(loss >= m->best_loss)) m->best_loss = loss, m->best_step = step;
             }
-            double ts = ex_json_num(o, "total_steps");
+            double ts = ex_json_num(o, "total_steps", NAN);
             if (isfinite(ts)) m->total_steps = (long long)ts;
-            m->tokens_per_s = ex_json_num(o, "tokens_per_s");
-            m->elapsed_s = ex_json_num(o, "elapsed_s");
+            m->tokens_per_s = ex_json_num(o, "tokens_per_s", NAN);
+            m->elapsed_s = ex_json_num(o, "elapsed_s", NAN);
         }
         json_decref(o);
     }
@@ -192,20 +92,20 @@ void ex_metrics_free(ex_metrics *m) {
 
 int ex_eval_load(const char *path, ex_eval *e) {
     memset(e, 0, sizeof *e);
-    e->root = ex_json_load(path);
+    e->root = ex_json_load(path, NULL);
     if (!e->root) return -1;
     json_t *s = json_object_get(e->root, "samples");
     e->samples = json_is_array(s) ? s : NULL;
     json_t *sum = json_object_get(e->root, "summary");
-    e->mean_loss = ex_json_num(sum, "mean_loss");
-    e->perplexity = ex_json_num(sum, "perplexity");
-    double ns = ex_json_num(sum, "num_samples");
+    e->mean_loss = ex_json_num(sum, "mean_loss", NAN);
+    e->perplexity = ex_json_num(sum, "perplexity", NAN);
+    double ns = ex_json_num(sum, "num_samples", NAN);
     e->num_samples = isfinite(ns) ? (int)ns : (e->samples ? (int)json_array_size(e->samples) : 0);
     if (!isfinite(e->mean_loss) && e->samples) {
         double sum_l = 0;
         int n = 0;
         for (size_t i = 0; i < json_array_size(e->samples); i++) {
-            double l = ex_json_num(json_array_get(e->samples, i), "loss");
+            double l = ex_json_num(json_array_get(e->samples, i), "loss", NAN);
             if (isfinite(l)) sum_l += l, n++;
         }
         if (n) e->mean_loss = sum_l / n;
@@ -228,4 +128,48 @@ const char *ex_eval_sample_str(json_t *sample, const char *field) {
     if (!v && !strcmp(field, "input")) v = ex_json_str(sample, "prompt");
     if (!v && !strcmp(field, "output")) v = ex_json_str(sample, "generated");
     return v ? v : "";
+}
+
+// ---------------------------------------------------------------------------------------------
+// experiment.log, file times
+
+char *ex_log_tail(const char *path, int n, long since) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return mm_strdup("");
+    // Read at most the last 64 KiB: enough for 40 lines of a log.
+    long cap = 64 * 1024;
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    if (since < 0 || since > size) since = 0;
+    long from = size - since > cap ? size - cap : since;
+    fseek(fp, from, SEEK_SET);
+    char *buf = mm_malloc((size_t)(size - from) + 1);
+    if (!buf) {
+        fclose(fp);
+        return NULL;
+    }
+    size_t got = fread(buf, 1, (size_t)(size - from), fp);
+    fclose(fp);
+    buf[got] = '\0';
+    // Walk back over n line ends (ignoring a final newline).
+    size_t end = got;
+    if (end > 0 && buf[end - 1] == '\n') end--;
+    size_t start = end;
+    int lines = 0;
+    while (start > 0) {
+        if (buf[start - 1] == '\n' && ++lines == n) break;
+        start--;
+    }
+    if (start == 0 && from > since) {  // skip a partial first line
+        char *nl = memchr(buf, '\n', got);
+        if (nl) start = (size_t)(nl - buf) + 1;
+    }
+    memmove(buf, buf + start, got - start + 1);
+    return buf;
+}
+
+double ex_mtime(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -1;
+    return (double)st.st_mtim.tv_sec + 1e-9 * (double)st.st_mtim.tv_nsec;
 }

@@ -1,32 +1,49 @@
-// Readers for the files of a run that expt reports on (expt/runfiles.c): INI configurations,
-// metrics.jsonl and eval.json. Schemas: see report.h.
+// The files of a run in out/experiment_X_Y_Z/ (DESIGN.md §3): their schemas, and readers for the
+// ones expt reports on (expt/runfiles.c). Every file that another process reads is written
+// atomically (temporary name + rename).
+//
+// Written by the engine (`minimind train`, `minimind eval`):
+//   config.ini     the resolved configuration (read with ex_ini_load, inifile.h)
+//   metrics.jsonl  one object per logged step {step, total_steps, epoch, loss, lr, grad_norm,
+//                  tokens_per_s, elapsed_s, eta_s, ...}; progress.json: the latest one
+//   pretrain_{dim}.safetensors (+ .state.safetensors for --resume)
+//   eval.json      {"samples": [{"input", "reference", "output", "loss", ...}, ...],
+//                   "summary": {"mean_loss", "perplexity", "num_samples", ...}, ...}
+// Written by expt:
+//   git.json, git.patch   the git snapshot (git_snapshot.h)
+//   experiment.log        stdout+stderr of the supervisor, the run script and the evaluation
+//   run.lock              held by the supervisor for its whole life (runlock.h)
+//   run.json  — written by the supervisor when it starts (and again once the run script runs):
+//     {"version": "X.Y.Z", "pid": supervisor pid, "proc_start_ticks": /proc/PID/stat field 22,
+//      "start_time": "ISO 8601 UTC", "host": hostname, "command": [argv of the run script],
+//      "commit": HEAD oid or "none", "resume": bool, "child_pid": run script pid or null,
+//      "child_start_ticks": its field 22 or null, "log": "experiment.log"}
+//   exit.json — written when the run script (and everything it started) has ended; rewritten
+//     after the mandatory evaluation:
+//     {"version", "pid": supervisor pid, "status": the run script's exit status (127: could not be
+//      started), or null when killed by a signal, "signal": that signal's number, else 0,
+//      "stopped": true when a stop was requested (expt stop, SIGTERM/SIGINT/SIGHUP to the
+//      supervisor), "start_time", "end_time" (ISO 8601 UTC), "duration_s", "peak_rss_kb" (largest
+//      resident set of the script and its descendants), "host", "cpu" (model name), "gpu" (model
+//      name or null), "log_tail": the last 40 lines this run added to experiment.log,
+//      "eval": {"ran": bool (the supervisor ran it), "status": 0 when eval.json is fresh (also
+//               when the run script wrote it), the evaluation's exit status, or null when it could
+//               not be started (no checkpoint, bad configuration), "reason": text}
+//              or null before the evaluation step (and for failed or stopped runs)}
 #ifndef EXPT_RUNFILES_H
 #define EXPT_RUNFILES_H
 
 #include <jansson.h>
 
-// An INI file as (section, key, value) entries in file order, read with inih.
-typedef struct ex_ini_entry {
-    char *section, *key, *value;
-} ex_ini_entry;
+// Exit status contract of the training engine (`minimind train`): 0 finished, EX_EXIT_STOPPED when
+// it saved a checkpoint and stopped on SIGTERM/SIGINT (resumable), anything else failed
+// (4: the loss became NaN/Inf).
+#define EX_EXIT_STOPPED 3
 
-typedef struct ex_ini {
-    ex_ini_entry *e;
-    int n, cap;
-} ex_ini;
+// Lines kept in exit.json's log_tail.
+#define EX_LOG_TAIL_LINES 40
 
-// Optional per-entry check: returns NULL when fine, else a static/thread-local reason; the load
-// fails with "PATH:LINE: [section] key: reason".
-typedef const char *(*ex_ini_check_fn)(const char *section, const char *key, const char *value);
-
-// Every non-zero ini_parse result is an error ("PATH:LINE: ..."; inih cuts lines at 200 bytes).
-// A key repeated in a section (or an indented continuation line) is an error too.
-int ex_ini_load(const char *path, ex_ini_check_fn check, ex_ini *out);
-const char *ex_ini_get(const ex_ini *c, const char *section, const char *key);
-void ex_ini_free(ex_ini *c);
-
-// metrics.jsonl: one object per logged step {step, total_steps, epoch, loss, lr, grad_norm,
-// tokens_per_s, elapsed_s, eta_s, ...}. Lines without a "loss" field are ignored.
+// metrics.jsonl. Lines without a "loss" field are ignored.
 typedef struct ex_metrics {
     int n;                 // points with a loss
     double *step, *loss, *lr, *epoch;  // (n,) each; lr/epoch NaN when absent
@@ -41,9 +58,7 @@ typedef struct ex_metrics {
 int ex_metrics_load(const char *path, ex_metrics *m);
 void ex_metrics_free(ex_metrics *m);
 
-// eval.json: {"samples": [{"input", "reference", "output", "loss"}, ...],
-//             "summary": {"mean_loss", "perplexity", "num_samples"}}
-// ("prompt" is accepted for "input", "generated" for "output").
+// eval.json ("prompt" is accepted for "input", "generated" for "output").
 typedef struct ex_eval {
     json_t *root;
     json_t *samples;   // array (borrowed; may be NULL)
@@ -58,11 +73,10 @@ void ex_eval_free(ex_eval *e);
 // Sample field with the aliases above ("" when absent).
 const char *ex_eval_sample_str(json_t *sample, const char *field);
 
-// A JSON file's object (json_decref), or NULL with the message set.
-json_t *ex_json_load(const char *path);
-// Number or NAN.
-double ex_json_num(json_t *obj, const char *key);
-// String or NULL.
-const char *ex_json_str(json_t *obj, const char *key);
+// The last `n` lines of a file from byte offset `since` on (malloc'd, "" when the file is missing
+// or empty).
+char *ex_log_tail(const char *path, int n, long since);
+// Modification time of a file; -1 when it does not exist.
+double ex_mtime(const char *path);
 
 #endif

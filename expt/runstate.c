@@ -26,7 +26,8 @@
 #include "minimind/progress.h"
 #include "proc.h"
 #include "recinfo.h"
-#include "runinfo.h"
+#include "jsonfile.h"
+#include "runfiles.h"
 #include "runlock.h"
 
 // A running experiment whose progress.json (or, before the first one, run.json) has not changed
@@ -54,7 +55,8 @@ static int ex_blob_at(git_commit *c, const char *rel, git_oid *id) {
 }
 
 // 1 when the record is identical in the work tree, the index and HEAD, and the newest commit that
-// changed it was made after `since` (the end of the run, whole seconds): committed after the run.
+// changed it was made at or after `since` (the end of the run, whole seconds): committed after the
+// run (a commit within the second the run ended counts; an older record would differ from HEAD).
 static int ex_record_committed(const ex_project *p, const char *version, double since) {
     char *path = ex_record_path(p, version);
     if (!path) return 0;
@@ -77,7 +79,7 @@ static int ex_record_committed(const ex_project *p, const char *version, double 
             int have = ex_blob_at(c, rel, &mine) == 0;
             int changed = have && (git_commit_parent(&parent, c, 0) != 0 ||
                                    ex_blob_at(parent, rel, &theirs) != 0 || !git_oid_equal(&mine, &theirs));
-            if (changed) committed = (double)git_commit_time(c) > since;  // both whole seconds
+            if (changed) committed = (double)git_commit_time(c) >= since;  // both whole seconds
             git_commit_free(parent);
             git_commit_free(c);
             if (changed || !have) break;
@@ -92,15 +94,15 @@ static int ex_record_committed(const ex_project *p, const char *version, double 
 
 static void ex_fill_progress(const ex_project *p, const char *version, ex_status *st, double *mtime) {
     char *path = ex_out_file(p, version, "progress.json");
-    json_t *j = path ? ex_runjson_read(path, NULL) : NULL;
+    json_t *j = path ? ex_json_load(path, NULL) : NULL;
     *mtime = path ? ex_mtime(path) : -1;
     if (j) {
         st->has_progress = 1;
-        st->step = ex_jint(j, "step", 0);
-        st->total_steps = ex_jint(j, "total_steps", 0);
-        st->loss = ex_jnum(j, "loss", NAN);
-        st->eta_s = ex_jnum(j, "eta_s", -1);
-        st->elapsed_s = ex_jnum(j, "elapsed_s", -1);
+        st->step = ex_json_int(j, "step", 0);
+        st->total_steps = ex_json_int(j, "total_steps", 0);
+        st->loss = ex_json_num(j, "loss", NAN);
+        st->eta_s = ex_json_num(j, "eta_s", -1);
+        st->elapsed_s = ex_json_num(j, "elapsed_s", -1);
     }
     json_decref(j);
     free(path);
@@ -111,8 +113,8 @@ static double ex_based_on_duration(const ex_project *p, const char *version) {
     char b[64];
     if (ex_recinfo_based_on(p, version, b, sizeof b) != 1) return -1;
     char *path = ex_out_file(p, b, "exit.json");
-    json_t *j = path ? ex_runjson_read(path, NULL) : NULL;
-    double d = ex_jnum(j, "duration_s", -1);
+    json_t *j = path ? ex_json_load(path, NULL) : NULL;
+    double d = ex_json_num(j, "duration_s", -1);
     json_decref(j);
     free(path);
     return d;
@@ -122,7 +124,7 @@ static void ex_state_running(const ex_project *p, const char *version, ex_status
                              const char *run_path) {
     double now = ex_wall_s(), pmtime;
     time_t start = 0;
-    int have_start = ex_parse_iso_utc(ex_jstr(run, "start_time"), &start) == 0;
+    int have_start = ex_parse_iso_utc(ex_json_str(run, "start_time"), &start) == 0;
     ex_fill_progress(p, version, st, &pmtime);
     double since_start = have_start ? now - (double)start : -1;
     // Progress from before this run (resume, re-run) does not count.
@@ -156,7 +158,7 @@ static void ex_state_ended(const ex_project *p, const char *version, ex_status *
     ex_fill_progress(p, version, st, &pm);
     st->eta_s = -1;
     json_t *status = json_object_get(ex, "status");
-    int sig = (int)ex_jint(ex, "signal", 0), stopped = ex_jbool(ex, "stopped", 0);
+    int sig = (int)ex_json_int(ex, "signal", 0), stopped = ex_json_bool(ex, "stopped", 0);
     long long code = json_is_integer(status) ? json_integer_value(status) : -1;
     if ((stopped && code != 0) || code == 3) {
         st->state = EX_STOPPED;
@@ -173,11 +175,11 @@ static void ex_state_ended(const ex_project *p, const char *version, ex_status *
         snprintf(st->detail, sizeof st->detail, code < 0 ? "exit status unknown" : "exit status %lld", code);
     } else {
         time_t start = 0;
-        double since = ex_parse_iso_utc(ex_jstr(run, "start_time"), &start) == 0 ? (double)start : 0;
+        double since = ex_parse_iso_utc(ex_json_str(run, "start_time"), &start) == 0 ? (double)start : 0;
         if (!ex_eval_fresh(p, version, since)) {
             st->state = EX_FINISHED;
             json_t *ev = json_object_get(ex, "eval");
-            const char *why = ex_jstr(ev, "reason");
+            const char *why = ex_json_str(ev, "reason");
             snprintf(st->detail, sizeof st->detail, "no evaluation%s%s (run `expt eval %s`)", why ? ": " : "",
                      why ? why : "", version);
         } else {
@@ -185,7 +187,7 @@ static void ex_state_ended(const ex_project *p, const char *version, ex_status *
             ex_gate_list g;
             memset(&g, 0, sizeof g);
             time_t end = 0;
-            double ended = ex_parse_iso_utc(ex_jstr(ex, "end_time"), &end) == 0 ? (double)end : since;
+            double ended = ex_parse_iso_utc(ex_json_str(ex, "end_time"), &end) == 0 ? (double)end : since;
             if (ex_record_committed(p, version, ended))
                 st->state = EX_COMMITTED;
             else if (ex_gates_all(p, version, &g) == 0 && ex_gates_passed(&g))
@@ -220,11 +222,11 @@ int ex_status_get(const ex_project *p, const char *version, ex_status *out) {
     int held = ex_runlock_held(lock);
     if (held < 0) goto done;
     int missing = 0;
-    run = ex_runjson_read(run_path, &missing);
+    run = ex_json_load(run_path, &missing);
     if (!run && !missing) goto done;
-    ex = ex_runjson_read(exit_path, &missing);
+    ex = ex_json_load(exit_path, &missing);
     if (!ex && !missing) goto done;
-    out->pid = (long)ex_jint(run, "pid", 0);
+    out->pid = (long)ex_json_int(run, "pid", 0);
     if (held) {
         ex_state_running(p, version, out, run, ex, run_path);
     } else if (!run) {
@@ -243,13 +245,13 @@ int ex_status_get(const ex_project *p, const char *version, ex_status *out) {
                     break;
                 }
         }
-    } else if (!ex || ex_jint(ex, "pid", -1) != ex_jint(run, "pid", -2)) {
+    } else if (!ex || ex_json_int(ex, "pid", -1) != ex_json_int(run, "pid", -2)) {
         out->state = EX_CRASHED;
         double pm;
         ex_fill_progress(p, version, out, &pm);
         out->eta_s = -1;
-        long child = (long)ex_jint(run, "child_pid", 0);
-        unsigned long long ticks = (unsigned long long)ex_jint(run, "child_start_ticks", 0);
+        long child = (long)ex_json_int(run, "child_pid", 0);
+        unsigned long long ticks = (unsigned long long)ex_json_int(run, "child_start_ticks", 0);
         if (child > 0 && ex_proc_is((pid_t)child, ticks))
             snprintf(out->detail, sizeof out->detail,
                      "supervisor gone without an exit record; the run script (pid %ld) is still running "

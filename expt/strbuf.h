@@ -4,11 +4,7 @@
 
 #include <stddef.h>
 
-#if defined(__GNUC__)
-#define EX_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define EX_PRINTF(a, b)
-#endif
+#include "minimind/error.h"
 
 typedef struct ex_buf {
     char *data;  // NUL-terminated (NULL until the first append)
@@ -18,7 +14,7 @@ typedef struct ex_buf {
 
 void ex_buf_append(ex_buf *b, const char *s, size_t n);
 void ex_buf_puts(ex_buf *b, const char *s);
-void ex_buf_printf(ex_buf *b, const char *fmt, ...) EX_PRINTF(2, 3);
+void ex_buf_printf(ex_buf *b, const char *fmt, ...) MM_PRINTF(2, 3);
 // Appends s for a Markdown table cell: newlines become spaces, `|` `\` `<` `>` `&` `*` `[`
 // `]` and backquotes are escaped (so text can never form a marker, a link or a code span), at
 // most max_bytes bytes (0 = no limit; cut at a UTF-8 boundary, then "…").

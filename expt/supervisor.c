@@ -25,7 +25,8 @@
 #include "minimind/error.h"
 #include "proc.h"
 #include "report.h"
-#include "runinfo.h"
+#include "jsonfile.h"
+#include "runfiles.h"
 #include "runlock.h"
 
 extern char **environ;
@@ -204,7 +205,7 @@ static int ex_write_run_json(ex_run *r, pid_t child) {
                   child > 0 ? json_integer(child) : json_null(), "child_start_ticks",
                   have_child ? json_integer((json_int_t)cticks) : json_null(), "log", "experiment.log");
     if (!j) return mm_errorf("run.json: cannot encode");
-    int rc = ex_runjson_write(r->run_json, j);
+    int rc = ex_json_save(r->run_json, j);
     json_decref(j);
     return rc;
 }
@@ -230,7 +231,7 @@ static int ex_write_exit_json(ex_run *r, int wstatus, int spawned, int stopped, 
                           eval ? eval : json_null());
     free(tail);
     if (!j) return mm_errorf("exit.json: cannot encode");
-    int rc = ex_runjson_write(r->exit_json, j);
+    int rc = ex_json_save(r->exit_json, j);
     json_decref(j);
     return rc;
 }
@@ -243,7 +244,7 @@ static json_t *ex_run_eval(ex_run *r, char *const env[], int *stop_requested) {
                          "fresh eval.json from the run script");
     }
     ex_strv argv = {0};
-    if (ex_eval_argv(r->p, r->version, &argv) != 0) {
+    if (ex_eval_argv(r->p, r->version, 1, &argv) != 0) {
         ex_slog("evaluation: error: %s", mm_error_message());
         return json_pack("{s:b, s:n, s:s}", "ran", 0, "status", "reason", mm_error_message());
     }
@@ -311,8 +312,8 @@ static void ex_run_free(ex_run *r) {
 // The commit recorded by `expt run` in git.json, else HEAD.
 static void ex_run_commit(ex_run *r) {
     char *path = ex_out_file(r->p, r->version, "git.json");
-    json_t *g = path ? ex_runjson_read(path, NULL) : NULL;
-    const char *c = ex_jstr(g, "commit");
+    json_t *g = path ? ex_json_load(path, NULL) : NULL;
+    const char *c = ex_json_str(g, "commit");
     if (c)
         snprintf(r->commit, sizeof r->commit, "%s", c);
     else if (ex_git_head(r->p, r->commit, sizeof r->commit) != 0)
@@ -434,16 +435,21 @@ int ex_supervise(const ex_project *p, const char *version, const ex_supervise_op
         ex_slog("record: not filled: %s", mm_error_message());
     else
         ex_slog("record filled: experiment/experiment_%s.md", version);
-    if (ex_report_index(p) != 0) ex_slog("experiment/INDEX.md: not regenerated: %s", mm_error_message());
     code = ok && eval_ok ? 0 : (stop || stopped_status) && !ok ? 3 : 1;
+    // The run is over: release the lock before the index, so that its row shows this run's final
+    // state and not "running" (the record is filled; the index only reads the run files).
+    close(lock);
+    lock = -1;
+    if (ex_report_index(p) != 0) ex_slog("experiment/INDEX.md: not regenerated: %s", mm_error_message());
     ex_slog("==== supervisor done: %s ====", code == 0   ? "finished and evaluated"
                                              : code == 3 ? "stopped"
+                                             : ok        ? "training finished, evaluation not done (`expt eval`)"
                                                          : "failed");
 done:
     if (ready >= 0) close(ready);
     ex_strv_free(&env);
     ex_run_free(&r);
-    close(lock);  // releases the run lock
+    if (lock >= 0) close(lock);  // releases the run lock
     return code;
 }
 

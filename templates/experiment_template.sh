@@ -10,8 +10,11 @@
 #   EXPT_OUT       the output directory, out/experiment_X_Y_Z (config.ini, metrics.jsonl,
 #                  checkpoints, eval.json, ...)
 #   EXPT_RESUME    "1" when `expt resume` continues an interrupted run, else empty
-# If this script does not leave a fresh $EXPT_OUT/eval.json, the supervisor runs the evaluation
-# itself: evaluation is mandatory. Edit freely (extra flags, several stages); keep the exit status.
+# Evaluation is mandatory: when this script leaves no fresh $EXPT_OUT/eval.json, the supervisor
+# runs `minimind eval` itself with the [eval] and [data] settings of $EXPT_CONFIG (see
+# `expt run X.Y.Z --dry-run` for the exact command). Edit freely (extra flags, several stages, your
+# own evaluation writing $EXPT_OUT/eval.json); keep the exit status: 0 finished, 3 stopped with a
+# checkpoint saved (resumable), anything else failed.
 set -euo pipefail
 
 : "${MINIMIND:?set by expt (the minimind executable)}"
@@ -19,30 +22,10 @@ set -euo pipefail
 : "${EXPT_OUT:?set by expt (out/experiment_X_Y_Z)}"
 cd "${EXPT_ROOT:-.}"
 
-# ini_get SECTION KEY DEFAULT: a value from the configuration (no shell evaluation of the file).
-ini_get() {
-  awk -v s="$1" -v k="$2" -v d="$3" '
-    /^[ \t]*\[/ { gsub(/[][ \t\r]/, ""); sec = $0; next }
-    sec == s { line = $0; sub(/[;#].*/, "", line); n = index(line, "=");
-               if (n) { key = substr(line, 1, n - 1); val = substr(line, n + 1);
-                        gsub(/^[ \t]+|[ \t\r]+$/, "", key); gsub(/^[ \t]+|[ \t\r]+$/, "", val);
-                        if (key == k) { print val; found = 1; exit } } }
-    END { if (!found) print d }' "$EXPT_CONFIG"
-}
-
 resume=()
 if [ "${EXPT_RESUME:-}" = "1" ]; then resume=(--resume); fi
 
 echo "== train ${EXPT_VERSION:-}: $EXPT_CONFIG -> $EXPT_OUT"
-"$MINIMIND" train --config "$EXPT_CONFIG" --out "$EXPT_OUT" "${resume[@]}"
-
-echo "== eval ${EXPT_VERSION:-}"
-dim=$(ini_get model dim 512)
-"$MINIMIND" eval \
-  --model_path "$EXPT_OUT/pretrain_${dim}.safetensors" \
-  --model_type "$(ini_get model model_type model_original)" \
-  --data "$(ini_get data eval_data_path "$(ini_get data data_path '')")" \
-  --num_samples "$(ini_get eval num_samples 10)" \
-  --prompt_tokens "$(ini_get eval prompt_tokens 30)" \
-  --max_new_tokens "$(ini_get eval max_new_tokens 64)" \
-  --json "$EXPT_OUT/eval.json"
+# exec: the engine takes the script's place, so a stop (SIGTERM to the process group) reaches it
+# directly and its exit status (0, 3 stopped, 4 NaN, ...) is the script's.
+exec "$MINIMIND" train --config "$EXPT_CONFIG" --out "$EXPT_OUT" ${resume[@]+"${resume[@]}"}

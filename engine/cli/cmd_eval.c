@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "minimind/checkpoint.h"
 #include "minimind/config.h"
 #include "minimind/error.h"
 #include "minimind/evaluate.h"
@@ -30,10 +31,15 @@ static const char mm_eval_usage[] =
     "non-digit). Prints the accuracy; eval.json gets \"facts\" (accuracy, by_lang, by_relation, items).\n"
     "With --facts and no evaluation data, or --num_samples 0, only the facts are evaluated.\n";
 
-// Checks the dimension flags given against the checkpoint (via a config holding them).
-static int mm_eval_expect(mm_option *opts, int n, const char *const *keys, mm_run_config *expect, unsigned *mask) {
-    mm_config_default(expect);
+// Checks the dimension flags given against the checkpoint: `expect` is the checkpoint's own
+// configuration with the flags given applied, so only those keys can differ from it.
+static int mm_eval_expect(const char *model_path, mm_option *opts, int n, const char *const *keys,
+                          mm_run_config *expect, unsigned *mask) {
     int any = 0;
+    for (int i = 0; i < n; i++) any |= keys[i] && opts[i].seen;
+    *mask = 0;
+    if (!any) return 0;
+    if (mm_checkpoint_read_config(model_path, expect) != 0) return -1;
     for (int i = 0; i < n; i++) {
         if (!keys[i] || !opts[i].seen) continue;
         char *section = strcmp(keys[i], "model_type") && strcmp(keys[i], "dim") && strcmp(keys[i], "n_layers") &&
@@ -41,9 +47,8 @@ static int mm_eval_expect(mm_option *opts, int n, const char *const *keys, mm_ru
                             ? "knowledge"
                             : "model";
         if (mm_config_set(expect, section, keys[i], *(const char **)opts[i].dst, 0, opts[i].name) != 0) return -1;
-        any = 1;
     }
-    *mask = any ? MM_CONFIG_ARCH : 0;
+    *mask = MM_CONFIG_ARCH;
     return 0;
 }
 
@@ -89,7 +94,7 @@ int mm_cmd_eval(int argc, char **argv) {
         return mm_cli_usage_error("eval: --facts_max must be >= 0 and --facts_new_tokens >= 1");
     a.seed = (uint64_t)seed;
     mm_run_config expect;
-    if (mm_eval_expect(opts, N_OPTS, keys, &expect, &a.expect_mask) != 0) return mm_cli_fail();
+    if (mm_eval_expect(a.model_path, opts, N_OPTS, keys, &expect, &a.expect_mask) != 0) return mm_cli_fail();
     a.expect = a.expect_mask ? &expect : NULL;
     if (mm_evaluate(&a) != 0) return mm_cli_fail();
     return 0;

@@ -11,12 +11,12 @@ static const char mm_train_usage[] =
     "\n"
     "Trains the model the configuration describes ([model] [data] [knowledge] [train] [eval]).\n"
     "Writes DIR/config.ini (resolved), metrics.jsonl, progress.json and pretrain_{dim}.safetensors\n"
-    "(+ .state.safetensors for --resume) every save_interval steps and at the end.\n"
+    "(+ .state.safetensors for --resume) at most save_interval steps apart and at the end.\n"
     "  --set S.K=V  override one key (repeatable), e.g. --set train.batch_size=8\n"
     "  --resume     continue from DIR's checkpoint; the losses are bit-identical to an\n"
     "               uninterrupted run\n"
     "Exit status: 0 finished, 1 error, 2 usage, 3 stopped by SIGTERM/SIGINT (checkpoint saved),\n"
-    "4 loss became NaN/Inf (last good checkpoint kept).\n";
+    "4 the loss, gradient norm or weights became NaN/Inf (the last checkpoint, saved before, is kept).\n";
 
 int mm_cmd_train(int argc, char **argv) {
     const char *config = NULL, *out = NULL;

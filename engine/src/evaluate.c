@@ -24,12 +24,59 @@ void mm_eval_args_default(mm_eval_args *a) {
     a->facts_new_tokens = 16;
 }
 
-// Text of ids as a JSON string value (new reference).
+// Length of the valid UTF-8 sequence at s[0..n), or -(length of its maximal invalid subpart)
+// (Unicode's "maximal subpart" rule, as Python's errors="replace" and Rust's from_utf8_lossy).
+static int mm_utf8_seq(const unsigned char *s, size_t n) {
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    int len;
+    unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+    } else
+        return -1;
+    for (int k = 1; k < len; k++) {
+        if ((size_t)k >= n) return -k;
+        unsigned char b = s[k];
+        if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return -k;
+    }
+    return len;
+}
+
+// Text of ids as a JSON string value (new reference). Byte-level tokens can split a character
+// (a prompt cut after 30 tokens, a generation stopped mid-character): invalid UTF-8 becomes
+// U+FFFD, as Hugging Face's decode does, so the text is valid JSON.
 static json_t *mm_ids_text(const mm_inference *inf, const int32_t *ids, size_t n) {
     size_t len = 0;
     char *s = mm_tokenizer_decode(inf->tok, ids, n, &len);
     if (!s) return NULL;
-    json_t *j = mm_json_text(s, len);  // a split inside a UTF-8 character must not break eval.json
+    char *out = mm_malloc(3 * len + 1);  // each invalid byte at most becomes 3 bytes
+    json_t *j = NULL;
+    if (out) {
+        size_t o = 0;
+        for (size_t i = 0; i < len;) {
+            int k = mm_utf8_seq((const unsigned char *)s + i, len - i);
+            if (k > 0) {
+                memcpy(out + o, s + i, (size_t)k);
+                o += (size_t)k;
+                i += (size_t)k;
+            } else {
+                memcpy(out + o, "\xEF\xBF\xBD", 3);
+                o += 3;
+                i += (size_t)-k;
+            }
+        }
+        j = json_stringn(out, o);
+        if (!j) mm_errorf("decode: text is not valid UTF-8 after replacement (NUL byte?)");
+    }
+    free(out);
     free(s);
     return j;
 }
@@ -56,11 +103,19 @@ static int mm_eval_one(mm_inference *inf, const mm_eval_args *a, const char *tex
     size_t ref_end = ids.len;
     if (ref_end > (size_t)np + (size_t)a->max_new_tokens) ref_end = (size_t)np + (size_t)a->max_new_tokens;
     if (ref_end > (size_t)np && ids.data[ref_end - 1] == MM_TOKEN_EOS) ref_end--;
+    json_t *input = mm_ids_text(inf, ids.data, (size_t)np);
+    json_t *ref = input ? mm_ids_text(inf, ids.data + np, ref_end - (size_t)np) : NULL;
+    json_t *out = ref ? mm_ids_text(inf, gen.data, gen.len) : NULL;
+    if (!out) {
+        json_decref(input);
+        json_decref(ref);
+        goto done;
+    }
     json_t *o = json_object();
     json_object_set_new(o, "line", json_integer(line));
-    json_object_set_new(o, "input", mm_ids_text(inf, ids.data, (size_t)np));
-    json_object_set_new(o, "reference", mm_ids_text(inf, ids.data + np, ref_end - (size_t)np));
-    json_object_set_new(o, "output", mm_ids_text(inf, gen.data, gen.len));
+    json_object_set_new(o, "input", input);
+    json_object_set_new(o, "reference", ref);
+    json_object_set_new(o, "output", out);
     json_object_set_new(o, "loss", json_real(loss));
     json_object_set_new(o, "tokens", json_integer((json_int_t)ids.len - 1));
     json_array_append_new(samples, o);

@@ -34,6 +34,7 @@ static void mm_install_stop_handlers(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = mm_on_stop_signal;
+    sa.sa_flags = SA_RESTART;  // a stop request must not fail an I/O call in progress
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -76,7 +77,8 @@ static void mm_set_threads(int threads) {
 typedef struct mm_trainer {
     mm_run_config cfg;
     const char *out_dir;
-    char ckpt_path[4096];
+    char ckpt_path[4096];   // OUT/pretrain_{dim}.safetensors
+    char stage_path[4096];  // OUT/pretrain_{dim}.saving.safetensors: a save in progress
     mm_dataloader *dl;
     mm_batch batch;
     mm_model model;
@@ -194,7 +196,11 @@ static int mm_trainer_init_model(mm_trainer *tr) {
     mm_checkpoint_default_name(&tr->cfg.model, tr->ckpt_path, sizeof tr->ckpt_path);
     char name[512];
     snprintf(name, sizeof name, "%s", tr->ckpt_path);
-    snprintf(tr->ckpt_path, sizeof tr->ckpt_path, "%s/%s", tr->out_dir, name);
+    size_t stem = strlen(name) - strlen(".safetensors");
+    if (snprintf(tr->ckpt_path, sizeof tr->ckpt_path, "%s/%s", tr->out_dir, name) >= (int)sizeof tr->ckpt_path ||
+        snprintf(tr->stage_path, sizeof tr->stage_path, "%s/%.*s.saving.safetensors", tr->out_dir, (int)stem, name) >=
+            (int)sizeof tr->stage_path)
+        return mm_errorf("%s: output directory path too long", tr->out_dir);
     return 0;
 }
 
@@ -211,7 +217,16 @@ static char *mm_trainer_blob(const mm_trainer *tr, double elapsed) {
     return s;
 }
 
-// Saves weights + resume state as of the last optimizer-step boundary.
+static int mm_rename(const char *from, const char *to) {
+    if (rename(from, to) != 0) return mm_errorf_errno("%s: cannot rename to %s", from, to);
+    return 0;
+}
+
+// Saves weights + resume state as of the last optimizer-step boundary. Crash-safe as a pair: both
+// files are first written completely under the staging name (pretrain_{dim}.saving.safetensors
+// and its .state file), then the state and then the weights are renamed into place. A kill
+// between the two renames leaves the new state beside the old weights and the new weights staged;
+// --resume completes that save (mm_trainer_recover_save).
 static int mm_trainer_save(mm_trainer *tr) {
     double elapsed = tr->elapsed0 + (mm_now_s() - tr->t0);
     char *blob = mm_trainer_blob(tr, elapsed);
@@ -225,10 +240,46 @@ static int mm_trainer_save(mm_trainer *tr) {
     rs.adam_v = tr->adam_v;
     rs.data_pos = (uint8_t *)blob;
     rs.data_pos_len = strlen(blob);
-    int rc = mm_checkpoint_save(tr->ckpt_path, &tr->cfg, tr->named, tr->n_named, tr->extras, tr->n_extras, &rs);
+    char stage_state[4096], state[4096];
+    int rc = mm_checkpoint_state_path(tr->stage_path, stage_state, sizeof stage_state) ||
+             mm_checkpoint_state_path(tr->ckpt_path, state, sizeof state);
+    if (!rc) rc = mm_checkpoint_save(tr->stage_path, &tr->cfg, tr->named, tr->n_named, tr->extras, tr->n_extras, &rs);
+    if (!rc) rc = mm_rename(stage_state, state);
+    if (!rc) rc = mm_rename(tr->stage_path, tr->ckpt_path);
     free(blob);
     if (rc == 0) tr->last_save = tr->boundary_step;
     return rc;
+}
+
+static int mm_save_id(const char *path, char id[33]) {
+    mm_safetensors st;
+    if (mm_st_read_header(&st, path) != 0) return -1;
+    const char *v = mm_st_get_meta(&st, "mm.save_id");
+    snprintf(id, 33, "%s", v ? v : "");
+    mm_st_free(&st);
+    return 0;
+}
+
+// Before resuming: a staged save left by a killed run. With its state file still staged, it never
+// reached its renames (the pair in place is intact): drop it. Otherwise its state was renamed into
+// place: when the staged weights carry that state's save id, move them into place too.
+static int mm_trainer_recover_save(mm_trainer *tr) {
+    char stage_state[4096], state[4096], sid[33], wid[33];
+    if (access(tr->stage_path, F_OK) != 0) return 0;
+    if (mm_checkpoint_state_path(tr->stage_path, stage_state, sizeof stage_state) ||
+        mm_checkpoint_state_path(tr->ckpt_path, state, sizeof state))
+        return -1;
+    if (access(stage_state, F_OK) == 0) {
+        unlink(stage_state);
+        unlink(tr->stage_path);
+        return 0;
+    }
+    if (mm_save_id(state, sid) == 0 && mm_save_id(tr->stage_path, wid) == 0 && sid[0] && !strcmp(sid, wid)) {
+        fprintf(stderr, "train: completing an interrupted save: %s -> %s\n", tr->stage_path, tr->ckpt_path);
+        return mm_rename(tr->stage_path, tr->ckpt_path);
+    }
+    unlink(tr->stage_path);  // an unfinished save that did not get as far as the state rename
+    return 0;
 }
 
 static int mm_trainer_resume(mm_trainer *tr) {
@@ -236,6 +287,7 @@ static int mm_trainer_resume(mm_trainer *tr) {
     memset(&rs, 0, sizeof rs);
     rs.adam_m = tr->adam_m;
     rs.adam_v = tr->adam_v;
+    if (mm_trainer_recover_save(tr) != 0) return -1;
     if (access(tr->ckpt_path, R_OK) != 0)
         return mm_errorf("%s: no checkpoint to resume from (start without --resume)", tr->ckpt_path);
     mm_run_config saved;
@@ -342,6 +394,28 @@ static int mm_trainer_ema(mm_trainer *tr) {
     return changed < 0 ? mm_error_prefix("step %ld: EMA update of the memory bank", tr->step) : 0;
 }
 
+// A non-finite value at (1-based) `step`: stop the run. Nothing non-finite reaches a checkpoint
+// (the gradient norm is checked before the optimizer step, the weights after it), so the last
+// checkpoint on disk is good.
+static int mm_trainer_diverged(mm_trainer *tr, long step, const char *what, double value, float loss, float lr,
+                               int epoch) {
+    mm_errorf("step %ld: %s is %s; training stopped (last good checkpoint: %s, step %ld)", step, what,
+              isnan(value) ? "NaN" : "Inf", tr->last_save > 0 ? tr->ckpt_path : "none", tr->last_save);
+    mm_trainer_row(tr, loss, lr, 0, epoch);
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", mm_error_message());
+    mm_metrics_finish(&tr->log, &tr->last_row, "failed", msg);
+    mm_errorf("%s", msg);
+    return MM_EXIT_NAN;
+}
+
+// The first non-finite parameter value (or 0 when all are finite).
+static float mm_first_nonfinite(const float *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(p[i])) return p[i];
+    return 0.0f;
+}
+
 // The loop. Returns an MM_EXIT_* status.
 static int mm_trainer_loop(mm_trainer *tr) {
     const mm_train_config *t = &tr->cfg.train;
@@ -364,25 +438,24 @@ static int mm_trainer_loop(mm_trainer *tr) {
         if (mm_model_forward(&tr->model, tr->batch.x, tr->batch.y, tr->batch.loss_mask, tr->batch.B, tr->batch.T,
                              &loss, NULL) != 0)
             return MM_EXIT_ERROR;
-        if (!isfinite(loss)) {
-            mm_errorf("step %ld: loss is %s; training stopped (last good checkpoint: %s, step %ld)", tr->step + 1,
-                      isnan(loss) ? "NaN" : "Inf", tr->last_save > 0 || resumed_at > 0 ? tr->ckpt_path : "none",
-                      tr->last_save);
-            mm_trainer_row(tr, loss, lr, 0, epoch);
-            mm_metrics_finish(&tr->log, &tr->last_row, "failed", mm_error_message());
-            return MM_EXIT_NAN;
-        }
+        if (!isfinite(loss)) return mm_trainer_diverged(tr, tr->step + 1, "the loss", loss, loss, lr, epoch);
         if (mm_model_backward(&tr->model, 1.0f / (float)accum) != 0) return MM_EXIT_ERROR;
         tr->step++;
         window_tokens += (long)tr->batch.B * tr->batch.T;
         if (tr->step % accum == 0 || tr->step == tr->total) {
             tr->grad_norm = mm_model_clip_grad_norm(&tr->model, (float)t->grad_clip);
+            if (!isfinite(tr->grad_norm))
+                return mm_trainer_diverged(tr, tr->step, "the gradient norm", tr->grad_norm, loss, lr, epoch);
             mm_adamw_step(&tr->opt, tr->model.params, tr->model.grads, lr);
+            float bad = mm_first_nonfinite(tr->model.params, tr->model.num_params);
+            if (!isfinite(bad)) return mm_trainer_diverged(tr, tr->step, "a parameter after the update", bad, loss, lr, epoch);
             mm_model_zero_grad(&tr->model);
             if (mm_trainer_ema(tr) != 0) return MM_EXIT_ERROR;
             tr->boundary_step = tr->step;
             mm_dataloader_get_pos(tr->dl, &tr->boundary_pos);
-            if (tr->step - tr->last_save >= t->save_interval && tr->step < tr->total && mm_trainer_save(tr) != 0)
+            // Save on the last boundary before save_interval steps would have passed since the
+            // previous save (checkpoints sit on boundaries; a kill then loses < save_interval steps).
+            if (tr->step - tr->last_save + accum > t->save_interval && tr->step < tr->total && mm_trainer_save(tr) != 0)
                 return MM_EXIT_ERROR;
         }
         if (tr->step % t->log_interval == 0 || tr->step == tr->total || tr->step == resumed_at + 1) {
@@ -397,7 +470,9 @@ static int mm_trainer_loop(mm_trainer *tr) {
             if (wrc != 0) return MM_EXIT_ERROR;
         }
         char extra[96];
-        snprintf(extra, sizeof extra, "loss %.4f lr %.2e", loss, lr);
+        double run_s = mm_now_s() - tr->t0;
+        double tok_s = run_s > 0 ? (double)(tr->step - resumed_at) * tr->batch.B * tr->batch.T / run_s : 0;
+        snprintf(extra, sizeof extra, "loss %.4f lr %.2e %.0f tok/s", loss, lr, tok_s);
         if (bar.is_tty) mm_progress_update(&bar, tr->step, extra);
     }
     if (bar.is_tty) mm_progress_end(&bar, tr->step, NULL);

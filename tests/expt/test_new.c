@@ -116,7 +116,10 @@ Test(new_, creates_three_files_and_refuses_to_overwrite) {
     cr_assert_not_null(strstr(ini, "\nmodel_type = model_original\n"), "%s", ini);
     char *sh = fx_read(dir, "run_file/experiment_1.0.0.sh", NULL);
     cr_assert_not_null(strstr(sh, "\"$MINIMIND\" train --config \"$EXPT_CONFIG\" --out \"$EXPT_OUT\""));
-    cr_assert_not_null(strstr(sh, "--json \"$EXPT_OUT/eval.json\""));
+    // It only trains (exec: the engine gets the stop signal and its exit status is the script's);
+    // the supervisor runs the mandatory evaluation.
+    cr_assert_not_null(strstr(sh, "\nexec \"$MINIMIND\" train "));
+    cr_assert_null(strstr(sh, "\"$MINIMIND\" eval"));
     // bash accepts the script.
     char *shp = fx_path(dir, "run_file/experiment_1.0.0.sh");
     const char *bash[] = {"bash", "-n", shp, NULL};
@@ -211,12 +214,31 @@ Test(new_, english_record_and_project_default_language) {
 }
 
 Test(cli, every_command_has_help) {
-    static const char *const cmds[] = {"init", "new", "check", "report", "diff", NULL};
-    for (int i = 0; cmds[i]; i++) {
-        const char *argv[] = {MM_EXPT_EXE, cmds[i], "--help", NULL};
+    // Every command `expt --help` lists has --help, and refuses an unknown option with exit 2 and
+    // `expt: error: ...`.
+    const char *top[] = {MM_EXPT_EXE, "--help", NULL};
+    mm_proc_result t = fx_run(top);
+    cr_assert_eq(t.status, 0);
+    char *list = strstr(t.out, "commands:\n");
+    cr_assert_not_null(list, "%s", t.out);
+    int n = 0;
+    for (char *line = strtok(list + 10, "\n"); line && !strncmp(line, "  ", 2); line = strtok(NULL, "\n")) {
+        char cmd[32];
+        cr_assert_eq(sscanf(line, " %31s", cmd), 1);
+        const char *argv[] = {MM_EXPT_EXE, cmd, "--help", NULL};
         mm_proc_result r = fx_run(argv);
-        cr_assert_eq(r.status, 0, "%s --help: %s", cmds[i], r.err);
-        cr_assert_not_null(strstr(r.out, "usage: expt "), "%s", r.out);
+        cr_assert_eq(r.status, 0, "%s --help: %s", cmd, r.err);
+        char usage[64];
+        snprintf(usage, sizeof usage, "usage: expt %s", cmd);
+        cr_assert_not_null(strstr(r.out, usage), "%s", r.out);
         mm_proc_result_free(&r);
+        const char *bad[] = {MM_EXPT_EXE, cmd, "--no-such-option", NULL};
+        r = fx_run(bad);
+        cr_assert_eq(r.status, 2, "%s --no-such-option: exit %d", cmd, r.status);
+        cr_assert(!strncmp(r.err, "expt: error: ", 13), "%s: %s", cmd, r.err);
+        mm_proc_result_free(&r);
+        n++;
     }
+    cr_assert_geq(n, 14, "%s", t.out);
+    mm_proc_result_free(&t);
 }

@@ -259,7 +259,7 @@ Test(report, failed_and_crashed_runs_show_the_log_tail) {
     cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
     t = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
     ex = region_text(t, n, "execution");
-    cr_assert_not_null(strstr(ex, "| exit | stopped on request (resumable), status 3 (failure) |"), "%s", ex);
+    cr_assert_not_null(strstr(ex, "| exit | stopped on request (resumable), status 3 (stopped, checkpoint saved) |"), "%s", ex);
     free(ex), free(t);
     // Killed (no exit.json): the tail of experiment.log.
     char *exit_path = fx_path(dir, "out/experiment_1_0_0/exit.json");

@@ -153,7 +153,7 @@ Test(supervisor, finished_run_is_evaluated) {
     cr_assert_str_eq(json_string_value(json_object_get(run, "commit")), head.out);
     mm_proc_result_free(&head);
 
-    // The evaluation command: checkpoint, model type, data and every [eval] key.
+    // The evaluation command: checkpoint, data and the [eval] keys, as `minimind eval` flags.
     char flags[2048] = "";
     json_t *argv = json_object_get(ev, "argv");
     for (size_t i = 0; i < json_array_size(argv); i++) {
@@ -162,8 +162,8 @@ Test(supervisor, finished_run_is_evaluated) {
     }
     char expect[1024];
     snprintf(expect, sizeof expect,
-             "--model_path %s/pretrain_512.safetensors --model_type model_original --data "
-             "data/eval.jsonl --num_samples 3 --max_new_tokens 8 --json %s/eval.json",
+             "--model_path %s/pretrain_512.safetensors --data data/eval.jsonl --num_samples 3 "
+             "--max_new_tokens 8 --json %s/eval.json",
              f.out, f.out);
     cr_assert_not_null(strstr(flags, expect), "eval argv:%s", flags);
     json_decref(ex);

@@ -4,8 +4,12 @@
 //
 // Output directory (DESIGN.md §3): config.ini (resolved), metrics.jsonl, progress.json,
 // pretrain_{dim}.safetensors + its resume state. Checkpoints are written at optimizer-step
-// boundaries, once at least save_interval micro-steps have passed since the last one, and at the
-// end. A checkpoint is exact: --resume continues with bit-identical losses.
+// boundaries — on the last boundary before save_interval micro-steps would have passed since the
+// previous one, so a killed run loses fewer than save_interval steps — and at the end. A
+// checkpoint is exact: --resume continues with bit-identical losses. A save writes both files
+// under the staging name pretrain_{dim}.saving.safetensors (+ .state) and renames the state, then
+// the weights, into place; --resume completes a save killed between the two renames. A NaN/Inf
+// loss, gradient norm or weight stops the run before it can reach a checkpoint.
 #ifndef MINIMIND_TRAINER_H
 #define MINIMIND_TRAINER_H
 

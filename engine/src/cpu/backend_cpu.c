@@ -30,7 +30,14 @@ static void mm_cpu_preinit(int argc, char **argv, char **envp) {
     env[n] = "OMP_WAIT_POLICY=PASSIVE";
     env[n + 1] = "GOMP_SPINCOUNT=0";
     env[n + 2] = NULL;
-    execve("/proc/self/exe", argv, env);
+    // Exec the executable by its real path (not /proc/self/exe) so the process keeps its name in
+    // ps/top and /proc/PID/comm.
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len > 0) {
+        self[len] = '\0';
+        execve(self, argv, env);
+    }
     free(env);  // exec failed: continue with libgomp's defaults
 }
 __attribute__((section(".preinit_array"), used)) static void (*const mm_cpu_preinit_entry)(int, char **,

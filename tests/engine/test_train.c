@@ -1,0 +1,711 @@
+// `minimind train` end to end on tiny models and the demo corpus:
+//  - resume is bit-exact: SIGTERM mid-run (exit 3, progress "stopped") then --resume gives the
+//    uninterrupted run's metrics rows and final weights bit for bit; after SIGKILL the checkpoint
+//    is at most save_interval steps old and --resume still reproduces the uninterrupted losses; a
+//    kill between the two renames of a save is completed on --resume;
+//  - a non-finite loss/gradient stops the run (exit 4, step named, progress "failed") and the last
+//    checkpoint stays loadable with finite weights;
+//  - bad configurations and corrupt checkpoints get `minimind: error: FILE...` and exit 1;
+//  - metrics.jsonl rows carry every DESIGN.md field, lr follows the cosine schedule computed here;
+//  - on the demo corpus the loss falls well below the unigram entropy of the training targets.
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "minimind/error.h"
+#include "minimind/safetensors.h"
+#include "minimind/tokfile.h"
+#include "test_util.h"
+#include "train_fixture.h"
+
+extern char **environ;
+
+// ---- the tiny run used by the resume tests ----
+
+#define RESUME_MODEL \
+    "dim = 32\nn_layers = 2\nn_heads = 2\nn_kv_heads = 1\nvocab_size = 512\nmax_seq_len = 32\n"
+#define RESUME_DOCS 60  // 15 batches of 4 per epoch: accumulation boundaries straddle epochs
+
+static char *mm_resume_ini_acc(const mm_fx_data *d, int save_interval, int accumulation) {
+    int epochs = mm_fx_sanitized() ? 12 : 16;  // 180 / 240 micro-steps
+    char *train = mm_fx_fmt(
+        "batch_size = 4\naccumulation_steps = %d\nlearning_rate = 2e-3\nepochs = %d\n"
+        "log_interval = 1\nsave_interval = %d\nseed = 7\n",
+        accumulation, epochs, save_interval);
+    char *ini = mm_fx_ini(d, "resume.ini", RESUME_MODEL, train);
+    free(train);
+    return ini;
+}
+
+static char *mm_resume_ini(const mm_fx_data *d, int save_interval) {
+    return mm_resume_ini_acc(d, save_interval, 2);
+}
+
+static void mm_resume_data(mm_fx_data *d, const char *tag) {
+    mm_fx_data_make(d, tag, 100, RESUME_DOCS, 512, 32);
+}
+
+// Complete lines in a file (a torn last line is not counted).
+static long mm_count_lines(const char *path) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 0;
+    long n = 0;
+    int c;
+    while ((c = fgetc(fp)) != EOF)
+        if (c == '\n') n++;
+    fclose(fp);
+    return n;
+}
+
+// Largest "step" over the complete, parseable lines of metrics.jsonl.
+static long mm_last_logged_step(const char *path) {
+    FILE *fp = fopen(path, "rb");
+    cr_assert(fp != NULL);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long best = 0;
+    while ((n = getline(&line, &cap, fp)) > 0) {
+        if (line[n - 1] != '\n') break;
+        json_t *o = json_loadb(line, (size_t)n, 0, NULL);
+        if (o && json_integer_value(json_object_get(o, "step")) > best)
+            best = (long)json_integer_value(json_object_get(o, "step"));
+        json_decref(o);
+    }
+    free(line);
+    fclose(fp);
+    return best;
+}
+
+// Starts `minimind train` in the background (stdout/stderr into OUT.stdout / OUT.stderr).
+static pid_t mm_spawn_train(const char *ini, const char *out, int resume) {
+    char *so = mm_fx_fmt("%s.stdout", out), *se = mm_fx_fmt("%s.stderr", out);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, so, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, se, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const char *argv[] = {
+        MM_MINIMIND_EXE, "train", "--config", ini, "--out", out, resume ? "--resume" : NULL, NULL};
+    pid_t pid;
+    int rc = posix_spawn(&pid, MM_MINIMIND_EXE, &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    cr_assert_eq(rc, 0, "posix_spawn failed");
+    free(so);
+    free(se);
+    return pid;
+}
+
+// Waits until OUT/metrics.jsonl has at least `lines` lines (the process must still be running),
+// sends sig, and returns the process's wait status.
+static int mm_interrupt_at(pid_t pid, const char *out, long lines, int sig) {
+    char *metrics = mm_test_path(out, "metrics.jsonl");
+    int st = 0;
+    for (;;) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        cr_assert_eq(w, 0, "the run ended (status %d) before metrics.jsonl reached %ld lines", st, lines);
+        if (mm_count_lines(metrics) >= lines) break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, sig);
+    while (waitpid(pid, &st, 0) < 0) {
+    }
+    free(metrics);
+    return st;
+}
+
+// Metrics rows: same steps, and loss / lr / grad_norm / epoch / total_steps identical bit for bit.
+static void mm_assert_same_metrics(const char *ref_dir, const char *dir) {
+    char *pa = mm_test_path(ref_dir, "metrics.jsonl"), *pb = mm_test_path(dir, "metrics.jsonl");
+    json_t *a = mm_fx_read_jsonl(pa), *b = mm_fx_read_jsonl(pb);
+    cr_assert_eq(json_array_size(a), json_array_size(b), "%s has %zu rows, %s has %zu", pa,
+                 json_array_size(a), pb, json_array_size(b));
+    static const char *const bitwise[] = {"loss", "lr", "grad_norm"};
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *ra = json_array_get(a, i), *rb = json_array_get(b, i);
+        cr_assert_eq(json_integer_value(json_object_get(ra, "step")),
+                     json_integer_value(json_object_get(rb, "step")), "row %zu: steps differ", i);
+        cr_assert_eq(json_integer_value(json_object_get(ra, "epoch")),
+                     json_integer_value(json_object_get(rb, "epoch")));
+        cr_assert_eq(json_integer_value(json_object_get(ra, "total_steps")),
+                     json_integer_value(json_object_get(rb, "total_steps")));
+        for (int k = 0; k < 3; k++) {
+            double x = mm_fx_num(ra, bitwise[k]), y = mm_fx_num(rb, bitwise[k]);
+            cr_assert(memcmp(&x, &y, sizeof x) == 0, "step %lld: %s %.17g (uninterrupted) vs %.17g (resumed)",
+                      (long long)json_integer_value(json_object_get(ra, "step")), bitwise[k], x, y);
+        }
+    }
+    json_decref(a);
+    json_decref(b);
+    free(pa);
+    free(pb);
+}
+
+// Every tensor of two safetensors files identical (names, dtype, shape, bytes). The headers differ
+// (random save id), so files are not compared byte for byte.
+static void mm_assert_same_tensors_except(const char *pa, const char *pb, const char *skip1,
+                                          const char *skip2) {
+    mm_safetensors a, b;
+    cr_assert_eq(mm_st_read(&a, pa), 0, "%s", mm_error_message());
+    cr_assert_eq(mm_st_read(&b, pb), 0, "%s", mm_error_message());
+    cr_assert_eq(a.n_tensors, b.n_tensors);
+    cr_assert_gt(a.n_tensors, 0);
+    for (int i = 0; i < a.n_tensors; i++) {
+        if ((skip1 && !strcmp(a.tensors[i].name, skip1)) || (skip2 && !strcmp(a.tensors[i].name, skip2)))
+            continue;
+        const mm_st_tensor *x = &a.tensors[i], *y = mm_st_find(&b, x->name);
+        cr_assert(y != NULL, "%s lacks tensor %s", pb, x->name);
+        cr_assert_eq(x->dtype, y->dtype);
+        cr_assert_eq(x->ndim, y->ndim);
+        for (int d = 0; d < x->ndim; d++) cr_assert_eq(x->shape[d], y->shape[d]);
+        cr_assert_eq(x->nbytes, y->nbytes);
+        cr_assert(memcmp(x->data, y->data, x->nbytes) == 0, "tensor %s differs", x->name);
+    }
+    mm_st_free(&a);
+    mm_st_free(&b);
+}
+
+static void mm_assert_same_tensors(const char *pa, const char *pb) {
+    mm_assert_same_tensors_except(pa, pb, NULL, NULL);
+}
+
+// The resume state's data position blob (JSON) without the wall-clock time.
+static json_t *mm_state_position(const char *path) {
+    mm_safetensors st;
+    cr_assert_eq(mm_st_read(&st, path), 0, "%s", mm_error_message());
+    const mm_st_tensor *t = mm_st_find(&st, "data_position");
+    cr_assert(t != NULL);
+    json_error_t err;
+    json_t *j = json_loadb(t->data, t->nbytes, 0, &err);
+    cr_assert(j != NULL, "%s: data_position: %s", path, err.text);
+    json_object_del(j, "elapsed_s");
+    mm_st_free(&st);
+    return j;
+}
+
+static long mm_state_step(const char *out) {
+    char *p = mm_test_path(out, "pretrain_32.state.safetensors");
+    mm_safetensors st;
+    cr_assert_eq(mm_st_read_header(&st, p), 0, "%s", mm_error_message());
+    const char *v = mm_st_get_meta(&st, "mm.step");
+    cr_assert(v != NULL);
+    long s = atol(v);
+    mm_st_free(&st);
+    free(p);
+    return s;
+}
+
+static json_t *mm_progress(const char *out) {
+    char *p = mm_test_path(out, "progress.json");
+    json_t *j = mm_fx_read_json(p);
+    free(p);
+    return j;
+}
+
+static void mm_assert_status(const char *out, const char *status) {
+    json_t *pr = mm_progress(out);
+    cr_assert_str_eq(json_string_value(json_object_get(pr, "status")), status);
+    json_decref(pr);
+}
+
+// The uninterrupted reference run.
+static void mm_reference_run(const char *ini, const char *ref) {
+    mm_proc_result r;
+    mm_fx_train(ini, ref, NULL, 0, &r);
+    cr_assert_eq(r.status, 0, "reference run failed:\n%s", r.err);
+    mm_proc_result_free(&r);
+    mm_assert_status(ref, "finished");
+}
+
+static void mm_resume_to_end(const char *ini, const char *out, long expect_step) {
+    mm_proc_result r;
+    mm_fx_train(ini, out, NULL, 1, &r);
+    cr_assert_eq(r.status, 0, "resume failed (%d):\n%s", r.status, r.err);
+    char *want = mm_fx_fmt("at step %ld/", expect_step);
+    cr_assert(strstr(r.err, "resumed from") && strstr(r.err, want), "expected 'resumed ... %s' in:\n%s", want,
+              r.err);
+    free(want);
+    mm_proc_result_free(&r);
+    mm_assert_status(out, "finished");
+}
+
+Test(resume, sigterm_then_resume_is_bit_exact, .timeout = 300) {
+    mm_fx_data d;
+    mm_resume_data(&d, "resume_term");
+    char *ini = mm_resume_ini(&d, 6);
+    char *ref = mm_test_path(d.dir, "ref"), *out = mm_test_path(d.dir, "run");
+    mm_reference_run(ini, ref);
+
+    pid_t pid = mm_spawn_train(ini, out, 0);
+    int st = mm_interrupt_at(pid, out, 25, SIGTERM);
+    char *se = mm_fx_fmt("%s.stderr", out);
+    char *err = mm_fx_slurp(se);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3, "SIGTERM: expected exit status 3, got 0x%x\n%s", st,
+              err);
+    cr_assert(strstr(err, "stopped by signal 15"), "%s", err);
+    json_t *pr = mm_progress(out);
+    cr_assert_str_eq(json_string_value(json_object_get(pr, "status")), "stopped");
+    long stopped = mm_state_step(out);
+    cr_assert_geq(stopped, 24, "checkpoint at step %ld", stopped);
+    cr_assert_lt(stopped, json_integer_value(json_object_get(pr, "total_steps")),
+                 "the run was not stopped mid-way");
+    cr_assert_eq(stopped % 2, 0, "a checkpoint must sit on an accumulation boundary (step %ld)", stopped);
+    json_decref(pr);
+
+    mm_resume_to_end(ini, out, stopped);
+    mm_assert_same_metrics(ref, out);
+    char *wa = mm_test_path(ref, "pretrain_32.safetensors"),
+         *wb = mm_test_path(out, "pretrain_32.safetensors");
+    mm_assert_same_tensors(wa, wb);
+    char *sa = mm_test_path(ref, "pretrain_32.state.safetensors"),
+         *sb = mm_test_path(out, "pretrain_32.state.safetensors");
+    mm_assert_same_tensors_except(sa, sb, "data_position", NULL);  // AdamW moments too
+    json_t *pa = mm_state_position(sa), *pb = mm_state_position(sb);
+    cr_assert(json_equal(pa, pb), "data positions differ");
+    json_decref(pa);
+    json_decref(pb);
+    free(wa), free(wb), free(sa), free(sb), free(se), free(err), free(ini), free(ref), free(out);
+    mm_fx_data_free(&d);
+}
+
+Test(resume, sigkill_loses_at_most_save_interval, .timeout = 300) {
+    // save_interval 6 with accumulation 5: checkpoints can only sit on multiples of 5, yet no
+    // more than 6 steps may be lost (saving only once 6 steps have passed would save at 10, 20,
+    // ... and lose up to 9: the kill after 47 rows catches that).
+    const int save_interval = 6, accumulation = 5;
+    mm_fx_data d;
+    mm_resume_data(&d, "resume_kill");
+    char *ini = mm_resume_ini_acc(&d, save_interval, accumulation);
+    char *ref = mm_test_path(d.dir, "ref"), *out = mm_test_path(d.dir, "run");
+    mm_reference_run(ini, ref);
+
+    pid_t pid = mm_spawn_train(ini, out, 0);
+    int st = mm_interrupt_at(pid, out, 47, SIGKILL);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "expected death by SIGKILL (0x%x)", st);
+    char *metrics = mm_test_path(out, "metrics.jsonl");
+    long killed = mm_last_logged_step(metrics);
+    long ckpt = mm_state_step(out);
+    cr_assert_geq(killed, 47);
+    cr_assert_leq(killed - ckpt, save_interval,
+                  "killed after step %ld, last checkpoint at step %ld (save_interval %d)", killed, ckpt,
+                  save_interval);
+    cr_assert_leq(ckpt, killed + accumulation);
+    cr_assert_eq(ckpt % accumulation, 0, "a checkpoint must sit on an accumulation boundary (step %ld)",
+                 ckpt);
+    // The progress file still says "running": nobody wrote a final status.
+    mm_assert_status(out, "running");
+
+    mm_resume_to_end(ini, out, ckpt);
+    mm_assert_same_metrics(ref, out);
+    char *wa = mm_test_path(ref, "pretrain_32.safetensors"),
+         *wb = mm_test_path(out, "pretrain_32.safetensors");
+    mm_assert_same_tensors(wa, wb);
+    free(wa), free(wb), free(metrics), free(ini), free(ref), free(out);
+    mm_fx_data_free(&d);
+}
+
+// A save writes both files under staging names and renames the state, then the weights, into place.
+// A kill between the two renames leaves the new state beside the old weights, the new weights still
+// under the staging name: --resume must complete that save (and a stale staging file from a save
+// that never reached its renames must be ignored).
+Test(resume, kill_between_the_renames_of_a_save_is_completed, .timeout = 300) {
+    mm_fx_data d;
+    mm_resume_data(&d, "resume_torn");
+    char *ini = mm_resume_ini(&d, 6);
+    char *ref = mm_test_path(d.dir, "ref"), *out = mm_test_path(d.dir, "run");
+    mm_reference_run(ini, ref);
+    char *w = mm_test_path(out, "pretrain_32.safetensors"),
+         *s = mm_test_path(out, "pretrain_32.state.safetensors");
+    char *stage = mm_test_path(out, "pretrain_32.saving.safetensors");
+    char *old_w = mm_test_path(d.dir, "old_weights"), *old_s = mm_test_path(d.dir, "old_state");
+
+    // First pair P1 (SIGTERM), then P2 further on (resume + SIGTERM).
+    int st = mm_interrupt_at(mm_spawn_train(ini, out, 0), out, 20, SIGTERM);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+    long s1 = mm_state_step(out);
+    mm_fx_copy_file(w, old_w);
+    mm_fx_copy_file(s, old_s);
+    st = mm_interrupt_at(mm_spawn_train(ini, out, 1), out, s1 + 30, SIGTERM);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+    long s2 = mm_state_step(out);
+    cr_assert_gt(s2, s1);
+
+    // Case 1: the save of P2 never reached its renames: P1 in place, P2's weights staged -> resume at s1.
+    char *new_w = mm_test_path(d.dir, "new_weights"), *new_s = mm_test_path(d.dir, "new_state");
+    mm_fx_copy_file(w, new_w);
+    mm_fx_copy_file(s, new_s);
+    mm_fx_copy_file(old_w, w);
+    mm_fx_copy_file(old_s, s);
+    mm_fx_copy_file(new_w, stage);
+    char *saved_out = mm_test_path(d.dir, "run_case1");
+    {
+        // run case 1 in a copy of the directory so case 2 starts from the same files
+        mkdir(saved_out, 0755);
+        static const char *const files[] = {"pretrain_32.safetensors", "pretrain_32.state.safetensors",
+                                            "pretrain_32.saving.safetensors", "metrics.jsonl"};
+        for (int i = 0; i < 4; i++) {
+            char *a = mm_test_path(out, files[i]), *b = mm_test_path(saved_out, files[i]);
+            mm_fx_copy_file(a, b);
+            free(a), free(b);
+        }
+        mm_resume_to_end(ini, saved_out, s1);
+        mm_assert_same_metrics(ref, saved_out);
+        char *c1 = mm_test_path(saved_out, "pretrain_32.saving.safetensors");
+        cr_assert_neq(access(c1, F_OK), 0, "the stale staging file was left behind");
+        free(c1);
+    }
+
+    // Case 2: killed between the renames: P2's state in place, P1's weights, P2's weights staged.
+    mm_fx_copy_file(new_s, s);
+    mm_fx_copy_file(old_w, w);
+    mm_fx_copy_file(new_w, stage);
+    mm_resume_to_end(ini, out, s2);
+    cr_assert_neq(access(stage, F_OK), 0, "the staged weights were not moved into place");
+    mm_assert_same_metrics(ref, out);
+    char *rw = mm_test_path(ref, "pretrain_32.safetensors");
+    mm_assert_same_tensors(rw, w);
+    free(rw), free(saved_out), free(new_w), free(new_s), free(w), free(s), free(stage), free(old_w),
+        free(old_s);
+    free(ini), free(ref), free(out);
+    mm_fx_data_free(&d);
+}
+
+// ---- divergence ----
+
+Test(train, nonfinite_loss_stops_with_status_4_and_keeps_a_good_checkpoint, .timeout = 300) {
+    mm_fx_data d;
+    mm_resume_data(&d, "nan");
+    char *ini = mm_resume_ini(&d, 4);
+    char *out = mm_test_path(d.dir, "run");
+    // lr 10 with weight decay 10: every AdamW step multiplies the weights by (1 - 100): the run
+    // diverges within a few steps.
+    const char *sets[] = {"train.learning_rate=10", "train.weight_decay=10", NULL};
+    mm_proc_result r;
+    mm_fx_train(ini, out, sets, 0, &r);
+    cr_assert_eq(r.status, 4, "expected exit status 4, got %d:\n%s", r.status, r.err);
+    cr_assert(strstr(r.err, "minimind: error: step "), "%s", r.err);
+    cr_assert(strstr(r.err, "NaN") || strstr(r.err, "Inf") || strstr(r.err, "non-finite"), "%s", r.err);
+    long bad_step = atol(strstr(r.err, "error: step ") + strlen("error: step "));
+    cr_assert_gt(bad_step, 4, "diverged too early for the test to be meaningful:\n%s", r.err);
+    json_t *pr = mm_progress(out);
+    cr_assert_str_eq(json_string_value(json_object_get(pr, "status")), "failed");
+    cr_assert(strstr(json_string_value(json_object_get(pr, "message")), "step "));
+    json_decref(pr);
+    mm_proc_result_free(&r);
+
+    // The last checkpoint: saved before the failing step, and it holds finite weights that eval
+    // loads and scores with a finite loss.
+    long ckpt = mm_state_step(out);
+    cr_assert_lt(ckpt, bad_step);
+    cr_assert_gt(ckpt, 0);
+    char *w = mm_test_path(out, "pretrain_32.safetensors");
+    mm_safetensors st;
+    cr_assert_eq(mm_st_read(&st, w), 0, "%s", mm_error_message());
+    for (int i = 0; i < st.n_tensors; i++) {
+        const float *x = st.tensors[i].data;
+        for (size_t k = 0; k < st.tensors[i].nbytes / 4; k++)
+            cr_assert(isfinite(x[k]), "checkpoint tensor %s holds a non-finite value", st.tensors[i].name);
+    }
+    mm_st_free(&st);
+    char *ej = mm_test_path(d.dir, "eval.json");
+    const char *ev[] = {MM_MINIMIND_EXE, "eval", "--model_path",     w,   "--data", d.eval_jsonl,
+                        "--num_samples", "3",    "--max_new_tokens", "2", "--json", ej,
+                        "--quiet",       NULL};
+    mm_fx_run_ok(ev);
+    json_t *e = mm_fx_read_json(ej);
+    cr_assert(isfinite(mm_fx_num(json_object_get(e, "summary"), "mean_loss")));
+    json_decref(e);
+    free(ej), free(w), free(ini), free(out);
+    mm_fx_data_free(&d);
+}
+
+// ---- bad configurations ----
+
+static void mm_expect_error(const char *ini, const char *out, const char *const *sets, int resume, int status,
+                            const char *needle1, const char *needle2) {
+    mm_proc_result r;
+    mm_fx_train(ini, out, sets, resume, &r);
+    cr_assert_eq(r.status, status, "expected exit %d, got %d:\n%s", status, r.status, r.err);
+    cr_assert(strstr(r.err, "minimind: error: "), "%s", r.err);
+    cr_assert(strstr(r.err, needle1), "expected '%s' in:\n%s", needle1, r.err);
+    if (needle2) cr_assert(strstr(r.err, needle2), "expected '%s' in:\n%s", needle2, r.err);
+    mm_proc_result_free(&r);
+}
+
+Test(config, bad_configuration_names_file_and_line, .timeout = 120) {
+    mm_fx_data d;
+    mm_resume_data(&d, "badcfg");
+    char *out = mm_test_path(d.dir, "run");
+    char *good = mm_resume_ini(&d, 6);
+    char *text = mm_fx_slurp(good);
+    // Line numbers: [model] is line 1, its keys lines 2-7, blank 8, [data] 9...
+    struct {
+        const char *name, *insert_after, *line, *needle;
+        int lineno;
+    } cases[] = {
+        {"unknown_key.ini", "dim = 32\n", "colour = blue\n", "unknown key 'colour'", 3},
+        {"bad_number.ini", "dim = 32\n", "n_layers = 2x\n", "'2x' is not an integer", 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *p = strstr(text, cases[i].insert_after);
+        cr_assert(p);
+        size_t head = (size_t)(p - text) + strlen(cases[i].insert_after);
+        char *body = mm_fx_fmt("%.*s%s%s", (int)head, text, cases[i].line, text + head);
+        if (strstr(cases[i].line, "n_layers")) {  // remove the original n_layers line (set twice otherwise)
+            char *dup = strstr(body + head + strlen(cases[i].line), "n_layers = 2\n");
+            cr_assert(dup);
+            memmove(dup, dup + strlen("n_layers = 2\n"), strlen(dup + strlen("n_layers = 2\n")) + 1);
+        }
+        char *path = mm_test_path(d.dir, cases[i].name);
+        mm_test_write_file(path, body, strlen(body));
+        char *where = mm_fx_fmt("minimind: error: %s:%d: ", path, cases[i].lineno);
+        mm_expect_error(path, out, NULL, 0, 1, where, cases[i].needle);
+        free(where), free(path), free(body);
+    }
+    // A data file that does not exist: the error names the INI line that sets it.
+    char *missing = mm_test_path(d.dir, "nothere.tok");
+    char *body =
+        mm_fx_fmt("[model]\n%s\n[data]\ndata_path = %s\ntokenizer_path = %s\n", RESUME_MODEL, missing, d.tok);
+    char *path = mm_test_path(d.dir, "missing.ini");
+    mm_test_write_file(path, body, strlen(body));
+    char *where = mm_fx_fmt("minimind: error: %s:10: ", path);
+    mm_expect_error(path, out, NULL, 0, 1, where, "nothere.tok");
+    free(where), free(path), free(body), free(missing);
+    // No data_path at all.
+    body = mm_fx_fmt("[model]\n%s", RESUME_MODEL);
+    path = mm_test_path(d.dir, "nodata.ini");
+    mm_test_write_file(path, body, strlen(body));
+    mm_expect_error(path, out, NULL, 0, 1, "data_path", NULL);
+    free(path), free(body);
+    // --set: unknown key, bad number, unknown section.
+    const char *s1[] = {"train.colour=blue", NULL};
+    mm_expect_error(good, out, s1, 0, 1, "--set train.colour=blue", "colour");
+    const char *s2[] = {"train.batch_size=4x", NULL};
+    mm_expect_error(good, out, s2, 0, 1, "--set train.batch_size=4x", "not an integer");
+    const char *s3[] = {"nosuch.dim=4", NULL};
+    mm_expect_error(good, out, s3, 0, 1, "--set nosuch.dim=4", "nosuch");
+    // Missing config file; missing required flags (usage error, exit 2).
+    char *nofile = mm_test_path(d.dir, "nofile.ini");
+    mm_expect_error(nofile, out, NULL, 0, 1, "nofile.ini", NULL);
+    const char *argv[] = {MM_MINIMIND_EXE, "train", "--config", good, NULL};
+    mm_proc_result r;
+    mm_fx_run(argv, &r);
+    cr_assert_eq(r.status, 2, "%s", r.err);
+    cr_assert(strstr(r.err, "minimind: error: "), "%s", r.err);
+    mm_proc_result_free(&r);
+    // --resume with nothing to resume from.
+    mm_expect_error(good, out, NULL, 1, 1, "no checkpoint to resume from", NULL);
+    free(nofile), free(text), free(good), free(out);
+    mm_fx_data_free(&d);
+}
+
+// ---- corrupt checkpoints given to --resume (eval's side is in test_eval.c) ----
+
+Test(config, corrupt_checkpoint_on_resume, .timeout = 200) {
+    mm_fx_data d;
+    mm_resume_data(&d, "corrupt");
+    char *ini = mm_resume_ini(&d, 6);
+    char *out = mm_test_path(d.dir, "run");
+    const char *sets[] = {"train.max_steps=12", NULL};
+    mm_proc_result r;
+    mm_fx_train(ini, out, sets, 0, &r);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    mm_proc_result_free(&r);
+    char *w = mm_test_path(out, "pretrain_32.safetensors"),
+         *s = mm_test_path(out, "pretrain_32.state.safetensors");
+    char *good_w = mm_test_path(d.dir, "good_w"), *good_s = mm_test_path(d.dir, "good_s");
+    mm_fx_copy_file(w, good_w);
+    mm_fx_copy_file(s, good_s);
+    char *bytes = mm_fx_slurp(good_w);
+    struct stat sb;
+    stat(good_w, &sb);
+
+    // Truncated weights.
+    mm_test_write_file(w, bytes, (size_t)sb.st_size / 2);
+    mm_expect_error(ini, out, sets, 1, 1, w, NULL);
+    // Garbage header: a huge header length, then a header that is not JSON.
+    char garbage[64] = {0};
+    memset(garbage, 0xff, 8);
+    mm_test_write_file(w, garbage, sizeof garbage);
+    mm_expect_error(ini, out, sets, 1, 1, w, NULL);
+    char notjson[40] = {24, 0, 0, 0, 0, 0, 0, 0};
+    memcpy(notjson + 8, "this is not json at all!", 24);
+    mm_test_write_file(w, notjson, 32);
+    mm_expect_error(ini, out, sets, 1, 1, w, NULL);
+    // Wrong tensor shape: the message names the tensor.
+    mm_fx_write_reshaped(good_w, w, "layers.1.attention.wk.weight");
+    mm_expect_error(ini, out, sets, 1, 1, w, "layers.1.attention.wk.weight");
+    // Good weights, truncated resume state.
+    mm_fx_copy_file(good_w, w);
+    char *sbytes = mm_fx_slurp(good_s);
+    stat(good_s, &sb);
+    mm_test_write_file(s, sbytes, (size_t)sb.st_size - 100);
+    mm_expect_error(ini, out, sets, 1, 1, s, NULL);
+    // A resume state from another save (a second run of the same configuration: other save id).
+    char *other = mm_test_path(d.dir, "other");
+    mm_fx_train(ini, other, sets, 0, &r);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    mm_proc_result_free(&r);
+    char *other_s = mm_test_path(other, "pretrain_32.state.safetensors");
+    mm_fx_copy_file(other_s, s);
+    mm_expect_error(ini, out, sets, 1, 1, s, "different save");
+    // And the pair restored: resuming works (the run is already complete: nothing to do).
+    mm_fx_copy_file(good_s, s);
+    mm_fx_train(ini, out, sets, 1, &r);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    mm_proc_result_free(&r);
+    free(other_s), free(other);
+    free(sbytes), free(bytes), free(good_w), free(good_s), free(w), free(s), free(ini), free(out);
+    mm_fx_data_free(&d);
+}
+
+// ---- metrics.jsonl ----
+
+static double mm_expected_lr(long t, long total, double lr, long warmup) {
+    double v = lr / 10.0 + 0.5 * lr * (1.0 + cos(M_PI * (double)t / (double)total));
+    if (warmup > 0 && t < warmup) v *= (double)(t + 1) / (double)warmup;
+    return v;
+}
+
+Test(metrics, rows_have_every_field_and_the_cosine_schedule, .timeout = 200) {
+    mm_fx_data d;
+    mm_resume_data(&d, "metrics");
+    char *ini = mm_resume_ini(&d, 1000);
+    for (int warm = 0; warm < 2; warm++) {
+        char *out = mm_test_path(d.dir, warm ? "warm" : "plain");
+        const char *sets[] = {"train.max_steps=40", "train.log_interval=3", "train.learning_rate=7e-4",
+                              warm ? "train.warmup_iters=5" : NULL, NULL};
+        mm_proc_result r;
+        mm_fx_train(ini, out, sets, 0, &r);
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        mm_proc_result_free(&r);
+        char *mp = mm_test_path(out, "metrics.jsonl");
+        json_t *rows = mm_fx_read_jsonl(mp);
+        // Logged: step 1, every 3rd step, and the last one.
+        size_t want_rows = 1 + 40 / 3 + 1;
+        cr_assert_eq(json_array_size(rows), want_rows);
+        static const char *const fields[] = {"step",      "total_steps",  "epoch",     "loss", "lr",
+                                             "grad_norm", "tokens_per_s", "elapsed_s", "eta_s"};
+        double prev_elapsed = -1;
+        for (size_t i = 0; i < json_array_size(rows); i++) {
+            json_t *row = json_array_get(rows, i);
+            for (int f = 0; f < 9; f++)
+                cr_assert(json_is_number(json_object_get(row, fields[f])), "row %zu lacks numeric '%s'", i,
+                          fields[f]);
+            long step = (long)json_integer_value(json_object_get(row, "step"));
+            long expect_step = i == 0 ? 1 : (i == want_rows - 1 ? 40 : (long)(3 * i));
+            cr_assert_eq(step, expect_step);
+            cr_assert_eq(json_integer_value(json_object_get(row, "total_steps")), 40);
+            cr_assert_eq(json_integer_value(json_object_get(row, "epoch")), (step - 1) / 15, "step %ld",
+                         step);
+            double lr = mm_fx_num(row, "lr");
+            double want = mm_expected_lr(step - 1, 40, (double)(float)7e-4, warm ? 5 : 0);
+            cr_assert(fabs(lr - want) <= 1e-6 * want, "step %ld: lr %.9g, schedule says %.9g", step, lr,
+                      want);
+            double loss = mm_fx_num(row, "loss");
+            cr_assert(loss > 0 && loss < 10, "loss %g", loss);
+            cr_assert_geq(mm_fx_num(row, "grad_norm"), 0);
+            cr_assert_gt(mm_fx_num(row, "tokens_per_s"), 0);
+            double el = mm_fx_num(row, "elapsed_s");
+            cr_assert_geq(el, prev_elapsed);
+            prev_elapsed = el;
+            cr_assert_geq(mm_fx_num(row, "eta_s"), 0);
+        }
+        // Row 0 is step 1: before any optimizer step, grad_norm is 0; later rows have a norm.
+        cr_assert_gt(mm_fx_num(json_array_get(rows, 2), "grad_norm"), 0);
+        cr_assert_eq(mm_fx_num(json_array_get(rows, want_rows - 1), "eta_s"), 0);
+        // progress.json: the last row plus the status.
+        json_t *pr = mm_progress(out);
+        cr_assert_str_eq(json_string_value(json_object_get(pr, "status")), "finished");
+        cr_assert_eq(json_integer_value(json_object_get(pr, "step")), 40);
+        double a = mm_fx_num(pr, "loss"), b = mm_fx_num(json_array_get(rows, want_rows - 1), "loss");
+        cr_assert(memcmp(&a, &b, sizeof a) == 0);
+        // config.ini: the resolved configuration, --set values included.
+        char *cp = mm_test_path(out, "config.ini");
+        char *cfg = mm_fx_slurp(cp);
+        cr_assert(strstr(cfg, "max_steps = 40"), "%s", cfg);
+        cr_assert(strstr(cfg, "hidden_dim = "), "%s", cfg);
+        free(cfg), free(cp);
+        json_decref(pr);
+        json_decref(rows);
+        free(mp), free(out);
+    }
+    free(ini);
+    mm_fx_data_free(&d);
+}
+
+// ---- learning ----
+
+// Unigram entropy (nats) of the training targets: Y = ids[1 .. min(len, L) - 1] of each document
+// (what the dataloader feeds, padding excluded).
+static double mm_unigram_entropy(const char *tokfile, int L, long *n_targets) {
+    mm_tokfile tf;
+    cr_assert_eq(mm_tokfile_open(&tf, tokfile), 0, "%s", mm_error_message());
+    double *count = calloc(tf.h.vocab_size, sizeof *count);
+    double total = 0;
+    for (uint64_t d = 0; d < tf.h.n_docs; d++) {
+        size_t len;
+        const uint16_t *ids = mm_tokfile_doc(&tf, d, &len);
+        if (len > (size_t)L) len = (size_t)L;
+        for (size_t i = 1; i < len; i++)
+            if (ids[i] != 0) {
+                count[ids[i]] += 1;
+                total += 1;
+            }
+    }
+    double h = 0;
+    for (uint32_t v = 0; v < tf.h.vocab_size; v++)
+        if (count[v] > 0) h -= count[v] / total * log(count[v] / total);
+    *n_targets = (long)total;
+    free(count);
+    mm_tokfile_close(&tf);
+    return h;
+}
+
+Test(learning, loss_falls_well_below_the_unigram_entropy, .timeout = 400) {
+    mm_fx_data d;
+    mm_fx_data_make(&d, "learn", 2400, 0, 1024, 64);
+    long n;
+    double H = mm_unigram_entropy(d.tokfile, 64, &n);
+    cr_assert(H > 4.0 && H < log(1024.0), "unigram entropy %g", H);
+    int steps = 150;
+    char *train = mm_fx_fmt(
+        "batch_size = 16\naccumulation_steps = 1\nlearning_rate = 4e-3\nmax_steps = %d\n"
+        "log_interval = 10\nsave_interval = 100000\n",
+        steps);
+    char *ini = mm_fx_ini(
+        &d, "learn.ini",
+        "dim = 64\nn_layers = 2\nn_heads = 4\nn_kv_heads = 2\nvocab_size = 1024\nmax_seq_len = 64\n", train);
+    char *out = mm_test_path(d.dir, "run");
+    mm_proc_result r;
+    mm_fx_train(ini, out, NULL, 0, &r);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    mm_proc_result_free(&r);
+    char *mp = mm_test_path(out, "metrics.jsonl");
+    json_t *rows = mm_fx_read_jsonl(mp);
+    size_t nr = json_array_size(rows);
+    cr_assert_geq(nr, 6);
+    double first = mm_fx_num(json_array_get(rows, 0), "loss"), last = 0;
+    for (size_t i = nr - 5; i < nr; i++) last += mm_fx_num(json_array_get(rows, i), "loss") / 5;
+    fprintf(stderr,
+            "learning: unigram entropy H = %.4f nats over %ld targets; loss %.4f at step 1, mean of the "
+            "last 5 logged losses %.4f after %d steps (%.2f H)\n",
+            H, n, first, last, steps, last / H);
+    cr_assert(first > 0.9 * log(1024.0), "the first loss %g is not near ln(V): is the model initialised?",
+              first);
+    cr_assert_lt(last, 0.75 * H, "final loss %.4f is not well below the unigram entropy %.4f", last, H);
+    json_decref(rows);
+    free(mp), free(out), free(ini), free(train);
+    mm_fx_data_free(&d);
+}
