@@ -9,6 +9,7 @@
 
 static const char *const ex_model_types[] = {"model_original", "model", "model_no_feed", NULL};
 static const char *const ex_memory_selects[] = {"softmax", "gumbel", NULL};
+static const char *const ex_memory_updates[] = {"frozen", "ema", NULL};
 static const char *const ex_precisions[] = {"fp32", "bf16", "fp16", NULL};
 
 #define INT(s, k) \
@@ -38,6 +39,10 @@ const ex_config_key ex_config_keys[] = {
     {"knowledge", "memory_select", EX_KEY_CHOICE, ex_memory_selects, 0},
     {"knowledge", "database_init_path", EX_KEY_PATH, NULL, 1},
     {"knowledge", "cluster_cache_path", EX_KEY_PATH, NULL, 0},
+    {"knowledge", "memory_update", EX_KEY_CHOICE, ex_memory_updates, 0},
+    INT("knowledge", "ema_update_freq"),
+    NUM("knowledge", "ema_decay"),
+    NUM("knowledge", "freeze_ratio"),
     INT("train", "epochs"),
     INT("train", "batch_size"),
     INT("train", "accumulation_steps"),
