@@ -1,6 +1,5 @@
 // `expt resume X.Y.Z [--foreground]`: continue a stopped, crashed or failed run from its checkpoint.
 #include <stdio.h>
-#include <string.h>
 
 #include "commands.h"
 #include "launch.h"

@@ -1,6 +1,5 @@
 // `expt run X.Y.Z [--foreground] [--dry-run]`: snapshot git, launch the supervised run.
 #include <stdio.h>
-#include <string.h>
 
 #include "commands.h"
 #include "launch.h"

@@ -1,8 +1,6 @@
 // `expt supervise X.Y.Z [--root DIR] [--lock-fd N] [--ready-fd N] [--resume]`: the supervisor
 // process itself (internal; started detached by `expt run` / `expt resume`, see supervisor.h).
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "commands.h"
 #include "minimind/error.h"

@@ -55,7 +55,8 @@ Test(cli_options, equals_form_sets_values) {
 
 Test(cli_options, missing_value) {
     expect_usage(run("train", "--out", "x", "--config", NULL), "train: --config needs a value");
-    expect_usage(run("tokenizer", "encode", "--tokenizer", NULL), "tokenizer encode: --tokenizer needs a value");
+    expect_usage(run("tokenizer", "encode", "--tokenizer", NULL),
+                 "tokenizer encode: --tokenizer needs a value");
     // The next argument is the value, even when it looks like an option.
     mm_proc_result r = run("tokenizer", "encode", "--tokenizer", "--text", NULL);
     cr_assert_eq(r.status, 1, "'--text' is the tokenizer path: %s", r.err);
@@ -70,7 +71,8 @@ Test(cli_options, unknown_option_and_unexpected_argument) {
     expect_usage(run("demo-data", "-x", NULL), "demo-data: unknown option '-x'");
     // Positional arguments are errors unless the command declares them.
     expect_usage(run("train", "run.ini", NULL), "train: unexpected argument 'run.ini'");
-    expect_usage(run("demo-data", "--out", "d", "--", "--facts", NULL), "demo-data: unexpected argument '--facts'");
+    expect_usage(run("demo-data", "--out", "d", "--", "--facts", NULL),
+                 "demo-data: unexpected argument '--facts'");
 }
 
 Test(cli_options, bad_integers_and_ranges) {
@@ -84,8 +86,9 @@ Test(cli_options, bad_integers_and_ranges) {
                  "tokenizer encode: --repeat: expected an integer in 1..1000, got '1001'");
     expect_usage(run("tokenizer", "train", "--data", "d", "--out", "o", "--max-bytes", "-1", NULL),
                  "tokenizer train: --max-bytes: expected an integer >= 0, got '-1'");
-    expect_usage(run("tokenizer", "train", "--data", "d", "--out", "o", "--max-bytes", "9223372036854775808", NULL),
-                 "tokenizer train: --max-bytes: expected an integer >= 0, got '9223372036854775808'");
+    expect_usage(
+        run("tokenizer", "train", "--data", "d", "--out", "o", "--max-bytes", "9223372036854775808", NULL),
+        "tokenizer train: --max-bytes: expected an integer >= 0, got '9223372036854775808'");
     expect_usage(run("prep", "pretrain", "--max-seq-len", "1", NULL),
                  "prep pretrain: --max-seq-len: expected an integer >= 2, got '1'");
     expect_usage(run("prep", "knowledge", "--knowledge-num", "99999999999", NULL),
@@ -107,7 +110,8 @@ Test(cli_options, bad_integers_and_ranges) {
 }
 
 Test(cli_options, flag_with_value) {
-    expect_usage(run("train", "--config", "c", "--out", "o", "--resume=1", NULL), "train: --resume takes no value");
+    expect_usage(run("train", "--config", "c", "--out", "o", "--resume=1", NULL),
+                 "train: --resume takes no value");
     expect_usage(run("tokenizer", "decode", "--tokenizer", "t", "--raw=", NULL),
                  "tokenizer decode: --raw takes no value");
 }
@@ -118,7 +122,8 @@ Test(cli_options, required_options_are_named) {
                  "prep pretrain: --tokenizer PATH, --data IN.jsonl and --out FILE are required");
     expect_usage(run("prep", "knowledge", "--data", "d", NULL),
                  "prep knowledge: --tokenizer PATH and --out BANK are required");
-    expect_usage(run("tokenizer", "train", "--out", "o", NULL), "tokenizer train: --data FILE.jsonl is required");
+    expect_usage(run("tokenizer", "train", "--out", "o", NULL),
+                 "tokenizer train: --data FILE.jsonl is required");
 }
 
 Test(cli_options, repeated_list_keeps_every_value_in_order) {
@@ -127,20 +132,20 @@ Test(cli_options, repeated_list_keeps_every_value_in_order) {
     char *miss1 = mm_test_path(dir, "missing1.jsonl"), *miss2 = mm_test_path(dir, "missing2.jsonl");
     mm_test_write_file(good, "{\"text\":\"hello hello world\"}\n", 29);
     // The first value is kept (the second alone would succeed) ...
-    mm_proc_result r = run("tokenizer", "train", "--data", miss1, "--data", good, "--out", out, "--vocab-size", "300",
-                           "--threads", "1", NULL);
+    mm_proc_result r = run("tokenizer", "train", "--data", miss1, "--data", good, "--out", out,
+                           "--vocab-size", "300", "--threads", "1", NULL);
     cr_assert_eq(r.status, 1, "%s", r.err);
     cr_assert(strstr(r.err, "missing1.jsonl"), "%s", r.err);
     mm_proc_result_free(&r);
     // ... and so is the second.
-    r = run("tokenizer", "train", "--data", good, "--data", miss2, "--out", out, "--vocab-size", "300", "--threads",
-            "1", NULL);
+    r = run("tokenizer", "train", "--data", good, "--data", miss2, "--out", out, "--vocab-size", "300",
+            "--threads", "1", NULL);
     cr_assert_eq(r.status, 1, "%s", r.err);
     cr_assert(strstr(r.err, "missing2.jsonl"), "%s", r.err);
     mm_proc_result_free(&r);
     // Both good: a tokenizer is written.
-    r = run("tokenizer", "train", "--data", good, "--data", good, "--out", out, "--vocab-size", "300", "--threads",
-            "1", NULL);
+    r = run("tokenizer", "train", "--data", good, "--data", good, "--out", out, "--vocab-size", "300",
+            "--threads", "1", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     mm_proc_result_free(&r);
     mm_test_rmtree(dir);
@@ -149,8 +154,13 @@ Test(cli_options, repeated_list_keeps_every_value_in_order) {
 
 Test(cli_options, help_prints_usage_on_stdout_and_exits_0) {
     static const char *const cases[][4] = {
-        {"prep", "pretrain", "--help"}, {"prep", "knowledge", "-h"}, {"demo-data", "--out", "d", "--help"},
-        {"tokenizer", "decode", "--help"}, {"train", "--help"}, {"generate", "-h"}, {"eval", "--help"},
+        {"prep", "pretrain", "--help"},
+        {"prep", "knowledge", "-h"},
+        {"demo-data", "--out", "d", "--help"},
+        {"tokenizer", "decode", "--help"},
+        {"train", "--help"},
+        {"generate", "-h"},
+        {"eval", "--help"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mm_proc_result r = run(cases[i][0], cases[i][1], cases[i][2], cases[i][3], NULL);
@@ -172,7 +182,8 @@ Test(cli_options, decode_takes_positional_ids) {
     char *tok;
     MM_NEED_SHARED(tok, "minimind_tokenizer/tokenizer.json");
     // Ids before, between and after options; "--" makes "-5"-like and option-like words ids too.
-    mm_proc_result r = run("tokenizer", "decode", "42", "--tokenizer", tok, "392", "--raw", "338", "--", "1636", NULL);
+    mm_proc_result r =
+        run("tokenizer", "decode", "42", "--tokenizer", tok, "392", "--raw", "338", "--", "1636", NULL);
     cr_assert_eq(r.status, 0, "%s", r.err);
     cr_assert_str_eq(r.out, "Hello world");
     mm_proc_result_free(&r);
@@ -196,8 +207,15 @@ Test(argparse, kinds_bounds_and_positionals) {
     double x = 0;
     const char *first = NULL, *second = NULL;
     mm_strlist rest = {0}, list = {0};
-    char *argv[] = {"cmd", "a", "--n=-3", "b", "--big", "-9223372036854775808", "--u", "18446744073709551615",
-                    "--x", "-1e3", "c", "--list", "1", "--flag", "--list=2", "--", "-d", NULL};
+    char *argv[] = {"cmd",      "a",
+                    "--n=-3",   "b",
+                    "--big",    "-9223372036854775808",
+                    "--u",      "18446744073709551615",
+                    "--x",      "-1e3",
+                    "c",        "--list",
+                    "1",        "--flag",
+                    "--list=2", "--",
+                    "-d",       NULL};
     mm_opt opts[] = {
         mm_opt_int("--n", &n, -3, 3),
         mm_opt_i64("--big", &big, LLONG_MIN, LLONG_MAX),
@@ -229,7 +247,8 @@ Test(argparse, kinds_bounds_and_positionals) {
     // Errors: lists filled before are freed (ASan: no leak), the message names what was wrong.
     char *bad[] = {"cmd", "--list", "1", "x", "--u", "18446744073709551616", NULL};
     cr_assert_eq(mm_opts_parse(6, bad, opts, MM_NOPTS(opts)), -1);
-    cr_assert_str_eq(mm_error_message(), "--u: expected an unsigned 64-bit integer, got '18446744073709551616'");
+    cr_assert_str_eq(mm_error_message(),
+                     "--u: expected an unsigned 64-bit integer, got '18446744073709551616'");
     cr_assert_eq(list.n, 0);
     cr_assert_null(list.v);
     char *none[] = {"cmd", "--n", "4", NULL};
