@@ -308,6 +308,12 @@ static int mm_trainer_resume(mm_trainer *tr) {
         tr->elapsed0 = json_real_value(json_object_get(blob, "elapsed_s"));
         tr->grad_norm = json_real_value(json_object_get(blob, "grad_norm"));
         tr->opt.step = (long)json_integer_value(json_object_get(blob, "adam_step"));
+        const mm_knowledge_config *k = &tr->cfg.knowledge;
+        if (k->memory_update == MM_MEMORY_UPDATE_EMA && tr->opt.step % k->ema_update_freq != 0)
+            fprintf(stderr,
+                    "train: warning: the EMA window (%ld optimizer steps since the last memory update) is not "
+                    "part of the checkpoint and restarts empty: this resume is not bit-identical\n",
+                    tr->opt.step % k->ema_update_freq);
         fprintf(stderr, "train: resumed from %s at step %ld/%ld\n", tr->ckpt_path, tr->step, tr->total);
     }
     json_decref(blob);
