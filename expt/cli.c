@@ -3,7 +3,21 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
+
+int ex_parse_args(const char *cmd, const char *usage, int argc, char **argv, mm_opt *opts, int n_opts) {
+    int rc = mm_opts_parse(argc, argv, opts, n_opts);
+    if (rc == MM_OPTS_HELP) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (rc != 0) return ex_usage_error(cmd, "%s", mm_error_message());
+    return EX_CONTINUE;
+}
+
+int ex_parse_version(const char *cmd, const char *usage, int argc, char **argv, const char **version) {
+    mm_opt opts[] = {mm_opt_required(mm_opt_arg("X.Y.Z", version))};
+    return ex_parse_args(cmd, usage, argc, argv, opts, MM_NOPTS(opts));
+}
 
 int ex_fail(void) {
     fprintf(stderr, "expt: error: %s\n", mm_error_message());
@@ -31,18 +45,6 @@ int ex_usage_error(const char *cmd, const char *fmt, ...) {
     fprintf(stderr, " (see `expt %s --help`)\n", cmd);
     va_end(ap);
     return 2;
-}
-
-int ex_no_options(const char *cmd, int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (argv[i][0] == '-' && argv[i][1]) return ex_usage_error(cmd, "unknown option '%s'", argv[i]);
-    return 0;
-}
-
-int ex_wants_help(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
-    return 0;
 }
 
 int ex_open_project(ex_project *p, const char *version) {

@@ -14,20 +14,16 @@ static const char ex_check_usage[] =
     "Exit status: 0 when every gate passes, 1 when one fails or on an error, 2 on a usage error.\n";
 
 int ex_cmd_check(int argc, char **argv) {
-    if (ex_wants_help(argc, argv)) {
-        fputs(ex_check_usage, stdout);
-        return 0;
-    }
-    if (ex_no_options("check", argc, argv)) return 2;
-    if (argc != 2) return ex_usage_error("check", "expected one version X.Y.Z");
+    const char *version = NULL;
+    int rc = ex_parse_version("check", ex_check_usage, argc, argv, &version);
+    if (rc != EX_CONTINUE) return rc;
     ex_project p;
     if (ex_open_project(&p, NULL) != 0) return 1;
     ex_gate_list g;
-    int rc;
-    if (ex_gates_all(&p, argv[1], &g) != 0) {
+    if (ex_gates_all(&p, version, &g) != 0) {
         rc = ex_fail();
     } else {
-        printf("experiment %s:\n", argv[1]);
+        printf("experiment %s:\n", version);
         ex_gates_print(&g);
         rc = ex_gates_passed(&g) ? 0 : 1;
         printf(rc == 0 ? "all gates pass\n" : "some gates fail\n");

@@ -21,15 +21,12 @@ static const char ex_commit_usage[] =
     "`experiment X.Y.Z: <first line of the goal>`. Works in a repository without commits.\n";
 
 int ex_cmd_commit(int argc, char **argv) {
-    if (ex_wants_help(argc, argv)) {
-        fputs(ex_commit_usage, stdout);
-        return 0;
-    }
-    if (argc != 2 || argv[1][0] == '-') return ex_usage_error("commit", "expected one version");
-    const char *version = argv[1];
+    const char *version = NULL;
+    int rc = ex_parse_version("commit", ex_commit_usage, argc, argv, &version);
+    if (rc != EX_CONTINUE) return rc;
     ex_project p;
     if (ex_open_project(&p, version) != 0) return 1;
-    int rc = 1;
+    rc = 1;
     char *files[64];
     size_t n = 0;
     glob_t g = {0};

@@ -200,18 +200,15 @@ static int ex_diff_svg(const ex_project *p, const ex_side *a, const ex_side *b) 
 }
 
 int ex_cmd_diff(int argc, char **argv) {
-    if (ex_wants_help(argc, argv)) {
-        fputs(ex_diff_usage, stdout);
-        return 0;
-    }
-    if (ex_no_options("diff", argc, argv)) return 2;
-    if (argc != 3) return ex_usage_error("diff", "expected two versions");
-    for (int i = 1; i < 3; i++)
-        if (ex_version_validate(argv[i]) != 0) return ex_fail() + 1;
+    ex_side a = {0}, b = {0};
+    mm_opt opts[] = {mm_opt_required(mm_opt_arg("A.B.C", &a.version)),
+                     mm_opt_required(mm_opt_arg("X.Y.Z", &b.version))};
+    int rc = ex_parse_args("diff", ex_diff_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != EX_CONTINUE) return rc;
+    if (ex_version_validate(a.version) != 0 || ex_version_validate(b.version) != 0) return ex_fail() + 1;
     ex_project p;
     if (ex_open_project(&p, NULL) != 0) return 1;
-    ex_side a = {.version = argv[1]}, b = {.version = argv[2]};
-    int rc = 0;
+    rc = 0;
     char *ra = ex_record_path(&p, a.version), *rb = ex_record_path(&p, b.version);
     if (!ra || !rb) {
         rc = ex_fail();

@@ -35,19 +35,17 @@ static void ex_note_eval(const char *exit_path, int status) {
 }
 
 int ex_cmd_eval(int argc, char **argv) {
-    if (ex_wants_help(argc, argv)) {
-        fputs(ex_eval_usage, stdout);
-        return 0;
-    }
-    if (argc != 2 || argv[1][0] == '-') return ex_usage_error("eval", "expected one version");
-    const char *version = argv[1];
+    const char *version = NULL;
+    int rc = ex_parse_version("eval", ex_eval_usage, argc, argv, &version);
+    if (rc != EX_CONTINUE) return rc;
     ex_project p;
     if (ex_open_project(&p, version) != 0) return 1;
     char *lock_path = ex_out_file(&p, version, "run.lock"),
          *exit_path = ex_out_file(&p, version, "exit.json");
     char *out = ex_out_dir(&p, version);
     ex_strv av = {0};
-    int rc = 1, lock = -1;
+    int lock = -1;
+    rc = 1;
     if (!lock_path || !exit_path || !out) goto done;
     if (access(out, F_OK) != 0) {
         ex_error("%s has not run yet (no %s)", version, out);

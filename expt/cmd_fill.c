@@ -23,20 +23,18 @@ static const char ex_fill_usage[] =
     "writes its part of the record from a file.\n";
 
 int ex_cmd_fill(int argc, char **argv) {
-    if (ex_wants_help(argc, argv)) {
-        fputs(ex_fill_usage, stdout);
-        return 0;
-    }
-    if (ex_no_options("fill", argc, argv)) return 2;
-    if (argc != 3) return ex_usage_error("fill", "expected a version X.Y.Z and a file");
-    const char *version = argv[1], *file = argv[2];
+    const char *version = NULL, *file = NULL;
+    mm_opt opts[] = {mm_opt_required(mm_opt_arg("X.Y.Z", &version)),
+                     mm_opt_required(mm_opt_arg("FILE.md", &file))};
+    int rc = ex_parse_args("fill", ex_fill_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != EX_CONTINUE) return rc;
     ex_project p;
     if (ex_open_project(&p, version) != 0) return 1;
     char *path = ex_record_path(&p, version), *rel = path ? ex_relpath(path, p.root) : NULL;
     size_t len = 0;
     char *src_text = mm_read_file(file, &len);
     ex_record src = {0}, dst = {0};
-    int rc = 1, have_src = 0, have_dst = 0, n = 0;
+    int have_src = 0, have_dst = 0, n = 0;
     ex_buf names = {0};
     if (!path || !rel || !src_text) goto fail;
     if (!ex_exists(path)) {

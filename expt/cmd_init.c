@@ -71,15 +71,12 @@ static int ex_init_dir(const char *root, const char *rel) {
 }
 
 int ex_cmd_init(int argc, char **argv) {
-    if (ex_wants_help(argc, argv)) {
-        fputs(ex_init_usage, stdout);
-        return 0;
-    }
-    if (argc != 1) return ex_usage_error("init", "unexpected argument '%s'", argv[1]);
+    int rc = ex_parse_args("init", ex_init_usage, argc, argv, NULL, 0);
+    if (rc != EX_CONTINUE) return rc;
     ex_project p;
     if (ex_open_project(&p, NULL) != 0) return 1;
     printf("expt init in %s\n", p.root);
-    int rc = 0;
+    rc = 0;
     static const char *const dirs[] = {"templates", "experiment", "experiment/assets", "run_file", NULL};
     for (int i = 0; dirs[i] && rc == 0; i++) rc = ex_init_dir(p.root, dirs[i]);
     for (const ex_template_file *t = ex_templates; t->name && rc == 0; t++) {

@@ -16,15 +16,13 @@ static const char ex_list_usage[] =
     "loss, ETA and what to do next.\n";
 
 int ex_cmd_list(int argc, char **argv) {
-    if (ex_wants_help(argc, argv)) {
-        fputs(ex_list_usage, stdout);
-        return 0;
-    }
-    if (argc > 1) return ex_usage_error("list", "unexpected argument '%s'", argv[1]);
+    int rc = ex_parse_args("list", ex_list_usage, argc, argv, NULL, 0);
+    if (rc != EX_CONTINUE) return rc;
     ex_project p;
     if (ex_open_project(&p, NULL) != 0) return 1;
     char **v;
-    int n = ex_list_versions(&p, &v), rc = 0;
+    int n = ex_list_versions(&p, &v);
+    rc = 0;
     if (n < 0) {
         ex_error(NULL);
         ex_project_close(&p);

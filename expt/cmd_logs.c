@@ -31,29 +31,20 @@ static long ex_drain(FILE *fp) {
 }
 
 int ex_cmd_logs(int argc, char **argv) {
-    if (ex_wants_help(argc, argv)) {
-        fputs(ex_logs_usage, stdout);
-        return 0;
-    }
     int follow = 0, last = -1;
     const char *version = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
-            follow = 1;
-        else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
-            char *end;
-            last = (int)strtol(argv[++i], &end, 10);
-            if (*end || last < 0) return ex_usage_error("logs", "-n wants a number of lines");
-        } else if (argv[i][0] == '-')
-            return ex_usage_error("logs", "unknown option '%s'", argv[i]);
-        else
-            version = argv[i];
-    }
-    if (!version) return ex_usage_error("logs", "which experiment? (expt logs X.Y.Z)");
+    mm_opt opts[] = {
+        mm_opt_required(mm_opt_arg("X.Y.Z", &version)),
+        mm_opt_flag("-f", &follow),
+        mm_opt_flag("--follow", &follow),
+        mm_opt_int("-n", &last, 0, INT_MAX),
+    };
+    int rc = ex_parse_args("logs", ex_logs_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != EX_CONTINUE) return rc;
     ex_project p;
     if (ex_open_project(&p, version) != 0) return 1;
     char *log = ex_out_file(&p, version, "experiment.log"), *lock = ex_out_file(&p, version, "run.lock");
-    int rc = 1;
+    rc = 1;
     FILE *fp = log ? fopen(log, "rb") : NULL;
     if (!fp) {
         ex_error("%s has no log yet (%s): it has not run", version, log ? log : "?");

@@ -98,24 +98,16 @@ typedef struct ex_new_opts {
     const char *version, *from, *model_type, *lang;
 } ex_new_opts;
 
+// Parses and checks the arguments. Returns EX_CONTINUE, or the exit status (0 after --help).
 static int ex_new_parse(int argc, char **argv, ex_new_opts *o) {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], **dst = NULL;
-        size_t n = 0;
-        if (!strncmp(a, "--from", n = 6)) dst = &o->from;
-        else if (!strncmp(a, "--model-type", n = 12)) dst = &o->model_type;
-        else if (!strncmp(a, "--lang", n = 6)) dst = &o->lang;
-        if (dst && (a[n] == '=' || a[n] == '\0')) {
-            if (a[n] == '=') *dst = a + n + 1;
-            else if (i + 1 < argc) *dst = argv[++i];
-            else return ex_usage_error("new", "%s needs a value", a);
-            continue;
-        }
-        if (a[0] == '-') return ex_usage_error("new", "unknown option '%s'", a);
-        if (o->version) return ex_usage_error("new", "unexpected argument '%s'", a);
-        o->version = a;
-    }
-    if (!o->version) return ex_usage_error("new", "expected a version X.Y.Z");
+    mm_opt opts[] = {
+        mm_opt_required(mm_opt_arg("X.Y.Z", &o->version)),
+        mm_opt_str("--from", &o->from),
+        mm_opt_str("--model-type", &o->model_type),
+        mm_opt_str("--lang", &o->lang),
+    };
+    int rc = ex_parse_args("new", ex_new_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != EX_CONTINUE) return rc;
     if (ex_version_validate(o->version) != 0) return ex_fail() + 1;
     if (o->from && ex_version_validate(o->from) != 0) return ex_fail() + 1;
     if (o->from && !strcmp(o->from, o->version))
@@ -128,7 +120,7 @@ static int ex_new_parse(int argc, char **argv, ex_new_opts *o) {
     }
     if (o->lang && strcmp(o->lang, "zh") && strcmp(o->lang, "en"))
         return ex_usage_error("new", "--lang '%s': expected zh or en", o->lang);
-    return 0;
+    return EX_CONTINUE;
 }
 
 // Builds the three files' contents.
@@ -198,13 +190,9 @@ static int ex_new_contents(const ex_project *p, const ex_new_opts *o, char **rec
 }
 
 int ex_cmd_new(int argc, char **argv) {
-    if (ex_wants_help(argc, argv)) {
-        fputs(ex_new_usage, stdout);
-        return 0;
-    }
     ex_new_opts o = {0};
     int rc = ex_new_parse(argc, argv, &o);
-    if (rc != 0) return rc;
+    if (rc != EX_CONTINUE) return rc;
     ex_project p;
     if (ex_open_project(&p, NULL) != 0) return 1;
     char *paths[3] = {ex_record_path(&p, o.version), ex_script_path(&p, o.version), ex_config_path(&p, o.version)};

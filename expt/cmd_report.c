@@ -16,19 +16,17 @@ static const char ex_report_usage[] =
     "twice changes nothing.\n";
 
 int ex_cmd_report(int argc, char **argv) {
-    if (ex_wants_help(argc, argv)) {
-        fputs(ex_report_usage, stdout);
-        return 0;
-    }
-    if (ex_no_options("report", argc, argv)) return 2;
-    if (argc > 2) return ex_usage_error("report", "expected at most one version");
-    if (argc == 2 && ex_version_validate(argv[1]) != 0) return ex_fail() + 1;
+    const char *version = NULL;
+    mm_opt opts[] = {mm_opt_arg("X.Y.Z", &version)};
+    int rc = ex_parse_args("report", ex_report_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != EX_CONTINUE) return rc;
+    if (version && ex_version_validate(version) != 0) return ex_fail() + 1;
     ex_project p;
     if (ex_open_project(&p, NULL) != 0) return 1;
-    int rc = 0;
-    if (argc == 2) {
-        if (ex_report_experiment(&p, argv[1]) != 0) rc = ex_fail();
-        else printf("experiment/experiment_%s.md: regions regenerated\n", argv[1]);
+    rc = 0;
+    if (version) {
+        if (ex_report_experiment(&p, version) != 0) rc = ex_fail();
+        else printf("experiment/experiment_%s.md: regions regenerated\n", version);
     } else {
         char **versions = NULL;
         int n = ex_list_versions(&p, &versions);

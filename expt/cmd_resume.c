@@ -1,6 +1,5 @@
 // `expt resume X.Y.Z [--foreground]`: continue a stopped, crashed or failed run from its checkpoint.
 #include <stdio.h>
-#include <string.h>
 
 #include "commands.h"
 #include "launch.h"
@@ -15,27 +14,16 @@ static const char ex_resume_usage[] =
     "snapshot of the original run is kept. --foreground: as for `expt run`.\n";
 
 int ex_cmd_resume(int argc, char **argv) {
-    if (ex_wants_help(argc, argv)) {
-        fputs(ex_resume_usage, stdout);
-        return 0;
-    }
     ex_launch_opts o = {.resume = 1};
     const char *version = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--foreground"))
-            o.foreground = 1;
-        else if (argv[i][0] == '-')
-            return ex_usage_error("resume", "unknown option '%s'", argv[i]);
-        else if (version)
-            return ex_usage_error("resume", "one version only");
-        else
-            version = argv[i];
-    }
-    if (!version) return ex_usage_error("resume", "which experiment? (expt resume X.Y.Z)");
+    mm_opt opts[] = {mm_opt_required(mm_opt_arg("X.Y.Z", &version)),
+                     mm_opt_flag("--foreground", &o.foreground)};
+    int rc = ex_parse_args("resume", ex_resume_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != EX_CONTINUE) return rc;
     ex_project p;
     if (ex_open_project(&p, version) != 0) return 1;
     ex_status st;
-    int rc = 1;
+    rc = 1;
     if (ex_status_get(&p, version, &st) != 0) {
         ex_error(NULL);
     } else if (st.state == EX_DRAFT || st.state == EX_READY) {

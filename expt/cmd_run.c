@@ -1,6 +1,5 @@
 // `expt run X.Y.Z [--foreground] [--dry-run]`: snapshot git, launch the supervised run.
 #include <stdio.h>
-#include <string.h>
 
 #include "commands.h"
 #include "launch.h"
@@ -20,28 +19,19 @@ static const char ex_run_usage[] =
     "  --dry-run     print what would be done and start nothing\n";
 
 int ex_cmd_run(int argc, char **argv) {
-    if (ex_wants_help(argc, argv)) {
-        fputs(ex_run_usage, stdout);
-        return 0;
-    }
     ex_launch_opts o = {.check_gates = 1};
     const char *version = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--foreground"))
-            o.foreground = 1;
-        else if (!strcmp(argv[i], "--dry-run"))
-            o.dry_run = 1;
-        else if (argv[i][0] == '-')
-            return ex_usage_error("run", "unknown option '%s'", argv[i]);
-        else if (version)
-            return ex_usage_error("run", "one version only (got '%s' and '%s')", version, argv[i]);
-        else
-            version = argv[i];
-    }
-    if (!version) return ex_usage_error("run", "which experiment? (expt run X.Y.Z)");
+    mm_opt opts[] = {
+        mm_opt_required(mm_opt_arg("X.Y.Z", &version)),
+        mm_opt_flag("--foreground", &o.foreground),
+        mm_opt_flag("--dry-run", &o.dry_run),
+    };
+    int rc = ex_parse_args("run", ex_run_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != EX_CONTINUE) return rc;
     ex_project p;
     if (ex_open_project(&p, version) != 0) return 1;
-    int status = 0, rc = ex_launch(&p, version, &o, &status);
+    int status = 0;
+    rc = ex_launch(&p, version, &o, &status);
     ex_project_close(&p);
     if (rc != 0) {
         ex_error(NULL);

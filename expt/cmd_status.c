@@ -17,13 +17,11 @@ static const char ex_status_usage[] =
     "crash, reboot) shows as crashed, never as running. Exit status 0.\n";
 
 int ex_cmd_status(int argc, char **argv) {
-    if (ex_wants_help(argc, argv)) {
-        fputs(ex_status_usage, stdout);
-        return 0;
-    }
-    if (argc < 2) return ex_cmd_list(argc, argv);
-    if (argc > 2 || argv[1][0] == '-') return ex_usage_error("status", "expected one version");
-    const char *version = argv[1];
+    const char *version = NULL;
+    mm_opt opts[] = {mm_opt_arg("X.Y.Z", &version)};
+    int rc = ex_parse_args("status", ex_status_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != EX_CONTINUE) return rc;
+    if (!version) return ex_cmd_list(1, argv);
     ex_project p;
     if (ex_open_project(&p, version) != 0) return 1;
     ex_status st;

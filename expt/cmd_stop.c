@@ -32,29 +32,19 @@ static int ex_wait_end(const char *lock_path, pid_t pid, unsigned long long tick
 }
 
 int ex_cmd_stop(int argc, char **argv) {
-    if (ex_wants_help(argc, argv)) {
-        fputs(ex_stop_usage, stdout);
-        return 0;
-    }
     double timeout = 120;
     const char *version = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
-            char *end;
-            timeout = strtod(argv[++i], &end);
-            if (*end || timeout < 0) return ex_usage_error("stop", "--timeout wants seconds");
-        } else if (argv[i][0] == '-')
-            return ex_usage_error("stop", "unknown option '%s'", argv[i]);
-        else
-            version = argv[i];
-    }
-    if (!version) return ex_usage_error("stop", "which experiment? (expt stop X.Y.Z)");
+    mm_opt opts[] = {mm_opt_required(mm_opt_arg("X.Y.Z", &version)),
+                     mm_opt_float("--timeout", &timeout, 0, INFINITY)};
+    int rc = ex_parse_args("stop", ex_stop_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != EX_CONTINUE) return rc;
     ex_project p;
     if (ex_open_project(&p, version) != 0) return 1;
     char *lock = ex_out_file(&p, version, "run.lock"), *run_path = ex_out_file(&p, version, "run.json");
     char *exit_path = ex_out_file(&p, version, "exit.json");
     json_t *run = run_path ? ex_json_load(run_path, NULL) : NULL;
-    int rc = 1, held = lock ? ex_runlock_held(lock) : -1;
+    int held = lock ? ex_runlock_held(lock) : -1;
+    rc = 1;
     pid_t sup = (pid_t)ex_json_int(run, "pid", 0), child = (pid_t)ex_json_int(run, "child_pid", 0);
     unsigned long long sticks = (unsigned long long)ex_json_int(run, "proc_start_ticks", 0);
     unsigned long long cticks = (unsigned long long)ex_json_int(run, "child_start_ticks", 0);

@@ -2,7 +2,8 @@
 # The main job on the built-in demo data: installs what is missing, builds, then runs the real
 # pipeline end to end and prints what it produced:
 #   demo corpus -> tokenizer -> token file + knowledge bank -> training (a few minutes on the CPU)
-#   -> mandatory evaluation (eval.json) -> the expt workflow on a scratch repository
+#   -> mandatory evaluation (eval.json) -> the memory-layer variant `model` trained the same way,
+#   fact recall of both side by side -> the expt workflow on a scratch repository
 # Usage: scripts/demo.sh [OUT_DIR]   (default: demo/; rerunning starts the demo over)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,10 +62,11 @@ echo "== 6/6 evaluation (held-out wordings of the demo facts)"
 "$MM" eval --model_path "$OUT/run/pretrain_128.safetensors" --num_samples 5 --max_new_tokens 24 \
   --json "$OUT/run/eval.json"
 
-if [ -x scripts/demo_workflow.sh ]; then
-  echo "== the experiment workflow (expt) on a scratch repository"
-  scripts/demo_workflow.sh "$OUT"
-fi
+echo "== the memory layer: model (FFN replaced by the KnowledgeDataset memory) vs model_original"
+scripts/demo_memory.sh "$OUT"
+
+echo "== the experiment workflow (expt) on a scratch repository"
+scripts/demo_workflow.sh "$OUT"
 
 echo
 echo "demo: checkpoint   $OUT/run/pretrain_128.safetensors"

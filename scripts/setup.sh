@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(build-essential cmake pkg-config git
+PACKAGES=(build-essential cmake pkg-config git python3
           libjansson-dev libinih-dev libopenblas-dev libgit2-dev libcmark-dev libcriterion-dev)
 
 missing=()

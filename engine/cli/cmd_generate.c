@@ -29,18 +29,19 @@ int mm_cmd_generate(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *tokenizer = NULL, *device = NULL;
     int max_new = 100, sample = 0;
     double temperature = 0.85, top_p = 0.85, seed = 42;
-    mm_option opts[] = {
-        {"--model_path", MM_OPT_STR, &model_path, 0},   {"--prompt", MM_OPT_STR, &prompt, 0},
-        {"--tokenizer", MM_OPT_STR, &tokenizer, 0},     {"--max_new_tokens", MM_OPT_INT, &max_new, 0},
-        {"--sample", MM_OPT_FLAG, &sample, 0},           {"--temperature", MM_OPT_FLOAT, &temperature, 0},
-        {"--top_p", MM_OPT_FLOAT, &top_p, 0},            {"--seed", MM_OPT_FLOAT, &seed, 0},
-        {"--device", MM_OPT_STR, &device, 0},
+    mm_opt opts[] = {
+        mm_opt_required(mm_opt_str("--model_path CKPT.safetensors", &model_path)),
+        mm_opt_required(mm_opt_str("--prompt TEXT", &prompt)),
+        mm_opt_str("--tokenizer", &tokenizer),
+        mm_opt_int("--max_new_tokens", &max_new, 0, INT_MAX),
+        mm_opt_flag("--sample", &sample),
+        mm_opt_float("--temperature", &temperature, -INFINITY, INFINITY),
+        mm_opt_float("--top_p", &top_p, -INFINITY, INFINITY),
+        mm_opt_float("--seed", &seed, 0, INFINITY),
+        mm_opt_str("--device", &device),
     };
-    int rc = mm_options_parse("generate", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), mm_generate_usage);
-    if (rc == 1) return 0;
-    if (rc != 0) return rc;
-    if (!model_path || !prompt) return mm_cli_usage_error("generate: --model_path and --prompt are required");
-    if (max_new < 0 || seed < 0) return mm_cli_usage_error("generate: --max_new_tokens and --seed must be >= 0");
+    int rc = mm_cli_parse("generate", mm_generate_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != MM_CLI_CONTINUE) return rc;
     mm_inference inf;
     if (mm_inference_open_on(&inf, device, model_path, tokenizer, NULL, 0) != 0) return mm_cli_fail();
     mm_ids ids = {0}, out = {0};

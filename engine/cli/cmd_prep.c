@@ -1,5 +1,4 @@
 // `minimind prep pretrain|knowledge`: data preparation (docs/formats.md describes the outputs).
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include "minimind/knowledge.h"
 #include "minimind/prep.h"
 #include "minimind/tokenizer.h"
+#include "options.h"
 
 static const char mm_prep_usage[] =
     "usage: minimind prep pretrain --tokenizer PATH --data IN.jsonl --out FILE\n"
@@ -27,51 +27,6 @@ typedef struct mm_prep_args {
     const char *tokenizer, *data, *out;
     int max_seq_len, threads, skip_bad, knowledge_num, knowledge_length;
 } mm_prep_args;
-
-static int mm_parse_int(const char *opt, const char *v, int min, int *out) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || x < min || x > INT_MAX) {
-        mm_cli_usage_error("%s: expected an integer >= %d, got '%s'", opt, min, v);
-        return -1;
-    }
-    *out = (int)x;
-    return 0;
-}
-
-// Parses "--name VALUE" / "--name=VALUE". Returns 0, 1 for --help, or an exit status + 10 (error).
-static int mm_prep_parse(int argc, char **argv, int knowledge, mm_prep_args *a) {
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i], *eq = strchr(arg, '=');
-        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) return 1;
-        if (!strcmp(arg, "--skip-bad") && !knowledge) {
-            a->skip_bad = 1;
-            continue;
-        }
-        size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
-        const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
-#define MM_IS(name) (strlen(name) == nlen && !strncmp(arg, name, nlen))
-        int known = MM_IS("--tokenizer") || MM_IS("--data") || MM_IS("--out") || MM_IS("--threads") ||
-                    (!knowledge && MM_IS("--max-seq-len")) ||
-                    (knowledge && (MM_IS("--knowledge-num") || MM_IS("--knowledge-length")));
-        if (!known) return mm_cli_usage_error("prep %s: unknown option '%s' (see --help)", argv[0], arg) + 10;
-        if (!val) return mm_cli_usage_error("prep %s: option '%.*s' needs a value", argv[0], (int)nlen, arg) + 10;
-        if (!eq) i++;
-        int rc = 0;
-        if (MM_IS("--tokenizer")) a->tokenizer = val;
-        else if (MM_IS("--data")) a->data = val;
-        else if (MM_IS("--out")) a->out = val;
-        else if (MM_IS("--threads")) rc = mm_parse_int("--threads", val, 0, &a->threads);
-        else if (MM_IS("--max-seq-len")) rc = mm_parse_int("--max-seq-len", val, 2, &a->max_seq_len);
-        else if (MM_IS("--knowledge-num")) rc = mm_parse_int("--knowledge-num", val, 1, &a->knowledge_num);
-        else if (MM_IS("--knowledge-length")) rc = mm_parse_int("--knowledge-length", val, 1, &a->knowledge_length);
-#undef MM_IS
-        if (rc != 0) return 12;
-    }
-    if (!a->tokenizer || !a->data || !a->out)
-        return mm_cli_usage_error("prep %s: --tokenizer, --data and --out are required (see --help)", argv[0]) + 10;
-    return 0;
-}
 
 static int mm_prep_pretrain_cmd(const mm_prep_args *a, const mm_tokenizer *tok) {
     mm_prep_pretrain_opts o;
@@ -125,12 +80,19 @@ int mm_cmd_prep(int argc, char **argv) {
         return mm_cli_usage_error("prep: unknown kind '%s' (pretrain or knowledge)", argv[1]);
     mm_prep_args a;
     memset(&a, 0, sizeof a);
-    int rc = mm_prep_parse(argc - 1, argv + 1, knowledge, &a);
-    if (rc == 1) {
-        fputs(mm_prep_usage, stdout);
-        return 0;
-    }
-    if (rc != 0) return rc - 10;
+    mm_opt opts[] = {
+        mm_opt_required(mm_opt_str("--tokenizer PATH", &a.tokenizer)),
+        mm_opt_required(mm_opt_str(knowledge ? "--data IN" : "--data IN.jsonl", &a.data)),
+        mm_opt_required(mm_opt_str(knowledge ? "--out BANK" : "--out FILE", &a.out)),
+        mm_opt_int("--threads", &a.threads, 0, INT_MAX),
+        knowledge ? mm_opt_int("--knowledge-num", &a.knowledge_num, 1, INT_MAX)
+                  : mm_opt_int("--max-seq-len", &a.max_seq_len, 2, INT_MAX),
+        knowledge ? mm_opt_int("--knowledge-length", &a.knowledge_length, 1, INT_MAX)
+                  : mm_opt_flag("--skip-bad", &a.skip_bad),
+    };
+    const char *cmd = knowledge ? "prep knowledge" : "prep pretrain";
+    int rc = mm_cli_parse(cmd, mm_prep_usage, argc - 1, argv + 1, opts, MM_NOPTS(opts));
+    if (rc != MM_CLI_CONTINUE) return rc;
     mm_tokenizer *tok;
     if (mm_tokenizer_load(a.tokenizer, &tok) != 0) return mm_cli_fail();
     rc = knowledge ? mm_prep_knowledge_cmd(&a, tok) : mm_prep_pretrain_cmd(&a, tok);

@@ -13,6 +13,7 @@
 #include "minimind/error.h"
 #include "minimind/progress.h"
 #include "minimind/tokenizer.h"
+#include "options.h"
 
 static const char mm_tok_usage[] =
     "usage: minimind tokenizer train --data FILE.jsonl [--data ...] --out DIR [--vocab-size N]\n"
@@ -57,29 +58,6 @@ static const char mm_decode_usage[] =
     "by spaces, commas or brackets, so `encode --json` output works). Special tokens print as their\n"
     "text. A newline follows unless --raw (then exactly the decoded bytes are written).\n";
 
-static int mm_is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
-
-// Value of option argv[*i] (advances *i); NULL (after printing a usage error) when missing.
-static const char *mm_opt_value(int argc, char **argv, int *i) {
-    if (*i + 1 >= argc) {
-        mm_cli_usage_error("option %s needs a value", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static int mm_parse_int(const char *opt, const char *s, long long lo, long long hi, long long *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        mm_cli_usage_error("option %s: expected an integer in %lld..%lld, got '%s'", opt, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 // Reads all of a stream.
 static char *mm_read_stream(FILE *fp, size_t *len) {
     size_t cap = 1 << 16, n = 0;
@@ -113,55 +91,22 @@ static char *mm_read_stream(FILE *fp, size_t *len) {
 static int mm_tok_train(int argc, char **argv) {
     mm_tokenizer_train_opts o;
     mm_tokenizer_train_opts_default(&o);
-    const char **data = calloc((size_t)argc, sizeof *data);
-    int n_data = 0;
+    mm_strlist data = {0};
     const char *out = NULL;
-    int rc = 2;
-    if (!data) return mm_cli_usage_error("out of memory");
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        long long x;
-        if (mm_is_help(a)) {
-            fputs(mm_train_usage, stdout);
-            rc = 0;
-            goto done;
-        }
-        if (!strcmp(a, "--data") || !strcmp(a, "--out") || !strcmp(a, "--vocab-size") || !strcmp(a, "--threads") ||
-            !strcmp(a, "--min-frequency") || !strcmp(a, "--max-bytes") || !strcmp(a, "--text-field")) {
-            if (!(v = mm_opt_value(argc, argv, &i))) goto done;
-        } else {
-            mm_cli_usage_error("tokenizer train: unknown argument '%s' (see --help)", a);
-            goto done;
-        }
-        if (!strcmp(a, "--data")) data[n_data++] = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--text-field")) o.text_field = v;
-        else if (!strcmp(a, "--vocab-size")) {
-            if (mm_parse_int(a, v, 259, 1 << 24, &x)) goto done;
-            o.vocab_size = (int)x;
-        } else if (!strcmp(a, "--threads")) {
-            if (mm_parse_int(a, v, 0, 4096, &x)) goto done;
-            o.threads = (int)x;
-        } else if (!strcmp(a, "--min-frequency")) {
-            if (mm_parse_int(a, v, 0, INT_MAX, &x)) goto done;
-            o.min_frequency = (int)x;
-        } else {
-            if (mm_parse_int(a, v, 0, LLONG_MAX, &x)) goto done;
-            o.max_bytes = x;
-        }
-    }
-    if (n_data == 0) {
-        mm_cli_usage_error("tokenizer train: --data FILE.jsonl is required (see --help)");
-        goto done;
-    }
-    if (!out) {
-        mm_cli_usage_error("tokenizer train: --out DIR is required (see --help)");
-        goto done;
-    }
-    rc = mm_tokenizer_train(data, n_data, &o, out) == 0 ? 0 : mm_cli_fail();
+    mm_opt opts[] = {
+        mm_opt_required(mm_opt_list("--data FILE.jsonl", &data)),
+        mm_opt_required(mm_opt_str("--out DIR", &out)),
+        mm_opt_int("--vocab-size", &o.vocab_size, 259, 1 << 24),
+        mm_opt_int("--min-frequency", &o.min_frequency, 0, INT_MAX),
+        mm_opt_int("--threads", &o.threads, 0, 4096),
+        mm_opt_i64("--max-bytes", &o.max_bytes, 0, LLONG_MAX),
+        mm_opt_str("--text-field", &o.text_field),
+    };
+    int rc = mm_cli_parse("tokenizer train", mm_train_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != MM_CLI_CONTINUE) return rc;
+    rc = mm_tokenizer_train(data.v, data.n, &o, out) == 0 ? 0 : mm_cli_fail();
     if (rc == 0) fprintf(stderr, "wrote %s/tokenizer.json and %s/tokenizer_config.json\n", out, out);
-done:
-    free(data);
+    mm_strlist_free(&data);
     return rc;
 }
 
@@ -228,34 +173,22 @@ static int mm_tok_bench(const mm_tokenizer *tok, const char *file, int threads, 
 
 static int mm_tok_encode(int argc, char **argv) {
     const char *path = NULL, *text = NULL, *bench = NULL;
-    int json = 0;
-    long long threads = 0, repeat = 3;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (mm_is_help(a)) {
-            fputs(mm_encode_usage, stdout);
-            return 0;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--tokenizer") || !strcmp(a, "--text") || !strcmp(a, "--bench") ||
-                   !strcmp(a, "--threads") || !strcmp(a, "--repeat")) {
-            const char *v = mm_opt_value(argc, argv, &i);
-            if (!v) return 2;
-            if (!strcmp(a, "--tokenizer")) path = v;
-            else if (!strcmp(a, "--text")) text = v;
-            else if (!strcmp(a, "--bench")) bench = v;
-            else if (!strcmp(a, "--threads") && mm_parse_int(a, v, 0, 4096, &threads)) return 2;
-            else if (!strcmp(a, "--repeat") && mm_parse_int(a, v, 1, 1000, &repeat)) return 2;
-        } else {
-            return mm_cli_usage_error("tokenizer encode: unknown argument '%s' (see --help)", a);
-        }
-    }
-    if (!path) return mm_cli_usage_error("tokenizer encode: --tokenizer PATH is required (see --help)");
+    int json = 0, threads = 0, repeat = 3;
+    mm_opt opts[] = {
+        mm_opt_required(mm_opt_str("--tokenizer PATH", &path)),
+        mm_opt_str("--text", &text),
+        mm_opt_flag("--json", &json),
+        mm_opt_str("--bench", &bench),
+        mm_opt_int("--threads", &threads, 0, 4096),
+        mm_opt_int("--repeat", &repeat, 1, 1000),
+    };
+    int rc = mm_cli_parse("tokenizer encode", mm_encode_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != MM_CLI_CONTINUE) return rc;
     if (bench && text) return mm_cli_usage_error("tokenizer encode: --bench and --text exclude each other");
     mm_tokenizer *tok;
     if (mm_tokenizer_load(path, &tok) != 0) return mm_cli_fail();
     if (bench) {
-        int rc = mm_tok_bench(tok, bench, (int)threads, (int)repeat);
+        rc = mm_tok_bench(tok, bench, threads, repeat);
         mm_tokenizer_free(tok);
         return rc;
     }
@@ -272,7 +205,7 @@ static int mm_tok_encode(int argc, char **argv) {
         text = owned;
     }
     mm_ids ids = {0};
-    int rc = mm_tokenizer_encode(tok, text, len, &ids);
+    rc = mm_tokenizer_encode(tok, text, len, &ids);
     free(owned);
     mm_tokenizer_free(tok);
     if (rc != 0) {
@@ -311,33 +244,26 @@ static int mm_parse_ids(const char *s, mm_ids *ids) {
 
 static int mm_tok_decode(int argc, char **argv) {
     const char *path = NULL;
-    int raw = 0, n_pos = 0;
+    int raw = 0;
+    mm_strlist args = {0};
+    mm_opt opts[] = {
+        mm_opt_required(mm_opt_str("--tokenizer PATH", &path)),
+        mm_opt_flag("--raw", &raw),
+        mm_opt_args("ID", &args),
+    };
+    int rc = mm_cli_parse("tokenizer decode", mm_decode_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != MM_CLI_CONTINUE) return rc;
+    rc = 0;
     mm_ids ids = {0};
-    int rc = 0;
-    for (int i = 1; i < argc && rc == 0; i++) {
-        const char *a = argv[i];
-        if (mm_is_help(a)) {
-            fputs(mm_decode_usage, stdout);
-            mm_ids_free(&ids);
-            return 0;
-        } else if (!strcmp(a, "--raw")) {
-            raw = 1;
-        } else if (!strcmp(a, "--tokenizer")) {
-            if (!(path = mm_opt_value(argc, argv, &i))) rc = 2;
-        } else if (a[0] == '-' && a[1] == '-') {
-            rc = mm_cli_usage_error("tokenizer decode: unknown option '%s' (see --help)", a);
-        } else {
-            n_pos++;
-            if (mm_parse_ids(a, &ids) != 0) rc = mm_cli_fail();
-        }
-    }
-    if (rc == 0 && !path) rc = mm_cli_usage_error("tokenizer decode: --tokenizer PATH is required (see --help)");
-    if (rc == 0 && n_pos == 0) {
+    for (int i = 0; i < args.n && rc == 0; i++)
+        if (mm_parse_ids(args.v[i], &ids) != 0) rc = mm_cli_fail();
+    if (rc == 0 && args.n == 0) {
         size_t len;
         char *in = mm_read_stream(stdin, &len);
         if (!in || mm_parse_ids(in, &ids) != 0) rc = mm_cli_fail();
         free(in);
     }
+    mm_strlist_free(&args);
     mm_tokenizer *tok = NULL;
     if (rc == 0 && mm_tokenizer_load(path, &tok) != 0) rc = mm_cli_fail();
     if (rc == 0) {
@@ -362,7 +288,7 @@ int mm_cmd_tokenizer(int argc, char **argv) {
         return 2;
     }
     const char *sub = argv[1];
-    if (mm_is_help(sub)) {
+    if (!strcmp(sub, "--help") || !strcmp(sub, "-h")) {
         fputs(mm_tok_usage, stdout);
         return 0;
     }

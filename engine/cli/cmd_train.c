@@ -22,18 +22,14 @@ int mm_cmd_train(int argc, char **argv) {
     const char *config = NULL, *out = NULL;
     int resume = 0;
     mm_strlist sets = {0};
-    mm_option opts[] = {
-        {"--config", MM_OPT_STR, &config, 0},
-        {"--out", MM_OPT_STR, &out, 0},
-        {"--set", MM_OPT_LIST, &sets, 0},
-        {"--resume", MM_OPT_FLAG, &resume, 0},
+    mm_opt opts[] = {
+        mm_opt_required(mm_opt_str("--config FILE.ini", &config)),
+        mm_opt_required(mm_opt_str("--out DIR", &out)),
+        mm_opt_list("--set", &sets),
+        mm_opt_flag("--resume", &resume),
     };
-    int rc = mm_options_parse("train", argc, argv, opts, 4, mm_train_usage);
-    if (rc == 0 && (!config || !out)) rc = mm_cli_usage_error("train: --config and --out are required (see --help)");
-    if (rc != 0) {
-        mm_strlist_free(&sets);
-        return rc == 1 ? 0 : rc;
-    }
+    int rc = mm_cli_parse("train", mm_train_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != MM_CLI_CONTINUE) return rc;
     mm_train_args a = {.config_path = config, .out_dir = out, .overrides = sets.v, .n_overrides = sets.n,
                        .resume = resume};
     int status = mm_train(&a);

@@ -1,31 +1,30 @@
-// Shared option parsing for `minimind` subcommands: "--name VALUE" and "--name=VALUE", typed,
-// table-driven, with messages that name the option.
+// Option parsing for `minimind` subcommands: the shared table-driven parser (minimind/argparse.h)
+// with the engine's messages, `minimind: error: CMD: WHAT (see --help)`.
 #ifndef MINIMIND_CLI_OPTIONS_H
 #define MINIMIND_CLI_OPTIONS_H
 
-typedef enum mm_opt_kind {
-    MM_OPT_STR,    // const char **dst
-    MM_OPT_INT,    // int *dst (full-string check)
-    MM_OPT_FLOAT,  // double *dst
-    MM_OPT_FLAG,   // int *dst = 1, takes no value
-    MM_OPT_LIST,   // mm_strlist *dst, repeatable
-} mm_opt_kind;
+#include "minimind/argparse.h"
 
-typedef struct mm_strlist {
-    const char **v;
-    int n;
-} mm_strlist;
+// What mm_cli_parse returns when the command goes on.
+#define MM_CLI_CONTINUE (-1)
 
+// Parses `minimind CMD ...` (argv[0] is the subcommand's name; cmd names it in messages, e.g.
+// "tokenizer encode"). --help / -h: prints usage on stdout and returns 0. A usage error: prints
+// `minimind: error: CMD: WHAT (see --help)` and returns 2. Otherwise returns MM_CLI_CONTINUE.
+// On 0 and 2 the lists the table names are already freed, so the command just returns:
+//   int rc = mm_cli_parse("train", mm_train_usage, argc, argv, opts, MM_NOPTS(opts));
+//   if (rc != MM_CLI_CONTINUE) return rc;
+int mm_cli_parse(const char *cmd, const char *usage, int argc, char **argv, mm_opt *opts, int n_opts);
+
+// The first form of the table (name, kind, dst, seen), kept for cmd_eval.c until it moves to
+// mm_opt: STR, INT (any int), FLOAT (any number), FLAG and LIST entries. Returns 0 (go on),
+// 1 (--help: usage printed to stdout) or 2 (usage error printed).
 typedef struct mm_option {
     const char *name;  // "--config"
     mm_opt_kind kind;
     void *dst;
     int seen;          // set by the parser when the option was given
 } mm_option;
-
-// Parses argv[1..argc) against opts. Returns 0 (ok), 1 (--help: usage printed to stdout) or 2
-// (usage error: printed as `minimind: error: CMD: ...`). Positional arguments are an error.
 int mm_options_parse(const char *cmd, int argc, char **argv, mm_option *opts, int n_opts, const char *usage);
-void mm_strlist_free(mm_strlist *l);
 
 #endif

@@ -307,7 +307,7 @@ Test(prep_pretrain, failure_keeps_previous_output_and_usage_errors) {
     const char *a3[] = {MM_MINIMIND_EXE, "prep", "pretrain", "--tokenizer", tok, "--data", data, NULL};
     mm_run_prep(a3, &r);
     cr_assert_eq(r.status, 2);
-    cr_assert(strstr(r.err, "--out are required"), "%s", r.err);
+    cr_assert(strstr(r.err, "minimind: error: prep pretrain: --out FILE is required (see --help)"), "%s", r.err);
     mm_proc_result_free(&r);
     const char *a4[] = {MM_MINIMIND_EXE, "prep", "pretrain", "--tokenizer", tok, "--data", data, "--out", out,
                         "--max-seq-len", "1", NULL};
