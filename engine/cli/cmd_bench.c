@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "minimind/backend.h"
+#include "minimind/device.h"
 #include "minimind/error.h"
 #include "minimind/model.h"
 #include "minimind/optim.h"
@@ -20,10 +21,24 @@ static const char mm_bench_usage[] =
     "                      [--peak-size 2048] [--json]\n"
     "                      [--model-type model_original|model|model_no_feed] [--knowledge-num 1048576]\n"
     "                      [--knowledge-length 32] [--knowledge-dim 128] [--num-candidates 16]\n"
+    "                      [--device auto|cpu|cuda[:N]]\n"
     "Runs training steps (forward, backward, clip 1.0, AdamW) on random tokens and prints tokens/s,\n"
     "ms/step, achieved GFLOP/s (exact matmul FLOPs, causal attention) and MFU against the sgemm\n"
     "peak measured at start (a peak-size^3 cblas_sgemm). --json prints one JSON object instead.\n"
-    "The memory variants read a bank of random full-length entries (softmax selection).\n";
+    "The memory variants read a bank of random full-length entries (softmax selection).\n"
+    "--device (default cpu): on a CUDA device the step runs in fp32 and MFU is against the GPU's\n"
+    "dense fp32 peak from a table (A100, RTX 4090, H100, H200; other GPUs: no MFU).\n";
+
+// Dense fp32 (non-tensor-core) peak of known GPUs, GFLOP/s; 0 when unknown.
+static double mm_gpu_fp32_peak(const char *name) {
+    static const struct {
+        const char *key;
+        double gflops;
+    } table[] = {{"H200", 66900}, {"H100 PCIe", 51200}, {"H100", 66900}, {"A100", 19500}, {"4090", 82600}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strstr(name, table[i].key)) return table[i].gflops;
+    return 0.0;
+}
 
 static int mm_parse_int(const char *opt, const char *s, int min, int *out) {
     char *end;
@@ -57,6 +72,7 @@ typedef struct mm_bench_opts {
     mm_model_config cfg;
     int B, T, steps, warmup, threads, peak_n, json;
     int num_candidates;
+    const char *device;
 } mm_bench_opts;
 
 static int mm_bench_parse(int argc, char **argv, mm_bench_opts *o) {
@@ -69,11 +85,12 @@ static int mm_bench_parse(int argc, char **argv, mm_bench_opts *o) {
         {"peak-size", required_argument, 0, 'p'}, {"json", no_argument, 0, 'J'},
         {"model-type", required_argument, 0, 'M'}, {"knowledge-num", required_argument, 0, 'N'},
         {"knowledge-length", required_argument, 0, 'L'}, {"knowledge-dim", required_argument, 0, 'D'},
-        {"num-candidates", required_argument, 0, 'K'},
+        {"num-candidates", required_argument, 0, 'K'}, {"device", required_argument, 0, 'G'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     mm_model_config_default(&o->cfg);
     o->B = 4, o->T = 512, o->steps = 5, o->warmup = 1, o->threads = 0, o->peak_n = 2048, o->json = 0;
     o->num_candidates = 16;
+    o->device = "cpu";
     optind = 1;
     opterr = 0;
     int c, li;
@@ -92,6 +109,7 @@ static int mm_bench_parse(int argc, char **argv, mm_bench_opts *o) {
         case 'j': rc = mm_parse_int("threads", optarg, 1, &o->threads); break;
         case 'p': rc = mm_parse_int("peak-size", optarg, 64, &o->peak_n); break;
         case 'J': o->json = 1; break;
+        case 'G': o->device = optarg; break;
         case 'M':
             if (mm_model_type_parse(optarg, &o->cfg.model_type)) rc = mm_error_prefix("bench: --model-type");
             break;
@@ -118,11 +136,17 @@ int mm_cmd_bench(int argc, char **argv) {
         fputs(mm_bench_usage, stderr);
         return mm_cli_usage_error("%s", mm_error_message());
     }
-    const mm_backend *be = mm_backend_cpu();
+    const mm_backend *be = NULL;
+    if (mm_backend_select(o.device, &be) != 0) return mm_cli_fail();
     if (o.threads > 0) be->set_threads(o.threads);
     int threads = openblas_get_num_threads();
-
-    double peak = mm_measure_sgemm_peak(o.peak_n);
+    char gpu[256] = "";
+    if (!be->host_resident) {
+        int kind, index;
+        mm_device_parse(o.device, &kind, &index);
+        if (mm_cuda_device_name(index, gpu, sizeof gpu) != 0) snprintf(gpu, sizeof gpu, "cuda:%d", index);
+    }
+    double peak = be->host_resident ? mm_measure_sgemm_peak(o.peak_n) : mm_gpu_fp32_peak(gpu);
     mm_model m;
     if (mm_model_init_memory(&m, &o.cfg, o.num_candidates, MM_MEMORY_SELECT_SOFTMAX, be, 42)) return mm_cli_fail();
     uint64_t bs = 0x2545F4914F6CDD1Dull;  // memory variants: random full-length entries (every value costs)
@@ -169,15 +193,16 @@ int mm_cmd_bench(int argc, char **argv) {
         mm_progress_update(&prog, step + 1, extra);
     }
     mm_progress_end(&prog, o.warmup + o.steps, NULL);
+    if (rc == 0 && be->check && be->check() != 0) rc = mm_cli_fail();  // waits for the device
     if (rc == 0) {
         double dt = (mm_now_s() - t_start) / o.steps;
         double flops = mm_model_train_flops(&m, o.B, o.T), gflops = flops / dt / 1e9;
         double tps = N / dt, mfu = peak > 0 ? gflops / peak : 0.0;
         if (o.json) {
             printf("{\"engine\": \"minimind\", \"model_type\": \"%s\", \"knowledge_num\": %d, \"dim\": %d, \"n_layers\": %d, \"seq_len\": %d, \"batch\": %d, "
-                   "\"threads\": %d, \"params\": %zu, \"steps\": %d, \"ms_per_step\": %.6g, \"tokens_per_s\": %.6g, "
+                   "\"device\": \"%s\", \"threads\": %d, \"params\": %zu, \"steps\": %d, \"ms_per_step\": %.6g, \"tokens_per_s\": %.6g, "
                    "\"gflop_per_step\": %.9g, \"gflops\": %.6g, \"sgemm_peak_gflops\": %.6g, \"mfu\": %.4f}\n",
-                   mm_model_type_name(m.config.model_type), m.mem ? m.ms.num : 0, m.C, m.L, o.T, o.B, threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops, peak, mfu);
+                   mm_model_type_name(m.config.model_type), m.mem ? m.ms.num : 0, m.C, m.L, o.T, o.B, gpu[0] ? gpu : "cpu", threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops, peak, mfu);
         } else {
             printf("model      %s, dim %d, %d layers, %d heads (%d kv), vocab %d: %zu parameters\n",
                    mm_model_type_name(m.config.model_type), m.C, m.L, m.H, m.KV, m.V, m.num_params);
@@ -188,7 +213,11 @@ int mm_cmd_bench(int argc, char **argv) {
                    threads, o.steps, o.warmup);
             printf("time       %.1f ms/step, %.1f tokens/s\n", dt * 1e3, tps);
             printf("compute    %.2f GFLOP/step, %.2f GFLOP/s achieved\n", flops / 1e9, gflops);
-            printf("peak       %.2f GFLOP/s (cblas_sgemm %d^3), MFU %.1f%%\n", peak, o.peak_n, 100.0 * mfu);
+            if (gpu[0])
+                printf("peak       %.2f GFLOP/s (%s, dense fp32, from the table; 0 = unknown GPU), MFU %.1f%%\n", peak,
+                       gpu, 100.0 * mfu);
+            else
+                printf("peak       %.2f GFLOP/s (cblas_sgemm %d^3), MFU %.1f%%\n", peak, o.peak_n, 100.0 * mfu);
         }
     }
     free(X);

@@ -17,6 +17,7 @@ static const char mm_eval_usage[] =
     "                     [--tokenizer PATH] [--model_type T] [--dim N] [--n_layers N]\n"
     "                     [--n_heads N] [--max_seq_len N] [--quiet]\n"
     "                     [--facts FILE.jsonl [--facts_max N] [--facts_new_tokens 16]]\n"
+    "                     [--device auto|cpu|cuda[:N]]\n"
     "\n"
     "For each of the first num_samples documents ({\"text\"} lines): the first prompt_tokens tokens\n"
     "are the prompt, the model continues it (greedy unless --sample), the following tokens are the\n"
@@ -78,6 +79,7 @@ int mm_cmd_eval(int argc, char **argv) {
         {"--facts", MM_OPT_STR, &a.facts_path, 0},
         {"--facts_max", MM_OPT_INT, &a.facts_max, 0},
         {"--facts_new_tokens", MM_OPT_INT, &a.facts_new_tokens, 0},
+        {"--device", MM_OPT_STR, &a.device, 0},
     };
     enum { N_OPTS = sizeof opts / sizeof opts[0] };
     static const char *const keys[N_OPTS] = {[12] = "model_type", [13] = "dim", [14] = "n_layers",

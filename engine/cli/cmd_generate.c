@@ -11,7 +11,7 @@
 static const char mm_generate_usage[] =
     "usage: minimind generate --model_path CKPT.safetensors --prompt TEXT [--max_new_tokens 100]\n"
     "                         [--sample [--temperature 0.85] [--top_p 0.85] [--seed 42]]\n"
-    "                         [--tokenizer PATH]\n"
+    "                         [--tokenizer PATH] [--device auto|cpu|cuda[:N]]\n"
     "\n"
     "Prints the prompt's continuation as it is generated (greedy unless --sample). The prompt is\n"
     "encoded after <s>, as the training documents are; generation stops at </s>.\n";
@@ -26,7 +26,7 @@ static int mm_print_token(void *user, int32_t id) {
 }
 
 int mm_cmd_generate(int argc, char **argv) {
-    const char *model_path = NULL, *prompt = NULL, *tokenizer = NULL;
+    const char *model_path = NULL, *prompt = NULL, *tokenizer = NULL, *device = NULL;
     int max_new = 100, sample = 0;
     double temperature = 0.85, top_p = 0.85, seed = 42;
     mm_opt opts[] = {
@@ -38,11 +38,12 @@ int mm_cmd_generate(int argc, char **argv) {
         mm_opt_float("--temperature", &temperature, -INFINITY, INFINITY),
         mm_opt_float("--top_p", &top_p, -INFINITY, INFINITY),
         mm_opt_float("--seed", &seed, 0, INFINITY),
+        mm_opt_str("--device", &device),
     };
     int rc = mm_cli_parse("generate", mm_generate_usage, argc, argv, opts, MM_NOPTS(opts));
     if (rc != MM_CLI_CONTINUE) return rc;
     mm_inference inf;
-    if (mm_inference_open(&inf, model_path, tokenizer, NULL, 0) != 0) return mm_cli_fail();
+    if (mm_inference_open_on(&inf, device, model_path, tokenizer, NULL, 0) != 0) return mm_cli_fail();
     mm_ids ids = {0}, out = {0};
     mm_sampler smp = {0};
     rc = mm_ids_push(&ids, MM_TOKEN_BOS) || mm_tokenizer_encode(inf.tok, prompt, strlen(prompt), &ids) ||

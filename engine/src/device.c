@@ -1,7 +1,11 @@
-// Backend discovery for the CPU-only build and the CUDA build (see minimind/device.h).
+// Backend discovery and selection for the CPU-only build and the CUDA build (see minimind/device.h).
 #include "minimind/device.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minimind/error.h"
 
 #ifdef MM_HAVE_CUDA
 // Implemented in src/cuda/device.cu.
@@ -22,4 +26,69 @@ int mm_cuda_device_name(int i, char *buf, int cap) {
     if (cap > 0) buf[0] = '\0';
     return -1;
 }
+const mm_backend *mm_backend_cuda(int device) {
+    mm_errorf("device cuda:%d: this minimind was built without CUDA (nvcc was not found at build time)", device);
+    return NULL;
+}
 #endif
+
+int mm_device_parse(const char *device, int *kind, int *index) {
+    *index = 0;
+    if (!device || !*device || !strcmp(device, "auto")) {
+        *kind = MM_DEVICE_AUTO;
+        return 0;
+    }
+    if (!strcmp(device, "cpu")) {
+        *kind = MM_DEVICE_CPU;
+        return 0;
+    }
+    *kind = MM_DEVICE_CUDA;
+    if (!strcmp(device, "cuda")) return 0;
+    if (!strncmp(device, "cuda:", 5) && device[5] >= '0' && device[5] <= '9') {
+        char *end;
+        long v = strtol(device + 5, &end, 10);
+        if (*end == '\0' && v < 1024) {
+            *index = (int)v;
+            return 0;
+        }
+    }
+    return mm_errorf("device '%s': expected auto, cpu, cuda or cuda:N", device);
+}
+
+int mm_backend_select(const char *device, const mm_backend **be) {
+    int kind, index;
+    *be = NULL;
+    if (mm_device_parse(device, &kind, &index) != 0) return -1;
+    if (kind == MM_DEVICE_CPU) {
+        *be = mm_backend_cpu();
+        return 0;
+    }
+    if (kind == MM_DEVICE_AUTO) {
+        const char *why = "no CUDA device";
+        if (mm_cuda_device_count(&why) <= 0) {
+            fprintf(stderr, "device: auto -> cpu (no CUDA device: %s)\n", why ? why : "none found");
+            *be = mm_backend_cpu();
+            return 0;
+        }
+        *be = mm_backend_cuda(0);
+        if (!*be) return mm_error_prefix("device auto");
+        fprintf(stderr, "device: auto -> cuda:0\n");
+        return 0;
+    }
+    if (!mm_cuda_built())
+        return mm_errorf("device '%s': this minimind was built without CUDA (nvcc was not found at build time); "
+                         "use --device cpu or auto",
+                         device);
+    const char *why = "no CUDA device";
+    int n = mm_cuda_device_count(&why);
+    if (n <= 0) return mm_errorf("device '%s': no CUDA device: %s", device, why ? why : "none found");
+    *be = mm_backend_cuda(index);
+    return *be ? 0 : -1;
+}
+
+int mm_backend_check_precision(const mm_backend *be, const char *mixed_precision) {
+    if (be->host_resident || !mixed_precision || !strcmp(mixed_precision, "fp32")) return 0;
+    return mm_errorf("mixed_precision = %s is not available on the %s backend yet (fp32 only); "
+                     "set [train] mixed_precision = fp32 (--set train.mixed_precision=fp32)",
+                     mixed_precision, be->name);
+}

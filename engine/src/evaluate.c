@@ -194,7 +194,7 @@ static json_t *mm_eval_summary(const mm_eval_args *a, const mm_inference *inf, c
 
 int mm_evaluate(const mm_eval_args *a) {
     mm_inference inf;
-    if (mm_inference_open(&inf, a->model_path, a->tokenizer_path, a->expect, a->expect_mask) != 0) return -1;
+    if (mm_inference_open_on(&inf, a->device, a->model_path, a->tokenizer_path, a->expect, a->expect_mask) != 0) return -1;
     const char *data = a->data_path && *a->data_path ? a->data_path : inf.cfg.data.eval_data_path;
     int rc = -1;
     json_t *root = NULL, *samples = json_array(), *facts = NULL;

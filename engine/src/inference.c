@@ -5,22 +5,25 @@
 #include <string.h>
 
 #include "minimind/checkpoint.h"
+#include "minimind/device.h"
 #include "minimind/error.h"
 
 static int mm_inference_load_weights(mm_inference *inf, const char *path) {
     int n = inf->model.n_table;
-    mm_named_tensor *named = mm_calloc((size_t)n, sizeof *named);
+    float *host = mm_model_host_params(&inf->model);  // the parameters themselves on the CPU
+    mm_named_tensor *named = host ? mm_calloc((size_t)n, sizeof *named) : NULL;
     if (!named) return -1;
     for (int i = 0; i < n; i++) {
         const mm_param *p = &inf->model.table[i];
         named[i].name = p->name;
         named[i].ndim = p->ndim;
         for (int d = 0; d < p->ndim; d++) named[i].shape[d] = p->shape[d];
-        named[i].data = p->data;
+        named[i].data = host + (p->data - inf->model.params);
     }
     mm_ckpt_extra bank = {MM_MEMORY_BANK_NAME, MM_U16, 2, {0}, inf->model.bank};
     if (inf->model.mem) bank.shape[0] = inf->model.ms.num, bank.shape[1] = inf->model.ms.LK;
     int rc = mm_checkpoint_load(path, named, n, &bank, inf->model.mem ? 1 : 0, NULL);
+    if (rc == 0) rc = mm_model_params_from_host(&inf->model);
     if (rc == 0 && inf->model.mem) {  // the ids must be usable as embedding rows
         for (size_t i = 0; i < (size_t)inf->model.ms.num * inf->model.ms.LK; i++)
             if (inf->model.bank[i] >= inf->model.V) {
@@ -36,10 +39,17 @@ static int mm_inference_load_weights(mm_inference *inf, const char *path) {
 
 int mm_inference_open(mm_inference *inf, const char *model_path, const char *tokenizer_path,
                       const mm_run_config *expect, unsigned expect_mask) {
+    return mm_inference_open_on(inf, NULL, model_path, tokenizer_path, expect, expect_mask);
+}
+
+int mm_inference_open_on(mm_inference *inf, const char *device, const char *model_path, const char *tokenizer_path,
+                         const mm_run_config *expect, unsigned expect_mask) {
     memset(inf, 0, sizeof *inf);
+    const mm_backend *be = mm_backend_cpu();
+    if (device && mm_backend_select(device, &be) != 0) return -1;
     if (mm_checkpoint_read_config(model_path, &inf->cfg) != 0) return -1;
     if (expect && mm_config_compare(expect, "command line", &inf->cfg, model_path, expect_mask) != 0) return -1;
-    if (mm_model_init_run(&inf->model, &inf->cfg, NULL, 0, 0) != 0) goto fail;
+    if (mm_model_init_run(&inf->model, &inf->cfg, be, 0, 0) != 0) goto fail;
     if (mm_inference_load_weights(inf, model_path) != 0) goto fail;
     const char *tp = tokenizer_path && *tokenizer_path ? tokenizer_path : inf->cfg.data.tokenizer_path;
     if (!*tp) {

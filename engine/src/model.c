@@ -12,6 +12,10 @@
 #include "minimind/error.h"
 #include "model_memory.h"
 
+// Every buffer an op touches (params, grads, rope tables, activations, inputs, KV cache) is
+// allocated by the backend (host memory on the CPU, device memory on CUDA) and moved with its copy
+// hooks; weights are initialised on the host and uploaded. See minimind/backend.h.
+
 // ---------------------------------------------------------------------------------------------
 // Parameters
 
@@ -164,6 +168,8 @@ static void mm_init_rope(mm_model *m) {
         }
 }
 
+static int mm_model_upload_init(mm_model *m, size_t nrope);
+
 int mm_model_init(mm_model *m, const mm_model_config *cfg, const mm_backend *be, uint64_t seed) {
     return mm_model_init_memory(m, cfg, 16, MM_MEMORY_SELECT_SOFTMAX, be, seed);
 }
@@ -183,42 +189,111 @@ int mm_model_init_memory(mm_model *m, const mm_model_config *cfg, int num_candid
     m->V = m->config.vocab_size;
     m->QKV = m->C + 2 * m->KV * m->hs;
     m->CF = m->C;
+    if (m->config.model_type != MM_MODEL_ORIGINAL && !m->be->host_resident)
+        return mm_errorf("model: model_type = %s: memory layer ops are not available on %s yet "
+                         "(use model_original, or --device cpu)",
+                         mm_model_type_name(m->config.model_type), m->be->name);
     if (m->config.model_type != MM_MODEL_ORIGINAL && mm_model_memory_setup(m, num_candidates, select) != 0)
         return -1;
     const size_t C = (size_t)m->C, F = (size_t)m->F, CF = (size_t)m->CF;
     size_t per_layer = 2 * C + (size_t)m->QKV * C + C * C + 2 * F * CF + C * F;
     if (m->mem) per_layer += (size_t)m->ms.D * C + (size_t)m->ms.S * m->ms.D;
     m->num_params = (size_t)m->V * C + (size_t)m->L * per_layer + C;
-    m->params = mm_malloc(m->num_params * sizeof(float));
-    m->grads = mm_calloc(m->num_params, sizeof(float));
+    const mm_backend *b = m->be;
+    const int host = b->host_resident;
+    // On a device backend, params/rope are initialised in host staging buffers, then uploaded.
+    m->params = host ? b->alloc(m->num_params * sizeof(float)) : mm_malloc(m->num_params * sizeof(float));
+    m->grads = b->alloc(m->num_params * sizeof(float));
+    if (m->grads) b->zero(m->grads, m->num_params * sizeof(float));
     m->table = mm_calloc((size_t)m->L * 12 + 3, sizeof(mm_param));
     m->layers = mm_calloc((size_t)m->L, sizeof(mm_layer_weights));
     m->dlayers = mm_calloc((size_t)m->L, sizeof(mm_layer_weights));
     size_t nrope = (size_t)m->config.max_seq_len * (size_t)(m->hs / 2);
-    m->rope_cos = mm_malloc(2 * nrope * sizeof(float));
+    m->rope_cos = host ? b->alloc(2 * nrope * sizeof(float)) : mm_malloc(2 * nrope * sizeof(float));
     if (!m->params || !m->grads || !m->table || !m->layers || !m->dlayers || !m->rope_cos) {
+        size_t np = m->num_params;
+        if (!host) {  // the staging buffers are host memory
+            free(m->params);
+            free(m->rope_cos);
+            m->params = m->rope_cos = NULL;
+        }
         mm_model_free(m);
-        return mm_error_prefix("model: allocating %zu parameters", m->num_params);
+        return mm_error_prefix("model: allocating %zu parameters", np);
     }
     m->rope_sin = m->rope_cos + nrope;
     mm_layout_params(m);
     mm_init_weights(m, seed);
     mm_init_rope(m);
+    if (!host && mm_model_upload_init(m, nrope) != 0) return -1;
     return 0;
+}
+
+// Device backend: moves the initialised host staging params and rope tables to the device and
+// lays the views out again over the device buffers.
+static int mm_model_upload_init(mm_model *m, size_t nrope) {
+    const mm_backend *b = m->be;
+    float *hp = m->params, *hr = m->rope_cos;
+    float *dp = b->alloc(m->num_params * sizeof(float)), *dr = b->alloc(2 * nrope * sizeof(float));
+    if (dp && dr) {
+        b->copy_h2d(dp, hp, m->num_params * sizeof(float));
+        b->copy_h2d(dr, hr, 2 * nrope * sizeof(float));
+    }
+    free(hp);
+    free(hr);
+    m->params = dp;
+    m->rope_cos = dr;
+    if (!dp || !dr || (b->check && b->check() != 0)) {
+        size_t np = m->num_params;
+        mm_model_free(m);
+        return mm_error_prefix("model: uploading %zu parameters to %s", np, b->name);
+    }
+    m->rope_sin = m->rope_cos + nrope;
+    m->n_table = 0;
+    mm_layout_params(m);
+    return 0;
+}
+
+float *mm_model_params_to_host(mm_model *m) {
+    const mm_backend *b = m->be;
+    if (b->host_resident) return m->params;
+    if (!m->host_params) {
+        m->host_params = mm_malloc(m->num_params * sizeof(float));
+        if (!m->host_params) return NULL;
+    }
+    b->copy_d2h(m->host_params, m->params, m->num_params * sizeof(float));
+    if (b->check && b->check() != 0) return NULL;
+    return m->host_params;
+}
+
+float *mm_model_host_params(mm_model *m) {
+    if (m->be->host_resident) return m->params;
+    if (!m->host_params) m->host_params = mm_calloc(m->num_params, sizeof(float));
+    return m->host_params;
+}
+
+int mm_model_params_from_host(mm_model *m) {
+    const mm_backend *b = m->be;
+    if (b->host_resident) return 0;
+    if (!m->host_params) return mm_errorf("model: no host copy of the parameters to upload");
+    b->copy_h2d(m->params, m->host_params, m->num_params * sizeof(float));
+    return b->check ? b->check() : 0;
 }
 
 void mm_model_free(mm_model *m) {
     mm_model_memory_free(m);
-    free(m->params);
-    free(m->grads);
+    const mm_backend *b = m->be ? m->be : mm_backend_cpu();
+    b->free(m->params);
+    b->free(m->grads);
     free(m->table);
     free(m->layers);
     free(m->dlayers);
-    free(m->rope_cos);
-    free(m->acts);
-    free(m->gacts);
-    free(m->inputs);
-    free(m->infer);
+    b->free(m->rope_cos);
+    b->free(m->acts);
+    b->free(m->gacts);
+    b->free(m->inputs);
+    b->free(m->infer);
+    if (!b->host_resident) free(m->hinputs);
+    free(m->host_params);
     memset(m, 0, sizeof *m);
 }
 
@@ -228,7 +303,7 @@ const mm_param *mm_model_find_param(const mm_model *m, const char *name) {
     return NULL;
 }
 
-void mm_model_zero_grad(mm_model *m) { memset(m->grads, 0, m->num_params * sizeof(float)); }
+void mm_model_zero_grad(mm_model *m) { m->be->zero(m->grads, m->num_params * sizeof(float)); }
 
 float mm_model_clip_grad_norm(mm_model *m, float max_norm) {
     return m->be->gradnorm_clip(m->grads, m->num_params, max_norm);
@@ -285,20 +360,26 @@ static size_t mm_layout_gacts(mm_model *m, float *base, int B, int T) {
 static int mm_ensure_acts(mm_model *m, int B, int T) {
     if (m->acts && m->B == B && m->T == T) return 0;
     size_t na = mm_layout_acts(m, NULL, B, T);
-    if (na > m->acts_cap) {
-        free(m->acts);
-        free(m->inputs);
-        m->acts = mm_malloc(na * sizeof(float));
-        m->inputs = mm_malloc((size_t)B * T * (2 * sizeof(int32_t) + sizeof(float)));
-        if (!m->acts || !m->inputs) {
-            free(m->acts);
-            free(m->inputs);
+    const mm_backend *b = m->be;
+    const size_t nin = (size_t)B * T * (2 * sizeof(int32_t) + sizeof(float));  // X | Y | mask
+    if (na > m->acts_cap || nin > m->inputs_cap) {
+        b->free(m->acts);
+        b->free(m->inputs);
+        if (!b->host_resident) free(m->hinputs);
+        m->acts = b->alloc(na * sizeof(float));
+        m->inputs = b->alloc(nin);
+        m->hinputs = b->host_resident ? m->inputs : mm_malloc(nin);
+        if (!m->acts || !m->inputs || !m->hinputs) {
+            b->free(m->acts);
+            b->free(m->inputs);
+            if (!b->host_resident) free(m->hinputs);
             m->acts = NULL;
-            m->inputs = NULL;
-            m->acts_cap = 0;
+            m->inputs = m->hinputs = NULL;
+            m->acts_cap = m->inputs_cap = 0;
             return mm_error_prefix("model: activations for B=%d T=%d (%.1f MB)", B, T, na * 4.0 / 1e6);
         }
         m->acts_cap = na;
+        m->inputs_cap = nin;
     }
     mm_layout_acts(m, m->acts, B, T);
     m->targets = m->inputs + (size_t)B * T;
@@ -311,8 +392,8 @@ static int mm_ensure_acts(mm_model *m, int B, int T) {
 static int mm_ensure_gacts(mm_model *m) {
     size_t ng = mm_layout_gacts(m, NULL, m->B, m->T);
     if (ng > m->gacts_cap) {
-        free(m->gacts);
-        m->gacts = mm_malloc(ng * sizeof(float));
+        m->be->free(m->gacts);
+        m->gacts = m->be->alloc(ng * sizeof(float));
         if (!m->gacts) {
             m->gacts_cap = 0;
             return mm_error_prefix("model: activation gradients (%.1f MB)", ng * 4.0 / 1e6);
@@ -345,11 +426,15 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
     const int C = m->C, F = m->F, QKV = m->QKV, Nn = (int)N;
     const size_t NC = N * C;
     mm_activations *a = &m->a;
-    memcpy(m->inputs, X, N * sizeof(int32_t));
-    if (Y) memcpy(m->targets, Y, N * sizeof(int32_t));
-    for (size_t i = 0; i < N; i++) m->mask[i] = mask ? mask[i] : 1.0f;
+    // X | Y | mask staged on the host (the buffer itself on the CPU), then uploaded.
+    int32_t *hx = m->hinputs, *hy = hx + N;
+    float *hmask = (float *)(hy + N);
+    memcpy(hx, X, N * sizeof(int32_t));
+    if (Y) memcpy(hy, Y, N * sizeof(int32_t));
+    for (size_t i = 0; i < N; i++) hmask[i] = mask ? mask[i] : 1.0f;
+    if (!be->host_resident) be->copy_h2d(m->inputs, m->hinputs, N * (2 * sizeof(int32_t) + sizeof(float)));
 
-    be->embedding_forward(a->res, X, m->tok_embeddings, Nn, C);  // (N, C)
+    be->embedding_forward(a->res, m->inputs, m->tok_embeddings, Nn, C);  // (N, C)
     for (int l = 0; l < m->L; l++) {
         const mm_layer_weights *w = &m->layers[l];
         float *x = a->res + l * NC, *hres = a->hres + l * NC, *xo = a->res + (l + 1) * NC;  // (N, C)
@@ -365,7 +450,7 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
         be->rope_forward(qkv, QKV, m->rope_cos, m->rope_sin, B, T, m->H + m->KV, m->hs, 0);
         be->attention_forward(atty, att, qkv, QKV, qkv + C, qkv + C + m->KV * m->hs, QKV, B, T, T, m->H, m->KV,
                               m->hs);
-        memcpy(hres, x, NC * sizeof(float));
+        be->copy_d2d(hres, x, NC * sizeof(float));
         be->matmul_forward(hres, atty, w->wo, Nn, C, C, 1);
         // out = h + w2(silu(w1 ln2) * w3 ln2)   (memory variants: model_memory.c)
         be->rmsnorm_forward(ln2, rstd2, hres, w->ffn_norm, Nn, C, m->config.norm_eps);
@@ -375,13 +460,14 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
         }
         be->matmul_forward(h13, ln2, w->w13, Nn, C, 2 * F, 0);
         be->swiglu_forward(g, h13, Nn, F);
-        memcpy(xo, hres, NC * sizeof(float));
+        be->copy_d2d(xo, hres, NC * sizeof(float));
         be->matmul_forward(xo, g, w->w2, Nn, F, C, 1);
     }
     be->rmsnorm_forward(a->lnf, a->rstdf, a->res + m->L * NC, m->norm, Nn, C, m->config.norm_eps);
     float l = be->crossentropy_forward(a->logits, a->lse, a->lnf, m->tok_embeddings, Y ? m->targets : NULL,
                                        m->mask, Nn, C, m->V);
-    if (logits_out) memcpy(logits_out, a->logits, N * (size_t)m->V * sizeof(float));
+    if (logits_out) be->copy_d2h(logits_out, a->logits, N * (size_t)m->V * sizeof(float));
+    if (be->check && be->check() != 0) return mm_error_prefix("model: forward on %s", be->name);
     if (loss) *loss = Y ? l : 0.0f;
     m->have_targets = Y != NULL;
     m->backward_ready = Y != NULL;
@@ -402,7 +488,7 @@ int mm_model_backward(mm_model *m, float loss_scale) {
     // loss -> dlnf (in ga->dln) -> dres
     be->crossentropy_backward(ga->dln, m->dtok_embeddings, a->logits, a->lse, a->lnf, m->tok_embeddings, m->targets,
                               m->mask, loss_scale, Nn, C, m->V);
-    memset(ga->dres, 0, NC * sizeof(float));
+    be->zero(ga->dres, NC * sizeof(float));
     be->rmsnorm_backward(ga->dres, m->dnorm, ga->dln, a->res + m->L * NC, m->norm, a->rstdf, Nn, C);
     for (int l = m->L - 1; l >= 0; l--) {
         const mm_layer_weights *w = &m->layers[l];
@@ -431,6 +517,7 @@ int mm_model_backward(mm_model *m, float loss_scale) {
         be->rmsnorm_backward(ga->dres, dw->attention_norm, ga->dln, x, w->attention_norm, rstd1, Nn, C);
     }
     be->embedding_backward(m->dtok_embeddings, ga->dres, m->inputs, Nn, C);
+    if (be->check && be->check() != 0) return mm_error_prefix("model: backward on %s", be->name);
     return 0;
 }
 
@@ -440,6 +527,7 @@ int mm_model_backward(mm_model *m, float loss_scale) {
 // Scratch of mm_model_forward_cached, for up to S = max_seq_len rows.
 typedef struct mm_infer_bufs {
     float *x, *ln, *rstd, *qkv, *out, *h13, *g, *att, *lnl;
+    float *tok, *logits;  // device backends: the new tokens (as int32) and the logits (V)
 } mm_infer_bufs;
 
 static size_t mm_layout_infer(const mm_model *m, float *base, mm_infer_bufs *ib, float **kc, float **vc) {
@@ -457,6 +545,8 @@ static size_t mm_layout_infer(const mm_model *m, float *base, mm_infer_bufs *ib,
     ib->g = mm_carve(base, &cur, S * F);
     ib->att = mm_carve(base, &cur, (size_t)m->H * S * S);
     ib->lnl = mm_carve(base, &cur, C + 1);  // last row's final norm (+ its rstd)
+    ib->tok = m->be->host_resident ? NULL : mm_carve(base, &cur, S);
+    ib->logits = m->be->host_resident ? NULL : mm_carve(base, &cur, (size_t)m->V);
     return cur;
 }
 
@@ -470,8 +560,9 @@ int mm_model_forward_cached(mm_model *m, const int32_t *tokens, int n, int pos, 
     float *kc, *vc;
     if (!m->infer) {
         size_t ni = mm_layout_infer(m, NULL, &ib, &kc, &vc);
-        m->infer = mm_calloc(ni, sizeof(float));
+        m->infer = m->be->alloc(ni * sizeof(float));
         if (!m->infer) return mm_error_prefix("model: KV cache");
+        m->be->zero(m->infer, ni * sizeof(float));
     }
     mm_layout_infer(m, m->infer, &ib, &kc, &vc);
     m->kcache = kc;
@@ -479,7 +570,12 @@ int mm_model_forward_cached(mm_model *m, const int32_t *tokens, int n, int pos, 
     const mm_backend *be = m->be;
     const int C = m->C, F = m->F, QKV = m->QKV, KVd = m->KV * m->hs, Tk = pos + n;
 
-    be->embedding_forward(ib.x, tokens, m->tok_embeddings, n, C);  // (n, C)
+    const int32_t *dtok = tokens;
+    if (!be->host_resident) {
+        be->copy_h2d(ib.tok, tokens, (size_t)n * sizeof(int32_t));
+        dtok = (const int32_t *)ib.tok;
+    }
+    be->embedding_forward(ib.x, dtok, m->tok_embeddings, n, C);  // (n, C)
     for (int l = 0; l < m->L; l++) {
         const mm_layer_weights *w = &m->layers[l];
         float *K = kc + (size_t)l * S * KVd, *V = vc + (size_t)l * S * KVd;  // (S, KVd)
@@ -487,8 +583,8 @@ int mm_model_forward_cached(mm_model *m, const int32_t *tokens, int n, int pos, 
         be->matmul_forward(ib.qkv, ib.ln, w->wqkv, n, C, QKV, 0);  // (n, QKV)
         be->rope_forward(ib.qkv, QKV, m->rope_cos, m->rope_sin, 1, n, m->H + m->KV, m->hs, pos);
         for (int t = 0; t < n; t++) {
-            memcpy(K + (size_t)(pos + t) * KVd, ib.qkv + (size_t)t * QKV + C, KVd * sizeof(float));
-            memcpy(V + (size_t)(pos + t) * KVd, ib.qkv + (size_t)t * QKV + C + KVd, KVd * sizeof(float));
+            be->copy_d2d(K + (size_t)(pos + t) * KVd, ib.qkv + (size_t)t * QKV + C, KVd * sizeof(float));
+            be->copy_d2d(V + (size_t)(pos + t) * KVd, ib.qkv + (size_t)t * QKV + C + KVd, KVd * sizeof(float));
         }
         be->attention_forward(ib.out, ib.att, ib.qkv, QKV, K, V, KVd, 1, n, Tk, m->H, m->KV, m->hs);
         be->matmul_forward(ib.x, ib.out, w->wo, n, C, C, 1);  // x += wo(attn)
@@ -502,8 +598,13 @@ int mm_model_forward_cached(mm_model *m, const int32_t *tokens, int n, int pos, 
         be->matmul_forward(ib.x, ib.g, w->w2, n, F, C, 1);  // x += w2(g)
     }
     be->rmsnorm_forward(ib.lnl, ib.lnl + C, ib.x + (size_t)(n - 1) * C, m->norm, 1, C, m->config.norm_eps);
-    be->matmul_forward(logits, ib.lnl, m->tok_embeddings, 1, C, m->V, 0);  // (V)
-    return 0;
+    if (be->host_resident) {
+        be->matmul_forward(logits, ib.lnl, m->tok_embeddings, 1, C, m->V, 0);  // (V)
+        return 0;
+    }
+    be->matmul_forward(ib.logits, ib.lnl, m->tok_embeddings, 1, C, m->V, 0);  // (V)
+    be->copy_d2h(logits, ib.logits, (size_t)m->V * sizeof(float));
+    return be->check && be->check() != 0 ? mm_error_prefix("model: cached forward on %s", be->name) : 0;
 }
 
 // ---------------------------------------------------------------------------------------------

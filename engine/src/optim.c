@@ -14,20 +14,21 @@ int mm_adamw_init(mm_adamw *o, size_t n, float beta1, float beta2, float eps, fl
         return mm_errorf("adamw: betas must lie in [0, 1) (got %g, %g)", beta1, beta2);
     if (!(eps > 0.0f)) return mm_errorf("adamw: eps must be positive (got %g)", eps);
     if (!(weight_decay >= 0.0f)) return mm_errorf("adamw: weight_decay must be >= 0 (got %g)", weight_decay);
-    o->m = mm_calloc(2 * n, sizeof(float));
+    o->be = be ? be : mm_backend_cpu();
+    o->m = o->be->alloc(2 * n * sizeof(float));
     if (!o->m) return mm_error_prefix("adamw: moments for %zu parameters", n);
+    o->be->zero(o->m, 2 * n * sizeof(float));
     o->v = o->m + n;
     o->n = n;
     o->beta1 = beta1;
     o->beta2 = beta2;
     o->eps = eps;
     o->weight_decay = weight_decay;
-    o->be = be ? be : mm_backend_cpu();
     return 0;
 }
 
 void mm_adamw_free(mm_adamw *o) {
-    free(o->m);
+    if (o->m) o->be->free(o->m);
     memset(o, 0, sizeof *o);
 }
 

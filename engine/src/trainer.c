@@ -15,6 +15,7 @@
 #include "minimind/checkpoint.h"
 #include "minimind/config.h"
 #include "minimind/dataloader.h"
+#include "minimind/device.h"
 #include "minimind/error.h"
 #include "minimind/memory.h"
 #include "minimind/metrics.h"
@@ -83,8 +84,10 @@ typedef struct mm_trainer {
     mm_batch batch;
     mm_model model;
     mm_adamw opt;
-    mm_named_tensor *named;  // the model's parameter table as checkpoint tensors
-    float **adam_m, **adam_v;  // per named tensor: its slice of the AdamW moments
+    const mm_backend *be;    // [train] device
+    float *host_opt;         // device backends: host copy of the AdamW moments (m | v) for checkpoints
+    mm_named_tensor *named;  // the model's parameter table as checkpoint tensors (host memory)
+    float **adam_m, **adam_v;  // per named tensor: its slice of the AdamW moments (host memory)
     int n_named;
     mm_metrics_log log;
 
@@ -156,7 +159,9 @@ static int mm_trainer_open_data(mm_trainer *tr) {
 
 static int mm_trainer_init_model(mm_trainer *tr) {
     const mm_train_config *t = &tr->cfg.train;
-    if (mm_model_init_run(&tr->model, &tr->cfg, NULL, (uint64_t)t->seed, 1) != 0) return -1;
+    if (mm_backend_select(t->device, &tr->be) != 0 || mm_backend_check_precision(tr->be, t->mixed_precision) != 0)
+        return mm_error_prefix("train: [train] device = %s", t->device);
+    if (mm_model_init_run(&tr->model, &tr->cfg, tr->be, (uint64_t)t->seed, 1) != 0) return -1;
     if (tr->model.mem) {
         mm_model *m = &tr->model;
         if (mm_memory_tracker_init(&tr->tracker, m->ms.num, m->C,
@@ -175,8 +180,13 @@ static int mm_trainer_init_model(mm_trainer *tr) {
         tr->n_extras = 1;
     }
     if (mm_adamw_init(&tr->opt, tr->model.num_params, (float)t->beta1, (float)t->beta2, (float)t->adam_eps,
-                      (float)t->weight_decay, NULL) != 0)
+                      (float)t->weight_decay, tr->be) != 0)
         return -1;
+    // Checkpoints read and write host memory: the parameters and moments themselves on the CPU,
+    // host copies synchronised at save/resume on a device backend.
+    float *hp = mm_model_host_params(&tr->model), *hm = tr->opt.m;
+    if (!tr->be->host_resident) hm = tr->host_opt = mm_calloc(2 * tr->opt.n, sizeof(float));
+    if (!hp || !hm) return -1;
     int n = tr->model.n_table;
     tr->named = mm_calloc((size_t)n, sizeof *tr->named);
     tr->adam_m = mm_calloc((size_t)n, sizeof *tr->adam_m);
@@ -188,9 +198,9 @@ static int mm_trainer_init_model(mm_trainer *tr) {
         tr->named[i].name = p->name;
         tr->named[i].ndim = p->ndim;
         for (int d = 0; d < p->ndim; d++) tr->named[i].shape[d] = p->shape[d];
-        tr->named[i].data = p->data;
-        tr->adam_m[i] = tr->opt.m + off;
-        tr->adam_v[i] = tr->opt.v + off;
+        tr->named[i].data = hp + off;
+        tr->adam_m[i] = hm + off;
+        tr->adam_v[i] = hm + tr->opt.n + off;
     }
     tr->n_named = n;
     mm_checkpoint_default_name(&tr->cfg.model, tr->ckpt_path, sizeof tr->ckpt_path);
@@ -228,6 +238,11 @@ static int mm_rename(const char *from, const char *to) {
 // between the two renames leaves the new state beside the old weights and the new weights staged;
 // --resume completes that save (mm_trainer_recover_save).
 static int mm_trainer_save(mm_trainer *tr) {
+    if (!tr->be->host_resident) {  // device -> the host copies the named tensors point into
+        if (!mm_model_params_to_host(&tr->model)) return mm_error_prefix("train: saving");
+        tr->be->copy_d2h(tr->host_opt, tr->opt.m, 2 * tr->opt.n * sizeof(float));
+        if (tr->be->check && tr->be->check() != 0) return mm_error_prefix("train: saving");
+    }
     double elapsed = tr->elapsed0 + (mm_now_s() - tr->t0);
     char *blob = mm_trainer_blob(tr, elapsed);
     if (!blob) return -1;
@@ -294,6 +309,11 @@ static int mm_trainer_resume(mm_trainer *tr) {
     if (mm_checkpoint_load(tr->ckpt_path, tr->named, tr->n_named, tr->extras, tr->n_extras, NULL) != 0) return -1;
     if (mm_checkpoint_load_resume(tr->ckpt_path, tr->named, tr->n_named, &rs, &saved) != 0) return -1;
     int rc = 0;
+    if (!tr->be->host_resident) {  // the host copies -> device
+        rc = mm_model_params_from_host(&tr->model);
+        tr->be->copy_h2d(tr->opt.m, tr->host_opt, 2 * tr->opt.n * sizeof(float));
+        if (!rc && tr->be->check) rc = tr->be->check();
+    }
     // An exact resume needs the configuration the checkpoint was trained with ([eval] may differ).
     if (mm_config_compare(&tr->cfg, "configuration", &saved, tr->ckpt_path,
                           MM_CONFIG_ARCH | MM_CONFIG_TRAIN | MM_CONFIG_DATA | MM_CONFIG_KNOWLEDGE) != 0)
@@ -328,6 +348,7 @@ static void mm_trainer_free(mm_trainer *tr) {
     mm_model_free(&tr->model);
     mm_memory_tracker_free(&tr->tracker);
     mm_adamw_free(&tr->opt);
+    free(tr->host_opt);
     free(tr->named);
     free(tr->adam_m);
     free(tr->adam_v);
@@ -415,8 +436,13 @@ static int mm_trainer_diverged(mm_trainer *tr, long step, const char *what, doub
     return MM_EXIT_NAN;
 }
 
-// The first non-finite parameter value (or 0 when all are finite).
-static float mm_first_nonfinite(const float *p, size_t n) {
+// The first non-finite parameter value (or 0 when all are finite). On a device backend: the
+// parameters' L2 norm when it is not finite (computed there: no copy of the weights per step).
+static float mm_first_nonfinite(const mm_backend *be, float *p, size_t n) {
+    if (!be->host_resident) {
+        float norm = be->gradnorm_clip(p, n, 0.0f);
+        return isfinite(norm) ? 0.0f : norm;
+    }
     for (size_t i = 0; i < n; i++)
         if (!isfinite(p[i])) return p[i];
     return 0.0f;
@@ -453,7 +479,7 @@ static int mm_trainer_loop(mm_trainer *tr) {
             if (!isfinite(tr->grad_norm))
                 return mm_trainer_diverged(tr, tr->step, "the gradient norm", tr->grad_norm, loss, lr, epoch);
             mm_adamw_step(&tr->opt, tr->model.params, tr->model.grads, lr);
-            float bad = mm_first_nonfinite(tr->model.params, tr->model.num_params);
+            float bad = mm_first_nonfinite(tr->be, tr->model.params, tr->model.num_params);
             if (!isfinite(bad)) return mm_trainer_diverged(tr, tr->step, "a parameter after the update", bad, loss, lr, epoch);
             mm_model_zero_grad(&tr->model);
             if (mm_trainer_ema(tr) != 0) return MM_EXIT_ERROR;

@@ -7,6 +7,10 @@
 //   C  model dim        H  query heads      KV key/value heads (GQA)     hs head size = C / H
 //   F  SwiGLU hidden    V  vocabulary       N  rows (usually B*T)
 // Tensors are row-major float32; shapes are written (outer, ..., inner).
+// Memory: every buffer an op reads or writes lives where the backend computes (host memory for the
+// CPU backend, device memory for CUDA). The model and optimizer allocate and move their buffers
+// with the memory hooks at the end of the table; the host reaches device buffers only through
+// copy_d2h / copy_h2d (host_resident == 0). Ops that return a value (loss, norm) return it on the host.
 // Conventions: "dw +=" ops ACCUMULATE into parameter gradients (so micro-batches accumulate);
 // an `accumulate` flag chooses between `out =` (0) and `out +=` (1) for activations.
 #ifndef MINIMIND_BACKEND_H
@@ -105,9 +109,28 @@ typedef struct mm_backend {
     // dw (N, K) OVERWRITTEN = dm . v_e; dwte (V, C) += w * dm / count at each token of each candidate.
     void (*memory_read_backward)(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
                                  const uint16_t *bank, int LK, const float *wte, int N, int K, int C);
+
+    // --- memory hooks (sizes in bytes). alloc returns NULL with the error message set; the
+    // contents of a new buffer are undefined (use zero). Copies and zero are ordered after the
+    // ops issued before them (a copy_d2h sees their results).
+    int host_resident;  // 1: buffers are plain host memory (the CPU backend)
+    void *(*alloc)(size_t bytes);
+    void (*free)(void *p);
+    void (*copy_h2d)(void *dst, const void *src, size_t bytes);  // host -> backend
+    void (*copy_d2h)(void *dst, const void *src, size_t bytes);  // backend -> host
+    void (*copy_d2d)(void *dst, const void *src, size_t bytes);  // within the backend
+    void (*zero)(void *p, size_t bytes);
+    // Reports (0, or -1 with the message set) the first failure of an asynchronous op since the
+    // last call; NULL when ops cannot fail (CPU).
+    int (*check)(void);
 } mm_backend;
 
 // The CPU backend (always built).
 const mm_backend *mm_backend_cpu(void);
+
+// The CUDA backend on device `device` (fp32; the memory-layer ops are NULL: not on CUDA yet).
+// NULL with the error message set when the binary was built without CUDA or the device is not
+// usable (no driver, no such device). One device per process.
+const mm_backend *mm_backend_cuda(int device);
 
 #endif

@@ -30,6 +30,7 @@ typedef struct mm_eval_args {
     const char *facts_path;      // fact recall on this file (NULL = none); see mm_eval_facts
     int facts_max;               // 0 = every fact
     int facts_new_tokens;        // 16
+    const char *device;          // auto|cpu|cuda[:N]; NULL = cpu
 } mm_eval_args;
 
 void mm_eval_args_default(mm_eval_args *a);

@@ -21,6 +21,9 @@ typedef struct mm_inference {
 // equal the checkpoint's, otherwise an error names the first differing key.
 int mm_inference_open(mm_inference *inf, const char *model_path, const char *tokenizer_path,
                       const mm_run_config *expect, unsigned expect_mask);
+// Same, computing on the device named `device` (auto|cpu|cuda[:N]; NULL = cpu), see mm_backend_select.
+int mm_inference_open_on(mm_inference *inf, const char *device, const char *model_path, const char *tokenizer_path,
+                         const mm_run_config *expect, unsigned expect_mask);
 void mm_inference_close(mm_inference *inf);
 
 // Called with each generated token (return non-zero to stop early).

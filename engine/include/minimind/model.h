@@ -124,8 +124,11 @@ typedef struct mm_model {
     float *acts, *gacts;
     mm_activations a;
     mm_grad_activations ga;
-    int32_t *inputs, *targets;  // (B*T) copies
+    int32_t *inputs, *targets;  // (B*T) copies (backend memory: one buffer X | Y | mask)
     float *mask;                // (B*T) copy (all ones when no mask was given)
+    int32_t *hinputs;           // host staging of X | Y | mask (== inputs on a host-resident backend)
+    size_t inputs_cap;          // bytes of inputs
+    float *host_params;         // device backends: host copy of params (mm_model_params_to_host)
     int have_targets, backward_ready;
 
     // Inference (mm_model_forward_cached): KV cache (L, 2, max_seq_len, KV*hs) + scratch.
@@ -160,6 +163,16 @@ int mm_model_apply_cluster(mm_model *m, const uint32_t *perm);
 // `what` names the source in errors. Error for model_original.
 int mm_model_set_bank(mm_model *m, const uint16_t *ids, const char *what);
 void mm_model_free(mm_model *m);
+
+// Host access to the parameters (params, grads and the table's pointers are backend memory: device
+// pointers on a backend that is not host_resident). mm_model_params_to_host copies the parameters
+// into a host array in the layout of m->params and returns it (m->params itself on the CPU; NULL
+// on error); entry p of the table is at host + (p->data - m->params). mm_model_host_params returns
+// that array without copying (to be filled, e.g. from a checkpoint), mm_model_params_from_host
+// uploads it (no-op on the CPU).
+float *mm_model_params_to_host(mm_model *m);
+float *mm_model_host_params(mm_model *m);
+int mm_model_params_from_host(mm_model *m);
 
 // The named-parameter table entry called `name` (NULL when absent).
 const mm_param *mm_model_find_param(const mm_model *m, const char *name);

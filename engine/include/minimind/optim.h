@@ -18,7 +18,8 @@ typedef struct mm_adamw {
     float beta1, beta2, eps, weight_decay;
     long step;      // updates done so far (bias correction uses step+1 on the next update)
     size_t n;       // parameters
-    float *m, *v;   // (n) first and second moments, one allocation (m then v) — save both to resume
+    float *m, *v;   // (n) first and second moments, one allocation (m then v) — save both to resume;
+                    // backend memory (copy_d2h to read them when !be->host_resident)
     const mm_backend *be;
 } mm_adamw;
 

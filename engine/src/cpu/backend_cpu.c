@@ -7,6 +7,7 @@
 
 #include "cpu_ops.h"
 #include "minimind/backend.h"
+#include "minimind/error.h"
 
 // OpenMP loops alternate with OpenBLAS's own (pthread) worker threads. libgomp's default makes
 // its idle threads spin (GOMP_SPINCOUNT 300000) after every parallel region, stealing the cores
@@ -49,6 +50,15 @@ void mm_cpu_set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
+static void *mm_cpu_alloc(size_t bytes) { return mm_malloc(bytes ? bytes : 1); }
+static void mm_cpu_free(void *p) { free(p); }
+static void mm_cpu_copy(void *dst, const void *src, size_t bytes) {
+    if (bytes && dst != src) memcpy(dst, src, bytes);
+}
+static void mm_cpu_zero(void *p, size_t bytes) {
+    if (bytes) memset(p, 0, bytes);
+}
+
 static const mm_backend mm_cpu_backend = {
     .name = "cpu",
     .set_threads = mm_cpu_set_threads,
@@ -74,6 +84,14 @@ static const mm_backend mm_cpu_backend = {
     .memory_weights_backward = mm_cpu_memory_weights_backward,
     .memory_read_forward = mm_cpu_memory_read_forward,
     .memory_read_backward = mm_cpu_memory_read_backward,
+    .host_resident = 1,
+    .alloc = mm_cpu_alloc,
+    .free = mm_cpu_free,
+    .copy_h2d = mm_cpu_copy,
+    .copy_d2h = mm_cpu_copy,
+    .copy_d2d = mm_cpu_copy,
+    .zero = mm_cpu_zero,
+    .check = NULL,
 };
 
 const mm_backend *mm_backend_cpu(void) { return &mm_cpu_backend; }

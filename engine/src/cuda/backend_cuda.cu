@@ -1,0 +1,154 @@
+// The CUDA backend's op table (minimind/backend.h): device memory, cuBLAS for the matmuls, one
+// .cu file per op. fp32 only for now. One device per process: mm_backend_cuda(d) selects device d
+// and creates the cuBLAS handle; the ops run on the default stream, in order, so every host copy
+// (copy_d2h, the losses and norms returned) sees the results of the ops issued before it.
+// Failures of CUDA calls are recorded (first one wins, with file:line) and reported by `check`.
+#include <stdio.h>
+#include <string.h>
+
+#include "cuda_common.h"
+
+extern "C" {
+#include "minimind/backend.h"
+#include "minimind/error.h"
+}
+
+static struct {
+    int device;
+    cublasHandle_t blas;
+    char error[512];  // first failure since the last check ("" when none)
+    void *scratch[MM_SCRATCH_N];
+    size_t scratch_cap[MM_SCRATCH_N];
+} g_cuda = {-1, NULL, "", {NULL}, {0}};
+
+cublasHandle_t mm_cuda_blas(void) { return g_cuda.blas; }
+
+void mm_cuda_note(cudaError_t err, const char *file, int line) {
+    if (err == cudaSuccess || g_cuda.error[0]) return;
+    snprintf(g_cuda.error, sizeof g_cuda.error, "cuda: %s:%d: %s", file, line, cudaGetErrorString(err));
+}
+
+void mm_cuda_note_blas(cublasStatus_t st, const char *file, int line) {
+    if (st == CUBLAS_STATUS_SUCCESS || g_cuda.error[0]) return;
+    snprintf(g_cuda.error, sizeof g_cuda.error, "cublas: %s:%d: %s", file, line, cublasGetStatusString(st));
+}
+
+void *mm_cuda_scratch(int slot, size_t bytes) {
+    if (bytes <= g_cuda.scratch_cap[slot]) return g_cuda.scratch[slot];
+    if (g_cuda.scratch[slot]) MM_CU(cudaFree(g_cuda.scratch[slot]));
+    g_cuda.scratch[slot] = NULL;
+    g_cuda.scratch_cap[slot] = 0;
+    void *p = NULL;
+    cudaError_t err = cudaMalloc(&p, bytes);
+    if (err != cudaSuccess) {
+        mm_cuda_note(err, __FILE__, __LINE__);
+        return NULL;
+    }
+    g_cuda.scratch[slot] = p;
+    g_cuda.scratch_cap[slot] = bytes;
+    return p;
+}
+
+// ---- memory hooks
+static void *mm_cuda_alloc(size_t bytes) {
+    void *p = NULL;
+    cudaError_t err = cudaMalloc(&p, bytes ? bytes : 1);
+    if (err != cudaSuccess) {
+        mm_errorf("cuda: allocating %.1f MB on device %d: %s", bytes / 1e6, g_cuda.device, cudaGetErrorString(err));
+        cudaGetLastError();
+        return NULL;
+    }
+    return p;
+}
+static void mm_cuda_free(void *p) {
+    if (p) MM_CU(cudaFree(p));
+}
+static void mm_cuda_copy_h2d(void *dst, const void *src, size_t bytes) {
+    if (bytes) MM_CU(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+}
+static void mm_cuda_copy_d2h(void *dst, const void *src, size_t bytes) {
+    if (bytes) MM_CU(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+}
+static void mm_cuda_copy_d2d(void *dst, const void *src, size_t bytes) {
+    if (bytes && dst != src) MM_CU(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+}
+static void mm_cuda_zero(void *p, size_t bytes) {
+    if (bytes) MM_CU(cudaMemset(p, 0, bytes));
+}
+static int mm_cuda_check(void) {
+    MM_CU(cudaDeviceSynchronize());  // kernel faults surface here
+    if (!g_cuda.error[0]) return 0;
+    int rc = mm_errorf("%s", g_cuda.error);
+    g_cuda.error[0] = '\0';
+    return rc;
+}
+static void mm_cuda_set_threads(int n) { (void)n; }
+
+static const mm_backend mm_cuda_backend = {
+    .name = "cuda",
+    .set_threads = mm_cuda_set_threads,
+    .matmul_forward = mm_cuda_matmul_forward,
+    .matmul_backward = mm_cuda_matmul_backward,
+    .embedding_forward = mm_cuda_embedding_forward,
+    .embedding_backward = mm_cuda_embedding_backward,
+    .rmsnorm_forward = mm_cuda_rmsnorm_forward,
+    .rmsnorm_backward = mm_cuda_rmsnorm_backward,
+    .rope_forward = mm_cuda_rope_forward,
+    .rope_backward = mm_cuda_rope_backward,
+    .attention_forward = mm_cuda_attention_forward,
+    .attention_backward = mm_cuda_attention_backward,
+    .swiglu_forward = mm_cuda_swiglu_forward,
+    .swiglu_backward = mm_cuda_swiglu_backward,
+    .crossentropy_forward = mm_cuda_crossentropy_forward,
+    .crossentropy_backward = mm_cuda_crossentropy_backward,
+    .adamw_update = mm_cuda_adamw_update,
+    .gradnorm_clip = mm_cuda_gradnorm_clip,
+    // memory layer: not on CUDA yet (the model refuses the memory variants at init)
+    .memory_topk = NULL,
+    .memory_topk_backward = NULL,
+    .memory_weights_forward = NULL,
+    .memory_weights_backward = NULL,
+    .memory_read_forward = NULL,
+    .memory_read_backward = NULL,
+    .host_resident = 0,
+    .alloc = mm_cuda_alloc,
+    .free = mm_cuda_free,
+    .copy_h2d = mm_cuda_copy_h2d,
+    .copy_d2h = mm_cuda_copy_d2h,
+    .copy_d2d = mm_cuda_copy_d2d,
+    .zero = mm_cuda_zero,
+    .check = mm_cuda_check,
+};
+
+extern "C" const mm_backend *mm_backend_cuda(int device) {
+    int n = 0;
+    cudaError_t err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        mm_errorf("device cuda:%d: %s", device, cudaGetErrorString(err));
+        return NULL;
+    }
+    if (device < 0 || device >= n) {
+        mm_errorf("device cuda:%d: this machine has %d CUDA device%s", device, n, n == 1 ? "" : "s");
+        return NULL;
+    }
+    if (g_cuda.blas) {
+        if (g_cuda.device == device) return &mm_cuda_backend;
+        mm_errorf("device cuda:%d: this process already uses cuda:%d (one device per process)", device, g_cuda.device);
+        return NULL;
+    }
+    if ((err = cudaSetDevice(device)) != cudaSuccess) {
+        mm_errorf("device cuda:%d: %s", device, cudaGetErrorString(err));
+        return NULL;
+    }
+    cublasStatus_t st = cublasCreate(&g_cuda.blas);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        g_cuda.blas = NULL;
+        mm_errorf("device cuda:%d: cuBLAS: %s", device, cublasGetStatusString(st));
+        return NULL;
+    }
+    // fp32 parity with the CPU: no TF32 tensor-op math.
+    cublasSetMathMode(g_cuda.blas, CUBLAS_DEFAULT_MATH);
+    g_cuda.device = device;
+    return &mm_cuda_backend;
+}

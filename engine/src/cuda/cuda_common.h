@@ -1,0 +1,83 @@
+// Private to the CUDA backend (engine/src/cuda/*.cu, CUDA C++): the kernels behind
+// mm_backend_cuda() (one file per op), error recording, scratch buffers and deterministic block
+// reductions. See minimind/backend.h for the op contracts and ops_math.h for the shared math.
+#ifndef MM_CUDA_COMMON_H
+#define MM_CUDA_COMMON_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ops_math.h"
+
+// ---- context: one device per process (set by mm_backend_cuda).
+cublasHandle_t mm_cuda_blas(void);
+
+// Records the first failure (file:line: what) — reported by the backend's `check` op.
+void mm_cuda_note(cudaError_t err, const char *file, int line);
+void mm_cuda_note_blas(cublasStatus_t st, const char *file, int line);
+#define MM_CU(call) mm_cuda_note((call), __FILE__, __LINE__)
+#define MM_CUBLAS(call) mm_cuda_note_blas((call), __FILE__, __LINE__)
+#define MM_CU_LAUNCHED() mm_cuda_note(cudaGetLastError(), __FILE__, __LINE__)
+
+// Scratch buffers that grow on demand; one per slot, kept until the process ends.
+enum { MM_SCRATCH_RMSNORM, MM_SCRATCH_CE, MM_SCRATCH_GRADNORM, MM_SCRATCH_N };
+void *mm_cuda_scratch(int slot, size_t bytes);
+
+static inline unsigned mm_cdiv(size_t a, size_t b) { return (unsigned)((a + b - 1) / b); }
+
+// ---- deterministic block reductions (fixed shuffle tree; blockDim.x a multiple of 32, <= 1024).
+// Every thread returns the result. Safe to call repeatedly (leading barrier protects the buffer).
+template <typename T, typename Op>
+__device__ __forceinline__ T mm_block_reduce(T v, Op op, T identity) {
+    __shared__ T sh[32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+    __syncthreads();
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : identity;
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+struct mm_op_add {
+    template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { return a + b; }
+};
+struct mm_op_max {
+    __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+__device__ __forceinline__ float mm_block_sum(float v) { return mm_block_reduce(v, mm_op_add(), 0.0f); }
+__device__ __forceinline__ double mm_block_sum_d(double v) { return mm_block_reduce(v, mm_op_add(), 0.0); }
+__device__ __forceinline__ float mm_block_max(float v) { return mm_block_reduce(v, mm_op_max(), -INFINITY); }
+
+// ---- the op kernels (contracts: minimind/backend.h)
+void mm_cuda_matmul_forward(float *out, const float *inp, const float *w, int M, int K, int N, int accumulate);
+void mm_cuda_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int M,
+                             int K, int N, int accumulate_dinp);
+void mm_cuda_embedding_forward(float *out, const int32_t *tokens, const float *wte, int N, int C);
+void mm_cuda_embedding_backward(float *dwte, const float *dout, const int32_t *tokens, int N, int C);
+void mm_cuda_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps);
+void mm_cuda_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                              const float *rstd, int N, int C);
+void mm_cuda_rope_forward(float *x, int ld, const float *cos, const float *sin, int B, int T, int NH, int hs,
+                          int pos0);
+void mm_cuda_rope_backward(float *dx, int ld, const float *cos, const float *sin, int B, int T, int NH, int hs,
+                           int pos0);
+void mm_cuda_attention_forward(float *out, float *att, const float *q, int ldq, const float *k, const float *v,
+                               int ldkv, int B, int Tq, int Tk, int H, int KV, int hs);
+void mm_cuda_attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
+                                const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq,
+                                int Tk, int H, int KV, int hs);
+void mm_cuda_swiglu_forward(float *g, const float *h13, int N, int F);
+void mm_cuda_swiglu_backward(float *dh13, const float *dg, const float *h13, int N, int F);
+float mm_cuda_crossentropy_forward(float *logits, float *lse, const float *x, const float *wte,
+                                   const int32_t *targets, const float *mask, int N, int C, int V);
+void mm_cuda_crossentropy_backward(float *dx, float *dwte, float *logits, const float *lse, const float *x,
+                                   const float *wte, const int32_t *targets, const float *mask, float dloss, int N,
+                                   int C, int V);
+void mm_cuda_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1, float beta2,
+                          float eps, float weight_decay, long step);
+float mm_cuda_gradnorm_clip(float *g, size_t n, float max_norm);
+
+#endif

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The prepared check for a machine with an NVIDIA GPU (see docs/cuda.md): builds with CUDA, runs
+# the CUDA parity tests with MM_REQUIRE_GPU=1 (a missing GPU FAILS here, instead of skipping as
+# in CI), the host-side CUDA math tests, then the benchmark on the GPU and, for comparison, one
+# CPU-backend number. Output: stdout, and $OUT/gpu_check/ (or build-gpu/gpu_check/) with the logs.
+#   usage: scripts/gpu_check.sh [BUILD_DIR]      (default build-gpu)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build-gpu}
+LOGS=${OUT:-$BUILD}/gpu_check
+mkdir -p "$LOGS"
+JOBS=$(nproc 2>/dev/null || echo 4)
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOGS/gpu.txt" || true
+date -u +%Y-%m-%dT%H:%M:%SZ | tee -a "$LOGS/gpu.txt"
+
+cmake -S . -B "$BUILD" -DMM_CUDA=ON -DMM_WERROR=ON -DCMAKE_BUILD_TYPE=Release >"$LOGS/configure.log" 2>&1
+cmake --build "$BUILD" -j"$JOBS" >"$LOGS/build.log" 2>&1 || { tail -50 "$LOGS/build.log"; exit 1; }
+"$BUILD/engine/minimind" --version | tee "$LOGS/version.txt"
+
+status=0
+# CUDA parity tests (every kernel vs CPU, whole model, 20 steps, resume exactness).
+MM_REQUIRE_GPU=1 MM_QUIET=1 TMPDIR="$BUILD/tmp" "$BUILD/tests/engine_test_cuda" --jobs 1 --verbose=1 \
+    2>&1 | tee "$LOGS/test_cuda.log" || status=1
+"$BUILD/tests/engine_test_cuda_host" --jobs 1 2>&1 | tee "$LOGS/test_cuda_host.log" || status=1
+
+# Benchmark: MiniMind-26M at T = 512 on the GPU (fp32), then a short CPU reference.
+timeout 300 "$BUILD/engine/minimind" bench --device cuda --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
+    2>&1 | tee "$LOGS/bench_cuda.txt" || status=1
+timeout 300 "$BUILD/engine/minimind" bench --device cuda --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 --json \
+    >"$LOGS/bench_cuda.json" 2>/dev/null || status=1
+timeout 120 "$BUILD/engine/minimind" bench --device cpu --seq-len 512 --batch 1 --steps 1 \
+    2>&1 | tee "$LOGS/bench_cpu.txt" || true
+echo "gpu_check: status $status (logs in $LOGS)"
+exit $status

@@ -1,0 +1,374 @@
+// The CUDA backend against the CPU backend: every op on random inputs (fp32 tolerances), the
+// whole model's loss and gradients, 20 training steps' losses, resume exactness on the device.
+// Without a usable GPU (no driver, no device, or a build without CUDA) these tests SKIP with a
+// printed "no CUDA device: REASON" line — also under MM_REQUIRE_PEERS=1 (CI has no GPU); set
+// MM_REQUIRE_GPU=1 (scripts/gpu_check.sh does) to make a missing GPU a failure.
+// The device-selection tests at the end run everywhere and check the no-GPU behaviour of the CLI.
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minimind/backend.h"
+#include "minimind/device.h"
+#include "minimind/model.h"
+#include "minimind/optim.h"
+#include "test_util.h"
+#include "train_fixture.h"
+
+static int gpu_required(void) {
+    const char *v = getenv("MM_REQUIRE_GPU");
+    return v && !strcmp(v, "1");
+}
+
+// The CUDA backend, or skip (fail with MM_REQUIRE_GPU=1) naming the reason.
+static const mm_backend *need_gpu(void) {
+    const char *why = "no CUDA device";
+    int n = mm_cuda_device_count(&why);
+    const mm_backend *be = n > 0 ? mm_backend_cuda(0) : NULL;
+    if (!be) {
+        const char *reason = n > 0 ? mm_error_message() : why;
+        if (gpu_required()) cr_assert_fail("no CUDA device: %s (MM_REQUIRE_GPU=1)", reason);
+        fprintf(stderr, "test_cuda: no CUDA device: %s — skipped\n", reason);
+        cr_skip_test("no CUDA device: %s", reason);
+    }
+    return be;
+}
+
+static uint64_t rng = 0x243F6A8885A308D3ull;
+static float frand(float s) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)(((double)(rng >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0) * s);
+}
+static float *hrand(size_t n, float s) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    cr_assert(p);
+    for (size_t i = 0; i < n; i++) p[i] = frand(s);
+    return p;
+}
+static float *hzero(size_t n) {
+    float *p = calloc(n ? n : 1, sizeof(float));
+    cr_assert(p);
+    return p;
+}
+// Device copy of a host array.
+static void *up(const mm_backend *be, const void *h, size_t bytes) {
+    void *d = be->alloc(bytes);
+    cr_assert(d, "%s", mm_error_message());
+    be->copy_h2d(d, h, bytes);
+    return d;
+}
+static float *down(const mm_backend *be, const void *d, size_t n) {
+    float *h = hzero(n);
+    be->copy_d2h(h, d, n * sizeof(float));
+    cr_assert(!be->check || be->check() == 0, "%s", mm_error_message());
+    return h;
+}
+// max |gpu - cpu| / max(1e-3, max |cpu|), fails above tol
+static void expect_close(const mm_backend *be, const float *dgpu, const float *cpu, size_t n, double tol,
+                         const char *what) {
+    float *g = down(be, dgpu, n);
+    double e = 0.0, m = 1e-3;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)g[i] - cpu[i]);
+        if (!(d <= e)) e = d;  // NaN propagates
+        if (fabs(cpu[i]) > m) m = fabs(cpu[i]);
+    }
+    cr_expect(e / m <= tol, "%s: relative error %g > %g", what, e / m, tol);
+    free(g);
+}
+
+Test(cuda, matmul_forward_backward) {
+    const mm_backend *g = need_gpu(), *c = mm_backend_cpu();
+    const int M = 37, K = 64, N = 50;
+    float *inp = hrand((size_t)M * K, 1), *w = hrand((size_t)N * K, 1), *dout = hrand((size_t)M * N, 1);
+    float *out = hrand((size_t)M * N, 1), *dinp = hrand((size_t)M * K, 1), *dw = hrand((size_t)N * K, 1);
+    float *dinp_d = up(g, inp, 4u * M * K), *w_d = up(g, w, 4u * N * K), *dout_d = up(g, dout, 4u * M * N);
+    float *out_d = up(g, out, 4u * M * N), *dinpd = up(g, dinp, 4u * M * K), *dw_d = up(g, dw, 4u * N * K);
+    c->matmul_forward(out, inp, w, M, K, N, 1);
+    g->matmul_forward(out_d, dinp_d, w_d, M, K, N, 1);
+    expect_close(g, out_d, out, (size_t)M * N, 1e-5, "matmul out (accumulate)");
+    c->matmul_backward(dinp, dw, dout, inp, w, M, K, N, 0);
+    g->matmul_backward(dinpd, dw_d, dout_d, dinp_d, w_d, M, K, N, 0);
+    expect_close(g, dinpd, dinp, (size_t)M * K, 1e-5, "matmul dinp");
+    expect_close(g, dw_d, dw, (size_t)N * K, 1e-5, "matmul dw");
+}
+
+Test(cuda, embedding_rmsnorm_rope_swiglu) {
+    const mm_backend *g = need_gpu(), *c = mm_backend_cpu();
+    const int N = 33, C = 96, V = 70, F = 40, B = 3, T = 11, NH = 3, hs = 16, ld = NH * hs + 5;
+    int32_t tok[33];
+    for (int n = 0; n < N; n++) tok[n] = (n * 13) % V;
+    tok[4] = tok[20] = 9;
+    float *wte = hrand((size_t)V * C, 1), *emb = hzero((size_t)N * C), *dwte = hrand((size_t)V * C, 1);
+    float *dout = hrand((size_t)N * C, 1);
+    int32_t *tok_d = up(g, tok, sizeof tok);
+    float *wte_d = up(g, wte, 4u * V * C), *emb_d = up(g, emb, 4u * N * C), *dwte_d = up(g, dwte, 4u * V * C);
+    float *dout_d = up(g, dout, 4u * N * C);
+    c->embedding_forward(emb, tok, wte, N, C);
+    g->embedding_forward(emb_d, tok_d, wte_d, N, C);
+    expect_close(g, emb_d, emb, (size_t)N * C, 0, "embedding forward");
+    c->embedding_backward(dwte, dout, tok, N, C);
+    g->embedding_backward(dwte_d, dout_d, tok_d, N, C);
+    expect_close(g, dwte_d, dwte, (size_t)V * C, 1e-6, "embedding backward");
+    // rmsnorm
+    float *w = hrand(C, 1), *y = hzero((size_t)N * C), *r = hzero(N), *dx = hrand((size_t)N * C, 1), *dw = hrand(C, 1);
+    float *w_d = up(g, w, 4u * C), *y_d = up(g, y, 4u * N * C), *r_d = up(g, r, 4u * N);
+    float *dx_d = up(g, dx, 4u * N * C), *dw_d = up(g, dw, 4u * C);
+    c->rmsnorm_forward(y, r, emb, w, N, C, 1e-5f);
+    g->rmsnorm_forward(y_d, r_d, emb_d, w_d, N, C, 1e-5f);
+    expect_close(g, y_d, y, (size_t)N * C, 1e-5, "rmsnorm out");
+    expect_close(g, r_d, r, N, 1e-5, "rmsnorm rstd");
+    c->rmsnorm_backward(dx, dw, dout, emb, w, r, N, C);
+    g->rmsnorm_backward(dx_d, dw_d, dout_d, emb_d, w_d, r_d, N, C);
+    expect_close(g, dx_d, dx, (size_t)N * C, 1e-5, "rmsnorm dx");
+    expect_close(g, dw_d, dw, C, 1e-5, "rmsnorm dw");
+    // rope (pos0 = 2)
+    float *cs = hrand((size_t)(T + 2) * hs / 2, 1), *sn = hrand((size_t)(T + 2) * hs / 2, 1);
+    float *x = hrand((size_t)B * T * ld, 1);
+    float *cs_d = up(g, cs, 4u * (T + 2) * hs / 2), *sn_d = up(g, sn, 4u * (T + 2) * hs / 2);
+    float *x_d = up(g, x, 4u * B * T * ld);
+    c->rope_forward(x, ld, cs, sn, B, T, NH, hs, 2);
+    g->rope_forward(x_d, ld, cs_d, sn_d, B, T, NH, hs, 2);
+    expect_close(g, x_d, x, (size_t)B * T * ld, 1e-6, "rope forward");
+    c->rope_backward(x, ld, cs, sn, B, T, NH, hs, 2);
+    g->rope_backward(x_d, ld, cs_d, sn_d, B, T, NH, hs, 2);
+    expect_close(g, x_d, x, (size_t)B * T * ld, 1e-6, "rope backward");
+    // swiglu
+    float *h13 = hrand((size_t)N * 2 * F, 4), *gg = hzero((size_t)N * F), *dg = hrand((size_t)N * F, 1);
+    float *dh = hzero((size_t)N * 2 * F);
+    float *h13_d = up(g, h13, 8u * N * F), *gg_d = up(g, gg, 4u * N * F), *dg_d = up(g, dg, 4u * N * F);
+    float *dh_d = up(g, dh, 8u * N * F);
+    c->swiglu_forward(gg, h13, N, F);
+    g->swiglu_forward(gg_d, h13_d, N, F);
+    expect_close(g, gg_d, gg, (size_t)N * F, 1e-5, "swiglu forward");
+    c->swiglu_backward(dh, dg, h13, N, F);
+    g->swiglu_backward(dh_d, dg_d, h13_d, N, F);
+    expect_close(g, dh_d, dh, (size_t)N * 2 * F, 1e-5, "swiglu backward");
+}
+
+static void attention_case(const mm_backend *g, int B, int Tq, int Tk, int H, int KV, int hs) {
+    const mm_backend *c = mm_backend_cpu();
+    const int C = H * hs, ld = C + 2 * KV * hs;
+    const size_t nq = (size_t)B * Tq * ld, nkv = (size_t)B * Tk * ld, na = (size_t)B * H * Tq * Tk, no = (size_t)B * Tq * C;
+    float *q = hrand(nq, 1), *k = hrand(nkv, 1), *v = hrand(nkv, 1), *dout = hrand(no, 1);
+    float *out = hzero(no), *att = hzero(na), *dq = hzero(nq), *dk = hzero(nkv), *dv = hzero(nkv), *datt = hzero(na);
+    float *q_d = up(g, q, 4 * nq), *k_d = up(g, k, 4 * nkv), *v_d = up(g, v, 4 * nkv), *do_d = up(g, dout, 4 * no);
+    float *out_d = up(g, out, 4 * no), *att_d = up(g, att, 4 * na), *dq_d = up(g, dq, 4 * nq);
+    float *dk_d = up(g, dk, 4 * nkv), *dv_d = up(g, dv, 4 * nkv), *datt_d = up(g, datt, 4 * na);
+    c->attention_forward(out, att, q, ld, k, v, ld, B, Tq, Tk, H, KV, hs);
+    g->attention_forward(out_d, att_d, q_d, ld, k_d, v_d, ld, B, Tq, Tk, H, KV, hs);
+    expect_close(g, out_d, out, no, 1e-5, "attention out");
+    c->attention_backward(dq, dk, dv, datt, dout, att, q, ld, k, v, ld, B, Tq, Tk, H, KV, hs);
+    g->attention_backward(dq_d, dk_d, dv_d, datt_d, do_d, att_d, q_d, ld, k_d, v_d, ld, B, Tq, Tk, H, KV, hs);
+    // only the q (dq) and k/v (dk, dv) columns are written; compare those
+    float *hq = down(g, dq_d, nq), *hk = down(g, dk_d, nkv), *hv = down(g, dv_d, nkv);
+    double e = 0, m = 1e-3;
+    for (size_t r = 0; r < (size_t)B * Tq; r++)
+        for (int j = 0; j < C; j++) {
+            e = fmax(e, fabs(hq[r * ld + j] - dq[r * ld + j]));
+            m = fmax(m, fabs(dq[r * ld + j]));
+        }
+    for (size_t r = 0; r < (size_t)B * Tk; r++)
+        for (int j = 0; j < KV * hs; j++) {
+            e = fmax(e, fmax(fabs(hk[r * ld + j] - dk[r * ld + j]), fabs(hv[r * ld + j] - dv[r * ld + j])));
+            m = fmax(m, fmax(fabs(dk[r * ld + j]), fabs(dv[r * ld + j])));
+        }
+    cr_expect(e / m < 1e-4, "attention backward B=%d Tq=%d Tk=%d: relative error %g", B, Tq, Tk, e / m);
+    free(hq), free(hk), free(hv);
+}
+
+Test(cuda, attention_gqa) {
+    const mm_backend *g = need_gpu();
+    attention_case(g, 2, 40, 40, 4, 2, 16);
+    attention_case(g, 1, 5, 33, 4, 2, 16);  // cached decoding shape
+    attention_case(g, 1, 300, 300, 8, 2, 64);
+}
+
+Test(cuda, crossentropy_adamw_gradnorm) {
+    const mm_backend *g = need_gpu(), *c = mm_backend_cpu();
+    const int N = 29, C = 32, V = 1000;
+    float *x = hrand((size_t)N * C, 1), *wte = hrand((size_t)V * C, 1), *mask = hrand(N, 1);
+    for (int n = 0; n < N; n++) mask[n] = n % 4 == 0 ? 0.0f : 1.0f;
+    int32_t tgt[29];
+    for (int n = 0; n < N; n++) tgt[n] = (n * 71) % V;
+    float *lg = hzero((size_t)N * V), *lse = hzero(N), *dx = hzero((size_t)N * C), *dwte = hrand((size_t)V * C, 1);
+    float *x_d = up(g, x, 4u * N * C), *wte_d = up(g, wte, 4u * V * C), *mask_d = up(g, mask, 4u * N);
+    int32_t *tgt_d = up(g, tgt, sizeof tgt);
+    float *lg_d = up(g, lg, 4u * N * V), *lse_d = up(g, lse, 4u * N), *dx_d = up(g, dx, 4u * N * C);
+    float *dwte_d = up(g, dwte, 4u * V * C);
+    float lc = c->crossentropy_forward(lg, lse, x, wte, tgt, mask, N, C, V);
+    float lgpu = g->crossentropy_forward(lg_d, lse_d, x_d, wte_d, tgt_d, mask_d, N, C, V);
+    cr_expect(fabsf(lc - lgpu) < 1e-5f * fmaxf(1.0f, fabsf(lc)), "loss cpu %g gpu %g", lc, lgpu);
+    expect_close(g, lse_d, lse, N, 1e-5, "lse");
+    c->crossentropy_backward(dx, dwte, lg, lse, x, wte, tgt, mask, 0.5f, N, C, V);
+    g->crossentropy_backward(dx_d, dwte_d, lg_d, lse_d, x_d, wte_d, tgt_d, mask_d, 0.5f, N, C, V);
+    expect_close(g, lg_d, lg, (size_t)N * V, 1e-5, "dlogits");
+    expect_close(g, dx_d, dx, (size_t)N * C, 1e-5, "ce dx");
+    expect_close(g, dwte_d, dwte, (size_t)V * C, 1e-5, "ce dwte");
+    // adamw, 3 steps
+    const size_t n = 100003;
+    float *p = hrand(n, 1), *m = hzero(n), *v = hzero(n), *gr = hrand(n, 0.1f);
+    float *p_d = up(g, p, 4 * n), *m_d = up(g, m, 4 * n), *v_d = up(g, v, 4 * n), *g_d = up(g, gr, 4 * n);
+    for (long s = 1; s <= 3; s++) {
+        c->adamw_update(p, gr, m, v, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, s);
+        g->adamw_update(p_d, g_d, m_d, v_d, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, s);
+    }
+    expect_close(g, p_d, p, n, 1e-6, "adamw params");
+    expect_close(g, v_d, v, n, 1e-6, "adamw v");
+    // gradnorm + clip, deterministic: twice the same value
+    float nc = c->gradnorm_clip(gr, n, 1.0f);
+    float ng1 = g->gradnorm_clip(g_d, n, 0.0f), ng2 = g->gradnorm_clip(g_d, n, 1.0f);
+    cr_expect(ng1 == ng2, "gradnorm not deterministic: %.9g vs %.9g", ng1, ng2);
+    cr_expect(fabsf(nc - ng2) < 1e-5f * nc, "norm cpu %g gpu %g", nc, ng2);
+    expect_close(g, g_d, gr, n, 1e-6, "clipped gradients");
+}
+
+// ---- whole model ----
+
+static mm_model_config tiny_config(void) {
+    mm_model_config cfg;
+    mm_model_config_default(&cfg);
+    cfg.dim = 64;
+    cfg.n_layers = 2;
+    cfg.n_heads = 4;
+    cfg.n_kv_heads = 2;
+    cfg.vocab_size = 300;
+    cfg.max_seq_len = 64;
+    cfg.hidden_dim = 0;
+    return cfg;
+}
+
+static void batch(int32_t *X, int32_t *Y, int n, int V, int seed) {
+    for (int i = 0; i < n; i++) {
+        X[i] = (i * 31 + seed * 7) % V;
+        Y[i] = (i * 17 + 5 + seed) % V;
+    }
+}
+
+Test(cuda, model_loss_and_gradients_match_cpu) {
+    const mm_backend *g = need_gpu();
+    mm_model_config cfg = tiny_config();
+    mm_model mc, mg;
+    cr_assert(mm_model_init(&mc, &cfg, mm_backend_cpu(), 3) == 0, "%s", mm_error_message());
+    cr_assert(mm_model_init(&mg, &cfg, g, 3) == 0, "%s", mm_error_message());
+    const int B = 2, T = 48;
+    int32_t X[96], Y[96];
+    batch(X, Y, B * T, cfg.vocab_size, 1);
+    float lc, lg;
+    cr_assert(mm_model_forward(&mc, X, Y, NULL, B, T, &lc, NULL) == 0 && mm_model_backward(&mc, 1.0f) == 0);
+    cr_assert(mm_model_forward(&mg, X, Y, NULL, B, T, &lg, NULL) == 0, "%s", mm_error_message());
+    cr_assert(mm_model_backward(&mg, 1.0f) == 0, "%s", mm_error_message());
+    cr_expect(fabsf(lc - lg) < 1e-5f * lc, "loss cpu %.7f gpu %.7f", lc, lg);
+    expect_close(g, mg.grads, mc.grads, mc.num_params, 1e-4, "all gradients");
+    mm_model_free(&mc);
+    mm_model_free(&mg);
+}
+
+// Trains `steps` steps on backend be; losses[s]. With resume_at > 0 the model and optimizer are
+// saved to the host after that many steps, freed, rebuilt and reloaded (a resume in memory).
+static void train_steps(const mm_backend *be, int steps, int resume_at, float *losses) {
+    mm_model_config cfg = tiny_config();
+    mm_model m;
+    mm_adamw o;
+    cr_assert(mm_model_init(&m, &cfg, be, 11) == 0, "%s", mm_error_message());
+    cr_assert(mm_adamw_init(&o, m.num_params, 0.9f, 0.999f, 1e-8f, 0.01f, be) == 0);
+    const int B = 2, T = 32;
+    int32_t X[64], Y[64];
+    for (int s = 0; s < steps; s++) {
+        if (s == resume_at) {
+            size_t n = m.num_params;
+            float *hp = hzero(n), *hmv = hzero(2 * n);
+            memcpy(hp, mm_model_params_to_host(&m), n * sizeof(float));
+            be->copy_d2h(hmv, o.m, 2 * n * sizeof(float));
+            long step = o.step;
+            mm_adamw_free(&o);
+            mm_model_free(&m);
+            cr_assert(mm_model_init(&m, &cfg, be, 999) == 0);
+            cr_assert(mm_adamw_init(&o, m.num_params, 0.9f, 0.999f, 1e-8f, 0.01f, be) == 0);
+            memcpy(mm_model_host_params(&m), hp, n * sizeof(float));
+            cr_assert(mm_model_params_from_host(&m) == 0);
+            be->copy_h2d(o.m, hmv, 2 * n * sizeof(float));
+            o.step = step;
+            free(hp), free(hmv);
+        }
+        batch(X, Y, B * T, cfg.vocab_size, s);
+        mm_model_zero_grad(&m);
+        cr_assert(mm_model_forward(&m, X, Y, NULL, B, T, &losses[s], NULL) == 0, "%s", mm_error_message());
+        cr_assert(mm_model_backward(&m, 1.0f) == 0, "%s", mm_error_message());
+        mm_model_clip_grad_norm(&m, 1.0f);
+        mm_adamw_step(&o, m.params, m.grads, 2e-3f);
+    }
+    mm_adamw_free(&o);
+    mm_model_free(&m);
+}
+
+Test(cuda, twenty_steps_close_to_cpu_and_resume_exact) {
+    const mm_backend *g = need_gpu();
+    float lc[20], lg[20], lr[20];
+    train_steps(mm_backend_cpu(), 20, -1, lc);
+    train_steps(g, 20, -1, lg);
+    for (int s = 0; s < 20; s++) cr_expect(fabsf(lc[s] - lg[s]) < 2e-3f * lc[s], "step %d: cpu %.6f gpu %.6f", s, lc[s], lg[s]);
+    cr_expect(lg[19] < lg[0], "the loss went down on the GPU (%.4f -> %.4f)", lg[0], lg[19]);
+    train_steps(g, 20, 9, lr);
+    for (int s = 0; s < 20; s++) cr_expect(lr[s] == lg[s], "resume: step %d: %.9g vs %.9g (not bit-exact)", s, lr[s], lg[s]);
+}
+
+Test(cuda, memory_variants_refused_with_a_clear_error) {
+    const mm_backend *g = need_gpu();
+    mm_model_config cfg = tiny_config();
+    cfg.model_type = MM_MODEL_MEMORY;
+    mm_model m;
+    cr_expect(mm_model_init(&m, &cfg, g, 1) != 0);
+    cr_expect(strstr(mm_error_message(), "memory layer ops are not available on cuda yet") != NULL, "%s",
+              mm_error_message());
+}
+
+// ---- device selection (runs everywhere) ----
+
+static char *tiny_train_ini(mm_fx_data *d, const char *tag) {
+    mm_fx_data_make(d, tag, 100, 20, 300, 32);
+    return mm_fx_ini(d, "cuda.ini", "dim = 32\nn_layers = 1\nn_heads = 2\nn_kv_heads = 1\nvocab_size = 300\nmax_seq_len = 32\n",
+                     "batch_size = 2\nepochs = 1\nmax_steps = 3\nlog_interval = 1\nsave_interval = 100\n");
+}
+
+Test(cuda_select, auto_runs_on_the_cpu_without_a_gpu_and_cuda_fails_clearly) {
+    const char *why = NULL;
+    if (mm_cuda_device_count(&why) > 0) cr_skip_test("a CUDA device is present: the no-GPU behaviour is not testable");
+    mm_fx_data d;
+    char *ini = tiny_train_ini(&d, "cuda_select");
+    char *out = mm_test_path(d.dir, "out_auto");
+    const char *sets_auto[] = {"train.device=auto", NULL};
+    mm_proc_result r;
+    mm_fx_train(ini, out, sets_auto, 0, &r);
+    cr_expect_eq(r.status, 0, "train --set train.device=auto failed: %s", r.err);
+    cr_expect(strstr(r.err, "device: auto -> cpu (no CUDA device: ") != NULL, "no auto line in: %s", r.err);
+    mm_proc_result_free(&r);
+    char *out2 = mm_test_path(d.dir, "out_cuda");
+    const char *sets_cuda[] = {"train.device=cuda", NULL};
+    mm_fx_train(ini, out2, sets_cuda, 0, &r);
+    cr_expect_eq(r.status, 1, "train with device=cuda must fail here (status %d)", r.status);
+    const char *want = mm_cuda_built() ? "no CUDA device: " : "built without CUDA";
+    cr_expect(strstr(r.err, want) != NULL, "expected '%s' in: %s", want, r.err);
+    cr_expect(strstr(r.err, "minimind: error:") != NULL, "%s", r.err);
+    mm_proc_result_free(&r);
+    free(out), free(out2), free(ini);
+    mm_fx_data_free(&d);
+}
+
+Test(cuda_select, device_names_parse) {
+    int kind, idx;
+    cr_expect(mm_device_parse("auto", &kind, &idx) == 0 && kind == MM_DEVICE_AUTO);
+    cr_expect(mm_device_parse("cpu", &kind, &idx) == 0 && kind == MM_DEVICE_CPU);
+    cr_expect(mm_device_parse("cuda", &kind, &idx) == 0 && kind == MM_DEVICE_CUDA && idx == 0);
+    cr_expect(mm_device_parse("cuda:3", &kind, &idx) == 0 && kind == MM_DEVICE_CUDA && idx == 3);
+    cr_expect(mm_device_parse("cuda:", &kind, &idx) != 0);
+    cr_expect(mm_device_parse("gpu", &kind, &idx) != 0);
+    cr_expect(mm_device_parse("cuda:1x", &kind, &idx) != 0);
+    const mm_backend *be = NULL;
+    cr_expect(mm_backend_select("cpu", &be) == 0 && be == mm_backend_cpu());
+    cr_expect(mm_backend_check_precision(mm_backend_cpu(), "bf16") == 0);
+}
