@@ -14,6 +14,7 @@
 #include "minimind/error.h"
 #include "minimind/memory.h"
 #include "minimind/safetensors.h"
+#include "parity_util.h"
 #include "test_util.h"
 
 #define REF_SCRIPT MM_SOURCE_DIR "/tests/reference/memory_ref.py"
@@ -33,15 +34,6 @@ static void *zalloc(size_t n) {
     cr_assert(p != NULL);
     return p;
 }
-static double rel_err(const float *a, const float *b, size_t n) {
-    double emax = 0, bmax = 0;
-    for (size_t i = 0; i < n; i++) {
-        emax = fmax(emax, fabs((double)a[i] - b[i]));
-        bmax = fmax(bmax, fabs((double)b[i]));
-    }
-    return emax / fmax(bmax, 1e-30);
-}
-
 static const mm_backend *be(void) { return mm_backend_cpu(); }
 
 // ------------------------------------------------------------------ product-key top-K
@@ -272,7 +264,7 @@ static void add(mm_safetensors *st, const char *name, mm_dtype dt, int nd, int64
     cr_assert_eq(mm_st_add(st, name, dt, nd, shape, data), 0, "%s", mm_error_message());
 }
 
-static const float *need(const mm_safetensors *st, const char *name, size_t bytes) {
+static const float *need_bytes(const mm_safetensors *st, const char *name, size_t bytes) {
     const mm_st_tensor *t = mm_st_find(st, name);
     cr_assert_not_null(t, "python output lacks '%s'", name);
     cr_assert_eq(t->nbytes, bytes, "'%s': %zu bytes, want %zu", name, t->nbytes, bytes);
@@ -315,7 +307,7 @@ static void layer_parity(mm_memory_select sel) {
     mm_safetensors ref;
     cr_assert_eq(mm_st_read(&ref, out), 0, "%s", mm_error_message());
     const size_t NK = (size_t)f.N * s->K, NC = (size_t)f.N * s->C;
-    const int32_t *ridx = (const int32_t *)need(&ref, "idx", NK * 4);
+    const int32_t *ridx = (const int32_t *)need_bytes(&ref, "idx", NK * 4);
     for (size_t i = 0; i < NK; i++) cr_assert_eq(f.a.idx[i], ridx[i], "candidate %zu: entry %d, torch %d", i, f.a.idx[i], ridx[i]);
     struct {
         const char *name;
@@ -325,7 +317,7 @@ static void layer_parity(mm_memory_select sel) {
                {"grad.z", g.z, NC},      {"grad.wq", g.wq, (size_t)s->D * s->C},
                {"grad.keys", g.keys, (size_t)2 * s->S * (s->D / 2)}, {"grad.wte", g.wte, (size_t)s->V * s->C}};
     for (size_t i = 0; i < sizeof cmp / sizeof cmp[0]; i++) {
-        double e = rel_err(cmp[i].c, need(&ref, cmp[i].name, cmp[i].n * 4), cmp[i].n);
+        double e = rel_err(cmp[i].c, need_bytes(&ref, cmp[i].name, cmp[i].n * 4), cmp[i].n);
         cr_log_info("memory layer (%s) %-9s rel err %.2e", mm_memory_select_name(sel), cmp[i].name, e);
         cr_expect(e <= 1e-5, "%s (%s): rel err %.3e", cmp[i].name, mm_memory_select_name(sel), e);
     }

@@ -14,37 +14,15 @@
 #include "minimind/model.h"
 #include "minimind/optim.h"
 #include "minimind/safetensors.h"
+#include "parity_util.h"
 #include "test_util.h"
 
 #define REF_SCRIPT MM_SOURCE_DIR "/tests/reference/memory_ref.py"
-
-static double rel_err(const float *a, const float *b, size_t n) {
-    double emax = 0, bmax = 0;
-    for (size_t i = 0; i < n; i++) {
-        emax = fmax(emax, fabs((double)a[i] - b[i]));
-        bmax = fmax(bmax, fabs((double)b[i]));
-    }
-    return emax / fmax(bmax, 1e-30);
-}
 
 static uint64_t rs = 0x13198A2E03707344ull;
 static uint32_t rnd(void) {
     rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
     return (uint32_t)(rs >> 32);
-}
-
-static void set_meta_num(mm_safetensors *st, const char *key, double v) {
-    char buf[64];
-    snprintf(buf, sizeof buf, "%.9g", v);
-    cr_assert_eq(mm_st_set_meta(st, key, buf), 0, "%s", mm_error_message());
-}
-
-static const mm_st_tensor *need(const mm_safetensors *st, const char *name, size_t numel) {
-    const mm_st_tensor *t = mm_st_find(st, name);
-    cr_assert_not_null(t, "python output lacks tensor '%s'", name);
-    cr_assert_eq(t->nbytes, numel * sizeof(float), "'%s' has %zu bytes, want %zu", name, t->nbytes,
-                 numel * sizeof(float));
-    return t;
 }
 
 static void small_config(mm_model_config *cfg, mm_model_type type) {

@@ -1,0 +1,40 @@
+// Helpers shared by the suites that compare the engine with a PyTorch reference through
+// safetensors files (test_model_parity.c, test_memory_model.c, test_memory.c).
+#ifndef MM_TEST_PARITY_UTIL_H
+#define MM_TEST_PARITY_UTIL_H
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+
+#include "minimind/error.h"
+#include "minimind/safetensors.h"
+
+// max|a - b| / max|b| over n values (the tolerance measure of the parity tests).
+static inline double rel_err(const float *a, const float *b, size_t n) {
+    double emax = 0, bmax = 0;
+    for (size_t i = 0; i < n; i++) {
+        emax = fmax(emax, fabs((double)a[i] - b[i]));
+        bmax = fmax(bmax, fabs((double)b[i]));
+    }
+    return emax / fmax(bmax, 1e-30);
+}
+
+// Stores a number as metadata text (%.9g) for the reference script.
+static inline void set_meta_num(mm_safetensors *st, const char *key, double v) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.9g", v);
+    cr_assert_eq(mm_st_set_meta(st, key, buf), 0, "%s", mm_error_message());
+}
+
+// The F32 tensor `name` of numel values in the reference's output (the test fails otherwise).
+static inline const mm_st_tensor *need(const mm_safetensors *st, const char *name, size_t numel) {
+    const mm_st_tensor *t = mm_st_find(st, name);
+    cr_assert_not_null(t, "python output lacks tensor '%s'", name);
+    cr_assert_eq(t->dtype, MM_F32, "'%s' is not F32", name);
+    cr_assert_eq(t->nbytes, numel * sizeof(float), "'%s' has %zu bytes, want %zu", name, t->nbytes,
+                 numel * sizeof(float));
+    return t;
+}
+
+#endif
