@@ -32,22 +32,26 @@ static const char mm_eval_usage[] =
     "non-digit). Prints the accuracy; eval.json gets \"facts\" (accuracy, by_lang, by_relation, items).\n"
     "With --facts and no evaluation data, or --num_samples 0, only the facts are evaluated.\n";
 
-// Checks the dimension flags given against the checkpoint: `expect` is the checkpoint's own
-// configuration with the flags given applied, so only those keys can differ from it.
-static int mm_eval_expect(const char *model_path, mm_option *opts, int n, const char *const *keys,
-                          mm_run_config *expect, unsigned *mask) {
+// The dimension flags of the original eval_model.py: checked against the checkpoint's metadata.
+typedef struct mm_eval_dim_flag {
+    const char *section, *key;
+    const char *value;  // NULL when not given
+} mm_eval_dim_flag;
+
+// `expect` is the checkpoint's own configuration with the flags given applied, so only those keys
+// can differ from it.
+static int mm_eval_expect(const char *model_path, const mm_eval_dim_flag *flags, int n, mm_run_config *expect,
+                          unsigned *mask) {
     int any = 0;
-    for (int i = 0; i < n; i++) any |= keys[i] && opts[i].seen;
+    for (int i = 0; i < n; i++) any |= flags[i].value != NULL;
     *mask = 0;
     if (!any) return 0;
     if (mm_checkpoint_read_config(model_path, expect) != 0) return -1;
     for (int i = 0; i < n; i++) {
-        if (!keys[i] || !opts[i].seen) continue;
-        char *section = strcmp(keys[i], "model_type") && strcmp(keys[i], "dim") && strcmp(keys[i], "n_layers") &&
-                                strcmp(keys[i], "n_heads") && strcmp(keys[i], "max_seq_len")
-                            ? "knowledge"
-                            : "model";
-        if (mm_config_set(expect, section, keys[i], *(const char **)opts[i].dst, 0, opts[i].name) != 0) return -1;
+        char origin[64];
+        snprintf(origin, sizeof origin, "--%s", flags[i].key);
+        if (flags[i].value && mm_config_set(expect, flags[i].section, flags[i].key, flags[i].value, 0, origin) != 0)
+            return -1;
     }
     *mask = MM_CONFIG_ARCH;
     return 0;
@@ -56,47 +60,39 @@ static int mm_eval_expect(const char *model_path, mm_option *opts, int n, const 
 int mm_cmd_eval(int argc, char **argv) {
     mm_eval_args a;
     mm_eval_args_default(&a);
-    const char *model_type = NULL, *dim = NULL, *n_layers = NULL, *n_heads = NULL, *max_seq_len = NULL;
-    double seed = 42;
-    mm_option opts[] = {
-        {"--model_path", MM_OPT_STR, &a.model_path, 0},
-        {"--data", MM_OPT_STR, &a.data_path, 0},
-        {"--tokenizer", MM_OPT_STR, &a.tokenizer_path, 0},
-        {"--json", MM_OPT_STR, &a.json_out, 0},
-        {"--num_samples", MM_OPT_INT, &a.num_samples, 0},
-        {"--prompt_tokens", MM_OPT_INT, &a.prompt_tokens, 0},
-        {"--max_new_tokens", MM_OPT_INT, &a.max_new_tokens, 0},
-        {"--sample", MM_OPT_FLAG, &a.sample, 0},
-        {"--temperature", MM_OPT_FLOAT, &a.temperature, 0},
-        {"--top_p", MM_OPT_FLOAT, &a.top_p, 0},
-        {"--seed", MM_OPT_FLOAT, &seed, 0},
-        {"--quiet", MM_OPT_FLAG, &a.quiet, 0},
-        {"--model_type", MM_OPT_STR, &model_type, 0},
-        {"--dim", MM_OPT_STR, &dim, 0},
-        {"--n_layers", MM_OPT_STR, &n_layers, 0},
-        {"--n_heads", MM_OPT_STR, &n_heads, 0},
-        {"--max_seq_len", MM_OPT_STR, &max_seq_len, 0},
-        {"--facts", MM_OPT_STR, &a.facts_path, 0},
-        {"--facts_max", MM_OPT_INT, &a.facts_max, 0},
-        {"--facts_new_tokens", MM_OPT_INT, &a.facts_new_tokens, 0},
-        {"--device", MM_OPT_STR, &a.device, 0},
+    mm_eval_dim_flag dims[] = {{"model", "model_type", NULL}, {"model", "dim", NULL},
+                               {"model", "n_layers", NULL},    {"model", "n_heads", NULL},
+                               {"model", "max_seq_len", NULL}};
+    mm_opt opts[] = {
+        mm_opt_required(mm_opt_str("--model_path CKPT", &a.model_path)),
+        mm_opt_str("--data FILE", &a.data_path),
+        mm_opt_str("--tokenizer PATH", &a.tokenizer_path),
+        mm_opt_str("--json OUT", &a.json_out),
+        mm_opt_int("--num_samples", &a.num_samples, 0, 1 << 30),
+        mm_opt_int("--prompt_tokens", &a.prompt_tokens, 1, 1 << 30),
+        mm_opt_int("--max_new_tokens", &a.max_new_tokens, 0, 1 << 30),
+        mm_opt_flag("--sample", &a.sample),
+        mm_opt_float("--temperature", &a.temperature, 0.0, 1e6),
+        mm_opt_float("--top_p", &a.top_p, 0.0, 1.0),
+        mm_opt_u64("--seed", &a.seed),
+        mm_opt_flag("--quiet", &a.quiet),
+        mm_opt_str("--model_type T", &dims[0].value),
+        mm_opt_str("--dim N", &dims[1].value),
+        mm_opt_str("--n_layers N", &dims[2].value),
+        mm_opt_str("--n_heads N", &dims[3].value),
+        mm_opt_str("--max_seq_len N", &dims[4].value),
+        mm_opt_str("--facts FILE", &a.facts_path),
+        mm_opt_int("--facts_max", &a.facts_max, 0, 1 << 30),
+        mm_opt_int("--facts_new_tokens", &a.facts_new_tokens, 1, 1 << 30),
+        mm_opt_str("--device D", &a.device),
     };
-    enum { N_OPTS = sizeof opts / sizeof opts[0] };
-    static const char *const keys[N_OPTS] = {[12] = "model_type", [13] = "dim", [14] = "n_layers",
-                                            [15] = "n_heads", [16] = "max_seq_len"};
-    int rc = mm_options_parse("eval", argc, argv, opts, N_OPTS, mm_eval_usage);
-    if (rc == 1) return 0;
-    if (rc != 0) return rc;
-    if (!a.model_path) return mm_cli_usage_error("eval: --model_path is required (see --help)");
-    if (a.num_samples < (a.facts_path ? 0 : 1) || a.prompt_tokens < 1 || a.max_new_tokens < 0)
-        return mm_cli_usage_error("eval: --num_samples (0 only with --facts) and --prompt_tokens must be >= 1, "
-                                  "--max_new_tokens >= 0");
-    if (seed < 0) return mm_cli_usage_error("eval: --seed must be >= 0");
-    if (a.facts_max < 0 || a.facts_new_tokens < 1)
-        return mm_cli_usage_error("eval: --facts_max must be >= 0 and --facts_new_tokens >= 1");
-    a.seed = (uint64_t)seed;
+    int rc = mm_cli_parse("eval", mm_eval_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != MM_CLI_CONTINUE) return rc;
+    if (a.num_samples < 1 && !a.facts_path)
+        return mm_cli_usage_error("eval: --num_samples must be >= 1 (0 only with --facts) (see --help)");
     mm_run_config expect;
-    if (mm_eval_expect(a.model_path, opts, N_OPTS, keys, &expect, &a.expect_mask) != 0) return mm_cli_fail();
+    if (mm_eval_expect(a.model_path, dims, (int)(sizeof dims / sizeof dims[0]), &expect, &a.expect_mask) != 0)
+        return mm_cli_fail();
     a.expect = a.expect_mask ? &expect : NULL;
     if (mm_evaluate(&a) != 0) return mm_cli_fail();
     return 0;

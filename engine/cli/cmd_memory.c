@@ -119,14 +119,11 @@ static int mm_read_cmp(const void *a, const void *b) {
 static int mm_memory_inspect(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *tokenizer = NULL;
     int layer = -1, top = 4;
-    mm_option opts[] = {{"--model_path", MM_OPT_STR, &model_path, 0}, {"--prompt", MM_OPT_STR, &prompt, 0},
-                        {"--layer", MM_OPT_INT, &layer, 0},           {"--top", MM_OPT_INT, &top, 0},
-                        {"--tokenizer", MM_OPT_STR, &tokenizer, 0}};
-    int rc = mm_options_parse("memory inspect", argc, argv, opts, 5, mm_memory_usage);
-    if (rc == 1) return 0;
-    if (rc != 0) return rc;
-    if (!model_path || !prompt) return mm_cli_usage_error("memory inspect: --model_path and --prompt are required");
-    if (top < 1) return mm_cli_usage_error("memory inspect: --top must be >= 1");
+    mm_opt opts[] = {mm_opt_required(mm_opt_str("--model_path CKPT", &model_path)),
+                     mm_opt_required(mm_opt_str("--prompt TEXT", &prompt)), mm_opt_int("--layer", &layer, -1, 1 << 20),
+                     mm_opt_int("--top", &top, 1, 1 << 20), mm_opt_str("--tokenizer PATH", &tokenizer)};
+    int rc = mm_cli_parse("memory inspect", mm_memory_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != MM_CLI_CONTINUE) return rc;
     mm_inference inf;
     if (mm_inference_open(&inf, model_path, tokenizer, NULL, 0) != 0) return mm_cli_fail();
     mm_model *m = &inf.model;
@@ -179,13 +176,10 @@ done:
 
 static int mm_memory_dump(int argc, char **argv) {
     const char *model_path = NULL, *entries = "0-9", *tokenizer = NULL;
-    mm_option opts[] = {{"--model_path", MM_OPT_STR, &model_path, 0},
-                        {"--entries", MM_OPT_STR, &entries, 0},
-                        {"--tokenizer", MM_OPT_STR, &tokenizer, 0}};
-    int rc = mm_options_parse("memory dump", argc, argv, opts, 3, mm_memory_usage);
-    if (rc == 1) return 0;
-    if (rc != 0) return rc;
-    if (!model_path) return mm_cli_usage_error("memory dump: --model_path is required");
+    mm_opt opts[] = {mm_opt_required(mm_opt_str("--model_path CKPT", &model_path)), mm_opt_str("--entries A-B", &entries),
+                     mm_opt_str("--tokenizer PATH", &tokenizer)};
+    int rc = mm_cli_parse("memory dump", mm_memory_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != MM_CLI_CONTINUE) return rc;
     mm_ckpt_bank b;
     if (mm_ckpt_bank_open(&b, model_path) != 0) return mm_cli_fail();
     mm_tokenizer *tok = NULL;
@@ -221,15 +215,10 @@ done:
 static int mm_memory_diff(int argc, char **argv) {
     const char *from = NULL, *to = NULL, *tokenizer = NULL;
     int max = 50;
-    mm_option opts[] = {{"--from", MM_OPT_STR, &from, 0},
-                        {"--to", MM_OPT_STR, &to, 0},
-                        {"--max", MM_OPT_INT, &max, 0},
-                        {"--tokenizer", MM_OPT_STR, &tokenizer, 0}};
-    int rc = mm_options_parse("memory diff", argc, argv, opts, 4, mm_memory_usage);
-    if (rc == 1) return 0;
-    if (rc != 0) return rc;
-    if (!from || !to) return mm_cli_usage_error("memory diff: --from and --to are required");
-    if (max < 0) return mm_cli_usage_error("memory diff: --max must be >= 0");
+    mm_opt opts[] = {mm_opt_required(mm_opt_str("--from CKPT", &from)), mm_opt_required(mm_opt_str("--to CKPT", &to)),
+                     mm_opt_int("--max", &max, 0, 1 << 30), mm_opt_str("--tokenizer PATH", &tokenizer)};
+    int rc = mm_cli_parse("memory diff", mm_memory_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != MM_CLI_CONTINUE) return rc;
     mm_ckpt_bank b1, b2;
     if (mm_ckpt_bank_open(&b1, from) != 0) return mm_cli_fail();
     if (mm_ckpt_bank_open(&b2, to) != 0) {
@@ -268,13 +257,10 @@ done:
 
 static int mm_memory_cluster(int argc, char **argv) {
     const char *config = NULL, *out = NULL, *model_path = NULL;
-    mm_option opts[] = {{"--config", MM_OPT_STR, &config, 0},
-                        {"--out", MM_OPT_STR, &out, 0},
-                        {"--model_path", MM_OPT_STR, &model_path, 0}};
-    int rc = mm_options_parse("memory cluster", argc, argv, opts, 3, mm_memory_usage);
-    if (rc == 1) return 0;
-    if (rc != 0) return rc;
-    if (!config || !out) return mm_cli_usage_error("memory cluster: --config and --out are required");
+    mm_opt opts[] = {mm_opt_required(mm_opt_str("--config FILE.ini", &config)), mm_opt_required(mm_opt_str("--out FILE", &out)),
+                     mm_opt_str("--model_path CKPT", &model_path)};
+    int rc = mm_cli_parse("memory cluster", mm_memory_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != MM_CLI_CONTINUE) return rc;
     mm_run_config cfg;
     mm_config_default(&cfg);
     if (mm_config_load(&cfg, config, MM_CONFIG_CHECK_PATHS) != 0 || mm_config_finalize(&cfg, 0) != 0)
@@ -321,14 +307,12 @@ done:
 
 static int mm_memory_bench(int argc, char **argv) {
     int num = 1 << 20, rows = 2048, C = 512, D = 128, LK = 32, K = 16, reps = 5, V = 6400;
-    mm_option opts[] = {{"--knowledge_num", MM_OPT_INT, &num, 0},   {"--rows", MM_OPT_INT, &rows, 0},
-                        {"--dim", MM_OPT_INT, &C, 0},               {"--knowledge_dim", MM_OPT_INT, &D, 0},
-                        {"--knowledge_length", MM_OPT_INT, &LK, 0}, {"--num_candidates", MM_OPT_INT, &K, 0},
-                        {"--reps", MM_OPT_INT, &reps, 0}};
-    int rc = mm_options_parse("memory bench", argc, argv, opts, 7, mm_memory_usage);
-    if (rc == 1) return 0;
-    if (rc != 0) return rc;
-    if (rows < 1 || C < 1 || reps < 1) return mm_cli_usage_error("memory bench: --rows, --dim, --reps must be >= 1");
+    mm_opt opts[] = {mm_opt_int("--knowledge_num", &num, 1, 1 << 30),   mm_opt_int("--rows", &rows, 1, 1 << 30),
+                     mm_opt_int("--dim", &C, 1, 1 << 20),                mm_opt_int("--knowledge_dim", &D, 1, 1 << 20),
+                     mm_opt_int("--knowledge_length", &LK, 1, 1 << 20),  mm_opt_int("--num_candidates", &K, 1, 1 << 20),
+                     mm_opt_int("--reps", &reps, 1, 1 << 20)};
+    int rc = mm_cli_parse("memory bench", mm_memory_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != MM_CLI_CONTINUE) return rc;
     mm_model_config cfg;
     mm_model_config_default(&cfg);
     cfg.dim = C, cfg.knowledge_num = num, cfg.knowledge_dim = D, cfg.knowledge_length = LK, cfg.vocab_size = V;

@@ -16,15 +16,4 @@
 //   if (rc != MM_CLI_CONTINUE) return rc;
 int mm_cli_parse(const char *cmd, const char *usage, int argc, char **argv, mm_opt *opts, int n_opts);
 
-// The first form of the table (name, kind, dst, seen), kept for cmd_eval.c until it moves to
-// mm_opt: STR, INT (any int), FLOAT (any number), FLAG and LIST entries. Returns 0 (go on),
-// 1 (--help: usage printed to stdout) or 2 (usage error printed).
-typedef struct mm_option {
-    const char *name;  // "--config"
-    mm_opt_kind kind;
-    void *dst;
-    int seen;          // set by the parser when the option was given
-} mm_option;
-int mm_options_parse(const char *cmd, int argc, char **argv, mm_option *opts, int n_opts, const char *usage);
-
 #endif
