@@ -2,12 +2,12 @@
 // (forward + backward + grad clipping + AdamW), with FLOP counts and MFU against this machine's
 // measured sgemm peak.
 #include <cblas.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "options.h"
 #include "minimind/backend.h"
 #include "minimind/device.h"
 #include "minimind/error.h"
@@ -40,17 +40,6 @@ static double mm_gpu_fp32_peak(const char *name) {
     return 0.0;
 }
 
-static int mm_parse_int(const char *opt, const char *s, int min, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < min || v > 1 << 30) {
-        mm_errorf("bench: option --%s: expected an integer >= %d, got '%s'", opt, min, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 // Best GFLOP/s of a few (n x n) @ (n x n) sgemms.
 static double mm_measure_sgemm_peak(int n) {
     float *a = mm_malloc(sizeof(float) * (size_t)n * n * 3);
@@ -75,67 +64,46 @@ typedef struct mm_bench_opts {
     const char *device;
 } mm_bench_opts;
 
+// Parses the options into o. Returns MM_CLI_CONTINUE, or the exit status (0 after --help, 2).
 static int mm_bench_parse(int argc, char **argv, mm_bench_opts *o) {
-    static const struct option longopts[] = {
-        {"dim", required_argument, 0, 'd'},     {"n-layers", required_argument, 0, 'l'},
-        {"n-heads", required_argument, 0, 'H'}, {"n-kv-heads", required_argument, 0, 'k'},
-        {"vocab", required_argument, 0, 'v'},   {"seq-len", required_argument, 0, 't'},
-        {"batch", required_argument, 0, 'b'},   {"steps", required_argument, 0, 's'},
-        {"warmup-steps", required_argument, 0, 'w'}, {"threads", required_argument, 0, 'j'},
-        {"peak-size", required_argument, 0, 'p'}, {"json", no_argument, 0, 'J'},
-        {"model-type", required_argument, 0, 'M'}, {"knowledge-num", required_argument, 0, 'N'},
-        {"knowledge-length", required_argument, 0, 'L'}, {"knowledge-dim", required_argument, 0, 'D'},
-        {"num-candidates", required_argument, 0, 'K'}, {"device", required_argument, 0, 'G'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     mm_model_config_default(&o->cfg);
     o->B = 4, o->T = 512, o->steps = 5, o->warmup = 1, o->threads = 0, o->peak_n = 2048, o->json = 0;
     o->num_candidates = 16;
     o->device = "cpu";
-    optind = 1;
-    opterr = 0;
-    int c, li;
-    while ((c = getopt_long(argc, argv, ":h", longopts, &li)) != -1) {
-        int rc = 0;
-        switch (c) {
-        case 'd': rc = mm_parse_int("dim", optarg, 2, &o->cfg.dim); break;
-        case 'l': rc = mm_parse_int("n-layers", optarg, 1, &o->cfg.n_layers); break;
-        case 'H': rc = mm_parse_int("n-heads", optarg, 1, &o->cfg.n_heads); break;
-        case 'k': rc = mm_parse_int("n-kv-heads", optarg, 1, &o->cfg.n_kv_heads); break;
-        case 'v': rc = mm_parse_int("vocab", optarg, 2, &o->cfg.vocab_size); break;
-        case 't': rc = mm_parse_int("seq-len", optarg, 1, &o->T); break;
-        case 'b': rc = mm_parse_int("batch", optarg, 1, &o->B); break;
-        case 's': rc = mm_parse_int("steps", optarg, 1, &o->steps); break;
-        case 'w': rc = mm_parse_int("warmup-steps", optarg, 0, &o->warmup); break;
-        case 'j': rc = mm_parse_int("threads", optarg, 1, &o->threads); break;
-        case 'p': rc = mm_parse_int("peak-size", optarg, 64, &o->peak_n); break;
-        case 'J': o->json = 1; break;
-        case 'G': o->device = optarg; break;
-        case 'M':
-            if (mm_model_type_parse(optarg, &o->cfg.model_type)) rc = mm_error_prefix("bench: --model-type");
-            break;
-        case 'N': rc = mm_parse_int("knowledge-num", optarg, 1, &o->cfg.knowledge_num); break;
-        case 'L': rc = mm_parse_int("knowledge-length", optarg, 1, &o->cfg.knowledge_length); break;
-        case 'D': rc = mm_parse_int("knowledge-dim", optarg, 2, &o->cfg.knowledge_dim); break;
-        case 'K': rc = mm_parse_int("num-candidates", optarg, 1, &o->num_candidates); break;
-        case 'h': fputs(mm_bench_usage, stdout); return 1;
-        case ':': return mm_errorf("bench: option '%s' needs a value", argv[optind - 1]), -2;
-        default: return mm_errorf("bench: unknown option '%s'", argv[optind - 1]), -2;
-        }
-        if (rc) return -2;
-    }
-    if (optind < argc) return mm_errorf("bench: unexpected argument '%s'", argv[optind]), -2;
+    const char *model_type = NULL;
+    const int big = 1 << 30;
+    mm_opt opts[] = {
+        mm_opt_int("--dim", &o->cfg.dim, 2, big),
+        mm_opt_int("--n-layers", &o->cfg.n_layers, 1, big),
+        mm_opt_int("--n-heads", &o->cfg.n_heads, 1, big),
+        mm_opt_int("--n-kv-heads", &o->cfg.n_kv_heads, 1, big),
+        mm_opt_int("--vocab", &o->cfg.vocab_size, 2, big),
+        mm_opt_int("--seq-len", &o->T, 1, big),
+        mm_opt_int("--batch", &o->B, 1, big),
+        mm_opt_int("--steps", &o->steps, 1, big),
+        mm_opt_int("--warmup-steps", &o->warmup, 0, big),
+        mm_opt_int("--threads", &o->threads, 1, big),
+        mm_opt_int("--peak-size", &o->peak_n, 64, big),
+        mm_opt_flag("--json", &o->json),
+        mm_opt_str("--model-type T", &model_type),
+        mm_opt_int("--knowledge-num", &o->cfg.knowledge_num, 1, big),
+        mm_opt_int("--knowledge-length", &o->cfg.knowledge_length, 1, big),
+        mm_opt_int("--knowledge-dim", &o->cfg.knowledge_dim, 2, big),
+        mm_opt_int("--num-candidates", &o->num_candidates, 1, big),
+        mm_opt_str("--device D", &o->device),
+    };
+    int rc = mm_cli_parse("bench", mm_bench_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != MM_CLI_CONTINUE) return rc;
+    if (model_type && mm_model_type_parse(model_type, &o->cfg.model_type) != 0)
+        return mm_cli_usage_error("bench: --model-type: %s (see --help)", mm_error_message());
     o->cfg.max_seq_len = o->T > o->cfg.max_seq_len ? o->T : o->cfg.max_seq_len;
-    return 0;
+    return MM_CLI_CONTINUE;
 }
 
 int mm_cmd_bench(int argc, char **argv) {
     mm_bench_opts o;
     int prc = mm_bench_parse(argc, argv, &o);
-    if (prc == 1) return 0;
-    if (prc == -2) {
-        fputs(mm_bench_usage, stderr);
-        return mm_cli_usage_error("%s", mm_error_message());
-    }
+    if (prc != MM_CLI_CONTINUE) return prc;
     const mm_backend *be = NULL;
     if (mm_backend_select(o.device, &be) != 0) return mm_cli_fail();
     if (o.threads > 0) be->set_threads(o.threads);

@@ -299,6 +299,6 @@ Test(bench_cli, tiny_run_reports_json_and_rejects_bad_options) {
     const char *bad[] = {MM_MINIMIND_EXE, "bench", "--steps", "zero", NULL};
     cr_assert_eq(mm_test_run(bad, NULL, &r), 0);
     cr_assert_eq(r.status, 2);
-    cr_assert(strstr(r.err, "minimind: error: bench: option --steps") != NULL, "%s", r.err);
+    cr_assert(strstr(r.err, "minimind: error: bench: --steps: expected an integer") != NULL, "%s", r.err);
     mm_proc_result_free(&r);
 }
