@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "minimind/error.h"
+#include "minimind/model_config.h"
 #include "minimind/safetensors.h"
 
 // max|a - b| / max|b| over n values (the tolerance measure of the parity tests).
@@ -25,6 +26,27 @@ static inline void set_meta_num(mm_safetensors *st, const char *key, double v) {
     char buf[64];
     snprintf(buf, sizeof buf, "%.9g", v);
     cr_assert_eq(mm_st_set_meta(st, key, buf), 0, "%s", mm_error_message());
+}
+
+// The model's shape for the reference script's metadata.
+static inline void set_meta_shape(mm_safetensors *st, const mm_model_config *cfg) {
+    set_meta_num(st, "dim", cfg->dim);
+    set_meta_num(st, "n_layers", cfg->n_layers);
+    set_meta_num(st, "n_heads", cfg->n_heads);
+    set_meta_num(st, "n_kv_heads", cfg->n_kv_heads);
+    set_meta_num(st, "vocab_size", cfg->vocab_size);
+    set_meta_num(st, "norm_eps", cfg->norm_eps);
+    set_meta_num(st, "rope_theta", cfg->rope_theta);
+    set_meta_num(st, "max_seq_len", cfg->max_seq_len);
+}
+
+// The training check: `steps` AdamW steps (no warm-up) at lr, weight decay wd, clipping at clip.
+static inline void set_meta_steps(mm_safetensors *st, int steps, double lr, double wd, double clip) {
+    set_meta_num(st, "steps", steps);
+    set_meta_num(st, "warmup", 0);
+    set_meta_num(st, "lr", lr);
+    set_meta_num(st, "weight_decay", wd);
+    set_meta_num(st, "grad_clip", clip);
 }
 
 // The F32 tensor `name` of numel values in the reference's output (the test fails otherwise).

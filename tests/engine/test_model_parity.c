@@ -55,20 +55,9 @@ static void parity(const mm_model_config *cfg_in, int B, int T, double tol) {
     cr_assert_eq(mm_st_add(&st, "X", MM_I32, 2, bt, X), 0);
     cr_assert_eq(mm_st_add(&st, "Y", MM_I32, 2, bt, Y), 0);
     cr_assert_eq(mm_st_add(&st, "mask", MM_F32, 2, bt, mask), 0);
-    set_meta_num(&st, "dim", cfg->dim);
-    set_meta_num(&st, "n_layers", cfg->n_layers);
-    set_meta_num(&st, "n_heads", cfg->n_heads);
-    set_meta_num(&st, "n_kv_heads", cfg->n_kv_heads);
-    set_meta_num(&st, "vocab_size", cfg->vocab_size);
+    set_meta_shape(&st, cfg);
     set_meta_num(&st, "hidden_dim", cfg->hidden_dim);
-    set_meta_num(&st, "norm_eps", cfg->norm_eps);
-    set_meta_num(&st, "rope_theta", cfg->rope_theta);
-    set_meta_num(&st, "max_seq_len", cfg->max_seq_len);
-    set_meta_num(&st, "steps", STEPS);
-    set_meta_num(&st, "warmup", 0);
-    set_meta_num(&st, "lr", lr);
-    set_meta_num(&st, "weight_decay", wd);
-    set_meta_num(&st, "grad_clip", clip);
+    set_meta_steps(&st, STEPS, lr, wd, clip);
     cr_assert_eq(mm_st_write(&st, in), 0, "%s", mm_error_message());
     mm_st_free(&st);
 
