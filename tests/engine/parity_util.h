@@ -8,7 +8,9 @@
 #include <stdio.h>
 
 #include "minimind/error.h"
+#include "minimind/model.h"
 #include "minimind/model_config.h"
+#include "minimind/optim.h"
 #include "minimind/safetensors.h"
 
 // max|a - b| / max|b| over n values (the tolerance measure of the parity tests).
@@ -57,6 +59,29 @@ static inline const mm_st_tensor *need(const mm_safetensors *st, const char *nam
     cr_assert_eq(t->nbytes, numel * sizeof(float), "'%s' has %zu bytes, want %zu", name, t->nbytes,
                  numel * sizeof(float));
     return t;
+}
+
+// Runs `steps` training steps as MiniMind's loop (lr schedule per step, clipping, AdamW) on one
+// batch and returns the worst relative difference of the losses to the reference's `losses`.
+static inline double adamw_steps_rel_err(mm_model *m, const int32_t *X, const int32_t *Y, const float *mask, int B,
+                                         int T, const float *ref_losses, int steps, float lr, float wd, float clip,
+                                         const char *tag) {
+    mm_adamw opt;
+    cr_assert_eq(mm_adamw_init(&opt, m->num_params, MM_ADAMW_BETA1, MM_ADAMW_BETA2, MM_ADAMW_EPS, wd, NULL), 0);
+    double worst = 0;
+    for (int s = 0; s < steps; s++) {
+        float loss;
+        mm_model_zero_grad(m);
+        cr_assert_eq(mm_model_forward(m, X, Y, mask, B, T, &loss, NULL), 0, "%s", mm_error_message());
+        cr_assert_eq(mm_model_backward(m, 1.0f), 0);
+        mm_model_clip_grad_norm(m, clip);
+        mm_adamw_step(&opt, m->params, m->grads, mm_lr_schedule(s, steps, lr, 0));
+        double e = fabs(loss - ref_losses[s]) / fabs(ref_losses[s]);
+        cr_log_info("%s: step %d loss C %.6f torch %.6f (rel %.2e)", tag, s, loss, ref_losses[s], e);
+        worst = fmax(worst, e);
+    }
+    mm_adamw_free(&opt);
+    return worst;
 }
 
 #endif

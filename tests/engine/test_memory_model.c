@@ -131,24 +131,11 @@ static void parity(mm_model_type type, int B, int T, double tol) {
     cr_expect_eq(n_memory, cfg->n_layers * (type == MM_MODEL_MEMORY ? 5 : 2));
     cr_expect_null(mm_st_find(&ref, "grad.layers.0.feed_forward.w1.weight"));
 
-    mm_adamw opt;
-    cr_assert_eq(mm_adamw_init(&opt, m.num_params, MM_ADAMW_BETA1, MM_ADAMW_BETA2, MM_ADAMW_EPS, wd, NULL), 0);
     const float *ref_losses = need(&ref, "losses", STEPS)->data;
-    double worst_step = 0;
-    for (int s = 0; s < STEPS; s++) {
-        mm_model_zero_grad(&m);
-        cr_assert_eq(mm_model_forward(&m, X, Y, mask, B, T, &loss, NULL), 0, "%s", mm_error_message());
-        cr_assert_eq(mm_model_backward(&m, 1.0f), 0);
-        mm_model_clip_grad_norm(&m, clip);
-        mm_adamw_step(&opt, m.params, m.grads, mm_lr_schedule(s, STEPS, lr, 0));
-        double e = fabs(loss - ref_losses[s]) / fabs(ref_losses[s]);
-        cr_log_info("%s: step %d loss C %.6f torch %.6f (rel %.2e)", tn, s, loss, ref_losses[s], e);
-        worst_step = fmax(worst_step, e);
-    }
+    double worst_step = adamw_steps_rel_err(&m, X, Y, mask, B, T, ref_losses, STEPS, lr, wd, clip, tn);
     cr_expect(ref_losses[STEPS - 1] < ref_losses[0] - 0.1f, "reference did not train: %g -> %g", ref_losses[0],
               ref_losses[STEPS - 1]);
     cr_expect(worst_step <= 1e-4, "%s: training-step losses differ: worst rel %.3e", tn, worst_step);
-    mm_adamw_free(&opt);
     mm_st_free(&ref);
     mm_test_rmtree(dir);
     free(dir), free(in), free(out), free(X), free(Y), free(mask), free(logits), free(bank32);
