@@ -144,6 +144,8 @@ static int mm_build_state(mm_safetensors *st, const mm_run_config *cfg, const mm
     int64_t rl = (int64_t)r->rng_len, dl = (int64_t)r->data_pos_len;
     if (mm_st_add(st, "rng", MM_U8, 1, &rl, r->rng) || mm_st_add(st, "data_position", MM_U8, 1, &dl, r->data_pos))
         return -1;
+    int64_t el = (int64_t)r->memory_ema_len;
+    if (el > 0 && mm_st_add(st, "memory_ema", MM_U8, 1, &el, r->memory_ema)) return -1;
     char hash[17];
     snprintf(hash, sizeof hash, "%016" PRIx64, cfg ? mm_config_hash(cfg, MM_CONFIG_ALL) : (uint64_t)0);
     if (mm_common_meta(st, MM_KIND_RESUME, save_id, cfg) || mm_set_meta_i64(st, "mm.step", r->step) ||
@@ -268,8 +270,9 @@ int mm_checkpoint_load(const char *path, const mm_named_tensor *params, int n_pa
 void mm_resume_state_free_blobs(mm_resume_state *r) {
     free(r->rng);
     free(r->data_pos);
-    r->rng = r->data_pos = NULL;
-    r->rng_len = r->data_pos_len = 0;
+    free(r->memory_ema);
+    r->rng = r->data_pos = r->memory_ema = NULL;
+    r->rng_len = r->data_pos_len = r->memory_ema_len = 0;
 }
 
 static int mm_meta_i64(const mm_safetensors *st, const char *path, const char *key, int64_t *out) {
@@ -299,7 +302,7 @@ static int mm_blob(const mm_safetensors *st, const char *path, const char *name,
 // Checks the moments in the state file; found[2*i + k] gets adam_m (k=0) / adam_v (k=1) of param i.
 static int mm_check_moments(const mm_safetensors *st, const char *path, const mm_named_tensor *params, int n,
                             int want, const mm_st_tensor **found) {
-    int expected = 2;  // rng, data_position
+    int expected = 2 + (mm_st_find(st, "memory_ema") != NULL);  // rng, data_position [, memory_ema]
     for (int i = 0; i < n; i++) {
         if (!want || mm_alias_of(params, i) >= 0) continue;
         for (int k = 0; k < 2; k++) {
@@ -315,7 +318,7 @@ static int mm_check_moments(const mm_safetensors *st, const char *path, const mm
     if (st->n_tensors != expected) {  // name the first tensor that is not expected
         for (int i = 0; i < st->n_tensors; i++) {
             const char *nm = st->tensors[i].name;
-            int ok = !strcmp(nm, "rng") || !strcmp(nm, "data_position");
+            int ok = !strcmp(nm, "rng") || !strcmp(nm, "data_position") || !strcmp(nm, "memory_ema");
             for (int j = 0; !ok && j < n; j++)
                 if (found[2 * j] == &st->tensors[i] || found[2 * j + 1] == &st->tensors[i]) ok = 1;
             if (!ok)
@@ -353,7 +356,8 @@ int mm_checkpoint_load_resume(const char *weights_path, const mm_named_tensor *p
     if (!rc && !found) rc = -1;
     if (!rc) rc = mm_check_moments(&st, path, params, n_params, r->adam_m != NULL, found);
     mm_resume_state out = *r;
-    out.rng = out.data_pos = NULL;
+    out.rng = out.data_pos = out.memory_ema = NULL;
+    out.memory_ema_len = 0;
     if (!rc && (mm_meta_i64(&st, path, "mm.step", &out.step) || mm_meta_i64(&st, path, "mm.epoch", &out.epoch) ||
                 mm_meta_i64(&st, path, "mm.tokens_seen", &out.tokens_seen)))
         rc = -1;
@@ -366,7 +370,8 @@ int mm_checkpoint_load_resume(const char *weights_path, const mm_named_tensor *p
     mm_run_config cfg;
     if (!rc && cfg_out) rc = mm_config_from_meta(&cfg, &st, path);
     if (!rc && (mm_blob(&st, path, "rng", &out.rng, &out.rng_len) ||
-                mm_blob(&st, path, "data_position", &out.data_pos, &out.data_pos_len)))
+                mm_blob(&st, path, "data_position", &out.data_pos, &out.data_pos_len) ||
+                (mm_st_find(&st, "memory_ema") && mm_blob(&st, path, "memory_ema", &out.memory_ema, &out.memory_ema_len))))
         rc = -1;
     if (!rc) {
         for (int i = 0; r->adam_m && i < n_params; i++) {

@@ -12,70 +12,98 @@ const char *mm_memory_update_name(mm_memory_update u) {
     return u == MM_MEMORY_UPDATE_EMA ? "ema" : u == MM_MEMORY_UPDATE_FROZEN ? "frozen" : "unknown";
 }
 
+// ---- EMA sums (one level: `step` or `window`)
+
+static int mm_sums_init(mm_memory_ema_sums *s, int num) {
+    memset(s, 0, sizeof *s);
+    s->slot = mm_malloc((size_t)num * sizeof *s->slot);
+    if (!s->slot) return -1;
+    for (int i = 0; i < num; i++) s->slot[i] = -1;
+    return 0;
+}
+
+static void mm_sums_free(mm_memory_ema_sums *s) {
+    free(s->slot);
+    free(s->hsum);
+    free(s->wsum);
+    free(s->slot_entry);
+    memset(s, 0, sizeof *s);
+}
+
+static void mm_sums_clear(mm_memory_ema_sums *s) {
+    for (int i = 0; i < s->n_slots; i++) s->slot[s->slot_entry[i]] = -1;
+    s->n_slots = 0;
+}
+
+static int mm_sums_grow(mm_memory_ema_sums *s, int need, int C) {
+    if (need <= s->cap) return 0;
+    int cap = s->cap ? s->cap : 256;
+    while (cap < need) cap *= 2;
+    float *h = mm_realloc(s->hsum, (size_t)cap * C * sizeof *h);
+    if (!h) return -1;
+    s->hsum = h;
+    double *w = mm_realloc(s->wsum, (size_t)cap * sizeof *w);
+    if (!w) return -1;
+    s->wsum = w;
+    int32_t *e = mm_realloc(s->slot_entry, (size_t)cap * sizeof *e);
+    if (!e) return -1;
+    s->slot_entry = e;
+    s->cap = cap;
+    return 0;
+}
+
+// The slot of entry e, created (zeroed) when it has none. -1 when out of memory.
+static int mm_sums_slot(mm_memory_ema_sums *s, int32_t e, int C) {
+    if (s->slot[e] >= 0) return s->slot[e];
+    if (mm_sums_grow(s, s->n_slots + 1, C) != 0) return -1;
+    int i = s->n_slots++;
+    s->slot[e] = i;
+    s->slot_entry[i] = e;
+    s->wsum[i] = 0.0;
+    memset(s->hsum + (size_t)i * C, 0, sizeof(float) * (size_t)C);
+    return i;
+}
+
+// ---- the tracker
+
 int mm_memory_tracker_init(mm_memory_tracker *t, int num, int C, int ema) {
     memset(t, 0, sizeof *t);
     t->num = num;
     t->C = C;
     t->ema = ema;
     t->usage = mm_calloc((size_t)num, sizeof *t->usage);
-    t->slot = mm_malloc((size_t)num * sizeof *t->slot);
-    if (!t->usage || !t->slot) {
+    if (!t->usage || mm_sums_init(&t->step, num) != 0 || mm_sums_init(&t->window, num) != 0) {
         mm_memory_tracker_free(t);
         return mm_error_prefix("memory: usage statistics for %d entries", num);
     }
-    for (int i = 0; i < num; i++) t->slot[i] = -1;
     return 0;
 }
 
 void mm_memory_tracker_free(mm_memory_tracker *t) {
     free(t->usage);
-    free(t->slot);
-    free(t->hsum);
-    free(t->wsum);
-    free(t->slot_entry);
+    mm_sums_free(&t->step);
+    mm_sums_free(&t->window);
     memset(t, 0, sizeof *t);
 }
 
 void mm_memory_tracker_clear_ema(mm_memory_tracker *t) {
-    for (int s = 0; s < t->n_slots; s++) t->slot[t->slot_entry[s]] = -1;
-    t->n_slots = 0;
+    mm_sums_clear(&t->step);
+    mm_sums_clear(&t->window);
 }
 
-static int mm_tracker_grow(mm_memory_tracker *t, int need) {
-    if (need <= t->cap) return 0;
-    int cap = t->cap ? t->cap : 256;
-    while (cap < need) cap *= 2;
-    float *h = mm_realloc(t->hsum, (size_t)cap * t->C * sizeof *h);
-    if (!h) return -1;
-    t->hsum = h;
-    double *w = mm_realloc(t->wsum, (size_t)cap * sizeof *w);
-    if (!w) return -1;
-    t->wsum = w;
-    int32_t *e = mm_realloc(t->slot_entry, (size_t)cap * sizeof *e);
-    if (!e) return -1;
-    t->slot_entry = e;
-    t->cap = cap;
-    return 0;
-}
+void mm_memory_tracker_drop_step(mm_memory_tracker *t) { mm_sums_clear(&t->step); }
 
 int mm_memory_tracker_add(mm_memory_tracker *t, const int32_t *idx, const float *w, const float *h, int N, int K) {
     const size_t NK = (size_t)N * K;
     for (size_t i = 0; i < NK; i++) t->usage[idx[i]] += w[i];
     if (!t->ema) return 0;
-    for (size_t i = 0; i < NK; i++) {
-        int32_t e = idx[i];
-        if (w[i] == 0.0f || t->slot[e] >= 0) continue;
-        if (mm_tracker_grow(t, t->n_slots + 1) != 0) return mm_error_prefix("memory: EMA accumulators");
-        int s = t->n_slots++;
-        t->slot[e] = s;
-        t->slot_entry[s] = e;
-        t->wsum[s] = 0.0;
-        memset(t->hsum + (size_t)s * t->C, 0, sizeof(float) * (size_t)t->C);
-    }
-    for (size_t i = 0; i < NK; i++)
-        if (w[i] != 0.0f) t->wsum[t->slot[idx[i]]] += w[i];
-    // hsum[slot(e)] += w * h[n]: parallel over column blocks, so no two threads touch one value.
+    mm_memory_ema_sums *s = &t->step;
     const int C = t->C;
+    for (size_t i = 0; i < NK; i++)
+        if (w[i] != 0.0f && mm_sums_slot(s, idx[i], C) < 0) return mm_error_prefix("memory: EMA accumulators");
+    for (size_t i = 0; i < NK; i++)
+        if (w[i] != 0.0f) s->wsum[s->slot[idx[i]]] += w[i];
+    // hsum[slot(e)] += w * h[n]: parallel over column blocks, so no two threads touch one value.
     enum { CB = 64 };
     int nblk = (C + CB - 1) / CB;
 #pragma omp parallel for schedule(static)
@@ -83,10 +111,98 @@ int mm_memory_tracker_add(mm_memory_tracker *t, const int32_t *idx, const float 
         int c0 = blk * CB, c1 = c0 + CB < C ? c0 + CB : C;
         for (size_t i = 0; i < NK; i++) {
             if (w[i] == 0.0f) continue;
-            float *dst = t->hsum + (size_t)t->slot[idx[i]] * C;
+            float *dst = s->hsum + (size_t)s->slot[idx[i]] * C;
             const float *src = h + (i / (size_t)K) * C;
             for (int c = c0; c < c1; c++) dst[c] += w[i] * src[c];
         }
+    }
+    return 0;
+}
+
+int mm_memory_tracker_commit(mm_memory_tracker *t) {
+    mm_memory_ema_sums *s = &t->step, *win = &t->window;
+    const int C = t->C;
+    for (int i = 0; i < s->n_slots; i++) {
+        int j = mm_sums_slot(win, s->slot_entry[i], C);
+        if (j < 0) return mm_error_prefix("memory: EMA accumulators");
+        win->wsum[j] += s->wsum[i];
+        float *dst = win->hsum + (size_t)j * C;
+        const float *src = s->hsum + (size_t)i * C;
+        for (int c = 0; c < C; c++) dst[c] += src[c];
+    }
+    mm_sums_clear(s);
+    return 0;
+}
+
+// ---- the EMA window in a checkpoint
+
+enum { MM_EMA_WINDOW_VERSION = 1, MM_EMA_HEADER = 16 };
+
+static void mm_put_u32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t mm_get_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static size_t mm_ema_record_bytes(int C) { return 4 + 8 + 4 * (size_t)C; }
+
+int mm_memory_tracker_save_window(const mm_memory_tracker *t, uint8_t **buf, size_t *len) {
+    const mm_memory_ema_sums *w = &t->window;
+    *buf = NULL;
+    *len = 0;
+    if (w->n_slots == 0) return 0;
+    size_t rec = mm_ema_record_bytes(t->C), n = MM_EMA_HEADER + (size_t)w->n_slots * rec;
+    uint8_t *b = mm_malloc(n);
+    if (!b) return mm_error_prefix("memory: saving the EMA window");
+    mm_put_u32(b, MM_EMA_WINDOW_VERSION);
+    mm_put_u32(b + 4, (uint32_t)t->num);
+    mm_put_u32(b + 8, (uint32_t)t->C);
+    mm_put_u32(b + 12, (uint32_t)w->n_slots);
+    for (int i = 0; i < w->n_slots; i++) {  // little-endian host (x86-64, aarch64), as safetensors
+        uint8_t *r = b + MM_EMA_HEADER + (size_t)i * rec;
+        memcpy(r, &w->slot_entry[i], 4);
+        memcpy(r + 4, &w->wsum[i], 8);
+        memcpy(r + 12, w->hsum + (size_t)i * t->C, 4 * (size_t)t->C);
+    }
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+int mm_memory_tracker_load_window(mm_memory_tracker *t, const uint8_t *buf, size_t len, const char *what) {
+    mm_memory_tracker_clear_ema(t);
+    if (len == 0) return 0;
+    if (len < MM_EMA_HEADER) return mm_errorf("%s: memory_ema: %zu bytes, shorter than its header", what, len);
+    uint32_t ver = mm_get_u32(buf), num = mm_get_u32(buf + 4), C = mm_get_u32(buf + 8), n = mm_get_u32(buf + 12);
+    if (ver != MM_EMA_WINDOW_VERSION)
+        return mm_errorf("%s: memory_ema: version %u, this build reads version %d", what, ver, MM_EMA_WINDOW_VERSION);
+    if (num != (uint32_t)t->num || C != (uint32_t)t->C)
+        return mm_errorf("%s: memory_ema: saved for knowledge_num %u and dim %u, the model has %d and %d", what, num,
+                         C, t->num, t->C);
+    size_t rec = mm_ema_record_bytes(t->C);
+    if (n > num || len != MM_EMA_HEADER + (size_t)n * rec)
+        return mm_errorf("%s: memory_ema: %zu bytes do not hold %u entries of dim %u (truncated or corrupt)", what,
+                         len, n, C);
+    mm_memory_ema_sums *w = &t->window;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *r = buf + MM_EMA_HEADER + (size_t)i * rec;
+        int32_t e;
+        double ws;
+        memcpy(&e, r, 4);
+        memcpy(&ws, r + 4, 8);
+        if (e < 0 || e >= t->num) {
+            mm_memory_tracker_clear_ema(t);
+            return mm_errorf("%s: memory_ema: entry %d is out of range (knowledge_num %d)", what, e, t->num);
+        }
+        if (w->slot[e] >= 0 || !isfinite(ws)) {
+            mm_memory_tracker_clear_ema(t);
+            return mm_errorf("%s: memory_ema: entry %d is %s", what, e, isfinite(ws) ? "listed twice" : "not finite");
+        }
+        int j = mm_sums_slot(w, e, t->C);
+        if (j < 0) return mm_error_prefix("memory: loading the EMA window");
+        w->wsum[j] = ws;
+        memcpy(w->hsum + (size_t)j * t->C, r + 12, 4 * (size_t)t->C);
     }
     return 0;
 }
@@ -138,18 +254,19 @@ long mm_memory_ema_update(const mm_backend *be, mm_memory_tracker *t, uint16_t *
     uint16_t *ids = mm_malloc(sizeof(uint16_t) * (size_t)ENTRIES * LK);     // (P)
     int32_t *ents = mm_malloc(sizeof(int32_t) * ENTRIES);
     long changed = 0;
-    if (!X || !logits || !ids || !ents) {
+    const mm_memory_ema_sums *w = &t->window;
+    if (!X || !logits || !ids || !ents || mm_memory_tracker_commit(t) != 0) {
         changed = -1;
         goto done;
     }
     int s = 0;
-    while (s < t->n_slots) {
+    while (s < w->n_slots) {
         int ne = 0;
-        for (; s < t->n_slots && ne < ENTRIES; s++) {
-            int32_t e = t->slot_entry[s];
-            if (e < frozen_below || !(t->wsum[s] > 0.0)) continue;
-            float inv = (float)(1.0 / t->wsum[s]);
-            const float *hs = t->hsum + (size_t)s * C;
+        for (; s < w->n_slots && ne < ENTRIES; s++) {
+            int32_t e = w->slot_entry[s];
+            if (e < frozen_below || !(w->wsum[s] > 0.0)) continue;
+            float inv = (float)(1.0 / w->wsum[s]);
+            const float *hs = w->hsum + (size_t)s * C;
             for (int p = 0; p < LK; p++) {
                 float *x = X + ((size_t)ne * LK + p) * C;
                 const float *emb = wte + (size_t)bank[(size_t)e * LK + p] * C;

@@ -255,6 +255,10 @@ static int mm_trainer_save(mm_trainer *tr) {
     rs.adam_v = tr->adam_v;
     rs.data_pos = (uint8_t *)blob;
     rs.data_pos_len = strlen(blob);
+    if (tr->model.mem && mm_memory_tracker_save_window(&tr->tracker, &rs.memory_ema, &rs.memory_ema_len) != 0) {
+        free(blob);
+        return -1;
+    }
     char stage_state[4096], state[4096];
     int rc = mm_checkpoint_state_path(tr->stage_path, stage_state, sizeof stage_state) ||
              mm_checkpoint_state_path(tr->ckpt_path, state, sizeof state);
@@ -262,6 +266,7 @@ static int mm_trainer_save(mm_trainer *tr) {
     if (!rc) rc = mm_rename(stage_state, state);
     if (!rc) rc = mm_rename(tr->stage_path, tr->ckpt_path);
     free(blob);
+    free(rs.memory_ema);
     if (rc == 0) tr->last_save = tr->boundary_step;
     return rc;
 }
@@ -323,17 +328,15 @@ static int mm_trainer_resume(mm_trainer *tr) {
     if (!rc && !blob) rc = mm_errorf("%s: resume state: unreadable data position (%s)", tr->ckpt_path, jerr.text);
     if (!rc && mm_data_pos_from_json(json_object_get(blob, "data_pos"), tr->ckpt_path, &tr->boundary_pos) != 0) rc = -1;
     if (!rc && mm_dataloader_set_pos(tr->dl, &tr->boundary_pos) != 0) rc = -1;
+    if (!rc && tr->model.mem && mm_memory_tracker_load_window(&tr->tracker, rs.memory_ema, rs.memory_ema_len, tr->ckpt_path) != 0)
+        rc = -1;
+    if (!rc && !tr->model.mem && rs.memory_ema_len)
+        rc = mm_errorf("%s: resume state has a memory_ema window but the model has no memory layer", tr->ckpt_path);
     if (!rc) {
         tr->step = tr->boundary_step = tr->last_save = (long)rs.step;
         tr->elapsed0 = json_real_value(json_object_get(blob, "elapsed_s"));
         tr->grad_norm = json_real_value(json_object_get(blob, "grad_norm"));
         tr->opt.step = (long)json_integer_value(json_object_get(blob, "adam_step"));
-        const mm_knowledge_config *k = &tr->cfg.knowledge;
-        if (k->memory_update == MM_MEMORY_UPDATE_EMA && tr->opt.step % k->ema_update_freq != 0)
-            fprintf(stderr,
-                    "train: warning: the EMA window (%ld optimizer steps since the last memory update) is not "
-                    "part of the checkpoint and restarts empty: this resume is not bit-identical\n",
-                    tr->opt.step % k->ema_update_freq);
         fprintf(stderr, "train: resumed from %s at step %ld/%ld\n", tr->ckpt_path, tr->step, tr->total);
     }
     json_decref(blob);
@@ -482,6 +485,7 @@ static int mm_trainer_loop(mm_trainer *tr) {
             float bad = mm_first_nonfinite(tr->be, tr->model.params, tr->model.num_params);
             if (!isfinite(bad)) return mm_trainer_diverged(tr, tr->step, "a parameter after the update", bad, loss, lr, epoch);
             mm_model_zero_grad(&tr->model);
+            if (tr->model.mem && mm_memory_tracker_commit(&tr->tracker) != 0) return MM_EXIT_ERROR;
             if (mm_trainer_ema(tr) != 0) return MM_EXIT_ERROR;
             tr->boundary_step = tr->step;
             mm_dataloader_get_pos(tr->dl, &tr->boundary_pos);

@@ -454,3 +454,51 @@ Test(memory, read_ops_match_naive_loops_across_chunks) {
     cr_assert_gt(vmax, 0.1);
     free(idx), free(w), free(wte), free(dm), free(m), free(dw), free(dwte), free(bank), free(rdwte);
 }
+
+// The EMA window survives a save/load round trip bit for bit; the reads after the last optimizer
+// step (not committed) are not part of it; corrupt blobs are refused with the field named.
+Test(memory, ema_window_round_trip_and_corrupt_blobs) {
+    enum { NUM = 16, C = 4, N = 3, K = 2 };
+    int32_t idx[N * K] = {1, 5, 5, 9, 1, 2};
+    float w[N * K] = {0.5f, 0.5f, 0.25f, 0.75f, 1.0f, 0.0f}, h[N * C];
+    fill_rand(h, N * C, 1.0f);
+    mm_memory_tracker t, u;
+    cr_assert_eq(mm_memory_tracker_init(&t, NUM, C, 1), 0);
+    cr_assert_eq(mm_memory_tracker_init(&u, NUM, C, 1), 0);
+    cr_assert_eq(mm_memory_tracker_add(&t, idx, w, h, N, K), 0);
+    cr_assert_eq(mm_memory_tracker_commit(&t), 0);
+    uint8_t *a, *b;
+    size_t la, lb;
+    cr_assert_eq(mm_memory_tracker_save_window(&t, &a, &la), 0);
+    cr_assert_eq(la, 16 + 3 * (4 + 8 + 4 * C), "entries 1, 5, 9 (2 has weight 0): three records (%zu bytes)", la);
+    cr_assert_eq(mm_memory_tracker_add(&t, idx, w, h, 1, K), 0);  // a micro-step after the boundary
+    cr_assert_eq(mm_memory_tracker_save_window(&t, &b, &lb), 0);
+    cr_assert(lb == la && memcmp(a, b, la) == 0, "uncommitted reads leaked into the saved window");
+    free(b);
+    cr_assert_eq(mm_memory_tracker_load_window(&u, a, la, "x.state"), 0, "%s", mm_error_message());
+    cr_assert_eq(mm_memory_tracker_save_window(&u, &b, &lb), 0);
+    cr_assert(lb == la && memcmp(a, b, la) == 0, "round trip changed the window");
+    free(b);
+    // hand check of one record: entry 5 has w 0.5 (row 0) + 0.25 (row 1)
+    cr_assert_eq(u.window.wsum[u.window.slot[5]], 0.75);
+    cr_assert_float_eq(u.window.hsum[(size_t)u.window.slot[5] * C], 0.5f * h[0] + 0.25f * h[C], 1e-6);
+
+    uint8_t *bad = malloc(la);
+    memcpy(bad, a, la);
+    cr_assert_neq(mm_memory_tracker_load_window(&u, bad, la - 1, "x.state"), 0);
+    cr_assert(strstr(mm_error_message(), "x.state: memory_ema") && strstr(mm_error_message(), "truncated"), "%s",
+              mm_error_message());
+    int32_t e = 99;
+    memcpy(bad + 16, &e, 4);
+    cr_assert_neq(mm_memory_tracker_load_window(&u, bad, la, "x.state"), 0);
+    cr_assert(strstr(mm_error_message(), "entry 99 is out of range"), "%s", mm_error_message());
+    memcpy(bad, a, la);
+    bad[4] = 17;  // knowledge_num 17
+    cr_assert_neq(mm_memory_tracker_load_window(&u, bad, la, "x.state"), 0);
+    cr_assert(strstr(mm_error_message(), "knowledge_num 17"), "%s", mm_error_message());
+    cr_assert_eq(u.window.n_slots, 0, "a refused blob leaves an empty window");
+    free(bad);
+    free(a);
+    mm_memory_tracker_free(&t);
+    mm_memory_tracker_free(&u);
+}

@@ -240,11 +240,13 @@ static void mm_resume_to_end(const char *ini, const char *out, long expect_step)
     mm_assert_status(out, "finished");
 }
 
-Test(resume, sigterm_then_resume_is_bit_exact, .timeout = 300) {
-    mm_fx_data d;
-    mm_resume_data(&d, "resume_term");
-    char *ini = mm_resume_ini(&d, 6);
-    char *ref = mm_test_path(d.dir, "ref"), *out = mm_test_path(d.dir, "run");
+// Runs INI uninterrupted into DIR/ref, then again into DIR/run stopped by SIGTERM after 25 metrics
+// rows and resumed; metrics rows, weights (the memory bank included), AdamW moments, any other
+// resume-state tensor and data positions must be the uninterrupted run's, bit for bit. Returns the
+// step of the checkpoint the run was stopped at. at_stop (optional) inspects DIR/run before the resume.
+static long mm_check_sigterm_resume(const mm_fx_data *d, const char *ini, int accumulation,
+                                    void (*at_stop)(const char *out, long stopped)) {
+    char *ref = mm_test_path(d->dir, "ref"), *out = mm_test_path(d->dir, "run");
     mm_reference_run(ini, ref);
 
     pid_t pid = mm_spawn_train(ini, out, 0);
@@ -260,8 +262,10 @@ Test(resume, sigterm_then_resume_is_bit_exact, .timeout = 300) {
     cr_assert_geq(stopped, 24, "checkpoint at step %ld", stopped);
     cr_assert_lt(stopped, json_integer_value(json_object_get(pr, "total_steps")),
                  "the run was not stopped mid-way");
-    cr_assert_eq(stopped % 2, 0, "a checkpoint must sit on an accumulation boundary (step %ld)", stopped);
+    cr_assert_eq(stopped % accumulation, 0, "a checkpoint must sit on an accumulation boundary (step %ld)",
+                 stopped);
     json_decref(pr);
+    if (at_stop) at_stop(out, stopped);
 
     mm_resume_to_end(ini, out, stopped);
     mm_assert_same_metrics(ref, out);
@@ -275,7 +279,67 @@ Test(resume, sigterm_then_resume_is_bit_exact, .timeout = 300) {
     cr_assert(json_equal(pa, pb), "data positions differ");
     json_decref(pa);
     json_decref(pb);
-    free(wa), free(wb), free(sa), free(sb), free(se), free(err), free(ini), free(ref), free(out);
+    free(wa), free(wb), free(sa), free(sb), free(se), free(err), free(ref), free(out);
+    return stopped;
+}
+
+Test(resume, sigterm_then_resume_is_bit_exact, .timeout = 300) {
+    mm_fx_data d;
+    mm_resume_data(&d, "resume_term");
+    char *ini = mm_resume_ini(&d, 6);
+    mm_check_sigterm_resume(&d, ini, 2, NULL);
+    free(ini);
+    mm_fx_data_free(&d);
+}
+
+// The memory model with EMA updates every 7 optimizer steps (21 micro-steps, 3 per optimizer step):
+// the first update rewrites the bank at step 21; the stop (step ~26) lands inside the second window
+// and nearly always inside an accumulation, so the checkpoint must carry the window's sums as of the
+// last optimizer step, not the reads of the micro-steps after it (which the resumed run redoes).
+// The run ends at step 39, inside that same window, so the final resume states compare its sums
+// (the bank's argmax tokens alone could hide a difference).
+enum { EMA_ACCUM = 3, EMA_FREQ = 7 };
+
+// The stopped run's resume state holds the EMA window exactly when the window was not empty: the
+// stop was not on an EMA update.
+static void mm_expect_ema_window(const char *out, long stopped) {
+    char *p = mm_test_path(out, "pretrain_32.state.safetensors");
+    mm_safetensors st;
+    cr_assert_eq(mm_st_read(&st, p), 0, "%s", mm_error_message());
+    const mm_st_tensor *t = mm_st_find(&st, "memory_ema");
+    int inside = (stopped / EMA_ACCUM) % EMA_FREQ != 0;
+    cr_assert_eq(t != NULL, inside, "step %ld (%s an EMA window): memory_ema %s", stopped,
+                 inside ? "inside" : "at the end of", t ? "present" : "absent");
+    if (t) cr_assert_gt(t->nbytes, 16, "memory_ema holds no entry");
+    mm_st_free(&st);
+    free(p);
+}
+
+Test(resume, sigterm_inside_an_ema_window_resumes_bit_exact, .timeout = 300) {
+    enum { ACCUM = EMA_ACCUM, FREQ = EMA_FREQ };
+    mm_fx_data d;
+    mm_resume_data(&d, "resume_ema");
+    const int max_steps = 39;
+    char *train = mm_fx_fmt(
+        "batch_size = 4\naccumulation_steps = %d\nlearning_rate = 2e-3\nepochs = 8\nmax_steps = %d\n"
+        "log_interval = 1\n"
+        "save_interval = 1000\nseed = 7\n\n[knowledge]\nknowledge_num = 64\nknowledge_length = 6\n"
+        "knowledge_dim = 8\nnum_candidates = 4\nmemory_update = ema\nema_update_freq = %d\nema_decay = 0.5\n"
+        "freeze_ratio = 0.25\n",
+        ACCUM, max_steps, FREQ);
+    char *ini = mm_fx_ini(&d, "ema.ini", "model_type = model\n" RESUME_MODEL, train);
+    mm_check_sigterm_resume(&d, ini, ACCUM, mm_expect_ema_window);
+    // The final checkpoints compared above agree on the bank, and the EMA did write it.
+    char *ref_ckpt = mm_test_path(d.dir, "ref/pretrain_32.safetensors");
+    mm_safetensors w;
+    cr_assert_eq(mm_st_read(&w, ref_ckpt), 0, "%s", mm_error_message());
+    const mm_st_tensor *bank = mm_st_find(&w, "memory_bank");
+    cr_assert(bank != NULL);
+    long nonpad = 0;
+    for (size_t i = 0; i < bank->nbytes / 2; i++) nonpad += ((const uint16_t *)bank->data)[i] != 0;
+    cr_assert_gt(nonpad, 0, "the EMA never wrote the (initially empty) bank: the test shows nothing");
+    mm_st_free(&w);
+    free(ref_ckpt), free(train), free(ini);
     mm_fx_data_free(&d);
 }
 

@@ -6,7 +6,8 @@
 //                                   memory bank), metadata "format"="pt", "mm.kind"="weights",
 //                                   "mm.save_id", "mm.version" and every config key ("model.dim"...)
 //   pretrain_512.state.safetensors  resume state: "adam_m.NAME"/"adam_v.NAME" (F32, shaped like
-//                                   NAME), "rng" and "data_position" (U8 blobs), metadata
+//                                   NAME), "rng" and "data_position" (U8 blobs), "memory_ema"
+//                                   (U8 blob, only when not empty), metadata
 //                                   "mm.kind"="resume_state", the same "mm.save_id", "mm.step",
 //                                   "mm.epoch", "mm.tokens_seen", "mm.config_hash" + config keys
 //
@@ -61,6 +62,8 @@ typedef struct mm_resume_state {
     size_t rng_len;
     uint8_t *data_pos;  // data-loader position (bytes or a JSON string; not NUL-terminated)
     size_t data_pos_len;
+    uint8_t *memory_ema;  // the memory layer's EMA window (mm_memory_tracker_save_window); length 0:
+    size_t memory_ema_len;  // none (not written; a file without it loads as length 0)
     // Load only: the saved configuration's mm_config_hash(MM_CONFIG_ALL) and the save id.
     uint64_t config_hash;
     char save_id[33];

@@ -90,26 +90,53 @@ void mm_memory_gumbel_noise(float *noise, size_t n, uint64_t seed, uint64_t coun
 // Usage tracking and EMA updates (memory_update = ema), engine/src/memory_update.c.
 
 // Per-window statistics of which entries the layers read. usage[e] accumulates the read-out weight
-// of entry e over every row and layer of the window; with EMA, each used entry also accumulates
+// of entry e over every row and layer of the log window; with EMA, each used entry also accumulates
 // sum_rows w * h (the hidden state entering the memory layer) in a slot (slots grow as entries are
 // first used, so memory follows the entries used, not NUM).
-typedef struct mm_memory_tracker {
-    int num, C;
-    int ema;              // 1: accumulate hidden states for EMA
-    double *usage;        // (NUM) weight mass of the log window
-    int32_t *slot;        // (NUM) EMA slot of an entry, -1 when unused in the EMA window
+// The EMA sums are kept at two levels so that the state at an optimizer-step boundary is exact
+// (a checkpoint taken when a run is stopped in the middle of a gradient accumulation must not
+// contain the reads of the micro-steps after the boundary, which the resumed run redoes):
+//   `step`   the reads since the last optimizer step (mm_memory_tracker_add writes here);
+//   `window` the EMA window: the `step` sums are merged into it at each optimizer step
+//            (mm_memory_tracker_commit), in slot order, so the result does not depend on where a
+//            run was interrupted. It is what EMA updates read and what checkpoints store.
+typedef struct mm_memory_ema_sums {
+    int32_t *slot;        // (NUM) slot of an entry, -1 when the entry has no slot
     float *hsum;          // (cap, C) sum w * h per slot
     double *wsum;         // (cap)    sum w per slot
     int32_t *slot_entry;  // (cap)    entry of each slot
     int n_slots, cap;
-    long rewritten;       // entries rewritten by EMA updates since the last stats reset
-    long updates;         // EMA updates since the last stats reset
+} mm_memory_ema_sums;
+
+typedef struct mm_memory_tracker {
+    int num, C;
+    int ema;                    // 1: accumulate hidden states for EMA
+    double *usage;              // (NUM) weight mass of the log window
+    mm_memory_ema_sums step;    // EMA sums of the reads since the last optimizer step
+    mm_memory_ema_sums window;  // EMA sums of the window (committed steps)
+    long rewritten;             // entries rewritten by EMA updates since the last stats reset
+    long updates;               // EMA updates since the last stats reset
 } mm_memory_tracker;
 
 int mm_memory_tracker_init(mm_memory_tracker *t, int num, int C, int ema);
 void mm_memory_tracker_free(mm_memory_tracker *t);
-// Adds one layer's reads: idx/w (N, K), h (N, C) (only used with ema). Returns 0 or -1 (out of memory).
+// Adds one layer's reads: idx/w (N, K), h (N, C) (only used with ema) to the usage and to the
+// `step` sums. Returns 0 or -1 (out of memory).
 int mm_memory_tracker_add(mm_memory_tracker *t, const int32_t *idx, const float *w, const float *h, int N, int K);
+// At an optimizer step: merges the `step` sums into the EMA window and clears them. 0 or -1.
+int mm_memory_tracker_commit(mm_memory_tracker *t);
+// Drops the `step` sums (the micro-steps after the last optimizer step).
+void mm_memory_tracker_drop_step(mm_memory_tracker *t);
+
+// The EMA window as bytes for a checkpoint (the resume state's "memory_ema" blob), little-endian:
+//   u32 version (1), u32 knowledge_num, u32 C, u32 n_slots, then per slot in slot order:
+//   i32 entry, f64 wsum, C x f32 hsum.
+// *buf is malloc'd (NULL and *len = 0 when the window is empty). Returns 0 or -1.
+int mm_memory_tracker_save_window(const mm_memory_tracker *t, uint8_t **buf, size_t *len);
+// Replaces the EMA window with the one in buf (len 0: an empty window) and clears the `step`
+// sums. Validates everything; errors are prefixed with `what` (the file), e.g.
+// "ckpt.state.safetensors: memory_ema: entry 70000 is out of range (knowledge_num 65536)".
+int mm_memory_tracker_load_window(mm_memory_tracker *t, const uint8_t *buf, size_t len, const char *what);
 
 typedef struct mm_memory_stats {
     double used_fraction;  // entries with usage > 0 / NUM
@@ -122,7 +149,8 @@ typedef struct mm_memory_stats {
 // Statistics of the window since the last reset; reset = 1 starts a new window.
 void mm_memory_stats_take(mm_memory_tracker *t, mm_memory_stats *st, int reset);
 
-// One EMA update over the EMA window accumulated in t (which it then clears): for each used entry
+// One EMA update over the EMA window accumulated in t (committing the `step` sums first; the window
+// is cleared afterwards): for each used entry
 // e with e >= frozen_below, with hbar = hsum/wsum and E the tied embedding (V, C), each position p
 // of the entry moves to x_p = decay * E[bank[e][p]] + (1 - decay) * hbar and is re-tokenized as
 // argmax_v (x_p * norm_w) . E[v] (the output head as the model applies it: final RMSNorm weight,
@@ -131,7 +159,7 @@ void mm_memory_stats_take(mm_memory_tracker *t, mm_memory_stats *st, int reset);
 // number of entries whose tokens changed; every id written is < V.
 long mm_memory_ema_update(const mm_backend *be, mm_memory_tracker *t, uint16_t *bank, int LK, const float *wte, const float *norm_w, int V,
                           int C, float decay, int frozen_below);
-// Clears the EMA window (after a resume, or when EMA is off) without updating.
+// Clears the EMA window and the `step` sums without updating.
 void mm_memory_tracker_clear_ema(mm_memory_tracker *t);
 // "frozen" / "ema" (mm_memory_update is declared in minimind/config.h).
 const char *mm_memory_update_name(mm_memory_update u);
