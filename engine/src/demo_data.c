@@ -28,7 +28,8 @@ enum {
 #define MM_EVAL_MAX_FACTS 500
 
 static const char *const mm_file_names[MM_DEMO_N_FILES] = {
-    "pretrain.jsonl", "sentence_trex_data.json", "eval_facts.jsonl", "eval.jsonl", "manifest.json"};
+    "pretrain.jsonl", "sentence_trex_data.json", "eval_facts.jsonl", "eval.jsonl", "train_facts.jsonl",
+    "manifest.json"};
 
 static const char *const mm_file_descriptions[MM_DEMO_N_FILES] = {
     "pretraining text: JSON Lines {\"text\": ...}, short paragraphs stating every fact once with "
@@ -41,6 +42,9 @@ static const char *const mm_file_descriptions[MM_DEMO_N_FILES] = {
     "fact itself does in other wordings",
     "held-out evaluation text: JSON Lines {\"text\": ...}, the eval facts rendered with the "
     "held-out templates (usable with `minimind eval --data`)",
+    "seen-wording fact completion (memorisation probe): the facts of eval_facts.jsonl, same fields, "
+    "the prompt being the start of a sentence that pretrain.jsonl contains (the first train "
+    "template with the subject before the object)",
     "this file"};
 
 // ---------------------------------------------------------------------------------------------
@@ -367,18 +371,37 @@ static int mm_write_trex(const char *dir, const mm_demo_world *w, mm_demo_file_s
     return mm_out_commit(&o);
 }
 
-static int mm_write_eval_facts(const char *dir, const mm_demo_world *w, const int *eval, int n_eval,
-                               mm_demo_file_stat *st) {
+// The first train template whose completion prompt for f contains the subject (the subject comes
+// before the object), rendered into buf; -1 with the error set when no template qualifies.
+static int mm_render_seen_prompt(const mm_demo_world *w, const mm_demo_fact *f, mm_demo_lang lang,
+                                 char *buf, size_t cap, size_t *prompt_len) {
+    const char *subject = mm_demo_subject_text(w, f, lang);
+    for (int t = 0; t < MM_DEMO_TRAIN_TEMPLATES; t++) {
+        if (mm_demo_render(w, f, lang, t, buf, cap, prompt_len) < 0) return -1;
+        char c = buf[*prompt_len];
+        buf[*prompt_len] = '\0';
+        int ok = *prompt_len > 0 && strstr(buf, subject) != NULL;
+        buf[*prompt_len] = c;
+        if (ok) return 0;
+    }
+    return mm_errorf("demo-data: relation %s (%s) has no train template with the subject first",
+                     mm_demo_relation_name(f->relation), mm_demo_lang_code(lang));
+}
+
+// eval_facts.jsonl (held-out template) or, with seen = 1, train_facts.jsonl (a train template).
+static int mm_write_facts(const char *dir, const mm_demo_world *w, const int *eval, int n_eval, int seen,
+                          mm_demo_file_stat *st) {
     mm_out o;
-    if (mm_out_open(&o, dir, MM_DEMO_FILE_EVAL_FACTS, st) != 0) return -1;
+    if (mm_out_open(&o, dir, seen ? MM_DEMO_FILE_TRAIN_FACTS : MM_DEMO_FILE_EVAL_FACTS, st) != 0) return -1;
     char sentence[MM_DEMO_SENTENCE_CAP];
     int rc = 0;
     for (int i = 0; rc == 0 && i < n_eval; i++) {
         const mm_demo_fact *f = &w->facts[eval[i]];
         for (int lang = 0; rc == 0 && lang < MM_DEMO_N_LANGS; lang++) {
             size_t prompt_len;
-            if (mm_demo_render(w, f, (mm_demo_lang)lang, MM_DEMO_HELDOUT_TEMPLATE, sentence,
-                               sizeof sentence, &prompt_len) < 0) {
+            if (seen ? mm_render_seen_prompt(w, f, (mm_demo_lang)lang, sentence, sizeof sentence, &prompt_len) < 0
+                     : mm_demo_render(w, f, (mm_demo_lang)lang, MM_DEMO_HELDOUT_TEMPLATE, sentence,
+                                      sizeof sentence, &prompt_len) < 0) {
                 rc = -1;
                 break;
             }
@@ -497,7 +520,9 @@ int mm_demo_data_write(const char *out_dir, uint64_t seed, int n_facts, mm_demo_
                                 &sum->files[MM_DEMO_FILE_PRETRAIN]);
     if (rc == 0) rc = mm_write_trex(out_dir, &w, &sum->files[MM_DEMO_FILE_TREX]);
     if (rc == 0)
-        rc = mm_write_eval_facts(out_dir, &w, eval, n_eval, &sum->files[MM_DEMO_FILE_EVAL_FACTS]);
+        rc = mm_write_facts(out_dir, &w, eval, n_eval, 0, &sum->files[MM_DEMO_FILE_EVAL_FACTS]);
+    if (rc == 0)
+        rc = mm_write_facts(out_dir, &w, eval, n_eval, 1, &sum->files[MM_DEMO_FILE_TRAIN_FACTS]);
     if (rc == 0) rc = mm_build_eval_docs(&w, seed, eval, n_eval, &eval_docs);
     if (rc == 0)
         rc = mm_write_docs_file(out_dir, MM_DEMO_FILE_EVAL, &eval_docs,

@@ -12,9 +12,9 @@
 #include "minimind/error.h"
 #include "test_util.h"
 
-static const char *const demo_files[] = {"pretrain.jsonl", "sentence_trex_data.json",
-                                         "eval_facts.jsonl", "eval.jsonl", "manifest.json"};
-#define N_DEMO_FILES 5
+static const char *const demo_files[] = {"pretrain.jsonl", "sentence_trex_data.json", "eval_facts.jsonl",
+                                         "eval.jsonl", "train_facts.jsonl", "manifest.json"};
+#define N_DEMO_FILES 6
 
 // Runs `minimind demo-data ARGS...` and returns the result (the caller frees it).
 static mm_proc_result run_demo(const char *a1, const char *a2, const char *a3, const char *a4,
@@ -297,13 +297,36 @@ Test(demo_data, formats_counts_consistency_and_held_out_prompts) {
     cr_assert_eq(per_lang[0], per_lang[1]);
     cr_assert_gt(per_lang[0], 100);
 
+    // --- train_facts.jsonl: the same facts, item by item, asked in a wording pretrain.jsonl has.
+    json_t *seen = load_jsonl(dir, "train_facts.jsonl");
+    cr_assert_eq(json_array_size(seen), n_items);
+    json_array_foreach(seen, i, item) {
+        json_t *held = json_array_get(ev, i);
+        const char *prompt = str_field(item, "prompt"), *answer = str_field(item, "answer");
+        const char *lang = str_field(item, "lang");
+        cr_assert_eq(json_integer_value(json_object_get(item, "fact_id")),
+                     json_integer_value(json_object_get(held, "fact_id")));
+        cr_assert_str_eq(lang, str_field(held, "lang"));
+        cr_assert_str_eq(answer, str_field(held, "answer"));
+        cr_assert_str_eq(str_field(item, "relation"), str_field(held, "relation"));
+        char want[1024];
+        snprintf(want, sizeof want, "%s%s%s", prompt, !strcmp(lang, "en") ? " " : "", answer);
+        cr_assert(strstr(all, want) != NULL, "seen-wording item '%s' is not in pretrain.jsonl", want);
+        json_t *t = json_array_get(json_object_get(json_array_get(trex, (size_t)json_integer_value(
+                                                                           json_object_get(item, "fact_id"))),
+                                                   "target"),
+                                   0);
+        if (!strcmp(lang, "en")) cr_assert(strstr(prompt, str_field(t, "subject")) != NULL, "%s", prompt);
+    }
+    json_decref(seen);
+
     // --- manifest.json: seed, counts and sizes that match the files.
     json_t *m = load_json(dir, "manifest.json");
     cr_assert_eq(json_integer_value(json_object_get(m, "seed")), 42);
     cr_assert_eq((size_t)json_integer_value(json_object_get(m, "facts")), n_facts);
     json_t *files = json_object_get(m, "files");
-    cr_assert_eq(json_array_size(files), 4);
-    size_t expect_records[4] = {json_array_size(docs), n_facts, n_items, json_array_size(ev_docs)};
+    cr_assert_eq(json_array_size(files), 5);
+    size_t expect_records[5] = {json_array_size(docs), n_facts, n_items, json_array_size(ev_docs), n_items};
     json_array_foreach(files, i, item) {
         size_t len;
         free(slurp(dir, str_field(item, "name"), &len));

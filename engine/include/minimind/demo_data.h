@@ -21,6 +21,9 @@
 // (each fact MM_DEMO_PRETRAIN_REPEATS times with every one of them, in both languages, each time
 // in a different paragraph); MM_DEMO_HELDOUT_TEMPLATE is used
 // only for eval_facts.jsonl / eval.jsonl. English template 0 is the canonical (TREx) sentence.
+// train_facts.jsonl asks the same facts as eval_facts.jsonl in a wording that pretrain.jsonl
+// contains (the first train template with the subject before the object): a memorisation probe
+// beside the held-out (generalisation) one.
 #define MM_DEMO_TRAIN_TEMPLATES 4
 #define MM_DEMO_HELDOUT_TEMPLATE 4
 #define MM_DEMO_TEMPLATES 5
@@ -124,7 +127,7 @@ void mm_demo_rng_shuffle(mm_demo_rng *rng, int *a, int n);
 
 // Output files, in the order of mm_demo_summary.files.
 enum { MM_DEMO_FILE_PRETRAIN, MM_DEMO_FILE_TREX, MM_DEMO_FILE_EVAL_FACTS, MM_DEMO_FILE_EVAL,
-       MM_DEMO_FILE_MANIFEST, MM_DEMO_N_FILES };
+       MM_DEMO_FILE_TRAIN_FACTS, MM_DEMO_FILE_MANIFEST, MM_DEMO_N_FILES };
 
 typedef struct mm_demo_file_stat {
     const char *name;   // file name inside the output directory, e.g. "pretrain.jsonl"
