@@ -5,11 +5,13 @@
 #   -> mandatory evaluation (eval.json) -> the memory-layer variant `model` trained the same way,
 #   fact recall of both side by side -> the expt workflow on a scratch repository
 # Usage: scripts/demo.sh [OUT_DIR]   (default: demo/; rerunning starts the demo over)
+# Environment: MM_DEMO_SEED (42), MM_DEMO_STEPS (400 per model), MM_DEMO_FACTS (2400).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-demo}
 SEED=${MM_DEMO_SEED:-42}
 STEPS=${MM_DEMO_STEPS:-400}
+FACTS=${MM_DEMO_FACTS:-2400}
 
 scripts/setup.sh build
 MM=$PWD/build/engine/minimind
@@ -17,8 +19,8 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-echo "== 1/6 demo corpus (seed $SEED)"
-"$MM" demo-data --out "$OUT/data" --seed "$SEED"
+echo "== 1/6 demo corpus (seed $SEED, $FACTS facts)"
+"$MM" demo-data --out "$OUT/data" --seed "$SEED" --facts "$FACTS"
 
 echo "== 2/6 tokenizer (byte-level BPE)"
 "$MM" tokenizer train --data "$OUT/data/pretrain.jsonl" --out "$OUT/tokenizer" --vocab-size 2048

@@ -2,12 +2,15 @@
 # The memory-layer half of the demo: trains the `model` variant (FFN replaced by the
 # KnowledgeDataset memory, the demo's knowledge bank as its initial memory) with the same settings
 # as the baseline run of scripts/demo.sh, evaluates fact recall of both on the held-out fact
-# completions, and prints them side by side with the memory's usage.
+# completions (eval_facts.jsonl: wordings never trained on) and on the same facts in a trained
+# wording (train_facts.jsonl: memorisation), and prints them side by side with the memory's usage.
 #
 # Usage: scripts/demo_memory.sh OUT_DIR      (OUT_DIR produced by scripts/demo.sh)
 # Needs OUT/demo.ini, OUT/tokenizer, OUT/pretrain.tok, OUT/knowledge.bank,
-# OUT/data/eval_facts.jsonl and the baseline checkpoint OUT/run/pretrain_*.safetensors.
-# Writes OUT/run_memory/ (checkpoint, metrics, eval.json with "facts") and OUT/run/eval_facts.json.
+# OUT/data/eval_facts.jsonl, OUT/data/train_facts.jsonl and the baseline checkpoint
+# OUT/run/pretrain_*.safetensors.
+# Writes OUT/run_memory/ (checkpoint, metrics, eval.json with "facts", eval_seen_facts.json) and
+# OUT/run/eval_facts.json, OUT/run/eval_seen_facts.json.
 # MM_DEMO_MEMORY_UPDATE=ema switches the bank to EMA updates (default frozen: the bank keeps the
 # fact sentences).
 set -euo pipefail
@@ -18,7 +21,7 @@ if [ $# -ne 1 ]; then
 fi
 OUT=$(cd "$1" && pwd)
 MM=${MM_MINIMIND:-$PWD/build/engine/minimind}
-for f in demo.ini tokenizer pretrain.tok knowledge.bank data/eval_facts.jsonl; do
+for f in demo.ini tokenizer pretrain.tok knowledge.bank data/eval_facts.jsonl data/train_facts.jsonl; do
   if [ ! -e "$OUT/$f" ]; then
     echo "demo_memory: $OUT/$f is missing (run scripts/demo.sh $1 first)" >&2
     exit 1
@@ -35,6 +38,7 @@ fi
 read -r NUM LEN < <(od -An -tu4 -j16 -N8 "$OUT/knowledge.bank")
 UPDATE=${MM_DEMO_MEMORY_UPDATE:-frozen}
 FACTS="$OUT/data/eval_facts.jsonl"
+SEEN="$OUT/data/train_facts.jsonl"
 
 echo "== 1/3 training model (memory layer: $NUM entries x $LEN tokens from knowledge.bank, $UPDATE)"
 "$MM" train --config "$OUT/demo.ini" --out "$OUT/run_memory" \
@@ -49,6 +53,12 @@ echo "== 2/3 evaluation: held-out texts + fact recall ($(wc -l < "$FACTS") facts
   --facts "$FACTS" --json "$OUT/run_memory/eval.json" | tee "$OUT/run_memory/facts.txt"
 "$MM" eval --model_path "$BASE" --quiet --facts "$FACTS" --num_samples 0 \
   --json "$OUT/run/eval_facts.json" | tee "$OUT/run/facts.txt"
+echo "   the same facts in a trained wording ($SEEN)"
+for run in run_memory run; do
+  CK=$(ls "$OUT/$run"/pretrain_*.safetensors | grep -v '\.state\.safetensors$' | head -n1)
+  "$MM" eval --model_path "$CK" --quiet --facts "$SEEN" --num_samples 0 \
+    --json "$OUT/$run/eval_seen_facts.json" | tee "$OUT/$run/seen_facts.txt"
+done
 
 echo "== 3/3 what the memory read for the first fact prompt (last layer, best entry per token)"
 PROMPT=$(head -n1 "$FACTS" | sed -e 's/^{"prompt":"\([^"]*\)".*/\1/')
@@ -58,9 +68,13 @@ LAST=$(( $(grep '^n_layers' "$OUT/run_memory/config.ini" | sed 's/[^0-9]//g') - 
 facts_line() { grep '^facts: ' "$1" | tail -n1; }
 last_metric() { tail -n1 "$OUT/run_memory/metrics.jsonl" | grep -o "\"$1\":[-0-9.e+]*" | cut -d: -f2; }
 echo
-echo "fact recall (exact match of greedy completions, $FACTS)"
+echo "fact recall (exact match of greedy completions)"
+echo " held-out wordings ($FACTS)"
 printf '  %-16s %s\n' "model_original" "$(facts_line "$OUT/run/facts.txt")"
 printf '  %-16s %s\n' "model" "$(facts_line "$OUT/run_memory/facts.txt")"
+echo " trained wordings ($SEEN)"
+printf '  %-16s %s\n' "model_original" "$(facts_line "$OUT/run/seen_facts.txt")"
+printf '  %-16s %s\n' "model" "$(facts_line "$OUT/run_memory/seen_facts.txt")"
 echo "memory usage in the last log window of the model run:" \
   "used fraction $(last_metric memory_used_fraction)," \
   "usage entropy $(last_metric memory_usage_entropy) nats," \
