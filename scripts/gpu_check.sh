@@ -31,5 +31,8 @@ timeout 300 "$BUILD/engine/minimind" bench --device cuda --seq-len 512 --batch 1
     >"$LOGS/bench_cuda.json" 2>/dev/null || status=1
 timeout 120 "$BUILD/engine/minimind" bench --device cpu --seq-len 512 --batch 1 --steps 1 \
     2>&1 | tee "$LOGS/bench_cpu.txt" || true
+# The memory variant (`model`: 1M-entry bank, 16 candidates) on the GPU.
+timeout 300 "$BUILD/engine/minimind" bench --device cuda --model-type model --seq-len 512 --batch 16 --steps 5 \
+    --warmup-steps 1 2>&1 | tee "$LOGS/bench_cuda_memory.txt" || status=1
 echo "gpu_check: status $status (logs in $LOGS)"
 exit $status

@@ -122,6 +122,10 @@ int mm_cmd_bench(int argc, char **argv) {
         bs ^= bs << 13, bs ^= bs >> 7, bs ^= bs << 17;
         m.bank[i] = (uint16_t)(1 + bs % (uint64_t)(m.V - 1));
     }
+    if (mm_model_sync_bank(&m) != 0) {
+        mm_model_free(&m);
+        return mm_cli_fail();
+    }
     mm_adamw opt;
     if (mm_adamw_init(&opt, m.num_params, MM_ADAMW_BETA1, MM_ADAMW_BETA2, MM_ADAMW_EPS, MM_ADAMW_WEIGHT_DECAY, be)) {
         mm_model_free(&m);

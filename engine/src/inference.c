@@ -32,6 +32,7 @@ static int mm_inference_load_weights(mm_inference *inf, const char *path) {
                                inf->model.V);
                 break;
             }
+        if (rc == 0) rc = mm_model_sync_bank(&inf->model);
     }
     free(named);
     return rc;

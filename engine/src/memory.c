@@ -60,9 +60,9 @@ void mm_memory_backward(const mm_backend *be, const mm_memory_shape *s, const mm
                         const float *z, const mm_memory_acts *a, const float *dm, int N, float *dz, float *scratch) {
     const size_t NK = (size_t)N * s->K;
     float *dwt = scratch, *dscore = scratch + NK, *dq = scratch + 2 * NK;  // (N, K), (N, K), (N, D)
-    be->memory_read_backward(dwt, dwte, dm, a->idx, a->w, bank, s->LK, wte, N, s->K, s->C);
+    be->memory_read_backward(dwt, dwte, dm, a->idx, a->w, bank, s->LK, wte, N, s->K, s->C, s->V);
     be->memory_weights_backward(dscore, dwt, a->ysoft, N, s->K);
-    memset(dq, 0, sizeof(float) * (size_t)N * s->D);
+    be->zero(dq, sizeof(float) * (size_t)N * s->D);
     be->memory_topk_backward(dq, dw->keys, dscore, a->idx, a->q, w->keys, N, s->D, s->S, s->K);
     // q = z W_q^T: dz += dq W_q, dW_q += dq^T z
     be->matmul_backward(dz, dw->wq, dq, z, w->wq, N, s->C, s->D, 1);

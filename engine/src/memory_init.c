@@ -50,14 +50,15 @@ fail:
     return -1;
 }
 
-// v (C) = mean tied embedding of a bank row's non-padding tokens; returns the token count.
-static int mm_entry_value(const mm_model *m, const uint16_t *row, float *v) {
+// v (C) = mean tied embedding (wte, host memory) of a bank row's non-padding tokens; returns the
+// token count.
+static int mm_entry_value(const mm_model *m, const float *wte, const uint16_t *row, float *v) {
     const int C = m->C;
     int cnt = 0;
     memset(v, 0, sizeof(float) * (size_t)C);
     for (int t = 0; t < m->ms.LK; t++) {
         if (row[t] == MM_MEMORY_PAD) continue;
-        const float *e = m->tok_embeddings + (size_t)row[t] * C;
+        const float *e = wte + (size_t)row[t] * C;
         for (int i = 0; i < C; i++) v[i] += e[i];
         cnt++;
     }
@@ -73,12 +74,15 @@ int mm_model_apply_cluster(mm_model *m, const uint32_t *perm) {
     double *rows = mm_calloc((size_t)2 * S * C, sizeof(double));  // (2, S, C): grid row / column sums
     float *v = mm_malloc(sizeof(float) * (size_t)C), *c = mm_malloc(sizeof(float) * (size_t)C);
     int *n = mm_calloc((size_t)2 * S, sizeof(int));
-    if (!nb || !rows || !v || !c || !n) goto done;
+    // The parameters on the host (m->params itself on the CPU; a copy, uploaded at the end, otherwise).
+    float *hp = nb && rows && v && c && n ? mm_model_params_to_host(m) : NULL;
+    if (!hp) goto done;
+    const float *wte = hp + (m->tok_embeddings - m->params);
     for (int p = 0; p < NUM; p++)
         memcpy(nb + (size_t)p * LK, m->bank + (size_t)perm[p] * LK, sizeof(uint16_t) * (size_t)LK);
     memcpy(m->bank, nb, sizeof(uint16_t) * (size_t)NUM * LK);
     for (int p = 0; p < NUM; p++) {
-        if (!mm_entry_value(m, m->bank + (size_t)p * LK, v)) continue;  // empty entries carry no direction
+        if (!mm_entry_value(m, wte, m->bank + (size_t)p * LK, v)) continue;  // empty entries carry no direction
         int i = p / S, j = p % S;
         for (int k = 0; k < C; k++) rows[(size_t)i * C + k] += v[k], rows[((size_t)S + j) * C + k] += v[k];
         n[i]++, n[S + j]++;
@@ -95,8 +99,8 @@ int mm_model_apply_cluster(mm_model *m, const uint32_t *perm) {
             for (int k = 0; k < C; k++) c[k] *= r;
             if (r == 0.0f) continue;  // no entry with text: keep the random key
             for (int l = 0; l < m->L; l++) {
-                const float *wq = m->layers[l].mem_query;                          // (D, C)
-                float *key = m->layers[l].mem_keys + ((size_t)half * S + i) * Dh;  // (Dh)
+                const float *wq = hp + (m->layers[l].mem_query - m->params);                          // (D, C)
+                float *key = hp + (m->layers[l].mem_keys - m->params) + ((size_t)half * S + i) * Dh;  // (Dh)
                 for (int d = 0; d < Dh; d++) {
                     const float *w = wq + (size_t)(half * Dh + d) * C;
                     double s = 0;
@@ -105,7 +109,7 @@ int mm_model_apply_cluster(mm_model *m, const uint32_t *perm) {
                 }
             }
         }
-    rc = 0;
+    rc = mm_model_params_from_host(m) == 0 && mm_model_sync_bank(m) == 0 ? 0 : -1;
 done:
     free(nb), free(rows), free(v), free(c), free(n);
     return rc == 0 ? 0 : mm_error_prefix("memory: applying the cluster cache");

@@ -246,16 +246,44 @@ static void mm_argmax_rows(const float *logits, int P, int V, uint16_t *ids) {
     }
 }
 
+// wte (V, C) and norm_w (C) are backend memory; the bank, X, the logits and the argmax are on the
+// host. On a device backend the embeddings and the norm weight are copied to the host once and X /
+// the logits travel through device buffers (dX, dlogits) around the sgemm; on the CPU those are the
+// host arrays themselves.
 long mm_memory_ema_update(const mm_backend *be, mm_memory_tracker *t, uint16_t *bank, int LK, const float *wte,
                           const float *norm_w, int V, int C, float decay, int frozen_below) {
     enum { ENTRIES = 64 };  // entries re-tokenized per sgemm
-    float *X = mm_malloc(sizeof(float) * (size_t)ENTRIES * LK * C);          // (P, C)
-    float *logits = mm_malloc(sizeof(float) * (size_t)ENTRIES * LK * V);     // (P, V)
+    const int host = be->host_resident;
+    const size_t nX = (size_t)ENTRIES * LK * C, nL = (size_t)ENTRIES * LK * V;
+    float *X = mm_malloc(sizeof(float) * nX);                                // (P, C)
+    float *logits = mm_malloc(sizeof(float) * nL);                           // (P, V)
     uint16_t *ids = mm_malloc(sizeof(uint16_t) * (size_t)ENTRIES * LK);     // (P)
     int32_t *ents = mm_malloc(sizeof(int32_t) * ENTRIES);
+    const float *dwte = wte;  // the sgemm's operand (backend memory)
+    float *hwte = NULL, *hnorm = NULL, *dX = host ? X : NULL, *dlogits = host ? logits : NULL;
     long changed = 0;
     const mm_memory_ema_sums *w = &t->window;
-    if (!X || !logits || !ids || !ents || mm_memory_tracker_commit(t) != 0) {
+    if (mm_memory_tracker_commit(t) != 0) {
+        changed = -1;
+        goto done;
+    }
+    if (!host && w->n_slots > 0) {
+        hwte = mm_malloc(sizeof(float) * (size_t)V * C);
+        hnorm = mm_malloc(sizeof(float) * (size_t)C);
+        dX = be->alloc(sizeof(float) * nX);
+        dlogits = be->alloc(sizeof(float) * nL);
+        if (hwte && hnorm) {
+            be->copy_d2h(hwte, wte, sizeof(float) * (size_t)V * C);
+            be->copy_d2h(hnorm, norm_w, sizeof(float) * (size_t)C);
+        }
+        if (!hwte || !hnorm || !dX || !dlogits || (be->check && be->check() != 0)) {
+            changed = -1;
+            goto done;
+        }
+        wte = hwte;
+        norm_w = hnorm;
+    }
+    if (!X || !logits || !ids || !ents) {
         changed = -1;
         goto done;
     }
@@ -276,7 +304,17 @@ long mm_memory_ema_update(const mm_backend *be, mm_memory_tracker *t, uint16_t *
         }
         if (ne == 0) continue;
         int P = ne * LK;
-        be->matmul_forward(logits, X, wte, P, C, V, 0);  // (P, V)
+        if (host) {
+            be->matmul_forward(logits, X, wte, P, C, V, 0);  // (P, V)
+        } else {
+            be->copy_h2d(dX, X, sizeof(float) * (size_t)P * C);
+            be->matmul_forward(dlogits, dX, dwte, P, C, V, 0);
+            be->copy_d2h(logits, dlogits, sizeof(float) * (size_t)P * V);
+            if (be->check && be->check() != 0) {
+                changed = -1;
+                goto done;
+            }
+        }
         mm_argmax_rows(logits, P, V, ids);
         for (int i = 0; i < ne; i++) {
             uint16_t *row = bank + (size_t)ents[i] * LK;
@@ -292,5 +330,11 @@ done:
     free(logits);
     free(ids);
     free(ents);
+    if (!host) {
+        free(hwte);
+        free(hnorm);
+        be->free(dX);
+        be->free(dlogits);
+    }
     return changed;
 }

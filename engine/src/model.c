@@ -189,10 +189,6 @@ int mm_model_init_memory(mm_model *m, const mm_model_config *cfg, int num_candid
     m->V = m->config.vocab_size;
     m->QKV = m->C + 2 * m->KV * m->hs;
     m->CF = m->C;
-    if (m->config.model_type != MM_MODEL_ORIGINAL && !m->be->host_resident)
-        return mm_errorf("model: model_type = %s: memory layer ops are not available on %s yet "
-                         "(use model_original, or --device cpu)",
-                         mm_model_type_name(m->config.model_type), m->be->name);
     if (m->config.model_type != MM_MODEL_ORIGINAL && mm_model_memory_setup(m, num_candidates, select) != 0)
         return -1;
     const size_t C = (size_t)m->C, F = (size_t)m->F, CF = (size_t)m->CF;

@@ -3,6 +3,8 @@
 //   model:          out = h + w2(silu(w1 [z; m]) * w3 [z; m])    w1, w3 (F, 2C), w2 (C, F)
 //   model_no_feed:  out = h + m
 // Dimension names: N rows (B*T), C model dim, D knowledge_dim, K candidates, F fusion hidden.
+// Every buffer the ops touch is backend memory (the bank through m->dbank); on a device backend the
+// host-side work (Gumbel noise, usage statistics) goes through the host staging buffer m->mhost.
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,16 +27,34 @@ int mm_model_memory_setup(mm_model *m, int num_candidates, mm_memory_select sele
     size_t n = (size_t)m->ms.num * (size_t)m->ms.LK;
     m->bank = mm_calloc(n, sizeof(uint16_t));  // all padding until a bank is loaded
     if (!m->bank) return mm_error_prefix("model: memory bank of %zu ids", n);
+    if (m->be->host_resident) {
+        m->dbank = m->bank;
+        return 0;
+    }
+    m->dbank = m->be->alloc(n * sizeof(uint16_t));
+    if (!m->dbank) return mm_error_prefix("model: memory bank of %zu ids on %s", n, m->be->name);
+    m->be->zero(m->dbank, n * sizeof(uint16_t));
     return 0;
 }
 
 void mm_model_memory_free(mm_model *m) {
+    const mm_backend *b = m->be ? m->be : mm_backend_cpu();
+    if (m->dbank != m->bank) b->free(m->dbank);
     free(m->bank);
-    free(m->macts);
-    free(m->mgacts);
-    free(m->minfer);
-    m->bank = NULL;
-    m->macts = m->mgacts = m->minfer = NULL;
+    b->free(m->macts);
+    b->free(m->mgacts);
+    b->free(m->minfer);
+    free(m->mhost);
+    m->bank = m->dbank = NULL;
+    m->macts = m->mgacts = m->minfer = m->mhost = NULL;
+}
+
+int mm_model_sync_bank(mm_model *m) {
+    const mm_backend *b = m->be;
+    if (!m->mem || b->host_resident) return 0;
+    b->copy_h2d(m->dbank, m->bank, (size_t)m->ms.num * (size_t)m->ms.LK * sizeof(uint16_t));
+    if (b->check && b->check() != 0) return mm_error_prefix("model: uploading the memory bank to %s", b->name);
+    return 0;
 }
 
 int mm_model_set_bank(mm_model *m, const uint16_t *ids, const char *what) {
@@ -46,7 +66,7 @@ int mm_model_set_bank(mm_model *m, const uint16_t *ids, const char *what) {
             return mm_errorf("%s: entry %zu position %zu holds token id %u, outside the vocabulary [0, %d)", what,
                              i / (size_t)m->ms.LK, i % (size_t)m->ms.LK, (unsigned)ids[i], m->V);
     memcpy(m->bank, ids, n * sizeof(uint16_t));
-    return 0;
+    return mm_model_sync_bank(m);
 }
 
 static float *mm_carve_m(float *base, size_t *cursor, size_t n) {
@@ -76,8 +96,8 @@ int mm_model_memory_ensure_acts(mm_model *m) {
     const size_t N = (size_t)m->B * m->T;
     size_t n = mm_layout_macts(m, NULL, N);
     if (n > m->macts_cap) {
-        free(m->macts);
-        m->macts = mm_malloc(n * sizeof(float));
+        m->be->free(m->macts);
+        m->macts = m->be->alloc(n * sizeof(float));
         m->macts_cap = m->macts ? n : 0;
         if (!m->macts) return mm_error_prefix("model: memory activations (%.1f MB)", n * 4.0 / 1e6);
     }
@@ -89,8 +109,8 @@ int mm_model_memory_ensure_gacts(mm_model *m) {
     const size_t N = (size_t)m->B * m->T, C = (size_t)m->C;
     size_t n = N * 3 * C;  // dzm (N, 2C), dm (N, C)
     if (n > m->mgacts_cap) {
-        free(m->mgacts);
-        m->mgacts = mm_malloc(n * sizeof(float));
+        m->be->free(m->mgacts);
+        m->mgacts = m->be->alloc(n * sizeof(float));
         m->mgacts_cap = m->mgacts ? n : 0;
         if (!m->mgacts) return mm_error_prefix("model: memory activation gradients (%.1f MB)", n * 4.0 / 1e6);
     }
@@ -108,25 +128,47 @@ static mm_memory_acts mm_layer_macts(const mm_model *m, int l, size_t N) {
     return ma;
 }
 
-// zm (N, 2C) = [z | mout] row by row.
-static void mm_concat_rows(float *zm, const float *z, const float *mout, size_t N, size_t C) {
-    for (size_t n = 0; n < N; n++) {
-        memcpy(zm + n * 2 * C, z + n * C, C * sizeof(float));
-        memcpy(zm + n * 2 * C + C, mout + n * C, C * sizeof(float));
+// Device backends: host staging for N rows, (N, K) noise | (N, K) idx | (N, K) w | (N, C) h.
+static float *mm_memory_staging(mm_model *m, size_t N) {
+    size_t n = N * (3 * (size_t)m->ms.K + (size_t)m->C);
+    if (n > m->mhost_cap) {
+        free(m->mhost);
+        m->mhost = mm_malloc(n * sizeof(float));
+        m->mhost_cap = m->mhost ? n : 0;
+        if (!m->mhost) mm_error_prefix("model: memory staging buffer (%.1f MB)", n * 4.0 / 1e6);
     }
+    return m->mhost;
+}
+
+// The tracker reads idx, w and (EMA) h on the host: copies of the device buffers on a device backend.
+static int mm_memory_track(mm_model *m, const mm_memory_acts *ma, const float *hres, int N) {
+    const mm_backend *be = m->be;
+    const int K = m->ms.K;
+    if (be->host_resident) return mm_memory_tracker_add(m->tracker, ma->idx, ma->w, hres, N, K);
+    const size_t NK = (size_t)N * K;
+    float *st = mm_memory_staging(m, (size_t)N);
+    if (!st) return -1;
+    int32_t *idx = (int32_t *)(st + NK);
+    float *w = st + 2 * NK, *h = st + 3 * NK;
+    be->copy_d2h(idx, ma->idx, NK * sizeof(int32_t));
+    be->copy_d2h(w, ma->w, NK * sizeof(float));
+    if (m->tracker->ema) be->copy_d2h(h, hres, (size_t)N * m->C * sizeof(float));
+    if (be->check && be->check() != 0) return mm_error_prefix("model: memory usage statistics");
+    return mm_memory_tracker_add(m->tracker, idx, w, h, N, K);
 }
 
 // out (N, C) = h + fusion(zm) or h + mout; h13 (N, 2F), g (N, F) for the fusion's backward.
 static void mm_second_half(const mm_model *m, const mm_layer_weights *w, float *out, const float *h,
                            const float *z, const float *mout, float *zm, float *h13, float *g, int N) {
     const mm_backend *be = m->be;
-    const size_t NC = (size_t)N * m->C;
-    if (out != h) memcpy(out, h, NC * sizeof(float));
+    const int C = m->C;
+    if (out != h) be->copy_d2d(out, h, (size_t)N * C * sizeof(float));
     if (!m->F) {
-        for (size_t i = 0; i < NC; i++) out[i] += mout[i];
+        be->copy_rows(out, C, mout, C, N, C, 1);  // out += mout
         return;
     }
-    mm_concat_rows(zm, z, mout, (size_t)N, (size_t)m->C);
+    be->copy_rows(zm, 2 * C, z, C, N, C, 0);  // zm (N, 2C) = [z | mout]
+    be->copy_rows(zm + C, 2 * C, mout, C, N, C, 0);
     be->matmul_forward(h13, zm, w->w13, N, m->CF, 2 * m->F, 0);  // (N, 2F)
     be->swiglu_forward(g, h13, N, m->F);                         // (N, F)
     be->matmul_forward(out, g, w->w2, N, m->F, m->C, 1);         // out += w2 g
@@ -140,13 +182,16 @@ int mm_model_memory_forward(mm_model *m, int l, const float *hres, const float *
     mm_memory_acts ma = mm_layer_macts(m, l, Ns);
     mm_memory_weights mw = {w->mem_query, w->mem_keys};
     const float *noise = NULL;
-    if (m->training && m->ms.select == MM_MEMORY_SELECT_GUMBEL) {
-        mm_memory_gumbel_noise(a->mnoise, Ns * m->ms.K, m->noise_seed, m->noise_step * (uint64_t)m->L + (uint64_t)l);
+    if (m->training && m->ms.select == MM_MEMORY_SELECT_GUMBEL) {  // drawn on the host
+        const size_t nk = Ns * m->ms.K;
+        float *hn = m->be->host_resident ? a->mnoise : mm_memory_staging(m, Ns);
+        if (!hn) return -1;
+        mm_memory_gumbel_noise(hn, nk, m->noise_seed, m->noise_step * (uint64_t)m->L + (uint64_t)l);
+        if (hn != a->mnoise) m->be->copy_h2d(a->mnoise, hn, nk * sizeof(float));
         noise = a->mnoise;
     }
-    mm_memory_forward(m->be, &m->ms, &mw, m->bank, m->tok_embeddings, z, noise, N, &ma, a->mout, a->mscratch);
-    if (m->tracker && m->training && mm_memory_tracker_add(m->tracker, ma.idx, ma.w, hres, N, m->ms.K) != 0)
-        return -1;
+    mm_memory_forward(m->be, &m->ms, &mw, m->dbank, m->tok_embeddings, z, noise, N, &ma, a->mout, a->mscratch);
+    if (m->tracker && m->training && mm_memory_track(m, &ma, hres, N) != 0) return -1;
     float *zm = m->F ? a->zm + (size_t)l * Ns * 2 * m->C : NULL;
     float *h13 = a->h13 + (size_t)l * Ns * 2 * m->F, *g = a->g + (size_t)l * Ns * m->F;
     mm_second_half(m, w, xo, hres, z, a->mout, zm, h13, g, N);
@@ -167,17 +212,15 @@ void mm_model_memory_backward(mm_model *m, int l, const float *z) {
         be->matmul_backward(ga->dg, dw->w2, ga->dres, g, w->w2, N, F, C, 0);
         be->swiglu_backward(ga->dh13, ga->dg, h13, N, F);
         be->matmul_backward(ga->dzm, dw->w13, ga->dh13, zm, w->w13, N, 2 * C, 2 * F, 0);  // (N, 2C)
-        for (size_t n = 0; n < Ns; n++) {
-            memcpy(ga->dln + n * C, ga->dzm + n * 2 * C, (size_t)C * sizeof(float));
-            memcpy(ga->dm + n * C, ga->dzm + n * 2 * C + C, (size_t)C * sizeof(float));
-        }
+        be->copy_rows(ga->dln, C, ga->dzm, 2 * C, N, C, 0);  // dzm (N, 2C) = [dz | dm]
+        be->copy_rows(ga->dm, C, ga->dzm + C, 2 * C, N, C, 0);
         dm = ga->dm;
     } else {
-        memset(ga->dln, 0, Ns * C * sizeof(float));
+        be->zero(ga->dln, Ns * C * sizeof(float));
     }
     mm_memory_acts ma = mm_layer_macts(m, l, Ns);
     mm_memory_weights mw = {w->mem_query, w->mem_keys}, mdw = {dw->mem_query, dw->mem_keys};
-    mm_memory_backward(be, &m->ms, &mw, &mdw, m->bank, m->tok_embeddings, m->dtok_embeddings, z, &ma, dm, N, ga->dln,
+    mm_memory_backward(be, &m->ms, &mw, &mdw, m->dbank, m->tok_embeddings, m->dtok_embeddings, z, &ma, dm, N, ga->dln,
                        a->mscratch);
 }
 
@@ -186,7 +229,7 @@ int mm_model_memory_forward_cached(mm_model *m, int l, float *x, const float *z,
     const size_t F = (size_t)m->F;
     size_t need = S * (D + 4 * K + C + (F ? 2 * C + 3 * F : 0)) + mm_memory_scratch_floats(&m->ms, (int)S);
     if (!m->minfer) {
-        m->minfer = mm_malloc(need * sizeof(float));
+        m->minfer = m->be->alloc(need * sizeof(float));
         if (!m->minfer) return mm_error_prefix("model: memory inference scratch");
     }
     float *p = m->minfer;
@@ -202,7 +245,7 @@ int mm_model_memory_forward_cached(mm_model *m, int l, float *x, const float *z,
     p = g + S * F;
     const mm_layer_weights *w = &m->layers[l];
     mm_memory_weights mw = {w->mem_query, w->mem_keys};
-    mm_memory_forward(m->be, &m->ms, &mw, m->bank, m->tok_embeddings, z, NULL, n, &ma, mout, p);
+    mm_memory_forward(m->be, &m->ms, &mw, m->dbank, m->tok_embeddings, z, NULL, n, &ma, mout, p);
     mm_second_half(m, w, x, x, z, mout, zm, h13, g, n);
     return 0;
 }

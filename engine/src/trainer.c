@@ -316,6 +316,7 @@ static int mm_trainer_resume(mm_trainer *tr) {
     int rc = 0;
     if (!tr->be->host_resident) {  // the host copies -> device
         rc = mm_model_params_from_host(&tr->model);
+        if (!rc) rc = mm_model_sync_bank(&tr->model);
         tr->be->copy_h2d(tr->opt.m, tr->host_opt, 2 * tr->opt.n * sizeof(float));
         if (!rc && tr->be->check) rc = tr->be->check();
     }
@@ -421,6 +422,7 @@ static int mm_trainer_ema(mm_trainer *tr) {
     int frozen = (int)floor(k->freeze_ratio * m->ms.num);
     long changed = mm_memory_ema_update(m->be, &tr->tracker, m->bank, m->ms.LK, m->tok_embeddings, m->norm, m->V,
                                         m->C, (float)k->ema_decay, frozen);
+    if (changed > 0 && mm_model_sync_bank(m) != 0) changed = -1;  // the host bank -> the backend's copy
     return changed < 0 ? mm_error_prefix("step %ld: EMA update of the memory bank", tr->step) : 0;
 }
 

@@ -1,5 +1,6 @@
-// The CUDA backend against the CPU backend: every op on random inputs (fp32 tolerances), the
-// whole model's loss and gradients, 20 training steps' losses, resume exactness on the device.
+// The CUDA backend against the CPU backend: every op on random inputs (fp32 tolerances; the memory
+// layer's top-K exactly, ties included), the whole model's loss and gradients (also `model` and
+// `model_no_feed`), 20 training steps' losses, resume exactness on the device.
 // Without a usable GPU (no driver, no device, or a build without CUDA) these tests SKIP with a
 // printed "no CUDA device: REASON" line — also under MM_REQUIRE_PEERS=1 (CI has no GPU); set
 // MM_REQUIRE_GPU=1 (scripts/gpu_check.sh does) to make a missing GPU a failure.
@@ -12,6 +13,7 @@
 
 #include "minimind/backend.h"
 #include "minimind/device.h"
+#include "minimind/memory.h"
 #include "minimind/model.h"
 #include "minimind/optim.h"
 #include "test_util.h"
@@ -317,14 +319,276 @@ Test(cuda, twenty_steps_close_to_cpu_and_resume_exact) {
     for (int s = 0; s < 20; s++) cr_expect(lr[s] == lg[s], "resume: step %d: %.9g vs %.9g (not bit-exact)", s, lr[s], lg[s]);
 }
 
-Test(cuda, memory_variants_refused_with_a_clear_error) {
+// ---- memory layer ----
+
+static int32_t *idown(const mm_backend *be, const void *d, size_t n) {
+    int32_t *h = calloc(n ? n : 1, sizeof(int32_t));
+    cr_assert(h);
+    be->copy_d2h(h, d, n * sizeof(int32_t));
+    cr_assert(!be->check || be->check() == 0, "%s", mm_error_message());
+    return h;
+}
+
+// Integer q and keys: every score is exact whatever the summation order (sgemm on both sides), and
+// ties are many, so idx must match exactly. specials: a row of NaN scores and a NaN key (forward only).
+static void topk_case(const mm_backend *g, int N, int D, int S, int K, int specials) {
+    const mm_backend *c = mm_backend_cpu();
+    const int Dh = D / 2;
+    const size_t NK = (size_t)N * K, nq = (size_t)N * D, nk = 2 * (size_t)S * Dh;
+    float *q = hzero(nq), *keys = hzero(nk);
+    for (size_t i = 0; i < nq; i++) q[i] = (float)(int)(frand(1.0f) * 2.99f);
+    for (size_t i = 0; i < nk; i++) keys[i] = (float)(int)(frand(1.0f) * 2.99f);
+    if (specials) {
+        for (int d = 0; d < D; d++) q[(size_t)1 * D + d] = NAN;
+        keys[(size_t)3 * Dh] = NAN;
+    }
+    int32_t *idx = calloc(NK, sizeof(int32_t));
+    float *score = hzero(NK), *scratch = hzero(2 * (size_t)MM_MEMORY_TOPK_ROWS * S);
+    c->memory_topk(idx, score, q, keys, N, D, S, K, scratch);
+    float *q_d = up(g, q, 4 * nq), *keys_d = up(g, keys, 4 * nk), *score_d = g->alloc(4 * NK);
+    int32_t *idx_d = g->alloc(4 * NK);
+    float *scratch_d = g->alloc(4 * 2 * (size_t)MM_MEMORY_TOPK_ROWS * S);
+    cr_assert(score_d && idx_d && scratch_d, "%s", mm_error_message());
+    g->memory_topk(idx_d, score_d, q_d, keys_d, N, D, S, K, scratch_d);
+    int32_t *gi = idown(g, idx_d, NK);
+    float *gs = down(g, score_d, NK);
+    for (size_t i = 0; i < NK; i++) {
+        cr_assert_eq(gi[i], idx[i], "topk S=%d K=%d: row %zu cand %zu: idx %d, cpu %d", S, K, i / K, i % K, gi[i], idx[i]);
+        cr_assert(gs[i] == score[i] || (isnan(gs[i]) && isnan(score[i])), "topk S=%d K=%d: score %g, cpu %g", S, K,
+                  gs[i], score[i]);
+    }
+    if (!specials) {  // backward: dq, dkeys accumulate
+        float *ds = hrand(NK, 1), *dq = hrand(nq, 1), *dk = hrand(nk, 1);
+        float *ds_d = up(g, ds, 4 * NK), *dq_d = up(g, dq, 4 * nq), *dk_d = up(g, dk, 4 * nk);
+        c->memory_topk_backward(dq, dk, ds, idx, q, keys, N, D, S, K);
+        g->memory_topk_backward(dq_d, dk_d, ds_d, idx_d, q_d, keys_d, N, D, S, K);
+        expect_close(g, dq_d, dq, nq, 1e-5, "topk dq");
+        expect_close(g, dk_d, dk, nk, 1e-5, "topk dkeys");
+        g->free(ds_d), g->free(dq_d), g->free(dk_d);
+        free(ds), free(dq), free(dk);
+    }
+    g->free(q_d), g->free(keys_d), g->free(score_d), g->free(idx_d), g->free(scratch_d);
+    free(q), free(keys), free(idx), free(score), free(scratch), free(gi), free(gs);
+}
+
+Test(cuda, memory_topk_matches_cpu_exactly) {
     const mm_backend *g = need_gpu();
-    mm_model_config cfg = tiny_config();
-    cfg.model_type = MM_MODEL_MEMORY;
-    mm_model m;
-    cr_expect(mm_model_init(&m, &cfg, g, 1) != 0);
-    cr_expect(strstr(mm_error_message(), "memory layer ops are not available on cuda yet") != NULL, "%s",
+    topk_case(g, 300, 8, 16, 16, 1);   // K = S
+    topk_case(g, 200, 8, 5, 20, 1);    // k = S < K
+    topk_case(g, 150, 6, 70, 256, 1);  // the largest K
+    topk_case(g, 100, 2, 100, 64, 1);  // Dh = 1: very many ties
+    topk_case(g, 300, 8, 16, 16, 0);
+    topk_case(g, 120, 6, 70, 256, 0);
+    topk_case(g, 2500, 8, 8192, 16, 0);  // several row chunks (1024 rows each)
+}
+
+static void weights_case(const mm_backend *g, int N, int K, int hard, int with_noise) {
+    const mm_backend *c = mm_backend_cpu();
+    const size_t NK = (size_t)N * K;
+    float *score = hrand(NK, 3), *noise = with_noise ? hrand(NK, 1) : NULL;
+    for (int n = 0; n < N; n += 3)  // ties: the first maximum wins
+        for (int k = 0; k < K; k++) score[(size_t)n * K + k] = (float)((k * 7 + n) % 4);
+    float *w = hzero(NK), *y = hzero(NK), *dw = hrand(NK, 1), *ds = hzero(NK);
+    float *score_d = up(g, score, 4 * NK), *noise_d = noise ? up(g, noise, 4 * NK) : NULL;
+    float *w_d = g->alloc(4 * NK), *y_d = g->alloc(4 * NK), *dw_d = up(g, dw, 4 * NK), *ds_d = g->alloc(4 * NK);
+    c->memory_weights_forward(w, y, score, noise, N, K, hard);
+    g->memory_weights_forward(w_d, y_d, score_d, noise_d, N, K, hard);
+    expect_close(g, y_d, y, NK, 1e-6, "weights ysoft");
+    expect_close(g, w_d, w, NK, hard ? 0.0 : 1e-6, "weights w");
+    c->memory_weights_backward(ds, dw, y, N, K);
+    g->memory_weights_backward(ds_d, dw_d, y_d, N, K);
+    expect_close(g, ds_d, ds, NK, 1e-5, "weights dscore");
+    g->free(score_d), g->free(noise_d), g->free(w_d), g->free(y_d), g->free(dw_d), g->free(ds_d);
+    free(score), free(noise), free(w), free(y), free(dw), free(ds);
+}
+
+Test(cuda, memory_weights_match_cpu) {
+    const mm_backend *g = need_gpu();
+    weights_case(g, 50, 16, 0, 0);
+    weights_case(g, 50, 16, 1, 1);
+    weights_case(g, 33, 1, 1, 0);
+    weights_case(g, 40, 100, 1, 1);
+    weights_case(g, 40, 256, 0, 1);
+}
+
+static void read_case(const mm_backend *g, int N, int K, int C, int LK, int NUM, int V) {
+    const mm_backend *c = mm_backend_cpu();
+    const size_t NK = (size_t)N * K, NC = (size_t)N * C, VC = (size_t)V * C, nb = (size_t)NUM * LK;
+    int32_t *idx = calloc(NK, sizeof(int32_t));
+    float *w = hrand(NK, 1), *wte = hrand(VC, 1), *dm = hrand(NC, 1), *dwte = hrand(VC, 1);
+    uint16_t *bank = calloc(nb, sizeof(uint16_t));
+    for (size_t i = 0; i < NK; i++) {
+        idx[i] = (int32_t)((i * 2654435761u) % (size_t)NUM);
+        if (i % 5 == 0) w[i] = 0.0f;
+    }
+    for (int e = 0; e < NUM; e++)  // every 9th entry empty, others 1..LK tokens
+        for (int t = 0; t < (e % 9 == 0 ? 0 : 1 + e % LK); t++)
+            bank[(size_t)e * LK + t] = (uint16_t)(1 + ((size_t)e * 131 + (size_t)t * 17) % (size_t)(V - 1));
+    float *m = hzero(NC), *dw = hzero(NK);
+    int32_t *idx_d = up(g, idx, 4 * NK);
+    uint16_t *bank_d = up(g, bank, 2 * nb);
+    float *w_d = up(g, w, 4 * NK), *wte_d = up(g, wte, 4 * VC), *dm_d = up(g, dm, 4 * NC), *dwte_d = up(g, dwte, 4 * VC);
+    float *m_d = g->alloc(4 * NC), *dw_d = g->alloc(4 * NK);
+    c->memory_read_forward(m, idx, w, bank, LK, wte, N, K, C);
+    g->memory_read_forward(m_d, idx_d, w_d, bank_d, LK, wte_d, N, K, C);
+    expect_close(g, m_d, m, NC, 1e-5, "read m");
+    c->memory_read_backward(dw, dwte, dm, idx, w, bank, LK, wte, N, K, C, V);
+    g->memory_read_backward(dw_d, dwte_d, dm_d, idx_d, w_d, bank_d, LK, wte_d, N, K, C, V);
+    expect_close(g, dw_d, dw, NK, 1e-5, "read dw");
+    expect_close(g, dwte_d, dwte, VC, 1e-5, "read dwte");
+    g->free(idx_d), g->free(bank_d), g->free(w_d), g->free(wte_d), g->free(dm_d), g->free(dwte_d), g->free(m_d);
+    g->free(dw_d);
+    free(idx), free(w), free(wte), free(dm), free(dwte), free(bank), free(m), free(dw);
+}
+
+Test(cuda, memory_read_and_copy_rows_match_cpu) {
+    const mm_backend *g = need_gpu(), *c = mm_backend_cpu();
+    read_case(g, 70, 16, 96, 5, 400, 50);
+    read_case(g, 600, 4, 32, 3, 1000, 60000);  // the dense dwte in 3 row chunks (279 rows each)
+    const int rows = 37, cols = 20, ldd = 45, lds = 23;
+    float *src = hrand((size_t)rows * lds, 1), *dst = hrand((size_t)rows * ldd, 1);
+    float *src_d = up(g, src, 4u * rows * lds), *dst_d = up(g, dst, 4u * rows * ldd);
+    c->copy_rows(dst, ldd, src, lds, rows, cols, 1);
+    g->copy_rows(dst_d, ldd, src_d, lds, rows, cols, 1);
+    expect_close(g, dst_d, dst, (size_t)rows * ldd, 0, "copy_rows +=");
+    c->copy_rows(dst + 3, ldd, src, lds, rows, cols, 0);
+    g->copy_rows(dst_d + 3, ldd, src_d, lds, rows, cols, 0);
+    expect_close(g, dst_d, dst, (size_t)rows * ldd, 0, "copy_rows =");
+    g->free(src_d), g->free(dst_d);
+    free(src), free(dst);
+}
+
+// A bank with text of random length (every 7th entry empty), the same on both models.
+static void set_random_bank(mm_model *a, mm_model *b) {
+    size_t n = (size_t)a->ms.num * a->ms.LK;
+    uint16_t *ids = calloc(n, sizeof *ids);
+    for (int e = 0; e < a->ms.num; e++) {
+        int len = e % 7 == 3 ? 0 : 1 + (int)((e * 2654435761u) % (unsigned)a->ms.LK);
+        for (int t = 0; t < len; t++)
+            ids[(size_t)e * a->ms.LK + t] = (uint16_t)(1 + ((unsigned)e * 977u + (unsigned)t * 31u) % (unsigned)(a->V - 1));
+    }
+    cr_assert(mm_model_set_bank(a, ids, "test bank") == 0 && mm_model_set_bank(b, ids, "test bank") == 0, "%s",
               mm_error_message());
+    free(ids);
+}
+
+// `model` / `model_no_feed` on the GPU vs the CPU: loss, every gradient, the usage tracker (with EMA
+// sums), determinism (a second GPU step gives the same gradients bit for bit), an EMA update of the
+// bank, and the KV-cache inference's logits.
+static void memory_model_case(const mm_backend *g, mm_model_type type, mm_memory_select sel) {
+    mm_model_config cfg = tiny_config();
+    cfg.model_type = type;
+    cfg.knowledge_num = 256, cfg.knowledge_length = 6, cfg.knowledge_dim = 32;
+    mm_model mc, mg;
+    cr_assert(mm_model_init_memory(&mc, &cfg, 8, sel, mm_backend_cpu(), 5) == 0, "%s", mm_error_message());
+    cr_assert(mm_model_init_memory(&mg, &cfg, 8, sel, g, 5) == 0, "%s", mm_error_message());
+    set_random_bank(&mc, &mg);
+    mm_memory_tracker tc, tg;
+    cr_assert(mm_memory_tracker_init(&tc, mc.ms.num, mc.C, 1) == 0 && mm_memory_tracker_init(&tg, mg.ms.num, mg.C, 1) == 0);
+    mc.tracker = &tc, mg.tracker = &tg;
+    mc.training = mg.training = 1;
+    mc.noise_seed = mg.noise_seed = 77;
+    const int B = 2, T = 48;
+    int32_t X[96], Y[96];
+    batch(X, Y, B * T, cfg.vocab_size, 3);
+    float lc, lg;
+    cr_assert(mm_model_forward(&mc, X, Y, NULL, B, T, &lc, NULL) == 0 && mm_model_backward(&mc, 1.0f) == 0);
+    cr_assert(mm_model_forward(&mg, X, Y, NULL, B, T, &lg, NULL) == 0, "%s", mm_error_message());
+    cr_assert(mm_model_backward(&mg, 1.0f) == 0, "%s", mm_error_message());
+    const char *name = type == MM_MODEL_MEMORY ? "model" : "model_no_feed";
+    cr_expect(fabsf(lc - lg) < 1e-5f * lc, "%s: loss cpu %.7f gpu %.7f", name, lc, lg);
+    expect_close(g, mg.grads, mc.grads, mc.num_params, 1e-4, "memory model: all gradients");
+    // the tracker saw the same reads
+    cr_expect_eq(tg.step.n_slots, tc.step.n_slots, "%s: EMA slots %d, cpu %d", name, tg.step.n_slots, tc.step.n_slots);
+    double eu = 0, mu = 1e-6, eh = 0, mh = 1e-6;
+    for (int e = 0; e < tc.num; e++) eu = fmax(eu, fabs(tg.usage[e] - tc.usage[e])), mu = fmax(mu, fabs(tc.usage[e]));
+    for (int s = 0; s < tc.step.n_slots && s < tg.step.n_slots; s++) {
+        cr_expect_eq(tg.step.slot_entry[s], tc.step.slot_entry[s]);
+        for (int k = 0; k < tc.C; k++) {
+            eh = fmax(eh, fabs(tg.step.hsum[(size_t)s * tc.C + k] - tc.step.hsum[(size_t)s * tc.C + k]));
+            mh = fmax(mh, fabs(tc.step.hsum[(size_t)s * tc.C + k]));
+        }
+    }
+    cr_expect(eu / mu < 1e-4 && eh / mh < 1e-4, "%s: tracker usage error %g, hsum error %g", name, eu / mu, eh / mh);
+    // deterministic: the same step again, the same gradients bit for bit
+    float *g1 = down(g, mg.grads, mg.num_params);
+    mm_model_zero_grad(&mg);
+    float lg2;
+    cr_assert(mm_model_forward(&mg, X, Y, NULL, B, T, &lg2, NULL) == 0 && mm_model_backward(&mg, 1.0f) == 0, "%s",
+              mm_error_message());
+    float *g2 = down(g, mg.grads, mg.num_params);
+    cr_expect(lg2 == lg && memcmp(g1, g2, mg.num_params * sizeof(float)) == 0, "%s: a second GPU step differs", name);
+    free(g1), free(g2);
+    mm_memory_tracker_clear_ema(&tg);  // the second step added its reads again: compare one step's
+    mm_memory_tracker_free(&tg);
+    cr_assert(mm_memory_tracker_init(&tg, mg.ms.num, mg.C, 1) == 0);
+    mg.tracker = &tg;
+    mm_model_zero_grad(&mg);
+    cr_assert(mm_model_forward(&mg, X, Y, NULL, B, T, &lg2, NULL) == 0, "%s", mm_error_message());
+    // EMA update of the bank from the window's reads (host bank, device embeddings)
+    long cc = mm_memory_ema_update(mc.be, &tc, mc.bank, mc.ms.LK, mc.tok_embeddings, mc.norm, mc.V, mc.C, 0.5f, 0);
+    long cg = mm_memory_ema_update(mg.be, &tg, mg.bank, mg.ms.LK, mg.tok_embeddings, mg.norm, mg.V, mg.C, 0.5f, 0);
+    cr_assert(cc >= 0 && cg >= 0, "%s", mm_error_message());
+    cr_assert(mm_model_sync_bank(&mg) == 0, "%s", mm_error_message());
+    size_t nb = (size_t)mc.ms.num * mc.ms.LK, diff = 0;
+    for (size_t i = 0; i < nb; i++) diff += mc.bank[i] != mg.bank[i];
+    cr_expect(diff * 100 <= nb, "%s: EMA banks differ at %zu of %zu positions (changed cpu %ld gpu %ld)", name, diff, nb,
+              cc, cg);
+    // cached inference (no noise) after the update: the same logits
+    mc.training = mg.training = 0;
+    mc.tracker = mg.tracker = NULL;
+    if (diff == 0) {
+        float *lgc = hzero((size_t)mc.V), *lgg = hzero((size_t)mc.V);
+        cr_assert(mm_model_forward_cached(&mc, X, 5, 0, lgc) == 0 && mm_model_forward_cached(&mc, X + 5, 3, 5, lgc) == 0);
+        cr_assert(mm_model_forward_cached(&mg, X, 5, 0, lgg) == 0 && mm_model_forward_cached(&mg, X + 5, 3, 5, lgg) == 0,
+                  "%s", mm_error_message());
+        double e = 0, m = 1e-3;
+        for (int v = 0; v < mc.V; v++) e = fmax(e, fabs(lgg[v] - lgc[v])), m = fmax(m, fabs(lgc[v]));
+        cr_expect(e / m < 1e-4, "%s: cached logits relative error %g", name, e / m);
+        free(lgc), free(lgg);
+    }
+    mm_memory_tracker_free(&tc);
+    mm_memory_tracker_free(&tg);
+    mm_model_free(&mc);
+    mm_model_free(&mg);
+}
+
+Test(cuda, memory_model_loss_gradients_tracker_ema_match_cpu) {
+    const mm_backend *g = need_gpu();
+    memory_model_case(g, MM_MODEL_MEMORY, MM_MEMORY_SELECT_SOFTMAX);
+    memory_model_case(g, MM_MODEL_NO_FEED, MM_MEMORY_SELECT_SOFTMAX);
+    memory_model_case(g, MM_MODEL_MEMORY, MM_MEMORY_SELECT_GUMBEL);
+}
+
+// A stand-in device for a test that runs everywhere: the CPU kernels behind host_resident = 0, so
+// the model takes its device paths (host staging of the noise and the tracker's reads, the bank's
+// device copy and its uploads, the EMA update's copies) on any machine. New buffers are filled
+// with 0xFF bytes (NaN floats, -1 ids), so a buffer used before it is written shows.
+static void *fake_alloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (p) memset(p, 0xFF, n);
+    return p;
+}
+static void fake_copy(void *d, const void *s, size_t n) {
+    if (n && d != s) memmove(d, s, n);
+}
+static void fake_zero(void *p, size_t n) { memset(p, 0, n); }
+static const mm_backend *fake_device(void) {
+    static mm_backend b;
+    b = *mm_backend_cpu();
+    b.name = "fake-device";
+    b.host_resident = 0;
+    b.alloc = fake_alloc;
+    b.free = free;
+    b.copy_h2d = b.copy_d2h = b.copy_d2d = fake_copy;
+    b.zero = fake_zero;
+    return &b;
+}
+
+Test(cuda_fake_device, memory_models_take_the_device_paths_like_the_cpu) {
+    const mm_backend *f = fake_device();
+    memory_model_case(f, MM_MODEL_MEMORY, MM_MEMORY_SELECT_SOFTMAX);
+    memory_model_case(f, MM_MODEL_NO_FEED, MM_MEMORY_SELECT_GUMBEL);
 }
 
 // ---- device selection (runs everywhere) ----

@@ -1,5 +1,5 @@
-// The CUDA kernels' per-element math and index arithmetic (engine/src/cuda/ops_math.h, compiled
-// here as plain C) checked on the CPU against the CPU backend's kernels. Where a kernel's loop
+// The CUDA kernels' per-element math and index arithmetic (engine/src/cuda/ops_math.h and
+// memory_math.h, compiled here as plain C) checked on the CPU against the CPU backend's kernels. Where a kernel's loop
 // structure matters (attention rows / key rows with GQA, the bucketed embedding backward, the
 // online log-sum-exp tree of the cross-entropy), the test replays that structure on the host with
 // the same helpers and compares with the CPU op. Runs everywhere: no GPU needed.
@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "cpu/cpu_ops.h"
+#include "cuda/memory_math.h"
 #include "cuda/ops_math.h"
+#include "minimind/memory.h"
 #include "test_util.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -345,4 +347,392 @@ Test(cuda_host, attention_index_helpers) {
     mm_att_row_index(2 * 8 * 5 + 3 * 5 + 4, 8, 5, &b, &h, &i);
     cr_expect(b == 2 && h == 3 && i == 4);
     cr_expect_eq(mm_head_offset(1, 2, 5, 100, 3, 8), (size_t)(1 * 5 + 2) * 100 + 24);
+}
+
+// ---- memory layer (engine/src/cuda/memory_*.cu with memory_math.h) ----
+
+// A 32-lane warp replayed on the host: votes are built lane by lane, then the kernels' helpers.
+enum { LANES = 32 };
+
+// mm_warp_insert (memory_topk.cu): position by votes of 32 lanes on items top - lane, then the
+// shift of [pos, slot) one up, top chunk first (all lanes read, then all write), then the new item.
+static void replay_warp_insert(float *ls, int32_t *li, int *n, int cap, float s, int32_t i) {
+    const int slot = mm_topk_slot(*n, cap);
+    int pos = slot;
+    for (int top = slot - 1; top >= 0; top -= 32) {
+        uint32_t vote = 0;
+        for (int lane = 0; lane < LANES; lane++) {
+            int q = top - lane;
+            if (q >= 0 && mm_topk_better(s, i, ls[q], li[q])) vote |= 1u << lane;
+        }
+        int run = mm_trailing_ones(vote);
+        pos -= run;
+        if (run < 32) break;
+    }
+    for (int top = slot - 1; top >= pos; top -= 32) {
+        float vs[LANES];
+        int32_t vi[LANES];
+        for (int lane = 0; lane < LANES; lane++)
+            if (top - lane >= pos) vs[lane] = ls[top - lane], vi[lane] = li[top - lane];
+        for (int lane = 0; lane < LANES; lane++)
+            if (top - lane >= pos) ls[top - lane + 1] = vs[lane], li[top - lane + 1] = vi[lane];
+    }
+    ls[pos] = s, li[pos] = i;
+    if (*n < cap) (*n)++;
+}
+
+// mm_warp_offer: the lanes' candidates admitted now go in lowest lane first; the lanes above are
+// voted on again after each insertion; the rest are dropped.
+static void replay_warp_offer(float *ls, int32_t *li, int *n, int cap, const float *v, const int32_t *ix,
+                              const int *valid) {
+    uint32_t pending = 0;
+    for (int lane = 0; lane < LANES; lane++)
+        if (valid[lane]) pending |= 1u << lane;
+    while (pending) {
+        const float last_s = *n == cap ? ls[cap - 1] : 0.0f;
+        const int32_t last_i = *n == cap ? li[cap - 1] : 0;
+        uint32_t want = 0;
+        for (int lane = 0; lane < LANES; lane++)
+            if (((pending >> lane) & 1u) && mm_topk_admits(*n, cap, v[lane], ix[lane], last_s, last_i)) want |= 1u << lane;
+        if (!want) break;
+        int src = mm_lowest_lane(want);
+        replay_warp_insert(ls, li, n, cap, v[src], ix[src]);
+        pending = mm_lanes_above(pending, src);
+    }
+}
+
+// mm_topk_rows_kernel for one row.
+static void replay_topk_row(int32_t *idx, float *score, const float *s1, const float *s2, int S, int K) {
+    const int k = K < S ? K : S;
+    float as[MM_MEMORY_MAX_CANDIDATES], bs[MM_MEMORY_MAX_CANDIDATES], cs[MM_MEMORY_MAX_CANDIDATES];
+    int32_t ai[MM_MEMORY_MAX_CANDIDATES], bi[MM_MEMORY_MAX_CANDIDATES], ci[MM_MEMORY_MAX_CANDIDATES];
+    int na = 0, nb = 0, nc = 0;
+    float v[LANES];
+    int32_t ix[LANES];
+    int ok[LANES];
+    for (int half = 0; half < 2; half++)
+        for (int base = 0; base < S; base += 32) {
+            for (int lane = 0; lane < LANES; lane++) {
+                int i = base + lane;
+                ok[lane] = i < S, ix[lane] = i, v[lane] = i < S ? (half ? s2 : s1)[i] : 0.0f;
+            }
+            if (half == 0) replay_warp_offer(as, ai, &na, k, v, ix, ok);
+            else replay_warp_offer(bs, bi, &nb, k, v, ix, ok);
+        }
+    for (int a = 0; a < na; a++) {
+        const int cnt = mm_topk_pair_count(a, nb, K);
+        if (cnt == 0) break;
+        for (int b0 = 0; b0 < cnt; b0 += 32) {
+            for (int lane = 0; lane < LANES; lane++) {
+                int b = b0 + lane;
+                ok[lane] = b < cnt;
+                v[lane] = b < cnt ? as[a] + bs[b] : 0.0f;
+                ix[lane] = b < cnt ? mm_topk_entry(ai[a], bi[b], S) : 0;
+            }
+            replay_warp_offer(cs, ci, &nc, K, v, ix, ok);
+        }
+    }
+    for (int c = 0; c < K; c++) {
+        idx[c] = c < nc ? ci[c] : 0;
+        score[c] = c < nc ? cs[c] : MM_TOPK_PAD_SCORE;
+    }
+}
+
+// The sequential reference (mm_topk_insert, as the CPU kernel) for one row.
+static void sequential_topk_row(int32_t *idx, float *score, const float *s1, const float *s2, int S, int K) {
+    const int k = K < S ? K : S;
+    float as[MM_MEMORY_MAX_CANDIDATES], bs[MM_MEMORY_MAX_CANDIDATES], cs[MM_MEMORY_MAX_CANDIDATES];
+    int32_t ai[MM_MEMORY_MAX_CANDIDATES], bi[MM_MEMORY_MAX_CANDIDATES], ci[MM_MEMORY_MAX_CANDIDATES];
+    int na = 0, nb = 0, nc = 0;
+    for (int i = 0; i < S; i++) mm_topk_insert(as, ai, &na, k, s1[i], i);
+    for (int j = 0; j < S; j++) mm_topk_insert(bs, bi, &nb, k, s2[j], j);
+    for (int a = 0; a < na; a++)
+        for (int b = 0; b < mm_topk_pair_count(a, nb, K); b++)
+            mm_topk_insert(cs, ci, &nc, K, as[a] + bs[b], mm_topk_entry(ai[a], bi[b], S));
+    for (int c = 0; c < K; c++) {
+        idx[c] = c < nc ? ci[c] : 0;
+        score[c] = c < nc ? cs[c] : MM_TOPK_PAD_SCORE;
+    }
+}
+
+// Integer q and keys (exact scores in any summation order, many ties), plus NaN / inf rows and keys.
+static void topk_case(int N, int D, int S, int K, int specials) {
+    const int Dh = D / 2;
+    float *q = malloc(sizeof(float) * (size_t)N * D), *keys = malloc(sizeof(float) * 2 * (size_t)S * Dh);
+    for (int i = 0; i < N * D; i++) q[i] = (float)((int)(frand(1.0f) * 2.99f));
+    for (int i = 0; i < 2 * S * Dh; i++) keys[i] = (float)((int)(frand(1.0f) * 2.99f));
+    if (specials) {
+        for (int d = 0; d < D; d++) q[(size_t)1 * D + d] = NAN;  // a row of NaN scores
+        q[(size_t)2 * D] = INFINITY;                              // +-inf and NaN (inf * 0) in one half
+        keys[(size_t)3 * Dh] = NAN;                               // key 3 of K1: NaN for every row
+        keys[((size_t)S + 1) * Dh + 1] = -INFINITY;               // key 1 of K2
+    }
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)N * K), *ridx = malloc(sizeof(int32_t) * (size_t)N * K);
+    int32_t *sidx = malloc(sizeof(int32_t) * (size_t)N * K);
+    float *score = malloc(sizeof(float) * (size_t)N * K), *rscore = malloc(sizeof(float) * (size_t)N * K);
+    float *sscore = malloc(sizeof(float) * (size_t)N * K);
+    float *scratch = malloc(sizeof(float) * 2 * (size_t)MM_MEMORY_TOPK_ROWS * S);
+    mm_cpu_memory_topk(ridx, rscore, q, keys, N, D, S, K, scratch);
+    // the scores as the kernel's sgemm gives them: exact here (integers), so any order of the sums
+    float *s1 = malloc(sizeof(float) * (size_t)S), *s2 = malloc(sizeof(float) * (size_t)S);
+    for (int n = 0; n < N; n++) {
+        for (int i = 0; i < S; i++) {
+            float a = 0.0f, b = 0.0f;
+            for (int d = 0; d < Dh; d++) {
+                a += q[(size_t)n * D + d] * keys[(size_t)i * Dh + d];
+                b += q[(size_t)n * D + Dh + d] * keys[((size_t)S + i) * Dh + d];
+            }
+            s1[i] = a, s2[i] = b;
+        }
+        replay_topk_row(idx + (size_t)n * K, score + (size_t)n * K, s1, s2, S, K);
+        sequential_topk_row(sidx + (size_t)n * K, sscore + (size_t)n * K, s1, s2, S, K);
+    }
+    const size_t NK = (size_t)N * K;
+    cr_expect_eq(memcmp(sidx, ridx, sizeof(int32_t) * NK), 0, "S=%d K=%d: sequential reference != CPU op (idx)", S, K);
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < K; c++) {  // scores: equal, or both NaN (the NaN's sign bit depends on the sgemm)
+            size_t o = (size_t)n * K + c;
+            cr_assert_eq(idx[o], ridx[o], "S=%d K=%d row %d cand %d: idx %d, cpu %d", S, K, n, c, idx[o], ridx[o]);
+            cr_assert(score[o] == rscore[o] || (isnan(score[o]) && isnan(rscore[o])),
+                      "S=%d K=%d row %d cand %d: score %g, cpu %g", S, K, n, c, score[o], rscore[o]);
+            cr_assert(sscore[o] == rscore[o] || (isnan(sscore[o]) && isnan(rscore[o])), "sequential score");
+        }
+    free(q), free(keys), free(idx), free(ridx), free(sidx), free(score), free(rscore), free(sscore), free(scratch);
+    free(s1), free(s2);
+}
+
+Test(cuda_host, memory_topk_warp_replay_matches_cpu_exactly) {
+    topk_case(40, 8, 16, 16, 1);    // K = S
+    topk_case(30, 8, 5, 20, 1);     // k = S < K <= S*S
+    topk_case(30, 4, 40, 7, 1);     // k = K < S, two 32-candidate chunks per half
+    topk_case(20, 6, 70, 256, 1);   // the largest K: lists longer than a warp, chunked searches and shifts
+    topk_case(25, 8, 33, 1, 1);     // K = 1
+    topk_case(12, 2, 100, 64, 0);   // Dh = 1: very many ties
+}
+
+Test(cuda_host, memory_topk_vote_helpers) {
+    cr_expect_eq(mm_trailing_ones(0u), 0);
+    cr_expect_eq(mm_trailing_ones(0x7u), 3);
+    cr_expect_eq(mm_trailing_ones(0xFFFFFFFFu), 32);
+    cr_expect_eq(mm_trailing_ones(0xFFFF7FFFu), 15);
+    cr_expect_eq(mm_lowest_lane(0x80000000u), 31);
+    cr_expect_eq(mm_lowest_lane(0x6u), 1);
+    cr_expect_eq(mm_lanes_above(0xFFFFFFFFu, 31), 0u);
+    cr_expect_eq(mm_lanes_above(0xFFFFFFFFu, 0), 0xFFFFFFFEu);
+    cr_expect_eq(mm_lanes_above(0x15u, 2), 0x10u);
+    cr_expect_eq(mm_topk_pair_count(0, 16, 16), 16);
+    cr_expect_eq(mm_topk_pair_count(3, 16, 16), 4);
+    cr_expect_eq(mm_topk_pair_count(0, 5, 20), 5);
+    cr_expect_eq(mm_topk_pair_count(20, 5, 20), 0);
+    cr_expect(mm_topk_better(1.0f, 5, 1.0f, 6) && !mm_topk_better(1.0f, 6, 1.0f, 5));
+    cr_expect(!mm_topk_better(NAN, 0, 1.0f, 1) && !mm_topk_better(1.0f, 0, NAN, 1));
+    cr_expect(mm_topk_admits(3, 4, -1e30f, 9, 0.0f, 0) && !mm_topk_admits(4, 4, 0.0f, 9, 0.0f, 2));
+    cr_expect_eq(mm_topk_chunk_rows(10000, 1024, 1L << 24, 256), 8192);
+    cr_expect_eq(mm_topk_chunk_rows(100, 1024, 1L << 24, 256), 100);
+    cr_expect_eq(mm_topk_chunk_rows(10000, 1 << 20, 1L << 24, 256), 256);
+    cr_expect_eq(mm_read_chunk_rows(10000, 6400, 1L << 24), 2621);
+    cr_expect_eq(mm_read_chunk_rows(10, 1 << 30, 1L << 24), 1);
+}
+
+// The xor-shuffle tree of the kernels (every lane ends with the same sum).
+static float replay_warp_sum(float *v) {
+    for (int o = 16; o > 0; o >>= 1) {
+        float t[LANES];
+        for (int l = 0; l < LANES; l++) t[l] = v[l] + v[l ^ o];
+        memcpy(v, t, sizeof t);
+    }
+    for (int l = 1; l < LANES; l++) cr_assert(memcmp(&v[l], &v[0], sizeof(float)) == 0, "lanes disagree");
+    return v[0];
+}
+
+// Topk backward: dense dS1/dS2 per row (mm_topk_dscores_row) in row chunks, then the gemms as loops.
+Test(cuda_host, memory_topk_backward_dense_matches_cpu) {
+    const int N = 45, D = 12, Dh = D / 2, S = 9, K = 20;
+    float *q = frandv((size_t)N * D, 1.0f), *keys = frandv(2 * (size_t)S * Dh, 1.0f);
+    float *dscore = frandv((size_t)N * K, 1.0f), *scratch = malloc(sizeof(float) * 2 * MM_MEMORY_TOPK_ROWS * S);
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)N * K);
+    float *score = malloc(sizeof(float) * (size_t)N * K);
+    mm_cpu_memory_topk(idx, score, q, keys, N, D, S, K, scratch);
+    float *dq = frandv((size_t)N * D, 1.0f), *dk = frandv(2 * (size_t)S * Dh, 1.0f);
+    float *dqr = fcopy(dq, (size_t)N * D), *dkr = fcopy(dk, 2 * (size_t)S * Dh);
+    mm_cpu_memory_topk_backward(dqr, dkr, dscore, idx, q, keys, N, D, S, K);
+    const int R = mm_topk_chunk_rows(N, S, 2L * 16 * S, 1);  // a tiny budget: 3 chunks (16 + 16 + 13)
+    cr_assert_eq(R, 16);
+    float *ds = malloc(sizeof(float) * 2 * (size_t)R * S);
+    for (int r0 = 0; r0 < N; r0 += R) {
+        const int rows = N - r0 < R ? N - r0 : R;
+        memset(ds, 0, sizeof(float) * 2 * (size_t)R * S);
+        for (int r = 0; r < rows; r++)
+            mm_topk_dscores_row(ds + (size_t)r * S, ds + ((size_t)R + r) * S, idx + (size_t)(r0 + r) * K,
+                                dscore + (size_t)(r0 + r) * K, S, K);
+        for (int h = 0; h < 2; h++) {
+            const float *dsh = ds + (size_t)h * R * S, *kh = keys + (size_t)h * S * Dh;
+            for (int r = 0; r < rows; r++)
+                for (int d = 0; d < Dh; d++) {
+                    float acc = 0.0f;
+                    for (int i = 0; i < S; i++) acc += dsh[(size_t)r * S + i] * kh[(size_t)i * Dh + d];
+                    dq[(size_t)(r0 + r) * D + h * Dh + d] += acc;
+                }
+            for (int i = 0; i < S; i++)
+                for (int d = 0; d < Dh; d++) {
+                    float acc = 0.0f;
+                    for (int r = 0; r < rows; r++) acc += dsh[(size_t)r * S + i] * q[(size_t)(r0 + r) * D + h * Dh + d];
+                    dk[((size_t)h * S + i) * Dh + d] += acc;
+                }
+        }
+    }
+    cr_expect_lt(relerr(dq, dqr, (size_t)N * D), 1e-5, "dq");
+    cr_expect_lt(relerr(dk, dkr, 2 * (size_t)S * Dh), 1e-5, "dkeys");
+    free(q), free(keys), free(dscore), free(scratch), free(idx), free(score), free(dq), free(dk), free(dqr), free(dkr);
+    free(ds);
+}
+
+// Read-out weights: lane-strided argmax pushes and sums, xor-tree merges (memory_weights.cu).
+static void weights_case(int N, int K, int hard, int with_noise) {
+    float *score = frandv((size_t)N * K, 3.0f), *noise = with_noise ? frandv((size_t)N * K, 1.0f) : NULL;
+    for (int n = 0; n < N; n++)  // ties: the first maximum must win
+        for (int k = 0; k < K; k++)
+            if (n % 3 == 0) score[(size_t)n * K + k] = (float)((k * 7 + n) % 4);
+    if (N > 4) {
+        for (int k = 0; k < K; k++) score[(size_t)4 * K + k] = -INFINITY;  // nothing above -inf: candidate 0
+        score[(size_t)2 * K + K / 2] = NAN;                                 // a NaN never wins
+        if (noise) noise[(size_t)2 * K + K / 2] = 0.0f;
+    }
+    float *w = calloc((size_t)N * K, 4), *y = calloc((size_t)N * K, 4), *wr = calloc((size_t)N * K, 4),
+          *yr = calloc((size_t)N * K, 4);
+    mm_cpu_memory_weights_forward(wr, yr, score, noise, N, K, hard);
+    for (int n = 0; n < N; n++) {
+        const float *s = score + (size_t)n * K, *g = noise ? noise + (size_t)n * K : NULL;
+        float mx[LANES], sum[LANES];
+        int arg[LANES];
+        for (int l = 0; l < LANES; l++) {
+            mx[l] = -INFINITY, arg[l] = MM_ARGMAX_NONE;
+            for (int k = l; k < K; k += 32) mm_argmax_push(&mx[l], &arg[l], s[k] + (g ? g[k] : 0.0f), k);
+        }
+        for (int o = 16; o > 0; o >>= 1) {
+            float m2[LANES];
+            int a2[LANES];
+            for (int l = 0; l < LANES; l++) m2[l] = mx[l ^ o], a2[l] = arg[l ^ o];
+            for (int l = 0; l < LANES; l++) mm_argmax_merge(&mx[l], &arg[l], m2[l], a2[l]);
+        }
+        for (int l = 1; l < LANES; l++) cr_assert(arg[l] == arg[0] && (mx[l] == mx[0] || (isnan(mx[l]) && isnan(mx[0]))));
+        for (int l = 0; l < LANES; l++) {
+            sum[l] = 0.0f;
+            for (int k = l; k < K; k += 32) sum[l] += expf(s[k] + (g ? g[k] : 0.0f) - mx[0]);
+        }
+        float tot = replay_warp_sum(sum);
+        int best = mm_argmax_final(arg[0]);
+        for (int k = 0; k < K; k++) {
+            float p = expf(s[k] + (g ? g[k] : 0.0f) - mx[0]) / tot;
+            y[(size_t)n * K + k] = p;
+            w[(size_t)n * K + k] = hard ? (k == best ? 1.0f : 0.0f) : p;
+        }
+    }
+    for (size_t i = 0; i < (size_t)N * K; i++) {
+        if (isnan(yr[i])) {
+            cr_assert(isnan(y[i]), "ysoft[%zu]: %g, cpu NaN", i, y[i]);
+            continue;
+        }
+        cr_assert_lt(fabsf(y[i] - yr[i]), 1e-6f, "ysoft[%zu]: %g, cpu %g", i, y[i], yr[i]);
+        if (hard) cr_assert_eq(w[i], wr[i], "hard w[%zu]: %g, cpu %g", i, w[i], wr[i]);
+    }
+    // backward: dot by lanes then the tree
+    float *dw = frandv((size_t)N * K, 1.0f), *ds = calloc((size_t)N * K, 4), *dsr = calloc((size_t)N * K, 4);
+    mm_cpu_memory_weights_backward(dsr, dw, yr, N, K);
+    for (int n = 0; n < N; n++) {
+        const float *yy = yr + (size_t)n * K, *d = dw + (size_t)n * K;
+        float part[LANES];
+        for (int l = 0; l < LANES; l++) {
+            part[l] = 0.0f;
+            for (int k = l; k < K; k += 32) part[l] += yy[k] * d[k];
+        }
+        float dot = replay_warp_sum(part);
+        for (int k = 0; k < K; k++) ds[(size_t)n * K + k] = yy[k] * (d[k] - dot);
+    }
+    for (size_t i = 0; i < (size_t)N * K; i++)
+        if (!isnan(dsr[i])) cr_assert_lt(fabsf(ds[i] - dsr[i]), 1e-6f, "dscore[%zu]: %g, cpu %g", i, ds[i], dsr[i]);
+    free(score), free(noise), free(w), free(y), free(wr), free(yr), free(dw), free(ds), free(dsr);
+}
+
+Test(cuda_host, memory_weights_warp_trees_match_cpu) {
+    weights_case(9, 16, 0, 0);
+    weights_case(9, 16, 1, 1);
+    weights_case(7, 1, 1, 0);
+    weights_case(6, 100, 1, 1);
+    weights_case(6, 256, 0, 1);
+}
+
+// Read-out: forward and dw per (row, candidate) from mm_entry_value_col; dwte from the dense
+// coefficients (mm_read_coef_row) in row chunks times dm (the sgemm, as loops).
+Test(cuda_host, memory_read_dense_backward_matches_cpu) {
+    enum { N = 50, K = 6, C = 40, LK = 5, NUM = 90, V = 30 };
+    int32_t *idx = malloc(sizeof(int32_t) * N * K);
+    float *w = frandv((size_t)N * K, 1.0f), *wte = frandv((size_t)V * C, 1.0f), *dm = frandv((size_t)N * C, 1.0f);
+    uint16_t *bank = calloc((size_t)NUM * LK, sizeof(uint16_t));
+    for (int i = 0; i < N * K; i++) {
+        idx[i] = (int32_t)((i * 37 + i / 7) % NUM);
+        if (i % 5 == 0) w[i] = 0.0f;  // weightless candidates are skipped
+    }
+    for (int e = 0; e < NUM; e++)
+        for (int t = 0; t < (e % 9 == 0 ? 0 : 1 + e % LK); t++) bank[e * LK + t] = (uint16_t)(1 + (e * 13 + t * 7) % (V - 1));
+    bank[2 * LK + 1] = bank[2 * LK + 0];  // a token twice in one entry
+    float *m = calloc((size_t)N * C, 4), *mr = calloc((size_t)N * C, 4);
+    mm_cpu_memory_read_forward(mr, idx, w, bank, LK, wte, N, K, C);
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            float acc = 0.0f;
+            for (int k = 0; k < K; k++) {
+                float wk = w[n * K + k];
+                if (wk == 0.0f) continue;
+                acc += wk * mm_entry_value_col(bank + (size_t)idx[n * K + k] * LK, LK, wte, C, c);
+            }
+            m[(size_t)n * C + c] = acc;
+        }
+    cr_expect_lt(relerr(m, mr, (size_t)N * C), 1e-6, "read forward");
+    float *dw = calloc((size_t)N * K, 4), *dwr = calloc((size_t)N * K, 4);
+    float *dwte = frandv((size_t)V * C, 1.0f), *dwter = fcopy(dwte, (size_t)V * C);
+    mm_cpu_memory_read_backward(dwr, dwter, dm, idx, w, bank, LK, wte, N, K, C, V);
+    for (int nk = 0; nk < N * K; nk++) {
+        float part[LANES];
+        for (int l = 0; l < LANES; l++) {
+            part[l] = 0.0f;
+            for (int c = l; c < C; c += 32)
+                part[l] += dm[(size_t)(nk / K) * C + c] * mm_entry_value_col(bank + (size_t)idx[nk] * LK, LK, wte, C, c);
+        }
+        dw[nk] = replay_warp_sum(part);
+    }
+    cr_expect_lt(relerr(dw, dwr, (size_t)N * K), 1e-5, "read dw");
+    const int R = mm_read_chunk_rows(N, V, 20L * V);  // 3 chunks: 20 + 20 + 10 rows
+    cr_assert_eq(R, 20);
+    float *A = malloc(sizeof(float) * (size_t)R * V);
+    for (int r0 = 0; r0 < N; r0 += R) {
+        const int rows = N - r0 < R ? N - r0 : R;
+        memset(A, 0, sizeof(float) * (size_t)rows * V);
+        for (int r = 0; r < rows; r++)
+            mm_read_coef_row(A + (size_t)r * V, idx + (size_t)(r0 + r) * K, w + (size_t)(r0 + r) * K, bank, LK, K);
+        for (int t = 0; t < V; t++)
+            for (int c = 0; c < C; c++) {
+                float acc = 0.0f;
+                for (int r = 0; r < rows; r++) acc += A[(size_t)r * V + t] * dm[(size_t)(r0 + r) * C + c];
+                dwte[(size_t)t * C + c] += acc;
+            }
+    }
+    cr_expect_lt(relerr(dwte, dwter, (size_t)V * C), 1e-5, "read dwte");
+    for (int c = 0; c < C; c++) cr_expect_eq(mm_entry_value_col(bank + 0 * LK, LK, wte, C, c), 0.0f, "empty entry");
+    free(idx), free(w), free(wte), free(dm), free(bank), free(m), free(mr), free(dw), free(dwr), free(dwte), free(dwter);
+    free(A);
+}
+
+Test(cuda_host, copy_rows_op) {
+    const int rows = 7, cols = 5, ldd = 9, lds = 6;
+    float *src = frandv((size_t)rows * lds, 1.0f), *dst = frandv((size_t)rows * ldd, 1.0f);
+    float *orig = fcopy(dst, (size_t)rows * ldd);
+    mm_cpu_copy_rows(dst, ldd, src, lds, rows, cols, 1);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < ldd; c++)
+            cr_assert_eq(dst[r * ldd + c], c < cols ? orig[r * ldd + c] + src[r * lds + c] : orig[r * ldd + c]);
+    mm_cpu_copy_rows(dst, ldd, src, lds, rows, cols, 0);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < ldd; c++) cr_assert_eq(dst[r * ldd + c], c < cols ? src[r * lds + c] : orig[r * ldd + c]);
+    free(src), free(dst), free(orig);
 }

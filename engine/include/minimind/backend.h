@@ -108,7 +108,12 @@ typedef struct mm_backend {
                                 const float *wte, int N, int K, int C);
     // dw (N, K) OVERWRITTEN = dm . v_e; dwte (V, C) += w * dm / count at each token of each candidate.
     void (*memory_read_backward)(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
-                                 const uint16_t *bank, int LK, const float *wte, int N, int K, int C);
+                                 const uint16_t *bank, int LK, const float *wte, int N, int K, int C, int V);
+
+    // --- row-block copy: dst (rows, cols) [+]= src (rows, cols), rows ldd / lds floats apart
+    // (accumulate 0: =, 1: +=). The memory variants build [z | m] rows, split their gradient and
+    // add m to the residual with it.
+    void (*copy_rows)(float *dst, int ldd, const float *src, int lds, int rows, int cols, int accumulate);
 
     // --- memory hooks (sizes in bytes). alloc returns NULL with the error message set; the
     // contents of a new buffer are undefined (use zero). Copies and zero are ordered after the
@@ -128,7 +133,7 @@ typedef struct mm_backend {
 // The CPU backend (always built).
 const mm_backend *mm_backend_cpu(void);
 
-// The CUDA backend on device `device` (fp32; the memory-layer ops are NULL: not on CUDA yet).
+// The CUDA backend on device `device` (fp32).
 // NULL with the error message set when the binary was built without CUDA or the device is not
 // usable (no driver, no such device). One device per process.
 const mm_backend *mm_backend_cuda(int device);

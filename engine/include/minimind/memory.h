@@ -156,7 +156,9 @@ void mm_memory_stats_take(mm_memory_tracker *t, mm_memory_stats *st, int reset);
 // argmax_v (x_p * norm_w) . E[v] (the output head as the model applies it: final RMSNorm weight,
 // tied embedding; the norm's 1/rms factor does not change the argmax). Padding positions take part
 // too, so a padded entry can grow text; a position whose argmax is <unk> stays padding. Returns the
-// number of entries whose tokens changed; every id written is < V.
+// number of entries whose tokens changed (-1 on error); every id written is < V. wte and norm_w are
+// backend memory (copied to the host on a device backend), the bank host memory (a model's device
+// copy is refreshed with mm_model_sync_bank afterwards).
 long mm_memory_ema_update(const mm_backend *be, mm_memory_tracker *t, uint16_t *bank, int LK, const float *wte, const float *norm_w, int V,
                           int C, float decay, int frozen_below);
 // Clears the EMA window and the `step` sums without updating.

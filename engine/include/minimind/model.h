@@ -101,13 +101,17 @@ typedef struct mm_model {
     int CF;                          // input width of w13: C (model_original), 2C (model), 0
     int mem;                         // 1 for model / model_no_feed
     mm_memory_shape ms;              // memory variants: the layer's shape
-    uint16_t *bank;                  // (knowledge_num, knowledge_length) shared by every layer
+    uint16_t *bank;                  // (knowledge_num, knowledge_length) shared by every layer (host memory)
+    uint16_t *dbank;                 // the bank where the backend computes (== bank on a host-resident
+                                     // backend; a device copy otherwise, see mm_model_sync_bank)
     int training;                    // 1: Gumbel noise on (set by the trainer)
     uint64_t noise_seed, noise_step; // Gumbel noise of forward f: seed, (noise_step, layer)
     mm_memory_tracker *tracker;      // when set (and training): every forward adds its reads
     float *macts, *mgacts;           // memory activations / their gradients
     size_t macts_cap, mgacts_cap;
     float *minfer;                   // memory scratch of the cached forward
+    float *mhost;                    // device backends: host staging of the Gumbel noise and of the
+    size_t mhost_cap;                // reads the tracker adds (idx, w, h)
 
     size_t num_params;  // unique parameters (25,829,888 at defaults)
     float *params, *grads;
@@ -162,6 +166,9 @@ int mm_model_apply_cluster(mm_model *m, const uint32_t *perm);
 // Copies a bank (knowledge_num x knowledge_length ids) into the model; every id must be < vocab_size.
 // `what` names the source in errors. Error for model_original.
 int mm_model_set_bank(mm_model *m, const uint16_t *ids, const char *what);
+// After m->bank was written in place (a checkpoint load, an EMA update, a test): uploads it to the
+// backend's copy m->dbank (no-op on a host-resident backend, where they are the same array).
+int mm_model_sync_bank(mm_model *m);
 void mm_model_free(mm_model *m);
 
 // Host access to the parameters (params, grads and the table's pointers are backend memory: device

@@ -53,7 +53,8 @@ void mm_cpu_memory_weights_backward(float *dscore, const float *dw, const float 
 void mm_cpu_memory_read_forward(float *m, const int32_t *idx, const float *w, const uint16_t *bank, int LK,
                                 const float *wte, int N, int K, int C);
 void mm_cpu_memory_read_backward(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
-                                 const uint16_t *bank, int LK, const float *wte, int N, int K, int C);
+                                 const uint16_t *bank, int LK, const float *wte, int N, int K, int C, int V);
+void mm_cpu_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int accumulate);
 
 // exp(x) for float, branch-free so loops using it vectorise (Cephes expf: range reduction by
 // ln 2 and a degree-6 polynomial; relative error ~2 ulp). Inputs are clamped to [-87.3, 88.3].

@@ -194,7 +194,8 @@ void mm_cpu_memory_read_forward(float *m, const int32_t *idx, const float *w, co
 }
 
 void mm_cpu_memory_read_backward(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
-                                 const uint16_t *bank, int LK, const float *wte, int N, int K, int C) {
+                                 const uint16_t *bank, int LK, const float *wte, int N, int K, int C, int V) {
+    (void)V;  // the vocabulary size is only needed by the CUDA kernel (dense (rows, V) coefficients)
     mm_uniq u;
     if (mm_uniq_alloc(&u, N, K, C, 1) != 0) {
         mm_read_backward_direct(dw, dwte, dm, idx, w, bank, LK, wte, N, K, C);

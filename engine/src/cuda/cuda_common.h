@@ -22,7 +22,14 @@ void mm_cuda_note_blas(cublasStatus_t st, const char *file, int line);
 #define MM_CU_LAUNCHED() mm_cuda_note(cudaGetLastError(), __FILE__, __LINE__)
 
 // Scratch buffers that grow on demand; one per slot, kept until the process ends.
-enum { MM_SCRATCH_RMSNORM, MM_SCRATCH_CE, MM_SCRATCH_GRADNORM, MM_SCRATCH_N };
+enum {
+    MM_SCRATCH_RMSNORM,
+    MM_SCRATCH_CE,
+    MM_SCRATCH_GRADNORM,
+    MM_SCRATCH_MEMTOPK,  // memory_topk: the (rows, S) score blocks / their dense gradients
+    MM_SCRATCH_MEMREAD,  // memory_read_backward: the dense (rows, V) coefficients
+    MM_SCRATCH_N
+};
 void *mm_cuda_scratch(int slot, size_t bytes);
 
 static inline unsigned mm_cdiv(size_t a, size_t b) { return (unsigned)((a + b - 1) / b); }
@@ -79,5 +86,23 @@ void mm_cuda_crossentropy_backward(float *dx, float *dwte, float *logits, const 
 void mm_cuda_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1, float beta2,
                           float eps, float weight_decay, long step);
 float mm_cuda_gradnorm_clip(float *g, size_t n, float max_norm);
+void mm_cuda_memory_topk(int32_t *idx, float *score, const float *q, const float *keys, int N, int D, int S, int K,
+                         float *scratch);
+void mm_cuda_memory_topk_backward(float *dq, float *dkeys, const float *dscore, const int32_t *idx, const float *q,
+                                  const float *keys, int N, int D, int S, int K);
+void mm_cuda_memory_weights_forward(float *w, float *ysoft, const float *score, const float *noise, int N, int K,
+                                    int hard);
+void mm_cuda_memory_weights_backward(float *dscore, const float *dw, const float *ysoft, int N, int K);
+void mm_cuda_memory_read_forward(float *m, const int32_t *idx, const float *w, const uint16_t *bank, int LK,
+                                 const float *wte, int N, int K, int C);
+void mm_cuda_memory_read_backward(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
+                                  const uint16_t *bank, int LK, const float *wte, int N, int K, int C, int V);
+void mm_cuda_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int accumulate);
+
+// ---- warp helpers (full warps; fixed xor-shuffle trees: every lane gets the same, deterministic result)
+__device__ __forceinline__ float mm_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
 
 #endif
