@@ -5,13 +5,15 @@
 #   -> mandatory evaluation (eval.json) -> the memory-layer variant `model` trained the same way,
 #   fact recall of both side by side -> the expt workflow on a scratch repository
 # Usage: scripts/demo.sh [OUT_DIR]   (default: demo/; rerunning starts the demo over)
-# Environment: MM_DEMO_SEED (42), MM_DEMO_STEPS (400 per model), MM_DEMO_FACTS (2400).
+# Environment: MM_DEMO_SEED (42), MM_DEMO_STEPS (400 per model, at most MM_DEMO_EPOCHS (2) epochs),
+# MM_DEMO_FACTS (2400).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-demo}
 SEED=${MM_DEMO_SEED:-42}
 STEPS=${MM_DEMO_STEPS:-400}
 FACTS=${MM_DEMO_FACTS:-2400}
+EPOCHS=${MM_DEMO_EPOCHS:-2}
 
 scripts/setup.sh build
 MM=$PWD/build/engine/minimind
@@ -50,7 +52,7 @@ tokenizer_path = $OUT/tokenizer
 eval_data_path = $OUT/data/eval.jsonl
 
 [train]
-epochs = 2
+epochs = $EPOCHS
 batch_size = 16
 accumulation_steps = 1
 learning_rate = 3e-3
