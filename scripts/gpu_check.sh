@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The prepared check for a machine with an NVIDIA GPU (see docs/cuda.md): builds with CUDA, runs
 # the CUDA parity tests with MM_REQUIRE_GPU=1 (a missing GPU FAILS here, instead of skipping as
-# in CI), the host-side CUDA math tests, then the benchmark on the GPU and, for comparison, one
-# CPU-backend number. Output: stdout, and $OUT/gpu_check/ (or build-gpu/gpu_check/) with the logs.
+# in CI), the host-side CUDA math tests, then the benchmark on the GPU (bf16 and fp32) and, for
+# comparison, one CPU-backend number. Output: stdout, and $OUT/gpu_check/ (or
+# build-gpu/gpu_check/) with the logs.
 #   usage: scripts/gpu_check.sh [BUILD_DIR]      (default build-gpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,16 +20,19 @@ cmake --build "$BUILD" -j"$JOBS" >"$LOGS/build.log" 2>&1 || { tail -50 "$LOGS/bu
 "$BUILD/engine/minimind" --version | tee "$LOGS/version.txt"
 
 status=0
-# CUDA parity tests (every kernel vs CPU, whole model, 20 steps, resume exactness).
+# CUDA parity tests (every kernel vs CPU, whole model, 20 steps, resume exactness; bf16/fp16).
 MM_REQUIRE_GPU=1 MM_QUIET=1 TMPDIR="$BUILD/tmp" "$BUILD/tests/engine_test_cuda" --jobs 1 --verbose=1 \
     2>&1 | tee "$LOGS/test_cuda.log" || status=1
 "$BUILD/tests/engine_test_cuda_host" --jobs 1 2>&1 | tee "$LOGS/test_cuda_host.log" || status=1
 
-# Benchmark: MiniMind-26M at T = 512 on the GPU (fp32), then a short CPU reference.
-timeout 300 "$BUILD/engine/minimind" bench --device cuda --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
-    2>&1 | tee "$LOGS/bench_cuda.txt" || status=1
-timeout 300 "$BUILD/engine/minimind" bench --device cuda --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 --json \
-    >"$LOGS/bench_cuda.json" 2>/dev/null || status=1
+# Benchmark: MiniMind-26M at T = 512 on the GPU in bf16 (the default: tensor cores, fp32 storage)
+# and in fp32, then a short CPU reference.
+for prec in bf16 fp32; do
+    timeout 300 "$BUILD/engine/minimind" bench --device cuda --precision "$prec" --seq-len 512 --batch 16 \
+        --steps 10 --warmup-steps 2 2>&1 | tee "$LOGS/bench_cuda_$prec.txt" || status=1
+    timeout 300 "$BUILD/engine/minimind" bench --device cuda --precision "$prec" --seq-len 512 --batch 16 \
+        --steps 10 --warmup-steps 2 --json >"$LOGS/bench_cuda_$prec.json" 2>/dev/null || status=1
+done
 timeout 120 "$BUILD/engine/minimind" bench --device cpu --seq-len 512 --batch 1 --steps 1 \
     2>&1 | tee "$LOGS/bench_cpu.txt" || true
 # The memory variant (`model`: 1M-entry bank, 16 candidates) on the GPU.

@@ -21,22 +21,26 @@ static const char mm_bench_usage[] =
     "                      [--peak-size 2048] [--json]\n"
     "                      [--model-type model_original|model|model_no_feed] [--knowledge-num 1048576]\n"
     "                      [--knowledge-length 32] [--knowledge-dim 128] [--num-candidates 16]\n"
-    "                      [--device auto|cpu|cuda[:N]]\n"
+    "                      [--device auto|cpu|cuda[:N]] [--precision fp32|bf16|fp16]\n"
     "Runs training steps (forward, backward, clip 1.0, AdamW) on random tokens and prints tokens/s,\n"
     "ms/step, achieved GFLOP/s (exact matmul FLOPs, causal attention) and MFU against the sgemm\n"
     "peak measured at start (a peak-size^3 cblas_sgemm). --json prints one JSON object instead.\n"
     "The memory variants read a bank of random full-length entries (softmax selection).\n"
-    "--device (default cpu): on a CUDA device the step runs in fp32 and MFU is against the GPU's\n"
-    "dense fp32 peak from a table (A100, RTX 4090, H100, H200; other GPUs: no MFU).\n";
+    "--device (default cpu): on a CUDA device MFU is against the GPU's dense peak for the precision\n"
+    "from a table (A100, RTX 4090, H100, H200; other GPUs: no MFU). --precision: the matmul\n"
+    "precision as [train] mixed_precision (default bf16 on a GPU; fp32 on the CPU, which computes\n"
+    "in fp32 whatever is asked); storage stays fp32; fp16 here has no loss scaling.\n";
 
-// Dense fp32 (non-tensor-core) peak of known GPUs, GFLOP/s; 0 when unknown.
-static double mm_gpu_fp32_peak(const char *name) {
+// Dense peak of known GPUs, GFLOP/s: fp32 without tensor cores, and bf16/fp16 tensor cores with
+// fp32 accumulation (no sparsity); 0 when unknown.
+static double mm_gpu_peak(const char *name, mm_precision p) {
     static const struct {
         const char *key;
-        double gflops;
-    } table[] = {{"H200", 66900}, {"H100 PCIe", 51200}, {"H100", 66900}, {"A100", 19500}, {"4090", 82600}};
+        double fp32, tensor16;
+    } table[] = {{"H200", 66900, 989400}, {"H100 PCIe", 51200, 756000}, {"H100", 66900, 989400},
+                 {"A100", 19500, 312000}, {"4090", 82600, 165200}};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strstr(name, table[i].key)) return table[i].gflops;
+        if (strstr(name, table[i].key)) return p == MM_PRECISION_FP32 ? table[i].fp32 : table[i].tensor16;
     return 0.0;
 }
 
@@ -62,6 +66,7 @@ typedef struct mm_bench_opts {
     int B, T, steps, warmup, threads, peak_n, json;
     int num_candidates;
     const char *device;
+    const char *precision;  // NULL: bf16 on a GPU, fp32 on the CPU
 } mm_bench_opts;
 
 // Parses the options into o. Returns MM_CLI_CONTINUE, or the exit status (0 after --help, 2).
@@ -70,6 +75,7 @@ static int mm_bench_parse(int argc, char **argv, mm_bench_opts *o) {
     o->B = 4, o->T = 512, o->steps = 5, o->warmup = 1, o->threads = 0, o->peak_n = 2048, o->json = 0;
     o->num_candidates = 16;
     o->device = "cpu";
+    o->precision = NULL;
     const char *model_type = NULL;
     const int big = 1 << 30;
     mm_opt opts[] = {
@@ -91,11 +97,15 @@ static int mm_bench_parse(int argc, char **argv, mm_bench_opts *o) {
         mm_opt_int("--knowledge-dim", &o->cfg.knowledge_dim, 2, big),
         mm_opt_int("--num-candidates", &o->num_candidates, 1, big),
         mm_opt_str("--device D", &o->device),
+        mm_opt_str("--precision P", &o->precision),
     };
     int rc = mm_cli_parse("bench", mm_bench_usage, argc, argv, opts, MM_NOPTS(opts));
     if (rc != MM_CLI_CONTINUE) return rc;
     if (model_type && mm_model_type_parse(model_type, &o->cfg.model_type) != 0)
         return mm_cli_usage_error("bench: --model-type: %s (see --help)", mm_error_message());
+    mm_precision p;
+    if (o->precision && mm_precision_parse(o->precision, &p) != 0)
+        return mm_cli_usage_error("bench: --precision: %s (see --help)", mm_error_message());
     o->cfg.max_seq_len = o->T > o->cfg.max_seq_len ? o->T : o->cfg.max_seq_len;
     return MM_CLI_CONTINUE;
 }
@@ -107,6 +117,11 @@ int mm_cmd_bench(int argc, char **argv) {
     const mm_backend *be = NULL;
     if (mm_backend_select(o.device, &be) != 0) return mm_cli_fail();
     if (o.threads > 0) be->set_threads(o.threads);
+    const char *precision = o.precision ? o.precision : be->host_resident ? "fp32" : "bf16";
+    mm_precision prec = MM_PRECISION_FP32;
+    if (mm_precision_parse(precision, &prec) != 0 || mm_backend_check_precision(be, precision) != 0)
+        return mm_cli_fail();
+    if (be->host_resident) prec = MM_PRECISION_FP32;  // the CPU computes in fp32 whatever is asked
     int threads = openblas_get_num_threads();
     char gpu[256] = "";
     if (!be->host_resident) {
@@ -114,7 +129,7 @@ int mm_cmd_bench(int argc, char **argv) {
         mm_device_parse(o.device, &kind, &index);
         if (mm_cuda_device_name(index, gpu, sizeof gpu) != 0) snprintf(gpu, sizeof gpu, "cuda:%d", index);
     }
-    double peak = be->host_resident ? mm_measure_sgemm_peak(o.peak_n) : mm_gpu_fp32_peak(gpu);
+    double peak = be->host_resident ? mm_measure_sgemm_peak(o.peak_n) : mm_gpu_peak(gpu, prec);
     mm_model m;
     if (mm_model_init_memory(&m, &o.cfg, o.num_candidates, MM_MEMORY_SELECT_SOFTMAX, be, 42)) return mm_cli_fail();
     uint64_t bs = 0x2545F4914F6CDD1Dull;  // memory variants: random full-length entries (every value costs)
@@ -179,22 +194,22 @@ int mm_cmd_bench(int argc, char **argv) {
         double tps = N / dt, mfu = peak > 0 ? gflops / peak : 0.0;
         if (o.json) {
             printf("{\"engine\": \"minimind\", \"model_type\": \"%s\", \"knowledge_num\": %d, \"dim\": %d, \"n_layers\": %d, \"seq_len\": %d, \"batch\": %d, "
-                   "\"device\": \"%s\", \"threads\": %d, \"params\": %zu, \"steps\": %d, \"ms_per_step\": %.6g, \"tokens_per_s\": %.6g, "
+                   "\"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"params\": %zu, \"steps\": %d, \"ms_per_step\": %.6g, \"tokens_per_s\": %.6g, "
                    "\"gflop_per_step\": %.9g, \"gflops\": %.6g, \"sgemm_peak_gflops\": %.6g, \"mfu\": %.4f}\n",
-                   mm_model_type_name(m.config.model_type), m.mem ? m.ms.num : 0, m.C, m.L, o.T, o.B, gpu[0] ? gpu : "cpu", threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops, peak, mfu);
+                   mm_model_type_name(m.config.model_type), m.mem ? m.ms.num : 0, m.C, m.L, o.T, o.B, gpu[0] ? gpu : "cpu", mm_precision_name(prec), threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops, peak, mfu);
         } else {
             printf("model      %s, dim %d, %d layers, %d heads (%d kv), vocab %d: %zu parameters\n",
                    mm_model_type_name(m.config.model_type), m.C, m.L, m.H, m.KV, m.V, m.num_params);
             if (m.mem)
                 printf("memory     %d entries x %d tokens, knowledge_dim %d, %d candidates\n", m.ms.num, m.ms.LK,
                        m.ms.D, m.ms.K);
-            printf("step       batch %d x seq %d = %d tokens, %d threads, %d timed steps (+%d warm-up)\n", o.B, o.T, N,
-                   threads, o.steps, o.warmup);
+            printf("step       batch %d x seq %d = %d tokens, %d threads, %d timed steps (+%d warm-up), %s\n", o.B, o.T,
+                   N, threads, o.steps, o.warmup, mm_precision_name(prec));
             printf("time       %.1f ms/step, %.1f tokens/s\n", dt * 1e3, tps);
             printf("compute    %.2f GFLOP/step, %.2f GFLOP/s achieved\n", flops / 1e9, gflops);
             if (gpu[0])
-                printf("peak       %.2f GFLOP/s (%s, dense fp32, from the table; 0 = unknown GPU), MFU %.1f%%\n", peak,
-                       gpu, 100.0 * mfu);
+                printf("peak       %.2f GFLOP/s (%s, dense %s, from the table; 0 = unknown GPU), MFU %.1f%%\n", peak,
+                       gpu, prec == MM_PRECISION_FP32 ? "fp32" : "bf16/fp16 tensor cores", 100.0 * mfu);
             else
                 printf("peak       %.2f GFLOP/s (cblas_sgemm %d^3), MFU %.1f%%\n", peak, o.peak_n, 100.0 * mfu);
         }

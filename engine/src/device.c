@@ -86,9 +86,29 @@ int mm_backend_select(const char *device, const mm_backend **be) {
     return *be ? 0 : -1;
 }
 
+int mm_precision_parse(const char *name, mm_precision *p) {
+    static const struct {
+        const char *name;
+        mm_precision p;
+    } names[] = {{"fp32", MM_PRECISION_FP32}, {"bf16", MM_PRECISION_BF16}, {"fp16", MM_PRECISION_FP16}};
+    for (size_t i = 0; name && i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i].name)) {
+            *p = names[i].p;
+            return 0;
+        }
+    return mm_errorf("mixed_precision = '%s': expected fp32, bf16 or fp16", name ? name : "");
+}
+
+const char *mm_precision_name(mm_precision p) {
+    return p == MM_PRECISION_BF16 ? "bf16" : p == MM_PRECISION_FP16 ? "fp16" : "fp32";
+}
+
 int mm_backend_check_precision(const mm_backend *be, const char *mixed_precision) {
-    if (be->host_resident || !mixed_precision || !strcmp(mixed_precision, "fp32")) return 0;
-    return mm_errorf("mixed_precision = %s is not available on the %s backend yet (fp32 only); "
+    mm_precision p = MM_PRECISION_FP32;
+    if (mixed_precision && mm_precision_parse(mixed_precision, &p) != 0) return -1;
+    if (be->set_precision) return be->set_precision(p);
+    if (p == MM_PRECISION_FP32) return 0;
+    return mm_errorf("mixed_precision = %s is not available on the %s backend (fp32 only); "
                      "set [train] mixed_precision = fp32 (--set train.mixed_precision=fp32)",
                      mixed_precision, be->name);
 }

@@ -17,6 +17,7 @@
 #include "minimind/dataloader.h"
 #include "minimind/device.h"
 #include "minimind/error.h"
+#include "minimind/loss_scale.h"
 #include "minimind/memory.h"
 #include "minimind/metrics.h"
 #include "minimind/model.h"
@@ -105,6 +106,8 @@ typedef struct mm_trainer {
     mm_memory_tracker tracker;  // memory variants: reads of the log window (+ the EMA window)
     mm_ckpt_extra extras[1];    // memory variants: the bank
     int n_extras;
+    int fp16;                   // [train] mixed_precision = fp16: dynamic loss scaling
+    mm_loss_scaler scaler;      // (fp16) the loss scale, saved in the resume state
 } mm_trainer;
 
 static int mm_trainer_load_config(mm_trainer *tr, const mm_train_args *a) {
@@ -161,6 +164,8 @@ static int mm_trainer_init_model(mm_trainer *tr) {
     const mm_train_config *t = &tr->cfg.train;
     if (mm_backend_select(t->device, &tr->be) != 0 || mm_backend_check_precision(tr->be, t->mixed_precision) != 0)
         return mm_error_prefix("train: [train] device = %s", t->device);
+    tr->fp16 = !strcmp(t->mixed_precision, "fp16");  // also on the CPU (fp32 math): the same scaling logic
+    mm_loss_scaler_init(&tr->scaler);
     if (mm_model_init_run(&tr->model, &tr->cfg, tr->be, (uint64_t)t->seed, 1) != 0) return -1;
     if (tr->model.mem) {
         mm_model *m = &tr->model;
@@ -214,13 +219,19 @@ static int mm_trainer_init_model(mm_trainer *tr) {
     return 0;
 }
 
-// The opaque resume blob: {"data_pos": {...}, "elapsed_s": s, "grad_norm": g, "adam_step": n}.
+// The opaque resume blob: {"data_pos": {...}, "elapsed_s": s, "grad_norm": g, "adam_step": n}
+// (+ fp16: "loss_scale", "loss_scale_good_steps"). grad_norm is null when not finite (an fp16
+// step skipped at the boundary saved; read back as NaN, as the uninterrupted run logs it).
 static char *mm_trainer_blob(const mm_trainer *tr, double elapsed) {
     json_t *o = json_object();
     json_object_set_new(o, "data_pos", mm_data_pos_to_json(&tr->boundary_pos));
     json_object_set_new(o, "elapsed_s", json_real(elapsed));
-    json_object_set_new(o, "grad_norm", json_real(isfinite(tr->grad_norm) ? tr->grad_norm : 0.0));
+    json_object_set_new(o, "grad_norm", isfinite(tr->grad_norm) ? json_real(tr->grad_norm) : json_null());
     json_object_set_new(o, "adam_step", json_integer(tr->opt.step));
+    if (tr->fp16 && mm_loss_scaler_to_json(&tr->scaler, o) != 0) {
+        json_decref(o);
+        return NULL;
+    }
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!s) mm_errorf("out of memory (resume state)");
@@ -333,10 +344,19 @@ static int mm_trainer_resume(mm_trainer *tr) {
         rc = -1;
     if (!rc && !tr->model.mem && rs.memory_ema_len)
         rc = mm_errorf("%s: resume state has a memory_ema window but the model has no memory layer", tr->ckpt_path);
+    if (!rc && tr->fp16) {
+        if (json_object_get(blob, "loss_scale")) {
+            if (mm_loss_scaler_from_json(&tr->scaler, blob, tr->ckpt_path) != 0) rc = -1;
+        } else {  // a checkpoint of an fp16 CPU run from before loss scaling existed
+            fprintf(stderr, "train: warning: %s has no fp16 loss scale; starting from %g\n", tr->ckpt_path,
+                    (double)tr->scaler.scale);
+        }
+    }
     if (!rc) {
         tr->step = tr->boundary_step = tr->last_save = (long)rs.step;
         tr->elapsed0 = json_real_value(json_object_get(blob, "elapsed_s"));
-        tr->grad_norm = json_real_value(json_object_get(blob, "grad_norm"));
+        const json_t *gn = json_object_get(blob, "grad_norm");
+        tr->grad_norm = json_is_null(gn) ? NAN : json_real_value(gn);
         tr->opt.step = (long)json_integer_value(json_object_get(blob, "adam_step"));
         fprintf(stderr, "train: resumed from %s at step %ld/%ld\n", tr->ckpt_path, tr->step, tr->total);
     }
@@ -384,26 +404,33 @@ static void mm_trainer_row(mm_trainer *tr, float loss, float lr, double tok_s, i
     r->eta_s = done_here > 0 ? run_el / (double)done_here * (double)(tr->total - tr->step) : -1;
 }
 
-static void mm_trainer_log_line(const mm_trainer *tr, json_t *mem) {
+static void mm_trainer_log_line(const mm_trainer *tr, json_t *extra) {
     const mm_metrics_row *r = &tr->last_row;
-    char eta[32], memtxt[96] = "";
-    if (mem)
+    char eta[32], memtxt[96] = "", scaletxt[48] = "";
+    if (extra && tr->model.mem)
         snprintf(memtxt, sizeof memtxt, " memory used %.3f kl %.3f rewritten %lld",
-                 json_real_value(json_object_get(mem, "memory_used_fraction")),
-                 json_real_value(json_object_get(mem, "memory_kl_uniform")),
-                 (long long)json_integer_value(json_object_get(mem, "memory_entries_rewritten")));
-    printf("epoch %d/%d step %ld/%ld loss %.4f lr %.3e grad_norm %.3f tok/s %.0f eta %s%s\n", r->epoch + 1,
+                 json_real_value(json_object_get(extra, "memory_used_fraction")),
+                 json_real_value(json_object_get(extra, "memory_kl_uniform")),
+                 (long long)json_integer_value(json_object_get(extra, "memory_entries_rewritten")));
+    if (tr->fp16) snprintf(scaletxt, sizeof scaletxt, " loss_scale %g", (double)tr->scaler.scale);
+    printf("epoch %d/%d step %ld/%ld loss %.4f lr %.3e grad_norm %.3f tok/s %.0f eta %s%s%s\n", r->epoch + 1,
            tr->cfg.train.epochs, r->step, r->total_steps, r->loss, r->lr, r->grad_norm, r->tokens_per_s,
-           mm_format_duration(r->eta_s, eta, sizeof eta), memtxt);
+           mm_format_duration(r->eta_s, eta, sizeof eta), scaletxt, memtxt);
     fflush(stdout);
 }
 
-// The memory-layer fields of a metrics row (NULL for model_original): usage of the log window.
-static json_t *mm_trainer_memory_fields(mm_trainer *tr) {
-    if (!tr->model.mem) return NULL;
+// The extra fields of a metrics row (NULL when none): fp16: the loss scale in effect for the next
+// optimizer step; memory variants: usage of the log window.
+static json_t *mm_trainer_extra_fields(mm_trainer *tr) {
+    json_t *o = NULL;
+    if (tr->fp16) {
+        o = json_object();
+        json_object_set_new(o, "loss_scale", json_real(tr->scaler.scale));
+    }
+    if (!tr->model.mem) return o;
     mm_memory_stats st;
     mm_memory_stats_take(&tr->tracker, &st, 1);
-    json_t *o = json_object();
+    if (!o) o = json_object();
     json_object_set_new(o, "memory_used_fraction", json_real(st.used_fraction));
     json_object_set_new(o, "memory_usage_entropy", json_real(st.entropy));
     json_object_set_new(o, "memory_kl_uniform", json_real(st.kl_uniform));
@@ -426,6 +453,8 @@ static int mm_trainer_ema(mm_trainer *tr) {
     return changed < 0 ? mm_error_prefix("step %ld: EMA update of the memory bank", tr->step) : 0;
 }
 
+static int mm_trainer_stop_failed(mm_trainer *tr, float loss, float lr, int epoch);
+
 // A non-finite value at (1-based) `step`: stop the run. Nothing non-finite reaches a checkpoint
 // (the gradient norm is checked before the optimizer step, the weights after it), so the last
 // checkpoint on disk is good.
@@ -433,6 +462,20 @@ static int mm_trainer_diverged(mm_trainer *tr, long step, const char *what, doub
                                int epoch) {
     mm_errorf("step %ld: %s is %s; training stopped (last good checkpoint: %s, step %ld)", step, what,
               isnan(value) ? "NaN" : "Inf", tr->last_save > 0 ? tr->ckpt_path : "none", tr->last_save);
+    return mm_trainer_stop_failed(tr, loss, lr, epoch);
+}
+
+// fp16: the gradients were not finite so often that the loss scale fell below MM_LOSS_SCALE_MIN.
+static int mm_trainer_scale_collapsed(mm_trainer *tr, float loss, float lr, int epoch) {
+    mm_errorf("step %ld: fp16 loss scaling: the gradients keep overflowing and the loss scale fell to %g (below "
+              "%g); training stopped (last good checkpoint: %s, step %ld). Try mixed_precision = bf16 or fp32",
+              tr->step, (double)tr->scaler.scale, (double)MM_LOSS_SCALE_MIN, tr->last_save > 0 ? tr->ckpt_path : "none",
+              tr->last_save);
+    return mm_trainer_stop_failed(tr, loss, lr, epoch);
+}
+
+// Writes the failed row and status with the current error message; MM_EXIT_NAN.
+static int mm_trainer_stop_failed(mm_trainer *tr, float loss, float lr, int epoch) {
     mm_trainer_row(tr, loss, lr, 0, epoch);
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", mm_error_message());
@@ -476,19 +519,33 @@ static int mm_trainer_loop(mm_trainer *tr) {
                              &loss, NULL) != 0)
             return MM_EXIT_ERROR;
         if (!isfinite(loss)) return mm_trainer_diverged(tr, tr->step + 1, "the loss", loss, loss, lr, epoch);
-        if (mm_model_backward(&tr->model, 1.0f / (float)accum) != 0) return MM_EXIT_ERROR;
+        // fp16: the backward starts from the scaled loss (scale a power of two: exact)
+        float dloss = (tr->fp16 ? tr->scaler.scale : 1.0f) / (float)accum;
+        if (mm_model_backward(&tr->model, dloss) != 0) return MM_EXIT_ERROR;
         tr->step++;
         window_tokens += (long)tr->batch.B * tr->batch.T;
         if (tr->step % accum == 0 || tr->step == tr->total) {
+            // fp16 (GradScaler): unscale, clip, and skip the update when the gradients are not finite
+            if (tr->fp16) tr->be->scale(tr->model.grads, tr->model.num_params, mm_loss_scaler_inv(&tr->scaler));
             tr->grad_norm = mm_model_clip_grad_norm(&tr->model, (float)t->grad_clip);
-            if (!isfinite(tr->grad_norm))
+            int take = 1;
+            if (tr->fp16) {
+                take = mm_loss_scaler_update(&tr->scaler, isfinite(tr->grad_norm));
+                if (mm_loss_scaler_collapsed(&tr->scaler)) return mm_trainer_scale_collapsed(tr, loss, lr, epoch);
+            } else if (!isfinite(tr->grad_norm)) {
                 return mm_trainer_diverged(tr, tr->step, "the gradient norm", tr->grad_norm, loss, lr, epoch);
-            mm_adamw_step(&tr->opt, tr->model.params, tr->model.grads, lr);
-            float bad = mm_first_nonfinite(tr->be, tr->model.params, tr->model.num_params);
-            if (!isfinite(bad)) return mm_trainer_diverged(tr, tr->step, "a parameter after the update", bad, loss, lr, epoch);
+            }
+            if (take) {
+                mm_adamw_step(&tr->opt, tr->model.params, tr->model.grads, lr);
+                float bad = mm_first_nonfinite(tr->be, tr->model.params, tr->model.num_params);
+                if (!isfinite(bad))
+                    return mm_trainer_diverged(tr, tr->step, "a parameter after the update", bad, loss, lr, epoch);
+            }
             mm_model_zero_grad(&tr->model);
-            if (tr->model.mem && mm_memory_tracker_commit(&tr->tracker) != 0) return MM_EXIT_ERROR;
-            if (mm_trainer_ema(tr) != 0) return MM_EXIT_ERROR;
+            // the micro-steps' memory reads join the EMA window with the step (a skipped fp16 step drops them)
+            if (tr->model.mem && take && mm_memory_tracker_commit(&tr->tracker) != 0) return MM_EXIT_ERROR;
+            if (tr->model.mem && !take) mm_memory_tracker_drop_step(&tr->tracker);
+            if (take && mm_trainer_ema(tr) != 0) return MM_EXIT_ERROR;
             tr->boundary_step = tr->step;
             mm_dataloader_get_pos(tr->dl, &tr->boundary_pos);
             // Save on the last boundary before save_interval steps would have passed since the
@@ -501,10 +558,10 @@ static int mm_trainer_loop(mm_trainer *tr) {
             mm_trainer_row(tr, loss, lr, now > window_t ? window_tokens / (now - window_t) : 0, epoch);
             window_t = now;
             window_tokens = 0;
-            json_t *mem = mm_trainer_memory_fields(tr);
-            int wrc = mm_metrics_write(&tr->log, &tr->last_row, mem);
-            if (!bar.is_tty) mm_trainer_log_line(tr, mem);
-            json_decref(mem);
+            json_t *extra = mm_trainer_extra_fields(tr);
+            int wrc = mm_metrics_write(&tr->log, &tr->last_row, extra);
+            if (!bar.is_tty) mm_trainer_log_line(tr, extra);
+            json_decref(extra);
             if (wrc != 0) return MM_EXIT_ERROR;
         }
         char extra[96];

@@ -1,6 +1,8 @@
 // The CUDA backend against the CPU backend: every op on random inputs (fp32 tolerances; the memory
 // layer's top-K exactly, ties included), the whole model's loss and gradients (also `model` and
-// `model_no_feed`), 20 training steps' losses, resume exactness on the device.
+// `model_no_feed`), 20 training steps' losses, resume exactness on the device; mixed precision:
+// the matmuls and attention in bf16 / fp16 (looser tolerances) and 20 steps in bf16 and in fp16
+// with loss scaling, against the CPU's fp32.
 // Without a usable GPU (no driver, no device, or a build without CUDA) these tests SKIP with a
 // printed "no CUDA device: REASON" line — also under MM_REQUIRE_PEERS=1 (CI has no GPU); set
 // MM_REQUIRE_GPU=1 (scripts/gpu_check.sh does) to make a missing GPU a failure.
@@ -13,6 +15,7 @@
 
 #include "minimind/backend.h"
 #include "minimind/device.h"
+#include "minimind/loss_scale.h"
 #include "minimind/memory.h"
 #include "minimind/model.h"
 #include "minimind/optim.h"
@@ -152,7 +155,9 @@ Test(cuda, embedding_rmsnorm_rope_swiglu) {
     expect_close(g, dh_d, dh, (size_t)N * 2 * F, 1e-5, "swiglu backward");
 }
 
-static void attention_case(const mm_backend *g, int B, int Tq, int Tk, int H, int KV, int hs) {
+// tol_out: the output (and probabilities); tol_grad: dq, dk, dv.
+static void attention_case(const mm_backend *g, int B, int Tq, int Tk, int H, int KV, int hs, double tol_out,
+                           double tol_grad) {
     const mm_backend *c = mm_backend_cpu();
     const int C = H * hs, ld = C + 2 * KV * hs;
     const size_t nq = (size_t)B * Tq * ld, nkv = (size_t)B * Tk * ld, na = (size_t)B * H * Tq * Tk, no = (size_t)B * Tq * C;
@@ -163,7 +168,8 @@ static void attention_case(const mm_backend *g, int B, int Tq, int Tk, int H, in
     float *dk_d = up(g, dk, 4 * nkv), *dv_d = up(g, dv, 4 * nkv), *datt_d = up(g, datt, 4 * na);
     c->attention_forward(out, att, q, ld, k, v, ld, B, Tq, Tk, H, KV, hs);
     g->attention_forward(out_d, att_d, q_d, ld, k_d, v_d, ld, B, Tq, Tk, H, KV, hs);
-    expect_close(g, out_d, out, no, 1e-5, "attention out");
+    expect_close(g, out_d, out, no, tol_out, "attention out");
+    expect_close(g, att_d, att, na, tol_out, "attention probabilities");
     c->attention_backward(dq, dk, dv, datt, dout, att, q, ld, k, v, ld, B, Tq, Tk, H, KV, hs);
     g->attention_backward(dq_d, dk_d, dv_d, datt_d, do_d, att_d, q_d, ld, k_d, v_d, ld, B, Tq, Tk, H, KV, hs);
     // only the q (dq) and k/v (dk, dv) columns are written; compare those
@@ -179,15 +185,17 @@ static void attention_case(const mm_backend *g, int B, int Tq, int Tk, int H, in
             e = fmax(e, fmax(fabs(hk[r * ld + j] - dk[r * ld + j]), fabs(hv[r * ld + j] - dv[r * ld + j])));
             m = fmax(m, fmax(fabs(dk[r * ld + j]), fabs(dv[r * ld + j])));
         }
-    cr_expect(e / m < 1e-4, "attention backward B=%d Tq=%d Tk=%d: relative error %g", B, Tq, Tk, e / m);
+    cr_expect(e / m < tol_grad, "attention backward B=%d Tq=%d Tk=%d: relative error %g", B, Tq, Tk, e / m);
     free(hq), free(hk), free(hv);
 }
 
 Test(cuda, attention_gqa) {
     const mm_backend *g = need_gpu();
-    attention_case(g, 2, 40, 40, 4, 2, 16);
-    attention_case(g, 1, 5, 33, 4, 2, 16);  // cached decoding shape
-    attention_case(g, 1, 300, 300, 8, 2, 64);
+    attention_case(g, 2, 40, 40, 4, 2, 16, 1e-5, 1e-4);
+    attention_case(g, 1, 5, 33, 4, 2, 16, 1e-5, 1e-4);  // cached decoding shape
+    attention_case(g, 1, 300, 300, 8, 2, 64, 1e-5, 1e-4);
+    attention_case(g, 3, 17, 17, 6, 3, 16, 1e-5, 1e-4);  // batched per head (H <= B*(H/KV))
+    attention_case(g, 2, 24, 24, 4, 4, 16, 1e-5, 1e-4);  // MHA
 }
 
 Test(cuda, crossentropy_adamw_gradnorm) {
@@ -589,6 +597,120 @@ Test(cuda_fake_device, memory_models_take_the_device_paths_like_the_cpu) {
     const mm_backend *f = fake_device();
     memory_model_case(f, MM_MODEL_MEMORY, MM_MEMORY_SELECT_SOFTMAX);
     memory_model_case(f, MM_MODEL_NO_FEED, MM_MEMORY_SELECT_GUMBEL);
+}
+
+// ---- mixed precision (gemm.cu: bf16 / fp16 products on tensor cores, fp32 storage) ----
+
+static void set_prec(const mm_backend *be, const char *name) {
+    cr_assert(mm_backend_check_precision(be, name) == 0, "mixed_precision = %s: %s", name, mm_error_message());
+}
+
+// The matmuls in bf16 / fp16 against the CPU's fp32, relative to the largest value: bf16 keeps 8
+// mantissa bits (~4e-3 per input), fp16 11 (~5e-4); the sums stay fp32.
+static void matmul_precision_case(const mm_backend *g, const char *prec, double tol) {
+    const mm_backend *c = mm_backend_cpu();
+    const int M = 70, K = 256, N = 96;
+    float *inp = hrand((size_t)M * K, 1), *w = hrand((size_t)N * K, 1), *dout = hrand((size_t)M * N, 1);
+    float *out = hzero((size_t)M * N), *dinp = hzero((size_t)M * K), *dw = hrand((size_t)N * K, 1);
+    float *inp_d = up(g, inp, 4u * M * K), *w_d = up(g, w, 4u * N * K), *dout_d = up(g, dout, 4u * M * N);
+    float *out_d = up(g, out, 4u * M * N), *dinp_d = up(g, dinp, 4u * M * K), *dw_d = up(g, dw, 4u * N * K);
+    set_prec(g, prec);
+    c->matmul_forward(out, inp, w, M, K, N, 0);
+    g->matmul_forward(out_d, inp_d, w_d, M, K, N, 0);
+    char what[64];
+    snprintf(what, sizeof what, "matmul out (%s)", prec);
+    expect_close(g, out_d, out, (size_t)M * N, tol, what);
+    c->matmul_backward(dinp, dw, dout, inp, w, M, K, N, 0);
+    g->matmul_backward(dinp_d, dw_d, dout_d, inp_d, w_d, M, K, N, 0);
+    snprintf(what, sizeof what, "matmul dinp (%s)", prec);
+    expect_close(g, dinp_d, dinp, (size_t)M * K, tol, what);
+    snprintf(what, sizeof what, "matmul dw (%s)", prec);
+    expect_close(g, dw_d, dw, (size_t)N * K, tol, what);
+    set_prec(g, "fp32");
+    free(inp), free(w), free(dout), free(out), free(dinp), free(dw);
+}
+
+Test(cuda, matmul_bf16_fp16_close_to_cpu) {
+    const mm_backend *g = need_gpu();
+    matmul_precision_case(g, "bf16", 1e-2);
+    matmul_precision_case(g, "fp16", 2e-3);
+    matmul_precision_case(g, "fp32", 1e-5);  // and back: fp32 products again
+}
+
+Test(cuda, attention_bf16_close_to_cpu) {
+    const mm_backend *g = need_gpu();
+    set_prec(g, "bf16");
+    attention_case(g, 2, 40, 40, 4, 2, 16, 2e-2, 5e-2);
+    attention_case(g, 1, 5, 33, 4, 2, 16, 2e-2, 5e-2);
+    attention_case(g, 1, 300, 300, 8, 2, 64, 2e-2, 5e-2);
+    set_prec(g, "fp32");
+}
+
+Test(cuda, precision_names_and_the_scale_op) {
+    const mm_backend *g = need_gpu(), *c = mm_backend_cpu();
+    cr_expect(mm_backend_check_precision(g, "bf16") == 0);
+    cr_expect(mm_backend_check_precision(g, "fp16") == 0);
+    cr_expect(mm_backend_check_precision(g, "fp32") == 0);
+    cr_expect(mm_backend_check_precision(g, "fp8") != 0);
+    cr_expect(strstr(mm_error_message(), "mixed_precision = 'fp8'") != NULL, "%s", mm_error_message());
+    const size_t n = 100003;
+    float *x = hrand(n, 100), *x_d = up(g, x, 4 * n);
+    c->scale(x, n, 1.0f / 65536.0f);
+    g->scale(x_d, n, 1.0f / 65536.0f);
+    expect_close(g, x_d, x, n, 0, "scale (exact: a power of two)");
+    free(x);
+}
+
+// 20 AdamW steps as train_steps, with the products in `prec`; fp16 adds GradScaler's loss scaling
+// (minimind/loss_scale.h) as the trainer does. Returns the number of skipped steps.
+static int train_steps_prec(const mm_backend *be, const char *prec, int steps, float *losses) {
+    mm_model_config cfg = tiny_config();
+    mm_model m;
+    mm_adamw o;
+    mm_loss_scaler sc;
+    mm_loss_scaler_init(&sc);
+    const int fp16 = !strcmp(prec, "fp16");
+    set_prec(be, prec);
+    cr_assert(mm_model_init(&m, &cfg, be, 11) == 0, "%s", mm_error_message());
+    cr_assert(mm_adamw_init(&o, m.num_params, 0.9f, 0.999f, 1e-8f, 0.01f, be) == 0);
+    const int B = 2, T = 32;
+    int32_t X[64], Y[64];
+    int skipped = 0;
+    for (int s = 0; s < steps; s++) {
+        batch(X, Y, B * T, cfg.vocab_size, s);
+        mm_model_zero_grad(&m);
+        cr_assert(mm_model_forward(&m, X, Y, NULL, B, T, &losses[s], NULL) == 0, "%s", mm_error_message());
+        cr_assert(mm_model_backward(&m, fp16 ? sc.scale : 1.0f) == 0, "%s", mm_error_message());
+        if (fp16) be->scale(m.grads, m.num_params, mm_loss_scaler_inv(&sc));
+        float norm = mm_model_clip_grad_norm(&m, 1.0f);
+        int take = fp16 ? mm_loss_scaler_update(&sc, isfinite(norm)) : 1;
+        cr_assert(take || fp16, "step %d: gradient norm %g", s, norm);
+        if (take) mm_adamw_step(&o, m.params, m.grads, 2e-3f);
+        skipped += !take;
+    }
+    cr_assert(!be->check || be->check() == 0, "%s", mm_error_message());
+    set_prec(be, "fp32");
+    mm_adamw_free(&o);
+    mm_model_free(&m);
+    return skipped;
+}
+
+Test(cuda, twenty_steps_bf16_and_fp16_close_to_cpu_fp32) {
+    const mm_backend *g = need_gpu();
+    float lc[20], lb[20], lh[20];
+    train_steps(mm_backend_cpu(), 20, -1, lc);
+    cr_assert_eq(train_steps_prec(g, "bf16", 20, lb), 0);
+    for (int s = 0; s < 20; s++)
+        cr_expect(fabsf(lc[s] - lb[s]) < 2e-2f * lc[s], "bf16 step %d: cpu fp32 %.6f gpu bf16 %.6f", s, lc[s], lb[s]);
+    cr_expect(lb[19] < lb[0], "the loss went down in bf16 (%.4f -> %.4f)", lb[0], lb[19]);
+    int skipped = train_steps_prec(g, "fp16", 20, lh);
+    fprintf(stderr, "test_cuda: fp16 with loss scaling: %d of 20 steps skipped\n", skipped);
+    for (int s = 0; s < 20; s++) cr_expect(isfinite(lh[s]), "fp16 step %d: loss %g", s, lh[s]);
+    // with no step skipped the trajectory is the fp32 one up to fp16 rounding
+    for (int s = 0; s < 20 && skipped == 0; s++)
+        cr_expect(fabsf(lc[s] - lh[s]) < 2e-2f * lc[s], "fp16 step %d: cpu fp32 %.6f gpu fp16 %.6f", s, lc[s], lh[s]);
+    cr_expect(skipped <= 5, "%d of 20 fp16 steps skipped (the scale should settle within a few)", skipped);
+    cr_expect(lh[19] < lh[0], "the loss went down in fp16 (%.4f -> %.4f)", lh[0], lh[19]);
 }
 
 // ---- device selection (runs everywhere) ----

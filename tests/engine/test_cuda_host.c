@@ -2,13 +2,15 @@
 // memory_math.h, compiled here as plain C) checked on the CPU against the CPU backend's kernels. Where a kernel's loop
 // structure matters (attention rows / key rows with GQA, the bucketed embedding backward, the
 // online log-sum-exp tree of the cross-entropy), the test replays that structure on the host with
-// the same helpers and compares with the CPU op. Runs everywhere: no GPU needed.
+// the same helpers and compares with the CPU op; the attention's cuBLAS calls are replayed from
+// their plan (attention_plan.h) with a naive gemm. Runs everywhere: no GPU needed.
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu/cpu_ops.h"
+#include "cuda/attention_plan.h"
 #include "cuda/memory_math.h"
 #include "cuda/ops_math.h"
 #include "minimind/memory.h"
@@ -229,110 +231,158 @@ Test(cuda_host, embedding_bucketed_backward_matches_cpu_exactly) {
     free(dout), free(dw), free(dwr);
 }
 
-// Attention: the forward kernel (block per (b,h,i) row), the dQ kernel (block per row) and the
-// dK/dV kernel (block per (b,kv,j) key row summing the group's heads over queries >= first_query)
-// replayed with the helpers, GQA (H=4, KV=2) and Tq < Tk (cached decoding) and Tq == Tk.
-static void attention_case(int B, int Tq, int Tk, int H, int KV, int hs) {
-    const int C = H * hs, ldq = C + 2 * KV * hs + 3, ldkv = ldq;
-    const float scale = 1.0f / sqrtf((float)hs);
-    const size_t nq = (size_t)B * Tq * ldq, nkv = (size_t)B * Tk * ldkv, na = (size_t)B * H * Tq * Tk;
-    float *q = frandv(nq, 1.0f), *k = frandv(nkv, 1.0f), *v = frandv(nkv, 1.0f), *dout = frandv((size_t)B * Tq * C, 1.0f);
-    float *outr = calloc((size_t)B * Tq * C, 4), *attr = calloc(na, 4), *out = calloc((size_t)B * Tq * C, 4),
-          *att = calloc(na, 4);
-    mm_cpu_attention_forward(outr, attr, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
-    for (long row = 0; row < (long)B * H * Tq; row++) {
-        int b, h, i;
-        mm_att_row_index(row, H, Tq, &b, &h, &i);
-        int kvh = mm_gqa_kv_head(h, H, KV), n = mm_att_nkeys(i, Tq, Tk);
-        cr_assert(n >= 1 && n <= Tk);
-        const float *qr = q + mm_head_offset(b, i, Tq, ldq, h, hs);
-        float *a = att + (size_t)row * Tk, mx = -INFINITY, sum = 0.0f;
-        for (int j = 0; j < n; j++) {
-            const float *kr = k + mm_head_offset(b, j, Tk, ldkv, kvh, hs);
-            float s = 0.0f;
-            for (int d = 0; d < hs; d++) s += qr[d] * kr[d];
-            a[j] = s * scale;
-            mx = fmaxf(mx, a[j]);
-        }
-        for (int j = 0; j < n; j++) sum += (a[j] = expf(a[j] - mx));
-        for (int j = 0; j < Tk; j++) a[j] = j < n ? a[j] / sum : 0.0f;
-        float *o = out + mm_head_offset(b, i, Tq, C, h, hs);
-        for (int d = 0; d < hs; d++) {
-            float acc = 0.0f;
-            for (int j = 0; j < n; j++) acc += a[j] * v[mm_head_offset(b, j, Tk, ldkv, kvh, hs) + d];
-            o[d] = acc;
-        }
-        for (int j = 0; j < n; j++)
-            cr_assert_lt(fabsf(a[j] - attr[(size_t)row * Tk + j]), 1e-5f, "att row %ld key %d", row, j);
-    }
-    cr_expect_lt(relerr(out, outr, (size_t)B * Tq * C), 1e-5, "attention out");
-    // backward
-    float *dq = calloc(nq, 4), *dk = calloc(nkv, 4), *dv = calloc(nkv, 4), *datt = calloc(na, 4);
-    float *dqr = calloc(nq, 4), *dkr = calloc(nkv, 4), *dvr = calloc(nkv, 4), *dattr = calloc(na, 4);
-    mm_cpu_attention_backward(dqr, dkr, dvr, dattr, dout, attr, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
-    for (long row = 0; row < (long)B * H * Tq; row++) {
-        int b, h, i;
-        mm_att_row_index(row, H, Tq, &b, &h, &i);
-        int kvh = mm_gqa_kv_head(h, H, KV), n = mm_att_nkeys(i, Tq, Tk);
-        const float *dor = dout + mm_head_offset(b, i, Tq, C, h, hs), *p = att + (size_t)row * Tk;
-        float *d = datt + (size_t)row * Tk, dot = 0.0f;
-        for (int j = 0; j < n; j++) {
-            const float *vr = v + mm_head_offset(b, j, Tk, ldkv, kvh, hs);
-            float dp = 0.0f;
-            for (int e = 0; e < hs; e++) dp += dor[e] * vr[e];
-            d[j] = dp;
-            dot += p[j] * dp;
-        }
-        for (int j = 0; j < Tk; j++) d[j] = j < n ? p[j] * (d[j] - dot) * scale : 0.0f;
-        float *dqrow = dq + mm_head_offset(b, i, Tq, ldq, h, hs);
-        for (int e = 0; e < hs; e++) {
-            float acc = 0.0f;
-            for (int j = 0; j < n; j++) acc += d[j] * k[mm_head_offset(b, j, Tk, ldkv, kvh, hs) + e];
-            dqrow[e] = acc;
-        }
-    }
-    const int rep = H / KV;
-    for (long blk = 0; blk < (long)B * KV * Tk; blk++) {
-        const int j = (int)(blk % Tk), kvh = (int)((blk / Tk) % KV), b = (int)(blk / ((long)Tk * KV));
-        const int i0 = mm_att_first_query(j, Tq, Tk);
-        for (int e = 0; e < hs; e++) {
-            float dka = 0.0f, dva = 0.0f;
-            for (int r = 0; r < rep; r++) {
-                const int h = kvh * rep + r;
-                cr_assert_eq(mm_gqa_kv_head(h, H, KV), kvh);
-                for (int i = i0; i < Tq; i++) {
-                    size_t ai = (((size_t)b * H + h) * Tq + i) * Tk + j;
-                    dka += datt[ai] * q[mm_head_offset(b, i, Tq, ldq, h, hs) + e];
-                    dva += att[ai] * dout[mm_head_offset(b, i, Tq, C, h, hs) + e];
+// Attention (engine/src/cuda/attention.cu): the strided-batched GEMM plan (attention_plan.h) is
+// replayed with a naive column-major gemm, the row kernels (causal softmax and its backward) with
+// the same helpers, in both batching modes, and compared with the CPU attention op. The outputs
+// start as NaN: every element the op must write is written, and the padding columns of the strided
+// q / k|v buffers (dq and dk|dv share them as in the model) are never touched. Within one call the
+// members' C blocks must be disjoint (checked element by element).
+
+// C + c_off + i*sc (member i) = alpha op(A) op(B) + beta C, column-major; beta 0 ignores C (BLAS).
+static void replay_call(const mm_gemm_call *c, const float *A, const float *B, float *C, size_t c_len,
+                        unsigned char *mark) {
+    memset(mark, 0, c_len);
+    for (int i = 0; i < c->batch; i++) {
+        const float *a = A + c->a_off + (long long)i * c->sa, *b = B + c->b_off + (long long)i * c->sb;
+        float *cc = C + c->c_off + (long long)i * c->sc;
+        for (int col = 0; col < c->n; col++)
+            for (int row = 0; row < c->m; row++) {
+                double acc = 0.0;
+                for (int l = 0; l < c->k; l++) {
+                    float x = c->ta ? a[l + (size_t)row * c->lda] : a[row + (size_t)l * c->lda];
+                    float y = c->tb ? b[col + (size_t)l * c->ldb] : b[l + (size_t)col * c->ldb];
+                    acc += (double)x * y;
                 }
+                size_t e = (size_t)(cc - C) + row + (size_t)col * c->ldc;
+                cr_assert_lt(e, c_len, "gemm writes past its output");
+                cr_assert_eq(mark[e], 0, "two members of one call write element %zu", e);
+                mark[e] = 1;
+                C[e] = (float)(c->alpha * acc + (c->beta != 0.0f ? c->beta * C[e] : 0.0));
             }
-            dk[mm_head_offset(b, j, Tk, ldkv, kvh, hs) + e] = dka;
-            dv[mm_head_offset(b, j, Tk, ldkv, kvh, hs) + e] = dva;
-        }
     }
-    // compare only the q/k/v columns (the rest of the stride is not written by either)
-    for (int b = 0; b < B; b++) {
-        for (int i = 0; i < Tq; i++)
-            cr_expect_lt(relerr(dq + mm_head_offset(b, i, Tq, ldq, 0, hs), dqr + mm_head_offset(b, i, Tq, ldq, 0, hs),
-                                (size_t)C),
-                         1e-4, "dq b=%d i=%d", b, i);
-        for (int j = 0; j < Tk; j++) {
-            cr_expect_lt(relerr(dk + mm_head_offset(b, j, Tk, ldkv, 0, hs), dkr + mm_head_offset(b, j, Tk, ldkv, 0, hs),
-                                (size_t)KV * hs),
-                         1e-4, "dk b=%d j=%d", b, j);
-            cr_expect_lt(relerr(dv + mm_head_offset(b, j, Tk, ldkv, 0, hs), dvr + mm_head_offset(b, j, Tk, ldkv, 0, hs),
-                                (size_t)KV * hs),
-                         1e-4, "dv b=%d j=%d", b, j);
-        }
-    }
-    free(q), free(k), free(v), free(dout), free(outr), free(attr), free(out), free(att);
-    free(dq), free(dk), free(dv), free(datt), free(dqr), free(dkr), free(dvr), free(dattr);
 }
 
-Test(cuda_host, attention_rows_gqa_match_cpu) {
-    attention_case(2, 9, 9, 4, 2, 8);   // training: Tq == Tk
-    attention_case(1, 3, 11, 4, 2, 8);  // cached decoding: queries at the end
-    attention_case(1, 1, 6, 4, 1, 4);   // one query, MQA
+static void replay_product(const mm_att_product *p, const mm_att_shape *s, int mode, const float *A, const float *B,
+                           float *C, size_t c_len) {
+    unsigned char *mark = malloc(c_len);
+    cr_assert(mark);
+    for (int idx = 0; idx < mm_att_plan_ncalls(s, mode); idx++) {
+        mm_gemm_call c = mm_att_plan_call(p, s, mode, idx);
+        replay_call(&c, A, B, C, c_len, mark);
+    }
+    free(mark);
+}
+
+// The row kernels, one row at a time (the GPU reduces in a tree; same math).
+static void replay_softmax_rows(float *att, const mm_att_shape *s) {
+    for (long r = 0; r < (long)s->B * s->H * s->Tq; r++) {
+        int b, h, i;
+        mm_att_row_index(r, s->H, s->Tq, &b, &h, &i);
+        const int n = mm_att_nkeys(i, s->Tq, s->Tk);
+        cr_assert(n >= 1 && n <= s->Tk);
+        float *a = att + (size_t)r * s->Tk, mx = -INFINITY, sum = 0.0f;
+        for (int j = 0; j < n; j++) mx = fmaxf(mx, a[j]);
+        for (int j = 0; j < n; j++) sum += (a[j] = expf(a[j] - mx));
+        for (int j = 0; j < s->Tk; j++) a[j] = j < n ? a[j] * (1.0f / sum) : 0.0f;
+    }
+}
+static void replay_softmax_backward_rows(float *datt, const float *att, const mm_att_shape *s, float scale) {
+    for (long r = 0; r < (long)s->B * s->H * s->Tq; r++) {
+        int b, h, i;
+        mm_att_row_index(r, s->H, s->Tq, &b, &h, &i);
+        const int n = mm_att_nkeys(i, s->Tq, s->Tk);
+        const float *p = att + (size_t)r * s->Tk;
+        float *d = datt + (size_t)r * s->Tk, dot = 0.0f;
+        for (int j = 0; j < n; j++) dot += p[j] * d[j];
+        for (int j = 0; j < s->Tk; j++) d[j] = j < n ? mm_att_dscore(p[j], d[j], dot, scale) : 0.0f;
+    }
+}
+
+static float *nanv(size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    cr_assert(p);
+    for (size_t i = 0; i < n; i++) p[i] = NAN;
+    return p;
+}
+
+// max relative error over the `cols` first columns of rows of stride ld; the columns [cols, ld)
+// of `got` must still be NaN (never written).
+static double relerr_cols(const float *got, const float *want, size_t rows, int ld, int cols, const char *what) {
+    double e = 0.0, m = 1.0;
+    for (size_t r = 0; r < rows; r++)
+        for (int j = 0; j < ld; j++) {
+            float g = got[r * ld + j];
+            if (j >= cols) {
+                cr_assert(isnan(g), "%s: row %zu column %d (padding) was written", what, r, j);
+                continue;
+            }
+            double d = fabs((double)g - want[r * ld + j]);
+            if (!(d <= e)) e = d;  // NaN propagates
+            m = fmax(m, fabs(want[r * ld + j]));
+        }
+    return e / m;
+}
+
+static void attention_case(int B, int Tq, int Tk, int H, int KV, int hs, int mode) {
+    const int C = H * hs, ldq = C + 3, ldkv = 2 * KV * hs + 5;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const mm_att_shape s = {B, Tq, Tk, H, KV, hs, ldq, ldkv};
+    const size_t nq = (size_t)B * Tq * ldq, nkv = (size_t)B * Tk * ldkv, na = (size_t)B * H * Tq * Tk;
+    const size_t no = (size_t)B * Tq * C;
+    float *q = frandv(nq, 1.0f), *kv = frandv(nkv, 1.0f), *dout = frandv(no, 1.0f);
+    const float *k = kv, *v = kv + KV * hs;
+    // CPU reference
+    float *outr = calloc(no, 4), *attr = calloc(na, 4), *dattr = calloc(na, 4);
+    float *dqr = nanv(nq), *dkvr = nanv(nkv);
+    mm_cpu_attention_forward(outr, attr, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+    mm_cpu_attention_backward(dqr, dkvr, dkvr + KV * hs, dattr, dout, attr, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+    // the plan, replayed
+    float *out = nanv(no), *att = nanv(na), *datt = nanv(na), *dq = nanv(nq), *dkv = nanv(nkv);
+    mm_att_product sc = mm_att_scores_product(&s, scale), pv = mm_att_pv_product(&s), dp = mm_att_dp_product(&s);
+    mm_att_product dqp = mm_att_dq_product(&s), dkp = mm_att_dk_product(&s), dvp = mm_att_dv_product(&s);
+    replay_product(&sc, &s, mode, k, q, att, na);
+    replay_softmax_rows(att, &s);
+    replay_product(&pv, &s, mode, v, att, out, no);
+    cr_expect_lt(relerr(att, attr, na), 1e-5, "att B=%d Tq=%d Tk=%d H=%d KV=%d mode %d", B, Tq, Tk, H, KV, mode);
+    cr_expect_lt(relerr(out, outr, no), 1e-5, "out B=%d Tq=%d Tk=%d H=%d KV=%d mode %d", B, Tq, Tk, H, KV, mode);
+    replay_product(&dp, &s, mode, v, dout, datt, na);
+    replay_softmax_backward_rows(datt, att, &s, scale);
+    replay_product(&dqp, &s, mode, k, datt, dq, nq);
+    replay_product(&dkp, &s, mode, q, datt, dkv, nkv);
+    replay_product(&dvp, &s, mode, dout, att, dkv + KV * hs, nkv - KV * hs);
+    cr_expect_lt(relerr_cols(dq, dqr, (size_t)B * Tq, ldq, C, "dq"), 1e-4, "dq B=%d Tq=%d Tk=%d mode %d", B, Tq, Tk,
+                 mode);
+    cr_expect_lt(relerr_cols(dkv, dkvr, (size_t)B * Tk, ldkv, 2 * KV * hs, "dk|dv"), 1e-4,
+                 "dk|dv B=%d Tq=%d Tk=%d mode %d", B, Tq, Tk, mode);
+    free(q), free(kv), free(dout), free(outr), free(attr), free(dattr), free(dqr), free(dkvr);
+    free(out), free(att), free(datt), free(dq), free(dkv);
+}
+
+Test(cuda_host, attention_gemm_plan_matches_cpu) {
+    static const int cases[][6] = {
+        {2, 9, 9, 4, 2, 8},   // training: Tq == Tk, GQA
+        {1, 3, 11, 4, 2, 8},  // cached decoding: queries at the end
+        {1, 1, 6, 4, 1, 4},   // one query, MQA
+        {3, 7, 7, 6, 3, 4},   // 3 groups of 2
+        {2, 5, 5, 4, 4, 8},   // MHA (H == KV)
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int mode = MM_ATT_PER_HEAD; mode <= MM_ATT_PER_GROUP; mode++)
+            attention_case(cases[c][0], cases[c][1], cases[c][2], cases[c][3], cases[c][4], cases[c][5], mode);
+}
+
+Test(cuda_host, attention_plan_picks_fewer_calls) {
+    mm_att_shape s = {16, 512, 512, 8, 2, 64, 768, 768};  // B*(H/KV) = 64 > H = 8
+    cr_expect_eq(mm_att_plan_mode(&s), MM_ATT_PER_HEAD);
+    cr_expect_eq(mm_att_plan_ncalls(&s, MM_ATT_PER_HEAD), 8);
+    s.B = 1;  // decoding one sequence: 4 calls per group offset vs 8 heads
+    cr_expect_eq(mm_att_plan_mode(&s), MM_ATT_PER_GROUP);
+    cr_expect_eq(mm_att_plan_ncalls(&s, MM_ATT_PER_GROUP), 4);
+    // dk sums the group's heads: the first head of each group writes, the others add
+    mm_att_product dk = mm_att_dk_product(&s);
+    for (int h = 0; h < 8; h++) cr_expect_eq(mm_att_plan_call(&dk, &s, MM_ATT_PER_HEAD, h).beta, h % 4 ? 1.0f : 0.0f);
+    mm_att_product dq = mm_att_dq_product(&s);
+    for (int h = 0; h < 8; h++) cr_expect_eq(mm_att_plan_call(&dq, &s, MM_ATT_PER_HEAD, h).beta, 0.0f);
 }
 
 Test(cuda_host, attention_index_helpers) {

@@ -773,3 +773,93 @@ Test(learning, loss_falls_well_below_the_unigram_entropy, .timeout = 400) {
     free(mp), free(out), free(ini), free(train);
     mm_fx_data_free(&d);
 }
+
+// ---- fp16 dynamic loss scaling (minimind/loss_scale.h) on the CPU ----
+// The CPU computes in fp32 under every mixed_precision, and fp16 there runs the trainer's loss
+// scaling: the backward starts from dloss * 2^16 and the gradients are unscaled before clipping.
+// The scale is a power of two, so the losses and gradient norms equal the fp32 run's (to
+// rounding; in practice bit for bit). The scale doubles after 2000 good optimizer steps; a resume
+// across that point must restore the scale and the count of good steps exactly.
+
+#define FP16_STEPS 2100  // 140 epochs of 15 batches, accumulation 1: the scale grows at step 2000
+
+static char *mm_fp16_ini(const mm_fx_data *d, const char *precision) {
+    char *path = mm_test_path(d->dir, !strcmp(precision, "fp16") ? "fp16.ini" : "fp32.ini");
+    char *text = mm_fx_fmt("[model]\n%s\n[data]\ndata_path = %s\ntokenizer_path = %s\n\n"
+                           "[train]\nthreads = 1\nmixed_precision = %s\nbatch_size = 4\naccumulation_steps = 1\n"
+                           "learning_rate = 2e-3\nepochs = 140\nlog_interval = 100\nsave_interval = 50\nseed = 7\n",
+                           RESUME_MODEL, d->tokfile, d->tok, precision);
+    mm_test_write_file(path, text, strlen(text));
+    free(text);
+    return path;
+}
+
+static json_t *mm_rows(const char *out) {
+    char *p = mm_test_path(out, "metrics.jsonl");
+    json_t *rows = mm_fx_read_jsonl(p);
+    free(p);
+    return rows;
+}
+
+Test(fp16, loss_scaling_matches_fp32_grows_at_2000_and_resumes_exactly, .timeout = 600) {
+    mm_fx_data d;
+    mm_resume_data(&d, "fp16");
+    char *ini16 = mm_fp16_ini(&d, "fp16"), *ini32 = mm_fp16_ini(&d, "fp32");
+    char *ref = mm_test_path(d.dir, "ref16"), *r32 = mm_test_path(d.dir, "ref32"), *out = mm_test_path(d.dir, "run");
+    mm_reference_run(ini16, ref);
+    mm_reference_run(ini32, r32);
+    json_t *a = mm_rows(ref), *b = mm_rows(r32);
+    cr_assert_eq(json_array_size(a), json_array_size(b));
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(a, json_array_size(a) - 1), "step")), FP16_STEPS);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *ra = json_array_get(a, i), *rb = json_array_get(b, i);
+        long step = (long)json_integer_value(json_object_get(ra, "step"));
+        double la = mm_fx_num(ra, "loss"), lb = mm_fx_num(rb, "loss");
+        double ga = mm_fx_num(ra, "grad_norm"), gb = mm_fx_num(rb, "grad_norm");
+        cr_expect(fabs(la - lb) <= 1e-6 * fabs(lb), "step %ld: loss fp16 %.9g vs fp32 %.9g", step, la, lb);
+        cr_expect(fabs(ga - gb) <= 1e-6 * fabs(gb), "step %ld: grad_norm fp16 %.9g vs fp32 %.9g", step, ga, gb);
+        cr_expect(json_object_get(rb, "loss_scale") == NULL, "an fp32 row has loss_scale");
+        double want = step >= 2000 ? 131072.0 : 65536.0;  // the scale after this step's update
+        cr_expect_eq(mm_fx_num(ra, "loss_scale"), want, "step %ld: loss_scale %g, expected %g", step,
+                     mm_fx_num(ra, "loss_scale"), want);
+    }
+    // The final state: scale 2^17, 100 good steps since it grew.
+    char *sp = mm_test_path(ref, "pretrain_32.state.safetensors");
+    json_t *pos = mm_state_position(sp);
+    cr_expect_eq(mm_fx_num(pos, "loss_scale"), 131072.0);
+    cr_expect_eq(mm_fx_num(pos, "loss_scale_good_steps"), FP16_STEPS - 2000);
+    json_decref(pos);
+
+    // SIGTERM before step 2000, resume past it: the rows (loss_scale included) are the reference's.
+    pid_t pid = mm_spawn_train(ini16, out, 0);
+    int st = mm_interrupt_at(pid, out, 8, SIGTERM);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3, "SIGTERM: expected exit status 3, got 0x%x", st);
+    long stopped = mm_state_step(out);
+    cr_assert(stopped > 600 && stopped < 2000, "stopped at step %ld", stopped);
+    char *sp2 = mm_test_path(out, "pretrain_32.state.safetensors");
+    pos = mm_state_position(sp2);
+    cr_expect_eq(mm_fx_num(pos, "loss_scale"), 65536.0);
+    cr_expect_eq(mm_fx_num(pos, "loss_scale_good_steps"), stopped);
+    json_decref(pos);
+    mm_resume_to_end(ini16, out, stopped);
+    // (the resumed run also logs its first step, which the reference did not)
+    json_t *c = mm_rows(out);
+    size_t j = 0;
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *ra = json_array_get(a, i);
+        json_int_t step = json_integer_value(json_object_get(ra, "step"));
+        while (j < json_array_size(c) && json_integer_value(json_object_get(json_array_get(c, j), "step")) < step) j++;
+        cr_assert(j < json_array_size(c), "step %lld missing after the resume", (long long)step);
+        json_t *rc = json_array_get(c, j);
+        cr_assert_eq(json_integer_value(json_object_get(rc, "step")), step);
+        static const char *const exact[] = {"loss", "lr", "grad_norm", "loss_scale"};
+        for (int k = 0; k < 4; k++) {
+            double x = mm_fx_num(ra, exact[k]), y = mm_fx_num(rc, exact[k]);
+            cr_expect(memcmp(&x, &y, sizeof x) == 0, "step %lld: %s %.17g (uninterrupted) vs %.17g (resumed)",
+                      (long long)step, exact[k], x, y);
+        }
+    }
+    json_decref(a), json_decref(b), json_decref(c);
+    free(sp), free(sp2), free(ini16), free(ini32), free(ref), free(r32), free(out);
+    mm_fx_data_free(&d);
+}

@@ -19,11 +19,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// [train] mixed_precision: the arithmetic of the matmuls (linear layers, attention products, the
+// logits). Storage is always fp32: activations, master weights, gradients and optimizer state.
+//   MM_PRECISION_FP32  fp32 products
+//   MM_PRECISION_BF16  products on tensor cores with bf16-rounded inputs, fp32 accumulation
+//   MM_PRECISION_FP16  the same with fp16-rounded inputs; the trainer adds dynamic loss scaling
+//                      (minimind/loss_scale.h) against fp16 gradient underflow
+typedef enum mm_precision { MM_PRECISION_FP32, MM_PRECISION_BF16, MM_PRECISION_FP16 } mm_precision;
+
 typedef struct mm_backend {
     const char *name;  // "cpu"
 
     // Threads used by the op implementations (OpenMP loops and BLAS); n <= 0 keeps the default.
     void (*set_threads)(int n);
+    // Matmul precision for the ops issued after the call (default fp32). Returns 0, or -1 with
+    // the message set when the backend cannot compute in p. The CPU backend accepts every value
+    // and always computes in fp32.
+    int (*set_precision)(mm_precision p);
 
     // --- matmul: a Linear layer without bias, PyTorch weight layout (out_features, in_features).
     // out (M,N) [+]= inp (M,K) @ w^T, w (N,K)
@@ -87,6 +99,8 @@ typedef struct mm_backend {
     // by min(1, max_norm / (norm + 1e-6)) as torch.nn.utils.clip_grad_norm_ does. Returns the norm
     // before clipping.
     float (*gradnorm_clip)(float *g, size_t n, float max_norm);
+    // x (n) *= s (the fp16 loss scaler unscales the gradients with s = 1/scale).
+    void (*scale)(float *x, size_t n, float s);
 
     // --- memory layer (minimind/memory.h; S keys per half, D = knowledge_dim, K candidates, LK
     // tokens per entry, entry e = i*S + j). keys (2, S, D/2) = K1 | K2; q (N, D) = q1 | q2.

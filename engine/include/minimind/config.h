@@ -67,7 +67,7 @@ typedef struct mm_train_config {
     int64_t seed;            // 42
     int log_interval;        // 100 (steps)
     int save_interval;       // 100 (steps)
-    char mixed_precision[8]; // "fp32" | "bf16" | "fp16"; default "bf16" as the original (CPU runs fp32)
+    char mixed_precision[8]; // "fp32" | "bf16" | "fp16"; default "bf16" as the original (CPU runs fp32; fp16: loss scaling)
     char device[32];         // "auto" | "cpu" | "cuda" | "cuda:N"; default "auto"
     int threads;             // 0 = all cores
     int64_t max_steps;       // 0 = all (epochs * steps per epoch)

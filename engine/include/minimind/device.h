@@ -24,8 +24,13 @@ int mm_device_parse(const char *device, int *kind, int *index);
 // or a machine without a usable device: -1 with the reason in the message.
 int mm_backend_select(const char *device, const mm_backend **be);
 
-// [train] mixed_precision on a backend: every value is accepted on the CPU (which computes in
-// fp32); other backends support fp32 only for now (-1 with a message otherwise).
+// "fp32" | "bf16" | "fp16" -> *p; -1 with a message naming mixed_precision otherwise.
+int mm_precision_parse(const char *name, mm_precision *p);
+const char *mm_precision_name(mm_precision p);
+
+// [train] mixed_precision on a backend: parses it (NULL = fp32) and sets the backend's matmul
+// precision (a backend without set_precision takes fp32 only). Every value is accepted on the CPU,
+// which computes in fp32; CUDA computes bf16/fp16 products on tensor cores (fp32 storage). 0 or -1.
 int mm_backend_check_precision(const mm_backend *be, const char *mixed_precision);
 
 #endif

@@ -50,6 +50,14 @@ void mm_cpu_set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
+// Every precision is accepted and the CPU computes in fp32 regardless: mixed_precision = bf16
+// (the config default) or fp16 on the CPU gives fp32 math. (fp16 still runs the trainer's loss
+// scaling, on fp32 numbers: the losses equal the fp32 run's, the scale being a power of two.)
+static int mm_cpu_set_precision(mm_precision p) {
+    (void)p;
+    return 0;
+}
+
 static void *mm_cpu_alloc(size_t bytes) { return mm_malloc(bytes ? bytes : 1); }
 static void mm_cpu_free(void *p) { free(p); }
 static void mm_cpu_copy(void *dst, const void *src, size_t bytes) {
@@ -62,6 +70,7 @@ static void mm_cpu_zero(void *p, size_t bytes) {
 static const mm_backend mm_cpu_backend = {
     .name = "cpu",
     .set_threads = mm_cpu_set_threads,
+    .set_precision = mm_cpu_set_precision,
     .matmul_forward = mm_cpu_matmul_forward,
     .matmul_backward = mm_cpu_matmul_backward,
     .embedding_forward = mm_cpu_embedding_forward,
@@ -78,6 +87,7 @@ static const mm_backend mm_cpu_backend = {
     .crossentropy_backward = mm_cpu_crossentropy_backward,
     .adamw_update = mm_cpu_adamw_update,
     .gradnorm_clip = mm_cpu_gradnorm_clip,
+    .scale = mm_cpu_scale,
     .memory_topk = mm_cpu_memory_topk,
     .memory_topk_backward = mm_cpu_memory_topk_backward,
     .memory_weights_forward = mm_cpu_memory_weights_forward,

@@ -43,6 +43,7 @@ void mm_cpu_crossentropy_backward(float *dx, float *dwte, float *logits, const f
 void mm_cpu_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                          float beta2, float eps, float weight_decay, long step);
 float mm_cpu_gradnorm_clip(float *g, size_t n, float max_norm);
+void mm_cpu_scale(float *x, size_t n, float s);
 void mm_cpu_memory_topk(int32_t *idx, float *score, const float *q, const float *keys, int N, int D, int S, int K,
                         float *scratch);
 void mm_cpu_memory_topk_backward(float *dq, float *dkeys, const float *dscore, const int32_t *idx, const float *q,

@@ -1,7 +1,8 @@
 // The CUDA backend's op table (minimind/backend.h): device memory, cuBLAS for the matmuls, one
-// .cu file per op. fp32 only for now. One device per process: mm_backend_cuda(d) selects device d
-// and creates the cuBLAS handle; the ops run on the default stream, in order, so every host copy
-// (copy_d2h, the losses and norms returned) sees the results of the ops issued before it.
+// .cu file per op; matmul precision fp32 (default), bf16 or fp16 (gemm.cu). One device per
+// process: mm_backend_cuda(d) selects device d and creates the cuBLAS handle; the ops run on the
+// default stream, in order, so every host copy (copy_d2h, the losses and norms returned) sees the
+// results of the ops issued before it.
 // Failures of CUDA calls are recorded (first one wins, with file:line) and reported by `check`.
 #include <stdio.h>
 #include <string.h>
@@ -87,6 +88,7 @@ static void mm_cuda_set_threads(int n) { (void)n; }
 static const mm_backend mm_cuda_backend = {
     .name = "cuda",
     .set_threads = mm_cuda_set_threads,
+    .set_precision = mm_cuda_set_precision,
     .matmul_forward = mm_cuda_matmul_forward,
     .matmul_backward = mm_cuda_matmul_backward,
     .embedding_forward = mm_cuda_embedding_forward,
@@ -103,6 +105,7 @@ static const mm_backend mm_cuda_backend = {
     .crossentropy_backward = mm_cuda_crossentropy_backward,
     .adamw_update = mm_cuda_adamw_update,
     .gradnorm_clip = mm_cuda_gradnorm_clip,
+    .scale = mm_cuda_scale,
     .memory_topk = mm_cuda_memory_topk,
     .memory_topk_backward = mm_cuda_memory_topk_backward,
     .memory_weights_forward = mm_cuda_memory_weights_forward,
@@ -147,7 +150,8 @@ extern "C" const mm_backend *mm_backend_cuda(int device) {
         mm_errorf("device cuda:%d: cuBLAS: %s", device, cublasGetStatusString(st));
         return NULL;
     }
-    // fp32 parity with the CPU: no TF32 tensor-op math.
+    // fp32 parity with the CPU: no TF32 tensor-op math (bf16/fp16 ask for tensor cores through the
+    // compute type of each product, gemm.cu).
     cublasSetMathMode(g_cuda.blas, CUBLAS_DEFAULT_MATH);
     g_cuda.device = device;
     return &mm_cuda_backend;

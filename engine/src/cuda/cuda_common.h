@@ -11,6 +11,10 @@
 
 #include "ops_math.h"
 
+extern "C" {
+#include "minimind/backend.h"
+}
+
 // ---- context: one device per process (set by mm_backend_cuda).
 cublasHandle_t mm_cuda_blas(void);
 
@@ -58,6 +62,16 @@ __device__ __forceinline__ float mm_block_sum(float v) { return mm_block_reduce(
 __device__ __forceinline__ double mm_block_sum_d(double v) { return mm_block_reduce(v, mm_op_add(), 0.0); }
 __device__ __forceinline__ float mm_block_max(float v) { return mm_block_reduce(v, mm_op_max(), -INFINITY); }
 
+// ---- precision and cuBLAS products (gemm.cu): the one place that maps mm_precision to a cuBLAS
+// compute type. Operands fp32, column-major; ta/tb: 0 = N, 1 = T. A zero-sized product is a no-op.
+int mm_cuda_set_precision(mm_precision p);
+void mm_cuda_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc);
+// batch products; member i reads A + i*sa, B + i*sb and writes C + i*sc (the members' C disjoint).
+void mm_cuda_gemm_strided(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, long long sa,
+                          const float *B, int ldb, long long sb, float beta, float *C, int ldc, long long sc,
+                          int batch);
+
 // ---- the op kernels (contracts: minimind/backend.h)
 void mm_cuda_matmul_forward(float *out, const float *inp, const float *w, int M, int K, int N, int accumulate);
 void mm_cuda_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int M,
@@ -86,6 +100,7 @@ void mm_cuda_crossentropy_backward(float *dx, float *dwte, float *logits, const 
 void mm_cuda_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1, float beta2,
                           float eps, float weight_decay, long step);
 float mm_cuda_gradnorm_clip(float *g, size_t n, float max_norm);
+void mm_cuda_scale(float *x, size_t n, float s);
 void mm_cuda_memory_topk(int32_t *idx, float *score, const float *q, const float *keys, int N, int D, int S, int K,
                          float *scratch);
 void mm_cuda_memory_topk_backward(float *dq, float *dkeys, const float *dscore, const int32_t *idx, const float *q,

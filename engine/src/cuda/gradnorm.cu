@@ -1,6 +1,7 @@
 // Global gradient L2 norm and clipping (torch clip_grad_norm_), deterministic two-pass reduction:
 // NBLK fixed blocks each sum g^2 over a grid-stride range in double, then one block sums the NBLK
-// partials in a fixed tree. The norm goes to the host (one sync); the scaling is a kernel.
+// partials in a fixed tree. The norm goes to the host (one sync); the scaling is a kernel, also
+// used alone by the fp16 loss scaler to unscale the gradients (mm_cuda_scale).
 //   n gradient values (flat)
 #include "cuda_common.h"
 
@@ -42,4 +43,10 @@ float mm_cuda_gradnorm_clip(float *g, size_t n, float max_norm) {
         MM_CU_LAUNCHED();
     }
     return norm;
+}
+
+void mm_cuda_scale(float *x, size_t n, float s) {
+    if (!n) return;
+    mm_scale_kernel<<<mm_cdiv(n, 256), 256>>>(x, n, s);
+    MM_CU_LAUNCHED();
 }

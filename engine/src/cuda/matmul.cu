@@ -1,4 +1,4 @@
-// Linear layers without bias with cuBLAS sgemm (fp32, default math mode: no TF32).
+// Linear layers without bias with cuBLAS (gemm.cu: fp32 storage, compute type from the precision).
 //   M rows, K in_features, N out_features; row-major out (M,N) = inp (M,K) @ w^T, w (N,K)
 // cuBLAS is column-major: a row-major (R,C) matrix is its column-major transpose (C,R), so
 //   out^T (N,M) = w^T^T inp^T      -> gemm(T, N, N, M, K, w, K, inp, K, out, N)
@@ -7,14 +7,11 @@
 #include "cuda_common.h"
 
 void mm_cuda_matmul_forward(float *out, const float *inp, const float *w, int M, int K, int N, int accumulate) {
-    const float one = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    MM_CUBLAS(cublasSgemm(mm_cuda_blas(), CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, w, K, inp, K, &beta, out, N));
+    mm_cuda_gemm(1, 0, N, M, K, 1.0f, w, K, inp, K, accumulate ? 1.0f : 0.0f, out, N);
 }
 
 void mm_cuda_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int M,
                              int K, int N, int accumulate_dinp) {
-    const float one = 1.0f, beta = accumulate_dinp ? 1.0f : 0.0f;
-    if (dinp)
-        MM_CUBLAS(cublasSgemm(mm_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_N, K, M, N, &one, w, K, dout, N, &beta, dinp, K));
-    MM_CUBLAS(cublasSgemm(mm_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_T, K, N, M, &one, inp, K, dout, N, &one, dw, K));
+    if (dinp) mm_cuda_gemm(0, 0, K, M, N, 1.0f, w, K, dout, N, accumulate_dinp ? 1.0f : 0.0f, dinp, K);
+    mm_cuda_gemm(0, 1, K, N, M, 1.0f, inp, K, dout, N, 1.0f, dw, K);
 }

@@ -128,6 +128,8 @@ MM_HD void mm_att_row_index(long r, int H, int Tq, int *b, int *h, int *i) {
     *h = (int)((r / Tq) % H);
     *b = (int)(r / ((long)Tq * H));
 }
+// Softmax backward of one visible attention entry: dS = P (dP - sum_j P dP) * scale.
+MM_HD float mm_att_dscore(float p, float dp, float dot, float scale) { return p * (dp - dot) * scale; }
 // Offset of head h of row t of batch b in a (B, T, ld) tensor whose heads have size hs.
 MM_HD size_t mm_head_offset(int b, int t, int T, int ld, int h, int hs) {
     return ((size_t)b * T + t) * (size_t)ld + (size_t)h * hs;
