@@ -43,8 +43,9 @@ static const char *const mm_file_descriptions[MM_DEMO_N_FILES] = {
     "held-out evaluation text: JSON Lines {\"text\": ...}, the eval facts rendered with the "
     "held-out templates (usable with `minimind eval --data`)",
     "seen-wording fact completion (memorisation probe): the facts of eval_facts.jsonl, same fields, "
-    "the prompt being the start of a sentence that pretrain.jsonl contains (the first train "
-    "template with the subject before the object)",
+    "the prompt being the start of a sentence that pretrain.jsonl contains (a train template with "
+    "the subject first, preferably ending with the object and not the start of another fact's "
+    "sentence about the same subject)",
     "this file"};
 
 // ---------------------------------------------------------------------------------------------
@@ -371,19 +372,47 @@ static int mm_write_trex(const char *dir, const mm_demo_world *w, mm_demo_file_s
     return mm_out_commit(&o);
 }
 
-// The first train template whose completion prompt for f contains the subject (the subject comes
-// before the object), rendered into buf; -1 with the error set when no template qualifies.
-static int mm_render_seen_prompt(const mm_demo_world *w, const mm_demo_fact *f, mm_demo_lang lang,
-                                 char *buf, size_t cap, size_t *prompt_len) {
+// 1 when the prompt buf[0..plen) asks for f's object without ambiguity: the sentence ends with the
+// object and its final punctuation, and the prompt is not the start of a train sentence of another
+// fact about the same subject ("X was born in" would also begin "X was born in the year 1764.").
+static int mm_seen_prompt_ok(const mm_demo_world *w, int fi, mm_demo_lang lang, const char *buf, size_t plen) {
+    const mm_demo_fact *f = &w->facts[fi];
+    const char *obj = mm_demo_object_text(w, f, lang), *at = buf + plen;
+    while (*at == ' ') at++;
+    size_t ol = strlen(obj);
+    if (strncmp(at, obj, ol) != 0 || (strcmp(at + ol, ".") != 0 && strcmp(at + ol, "\xe3\x80\x82") != 0)) return 0;
+    char other[MM_DEMO_SENTENCE_CAP];
+    for (int d = -1; d <= 1; d += 2)
+        for (int j = fi + d; j >= 0 && j < w->n_facts && w->facts[j].subject == f->subject; j += d)
+            for (int t = 0; t < MM_DEMO_TRAIN_TEMPLATES; t++) {
+                if (mm_demo_render(w, &w->facts[j], lang, t, other, sizeof other, NULL) < 0) return -1;
+                if (!strncmp(other, buf, plen)) return 0;
+            }
+    return 1;
+}
+
+// A completion prompt for fact fi in a train template (a wording pretrain.jsonl contains), rendered
+// into buf: the first template whose prompt contains the subject and asks without ambiguity
+// (mm_seen_prompt_ok), else the first whose prompt contains the subject. -1 with the error set when
+// no template has the subject before the object.
+static int mm_render_seen_prompt(const mm_demo_world *w, int fi, mm_demo_lang lang, char *buf, size_t cap,
+                                 size_t *prompt_len) {
+    const mm_demo_fact *f = &w->facts[fi];
     const char *subject = mm_demo_subject_text(w, f, lang);
+    int fallback = -1;
     for (int t = 0; t < MM_DEMO_TRAIN_TEMPLATES; t++) {
         if (mm_demo_render(w, f, lang, t, buf, cap, prompt_len) < 0) return -1;
         char c = buf[*prompt_len];
         buf[*prompt_len] = '\0';
-        int ok = *prompt_len > 0 && strstr(buf, subject) != NULL;
+        int has_subject = *prompt_len > 0 && strstr(buf, subject) != NULL;
         buf[*prompt_len] = c;
+        if (!has_subject) continue;
+        int ok = mm_seen_prompt_ok(w, fi, lang, buf, *prompt_len);
+        if (ok < 0) return -1;
         if (ok) return 0;
+        if (fallback < 0) fallback = t;
     }
+    if (fallback >= 0) return mm_demo_render(w, f, lang, fallback, buf, cap, prompt_len) < 0 ? -1 : 0;
     return mm_errorf("demo-data: relation %s (%s) has no train template with the subject first",
                      mm_demo_relation_name(f->relation), mm_demo_lang_code(lang));
 }
@@ -399,7 +428,7 @@ static int mm_write_facts(const char *dir, const mm_demo_world *w, const int *ev
         const mm_demo_fact *f = &w->facts[eval[i]];
         for (int lang = 0; rc == 0 && lang < MM_DEMO_N_LANGS; lang++) {
             size_t prompt_len;
-            if (seen ? mm_render_seen_prompt(w, f, (mm_demo_lang)lang, sentence, sizeof sentence, &prompt_len) < 0
+            if (seen ? mm_render_seen_prompt(w, eval[i], (mm_demo_lang)lang, sentence, sizeof sentence, &prompt_len) < 0
                      : mm_demo_render(w, f, (mm_demo_lang)lang, MM_DEMO_HELDOUT_TEMPLATE, sentence,
                                       sizeof sentence, &prompt_len) < 0) {
                 rc = -1;

@@ -112,6 +112,17 @@ done:
     return rc;
 }
 
+// Non-blank lines of a JSON Lines file (the progress total); 0 when it cannot be read (the main
+// pass reports the error).
+static int64_t mm_count_items(const char *path) {
+    mm_jsonl_reader r;
+    if (mm_jsonl_open(&r, path) != 0) return 0;
+    int64_t n = 0;
+    while (mm_jsonl_next_raw(&r) == 1) n++;
+    mm_jsonl_close(&r);
+    return n;
+}
+
 int mm_eval_facts(mm_inference *inf, const char *path, int max_items, int new_tokens, int quiet, json_t **out) {
     mm_jsonl_reader r;
     mm_sampler greedy;
@@ -123,7 +134,9 @@ int mm_eval_facts(mm_inference *inf, const char *path, int max_items, int new_to
     json_t *items = json_array(), *by_lang = json_object(), *by_rel = json_object();
     int n = 0, correct = 0, rc = 0;
     mm_progress bar;
-    mm_progress_begin(&bar, "facts", max_items > 0 ? max_items : 0, "facts", 1.0);
+    int64_t total = mm_count_items(path);
+    if (max_items > 0 && max_items < total) total = max_items;
+    mm_progress_begin(&bar, "facts", total, "facts", 1.0);
     json_t *obj;
     while (max_items <= 0 || n < max_items) {
         int got = mm_jsonl_next(&r, &obj);
@@ -164,6 +177,7 @@ int mm_eval_facts(mm_inference *inf, const char *path, int max_items, int new_to
         json_decref(obj);
         if (quiet) mm_progress_update(&bar, n, NULL);
     }
+    if (quiet && rc == 0) mm_progress_end(&bar, n, NULL);
     if (rc == 0 && n == 0) rc = mm_errorf("%s: no facts to evaluate (empty file)", path);
     if (rc == 0) {
         json_t *res = json_object();

@@ -45,19 +45,24 @@ static void mm_progress_draw(mm_progress *p, int64_t done, const char *extra, in
     mm_format_duration(el, elapsed, sizeof elapsed);
     double frac = p->total > 0 ? (double)done / (double)p->total : 0;
     if (frac > 1) frac = 1;
+    // "12.0/40.0 facts (30.0%)", or "12.0 facts" when the total is unknown (0)
+    char count[96];
+    if (p->total > 0)
+        snprintf(count, sizeof count, "%.1f/%.1f %s (%.1f%%)", done / p->unit_scale, p->total / p->unit_scale,
+                 p->unit, 100 * frac);
+    else
+        snprintf(count, sizeof count, "%.1f %s", done / p->unit_scale, p->unit);
     if (p->is_tty) {
         char bar[31];
         int fill = (int)(frac * 30);
         for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
         bar[30] = '\0';
-        fprintf(stderr, "\r%s [%s] %5.1f%% %.1f/%.1f %s  %.2f %s/s  %s  ETA %s%s%s\x1b[K", p->label, bar,
-                100 * frac, done / p->unit_scale, p->total / p->unit_scale, p->unit, rate, p->unit,
-                elapsed, final ? "0s" : eta, extra ? "  " : "", extra ? extra : "");
+        fprintf(stderr, "\r%s [%s] %s  %.2f %s/s  %s  ETA %s%s%s\x1b[K", p->label, bar, count, rate, p->unit, elapsed,
+                final ? "0s" : eta, extra ? "  " : "", extra ? extra : "");
         if (final) fputc('\n', stderr);
     } else {
-        fprintf(stderr, "%s: %.1f/%.1f %s (%.1f%%) %.2f %s/s elapsed %s eta %s%s%s\n", p->label,
-                done / p->unit_scale, p->total / p->unit_scale, p->unit, 100 * frac, rate, p->unit,
-                elapsed, final ? "0s" : eta, extra ? " " : "", extra ? extra : "");
+        fprintf(stderr, "%s: %s %.2f %s/s elapsed %s eta %s%s%s\n", p->label, count, rate, p->unit, elapsed,
+                final ? "0s" : eta, extra ? " " : "", extra ? extra : "");
     }
     fflush(stderr);
     p->last_draw_s = now;
