@@ -26,17 +26,32 @@ MM_REQUIRE_GPU=1 MM_QUIET=1 TMPDIR="$BUILD/tmp" "$BUILD/tests/engine_test_cuda" 
 "$BUILD/tests/engine_test_cuda_host" --jobs 1 2>&1 | tee "$LOGS/test_cuda_host.log" || status=1
 
 # Benchmark: MiniMind-26M at T = 512 on the GPU in bf16 (the default: tensor cores, fp32 storage)
-# and in fp32, then a short CPU reference.
+# and in fp32 (one JSON line each), then a short CPU reference.
+bench() { timeout 300 "$BUILD/engine/minimind" bench --json "$@" 2>>"$LOGS/bench_stderr.txt"; }
 for prec in bf16 fp32; do
-    timeout 300 "$BUILD/engine/minimind" bench --device cuda --precision "$prec" --seq-len 512 --batch 16 \
-        --steps 10 --warmup-steps 2 2>&1 | tee "$LOGS/bench_cuda_$prec.txt" || status=1
-    timeout 300 "$BUILD/engine/minimind" bench --device cuda --precision "$prec" --seq-len 512 --batch 16 \
-        --steps 10 --warmup-steps 2 --json >"$LOGS/bench_cuda_$prec.json" 2>/dev/null || status=1
+    bench --device cuda --precision "$prec" --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
+        | tee "$LOGS/bench_cuda_$prec.json" || status=1
 done
-timeout 120 "$BUILD/engine/minimind" bench --device cpu --seq-len 512 --batch 1 --steps 1 \
-    2>&1 | tee "$LOGS/bench_cpu.txt" || true
+bench --device cpu --seq-len 512 --batch 1 --steps 1 | tee "$LOGS/bench_cpu.json" || true
 # The memory variant (`model`: 1M-entry bank, 16 candidates) on the GPU.
-timeout 300 "$BUILD/engine/minimind" bench --device cuda --model-type model --seq-len 512 --batch 16 --steps 5 \
-    --warmup-steps 1 2>&1 | tee "$LOGS/bench_cuda_memory.txt" || status=1
+bench --device cuda --model-type model --seq-len 512 --batch 16 --steps 5 --warmup-steps 1 \
+    | tee "$LOGS/bench_cuda_memory.json" || status=1
+
+# PyTorch eager on the same GPU, same model and step, bf16 autocast (when a CUDA PyTorch exists).
+for py in python3 /usr/bin/python3; do
+    if "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+        timeout 300 "$py" bench/bench_torch.py --device cuda --precision bf16 --seq-len 512 --batch 16 \
+            --steps 10 --warmup-steps 2 --json 2>>"$LOGS/bench_stderr.txt" | tee "$LOGS/bench_torch_bf16.json" || true
+        break
+    fi
+done
+if [ -s "$LOGS/bench_torch_bf16.json" ] && [ -s "$LOGS/bench_cuda_bf16.json" ]; then
+    tps() { grep -o '"tokens_per_s": *[0-9.e+-]*' "$1" | head -n1 | sed 's/.*: *//'; }
+    awk -v c="$(tps "$LOGS/bench_cuda_bf16.json")" -v t="$(tps "$LOGS/bench_torch_bf16.json")" \
+        'BEGIN { printf "gpu_check: bf16 tokens/s minimind %.0f, PyTorch eager %.0f, ratio %.2f\n", c, t, c / t }' \
+        | tee "$LOGS/ratio.txt"
+else
+    echo "gpu_check: no CUDA PyTorch on this machine: no PyTorch ratio" | tee "$LOGS/ratio.txt"
+fi
 echo "gpu_check: status $status (logs in $LOGS)"
 exit $status
