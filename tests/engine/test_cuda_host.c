@@ -371,13 +371,14 @@ Test(cuda_host, attention_gemm_plan_matches_cpu) {
             attention_case(cases[c][0], cases[c][1], cases[c][2], cases[c][3], cases[c][4], cases[c][5], mode);
 }
 
-Test(cuda_host, attention_plan_picks_fewer_calls) {
+Test(cuda_host, attention_plan_modes_and_call_counts) {
     mm_att_shape s = {16, 512, 512, 8, 2, 64, 768, 768};  // B*(H/KV) = 64 > H = 8
-    cr_expect_eq(mm_att_plan_mode(&s), MM_ATT_PER_HEAD);
+    cr_expect_eq(mm_att_plan_fewest(&s), MM_ATT_PER_HEAD);
     cr_expect_eq(mm_att_plan_ncalls(&s, MM_ATT_PER_HEAD), 8);
     s.B = 1;  // decoding one sequence: 4 calls per group offset vs 8 heads
-    cr_expect_eq(mm_att_plan_mode(&s), MM_ATT_PER_GROUP);
+    cr_expect_eq(mm_att_plan_fewest(&s), MM_ATT_PER_GROUP);
     cr_expect_eq(mm_att_plan_ncalls(&s, MM_ATT_PER_GROUP), 4);
+    cr_expect_eq(mm_att_plan_mode(&s), MM_ATT_PER_HEAD, "the kernels keep the documented batching");
     // dk sums the group's heads: the first head of each group writes, the others add
     mm_att_product dk = mm_att_dk_product(&s);
     for (int h = 0; h < 8; h++) cr_expect_eq(mm_att_plan_call(&dk, &s, MM_ATT_PER_HEAD, h).beta, h % 4 ? 1.0f : 0.0f);

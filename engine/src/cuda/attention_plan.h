@@ -27,7 +27,12 @@
 //   MM_ATT_PER_HEAD   one call per query head h, batch over b (B members)            H calls
 //   MM_ATT_PER_GROUP  one call per (b, r), r = h % (H/KV), batch over the kv groups g
 //                     (member g is head g*(H/KV) + r; KV members)                 B*(H/KV) calls
-// mm_att_plan_mode picks the one with fewer calls.
+// The kernels use MM_ATT_PER_HEAD (mm_att_plan_mode): its members are whole (T, hs) blocks of
+// different sequences, disjoint in memory. MM_ATT_PER_GROUP's members interleave in one row
+// (member stride hs < ldc): disjoint elements but overlapping ranges, which cuBLAS does not
+// document for strided batches. It needs fewer calls when B*(H/KV) < H (decoding one sequence),
+// so it stays in the plan, replayed on the host like the other mode, for a GPU session to measure
+// (mm_att_plan_fewest) before switching to it.
 #ifndef MM_CUDA_ATTENTION_PLAN_H
 #define MM_CUDA_ATTENTION_PLAN_H
 
@@ -110,8 +115,14 @@ static inline mm_att_product mm_att_dv_product(const mm_att_shape *s) {  // dv =
                                mm_att_att_operand(s), mm_att_kv_operand(s));
 }
 
-// Batching with fewer calls (H vs B*(H/KV); per head on a tie).
+// The batching the kernels use (see the header): per head.
 static inline int mm_att_plan_mode(const mm_att_shape *s) {
+    (void)s;
+    return MM_ATT_PER_HEAD;
+}
+
+// The batching with fewer calls (H vs B*(H/KV); per head on a tie).
+static inline int mm_att_plan_fewest(const mm_att_shape *s) {
     return s->H <= s->B * (s->H / s->KV) ? MM_ATT_PER_HEAD : MM_ATT_PER_GROUP;
 }
 
