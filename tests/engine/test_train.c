@@ -784,14 +784,10 @@ Test(learning, loss_falls_well_below_the_unigram_entropy, .timeout = 400) {
 #define FP16_STEPS 2100  // 140 epochs of 15 batches, accumulation 1: the scale grows at step 2000
 
 static char *mm_fp16_ini(const mm_fx_data *d, const char *precision) {
-    char *path = mm_test_path(d->dir, !strcmp(precision, "fp16") ? "fp16.ini" : "fp32.ini");
-    char *text = mm_fx_fmt("[model]\n%s\n[data]\ndata_path = %s\ntokenizer_path = %s\n\n"
-                           "[train]\nthreads = 1\nmixed_precision = %s\nbatch_size = 4\naccumulation_steps = 1\n"
-                           "learning_rate = 2e-3\nepochs = 140\nlog_interval = 100\nsave_interval = 50\nseed = 7\n",
-                           RESUME_MODEL, d->tokfile, d->tok, precision);
-    mm_test_write_file(path, text, strlen(text));
-    free(text);
-    return path;
+    return mm_fx_ini_precision(d, !strcmp(precision, "fp16") ? "fp16.ini" : "fp32.ini", RESUME_MODEL,
+                               "batch_size = 4\naccumulation_steps = 1\nlearning_rate = 2e-3\nepochs = 140\n"
+                               "log_interval = 100\nsave_interval = 50\nseed = 7\n",
+                               precision);
 }
 
 static json_t *mm_rows(const char *out) {

@@ -110,16 +110,21 @@ static inline void mm_fx_data_free(mm_fx_data *d) {
 }
 
 // Writes an INI file: [model] from `model` (lines "key = value\n"), [data] pointing at d, [train]
-// with threads 1 / fp32 plus `train` lines. Returns the malloc'd path.
-static inline char *mm_fx_ini(const mm_fx_data *d, const char *name, const char *model, const char *train) {
+// with threads 1 / mixed_precision (mm_fx_ini: fp32) plus `train` lines. Returns the malloc'd path.
+static inline char *mm_fx_ini_precision(const mm_fx_data *d, const char *name, const char *model, const char *train,
+                                        const char *precision) {
     char *path = mm_test_path(d->dir, name);
     char *text = mm_fx_fmt(
         "[model]\n%s\n[data]\ndata_path = %s\ntokenizer_path = %s\n\n"
-        "[train]\nthreads = 1\nmixed_precision = fp32\n%s",
-        model, d->tokfile, d->tok, train);
+        "[train]\nthreads = 1\nmixed_precision = %s\n%s",
+        model, d->tokfile, d->tok, precision, train);
     mm_test_write_file(path, text, strlen(text));
     free(text);
     return path;
+}
+
+static inline char *mm_fx_ini(const mm_fx_data *d, const char *name, const char *model, const char *train) {
+    return mm_fx_ini_precision(d, name, model, train, "fp32");
 }
 
 // `minimind train --config INI --out OUT [--set S ...] [--resume]`; sets is NULL-terminated.
