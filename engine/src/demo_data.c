@@ -434,11 +434,12 @@ static int mm_write_facts(const char *dir, const mm_demo_world *w, const int *ev
                 rc = -1;
                 break;
             }
-            json_t *obj =
-                json_pack("{s:s%, s:s, s:i, s:s, s:s}", "prompt", sentence, prompt_len, "answer",
-                          mm_demo_object_text(w, f, (mm_demo_lang)lang), "fact_id", eval[i], "lang",
-                          mm_demo_lang_code((mm_demo_lang)lang), "relation",
-                          mm_demo_relation_name(f->relation));
+            const char *answer = mm_demo_object_text(w, f, (mm_demo_lang)lang), *after = sentence + prompt_len;
+            while (*after == ' ') after++;
+            after += strlen(answer);  // the rest of the sentence: "." or "上班。"
+            json_t *obj = json_pack("{s:s%, s:s, s:s, s:i, s:s, s:s}", "prompt", sentence, prompt_len, "answer", answer,
+                                    "suffix", after, "fact_id", eval[i], "lang", mm_demo_lang_code((mm_demo_lang)lang),
+                                    "relation", mm_demo_relation_name(f->relation));
             rc = mm_out_json(&o, obj, "\n");
             st->records++;
         }

@@ -31,7 +31,8 @@ static int mm_is_boundary(unsigned c) {
            (c >= 0xFF1A && c <= 0xFF20) || (c >= 0xFF3B && c <= 0xFF40) || (c >= 0xFF5B && c <= 0xFF65);
 }
 
-int mm_fact_match(const char *completion, size_t clen, const char *answer, size_t alen) {
+int mm_fact_match(const char *completion, size_t clen, const char *answer, size_t alen, const char *suffix,
+                  size_t slen) {
     const unsigned char *c = (const unsigned char *)completion;
     while (clen > 0 && isspace(*c)) c++, clen--;
     while (alen > 0 && isspace((unsigned char)answer[alen - 1])) alen--;
@@ -41,6 +42,9 @@ int mm_fact_match(const char *completion, size_t clen, const char *answer, size_
     size_t l;
     unsigned next = mm_utf8_at(c + alen, clen - alen, &l);
     if (mm_is_boundary(next)) return 1;
+    // the sentence goes on as the item says (its first character after the answer)
+    size_t sl;
+    if (slen > 0 && next == mm_utf8_at((const unsigned char *)suffix, slen, &sl) && l == sl) return 1;
     // a number may be followed by its unit or a word ("2010年"), not by another digit
     return isdigit((unsigned char)answer[alen - 1]) && !(next < 128 && isdigit((int)next));
 }
@@ -156,7 +160,11 @@ int mm_eval_facts(mm_inference *inf, const char *path, int max_items, int new_to
             rc = mm_error_prefix("%s:%ld", path, r.line_no);
             break;
         }
-        int ok = mm_fact_match(completion, clen, answer, alen);
+        const char *suffix = NULL;
+        size_t slen = 0;
+        json_t *sj = json_object_get(obj, "suffix");
+        if (json_is_string(sj)) suffix = json_string_value(sj), slen = json_string_length(sj);
+        int ok = mm_fact_match(completion, clen, answer, alen, suffix, slen);
         correct += ok;
         n++;
         const char *lang = json_string_value(json_object_get(obj, "lang"));
@@ -183,7 +191,8 @@ int mm_eval_facts(mm_inference *inf, const char *path, int max_items, int new_to
         json_t *res = json_object();
         json_object_set_new(res, "path", json_string(path));
         json_object_set_new(res, "matching", json_string("greedy completion, leading spaces removed, begins with the answer "
-                                                         "followed by the end, a space or punctuation (numbers: any non-digit)"));
+                                                         "followed by the end, a space, punctuation or the first character of the item's suffix "
+                                                         "(numbers: any non-digit)"));
         json_object_set_new(res, "max_new_tokens", json_integer(new_tokens));
         json_object_set_new(res, "total", json_integer(n));
         json_object_set_new(res, "correct", json_integer(correct));

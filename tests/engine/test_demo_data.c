@@ -289,9 +289,10 @@ Test(demo_data, formats_counts_consistency_and_held_out_prompts) {
         cr_assert(strstr(all, answer) != NULL, "answer '%s' never in pretrain.jsonl", answer);
         cr_assert(strstr(all, prompt) == NULL, "held-out prompt '%s' occurs in pretrain.jsonl",
                   prompt);
-        // The held-out text states the same fact with the same wording.
+        // The held-out text states the same fact with the same wording; "suffix" ends the sentence.
         char want[1024];
-        snprintf(want, sizeof want, "%s%s%s", prompt, !strcmp(lang, "en") ? " " : "", answer);
+        snprintf(want, sizeof want, "%s%s%s%s", prompt, !strcmp(lang, "en") ? " " : "", answer,
+                 str_field(item, "suffix"));
         cr_assert(strstr(ev_all, want) != NULL, "eval.jsonl lacks '%s'", want);
     }
     cr_assert_eq(per_lang[0], per_lang[1]);
@@ -310,8 +311,9 @@ Test(demo_data, formats_counts_consistency_and_held_out_prompts) {
         cr_assert_str_eq(answer, str_field(held, "answer"));
         cr_assert_str_eq(str_field(item, "relation"), str_field(held, "relation"));
         char want[1024];
-        snprintf(want, sizeof want, "%s%s%s", prompt, !strcmp(lang, "en") ? " " : "", answer);
-        cr_assert(strstr(all, want) != NULL, "seen-wording item '%s' is not in pretrain.jsonl", want);
+        snprintf(want, sizeof want, "%s%s%s%s", prompt, !strcmp(lang, "en") ? " " : "", answer,
+                 str_field(item, "suffix"));
+        cr_assert(strstr(all, want) != NULL, "seen-wording sentence '%s' is not in pretrain.jsonl", want);
         json_t *t = json_array_get(json_object_get(json_array_get(trex, (size_t)json_integer_value(
                                                                            json_object_get(item, "fact_id"))),
                                                    "target"),

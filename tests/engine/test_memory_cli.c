@@ -347,7 +347,8 @@ Test(memory_cli, cluster_cache_written_and_used, .timeout = 300) {
 }
 
 Test(memory_cli, fact_matching_rule) {
-#define M(c, a) mm_fact_match(c, strlen(c), a, strlen(a))
+#define M(c, a) mm_fact_match(c, strlen(c), a, strlen(a), NULL, 0)
+#define MS(c, a, sfx) mm_fact_match(c, strlen(c), a, strlen(a), sfx, strlen(sfx))
     cr_assert(M(" Vove.", "Vove"));
     cr_assert(M("Vove", "Vove"));
     cr_assert(M("  Daso Group is big", "Daso Group"));
@@ -362,5 +363,13 @@ Test(memory_cli, fact_matching_rule) {
     cr_assert(!M("沃维尔", "沃维"));
     cr_assert(!M("", "x"));
     cr_assert(!M("anything", ""));
+    // the sentence goes on after the answer: its first character also ends the answer
+    cr_assert(!M("达索集团上班。", "达索集团"));
+    cr_assert(MS("达索集团上班。", "达索集团", "上班。"));
+    cr_assert(!MS("达索集团公司上班。", "达索集团", "上班。"), "a longer name is still a miss");
+    cr_assert(MS("红的。", "红", "的。"));
+    cr_assert(MS(" Vove.", "Vove", "."));
+    cr_assert(!MS(" Voveland", "Vove", " land"), "an English suffix starts with its space");
+#undef MS
 #undef M
 }

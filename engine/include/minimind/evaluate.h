@@ -42,8 +42,8 @@ int mm_evaluate(const mm_eval_args *a);
 // "lang" and "relation" group the results), the greedy completion of <s> + encode(prompt) (up to
 // new_tokens tokens, stopping at </s>) is decoded; it is correct when, leading whitespace removed,
 // it begins with the answer and the answer is followed by the end of the completion, whitespace or
-// punctuation (ASCII, CJK, fullwidth) — or, for an answer ending in a digit, by any non-digit
-// ("2010年"). *out (new reference): {"path", "matching", "max_new_tokens", "total", "correct",
+// punctuation (ASCII, CJK, fullwidth), or by the first character of the item's optional "suffix"
+// (the rest of the sentence) — or, for an answer ending in a digit, by any non-digit ("2010年"). *out (new reference): {"path", "matching", "max_new_tokens", "total", "correct",
 // "accuracy", "by_lang": {LANG: {correct, total, accuracy}}, "by_relation": {...}, "items": [{"line",
 // "prompt", "answer", "completion", "correct", "lang", "relation"}]}. max_items <= 0: every line.
 struct mm_inference;
@@ -52,7 +52,11 @@ int mm_eval_facts(struct mm_inference *inf, const char *path, int max_items, int
 // A JSON string of text that may not be valid UTF-8 (a prompt/continuation split can fall inside a
 // character): invalid bytes become U+FFFD (new reference).
 json_t *mm_json_text(const char *s, size_t n);
-// The matching rule above (exposed for tests).
-int mm_fact_match(const char *completion, size_t clen, const char *answer, size_t alen);
+// The matching rule above (exposed for tests). suffix (slen bytes, may be NULL/0) is the item's
+// optional "suffix": the rest of the sentence after the answer ("上班。" in "每天早上，X都会去Y上班。").
+// The answer followed by the first character of the suffix also matches (so a correct Chinese
+// completion that goes on with the sentence counts, while a longer name does not).
+int mm_fact_match(const char *completion, size_t clen, const char *answer, size_t alen, const char *suffix,
+                  size_t slen);
 
 #endif
