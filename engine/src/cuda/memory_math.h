@@ -35,21 +35,6 @@ MM_HD int mm_topk_admits(int n, int cap, float s, int32_t i, float ls, int32_t l
 // Where an admitted insertion starts: the free slot n, or the last slot (its item falls off).
 MM_HD int mm_topk_slot(int n, int cap) { return n < cap ? n : cap - 1; }
 
-// The CPU kernel's insertion (the host reference of the warp insertion): the new item moves down
-// from mm_topk_slot past every item it ranks before.
-MM_HD void mm_topk_insert(float *ls, int32_t *li, int *n, int cap, float s, int32_t i) {
-    if (!mm_topk_admits(*n, cap, s, i, *n == cap ? ls[cap - 1] : 0.0f, *n == cap ? li[cap - 1] : 0)) return;
-    int p = mm_topk_slot(*n, cap);
-    if (*n < cap) (*n)++;
-    while (p > 0 && mm_topk_better(s, i, ls[p - 1], li[p - 1])) {
-        ls[p] = ls[p - 1];
-        li[p] = li[p - 1];
-        p--;
-    }
-    ls[p] = s;
-    li[p] = i;
-}
-
 // Warp insertion, position search: lane l looks at item top - l (top = slot - 1, then 32 lower per
 // round) and votes whether the new item ranks before it; the insertion point moves down by the
 // run of votes from lane 0 (the CPU loop stops at the first item it does not pass).
