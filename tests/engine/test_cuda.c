@@ -727,12 +727,17 @@ Test(cuda_select, auto_runs_on_the_cpu_without_a_gpu_and_cuda_fails_clearly) {
     mm_fx_data d;
     char *ini = tiny_train_ini(&d, "cuda_select");
     char *out = mm_test_path(d.dir, "out_auto");
-    const char *sets_auto[] = {"train.device=auto", NULL};
+    const char *argv_auto[] = {MM_MINIMIND_EXE, "train", "--config", ini, "--out", out, "--device", "auto",
+                               "--precision", "bf16", NULL};
     mm_proc_result r;
-    mm_fx_train(ini, out, sets_auto, 0, &r);
-    cr_expect_eq(r.status, 0, "train --set train.device=auto failed: %s", r.err);
+    mm_fx_run(argv_auto, &r);
+    cr_expect_eq(r.status, 0, "train --device auto failed: %s", r.err);
     cr_expect(strstr(r.err, "device: auto -> cpu (no CUDA device: ") != NULL, "no auto line in: %s", r.err);
     mm_proc_result_free(&r);
+    char *cfg_path = mm_test_path(out, "config.ini"), *cfg = mm_fx_slurp(cfg_path);
+    cr_expect(strstr(cfg, "device = auto") && strstr(cfg, "mixed_precision = bf16"),
+              "--device / --precision are [train] device / mixed_precision:\n%s", cfg);
+    free(cfg), free(cfg_path);
     char *out2 = mm_test_path(d.dir, "out_cuda");
     const char *sets_cuda[] = {"train.device=cuda", NULL};
     mm_fx_train(ini, out2, sets_cuda, 0, &r);
