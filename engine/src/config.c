@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "minimind/atomic_file.h"
+#include "minimind/device.h"
 #include "minimind/error.h"
 
 // inih's line buffer (INI_MAX_LINE in Debian's build): longer lines are cut, so we reject them.
@@ -214,15 +215,11 @@ static int mm_parse_name(const mm_key *k, const char *value, int *out) {
     return mm_errorf(KEYFMT ": '%s' is not one of %s", k->key, k->section, value, list);
 }
 
-// "auto", "cpu", "cuda" or "cuda:N".
+// "auto", "cpu", "cuda", "cuda:N" or "cpu-staged" (mm_device_parse).
 static int mm_parse_device(const mm_key *k, const char *value) {
-    if (!strcmp(value, "auto") || !strcmp(value, "cpu") || !strcmp(value, "cuda")) return 0;
-    if (!strncmp(value, "cuda:", 5) && value[5] >= '0' && value[5] <= '9') {
-        char *end;
-        long n = strtol(value + 5, &end, 10);
-        if (*end == '\0' && n >= 0 && n < 1024) return 0;
-    }
-    return mm_errorf(KEYFMT ": '%s' is not one of auto, cpu, cuda, cuda:N", k->key, k->section, value);
+    int kind, index;
+    if (*value && mm_device_parse(value, &kind, &index) == 0) return 0;
+    return mm_errorf(KEYFMT ": '%s' is not one of auto, cpu, cuda, cuda:N, cpu-staged", k->key, k->section, value);
 }
 
 // A string must survive being written back as one INI line: printable, no surrounding spaces, no

@@ -38,8 +38,8 @@ int mm_device_parse(const char *device, int *kind, int *index) {
         *kind = MM_DEVICE_AUTO;
         return 0;
     }
-    if (!strcmp(device, "cpu")) {
-        *kind = MM_DEVICE_CPU;
+    if (!strcmp(device, "cpu") || !strcmp(device, "cpu-staged")) {
+        *kind = device[3] ? MM_DEVICE_CPU_STAGED : MM_DEVICE_CPU;
         return 0;
     }
     *kind = MM_DEVICE_CUDA;
@@ -52,15 +52,15 @@ int mm_device_parse(const char *device, int *kind, int *index) {
             return 0;
         }
     }
-    return mm_errorf("device '%s': expected auto, cpu, cuda or cuda:N", device);
+    return mm_errorf("device '%s': expected auto, cpu, cuda or cuda:N (or cpu-staged)", device);
 }
 
 int mm_backend_select(const char *device, const mm_backend **be) {
     int kind, index;
     *be = NULL;
     if (mm_device_parse(device, &kind, &index) != 0) return -1;
-    if (kind == MM_DEVICE_CPU) {
-        *be = mm_backend_cpu();
+    if (kind == MM_DEVICE_CPU || kind == MM_DEVICE_CPU_STAGED) {
+        *be = kind == MM_DEVICE_CPU ? mm_backend_cpu() : mm_backend_cpu_staged();
         return 0;
     }
     if (kind == MM_DEVICE_AUTO) {

@@ -568,33 +568,11 @@ Test(cuda, memory_model_loss_gradients_tracker_ema_match_cpu) {
     memory_model_case(g, MM_MODEL_MEMORY, MM_MEMORY_SELECT_GUMBEL);
 }
 
-// A stand-in device for a test that runs everywhere: the CPU kernels behind host_resident = 0, so
-// the model takes its device paths (host staging of the noise and the tracker's reads, the bank's
-// device copy and its uploads, the EMA update's copies) on any machine. New buffers are filled
-// with 0xFF bytes (NaN floats, -1 ids), so a buffer used before it is written shows.
-static void *fake_alloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (p) memset(p, 0xFF, n);
-    return p;
-}
-static void fake_copy(void *d, const void *s, size_t n) {
-    if (n && d != s) memmove(d, s, n);
-}
-static void fake_zero(void *p, size_t n) { memset(p, 0, n); }
-static const mm_backend *fake_device(void) {
-    static mm_backend b;
-    b = *mm_backend_cpu();
-    b.name = "fake-device";
-    b.host_resident = 0;
-    b.alloc = fake_alloc;
-    b.free = free;
-    b.copy_h2d = b.copy_d2h = b.copy_d2d = fake_copy;
-    b.zero = fake_zero;
-    return &b;
-}
-
+// The stand-in device "cpu-staged" (mm_backend_cpu_staged: the CPU kernels behind host_resident = 0,
+// new buffers NaN): the model takes its device paths (host staging of the noise and the tracker's
+// reads, the bank's device copy and its uploads, the EMA update's copies) on any machine.
 Test(cuda_fake_device, memory_models_take_the_device_paths_like_the_cpu) {
-    const mm_backend *f = fake_device();
+    const mm_backend *f = mm_backend_cpu_staged();
     memory_model_case(f, MM_MODEL_MEMORY, MM_MEMORY_SELECT_SOFTMAX);
     memory_model_case(f, MM_MODEL_NO_FEED, MM_MEMORY_SELECT_GUMBEL);
 }

@@ -126,6 +126,17 @@ Test(memory_cli, every_model_type_trains_and_evaluates_facts, .timeout = 300) {
         }
         json_t *f = json_object_get(ev, "facts");
         cr_assert_eq(json_integer_value(json_object_get(f, "total")), 6);
+        // the inference device paths ("cpu-staged": the CPU kernels behind host_resident = 0) give
+        // the same completions
+        char *json_s = mm_test_path(dir, "eval_staged.json");
+        const char *as[] = {MM_MINIMIND_EXE, "eval", "--model_path", ckpt, "--facts", facts, "--facts_max", "6",
+                            "--facts_new_tokens", "6", "--json", json_s, "--quiet", "--device", "cpu-staged", NULL};
+        run_quiet(as);
+        json_t *evs = load_json(json_s);
+        cr_assert(json_equal(json_object_get(json_object_get(evs, "facts"), "items"), json_object_get(f, "items")),
+                  "%s: cpu-staged completions differ from the CPU's", types[i]);
+        json_decref(evs);
+        free(json_s);
         cr_assert_eq(json_array_size(json_object_get(f, "items")), 6);
         json_t *en = json_object_get(json_object_get(f, "by_lang"), "en");
         cr_assert(en && json_integer_value(json_object_get(en, "total")) == 3, "by_lang en");

@@ -240,14 +240,14 @@ static void mm_resume_to_end(const char *ini, const char *out, long expect_step)
     mm_assert_status(out, "finished");
 }
 
-// Runs INI uninterrupted into DIR/ref, then again into DIR/run stopped by SIGTERM after 25 metrics
+// Runs REF_INI (NULL: INI) uninterrupted into DIR/ref, then INI into DIR/run stopped by SIGTERM after 25 metrics
 // rows and resumed; metrics rows, weights (the memory bank included), AdamW moments, any other
 // resume-state tensor and data positions must be the uninterrupted run's, bit for bit. Returns the
 // step of the checkpoint the run was stopped at. at_stop (optional) inspects DIR/run before the resume.
-static long mm_check_sigterm_resume(const mm_fx_data *d, const char *ini, int accumulation,
+static long mm_check_sigterm_resume(const mm_fx_data *d, const char *ref_ini, const char *ini, int accumulation,
                                     void (*at_stop)(const char *out, long stopped)) {
     char *ref = mm_test_path(d->dir, "ref"), *out = mm_test_path(d->dir, "run");
-    mm_reference_run(ini, ref);
+    mm_reference_run(ref_ini ? ref_ini : ini, ref);
 
     pid_t pid = mm_spawn_train(ini, out, 0);
     int st = mm_interrupt_at(pid, out, 25, SIGTERM);
@@ -287,7 +287,7 @@ Test(resume, sigterm_then_resume_is_bit_exact, .timeout = 300) {
     mm_fx_data d;
     mm_resume_data(&d, "resume_term");
     char *ini = mm_resume_ini(&d, 6);
-    mm_check_sigterm_resume(&d, ini, 2, NULL);
+    mm_check_sigterm_resume(&d, NULL, ini, 2, NULL);
     free(ini);
     mm_fx_data_free(&d);
 }
@@ -315,22 +315,22 @@ static void mm_expect_ema_window(const char *out, long stopped) {
     free(p);
 }
 
-Test(resume, sigterm_inside_an_ema_window_resumes_bit_exact, .timeout = 300) {
-    enum { ACCUM = EMA_ACCUM, FREQ = EMA_FREQ };
-    mm_fx_data d;
-    mm_resume_data(&d, "resume_ema");
-    const int max_steps = 39;
+static char *mm_ema_ini(const mm_fx_data *d, const char *name, const char *device, const char *precision) {
+    // 15 micro-steps per epoch; see the test below for the step numbers
     char *train = mm_fx_fmt(
-        "batch_size = 4\naccumulation_steps = %d\nlearning_rate = 2e-3\nepochs = 8\nmax_steps = %d\n"
-        "log_interval = 1\n"
-        "save_interval = 1000\nseed = 7\n\n[knowledge]\nknowledge_num = 64\nknowledge_length = 6\n"
-        "knowledge_dim = 8\nnum_candidates = 4\nmemory_update = ema\nema_update_freq = %d\nema_decay = 0.5\n"
-        "freeze_ratio = 0.25\n",
-        ACCUM, max_steps, FREQ);
-    char *ini = mm_fx_ini(&d, "ema.ini", "model_type = model\n" RESUME_MODEL, train);
-    mm_check_sigterm_resume(&d, ini, ACCUM, mm_expect_ema_window);
-    // The final checkpoints compared above agree on the bank, and the EMA did write it.
-    char *ref_ckpt = mm_test_path(d.dir, "ref/pretrain_32.safetensors");
+        "batch_size = 4\naccumulation_steps = %d\nlearning_rate = 2e-3\nepochs = 8\nmax_steps = 39\n"
+        "log_interval = 1\nsave_interval = 1000\nseed = 7\ndevice = %s\n\n[knowledge]\nknowledge_num = 64\n"
+        "knowledge_length = 6\nknowledge_dim = 8\nnum_candidates = 4\nmemory_update = ema\nema_update_freq = %d\n"
+        "ema_decay = 0.5\nfreeze_ratio = 0.25\n",
+        EMA_ACCUM, device, EMA_FREQ);
+    char *ini = mm_fx_ini_precision(d, name, "model_type = model\n" RESUME_MODEL, train, precision);
+    free(train);
+    return ini;
+}
+
+// The EMA rewrote the (initially empty) bank of the reference run, so the comparisons saw it.
+static void mm_expect_bank_written(const mm_fx_data *d) {
+    char *ref_ckpt = mm_test_path(d->dir, "ref/pretrain_32.safetensors");
     mm_safetensors w;
     cr_assert_eq(mm_st_read(&w, ref_ckpt), 0, "%s", mm_error_message());
     const mm_st_tensor *bank = mm_st_find(&w, "memory_bank");
@@ -339,7 +339,31 @@ Test(resume, sigterm_inside_an_ema_window_resumes_bit_exact, .timeout = 300) {
     for (size_t i = 0; i < bank->nbytes / 2; i++) nonpad += ((const uint16_t *)bank->data)[i] != 0;
     cr_assert_gt(nonpad, 0, "the EMA never wrote the (initially empty) bank: the test shows nothing");
     mm_st_free(&w);
-    free(ref_ckpt), free(train), free(ini);
+    free(ref_ckpt);
+}
+
+Test(resume, sigterm_inside_an_ema_window_resumes_bit_exact, .timeout = 300) {
+    mm_fx_data d;
+    mm_resume_data(&d, "resume_ema");
+    char *ini = mm_ema_ini(&d, "ema.ini", "cpu", "fp32");
+    mm_check_sigterm_resume(&d, NULL, ini, EMA_ACCUM, mm_expect_ema_window);
+    mm_expect_bank_written(&d);
+    free(ini);
+    mm_fx_data_free(&d);
+}
+
+// The device code paths (device "cpu-staged": the CPU kernels behind host_resident = 0, new
+// buffers NaN): a memory model with EMA in fp16 (loss scaling through the backend's scale op),
+// stopped by SIGTERM and resumed, gives the plain CPU run's rows, weights, bank, moments and EMA
+// window bit for bit — the uploads, host copies at save and resume, the bank's device copy and the
+// EMA update's copies are all exercised without a GPU.
+Test(staged, device_paths_train_stop_resume_like_the_cpu, .timeout = 300) {
+    mm_fx_data d;
+    mm_resume_data(&d, "staged");
+    char *cpu = mm_ema_ini(&d, "cpu.ini", "cpu", "fp16"), *staged = mm_ema_ini(&d, "staged.ini", "cpu-staged", "fp16");
+    mm_check_sigterm_resume(&d, cpu, staged, EMA_ACCUM, mm_expect_ema_window);
+    mm_expect_bank_written(&d);
+    free(cpu), free(staged);
     mm_fx_data_free(&d);
 }
 

@@ -147,6 +147,11 @@ typedef struct mm_backend {
 // The CPU backend (always built).
 const mm_backend *mm_backend_cpu(void);
 
+// The CPU kernels behind a device memory model (host_resident = 0, new buffers poisoned with NaN):
+// device "cpu-staged", which runs the engine's device code paths without a GPU, giving the same
+// numbers as the CPU (engine/src/cpu/backend_staged.c).
+const mm_backend *mm_backend_cpu_staged(void);
+
 // The CUDA backend on device `device` (fp32).
 // NULL with the error message set when the binary was built without CUDA or the device is not
 // usable (no driver, no such device). One device per process.
