@@ -117,19 +117,20 @@ int mm_cmd_bench(int argc, char **argv) {
     const mm_backend *be = NULL;
     if (mm_backend_select(o.device, &be) != 0) return mm_cli_fail();
     if (o.threads > 0) be->set_threads(o.threads);
-    const char *precision = o.precision ? o.precision : be->host_resident ? "fp32" : "bf16";
+    const int on_gpu = !strcmp(be->name, "cuda");  // (cpu-staged runs the CPU kernels)
+    const char *precision = o.precision ? o.precision : on_gpu ? "bf16" : "fp32";
     mm_precision prec = MM_PRECISION_FP32;
     if (mm_precision_parse(precision, &prec) != 0 || mm_backend_check_precision(be, precision) != 0)
         return mm_cli_fail();
-    if (be->host_resident) prec = MM_PRECISION_FP32;  // the CPU computes in fp32 whatever is asked
+    if (!on_gpu) prec = MM_PRECISION_FP32;  // the CPU computes in fp32 whatever is asked
     int threads = openblas_get_num_threads();
     char gpu[256] = "";
-    if (!be->host_resident) {
+    if (on_gpu) {
         int kind, index;
         mm_device_parse(o.device, &kind, &index);
         if (mm_cuda_device_name(index, gpu, sizeof gpu) != 0) snprintf(gpu, sizeof gpu, "cuda:%d", index);
     }
-    double peak = be->host_resident ? mm_measure_sgemm_peak(o.peak_n) : mm_gpu_peak(gpu, prec);
+    double peak = on_gpu ? mm_gpu_peak(gpu, prec) : mm_measure_sgemm_peak(o.peak_n);
     mm_model m;
     if (mm_model_init_memory(&m, &o.cfg, o.num_candidates, MM_MEMORY_SELECT_SOFTMAX, be, 42)) return mm_cli_fail();
     uint64_t bs = 0x2545F4914F6CDD1Dull;  // memory variants: random full-length entries (every value costs)
@@ -184,7 +185,7 @@ int mm_cmd_bench(int argc, char **argv) {
     double t_end = mm_now_s();
     // The peak again, now that the threads and caches are as warm as the steps had them: MFU is
     // against the better of the two measurements (a cold start alone under-reads the peak).
-    if (rc == 0 && be->host_resident) {
+    if (rc == 0 && !on_gpu) {
         double again = mm_measure_sgemm_peak(o.peak_n);
         if (again > peak) peak = again;
     }
@@ -196,7 +197,7 @@ int mm_cmd_bench(int argc, char **argv) {
             printf("{\"engine\": \"minimind\", \"model_type\": \"%s\", \"knowledge_num\": %d, \"dim\": %d, \"n_layers\": %d, \"seq_len\": %d, \"batch\": %d, "
                    "\"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"params\": %zu, \"steps\": %d, \"ms_per_step\": %.6g, \"tokens_per_s\": %.6g, "
                    "\"gflop_per_step\": %.9g, \"gflops\": %.6g, \"sgemm_peak_gflops\": %.6g, \"mfu\": %.4f}\n",
-                   mm_model_type_name(m.config.model_type), m.mem ? m.ms.num : 0, m.C, m.L, o.T, o.B, gpu[0] ? gpu : "cpu", mm_precision_name(prec), threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops, peak, mfu);
+                   mm_model_type_name(m.config.model_type), m.mem ? m.ms.num : 0, m.C, m.L, o.T, o.B, gpu[0] ? gpu : be->name, mm_precision_name(prec), threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops, peak, mfu);
         } else {
             printf("model      %s, dim %d, %d layers, %d heads (%d kv), vocab %d: %zu parameters\n",
                    mm_model_type_name(m.config.model_type), m.C, m.L, m.H, m.KV, m.V, m.num_params);
