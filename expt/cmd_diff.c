@@ -108,6 +108,11 @@ static void ex_metric_row(const char *name, double a, double b, const char *fmt)
     printf("  %-16s %14s %14s %12s\n", name, sa, sb, sd);
 }
 
+// Exact-match accuracy of the evaluation's fact recall (NaN when it has none).
+static double ex_facts_accuracy(const ex_side *s) {
+    return s->have_e && s->e.facts && s->e.facts_total > 0 ? (double)s->e.facts_correct / s->e.facts_total : NAN;
+}
+
 static void ex_diff_metrics(const ex_side *a, const ex_side *b) {
     printf("\n## metrics\n  %-16s %14s %14s %12s\n", "", a->version, b->version, "change");
     ex_metric_row("final loss", a->have_m ? a->m.final_loss : NAN, b->have_m ? b->m.final_loss : NAN, "%.4f");
@@ -116,6 +121,7 @@ static void ex_diff_metrics(const ex_side *a, const ex_side *b) {
                   b->have_m && b->m.n ? b->m.step[b->m.n - 1] : NAN, "%.0f");
     ex_metric_row("eval loss", a->have_e ? a->e.mean_loss : NAN, b->have_e ? b->e.mean_loss : NAN, "%.4f");
     ex_metric_row("perplexity", a->have_e ? a->e.perplexity : NAN, b->have_e ? b->e.perplexity : NAN, "%.3f");
+    ex_metric_row("fact recall", ex_facts_accuracy(a), ex_facts_accuracy(b), "%.4f");
     ex_metric_row("duration (s)", a->duration_s, b->duration_s, "%.0f");
 }
 

@@ -80,6 +80,8 @@ int ex_eval_argv(const ex_project *p, const char *version, int need_checkpoint, 
          (ex_strv_push(argv, "--sample") || ex_push_opt(argv, &ini, "eval", "temperature", "--temperature") ||
           ex_push_opt(argv, &ini, "eval", "top_p", "--top_p") ||
           ex_push_opt(argv, &ini, "train", "seed", "--seed"))) ||
+        ex_push_opt(argv, &ini, "eval", "facts_path", "--facts") ||
+        ex_push_opt(argv, &ini, "eval", "facts_max", "--facts_max") ||
         ex_strv_push(argv, "--json") || ex_strv_push(argv, json))
         goto done;
     rc = 0;

@@ -400,6 +400,28 @@ static char *ex_region_training(const ex_project *p, const char *version, int *e
     return ex_buf_take(&b);
 }
 
+// "C/T = A % (en c/t; zh c/t) on FILE" of an `eval --facts` result.
+static void ex_facts_cell(ex_buf *b, const ex_eval *e) {
+    ex_buf_printf(b, "%d/%d = %.1f %%", e->facts_correct, e->facts_total,
+                  e->facts_total ? 100.0 * e->facts_correct / e->facts_total : 0.0);
+    json_t *by = json_object_get(e->facts, "by_lang");
+    const char *lang;
+    json_t *v;
+    int first = 1;
+    json_object_foreach(by, lang, v) {
+        ex_buf_printf(b, "%s%s %d/%d", first ? " (" : "; ", lang, (int)ex_json_num(v, "correct", 0),
+                      (int)ex_json_num(v, "total", 0));
+        first = 0;
+    }
+    if (!first) ex_buf_puts(b, ")");
+    const char *path = ex_json_str(e->facts, "path");
+    if (path) {
+        const char *base = strrchr(path, '/');
+        ex_buf_puts(b, " on ");
+        ex_buf_md_cell(b, base ? base + 1 : path, 120);
+    }
+}
+
 static char *ex_region_evaluation(const ex_project *p, const char *version) {
     ex_buf b = {0};
     char *path = ex_out_file(p, version, "eval.json");
@@ -415,6 +437,11 @@ static char *ex_region_evaluation(const ex_project *p, const char *version) {
         ex_buf_puts(&b, " |\n| perplexity | ");
         ex_num(&b, "%.3f", e.perplexity);
         ex_buf_puts(&b, " |\n");
+        if (e.facts) {  // [eval] facts_path: exact-match fact recall (docs/memory.md)
+            ex_buf_puts(&b, "| fact recall | ");
+            ex_facts_cell(&b, &e);
+            ex_buf_puts(&b, " |\n");
+        }
         size_t n = e.samples ? json_array_size(e.samples) : 0;
         if (n) {
             ex_buf_puts(&b, "\n| # | input | reference | output | loss |\n|---|---|---|---|---|\n");

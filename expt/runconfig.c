@@ -65,6 +65,8 @@ const ex_config_key ex_config_keys[] = {
     INT("eval", "max_new_tokens"),
     NUM("eval", "temperature"),
     NUM("eval", "top_p"),
+    {"eval", "facts_path", EX_KEY_PATH, NULL, 1},
+    INT("eval", "facts_max"),
     {NULL, NULL, EX_KEY_INT, NULL, 0},
 };
 #undef INT
@@ -111,12 +113,14 @@ const char *ex_config_check(const char *section, const char *key, const char *va
             snprintf(why + strlen(why), sizeof why - strlen(why), ")");
             return why;
         case EX_KEY_DEVICE:
-            if (!strcmp(value, "auto") || !strcmp(value, "cpu") || !strcmp(value, "cuda")) return NULL;
+            if (!strcmp(value, "auto") || !strcmp(value, "cpu") || !strcmp(value, "cuda") ||
+                !strcmp(value, "cpu-staged"))
+                return NULL;
             if (!strncmp(value, "cuda:", 5) && value[5] >= '0' && value[5] <= '9') {
                 strtol(value + 5, &end, 10);
                 if (!*end) return NULL;
             }
-            return "not one of auto, cpu, cuda, cuda:N";
+            return "not one of auto, cpu, cuda, cuda:N, cpu-staged";
         case EX_KEY_PATH:
             return NULL;
     }

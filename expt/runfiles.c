@@ -99,6 +99,10 @@ int ex_eval_load(const char *path, ex_eval *e) {
     json_t *sum = json_object_get(e->root, "summary");
     e->mean_loss = ex_json_num(sum, "mean_loss", NAN);
     e->perplexity = ex_json_num(sum, "perplexity", NAN);
+    json_t *f = json_object_get(e->root, "facts");
+    e->facts = json_is_object(f) ? f : NULL;
+    e->facts_correct = (int)ex_json_num(e->facts, "correct", 0);
+    e->facts_total = (int)ex_json_num(e->facts, "total", 0);
     double ns = ex_json_num(sum, "num_samples", NAN);
     e->num_samples = isfinite(ns) ? (int)ns : (e->samples ? (int)json_array_size(e->samples) : 0);
     if (!isfinite(e->mean_loss) && e->samples) {

@@ -65,6 +65,8 @@ typedef struct ex_eval {
     double mean_loss;  // NaN when absent
     double perplexity; // exp(mean_loss) when absent
     int num_samples;
+    json_t *facts;     // the "facts" object of `eval --facts` (borrowed; NULL when absent)
+    int facts_correct, facts_total;  // 0 / 0 when absent
 } ex_eval;
 
 // Returns 0 or -1 (missing file, not JSON, "summary.mean_loss" absent and no sample losses).

@@ -120,6 +120,8 @@ threads = 2
 num_samples = 5
 prompt_tokens = 16
 max_new_tokens = 24
+facts_path = demo/data/train_facts.jsonl
+facts_max = 40
 INI
 
 echo
@@ -144,7 +146,7 @@ sed -n '/<!-- expt:training:begin -->/,/<!-- expt:training:end -->/p' experiment
   grep -E '^\| (final loss|best loss|logged points) ' | sed 's/^/  /'
 echo "evaluation (from the record):"
 sed -n '/<!-- expt:evaluation:begin -->/,/<!-- expt:evaluation:end -->/p' experiment/experiment_1.0.0.md |
-  grep -E '^\| (mean loss|perplexity) ' | sed 's/^/  /'
+  grep -E '^\| (mean loss|perplexity|fact recall) ' | sed 's/^/  /'
 echo
 echo "demo_workflow: filled record  $REPO/experiment/experiment_1.0.0.md"
 echo "demo_workflow: loss curve     $REPO/experiment/assets/experiment_1.0.0_loss.svg"

@@ -92,6 +92,8 @@ static const mm_key mm_keys[] = {
     {"eval", "max_new_tokens", K_INT, NUM(eval.max_new_tokens), 1, 1 << 24, NULL, 0},
     {"eval", "temperature", K_DOUBLE, NUM(eval.temperature), 0, 100, NULL, 0},
     {"eval", "top_p", K_DOUBLE, NUM(eval.top_p), 0, 1, NULL, K_MIN_OPEN},
+    {"eval", "facts_path", K_PATH, STR(eval.facts_path), 0, 0, NULL, K_MUST_EXIST},
+    {"eval", "facts_max", K_INT, NUM(eval.facts_max), 0, 1 << 30, NULL, 0},
 };
 _Static_assert(sizeof(mm_model_type) == sizeof(int) && sizeof(mm_memory_select) == sizeof(int) &&
                    sizeof(mm_memory_update) == sizeof(int),

@@ -265,7 +265,7 @@ static void make_nondefault(mm_run_config *c) {
         "train.grad_clip=0.7", "train.seed=9007199254740993", "train.log_interval=3", "train.save_interval=11",
         "train.mixed_precision=fp16", "train.device=cpu", "train.threads=2", "train.max_steps=123",
         "eval.num_samples=4", "eval.prompt_tokens=12", "eval.max_new_tokens=33", "eval.temperature=0.3",
-        "eval.top_p=0.95",
+        "eval.top_p=0.95", "eval.facts_max=5",
     };
     mm_config_default(c);
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
@@ -274,6 +274,7 @@ static void make_nondefault(mm_run_config *c) {
     cr_assert_eq(mm_config_set(c, "data", "tokenizer_path", tok, MM_CONFIG_CHECK_PATHS, "t"), 0);
     cr_assert_eq(mm_config_set(c, "data", "eval_data_path", ev, MM_CONFIG_CHECK_PATHS, "t"), 0);
     cr_assert_eq(mm_config_set(c, "knowledge", "database_init_path", db, MM_CONFIG_CHECK_PATHS, "t"), 0);
+    cr_assert_eq(mm_config_set(c, "eval", "facts_path", ev, MM_CONFIG_CHECK_PATHS, "t"), 0);
     free(data);
     free(tok);
     free(ev);

@@ -338,6 +338,17 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
     fx_run_outputs(dir, "out/experiment_1_0_1", c2);
     fx_write(dir, "out/experiment_1_0_1/config.ini",
              "[model]\nmodel_type = model_original\ndim = 64\n[train]\nlearning_rate = 0.001\nseed = 7\n");
+    // 1.0.1 also evaluated fact recall ([eval] facts_path): 61 of 78; 1.0.0 did not
+    fx_write(dir, "out/experiment_1_0_1/eval.json",
+             "{\"samples\":[{\"input\":\"a\",\"reference\":\"b\",\"output\":\"c\",\"loss\":2.0}],"
+             "\"summary\":{\"mean_loss\":2.0,\"num_samples\":1},\"facts\":{\"path\":\"demo/data/train_facts.jsonl\","
+             "\"total\":78,\"correct\":61,\"by_lang\":{\"en\":{\"correct\":27,\"total\":39},"
+             "\"zh\":{\"correct\":34,\"total\":39}}}}");
+    cr_assert_eq(ex_report_experiment(&p, "1.0.1"), 0, "%s", mm_error_message());
+    size_t rn;
+    char *rec = fx_read(dir, "experiment/experiment_1.0.1.md", &rn), *ev = region_text(rec, rn, "evaluation");
+    cr_assert_not_null(strstr(ev, "| fact recall | 61/78 = 78.2 % (en 27/39; zh 34/39) on train_facts.jsonl |"), "%s", ev);
+    free(rec), free(ev);
     mm_proc_result r = fx_expt(dir, "diff", "1.0.0", "1.0.1", NULL, NULL, NULL);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_assert_not_null(strstr(r.out, "  [train] learning_rate: 0.0005 -> 0.001\n"), "%s", r.out);
@@ -345,6 +356,7 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
     cr_assert_null(strstr(r.out, "dim"), "only keys that differ: %s", r.out);
     cr_assert_null(strstr(r.out, "model_type:"), "only keys that differ: %s", r.out);
     cr_assert_not_null(strstr(r.out, "final loss"), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "  fact recall                   -         0.7821 "), "%s", r.out);
     // The code diffstat's summary equals git's own.
     char *stat = git_out(dir, "diff", "--stat", c1, c2);
     const char *summary = strrchr(stat, '\n');

@@ -49,9 +49,13 @@ static void setup_ini(fixture *f, int steps, double pause, const char *script, c
     ext_write_str(f->repo, "run_file/experiment_" V ".sh", script ? script : run_script);
     snprintf(ini, sizeof ini,
              "[model]\nmodel_type = model_original\ndim = 512\n[data]\neval_data_path = data/eval.jsonl\n"
-             "[eval]\nnum_samples = 3\nmax_new_tokens = 8\n[fake]\nsteps = %d\nsleep = %g\n%s",
+             "[eval]\nnum_samples = 3\nmax_new_tokens = 8\nfacts_path = data/facts.jsonl\n[fake]\nsteps = %d\n"
+             "sleep = %g\n%s",
              steps, pause, extra ? extra : "");
     ext_write_str(f->repo, "run_file/experiment_" V ".ini", ini);
+    ext_write_str(f->repo, "data/facts.jsonl",
+                  "{\"prompt\":\"a\",\"answer\":\"b\"}\n{\"prompt\":\"c\",\"answer\":\"d\"}\n"
+                  "{\"prompt\":\"e\",\"answer\":\"f\"}\n{\"prompt\":\"g\",\"answer\":\"h\"}\n");
     EXT_GIT_OK(f->repo, "add", "-A");
     EXT_GIT_OK(f->repo, "commit", "-q", "-m", "base");
     cr_assert_eq(ex_project_open(&f->p, f->repo), 0, "%s", mm_error_message());
@@ -163,12 +167,17 @@ Test(supervisor, finished_run_is_evaluated) {
     char expect[1024];
     snprintf(expect, sizeof expect,
              "--model_path %s/pretrain_512.safetensors --data data/eval.jsonl --num_samples 3 "
-             "--max_new_tokens 8 --json %s/eval.json",
+             "--max_new_tokens 8 --facts data/facts.jsonl --json %s/eval.json",
              f.out, f.out);
     cr_assert_not_null(strstr(flags, expect), "eval argv:%s", flags);
     json_decref(ex);
     json_decref(run);
     json_decref(ev);
+    // [eval] facts_path: the fact recall is in the record (the fake: one item in four correct)
+    size_t rlen;
+    char *rec = ext_read(f.repo, "experiment/experiment_" V ".md", &rlen);
+    cr_assert(rec && strstr(rec, "| fact recall | 1/4 = 25.0 % (en 1/4) on facts.jsonl |"), "record:\n%s", rec);
+    free(rec);
 
     char *gp = mm_test_path(f.out, "git.patch");
     cr_assert_eq(access(gp, R_OK), 0, "git snapshot taken");

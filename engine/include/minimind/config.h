@@ -79,6 +79,8 @@ typedef struct mm_eval_config {
     int max_new_tokens;  // 100
     double temperature;  // 0.85 (0 = greedy)
     double top_p;        // 0.85
+    char facts_path[MM_CONFIG_STR_MAX];  // "" = none; else `expt` evaluations also run `eval --facts`
+    int facts_max;                       // 0 = every item of facts_path
 } mm_eval_config;
 
 typedef struct mm_run_config {
