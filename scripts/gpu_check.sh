@@ -27,9 +27,9 @@ cmake --build "$BUILD" -j"$JOBS" --target minimind engine_test_cuda engine_test_
 status=0
 TESTTMP=$(mkdir -p "$BUILD/tmp" && cd "$BUILD/tmp" && pwd)
 # CUDA parity tests (every kernel vs CPU, whole model, 20 steps, resume exactness; bf16/fp16).
-MM_REQUIRE_GPU=1 MM_QUIET=1 TMPDIR="$TESTTMP" "$BUILD/tests/engine_test_cuda" --jobs 1 --verbose=1 \
+MM_REQUIRE_GPU=1 MM_QUIET=1 TMPDIR="$TESTTMP" timeout 300 "$BUILD/tests/engine_test_cuda" --jobs 1 --verbose=1 \
     2>&1 | tee "$LOGS/test_cuda.log" || status=1
-"$BUILD/tests/engine_test_cuda_host" --jobs 1 2>&1 | tee "$LOGS/test_cuda_host.log" || status=1
+timeout 120 "$BUILD/tests/engine_test_cuda_host" --jobs 1 2>&1 | tee "$LOGS/test_cuda_host.log" || status=1
 
 # Benchmark: MiniMind-26M at T = 512 on the GPU in bf16 (the default: tensor cores, fp32 storage)
 # and in fp32 (one JSON line each), then a short CPU reference.
