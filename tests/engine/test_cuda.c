@@ -19,6 +19,7 @@
 #include "minimind/memory.h"
 #include "minimind/model.h"
 #include "minimind/optim.h"
+#include "test_rand.h"
 #include "test_util.h"
 #include "train_fixture.h"
 
@@ -42,12 +43,7 @@ static const mm_backend *need_gpu(void) {
 }
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
-static float frand(float s) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)(((double)(rng >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0) * s);
-}
+static float frand(float s) { return mm_test_frand(&rng, s); }
 static float *hrand(size_t n, float s) {
     float *p = malloc((n ? n : 1) * sizeof(float));
     cr_assert(p);

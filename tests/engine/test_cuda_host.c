@@ -14,15 +14,11 @@
 #include "cuda/memory_math.h"
 #include "cuda/ops_math.h"
 #include "minimind/memory.h"
+#include "test_rand.h"
 #include "test_util.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static float frand(float scale) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)(((double)(rng_state >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0) * scale);
-}
+static float frand(float scale) { return mm_test_frand(&rng_state, scale); }
 static float *frandv(size_t n, float scale) {
     float *p = malloc((n ? n : 1) * sizeof(float));
     cr_assert(p);

@@ -13,18 +13,12 @@
 #include "minimind/backend.h"
 #include "minimind/error.h"
 #include "minimind/model.h"
+#include "test_rand.h"
 #include "test_util.h"
 
 static uint64_t rng_state = 88172645463325252ull;
-static double urand(void) {  // [0, 1)
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
-static void fill_rand(float *p, size_t n, float scale) {
-    for (size_t i = 0; i < n; i++) p[i] = (float)((2.0 * urand() - 1.0) * scale);
-}
+static double urand(void) { return mm_test_urand(&rng_state); }  // [0, 1)
+static void fill_rand(float *p, size_t n, float scale) { mm_test_fill_rand(&rng_state, p, n, scale); }
 static float *falloc(size_t n) {
     float *p = calloc(n ? n : 1, sizeof(float));
     cr_assert(p != NULL);

@@ -15,20 +15,14 @@
 #include "minimind/memory.h"
 #include "minimind/safetensors.h"
 #include "parity_util.h"
+#include "test_rand.h"
 #include "test_util.h"
 
 #define REF_SCRIPT MM_SOURCE_DIR "/tests/reference/memory_ref.py"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static double urand(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
-}
-static void fill_rand(float *p, size_t n, float scale) {
-    for (size_t i = 0; i < n; i++) p[i] = (float)((2.0 * urand() - 1.0) * scale);
-}
+static double urand(void) { return mm_test_urand(&rng_state); }
+static void fill_rand(float *p, size_t n, float scale) { mm_test_fill_rand(&rng_state, p, n, scale); }
 static void *zalloc(size_t n) {
     void *p = calloc(n ? n : 1, 1);
     cr_assert(p != NULL);

@@ -57,28 +57,17 @@ static void parity(mm_model_type type, int B, int T, double tol) {
     random_bank(&m);
     const mm_model_config *cfg = &m.config;
     const int N = B * T, V = m.V;
-    int32_t *X = malloc(sizeof(int32_t) * N), *Y = malloc(sizeof(int32_t) * N);
-    float *mask = malloc(sizeof(float) * N);
-    for (int i = 0; i < N; i++) {
-        X[i] = (int32_t)(rnd() % (uint32_t)V);
-        Y[i] = (int32_t)(rnd() % (uint32_t)V);
-        mask[i] = (i % T) >= T - 3 || i % 7 == 3 ? 0.0f : 1.0f;
-    }
+    mm_parity_batch b;
+    mm_parity_batch_make(&b, B, T, V, rnd);
     char *dir = mm_test_tmpdir("memparity");
     char *in = mm_test_path(dir, "in.safetensors"), *out = mm_test_path(dir, "out.safetensors");
     mm_safetensors st;
     mm_st_init(&st);
-    for (int i = 0; i < m.n_table; i++) {
-        const mm_param *p = &m.table[i];
-        cr_assert_eq(mm_st_add(&st, p->name, MM_F32, p->ndim, p->shape, p->data), 0, "%s", mm_error_message());
-    }
+    mm_parity_add_model_and_batch(&st, &m, &b);
     size_t nb = (size_t)m.ms.num * m.ms.LK;
     int32_t *bank32 = malloc(sizeof(int32_t) * nb);
     for (size_t i = 0; i < nb; i++) bank32[i] = m.bank[i];
-    int64_t bt[2] = {B, T}, bs[2] = {m.ms.num, m.ms.LK};
-    cr_assert_eq(mm_st_add(&st, "X", MM_I32, 2, bt, X), 0);
-    cr_assert_eq(mm_st_add(&st, "Y", MM_I32, 2, bt, Y), 0);
-    cr_assert_eq(mm_st_add(&st, "mask", MM_F32, 2, bt, mask), 0);
+    int64_t bs[2] = {m.ms.num, m.ms.LK};
     cr_assert_eq(mm_st_add(&st, "memory_bank", MM_I32, 2, bs, bank32), 0);
     cr_assert_eq(mm_st_set_meta(&st, "model_type", mm_model_type_name(type)), 0);
     set_meta_shape(&st, cfg);
@@ -92,26 +81,12 @@ static void parity(mm_model_type type, int B, int T, double tol) {
     mm_st_free(&st);
 
     float loss;
-    float *logits = malloc(sizeof(float) * (size_t)N * V);
-    mm_model_zero_grad(&m);
-    cr_assert_eq(mm_model_forward(&m, X, Y, mask, B, T, &loss, logits), 0, "%s", mm_error_message());
-    cr_assert_eq(mm_model_backward(&m, 1.0f), 0, "%s", mm_error_message());
-
+    float *logits = mm_parity_forward_backward(&m, &b, &loss);
     const char *argv[] = {mm_test_python(), REF_SCRIPT, "model", in, out, NULL};
-    mm_proc_result r;
-    cr_assert_eq(mm_test_run(argv, NULL, &r), 0, "cannot start %s", mm_test_python());
-    cr_assert_eq(r.status, 0, "memory_ref.py model failed (%d):\n%s", r.status, r.err);
-    mm_proc_result_free(&r);
     mm_safetensors ref;
-    cr_assert_eq(mm_st_read(&ref, out), 0, "%s", mm_error_message());
+    mm_parity_run_reference(argv, out, &ref);
     const char *tn = mm_model_type_name(type);
-    double e_logits = rel_err(logits, need(&ref, "logits", (size_t)N * V)->data, (size_t)N * V);
-    float ref_loss;
-    memcpy(&ref_loss, need(&ref, "loss", 1)->data, sizeof ref_loss);
-    double e_loss = fabs(loss - ref_loss) / fabs(ref_loss);
-    cr_log_info("%s: loss C %.7f torch %.7f (rel %.2e); logits rel err %.2e", tn, loss, ref_loss, e_loss, e_logits);
-    cr_expect(e_logits <= tol, "%s: logits rel err %.3e > %.1e", tn, e_logits, tol);
-    cr_expect(e_loss <= tol, "%s: loss rel err %.3e", tn, e_loss);
+    mm_parity_expect_logits_loss(&ref, logits, loss, (size_t)N * V, tol, tn);
     double worst = 0;
     const char *worst_name = "";
     int n_grads = 0, n_memory = 0;
@@ -132,13 +107,14 @@ static void parity(mm_model_type type, int B, int T, double tol) {
     cr_expect_null(mm_st_find(&ref, "grad.layers.0.feed_forward.w1.weight"));
 
     const float *ref_losses = need(&ref, "losses", STEPS)->data;
-    double worst_step = adamw_steps_rel_err(&m, X, Y, mask, B, T, ref_losses, STEPS, lr, wd, clip, tn);
+    double worst_step = adamw_steps_rel_err(&m, b.X, b.Y, b.mask, B, T, ref_losses, STEPS, lr, wd, clip, tn);
     cr_expect(ref_losses[STEPS - 1] < ref_losses[0] - 0.1f, "reference did not train: %g -> %g", ref_losses[0],
               ref_losses[STEPS - 1]);
     cr_expect(worst_step <= 1e-4, "%s: training-step losses differ: worst rel %.3e", tn, worst_step);
     mm_st_free(&ref);
     mm_test_rmtree(dir);
-    free(dir), free(in), free(out), free(X), free(Y), free(mask), free(logits), free(bank32);
+    free(dir), free(in), free(out), free(logits), free(bank32);
+    mm_parity_batch_free(&b);
     mm_model_free(&m);
 }
 
