@@ -100,6 +100,15 @@ static void mm_uniq_values(mm_uniq *u, const uint16_t *bank, int LK, const float
     }
 }
 
+// Rows [n0, n0 + R) of N as the next chunk: their distinct entries and values. Returns R.
+static int mm_uniq_chunk(mm_uniq *u, const int32_t *idx, int n0, int N, int K, const uint16_t *bank, int LK,
+                         const float *wte, int C) {
+    int R = N - n0 < u->R ? N - n0 : u->R;
+    mm_uniq_build(u, idx, n0, R, K);
+    mm_uniq_values(u, bank, LK, wte, C);
+    return R;
+}
+
 // ---- direct per-row path (fallback) ----
 
 static void mm_read_forward_direct(float *m, const int32_t *idx, const float *w, const uint16_t *bank, int LK,
@@ -174,9 +183,7 @@ void mm_cpu_memory_read_forward(float *m, const int32_t *idx, const float *w, co
         return;
     }
     for (int n0 = 0; n0 < N; n0 += u.R) {
-        int R = N - n0 < u.R ? N - n0 : u.R;
-        mm_uniq_build(&u, idx, n0, R, K);
-        mm_uniq_values(&u, bank, LK, wte, C);
+        const int R = mm_uniq_chunk(&u, idx, n0, N, K, bank, LK, wte, C);
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < R; r++) {
             float *o = m + (size_t)(n0 + r) * C;
@@ -202,9 +209,7 @@ void mm_cpu_memory_read_backward(float *dw, float *dwte, const float *dm, const 
         return;
     }
     for (int n0 = 0; n0 < N; n0 += u.R) {
-        int R = N - n0 < u.R ? N - n0 : u.R;
-        mm_uniq_build(&u, idx, n0, R, K);
-        mm_uniq_values(&u, bank, LK, wte, C);
+        const int R = mm_uniq_chunk(&u, idx, n0, N, K, bank, LK, wte, C);
         // dw[n,k] = dm[n] . v
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < R; r++) {
