@@ -687,6 +687,66 @@ Test(cuda, twenty_steps_bf16_and_fp16_close_to_cpu_fp32) {
     cr_expect(lh[19] < lh[0], "the loss went down in fp16 (%.4f -> %.4f)", lh[0], lh[19]);
 }
 
+// ---- zero-sized calls (no rows / no batch / no parameters) ----
+
+// Every op called with nothing to do must change nothing and launch nothing: on CUDA a grid of
+// 0 blocks is an invalid launch configuration (reported by `check`). The outputs all point into
+// one buffer holding a pattern that must survive; "+=" outputs (dw, dwte, dkeys) are unchanged
+// by a sum over no rows.
+static void zero_rows_case(const mm_backend *be) {
+    enum { NB = 4096 };
+    float *h = hrand(NB, 1);
+    float *buf = up(be, h, sizeof(float) * NB);
+    int32_t tok[64] = {0};
+    int32_t *tok_d = up(be, tok, sizeof tok);
+    uint16_t bank[64] = {0};
+    uint16_t *bank_d = up(be, bank, sizeof bank);
+    float *a = buf, *b = buf + 512, *c = buf + 1024, *d = buf + 1536, *e = buf + 2048, *f = buf + 2560;
+    const int C = 8, V = 16, F = 4, K = 4, D = 4, S = 4, H = 2, KV = 1, hs = 4, ld = 16;
+    be->matmul_forward(a, b, c, 0, C, C, 0);
+    be->matmul_backward(a, c, d, b, e, 0, C, C, 0);
+    be->embedding_forward(a, tok_d, b, 0, C);
+    be->embedding_backward(c, d, tok_d, 0, C);
+    be->rmsnorm_forward(a, b, d, e, 0, C, 1e-5f);
+    be->rmsnorm_backward(a, c, d, e, f, b, 0, C);
+    be->rope_forward(a, ld, b, c, 0, 3, 2, hs, 0);
+    be->rope_backward(a, ld, b, c, 2, 0, 2, hs, 0);
+    be->attention_forward(a, b, d, ld, e, f, ld, 0, 3, 3, H, KV, hs);
+    be->attention_backward(a, b, c, f, d, e, d, ld, e, f, ld, 0, 3, 3, H, KV, hs);
+    be->swiglu_forward(a, d, 0, F);
+    be->swiglu_backward(a, d, e, 0, F);
+    float loss = be->crossentropy_forward(a, b, d, e, tok_d, f, 0, C, V);
+    be->crossentropy_backward(a, c, d, b, e, f, tok_d, f, 1.0f, 0, C, V);
+    be->adamw_update(a, d, b, c, 0, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 1);
+    float norm = be->gradnorm_clip(a, 0, 1.0f);
+    be->scale(a, 0, 0.5f);
+    be->memory_topk(tok_d, a, d, e, 0, D, S, K, b);
+    be->memory_topk_backward(a, c, d, tok_d, e, f, 0, D, S, K);
+    be->memory_weights_forward(a, b, d, NULL, 0, K, 1);
+    be->memory_weights_backward(a, d, e, 0, K);
+    be->memory_read_forward(a, tok_d, d, bank_d, 4, e, 0, K, C);
+    be->memory_read_backward(a, c, d, tok_d, e, bank_d, 4, f, 0, K, C, V);
+    be->copy_rows(a, ld, d, ld, 0, C, 0);
+    be->copy_rows(a, ld, d, ld, 3, 0, 1);
+    cr_assert(!be->check || be->check() == 0, "%s: a zero-sized call failed: %s", be->name, mm_error_message());
+    cr_expect(loss == 0.0f && norm == 0.0f, "%s: loss %g, norm %g (expected 0, 0)", be->name, loss, norm);
+    expect_close(be, buf, h, NB, 0, "zero-sized calls left the buffers as they were");
+    int32_t *t = calloc(64, sizeof(int32_t));
+    be->copy_d2h(t, tok_d, sizeof tok);
+    cr_expect(memcmp(t, tok, sizeof tok) == 0, "%s: memory_topk with no rows wrote idx", be->name);
+    free(t);
+    be->free(buf), be->free(tok_d), be->free(bank_d);
+    free(h);
+}
+
+Test(cuda, zero_sized_calls_are_no_ops) { zero_rows_case(need_gpu()); }
+
+// The same calls on the CPU kernels (runs everywhere): the contract the CUDA test checks.
+Test(cuda_fake_device, zero_sized_calls_are_no_ops_on_the_cpu) {
+    zero_rows_case(mm_backend_cpu());
+    zero_rows_case(mm_backend_cpu_staged());
+}
+
 // ---- device selection (runs everywhere) ----
 
 static char *tiny_train_ini(mm_fx_data *d, const char *tag) {

@@ -152,7 +152,12 @@ extern "C" const mm_backend *mm_backend_cuda(int device) {
     }
     // fp32 parity with the CPU: no TF32 tensor-op math (bf16/fp16 ask for tensor cores through the
     // compute type of each product, gemm.cu).
-    cublasSetMathMode(g_cuda.blas, CUBLAS_DEFAULT_MATH);
+    if ((st = cublasSetMathMode(g_cuda.blas, CUBLAS_DEFAULT_MATH)) != CUBLAS_STATUS_SUCCESS) {
+        cublasDestroy(g_cuda.blas);
+        g_cuda.blas = NULL;
+        mm_errorf("device cuda:%d: cuBLAS math mode: %s", device, cublasGetStatusString(st));
+        return NULL;
+    }
     g_cuda.device = device;
     return &mm_cuda_backend;
 }

@@ -26,11 +26,13 @@ __global__ static void mm_embedding_backward_kernel(float *dwte, const float *do
 }
 
 void mm_cuda_embedding_forward(float *out, const int32_t *tokens, const float *wte, int N, int C) {
+    if (N <= 0 || C <= 0) return;  // a grid of 0 blocks is an invalid launch
     mm_embedding_forward_kernel<<<mm_cdiv((size_t)N * C, 256), 256>>>(out, tokens, wte, N, C);
     MM_CU_LAUNCHED();
 }
 
 void mm_cuda_embedding_backward(float *dwte, const float *dout, const int32_t *tokens, int N, int C) {
+    if (N <= 0 || C <= 0) return;
     dim3 grid(mm_cdiv((size_t)C, TPB), NBUCKET);
     mm_embedding_backward_kernel<<<grid, TPB>>>(dwte, dout, tokens, N, C);
     MM_CU_LAUNCHED();

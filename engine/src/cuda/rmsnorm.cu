@@ -50,12 +50,14 @@ __global__ static void mm_rmsnorm_dw_sum_kernel(float *dw, const float *part, in
 }
 
 void mm_cuda_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
+    if (N <= 0) return;  // a grid of 0 blocks is an invalid launch
     mm_rmsnorm_forward_kernel<<<N, TPB>>>(out, rstd, inp, w, C, eps);
     MM_CU_LAUNCHED();
 }
 
 void mm_cuda_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
                               const float *rstd, int N, int C) {
+    if (N <= 0 || C <= 0) return;  // nothing to add (dw += a sum over no rows)
     mm_rmsnorm_dx_kernel<<<N, TPB>>>(dinp, dout, inp, w, rstd, C);
     MM_CU_LAUNCHED();
     float *part = (float *)mm_cuda_scratch(MM_SCRATCH_RMSNORM, sizeof(float) * NCHUNK * (size_t)C);
