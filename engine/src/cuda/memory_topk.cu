@@ -8,7 +8,7 @@
 //             then one warp per row, lists in shared memory: the k best of s1, the k best of s2, the
 //             K best sums of the pairs (a, b) with (a+1)(b+1) <= K -> idx, score (N, K)
 //   backward: per chunk: dense dS1, dS2 (R, S) = each candidate's dscore added at its key i (dS1)
-//             and j (dS2) by one thread per row in candidate order; then (strided-batched sgemms)
+//             and j (dS2) by one thread per row in candidate order; then (sgemms)
 //             dq1 += dS1 K1, dq2 += dS2 K2, dK1 += dS1^T q1, dK2 += dS2^T q2.
 // Deterministic: no atomics; cuBLAS sgemm in the default math mode (no TF32).
 // The op's `scratch` argument (2 * MM_MEMORY_TOPK_ROWS * S floats, sized for the CPU kernel) is not
@@ -161,9 +161,12 @@ void mm_cuda_memory_topk_backward(float *dq, float *dkeys, const float *dscore, 
                                                                      dscore + (size_t)r0 * K, rows, S, K);
         MM_CU_LAUNCHED();
         // dq_h (rows, Dh; rows D apart) += dS_h (rows, S) K_h (S, Dh): column-major
-        // dq_h^T (Dh, rows) += K_h^T (Dh, S) dS_h^T (S, rows) -> gemm(N, N, Dh, rows, S)
-        MM_CUBLAS(cublasSgemmStridedBatched(mm_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_N, Dh, rows, S, &one, keys, Dh, sK,
-                                            ds, S, sS, &one, dq + (size_t)r0 * D, D, Dh, 2));
+        // dq_h^T (Dh, rows) += K_h^T (Dh, S) dS_h^T (S, rows) -> gemm(N, N, Dh, rows, S). One call per
+        // half: as a strided batch the two outputs would interleave within each row of dq (member
+        // stride Dh < ldc = D), which cuBLAS does not document.
+        for (int h = 0; h < 2; h++)
+            MM_CUBLAS(cublasSgemm(mm_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_N, Dh, rows, S, &one, keys + h * sK, Dh,
+                                  ds + h * sS, S, &one, dq + (size_t)r0 * D + (size_t)h * Dh, D));
         // dK_h (S, Dh) += dS_h^T (S, rows) q_h (rows, Dh): column-major
         // dK_h^T (Dh, S) += q_h^T (Dh, rows) dS_h (rows, S) -> gemm(N, T, Dh, S, rows)
         MM_CUBLAS(cublasSgemmStridedBatched(mm_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_T, Dh, S, rows, &one, qc, D, Dh, ds,
