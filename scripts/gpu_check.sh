@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The prepared check for a machine with an NVIDIA GPU (see docs/cuda.md): builds with CUDA, runs
+# The prepared check for a machine with an NVIDIA GPU (see docs/cuda.md): uses the prebuilt bundle
+# .gpubin/ (scripts/gpu_bundle.sh, carried by the device call) or else builds with CUDA, runs
 # the CUDA parity tests with MM_REQUIRE_GPU=1 (a missing GPU FAILS here, instead of skipping as
 # in CI), the host-side CUDA math tests, then the benchmark on the GPU (bf16 and fp32) and, for
 # comparison, one CPU-backend number. Output: stdout, and $OUT/gpu_check/ (or
@@ -9,19 +10,41 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build-gpu}
 LOGS=${OUT:-$BUILD}/gpu_check
+PY_LD=${LD_LIBRARY_PATH-}  # PyTorch runs with the machine's own library path
 mkdir -p "$LOGS"
 JOBS=$(nproc 2>/dev/null || echo 4)
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOGS/gpu.txt" || true
 date -u +%Y-%m-%dT%H:%M:%SZ | tee -a "$LOGS/gpu.txt"
 
-# Only this GPU's architecture (e.g. 9.0 -> 90) and only the targets used here: the build is part
-# of the device time.
-ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d ' .')
-cmake -S . -B "$BUILD" -DMM_CUDA=ON -DMM_WERROR=ON -DCMAKE_BUILD_TYPE=Release \
-    ${ARCH:+-DCMAKE_CUDA_ARCHITECTURES=$ARCH} >"$LOGS/configure.log" 2>&1
-cmake --build "$BUILD" -j"$JOBS" --target minimind engine_test_cuda engine_test_cuda_host >"$LOGS/build.log" 2>&1 ||
-    { tail -50 "$LOGS/build.log"; exit 1; }
+if [ -x .gpubin/minimind ]; then
+    # The prebuilt bundle (scripts/gpu_bundle.sh; the device image lacks the build dependencies).
+    # Its binaries name the directory they were built in: make that path lead here.
+    SRC=$(cat .gpubin/SOURCE_DIR)
+    if [ "$SRC" != "$PWD" ]; then
+        if [ ! -e "$SRC" ]; then mkdir -p "$(dirname "$SRC")" && ln -s "$PWD" "$SRC"; fi
+        [ "$(cd "$SRC" && pwd -P)" = "$(pwd -P)" ] || echo "gpu_check: warning: $SRC exists and is not this tree"
+    fi
+    BUILD=build-gpu
+    mkdir -p "$BUILD/engine" "$BUILD/tests"
+    cp .gpubin/minimind "$BUILD/engine/"
+    cp .gpubin/engine_test_cuda .gpubin/engine_test_cuda_host "$BUILD/tests/"
+    # cuBLAS 13 from the device machine: the CUDA toolkit or the pip wheels PyTorch uses
+    CUBLAS=$(find -H /usr/local/cuda*/lib64 /usr/local/cuda*/targets /usr/lib/x86_64-linux-gnu /opt /usr/local/lib \
+        -name 'libcublas.so.13*' 2>/dev/null | head -n1 || true)
+    echo "gpu_check: prebuilt bundle; cuBLAS: ${CUBLAS:-not found}" | tee "$LOGS/configure.log"
+    # for our binaries only (PyTorch below runs without them)
+    export LD_LIBRARY_PATH="$PWD/.gpubin/lib${CUBLAS:+:$(dirname "$CUBLAS")}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    ldd "$BUILD/tests/engine_test_cuda" | grep 'not found' | tee -a "$LOGS/configure.log" || true
+else
+    # Only this GPU's architecture (e.g. 9.0 -> 90) and only the targets used here: the build is
+    # part of the device time.
+    ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d ' .')
+    cmake -S . -B "$BUILD" -DMM_CUDA=ON -DMM_WERROR=ON -DMM_NATIVE=OFF -DCMAKE_BUILD_TYPE=Release \
+        ${ARCH:+-DCMAKE_CUDA_ARCHITECTURES=$ARCH} >"$LOGS/configure.log" 2>&1 || { tail -30 "$LOGS/configure.log"; exit 1; }
+    cmake --build "$BUILD" -j"$JOBS" --target minimind engine_test_cuda engine_test_cuda_host >"$LOGS/build.log" 2>&1 ||
+        { tail -50 "$LOGS/build.log"; exit 1; }
+fi
 "$BUILD/engine/minimind" --version | tee "$LOGS/version.txt"
 
 status=0
@@ -45,8 +68,8 @@ bench --device cuda --model-type model --seq-len 512 --batch 16 --steps 5 --warm
 
 # PyTorch eager on the same GPU, same model and step, bf16 autocast (when a CUDA PyTorch exists).
 for py in python3 /usr/bin/python3; do
-    if "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-        timeout 300 "$py" bench/bench_torch.py --device cuda --precision bf16 --seq-len 512 --batch 16 \
+    if env LD_LIBRARY_PATH="$PY_LD" "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+        timeout 300 env LD_LIBRARY_PATH="$PY_LD" "$py" bench/bench_torch.py --device cuda --precision bf16 --seq-len 512 --batch 16 \
             --steps 10 --warmup-steps 2 --json 2>>"$LOGS/bench_stderr.txt" | tee "$LOGS/bench_torch_bf16.json" || true
         break
     fi
