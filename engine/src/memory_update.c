@@ -200,7 +200,10 @@ int mm_memory_tracker_load_window(mm_memory_tracker *t, const uint8_t *buf, size
             return mm_errorf("%s: memory_ema: entry %d is %s", what, e, isfinite(ws) ? "listed twice" : "not finite");
         }
         int j = mm_sums_slot(w, e, t->C);
-        if (j < 0) return mm_error_prefix("memory: loading the EMA window");
+        if (j < 0) {
+            mm_memory_tracker_clear_ema(t);
+            return mm_error_prefix("memory: loading the EMA window");
+        }
         w->wsum[j] = ws;
         memcpy(w->hsum + (size_t)j * t->C, r + 12, 4 * (size_t)t->C);
     }

@@ -453,7 +453,15 @@ static int mm_trainer_ema(mm_trainer *tr) {
     return changed < 0 ? mm_error_prefix("step %ld: EMA update of the memory bank", tr->step) : 0;
 }
 
-static int mm_trainer_stop_failed(mm_trainer *tr, float loss, float lr, int epoch);
+// Writes the failed row and status with the current error message; MM_EXIT_NAN.
+static int mm_trainer_stop_failed(mm_trainer *tr, float loss, float lr, int epoch) {
+    mm_trainer_row(tr, loss, lr, 0, epoch);
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", mm_error_message());
+    mm_metrics_finish(&tr->log, &tr->last_row, "failed", msg);
+    mm_errorf("%s", msg);
+    return MM_EXIT_NAN;
+}
 
 // A non-finite value at (1-based) `step`: stop the run. Nothing non-finite reaches a checkpoint
 // (the gradient norm is checked before the optimizer step, the weights after it), so the last
@@ -474,15 +482,6 @@ static int mm_trainer_scale_collapsed(mm_trainer *tr, float loss, float lr, int 
     return mm_trainer_stop_failed(tr, loss, lr, epoch);
 }
 
-// Writes the failed row and status with the current error message; MM_EXIT_NAN.
-static int mm_trainer_stop_failed(mm_trainer *tr, float loss, float lr, int epoch) {
-    mm_trainer_row(tr, loss, lr, 0, epoch);
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", mm_error_message());
-    mm_metrics_finish(&tr->log, &tr->last_row, "failed", msg);
-    mm_errorf("%s", msg);
-    return MM_EXIT_NAN;
-}
 
 // The first non-finite parameter value (or 0 when all are finite). On a device backend: the
 // parameters' L2 norm when it is not finite (computed there: no copy of the weights per step).
