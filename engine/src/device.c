@@ -38,8 +38,12 @@ int mm_device_parse(const char *device, int *kind, int *index) {
         *kind = MM_DEVICE_AUTO;
         return 0;
     }
-    if (!strcmp(device, "cpu") || !strcmp(device, "cpu-staged")) {
-        *kind = device[3] ? MM_DEVICE_CPU_STAGED : MM_DEVICE_CPU;
+    if (!strcmp(device, "cpu")) {
+        *kind = MM_DEVICE_CPU;
+        return 0;
+    }
+    if (!strcmp(device, "cpu-staged")) {
+        *kind = MM_DEVICE_CPU_STAGED;
         return 0;
     }
     *kind = MM_DEVICE_CUDA;
