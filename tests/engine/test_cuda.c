@@ -68,6 +68,17 @@ static float *down(const mm_backend *be, const void *d, size_t n) {
     cr_assert(!be->check || be->check() == 0, "%s", mm_error_message());
     return h;
 }
+// Frees host buffers / device buffers of backend be: FREE_HOST(a, b, ...), FREE_DEV(be, a, b, ...).
+static void free_host(void *const *p, size_t n) {
+    for (size_t i = 0; i < n; i++) free(p[i]);
+}
+static void free_dev(const mm_backend *be, void *const *p, size_t n) {
+    for (size_t i = 0; i < n; i++) be->free(p[i]);
+}
+#define PTRS(...) (void *const[]){__VA_ARGS__}, sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *)
+#define FREE_HOST(...) free_host(PTRS(__VA_ARGS__))
+#define FREE_DEV(be, ...) free_dev(be, PTRS(__VA_ARGS__))
+
 // max |gpu - cpu| / max(1e-3, max |cpu|), fails above tol
 static void expect_close(const mm_backend *be, const float *dgpu, const float *cpu, size_t n, double tol,
                          const char *what) {
@@ -96,6 +107,8 @@ Test(cuda, matmul_forward_backward) {
     g->matmul_backward(dinpd, dw_d, dout_d, dinp_d, w_d, M, K, N, 0);
     expect_close(g, dinpd, dinp, (size_t)M * K, 1e-5, "matmul dinp");
     expect_close(g, dw_d, dw, (size_t)N * K, 1e-5, "matmul dw");
+    FREE_DEV(g, dinp_d, w_d, dout_d, out_d, dinpd, dw_d);
+    FREE_HOST(inp, w, dout, out, dinp, dw);
 }
 
 Test(cuda, embedding_rmsnorm_rope_swiglu) {
@@ -149,6 +162,8 @@ Test(cuda, embedding_rmsnorm_rope_swiglu) {
     c->swiglu_backward(dh, dg, h13, N, F);
     g->swiglu_backward(dh_d, dg_d, h13_d, N, F);
     expect_close(g, dh_d, dh, (size_t)N * 2 * F, 1e-5, "swiglu backward");
+    FREE_DEV(g, tok_d, wte_d, emb_d, dwte_d, dout_d, w_d, y_d, r_d, dx_d, dw_d, cs_d, sn_d, x_d, h13_d, gg_d, dg_d, dh_d);
+    FREE_HOST(wte, emb, dwte, dout, w, y, r, dx, dw, cs, sn, x, h13, gg, dg, dh);
 }
 
 // tol_out: the output (and probabilities); tol_grad: dq, dk, dv.
@@ -182,7 +197,8 @@ static void attention_case(const mm_backend *g, int B, int Tq, int Tk, int H, in
             m = fmax(m, fmax(fabs(dk[r * ld + j]), fabs(dv[r * ld + j])));
         }
     cr_expect(e / m < tol_grad, "attention backward B=%d Tq=%d Tk=%d: relative error %g", B, Tq, Tk, e / m);
-    free(hq), free(hk), free(hv);
+    FREE_DEV(g, q_d, k_d, v_d, do_d, out_d, att_d, dq_d, dk_d, dv_d, datt_d);
+    FREE_HOST(hq, hk, hv, q, k, v, dout, out, att, dq, dk, dv, datt);
 }
 
 Test(cuda, attention_gqa) {
@@ -231,6 +247,8 @@ Test(cuda, crossentropy_adamw_gradnorm) {
     cr_expect(ng1 == ng2, "gradnorm not deterministic: %.9g vs %.9g", ng1, ng2);
     cr_expect(fabsf(nc - ng2) < 1e-5f * nc, "norm cpu %g gpu %g", nc, ng2);
     expect_close(g, g_d, gr, n, 1e-6, "clipped gradients");
+    FREE_DEV(g, x_d, wte_d, mask_d, tgt_d, lg_d, lse_d, dx_d, dwte_d, p_d, m_d, v_d, g_d);
+    FREE_HOST(x, wte, mask, lg, lse, dx, dwte, p, m, v, gr);
 }
 
 // ---- whole model ----
@@ -301,7 +319,7 @@ static void train_steps(const mm_backend *be, int steps, int resume_at, float *l
             o.step = step;
             free(hp), free(hmv);
         }
-        batch(X, Y, B * T, cfg.vocab_size, s);
+        batch(X, Y, B * T, cfg.vocab_size, 0);  // one batch: the loss must go down
         mm_model_zero_grad(&m);
         cr_assert(mm_model_forward(&m, X, Y, NULL, B, T, &losses[s], NULL) == 0, "%s", mm_error_message());
         cr_assert(mm_model_backward(&m, 1.0f) == 0, "%s", mm_error_message());
@@ -601,7 +619,8 @@ static void matmul_precision_case(const mm_backend *g, const char *prec, double 
     snprintf(what, sizeof what, "matmul dw (%s)", prec);
     expect_close(g, dw_d, dw, (size_t)N * K, tol, what);
     set_prec(g, "fp32");
-    free(inp), free(w), free(dout), free(out), free(dinp), free(dw);
+    FREE_DEV(g, inp_d, w_d, dout_d, out_d, dinp_d, dw_d);
+    FREE_HOST(inp, w, dout, out, dinp, dw);
 }
 
 Test(cuda, matmul_bf16_fp16_close_to_cpu) {
@@ -632,6 +651,7 @@ Test(cuda, precision_names_and_the_scale_op) {
     c->scale(x, n, 1.0f / 65536.0f);
     g->scale(x_d, n, 1.0f / 65536.0f);
     expect_close(g, x_d, x, n, 0, "scale (exact: a power of two)");
+    g->free(x_d);
     free(x);
 }
 
@@ -651,7 +671,7 @@ static int train_steps_prec(const mm_backend *be, const char *prec, int steps, f
     int32_t X[64], Y[64];
     int skipped = 0;
     for (int s = 0; s < steps; s++) {
-        batch(X, Y, B * T, cfg.vocab_size, s);
+        batch(X, Y, B * T, cfg.vocab_size, 0);  // one batch: the loss must go down
         mm_model_zero_grad(&m);
         cr_assert(mm_model_forward(&m, X, Y, NULL, B, T, &losses[s], NULL) == 0, "%s", mm_error_message());
         cr_assert(mm_model_backward(&m, fp16 ? sc.scale : 1.0f) == 0, "%s", mm_error_message());

@@ -21,7 +21,8 @@ __global__ static void mm_ce_rows_kernel(float *lse, float *rowloss, const float
         float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
         mm_lse_merge(&m, &s, m2, s2);
     }
-    __shared__ float shm[32], shs[32];
+    __shared__ float shm[32];
+    __shared__ float shs[32];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
     if (lane == 0) shm[warp] = m, shs[warp] = s;
     __syncthreads();

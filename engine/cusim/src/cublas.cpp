@@ -1,0 +1,192 @@
+// cusim: the cuBLAS products (see include/cublas_v2.h here). Column-major, as cuBLAS:
+// C (m, n) = alpha op(A) op(B) + beta C with op(A) (m, k), op(B) (k, n); beta == 0 does not read C.
+// op(A) and op(B) are packed (rounded to the compute type's input precision) into rows of k, then
+// each C element is one fp32 dot product in k order.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vector>
+
+#include "cublas_v2.h"
+#include "cusim_internal.h"
+
+struct cusim_blas {
+    cublasMath_t mode;
+};
+
+namespace {
+
+enum rounding { EXACT, BF16, FP16, TF32 };
+
+float round_bits(float x, int drop) {  // round-to-nearest-even to 23 - drop mantissa bits
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    if ((b & 0x7F800000u) == 0x7F800000u) return x;  // inf, NaN
+    const uint32_t half = 1u << (drop - 1), lsb = (b >> drop) & 1u;
+    b = (b + half - 1 + lsb) & ~((1u << drop) - 1);
+    memcpy(&x, &b, 4);
+    return x;
+}
+
+float round_input(float x, rounding r) {
+    switch (r) {
+    case BF16: return round_bits(x, 16);
+    case TF32: return round_bits(x, 13);
+    case FP16: return (float)(_Float16)x;  // overflow to inf, subnormals as fp16 has them
+    case EXACT: break;
+    }
+    return x;
+}
+
+// Elements a column-major operand spans: rows x cols with leading dimension ld.
+size_t extent(int rows, int cols, int ld) { return rows <= 0 || cols <= 0 ? 0 : (size_t)(cols - 1) * ld + rows; }
+
+struct product {
+    cublasOperation_t ta, tb;
+    int m, n, k, lda, ldb, ldc;
+    long long sa, sb, sc;
+    int batch;
+    rounding r;
+};
+
+cublasStatus_t refuse(const char *fn, const char *fmt, int a, int b) {
+    char msg[256];
+    snprintf(msg, sizeof msg, fmt, a, b);
+    cusim_fail(cudaErrorInvalidValue, 0, fn, "%s", msg);
+    return CUBLAS_STATUS_INVALID_VALUE;
+}
+
+// cuBLAS's own argument checks, then the sim's: operands in device memory, members' C disjoint.
+cublasStatus_t check(const char *fn, const product &p, const void *A, const void *B, const void *C) {
+    const int arows = p.ta == CUBLAS_OP_N ? p.m : p.k, acols = p.ta == CUBLAS_OP_N ? p.k : p.m;
+    const int brows = p.tb == CUBLAS_OP_N ? p.k : p.n, bcols = p.tb == CUBLAS_OP_N ? p.n : p.k;
+    if (p.m < 0 || p.n < 0 || p.k < 0 || p.batch < 0) return refuse(fn, "negative size (m or n or k %d, batch %d)", p.m < 0 ? p.m : p.n < 0 ? p.n : p.k, p.batch);
+    if (p.lda < (arows > 1 ? arows : 1)) return refuse(fn, "lda %d < %d rows of A", p.lda, arows);
+    if (p.ldb < (brows > 1 ? brows : 1)) return refuse(fn, "ldb %d < %d rows of B", p.ldb, brows);
+    if (p.ldc < (p.m > 1 ? p.m : 1)) return refuse(fn, "ldc %d < m = %d", p.ldc, p.m);
+    if (p.m == 0 || p.n == 0 || p.batch == 0) return CUBLAS_STATUS_SUCCESS;
+    const size_t last = (size_t)(p.batch - 1);
+    const size_t ea = p.k ? extent(arows, acols, p.lda) + last * (size_t)p.sa : 0;
+    const size_t eb = p.k ? extent(brows, bcols, p.ldb) + last * (size_t)p.sb : 0;
+    const size_t ec = extent(p.m, p.n, p.ldc);
+    if ((ea && !cusim_is_device(A, 4 * ea)) || (eb && !cusim_is_device(B, 4 * eb)) ||
+        !cusim_is_device(C, 4 * (ec + last * (size_t)p.sc))) {
+        cusim_fail(cudaErrorInvalidValue, 0, fn,
+                   "m %d n %d k %d lda %d ldb %d ldc %d batch %d: an operand is not device memory or runs past its "
+                   "allocation",
+                   p.m, p.n, p.k, p.lda, p.ldb, p.ldc, p.batch);
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    if (p.batch > 1 && (p.sc < 0 || (size_t)p.sc < ec))
+        return refuse(fn, "batch members' C overlap (stride %d < %d elements spanned)", (int)p.sc, (int)ec);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+void gemm_one(const product &p, float alpha, const float *A, const float *B, float beta, float *C) {
+    std::vector<float> a((size_t)p.m * p.k), b((size_t)p.n * p.k);  // rows of op(A), columns of op(B)
+    for (int i = 0; i < p.m; i++)
+        for (int q = 0; q < p.k; q++)
+            a[(size_t)i * p.k + q] =
+                round_input(p.ta == CUBLAS_OP_N ? A[i + (size_t)q * p.lda] : A[q + (size_t)i * p.lda], p.r);
+    for (int j = 0; j < p.n; j++)
+        for (int q = 0; q < p.k; q++)
+            b[(size_t)j * p.k + q] =
+                round_input(p.tb == CUBLAS_OP_N ? B[q + (size_t)j * p.ldb] : B[j + (size_t)q * p.ldb], p.r);
+    for (int j = 0; j < p.n; j++)
+        for (int i = 0; i < p.m; i++) {
+            const float *x = a.data() + (size_t)i * p.k, *y = b.data() + (size_t)j * p.k;  // k may be 0
+            float s = 0.0f;
+            for (int q = 0; q < p.k; q++) s += x[q] * y[q];
+            float &c = C[i + (size_t)j * p.ldc];
+            c = beta == 0.0f ? alpha * s : alpha * s + beta * c;
+        }
+}
+
+cublasStatus_t run(cublasHandle_t h, const char *fn, product p, const float *alpha, const float *A, const float *B,
+                   const float *beta, float *C) {
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (p.r == EXACT && h->mode == CUBLAS_TF32_TENSOR_OP_MATH) p.r = TF32;
+    const cublasStatus_t st = check(fn, p, A, B, C);
+    if (st != CUBLAS_STATUS_SUCCESS || p.m == 0 || p.n == 0) return st;
+    for (int i = 0; i < p.batch; i++)
+        gemm_one(p, *alpha, A + i * p.sa, B + i * p.sb, *beta, C + i * p.sc);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+bool compute_rounding(cublasComputeType_t c, rounding *r) {
+    switch (c) {
+    case CUBLAS_COMPUTE_32F: *r = EXACT; return true;
+    case CUBLAS_COMPUTE_32F_FAST_16BF: *r = BF16; return true;
+    case CUBLAS_COMPUTE_32F_FAST_16F: *r = FP16; return true;
+    case CUBLAS_COMPUTE_32F_FAST_TF32: *r = TF32; return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+cublasStatus_t cublasCreate(cublasHandle_t *h) {
+    *h = new (std::nothrow) cusim_blas{CUBLAS_DEFAULT_MATH};
+    return *h ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_ALLOC_FAILED;
+}
+
+cublasStatus_t cublasDestroy(cublasHandle_t h) {
+    delete h;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode) {
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (mode != CUBLAS_DEFAULT_MATH && mode != CUBLAS_TF32_TENSOR_OP_MATH) return CUBLAS_STATUS_INVALID_VALUE;
+    h->mode = mode;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+const char *cublasGetStatusString(cublasStatus_t st) {
+    switch (st) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    }
+    return "unknown cuBLAS status";
+}
+
+cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
+                           float *C, int ldc) {
+    return run(h, "cublasSgemm", {ta, tb, m, n, k, lda, ldb, ldc, 0, 0, 0, 1, EXACT}, alpha, A, B, beta, C);
+}
+
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                         int k, const float *alpha, const float *A, int lda, long long sa,
+                                         const float *B, int ldb, long long sb, const float *beta, float *C, int ldc,
+                                         long long sc, int batch) {
+    return run(h, "cublasSgemmStridedBatched", {ta, tb, m, n, k, lda, ldb, ldc, sa, sb, sc, batch, EXACT}, alpha, A, B,
+               beta, C);
+}
+
+cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                            const void *alpha, const void *A, cudaDataType at, int lda, const void *B,
+                            cudaDataType bt, int ldb, const void *beta, void *C, cudaDataType ct, int ldc,
+                            cublasComputeType_t compute, cublasGemmAlgo_t) {
+    rounding r;
+    if (at != CUDA_R_32F || bt != CUDA_R_32F || ct != CUDA_R_32F || !compute_rounding(compute, &r))
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    return run(h, "cublasGemmEx", {ta, tb, m, n, k, lda, ldb, ldc, 0, 0, 0, 1, r}, (const float *)alpha,
+               (const float *)A, (const float *)B, (const float *)beta, (float *)C);
+}
+
+cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                          int k, const void *alpha, const void *A, cudaDataType at, int lda,
+                                          long long sa, const void *B, cudaDataType bt, int ldb, long long sb,
+                                          const void *beta, void *C, cudaDataType ct, int ldc, long long sc,
+                                          int batch, cublasComputeType_t compute, cublasGemmAlgo_t) {
+    rounding r;
+    if (at != CUDA_R_32F || bt != CUDA_R_32F || ct != CUDA_R_32F || !compute_rounding(compute, &r))
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    return run(h, "cublasGemmStridedBatchedEx", {ta, tb, m, n, k, lda, ldb, ldc, sa, sb, sc, batch, r},
+               (const float *)alpha, (const float *)A, (const float *)B, (const float *)beta, (float *)C);
+}

@@ -1,0 +1,16 @@
+// cusim internals shared by its files: the sticky launch error and the device-memory registry.
+#ifndef CUSIM_INTERNAL_H
+#define CUSIM_INTERNAL_H
+
+#include <stddef.h>
+
+#include "cuda_runtime.h"
+
+// Records a failure of `what` (printed once to stderr with the reason). A launch failure is
+// sticky: every later synchronising call returns it, as a faulted CUDA context does.
+void cusim_fail(cudaError_t err, int sticky, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+// 1 when [p, p + bytes) lies inside one cudaMalloc allocation; p may be one past its end when bytes is 0.
+int cusim_is_device(const void *p, size_t bytes);
+
+#endif

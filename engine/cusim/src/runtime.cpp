@@ -1,0 +1,148 @@
+// cusim: the runtime API (one simulated device), device memory and the error state.
+// Device memory is host memory from the allocator, registered so that copies, memsets, kernel
+// arguments and cuBLAS operands can be checked against it; new allocations are filled with 0xFF
+// bytes (NaN floats, -1 ints) so reads of memory nobody wrote show.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <map>
+
+#include "cusim_internal.h"
+
+namespace {
+
+std::map<uintptr_t, size_t> g_allocs;  // base -> bytes
+cudaError_t g_last = cudaSuccess;      // returned and cleared by cudaGetLastError
+cudaError_t g_sticky = cudaSuccess;    // a failed kernel: returned by every synchronising call
+int g_device = 0;
+
+int device_count(void) {
+    const char *v = getenv("MM_CUSIM_DEVICES");  // 0 simulates a machine without a GPU
+    return v ? atoi(v) : 1;
+}
+
+}  // namespace
+
+void cusim_fail(cudaError_t err, int sticky, const char *what, const char *fmt, ...) {
+    if (g_sticky != cudaSuccess) return;  // the first failure is the one that matters
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "cusim: %s: %s\n", what, msg);
+    if (g_last == cudaSuccess) g_last = err;
+    if (sticky) g_sticky = err;
+}
+
+int cusim_is_device(const void *p, size_t bytes) {
+    const uintptr_t a = (uintptr_t)p;
+    auto it = g_allocs.upper_bound(a);
+    if (it == g_allocs.begin()) return 0;
+    --it;
+    return a - it->first <= it->second && bytes <= it->second - (a - it->first);
+}
+
+void cusim_check_device_pointer(const char *kernel, int arg, const void *p) {
+    if (p && !cusim_is_device(p, 0))
+        cusim_fail(cudaErrorLaunchFailure, 1, kernel, "argument %d (%p) is not device memory", arg, p);
+}
+
+cudaError_t cudaGetDeviceCount(int *n) {
+    *n = device_count();
+    return *n > 0 ? cudaSuccess : cudaErrorNoDevice;
+}
+
+cudaError_t cudaSetDevice(int device) {
+    if (device < 0 || device >= device_count()) return g_last = cudaErrorInvalidDevice;
+    g_device = device;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
+    if (device < 0 || device >= device_count()) return g_last = cudaErrorInvalidDevice;
+    memset(prop, 0, sizeof *prop);
+    snprintf(prop->name, sizeof prop->name, "cusim %d (CUDA kernels simulated on the CPU)", device);
+    prop->totalGlobalMem = (size_t)8 << 30;
+    prop->major = 9, prop->minor = 0;
+    prop->multiProcessorCount = 1;
+    return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void **p, size_t bytes) {
+    *p = nullptr;
+    if (g_sticky != cudaSuccess) return g_sticky;
+    const size_t n = (bytes + 255) / 256 * 256;
+    void *q = aligned_alloc(256, n ? n : 256);
+    if (!q) return g_last = cudaErrorMemoryAllocation;
+    memset(q, 0xFF, n ? n : 256);
+    g_allocs[(uintptr_t)q] = bytes;
+    *p = q;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFree(void *p) {
+    if (!p) return cudaSuccess;
+    auto it = g_allocs.find((uintptr_t)p);
+    if (it == g_allocs.end()) {
+        cusim_fail(cudaErrorInvalidValue, 0, "cudaFree", "%p is not the start of a device allocation", p);
+        return cudaErrorInvalidValue;
+    }
+    g_allocs.erase(it);
+    free(p);
+    return g_sticky;
+}
+
+static bool side_ok(const void *p, size_t bytes, bool device) {
+    return device ? cusim_is_device(p, bytes) != 0 : cusim_is_device(p, 0) == 0;
+}
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    if (g_sticky != cudaSuccess) return g_sticky;
+    const bool dd = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+    const bool sd = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+    if (kind == cudaMemcpyDefault || kind == cudaMemcpyHostToHost || !side_ok(dst, bytes, dd) ||
+        !side_ok(src, bytes, sd)) {
+        cusim_fail(cudaErrorInvalidValue, 0, "cudaMemcpy",
+                   "%zu bytes %p -> %p, kind %d: a side is not what the kind says (or runs past its allocation)",
+                   bytes, src, dst, (int)kind);
+        return cudaErrorInvalidValue;
+    }
+    memmove(dst, src, bytes);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemset(void *p, int value, size_t bytes) {
+    if (g_sticky != cudaSuccess) return g_sticky;
+    if (!cusim_is_device(p, bytes)) {
+        cusim_fail(cudaErrorInvalidValue, 0, "cudaMemset", "%zu bytes at %p: not inside one device allocation", bytes, p);
+        return cudaErrorInvalidValue;
+    }
+    memset(p, value, bytes);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
+
+cudaError_t cudaDeviceSynchronize(void) { return g_sticky; }
+
+cudaError_t cudaGetLastError(void) {
+    const cudaError_t e = g_sticky != cudaSuccess ? g_sticky : g_last;
+    g_last = cudaSuccess;
+    return e;
+}
+
+const char *cudaGetErrorString(cudaError_t err) {
+    switch (err) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorLaunchFailure: return "unspecified launch failure";
+    }
+    return "unknown error";
+}

@@ -1,0 +1,340 @@
+// cusim: a kernel launch runs block after block; a block's threads are fibers (context.h) on a
+// private stack each, switched only at barriers. The scheduler runs every ready fiber until it
+// blocks or ends, then releases the barriers that are complete:
+//   warp collectives (__syncwarp, __shfl*_sync, __ballot_sync): the lanes named by a mask, all
+//     waiting on the same collective with that mask; the scheduler computes each lane's result.
+//   __syncthreads: every thread of the block that has not exited.
+// Nothing releasable while fibers wait = the kernel deadlocks on a GPU too: an error that names
+// the kernel and the waiting lanes. The order of the fibers changes from pass to pass (forward,
+// reverse, a seeded shuffle: MM_CUSIM_SEED), so results that depend on it show up as mismatches.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <unordered_map>
+#include <vector>
+
+#include "context.h"
+#include "cusim_internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CUSIM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CUSIM_ASAN 1
+#endif
+#endif
+#ifdef CUSIM_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+namespace {
+
+enum { STACK_BYTES = 256 * 1024, MAX_THREADS = 1024, MAX_DYN_SHARED = 48 * 1024 };
+enum fiber_state { READY, AT_BLOCK_BARRIER, AT_WARP_COLLECTIVE, DONE };
+enum collective { SYNC, SHUFFLE, BALLOT };
+
+struct fiber {
+    cusim_context ctx;
+    cusim_thread_coords coords;
+    fiber_state state;
+    // the pending warp collective: its kind, mask, the lane's value and source lane; result after release
+    collective op;
+    unsigned mask;
+    uint64_t value, result;
+    int src;
+    const char *what;
+    void *asan_fake_stack;
+};
+
+struct block_run {
+    const char *kernel;
+    void (*body)(void *);
+    void *ctx;
+    int nthreads;
+    std::vector<fiber> fibers;
+    char *stacks = nullptr;  // MAX_THREADS * STACK_BYTES, mapped once
+    cusim_context scheduler;
+    int current = -1;
+    void *sched_fake_stack = nullptr;
+    const void *sched_stack_bottom = nullptr;
+    size_t sched_stack_size = 0;
+    std::vector<unsigned char> dyn_shared;
+    unsigned long pass = 0;
+    unsigned long block_serial = 0;                               // blocks run so far
+    std::unordered_map<void *, unsigned long> shared_filled_at;  // static __shared__ array -> block
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+};
+
+block_run g_run;
+const cusim_thread_coords g_host_coords = {};
+
+#ifdef CUSIM_ASAN
+void asan_enter(void **fake, const void *bottom, size_t size) { __sanitizer_start_switch_fiber(fake, bottom, size); }
+void asan_entered(void *fake, const void **bottom, size_t *size) { __sanitizer_finish_switch_fiber(fake, bottom, size); }
+#else
+void asan_enter(void **, const void *, size_t) {}
+void asan_entered(void *, const void **, size_t *) {}
+#endif
+
+fiber &self(const char *what) {
+    if (g_run.current < 0) {
+        fprintf(stderr, "cusim: %s called outside a kernel\n", what);
+        abort();
+    }
+    return g_run.fibers[(size_t)g_run.current];
+}
+
+// From the running fiber back to the scheduler; returns when the scheduler resumes it.
+void yield_to_scheduler(fiber &f) {
+    asan_enter(&f.asan_fake_stack, g_run.sched_stack_bottom, g_run.sched_stack_size);
+    cusim_context_switch(&f.ctx, &g_run.scheduler);
+    asan_entered(f.asan_fake_stack, &g_run.sched_stack_bottom, &g_run.sched_stack_size);
+    cusim_current = &f.coords;
+}
+
+void fiber_main(void) {
+    asan_entered(nullptr, &g_run.sched_stack_bottom, &g_run.sched_stack_size);
+    fiber &f = g_run.fibers[(size_t)g_run.current];
+    cusim_current = &f.coords;
+    g_run.body(g_run.ctx);
+    f.state = DONE;
+    asan_enter(nullptr, g_run.sched_stack_bottom, g_run.sched_stack_size);  // this stack is finished
+    cusim_context_switch(&f.ctx, &g_run.scheduler);
+    abort();  // a finished fiber is never resumed
+}
+
+void resume(int i) {
+    fiber &f = g_run.fibers[(size_t)i];
+    g_run.current = i;
+    cusim_current = &f.coords;
+    asan_enter(&g_run.sched_fake_stack, g_run.stacks + (size_t)i * STACK_BYTES, STACK_BYTES);
+    cusim_context_switch(&g_run.scheduler, &f.ctx);
+    asan_entered(g_run.sched_fake_stack, nullptr, nullptr);
+    g_run.current = -1;
+    cusim_current = &g_host_coords;
+}
+
+// The fiber order of one pass: forward, reverse, then shuffles (xorshift, seeded per launch).
+void pass_order(std::vector<int> &order, int n) {
+    order.resize((size_t)n);
+    for (int i = 0; i < n; i++) order[(size_t)i] = i;
+    const unsigned long p = g_run.pass++;
+    if (p % 3 == 1) {
+        for (int i = 0; i < n / 2; i++) std::swap(order[(size_t)i], order[(size_t)(n - 1 - i)]);
+    } else if (p % 3 == 2) {
+        for (int i = n - 1; i > 0; i--) {
+            uint64_t &s = g_run.seed;
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            std::swap(order[(size_t)i], order[(size_t)(s % (uint64_t)(i + 1))]);
+        }
+    }
+}
+
+// Result of lane l's collective once its whole group waits.
+uint64_t collective_result(const fiber *warp, int l, int nlanes) {
+    const fiber &f = warp[l];
+    if (f.op == SHUFFLE) return warp[f.src].value;
+    if (f.op == BALLOT) {
+        uint64_t bits = 0;
+        for (int j = 0; j < nlanes; j++)
+            if ((f.mask >> j) & 1u) bits |= (uint64_t)(warp[j].value != 0) << j;
+        return bits;
+    }
+    return 0;
+}
+
+// Releases every complete group of one warp; -1 (with the reason in `why`) when a waiting lane's
+// group can never complete.
+int release_warp(fiber *warp, int nlanes, int warp_id, char *why, size_t cap) {
+    int released = 0;
+    for (int l = 0; l < nlanes; l++) {
+        const fiber &f = warp[l];
+        if (f.state != AT_WARP_COLLECTIVE) continue;
+        bool complete = true;
+        for (int j = 0; j < 32; j++) {
+            if (!((f.mask >> j) & 1u)) continue;
+            const fiber *g = j < nlanes ? &warp[j] : nullptr;
+            if (!g || g->state == DONE) {
+                snprintf(why, cap, "warp %d lane %d: %s with mask 0x%08x names lane %d, which %s", warp_id, l, f.what,
+                         f.mask, j, g ? "has exited" : "does not exist");
+                return -1;
+            }
+            if (g->state != AT_WARP_COLLECTIVE || g->mask != f.mask) {
+                complete = false;
+                continue;
+            }
+            if (g->op != f.op) {
+                snprintf(why, cap, "warp %d: lanes %d and %d wait on different collectives (%s, %s) with mask 0x%08x",
+                         warp_id, l, j, f.what, g->what, f.mask);
+                return -1;
+            }
+        }
+        if (!complete) continue;
+        const unsigned mask = f.mask;
+        for (int j = 0; j < nlanes; j++)
+            if ((mask >> j) & 1u) warp[j].result = collective_result(warp, j, nlanes);
+        for (int j = 0; j < nlanes; j++)
+            if ((mask >> j) & 1u) warp[j].state = READY;
+        released++;
+    }
+    return released;
+}
+
+// Describes the waiting lanes of a block that cannot go on.
+void describe_deadlock(char *why, size_t cap) {
+    int at_block = 0, at_warp = 0, first_warp = -1, first_block = -1;
+    for (int i = 0; i < g_run.nthreads; i++) {
+        const fiber &f = g_run.fibers[(size_t)i];
+        if (f.state == AT_BLOCK_BARRIER) at_block++, first_block = first_block < 0 ? i : first_block;
+        if (f.state == AT_WARP_COLLECTIVE) at_warp++, first_warp = first_warp < 0 ? i : first_warp;
+    }
+    if (first_warp >= 0) {
+        const fiber &f = g_run.fibers[(size_t)first_warp];
+        snprintf(why, cap, "deadlock: %d thread(s) at __syncthreads, %d in warp collectives (thread %d: %s, mask 0x%08x)",
+                 at_block, at_warp, first_warp, f.what, f.mask);
+    } else {
+        snprintf(why, cap, "deadlock: %d thread(s) at __syncthreads (first: thread %d)", at_block, first_block);
+    }
+}
+
+// Runs one block to the end; false (why filled) on a synchronisation error.
+bool run_block(dim3 grid, dim3 block, dim3 b, char *why, size_t cap) {
+    const int n = g_run.nthreads;
+    g_run.block_serial++;
+    memset(g_run.dyn_shared.data(), 0xFF, g_run.dyn_shared.size());
+    for (int i = 0; i < n; i++) {
+        fiber &f = g_run.fibers[(size_t)i];
+        f.coords.thread = {(unsigned)i % block.x, ((unsigned)i / block.x) % block.y, (unsigned)i / (block.x * block.y)};
+        f.coords.block = {b.x, b.y, b.z};
+        f.coords.block_dim = {block.x, block.y, block.z};
+        f.coords.grid_dim = {grid.x, grid.y, grid.z};
+        f.state = READY;
+        f.asan_fake_stack = nullptr;
+        cusim_context_init(&f.ctx, g_run.stacks + (size_t)i * STACK_BYTES, STACK_BYTES, fiber_main);
+    }
+    std::vector<int> order;
+    for (;;) {
+        pass_order(order, n);
+        for (int i : order)
+            if (g_run.fibers[(size_t)i].state == READY) resume(i);
+        int live = 0, at_block = 0, released = 0;
+        for (int w = 0; w * 32 < n; w++) {
+            const int lanes = n - w * 32 < 32 ? n - w * 32 : 32;
+            const int r = release_warp(&g_run.fibers[(size_t)w * 32], lanes, w, why, cap);
+            if (r < 0) return false;
+            released += r;
+        }
+        if (released) continue;
+        for (int i = 0; i < n; i++) {
+            const fiber_state s = g_run.fibers[(size_t)i].state;
+            live += s != DONE;
+            at_block += s == AT_BLOCK_BARRIER;
+        }
+        if (live == 0) return true;
+        if (at_block == live) {
+            for (int i = 0; i < n; i++)
+                if (g_run.fibers[(size_t)i].state == AT_BLOCK_BARRIER) g_run.fibers[(size_t)i].state = READY;
+            continue;
+        }
+        describe_deadlock(why, cap);
+        return false;
+    }
+}
+
+bool config_ok(const char *kernel, dim3 grid, dim3 block, size_t dyn_shared) {
+    const unsigned long long threads = (unsigned long long)block.x * block.y * block.z;
+    const bool ok = grid.x >= 1 && grid.y >= 1 && grid.z >= 1 && grid.x <= 0x7fffffffu && grid.y <= 65535 &&
+                    grid.z <= 65535 && threads >= 1 && threads <= MAX_THREADS && block.z <= 64 &&
+                    dyn_shared <= MAX_DYN_SHARED;
+    if (!ok)
+        cusim_fail(cudaErrorInvalidConfiguration, 0, kernel,
+                   "launch grid (%u,%u,%u) block (%u,%u,%u) dynamic shared %zu bytes: outside the limits "
+                   "(grid >= 1, block 1..1024 threads, dynamic shared <= 48 KiB)",
+                   grid.x, grid.y, grid.z, block.x, block.y, block.z, dyn_shared);
+    return ok;
+}
+
+bool ensure_stacks(void) {
+    if (g_run.stacks) return true;
+    void *p = mmap(nullptr, (size_t)MAX_THREADS * STACK_BYTES, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return false;
+    g_run.stacks = (char *)p;
+    g_run.fibers.resize(MAX_THREADS);
+    return true;
+}
+
+// Blocks the running fiber on a warp collective and returns its result.
+uint64_t warp_collective(collective op, unsigned mask, uint64_t value, int src, const char *what) {
+    fiber &f = self(what);
+    const int lane = (int)(f.coords.thread.x + f.coords.thread.y * f.coords.block_dim.x +
+                           f.coords.thread.z * f.coords.block_dim.x * f.coords.block_dim.y) & 31;
+    if (!((mask >> lane) & 1u) || (op == SHUFFLE && (src < 0 || src > 31 || !((mask >> src) & 1u)))) {
+        cusim_fail(cudaErrorLaunchFailure, 1, g_run.kernel, "%s: lane %d, mask 0x%08x, source lane %d: %s", what, lane,
+                   mask, src, (mask >> lane) & 1u ? "the source lane is not in the mask" : "the lane is not in its own mask");
+    }
+    f.op = op, f.mask = mask, f.value = value, f.src = src & 31, f.what = what;
+    f.state = AT_WARP_COLLECTIVE;
+    yield_to_scheduler(f);
+    return f.result;
+}
+
+}  // namespace
+
+const cusim_thread_coords *cusim_current = &g_host_coords;
+
+void *cusim_dynamic_shared(void) {
+    self("extern __shared__ memory");
+    return g_run.dyn_shared.data();
+}
+
+void cusim_shared_fresh(void *p, size_t bytes) {
+    self("a __shared__ declaration");
+    unsigned long &at = g_run.shared_filled_at[p];
+    if (at == g_run.block_serial) return;
+    at = g_run.block_serial;
+    memset(p, 0xFF, bytes);
+}
+
+void __syncthreads(void) {
+    fiber &f = self("__syncthreads");
+    f.state = AT_BLOCK_BARRIER;
+    yield_to_scheduler(f);
+}
+
+void __syncwarp(unsigned mask) { warp_collective(SYNC, mask, 0, 0, "__syncwarp"); }
+
+unsigned __ballot_sync(unsigned mask, int pred) {
+    return (unsigned)warp_collective(BALLOT, mask, pred != 0, 0, "__ballot_sync");
+}
+
+uint64_t cusim_shfl(unsigned mask, uint64_t v, int src_lane, const char *what) {
+    return warp_collective(SHUFFLE, mask, v, src_lane, what);
+}
+
+void cusim_run(const char *kernel, dim3 grid, dim3 block, size_t dyn_shared, void (*body)(void *), void *ctx) {
+    if (!config_ok(kernel, grid, block, dyn_shared)) return;
+    if (g_run.current >= 0) {
+        cusim_fail(cudaErrorLaunchFailure, 1, kernel, "launched from inside kernel %s", g_run.kernel);
+        return;
+    }
+    if (!ensure_stacks()) {
+        cusim_fail(cudaErrorMemoryAllocation, 0, kernel, "no memory for %d fiber stacks", MAX_THREADS);
+        return;
+    }
+    if (const char *s = getenv("MM_CUSIM_SEED")) g_run.seed = strtoull(s, nullptr, 0) | 1u;
+    g_run.kernel = kernel, g_run.body = body, g_run.ctx = ctx;
+    g_run.nthreads = (int)(block.x * block.y * block.z);
+    g_run.dyn_shared.assign(dyn_shared ? dyn_shared : 1, 0xFF);  // uninitialised: NaN floats, -1 ints
+    char why[512];
+    for (unsigned z = 0; z < grid.z; z++)
+        for (unsigned y = 0; y < grid.y; y++)
+            for (unsigned x = 0; x < grid.x; x++)
+                if (!run_block(grid, block, dim3(x, y, z), why, sizeof why)) {
+                    cusim_fail(cudaErrorLaunchFailure, 1, kernel, "block (%u,%u,%u): %s", x, y, z, why);
+                    return;  // the other fibers of this block are abandoned mid-kernel
+                }
+}

@@ -1,0 +1,264 @@
+// The CUDA simulator itself (engine/cusim): kernels written in CUDA, rewritten by cu2cpp.cmake
+// and run on the CPU. Collectives and barriers give the GPU's results whatever the fiber order;
+// code a GPU would punish fails here too: an unsynchronised shared-memory read, a warp collective
+// naming an exited lane, a host pointer as a kernel argument, an empty grid, bad cuBLAS leading
+// dimensions, overlapping batch outputs, copies in the wrong direction. cuBLAS products against
+// a double-precision reference, with bf16 / fp16 input rounding for the FAST compute types.
+#include <criterion/criterion.h>
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static float *dev_floats(size_t n) {
+    float *p = nullptr;
+    cr_assert_eq(cudaMalloc(&p, n * sizeof(float)), cudaSuccess);
+    return p;
+}
+
+// ---- collectives and barriers
+
+__global__ void block_sum_kernel(float *out, const float *in, int n) {
+    __shared__ float part[32];
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
+    float v = 0.0f;
+    for (int i = blockIdx.x * blockDim.x + t; i < n; i += gridDim.x * blockDim.x) v += in[i];
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < (int)(blockDim.x >> 5) ? part[lane] : 0.0f;
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (lane == 0) out[blockIdx.x] = v;
+    }
+}
+
+Test(cusim, block_reduction_with_shuffles_and_shared_memory) {
+    const int n = 5000, blocks = 3;
+    float *h = (float *)malloc(n * sizeof(float));
+    for (int i = 0; i < n; i++) h[i] = (float)(i % 7);  // small integers: every order sums exactly
+    float *in = dev_floats(n), *out = dev_floats(blocks);
+    cr_assert_eq(cudaMemcpy(in, h, n * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+    block_sum_kernel<<<blocks, 256>>>(out, in, n);
+    cr_assert_eq(cudaGetLastError(), cudaSuccess);
+    float got[blocks];
+    cr_assert_eq(cudaMemcpy(got, out, sizeof got, cudaMemcpyDeviceToHost), cudaSuccess);
+    double want[blocks] = {0, 0, 0};
+    for (int i = 0; i < n; i++) want[(i / 256) % blocks] += h[i];
+    for (int b = 0; b < blocks; b++) cr_expect_eq(got[b], (float)want[b], "block %d: %g, want %g", b, got[b], want[b]);
+    cudaFree(in), cudaFree(out), free(h);
+}
+
+__global__ void ballot_shfl_kernel(unsigned *ballots, int *from_lane) {
+    const int lane = threadIdx.x & 31;
+    const unsigned b = __ballot_sync(0xffffffffu, lane % 3 == 0);
+    const int v = __shfl_sync(0xffffffffu, lane * 10, (lane + 5) & 31);
+    ballots[threadIdx.x] = b;
+    from_lane[threadIdx.x] = v;
+}
+
+Test(cusim, ballot_and_shuffle_results) {
+    unsigned *b = nullptr;
+    int *v = nullptr;
+    cr_assert_eq(cudaMalloc(&b, 64 * sizeof(unsigned)), cudaSuccess);
+    cr_assert_eq(cudaMalloc(&v, 64 * sizeof(int)), cudaSuccess);
+    ballot_shfl_kernel<<<1, 64>>>(b, v);
+    unsigned hb[64];
+    int hv[64];
+    cudaMemcpy(hb, b, sizeof hb, cudaMemcpyDeviceToHost);
+    cudaMemcpy(hv, v, sizeof hv, cudaMemcpyDeviceToHost);
+    unsigned want = 0;
+    for (int l = 0; l < 32; l++) want |= (unsigned)(l % 3 == 0) << l;
+    for (int t = 0; t < 64; t++) {
+        cr_expect_eq(hb[t], want, "thread %d: ballot 0x%08x, want 0x%08x", t, hb[t], want);
+        cr_expect_eq(hv[t], ((t + 5) & 31) * 10, "thread %d: shuffle %d", t, hv[t]);
+    }
+    cudaFree(b), cudaFree(v);
+}
+
+// Each thread reads its neighbour's shared slot: with the barrier every read sees the write.
+__global__ void neighbour_kernel(int *out, int with_barrier) {
+    __shared__ int slot[128];
+    const int t = threadIdx.x;
+    slot[t] = t;
+    if (with_barrier) __syncthreads();
+    out[t] = slot[(t + 1) % blockDim.x];
+}
+
+Test(cusim, a_missing_barrier_shows_as_wrong_results) {
+    int *d = nullptr, h[128];
+    cr_assert_eq(cudaMalloc(&d, sizeof h), cudaSuccess);
+    neighbour_kernel<<<1, 128>>>(d, 1);
+    cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+    for (int t = 0; t < 128; t++) cr_expect_eq(h[t], (t + 1) % 128, "with the barrier: thread %d read %d", t, h[t]);
+    neighbour_kernel<<<1, 128>>>(d, 0);
+    cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+    int wrong = 0;
+    for (int t = 0; t < 128; t++) wrong += h[t] != (t + 1) % 128;
+    cr_expect(wrong > 0, "without the barrier every read still saw its write: the race went unnoticed");
+    cudaFree(d);
+}
+
+// ---- misuse: each test runs in its own process (Criterion), so a sticky failure stays there.
+
+__global__ void half_warp_sync_kernel(int *out) {
+    if (threadIdx.x >= 16) return;
+    __syncwarp(0xffffffffu);  // names lanes 16..31, which exited
+    out[threadIdx.x] = 1;
+}
+
+Test(cusim, a_warp_collective_naming_an_exited_lane_fails_the_launch) {
+    int *d = nullptr;
+    cr_assert_eq(cudaMalloc(&d, 32 * sizeof(int)), cudaSuccess);
+    half_warp_sync_kernel<<<1, 32>>>(d);
+    cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
+    cr_expect_eq(cudaGetLastError(), cudaErrorLaunchFailure, "the failure is sticky");
+    cudaFree(d);
+}
+
+__global__ void deadlock_kernel(int *out) {
+    if (threadIdx.x > 32) __syncwarp(0xffffffffu);  // waits for lane 0 of warp 1 ...
+    else __syncthreads();                            // ... which waits here for lanes 33..63
+    out[threadIdx.x] = 0;
+}
+
+Test(cusim, a_deadlock_fails_the_launch) {
+    int *d = nullptr;
+    cr_assert_eq(cudaMalloc(&d, 64 * sizeof(int)), cudaSuccess);
+    deadlock_kernel<<<1, 64>>>(d);
+    cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
+    cudaFree(d);
+}
+
+__global__ void write_kernel(float *p) { p[threadIdx.x] = 1.0f; }
+
+Test(cusim, a_host_pointer_as_a_kernel_argument_fails_the_launch) {
+    float host[32] = {0};
+    write_kernel<<<1, 32>>>(host);
+    cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
+}
+
+Test(cusim, an_empty_grid_is_an_invalid_configuration) {
+    float *d = dev_floats(32);
+    write_kernel<<<0, 32>>>(d);
+    cr_expect_eq(cudaGetLastError(), cudaErrorInvalidConfiguration);
+    cr_expect_eq(cudaGetLastError(), cudaSuccess, "not sticky");
+    write_kernel<<<1, 2048>>>(d);
+    cr_expect_eq(cudaGetLastError(), cudaErrorInvalidConfiguration);
+    cudaFree(d);
+}
+
+Test(cusim, copies_are_checked_against_their_kind_and_extent) {
+    float *d = dev_floats(8), h[16] = {0};
+    cr_expect_eq(cudaMemcpy(d, h, 8 * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+    cr_expect_eq(cudaMemcpy(h, d, 8 * sizeof(float), cudaMemcpyHostToDevice), cudaErrorInvalidValue, "reversed kind");
+    cr_expect_eq(cudaMemcpy(d, h, 16 * sizeof(float), cudaMemcpyHostToDevice), cudaErrorInvalidValue, "past the end");
+    cr_expect_eq(cudaMemset(d + 4, 0, 8 * sizeof(float)), cudaErrorInvalidValue, "memset past the end");
+    cr_expect_eq(cudaFree(h), cudaErrorInvalidValue, "freeing host memory");
+    float fresh;
+    cr_expect_eq(cudaMemcpy(&fresh, d + 0, 0, cudaMemcpyDeviceToHost), cudaSuccess);
+    float *n = dev_floats(1);
+    cudaMemcpy(&fresh, n, sizeof fresh, cudaMemcpyDeviceToHost);
+    cr_expect(isnan(fresh), "new device memory reads as NaN, not %g", fresh);
+    cudaFree(d), cudaFree(n);
+}
+
+// ---- cuBLAS
+
+// C (m, n) = op(A) op(B) in double, column-major, inputs rounded by `round`.
+static void ref_gemm(int ta, int tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb, double *C,
+                     float (*round)(float)) {
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) {
+            double s = 0.0;
+            for (int q = 0; q < k; q++) {
+                float a = ta ? A[q + (size_t)i * lda] : A[i + (size_t)q * lda];
+                float b = tb ? B[j + (size_t)q * ldb] : B[q + (size_t)j * ldb];
+                s += (double)round(a) * round(b);
+            }
+            C[i + (size_t)j * m] = s;
+        }
+}
+static float keep(float x) { return x; }
+static float to_bf16(float x) {  // round to nearest even, 8 mantissa bits
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    b = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
+    memcpy(&x, &b, 4);
+    return x;
+}
+static float to_fp16(float x) { return (float)(_Float16)x; }
+
+static void gemm_case(cublasHandle_t h, int ta, int tb, cublasComputeType_t ct, float (*round)(float), double tol) {
+    const int m = 13, n = 7, k = 29, lda = (ta ? k : m) + 3, ldb = (tb ? n : k) + 1, ldc = m + 2;
+    const size_t na = (size_t)lda * (ta ? m : k), nb = (size_t)ldb * (tb ? k : n), nc = (size_t)ldc * n;
+    float *A = (float *)malloc(na * 4), *B = (float *)malloc(nb * 4), *C = (float *)malloc(nc * 4);
+    uint64_t s = 88172645463325252ull;
+    for (size_t i = 0; i < na + nb; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        float v = (float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+        if (i < na) A[i] = v;
+        else B[i - na] = v;
+    }
+    float *dA = dev_floats(na), *dB = dev_floats(nb), *dC = dev_floats(nc);
+    cudaMemcpy(dA, A, na * 4, cudaMemcpyHostToDevice);
+    cudaMemcpy(dB, B, nb * 4, cudaMemcpyHostToDevice);
+    const float one = 1.0f, zero = 0.0f;
+    cr_assert_eq(cublasGemmEx(h, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &one, dA,
+                              CUDA_R_32F, lda, dB, CUDA_R_32F, ldb, &zero, dC, CUDA_R_32F, ldc, ct, CUBLAS_GEMM_DEFAULT),
+                 CUBLAS_STATUS_SUCCESS, "beta = 0 must not read C (new memory is NaN)");
+    cudaMemcpy(C, dC, nc * 4, cudaMemcpyDeviceToHost);
+    double *want = (double *)malloc((size_t)m * n * sizeof(double));
+    ref_gemm(ta, tb, m, n, k, A, lda, B, ldb, want, round);
+    double worst = 0.0, worst_unrounded = 0.0;
+    double *plain = (double *)malloc((size_t)m * n * sizeof(double));
+    ref_gemm(ta, tb, m, n, k, A, lda, B, ldb, plain, keep);
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) {
+            worst = fmax(worst, fabs(C[i + (size_t)j * ldc] - want[i + (size_t)j * m]));
+            worst_unrounded = fmax(worst_unrounded, fabs(C[i + (size_t)j * ldc] - plain[i + (size_t)j * m]));
+        }
+    cr_expect(worst < tol, "ta %d tb %d compute %d: max error %g vs the rounded reference", ta, tb, (int)ct, worst);
+    if (round != keep)
+        cr_expect(worst_unrounded > 10 * tol, "compute %d: the inputs were not rounded (error %g vs fp32)", (int)ct,
+                  worst_unrounded);
+    cudaFree(dA), cudaFree(dB), cudaFree(dC);
+    free(A), free(B), free(C), free(want), free(plain);
+}
+
+Test(cusim, cublas_products_against_a_double_reference) {
+    cublasHandle_t h;
+    cr_assert_eq(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            gemm_case(h, ta, tb, CUBLAS_COMPUTE_32F, keep, 1e-5);
+            gemm_case(h, ta, tb, CUBLAS_COMPUTE_32F_FAST_16BF, to_bf16, 1e-5);
+            gemm_case(h, ta, tb, CUBLAS_COMPUTE_32F_FAST_16F, to_fp16, 1e-5);
+        }
+    cublasDestroy(h);
+}
+
+Test(cusim, cublas_refuses_bad_leading_dimensions_overlaps_and_host_operands) {
+    cublasHandle_t h;
+    cr_assert_eq(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+    float *A = dev_floats(64), *B = dev_floats(64), *C = dev_floats(64), host[64];
+    const float one = 1.0f, zero = 0.0f;
+    cr_expect_eq(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 4, 4, 4, &one, A, 3, B, 4, &zero, C, 4),
+                 CUBLAS_STATUS_INVALID_VALUE, "lda 3 < m 4");
+    cr_expect_eq(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, 4, 4, 8, &one, A, 4, B, 8, &zero, C, 4),
+                 CUBLAS_STATUS_INVALID_VALUE, "transposed A: lda 4 < k 8");
+    cr_expect_eq(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 4, 4, 4, &one, host, 4, B, 4, &zero, C, 4),
+                 CUBLAS_STATUS_INVALID_VALUE, "A in host memory");
+    cr_expect_eq(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 8, 9, 4, &one, A, 8, B, 4, &zero, C, 8),
+                 CUBLAS_STATUS_INVALID_VALUE, "C (8 x 9) runs past its 64 floats");
+    // two members whose 4 x 4 outputs interleave (stride 2 < 14 elements spanned with ldc 4)
+    cr_expect_eq(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 4, 4, &one, A, 2, 8, B, 4, 0, &zero, C, 4, 2,
+                                           2),
+                 CUBLAS_STATUS_INVALID_VALUE, "overlapping batch outputs");
+    cr_expect_eq(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 4, 4, &one, A, 2, 8, B, 4, 0, &zero, C, 4, 16,
+                                           2),
+                 CUBLAS_STATUS_SUCCESS, "disjoint batch outputs");
+    cudaFree(A), cudaFree(B), cudaFree(C);
+    cublasDestroy(h);
+}
