@@ -196,8 +196,12 @@ int mm_cmd_bench(int argc, char **argv) {
         if (o.json) {
             printf("{\"engine\": \"minimind\", \"model_type\": \"%s\", \"knowledge_num\": %d, \"dim\": %d, \"n_layers\": %d, \"seq_len\": %d, \"batch\": %d, "
                    "\"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"params\": %zu, \"steps\": %d, \"ms_per_step\": %.6g, \"tokens_per_s\": %.6g, "
-                   "\"gflop_per_step\": %.9g, \"gflops\": %.6g, \"sgemm_peak_gflops\": %.6g, \"mfu\": %.4f}\n",
-                   mm_model_type_name(m.config.model_type), m.mem ? m.ms.num : 0, m.C, m.L, o.T, o.B, gpu[0] ? gpu : be->name, mm_precision_name(prec), threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops, peak, mfu);
+                   "\"gflop_per_step\": %.9g, \"gflops\": %.6g, ",
+                   mm_model_type_name(m.config.model_type), m.mem ? m.ms.num : 0, m.C, m.L, o.T, o.B, gpu[0] ? gpu : be->name, mm_precision_name(prec), threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops);
+            if (peak > 0)
+                printf("\"sgemm_peak_gflops\": %.6g, \"mfu\": %.4f}\n", peak, mfu);
+            else  // a GPU missing from the peak table
+                printf("\"sgemm_peak_gflops\": null, \"mfu\": null}\n");
         } else {
             printf("model      %s, dim %d, %d layers, %d heads (%d kv), vocab %d: %zu parameters\n",
                    mm_model_type_name(m.config.model_type), m.C, m.L, m.H, m.KV, m.V, m.num_params);
@@ -208,9 +212,11 @@ int mm_cmd_bench(int argc, char **argv) {
                    N, threads, o.steps, o.warmup, mm_precision_name(prec));
             printf("time       %.1f ms/step, %.1f tokens/s\n", dt * 1e3, tps);
             printf("compute    %.2f GFLOP/step, %.2f GFLOP/s achieved\n", flops / 1e9, gflops);
-            if (gpu[0])
-                printf("peak       %.2f GFLOP/s (%s, dense %s, from the table; 0 = unknown GPU), MFU %.1f%%\n", peak,
-                       gpu, prec == MM_PRECISION_FP32 ? "fp32" : "bf16/fp16 tensor cores", 100.0 * mfu);
+            if (gpu[0] && peak <= 0)
+                printf("peak       unknown for %s (not in the peak table): no MFU\n", gpu);
+            else if (gpu[0])
+                printf("peak       %.2f GFLOP/s (%s, dense %s, from the table), MFU %.1f%%\n", peak, gpu,
+                       prec == MM_PRECISION_FP32 ? "fp32" : "bf16/fp16 tensor cores", 100.0 * mfu);
             else
                 printf("peak       %.2f GFLOP/s (cblas_sgemm %d^3), MFU %.1f%%\n", peak, o.peak_n, 100.0 * mfu);
         }

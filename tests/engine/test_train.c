@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "minimind/device.h"
 #include "minimind/error.h"
 #include "minimind/safetensors.h"
 #include "minimind/tokfile.h"
@@ -342,14 +343,20 @@ static void mm_expect_bank_written(const mm_fx_data *d) {
     free(ref_ckpt);
 }
 
-Test(resume, sigterm_inside_an_ema_window_resumes_bit_exact, .timeout = 300) {
+// The EMA run on `device` in `precision`: SIGTERM inside a window, --resume, equal to the
+// uninterrupted run on the same device bit for bit, and the bank was written.
+static void mm_check_ema_stop_resume(const char *tag, const char *device, const char *precision) {
     mm_fx_data d;
-    mm_resume_data(&d, "resume_ema");
-    char *ini = mm_ema_ini(&d, "ema.ini", "cpu", "fp32");
+    mm_resume_data(&d, tag);
+    char *ini = mm_ema_ini(&d, "ema.ini", device, precision);
     mm_check_sigterm_resume(&d, NULL, ini, EMA_ACCUM, mm_expect_ema_window);
     mm_expect_bank_written(&d);
     free(ini);
     mm_fx_data_free(&d);
+}
+
+Test(resume, sigterm_inside_an_ema_window_resumes_bit_exact, .timeout = 300) {
+    mm_check_ema_stop_resume("resume_ema", "cpu", "fp32");
 }
 
 // The device code paths (device "cpu-staged": the CPU kernels behind host_resident = 0, new
@@ -365,6 +372,19 @@ Test(staged, device_paths_train_stop_resume_like_the_cpu, .timeout = 300) {
     mm_expect_bank_written(&d);
     free(cpu), free(staged);
     mm_fx_data_free(&d);
+}
+
+// The same run on a CUDA device, when the engine has one: the CUDA kernels in the loop of the
+// trainer (memory model, EMA window, fp16 loss scaling), SIGTERM then --resume equal to the
+// uninterrupted device run bit for bit. In CI the device is the simulated one: CTest runs this
+// test as engine.test_train_sim, linked with engine/cusim and spawning minimind_cusim.
+Test(device_cuda, memory_model_train_stop_resume_bit_exact, .timeout = 900) {
+    const char *why = "no CUDA device";
+    if (mm_cuda_device_count(&why) <= 0) {
+        fprintf(stderr, "test_train: no CUDA device: %s — skipped (engine.test_train_sim runs it simulated)\n", why);
+        cr_skip_test("no CUDA device: %s", why);
+    }
+    mm_check_ema_stop_resume("device_cuda", "cuda", "fp16");
 }
 
 Test(resume, sigkill_loses_at_most_save_interval, .timeout = 300) {

@@ -1,5 +1,5 @@
 // cusim: switching between the scheduler and a fiber's stack. x86-64 has a hand-written switch
-// (callee-saved registers, MXCSR and the x87 control word: a few nanoseconds); elsewhere ucontext
+// (the callee-saved registers: a few nanoseconds); elsewhere ucontext
 // (which also saves the signal mask with a system call per switch: slower, same behaviour).
 #ifndef CUSIM_CONTEXT_H
 #define CUSIM_CONTEXT_H

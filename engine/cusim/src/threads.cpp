@@ -153,6 +153,9 @@ int release_warp(fiber *warp, int nlanes, int warp_id, char *why, size_t cap) {
     for (int l = 0; l < nlanes; l++) {
         const fiber &f = warp[l];
         if (f.state != AT_WARP_COLLECTIVE) continue;
+        const int leader = __builtin_ffs((int)f.mask) - 1;  // lowest lane of the mask checks the group
+        if (leader >= 0 && leader < l && warp[leader].state == AT_WARP_COLLECTIVE && warp[leader].mask == f.mask)
+            continue;  // the leader found the group incomplete
         bool complete = true;
         for (int j = 0; j < 32; j++) {
             if (!((f.mask >> j) & 1u)) continue;
