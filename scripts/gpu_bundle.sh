@@ -2,7 +2,7 @@
 # Prepares the GPU check for a device machine that cannot build it. The machines lent here run an
 # image with nvcc, CMake and PyTorch but without this project's build dependencies (pkg-config,
 # jansson, inih, OpenBLAS, Criterion) and cannot fetch anything. So this builds HERE minimind and
-# the two CUDA test binaries (portable CPU code: MM_NATIVE=OFF; CUDA for sm_80/89/90) and copies
+# the test binaries it runs (portable CPU code: MM_NATIVE=OFF; CUDA for sm_80/89/90) and copies
 # them, with the shared libraries they use apart from the C/C++ runtime, zlib, OpenSSL (in every
 # base image) and CUDA (cuBLAS comes from the device machine), into .gpubin/ (git-ignored, about
 # 48 MB of the device call's 64 MiB). The device call carries it:
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=build-gpu
-TARGETS=(minimind engine_test_cuda engine_test_cuda_host)
+TARGETS=(minimind engine_test_cuda engine_test_cuda_host engine_test_train)
 [ -x build/engine/minimind ] || scripts/setup.sh build  # installs the build dependencies if missing
 cmake -S . -B "$BUILD" -DMM_CUDA=ON -DMM_NATIVE=OFF -DMM_WERROR=ON -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_CUDA_ARCHITECTURES="80;89;90" >/dev/null
@@ -20,10 +20,11 @@ cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]}"
 
 rm -rf .gpubin
 mkdir -p .gpubin/lib
-cp "$BUILD/engine/minimind" "$BUILD/tests/engine_test_cuda" "$BUILD/tests/engine_test_cuda_host" .gpubin/
+cp "$BUILD/engine/minimind" "$BUILD/tests/engine_test_cuda" "$BUILD/tests/engine_test_cuda_host" \
+    "$BUILD/tests/engine_test_train" .gpubin/
 # The binaries name their source and build directories (test fixtures, the minimind they run).
 echo "$PWD" >.gpubin/SOURCE_DIR
-for b in .gpubin/minimind .gpubin/engine_test_cuda .gpubin/engine_test_cuda_host; do ldd "$b"; done |
+for b in .gpubin/minimind .gpubin/engine_test_*; do ldd "$b"; done |
     awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u | while read -r lib; do
     case "$(basename "$lib")" in
         libc.so* | libm.so* | libpthread.so* | libdl.so* | librt.so* | libresolv.so* | ld-linux* | libstdc++.so* | \

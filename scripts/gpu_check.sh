@@ -2,7 +2,7 @@
 # The prepared check for a machine with an NVIDIA GPU (see docs/cuda.md): uses the prebuilt bundle
 # .gpubin/ (scripts/gpu_bundle.sh, carried by the device call) or else builds with CUDA, runs
 # the CUDA parity tests with MM_REQUIRE_GPU=1 (a missing GPU FAILS here, instead of skipping as
-# in CI), the host-side CUDA math tests, then the benchmark on the GPU (bf16 and fp32) and, for
+# in CI), the host-side CUDA math tests, the CLI stop/resume test on the GPU, then the benchmark on the GPU (bf16 and fp32) and, for
 # comparison, one CPU-backend number. Output: stdout, and $OUT/gpu_check/ (or
 # build-gpu/gpu_check/) with the logs.
 #   usage: scripts/gpu_check.sh [BUILD_DIR]      (default build-gpu)
@@ -28,7 +28,7 @@ if [ -x .gpubin/minimind ]; then
     BUILD=build-gpu
     mkdir -p "$BUILD/engine" "$BUILD/tests"
     cp .gpubin/minimind "$BUILD/engine/"
-    cp .gpubin/engine_test_cuda .gpubin/engine_test_cuda_host "$BUILD/tests/"
+    cp .gpubin/engine_test_cuda .gpubin/engine_test_cuda_host .gpubin/engine_test_train "$BUILD/tests/"
     # cuBLAS 13 from the device machine: the CUDA toolkit or the pip wheels PyTorch uses
     CUBLAS=$(find -H /usr/local/cuda*/lib64 /usr/local/cuda*/targets /usr/lib/x86_64-linux-gnu /opt /usr/local/lib \
         -name 'libcublas.so.13*' 2>/dev/null | head -n1 || true)
@@ -42,7 +42,8 @@ else
     ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d ' .')
     cmake -S . -B "$BUILD" -DMM_CUDA=ON -DMM_WERROR=ON -DMM_NATIVE=OFF -DCMAKE_BUILD_TYPE=Release \
         ${ARCH:+-DCMAKE_CUDA_ARCHITECTURES=$ARCH} >"$LOGS/configure.log" 2>&1 || { tail -30 "$LOGS/configure.log"; exit 1; }
-    cmake --build "$BUILD" -j"$JOBS" --target minimind engine_test_cuda engine_test_cuda_host >"$LOGS/build.log" 2>&1 ||
+    cmake --build "$BUILD" -j"$JOBS" --target minimind engine_test_cuda engine_test_cuda_host engine_test_train \
+        >"$LOGS/build.log" 2>&1 ||
         { tail -50 "$LOGS/build.log"; exit 1; }
 fi
 "$BUILD/engine/minimind" --version | tee "$LOGS/version.txt"
@@ -53,13 +54,18 @@ TESTTMP=$(mkdir -p "$BUILD/tmp" && cd "$BUILD/tmp" && pwd)
 MM_REQUIRE_GPU=1 MM_QUIET=1 TMPDIR="$TESTTMP" timeout 300 "$BUILD/tests/engine_test_cuda" --jobs 1 --verbose=1 \
     2>&1 | tee "$LOGS/test_cuda.log" || status=1
 timeout 120 "$BUILD/tests/engine_test_cuda_host" --jobs 1 2>&1 | tee "$LOGS/test_cuda_host.log" || status=1
+# The trainer on the GPU through the CLI: memory model, EMA, fp16, SIGTERM + --resume bit-exact.
+MM_QUIET=1 TMPDIR="$TESTTMP" timeout 240 "$BUILD/tests/engine_test_train" --jobs 1 --verbose=1 \
+    --filter 'device_cuda/*' 2>&1 | tee "$LOGS/test_train_cuda.log" || status=1
 
 # Benchmark: MiniMind-26M at T = 512 on the GPU in bf16 (the default: tensor cores, fp32 storage)
 # and in fp32 (one JSON line each), then a short CPU reference.
 bench() { timeout 300 "$BUILD/engine/minimind" bench --json "$@" 2>>"$LOGS/bench_stderr.txt"; }
+# bf16 also with the per-op split (--profile: 10 more steps, each op waited for; the JSON's
+# "profile" object) — where the time goes decides the next optimisation.
 for prec in bf16 fp32; do
     bench --device cuda --precision "$prec" --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
-        | tee "$LOGS/bench_cuda_$prec.json" || status=1
+        $([ "$prec" = bf16 ] && echo --profile) | tee "$LOGS/bench_cuda_$prec.json" || status=1
 done
 bench --device cpu --seq-len 512 --batch 1 --steps 1 | tee "$LOGS/bench_cpu.json" || true
 # The memory variant (`model`: 1M-entry bank, 16 candidates) on the GPU.

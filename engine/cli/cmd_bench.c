@@ -13,12 +13,13 @@
 #include "minimind/error.h"
 #include "minimind/model.h"
 #include "minimind/optim.h"
+#include "minimind/profile.h"
 #include "minimind/progress.h"
 
 static const char mm_bench_usage[] =
     "usage: minimind bench [--dim 512] [--n-layers 8] [--n-heads 8] [--n-kv-heads 2] [--vocab 6400]\n"
     "                      [--seq-len 512] [--batch 4] [--steps 5] [--warmup-steps 1] [--threads N]\n"
-    "                      [--peak-size 2048] [--json]\n"
+    "                      [--peak-size 2048] [--json] [--profile]\n"
     "                      [--model-type model_original|model|model_no_feed] [--knowledge-num 1048576]\n"
     "                      [--knowledge-length 32] [--knowledge-dim 128] [--num-candidates 16]\n"
     "                      [--device auto|cpu|cuda[:N]] [--precision fp32|bf16|fp16]\n"
@@ -29,7 +30,10 @@ static const char mm_bench_usage[] =
     "--device (default cpu): on a CUDA device MFU is against the GPU's dense peak for the precision\n"
     "from a table (A100, RTX 4090, H100, H200; other GPUs: no MFU). --precision: the matmul\n"
     "precision as [train] mixed_precision (default bf16 on a GPU; fp32 on the CPU, which computes\n"
-    "in fp32 whatever is asked); storage stays fp32; fp16 here has no loss scaling.\n";
+    "in fp32 whatever is asked); storage stays fp32; fp16 here has no loss scaling.\n"
+    "--profile: after the timed steps, as many again with every backend op timed (waiting for the\n"
+    "device around each op): a per-op table on stderr (ms and calls per step, share), or a\n"
+    "\"profile\" object in the JSON line. The timed steps' figures are not affected.\n";
 
 // Dense peak of known GPUs, GFLOP/s: fp32 without tensor cores, and bf16/fp16 tensor cores with
 // fp32 accumulation (no sparsity); 0 when unknown.
@@ -63,7 +67,7 @@ static double mm_measure_sgemm_peak(int n) {
 
 typedef struct mm_bench_opts {
     mm_model_config cfg;
-    int B, T, steps, warmup, threads, peak_n, json;
+    int B, T, steps, warmup, threads, peak_n, json, profile;
     int num_candidates;
     const char *device;
     const char *precision;  // NULL: bf16 on a GPU, fp32 on the CPU
@@ -73,6 +77,7 @@ typedef struct mm_bench_opts {
 static int mm_bench_parse(int argc, char **argv, mm_bench_opts *o) {
     mm_model_config_default(&o->cfg);
     o->B = 4, o->T = 512, o->steps = 5, o->warmup = 1, o->threads = 0, o->peak_n = 2048, o->json = 0;
+    o->profile = 0;
     o->num_candidates = 16;
     o->device = "cpu";
     o->precision = NULL;
@@ -91,6 +96,7 @@ static int mm_bench_parse(int argc, char **argv, mm_bench_opts *o) {
         mm_opt_int("--threads", &o->threads, 1, big),
         mm_opt_int("--peak-size", &o->peak_n, 64, big),
         mm_opt_flag("--json", &o->json),
+        mm_opt_flag("--profile", &o->profile),
         mm_opt_str("--model-type T", &model_type),
         mm_opt_int("--knowledge-num", &o->cfg.knowledge_num, 1, big),
         mm_opt_int("--knowledge-length", &o->cfg.knowledge_length, 1, big),
@@ -108,6 +114,72 @@ static int mm_bench_parse(int argc, char **argv, mm_bench_opts *o) {
         return mm_cli_usage_error("bench: --precision: %s (see --help)", mm_error_message());
     o->cfg.max_seq_len = o->T > o->cfg.max_seq_len ? o->T : o->cfg.max_seq_len;
     return MM_CLI_CONTINUE;
+}
+
+// Runs warmup + o->steps training steps (forward, backward, clip 1.0, AdamW); *t_start is the time
+// the first step after the warm-up began. Returns 0 or the CLI failure status.
+static int mm_bench_steps(mm_model *m, mm_adamw *opt, const int32_t *X, const int32_t *Y, const mm_bench_opts *o,
+                          int warmup, double *t_start) {
+    mm_progress prog;
+    mm_progress_begin(&prog, "bench", warmup + o->steps, "steps", 1.0);
+    int rc = 0;
+    for (int step = 0; step < warmup + o->steps; step++) {
+        if (step == warmup) *t_start = mm_now_s();
+        float loss;
+        mm_model_zero_grad(m);
+        if (mm_model_forward(m, X, Y, NULL, o->B, o->T, &loss, NULL) || mm_model_backward(m, 1.0f)) {
+            rc = mm_cli_fail();
+            break;
+        }
+        mm_model_clip_grad_norm(m, 1.0f);
+        mm_adamw_step(opt, m->params, m->grads, mm_lr_schedule(step, warmup + o->steps, 5e-4f, 0));
+        char extra[64];
+        snprintf(extra, sizeof extra, "loss %.4f", loss);
+        mm_progress_update(&prog, step + 1, extra);
+    }
+    mm_progress_end(&prog, warmup + o->steps, NULL);
+    return rc;
+}
+
+// --profile: o->steps more steps on the timed view of the backend (minimind/profile.h), then the
+// per-op split per step: a table on stderr, or the "profile" object of the JSON line (printed by
+// the caller after its own fields: see mm_bench_profile_json).
+static int mm_bench_profile(mm_model *m, mm_adamw *opt, const int32_t *X, const int32_t *Y,
+                            const mm_bench_opts *o) {
+    const mm_backend *plain = m->be;
+    m->be = opt->be = mm_backend_profiled(plain);
+    double t0 = 0.0;
+    int rc = mm_bench_steps(m, opt, X, Y, o, 0, &t0);
+    double wall = mm_now_s() - t0;
+    m->be = opt->be = plain;
+    if (rc != 0 || o->json) return rc;
+    int n;
+    const mm_profile_op *ops = mm_profile_ops(&n);
+    double total = 0.0;
+    for (int i = 0; i < n; i++) total += ops[i].seconds;
+    fprintf(stderr, "profile (%d steps, each op waited for; %.1f ms/step, ops %.1f ms/step):\n", o->steps,
+            1e3 * wall / o->steps, 1e3 * total / o->steps);
+    fprintf(stderr, "  %-24s %10s %12s %7s\n", "op", "calls/step", "ms/step", "share");
+    for (int i = 0; i < n; i++)
+        if (ops[i].calls)
+            fprintf(stderr, "  %-24s %10.1f %12.3f %6.1f%%\n", ops[i].name, (double)ops[i].calls / o->steps,
+                    1e3 * ops[i].seconds / o->steps, total > 0 ? 100.0 * ops[i].seconds / total : 0.0);
+    return rc;
+}
+
+// The JSON form of the profile: "profile": {"op": {"calls": per step, "ms": per step}, ...}.
+static void mm_bench_profile_json(int steps) {
+    int n;
+    const mm_profile_op *ops = mm_profile_ops(&n);
+    printf(", \"profile\": {");
+    const char *sep = "";
+    for (int i = 0; i < n; i++) {
+        if (!ops[i].calls) continue;
+        printf("%s\"%s\": {\"calls\": %.6g, \"ms\": %.6g}", sep, ops[i].name, (double)ops[i].calls / steps,
+               1e3 * ops[i].seconds / steps);
+        sep = ", ";
+    }
+    printf("}");
 }
 
 int mm_cmd_bench(int argc, char **argv) {
@@ -161,28 +233,11 @@ int mm_cmd_bench(int argc, char **argv) {
         X[i] = (int32_t)(s % (uint64_t)m.V);
     }
 
-    mm_progress prog;
-    mm_progress_begin(&prog, "bench", o.warmup + o.steps, "steps", 1.0);
-    double t_start = 0.0, loss_sum = 0.0;
-    int rc = 0;
-    for (int step = 0; step < o.warmup + o.steps; step++) {
-        if (step == o.warmup) t_start = mm_now_s();
-        float loss;
-        mm_model_zero_grad(&m);
-        if (mm_model_forward(&m, X, Y, NULL, o.B, o.T, &loss, NULL) || mm_model_backward(&m, 1.0f)) {
-            rc = mm_cli_fail();
-            break;
-        }
-        mm_model_clip_grad_norm(&m, 1.0f);
-        mm_adamw_step(&opt, m.params, m.grads, mm_lr_schedule(step, o.warmup + o.steps, 5e-4f, 0));
-        loss_sum += loss;
-        char extra[64];
-        snprintf(extra, sizeof extra, "loss %.4f", loss);
-        mm_progress_update(&prog, step + 1, extra);
-    }
-    mm_progress_end(&prog, o.warmup + o.steps, NULL);
+    double t_start = 0.0;
+    int rc = mm_bench_steps(&m, &opt, X, Y, &o, o.warmup, &t_start);
     if (rc == 0 && be->check && be->check() != 0) rc = mm_cli_fail();  // waits for the device
     double t_end = mm_now_s();
+    if (rc == 0 && o.profile) rc = mm_bench_profile(&m, &opt, X, Y, &o);
     // The peak again, now that the threads and caches are as warm as the steps had them: MFU is
     // against the better of the two measurements (a cold start alone under-reads the peak).
     if (rc == 0 && !on_gpu) {
@@ -199,9 +254,11 @@ int mm_cmd_bench(int argc, char **argv) {
                    "\"gflop_per_step\": %.9g, \"gflops\": %.6g, ",
                    mm_model_type_name(m.config.model_type), m.mem ? m.ms.num : 0, m.C, m.L, o.T, o.B, gpu[0] ? gpu : be->name, mm_precision_name(prec), threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops);
             if (peak > 0)
-                printf("\"sgemm_peak_gflops\": %.6g, \"mfu\": %.4f}\n", peak, mfu);
+                printf("\"sgemm_peak_gflops\": %.6g, \"mfu\": %.4f", peak, mfu);
             else  // a GPU missing from the peak table
-                printf("\"sgemm_peak_gflops\": null, \"mfu\": null}\n");
+                printf("\"sgemm_peak_gflops\": null, \"mfu\": null");
+            if (o.profile) mm_bench_profile_json(o.steps);
+            printf("}\n");
         } else {
             printf("model      %s, dim %d, %d layers, %d heads (%d kv), vocab %d: %zu parameters\n",
                    mm_model_type_name(m.config.model_type), m.C, m.L, m.H, m.KV, m.V, m.num_params);

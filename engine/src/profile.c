@@ -1,0 +1,194 @@
+// The timed backend of minimind/profile.h: one wrapper per op of minimind/backend.h, each
+// `begin; inner op; end` (MM_TIMED). set_threads, set_precision, alloc, free and check pass
+// through untimed.
+#include "minimind/profile.h"
+
+#include <time.h>
+
+enum {
+    OP_MATMUL_FWD, OP_MATMUL_BWD, OP_EMBED_FWD, OP_EMBED_BWD, OP_RMSNORM_FWD, OP_RMSNORM_BWD, OP_ROPE_FWD,
+    OP_ROPE_BWD, OP_ATT_FWD, OP_ATT_BWD, OP_SWIGLU_FWD, OP_SWIGLU_BWD, OP_CE_FWD, OP_CE_BWD, OP_ADAMW, OP_GRADNORM,
+    OP_SCALE, OP_TOPK, OP_TOPK_BWD, OP_WEIGHTS_FWD, OP_WEIGHTS_BWD, OP_READ_FWD, OP_READ_BWD, OP_COPY_ROWS,
+    OP_COPY_H2D, OP_COPY_D2H, OP_COPY_D2D, OP_ZERO, OP_COUNT
+};
+
+static mm_profile_op g_ops[OP_COUNT] = {
+    {"matmul_forward", 0, 0},       {"matmul_backward", 0, 0},        {"embedding_forward", 0, 0},
+    {"embedding_backward", 0, 0},   {"rmsnorm_forward", 0, 0},        {"rmsnorm_backward", 0, 0},
+    {"rope_forward", 0, 0},         {"rope_backward", 0, 0},          {"attention_forward", 0, 0},
+    {"attention_backward", 0, 0},   {"swiglu_forward", 0, 0},         {"swiglu_backward", 0, 0},
+    {"crossentropy_forward", 0, 0}, {"crossentropy_backward", 0, 0},  {"adamw_update", 0, 0},
+    {"gradnorm_clip", 0, 0},        {"scale", 0, 0},                  {"memory_topk", 0, 0},
+    {"memory_topk_backward", 0, 0}, {"memory_weights_forward", 0, 0}, {"memory_weights_backward", 0, 0},
+    {"memory_read_forward", 0, 0},  {"memory_read_backward", 0, 0},   {"copy_rows", 0, 0},
+    {"copy_h2d", 0, 0},             {"copy_d2h", 0, 0},               {"copy_d2d", 0, 0},
+    {"zero", 0, 0},
+};
+static const mm_backend *g_in;
+static mm_backend g_timed;
+
+static double mm_prof_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+// Waits for the device (a failure stays recorded for the caller's own check).
+static void mm_prof_sync(void) {
+    if (g_in->check) g_in->check();
+}
+static double mm_prof_begin(void) {
+    mm_prof_sync();
+    return mm_prof_now();
+}
+static void mm_prof_end(int op, double t0) {
+    mm_prof_sync();
+    g_ops[op].calls++;
+    g_ops[op].seconds += mm_prof_now() - t0;
+}
+#define MM_TIMED(op, call)              \
+    do {                                \
+        const double t0_ = mm_prof_begin(); \
+        call;                           \
+        mm_prof_end(op, t0_);           \
+    } while (0)
+
+static void t_matmul_forward(float *out, const float *inp, const float *w, int M, int K, int N, int acc) {
+    MM_TIMED(OP_MATMUL_FWD, g_in->matmul_forward(out, inp, w, M, K, N, acc));
+}
+static void t_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int M,
+                              int K, int N, int acc) {
+    MM_TIMED(OP_MATMUL_BWD, g_in->matmul_backward(dinp, dw, dout, inp, w, M, K, N, acc));
+}
+static void t_embedding_forward(float *out, const int32_t *tokens, const float *wte, int N, int C) {
+    MM_TIMED(OP_EMBED_FWD, g_in->embedding_forward(out, tokens, wte, N, C));
+}
+static void t_embedding_backward(float *dwte, const float *dout, const int32_t *tokens, int N, int C) {
+    MM_TIMED(OP_EMBED_BWD, g_in->embedding_backward(dwte, dout, tokens, N, C));
+}
+static void t_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
+    MM_TIMED(OP_RMSNORM_FWD, g_in->rmsnorm_forward(out, rstd, inp, w, N, C, eps));
+}
+static void t_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                               const float *rstd, int N, int C) {
+    MM_TIMED(OP_RMSNORM_BWD, g_in->rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, C));
+}
+static void t_rope_forward(float *x, int ld, const float *cs, const float *sn, int B, int T, int NH, int hs, int p0) {
+    MM_TIMED(OP_ROPE_FWD, g_in->rope_forward(x, ld, cs, sn, B, T, NH, hs, p0));
+}
+static void t_rope_backward(float *dx, int ld, const float *cs, const float *sn, int B, int T, int NH, int hs,
+                            int p0) {
+    MM_TIMED(OP_ROPE_BWD, g_in->rope_backward(dx, ld, cs, sn, B, T, NH, hs, p0));
+}
+static void t_attention_forward(float *out, float *att, const float *q, int ldq, const float *k, const float *v,
+                                int ldkv, int B, int Tq, int Tk, int H, int KV, int hs) {
+    MM_TIMED(OP_ATT_FWD, g_in->attention_forward(out, att, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs));
+}
+static void t_attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
+                                 const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq,
+                                 int Tk, int H, int KV, int hs) {
+    MM_TIMED(OP_ATT_BWD,
+             g_in->attention_backward(dq, dk, dv, datt, dout, att, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs));
+}
+static void t_swiglu_forward(float *g, const float *h13, int N, int F) {
+    MM_TIMED(OP_SWIGLU_FWD, g_in->swiglu_forward(g, h13, N, F));
+}
+static void t_swiglu_backward(float *dh13, const float *dg, const float *h13, int N, int F) {
+    MM_TIMED(OP_SWIGLU_BWD, g_in->swiglu_backward(dh13, dg, h13, N, F));
+}
+static float t_crossentropy_forward(float *logits, float *lse, const float *x, const float *wte,
+                                    const int32_t *targets, const float *mask, int N, int C, int V) {
+    float loss = 0.0f;
+    MM_TIMED(OP_CE_FWD, loss = g_in->crossentropy_forward(logits, lse, x, wte, targets, mask, N, C, V));
+    return loss;
+}
+static void t_crossentropy_backward(float *dx, float *dwte, float *logits, const float *lse, const float *x,
+                                    const float *wte, const int32_t *targets, const float *mask, float dloss, int N,
+                                    int C, int V) {
+    MM_TIMED(OP_CE_BWD, g_in->crossentropy_backward(dx, dwte, logits, lse, x, wte, targets, mask, dloss, N, C, V));
+}
+static void t_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,
+                           float eps, float wd, long step) {
+    MM_TIMED(OP_ADAMW, g_in->adamw_update(p, g, m, v, n, lr, b1, b2, eps, wd, step));
+}
+static float t_gradnorm_clip(float *g, size_t n, float max_norm) {
+    float norm = 0.0f;
+    MM_TIMED(OP_GRADNORM, norm = g_in->gradnorm_clip(g, n, max_norm));
+    return norm;
+}
+static void t_scale(float *x, size_t n, float s) { MM_TIMED(OP_SCALE, g_in->scale(x, n, s)); }
+static void t_memory_topk(int32_t *idx, float *score, const float *q, const float *keys, int N, int D, int S, int K,
+                          float *scratch) {
+    MM_TIMED(OP_TOPK, g_in->memory_topk(idx, score, q, keys, N, D, S, K, scratch));
+}
+static void t_memory_topk_backward(float *dq, float *dkeys, const float *dscore, const int32_t *idx, const float *q,
+                                   const float *keys, int N, int D, int S, int K) {
+    MM_TIMED(OP_TOPK_BWD, g_in->memory_topk_backward(dq, dkeys, dscore, idx, q, keys, N, D, S, K));
+}
+static void t_memory_weights_forward(float *w, float *ysoft, const float *score, const float *noise, int N, int K,
+                                     int hard) {
+    MM_TIMED(OP_WEIGHTS_FWD, g_in->memory_weights_forward(w, ysoft, score, noise, N, K, hard));
+}
+static void t_memory_weights_backward(float *dscore, const float *dw, const float *ysoft, int N, int K) {
+    MM_TIMED(OP_WEIGHTS_BWD, g_in->memory_weights_backward(dscore, dw, ysoft, N, K));
+}
+static void t_memory_read_forward(float *m, const int32_t *idx, const float *w, const uint16_t *bank, int LK,
+                                  const float *wte, int N, int K, int C) {
+    MM_TIMED(OP_READ_FWD, g_in->memory_read_forward(m, idx, w, bank, LK, wte, N, K, C));
+}
+static void t_memory_read_backward(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
+                                   const uint16_t *bank, int LK, const float *wte, int N, int K, int C, int V) {
+    MM_TIMED(OP_READ_BWD, g_in->memory_read_backward(dw, dwte, dm, idx, w, bank, LK, wte, N, K, C, V));
+}
+static void t_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int acc) {
+    MM_TIMED(OP_COPY_ROWS, g_in->copy_rows(dst, ldd, src, lds, rows, cols, acc));
+}
+static void t_copy_h2d(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_H2D, g_in->copy_h2d(dst, src, bytes)); }
+static void t_copy_d2h(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_D2H, g_in->copy_d2h(dst, src, bytes)); }
+static void t_copy_d2d(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_D2D, g_in->copy_d2d(dst, src, bytes)); }
+static void t_zero(void *p, size_t bytes) { MM_TIMED(OP_ZERO, g_in->zero(p, bytes)); }
+
+const mm_backend *mm_backend_profiled(const mm_backend *inner) {
+    g_in = inner;
+    g_timed = *inner;  // name, memory model, set_threads, set_precision, alloc, free, check
+#define MM_WRAP(field, fn) g_timed.field = inner->field ? fn : NULL  // an op the backend lacks stays absent
+    MM_WRAP(matmul_forward, t_matmul_forward);
+    MM_WRAP(matmul_backward, t_matmul_backward);
+    MM_WRAP(embedding_forward, t_embedding_forward);
+    MM_WRAP(embedding_backward, t_embedding_backward);
+    MM_WRAP(rmsnorm_forward, t_rmsnorm_forward);
+    MM_WRAP(rmsnorm_backward, t_rmsnorm_backward);
+    MM_WRAP(rope_forward, t_rope_forward);
+    MM_WRAP(rope_backward, t_rope_backward);
+    MM_WRAP(attention_forward, t_attention_forward);
+    MM_WRAP(attention_backward, t_attention_backward);
+    MM_WRAP(swiglu_forward, t_swiglu_forward);
+    MM_WRAP(swiglu_backward, t_swiglu_backward);
+    MM_WRAP(crossentropy_forward, t_crossentropy_forward);
+    MM_WRAP(crossentropy_backward, t_crossentropy_backward);
+    MM_WRAP(adamw_update, t_adamw_update);
+    MM_WRAP(gradnorm_clip, t_gradnorm_clip);
+    MM_WRAP(scale, t_scale);
+    MM_WRAP(memory_topk, t_memory_topk);
+    MM_WRAP(memory_topk_backward, t_memory_topk_backward);
+    MM_WRAP(memory_weights_forward, t_memory_weights_forward);
+    MM_WRAP(memory_weights_backward, t_memory_weights_backward);
+    MM_WRAP(memory_read_forward, t_memory_read_forward);
+    MM_WRAP(memory_read_backward, t_memory_read_backward);
+    MM_WRAP(copy_rows, t_copy_rows);
+    MM_WRAP(copy_h2d, t_copy_h2d);
+    MM_WRAP(copy_d2h, t_copy_d2h);
+    MM_WRAP(copy_d2d, t_copy_d2d);
+    MM_WRAP(zero, t_zero);
+#undef MM_WRAP
+    mm_profile_reset();
+    return &g_timed;
+}
+
+void mm_profile_reset(void) {
+    for (int i = 0; i < OP_COUNT; i++) g_ops[i].calls = 0, g_ops[i].seconds = 0.0;
+}
+
+const mm_profile_op *mm_profile_ops(int *n) {
+    *n = OP_COUNT;
+    return g_ops;
+}
