@@ -196,12 +196,8 @@ int mm_cmd_bench(int argc, char **argv) {
         return mm_cli_fail();
     if (!on_gpu) prec = MM_PRECISION_FP32;  // the CPU computes in fp32 whatever is asked
     int threads = openblas_get_num_threads();
-    char gpu[256] = "";
-    if (on_gpu) {
-        int kind, index;
-        mm_device_parse(o.device, &kind, &index);
-        if (mm_cuda_device_name(index, gpu, sizeof gpu) != 0) snprintf(gpu, sizeof gpu, "cuda:%d", index);
-    }
+    char gpu[320] = "";
+    if (on_gpu) mm_backend_describe(be, o.device, gpu, sizeof gpu);
     double peak = on_gpu ? mm_gpu_peak(gpu, prec) : mm_measure_sgemm_peak(o.peak_n);
     mm_model m;
     if (mm_model_init_memory(&m, &o.cfg, o.num_candidates, MM_MEMORY_SELECT_SOFTMAX, be, 42)) return mm_cli_fail();

@@ -90,6 +90,18 @@ int mm_backend_select(const char *device, const mm_backend **be) {
     return *be ? 0 : -1;
 }
 
+void mm_backend_describe(const mm_backend *be, const char *device, char *buf, size_t cap) {
+    int kind = MM_DEVICE_AUTO, index = 0;
+    if (mm_device_parse(device, &kind, &index) != 0) index = 0;  // auto and errors: cuda:0
+    char name[256];
+    if (strcmp(be->name, "cuda") != 0)
+        snprintf(buf, cap, "%s", be->name);
+    else if (mm_cuda_device_name(index, name, (int)sizeof name) == 0)
+        snprintf(buf, cap, "cuda:%d (%s)", index, name);
+    else
+        snprintf(buf, cap, "cuda:%d", index);
+}
+
 int mm_precision_parse(const char *name, mm_precision *p) {
     static const struct {
         const char *name;

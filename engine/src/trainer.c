@@ -86,6 +86,8 @@ typedef struct mm_trainer {
     mm_model model;
     mm_adamw opt;
     const mm_backend *be;    // [train] device
+    char device_desc[320];   // what `be` runs on (mm_backend_describe), for the log and progress.json
+    const char *precision;   // the matmul precision used: [train] mixed_precision on CUDA, fp32 on the CPU
     float *host_opt;         // device backends: host copy of the AdamW moments (m | v) for checkpoints
     mm_named_tensor *named;  // the model's parameter table as checkpoint tensors (host memory)
     float **adam_m, **adam_v;  // per named tensor: its slice of the AdamW moments (host memory)
@@ -164,6 +166,8 @@ static int mm_trainer_init_model(mm_trainer *tr) {
     const mm_train_config *t = &tr->cfg.train;
     if (mm_backend_select(t->device, &tr->be) != 0 || mm_backend_check_precision(tr->be, t->mixed_precision) != 0)
         return mm_error_prefix("train: [train] device = %s", t->device);
+    mm_backend_describe(tr->be, t->device, tr->device_desc, sizeof tr->device_desc);
+    tr->precision = strcmp(tr->be->name, "cuda") ? "fp32" : t->mixed_precision;
     tr->fp16 = !strcmp(t->mixed_precision, "fp16");  // also on the CPU (fp32 math): the same scaling logic
     mm_loss_scaler_init(&tr->scaler);
     if (mm_model_init_run(&tr->model, &tr->cfg, tr->be, (uint64_t)t->seed, 1) != 0) return -1;
@@ -603,6 +607,8 @@ static int mm_trainer_setup(mm_trainer *tr, const mm_train_args *a) {
     mm_dataloader_get_pos(tr->dl, &tr->boundary_pos);
     if (a->resume && mm_trainer_resume(tr) != 0) return -1;
     if (mm_metrics_open(&tr->log, a->out_dir, a->resume ? tr->step : -1) != 0) return -1;
+    tr->log.device = tr->device_desc;
+    tr->log.precision = tr->precision;
     return 0;
 }
 
@@ -614,9 +620,11 @@ int mm_train(const mm_train_args *a) {
     tr.t0 = mm_now_s();
     int status = MM_EXIT_ERROR;
     if (mm_trainer_setup(&tr, a) == 0) {
-        fprintf(stderr, "train: %s, %zu parameters, %ld steps (%ld per epoch), batch %d x %d, accumulation %d\n",
+        fprintf(stderr, "train: %s, %zu parameters, %ld steps (%ld per epoch), batch %d x %d, accumulation %d, on %s, "
+                "%s matmuls%s\n",
                 mm_model_type_name(tr.cfg.model.model_type), tr.model.num_params, tr.total, tr.per_epoch,
-                tr.batch.B, tr.batch.T, tr.cfg.train.accumulation_steps);
+                tr.batch.B, tr.batch.T, tr.cfg.train.accumulation_steps, tr.device_desc, tr.precision,
+                tr.fp16 ? " with fp16 loss scaling" : "");
         tr.t0 = mm_now_s();
         status = mm_trainer_loop(&tr);
     }

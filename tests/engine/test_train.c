@@ -345,12 +345,29 @@ static void mm_expect_bank_written(const mm_fx_data *d) {
 
 // The EMA run on `device` in `precision`: SIGTERM inside a window, --resume, equal to the
 // uninterrupted run on the same device bit for bit, and the bank was written.
+// progress.json names what the run computed on (device_prefix: "cpu", "cuda:0 (") and the
+// matmuls' precision.
+static void mm_expect_progress_device(const char *out, const char *device_prefix, const char *precision) {
+    json_t *pr = mm_progress(out);
+    const char *dev = json_string_value(json_object_get(pr, "device"));
+    const char *prec = json_string_value(json_object_get(pr, "precision"));
+    cr_expect(dev && !strncmp(dev, device_prefix, strlen(device_prefix)), "progress.json device '%s', want %s...",
+              dev ? dev : "(none)", device_prefix);
+    cr_expect(prec && !strcmp(prec, precision), "progress.json precision '%s', want %s", prec ? prec : "(none)",
+              precision);
+    json_decref(pr);
+}
+
 static void mm_check_ema_stop_resume(const char *tag, const char *device, const char *precision) {
     mm_fx_data d;
     mm_resume_data(&d, tag);
     char *ini = mm_ema_ini(&d, "ema.ini", device, precision);
     mm_check_sigterm_resume(&d, NULL, ini, EMA_ACCUM, mm_expect_ema_window);
     mm_expect_bank_written(&d);
+    char *out = mm_test_path(d.dir, "run");
+    const int gpu = !strcmp(device, "cuda");
+    mm_expect_progress_device(out, gpu ? "cuda:0 (" : device, gpu ? precision : "fp32");
+    free(out);
     free(ini);
     mm_fx_data_free(&d);
 }

@@ -25,6 +25,10 @@ int mm_device_parse(const char *device, int *kind, int *index);
 // or a machine without a usable device: -1 with the reason in the message.
 int mm_backend_select(const char *device, const mm_backend **be);
 
+// What `be` (selected by mm_backend_select for `device`) runs on, for logs and records:
+// "cpu", "cpu-staged", or "cuda:N (NAME (sm_XY, M GiB))". Writes at most cap bytes into buf.
+void mm_backend_describe(const mm_backend *be, const char *device, char *buf, size_t cap);
+
 // "fp32" | "bf16" | "fp16" -> *p; -1 with a message naming mixed_precision otherwise.
 int mm_precision_parse(const char *name, mm_precision *p);
 const char *mm_precision_name(mm_precision p);

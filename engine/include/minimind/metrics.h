@@ -23,6 +23,9 @@ typedef struct mm_metrics_log {
     FILE *fp;
     char *metrics_path;
     char *progress_path;
+    // What the run computes on ("cuda:0 (NVIDIA H200 ...)", "cpu") and the matmul precision it
+    // really uses ("bf16"; "fp32" on the CPU): copied into progress.json when set (not owned).
+    const char *device, *precision;
 } mm_metrics_log;
 
 // Opens OUT_DIR/metrics.jsonl. keep_until_step < 0 truncates it (a new run); otherwise it keeps
