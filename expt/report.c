@@ -205,6 +205,22 @@ static void ex_command_text(ex_buf *b, json_t *cmd) {
     }
 }
 
+// The device and matmul precision the training ran with, from its progress.json ("-" before
+// the first row, or for a run of a minimind that did not record them).
+static void ex_computed_on(ex_buf *b, const ex_project *p, const char *version) {
+    char *path = ex_out_file(p, version, "progress.json");
+    json_t *pr = path && ex_exists(path) ? ex_json_load(path, NULL) : NULL;
+    const char *dev = ex_json_str(pr, "device"), *prec = ex_json_str(pr, "precision");
+    if (dev) {
+        ex_buf_md_cell(b, dev, 300);
+        if (prec) ex_buf_printf(b, ", %s matmuls", prec);
+    } else {
+        ex_buf_puts(b, "-");
+    }
+    json_decref(pr);
+    free(path);
+}
+
 static char *ex_region_execution(const ex_project *p, const char *version) {
     ex_buf b = {0};
     char *run_path = ex_out_file(p, version, "run.json"), *exit_path = ex_out_file(p, version, "exit.json");
@@ -255,6 +271,8 @@ static char *ex_region_execution(const ex_project *p, const char *version) {
         ex_json_cell(&b, ex ? json_object_get(ex, "cpu") : NULL);
         ex_buf_puts(&b, " |\n| GPU | ");
         ex_json_cell(&b, ex ? json_object_get(ex, "gpu") : NULL);
+        ex_buf_puts(&b, " |\n| computed on | ");
+        ex_computed_on(&b, p, version);
         ex_buf_puts(&b, " |\n");
         json_t *ev = ex ? json_object_get(ex, "eval") : NULL;  // the supervisor's mandatory evaluation
         if (json_is_object(ev)) {

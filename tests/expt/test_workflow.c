@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "expt_fixture.h"
+#include "minimind/device.h"
 #include "inifile.h"
 #include "proc.h"
 #include "runconfig.h"
@@ -333,6 +334,8 @@ Test(workflow, baseline_run_report_commit_then_based_on_diff, .timeout = 240) {
     assert_has(git, "[git.patch](../out/experiment_1_0_0/git.patch)");
     char *exec = region(after, "execution");
     assert_has(exec, "| exit | status 0 (success) |");
+    // what the training computed on, from its progress.json ([train] device = auto)
+    assert_has(exec, mm_cuda_device_count(NULL) > 0 ? "| computed on | cuda:0 (" : "| computed on | cpu, fp32 matmuls |");
     assert_has(exec, "run_file/experiment_1.0.0.sh");
     free(train), free(eval), free(cfg), free(git), free(exec);
 
