@@ -1,6 +1,8 @@
 // The engine's configuration keys, as expt checks them (see runconfig.h).
 #include "runconfig.h"
 
+#include "minimind/device_name.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -112,15 +114,10 @@ const char *ex_config_check(const char *section, const char *key, const char *va
                 snprintf(why + strlen(why), sizeof why - strlen(why), "%s %s", i ? "," : "", k->choices[i]);
             snprintf(why + strlen(why), sizeof why - strlen(why), ")");
             return why;
-        case EX_KEY_DEVICE:
-            if (!strcmp(value, "auto") || !strcmp(value, "cpu") || !strcmp(value, "cuda") ||
-                !strcmp(value, "cpu-staged"))
-                return NULL;
-            if (!strncmp(value, "cuda:", 5) && value[5] >= '0' && value[5] <= '9') {
-                strtol(value + 5, &end, 10);
-                if (!*end) return NULL;
-            }
-            return "not one of auto, cpu, cuda, cuda:N, cpu-staged";
+        case EX_KEY_DEVICE: {
+            int kind, index;  // the engine's own syntax check (minimind/device_name.h)
+            return mm_device_parse(value, &kind, &index) == 0 ? NULL : "not one of auto, cpu, cuda, cuda:N, cpu-staged";
+        }
         case EX_KEY_PATH:
             return NULL;
     }

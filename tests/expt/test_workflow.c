@@ -593,3 +593,18 @@ Test(workflow, fill_from_the_prepared_example) {
     mm_test_rmtree(dir);
     free(dir);
 }
+
+// expt checks [train] device with the engine's own parser (minimind/device_name.h): the two agree.
+Test(workflow, device_values_follow_the_engine) {
+    const char *ok[] = {"auto", "cpu", "cuda", "cuda:0", "cuda:7", "cpu-staged"};
+    const char *bad[] = {"gpu", "cuda:", "cuda:x", "cuda:1024", "CPU", "cuda:0 "};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int kind, index;
+        cr_expect_null(ex_config_check("train", "device", ok[i]), "device = %s refused", ok[i]);
+        cr_expect_eq(mm_device_parse(ok[i], &kind, &index), 0, "the engine refuses %s", ok[i]);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *why = ex_config_check("train", "device", bad[i]);
+        cr_expect(why && strstr(why, "cuda:N"), "device = '%s' accepted (%s)", bad[i], why ? why : "no reason");
+    }
+}

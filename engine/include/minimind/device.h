@@ -3,6 +3,7 @@
 #define MINIMIND_DEVICE_H
 
 #include "minimind/backend.h"
+#include "minimind/device_name.h"
 
 // 1 when the CUDA backend was compiled in.
 int mm_cuda_built(void);
@@ -14,11 +15,6 @@ int mm_cuda_device_count(const char **why);
 // Name of CUDA device i into buf; returns 0 or -1.
 int mm_cuda_device_name(int i, char *buf, int cap);
 
-enum { MM_DEVICE_AUTO, MM_DEVICE_CPU, MM_DEVICE_CUDA, MM_DEVICE_CPU_STAGED };
-
-// Parses "auto" (also NULL/""), "cpu", "cuda", "cuda:N", "cpu-staged" (the CPU kernels behind the
-// device code paths, for testing: mm_backend_cpu_staged) into *kind (MM_DEVICE_*) and *index.
-int mm_device_parse(const char *device, int *kind, int *index);
 
 // The backend for a device name. auto: cuda:0 when a CUDA device works, otherwise the CPU with one
 // line on stderr "device: auto -> cpu (no CUDA device: REASON)". cuda[:N] on a build without CUDA
