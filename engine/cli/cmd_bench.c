@@ -41,7 +41,7 @@ static double mm_gpu_peak(const char *name, mm_precision p) {
     static const struct {
         const char *key;
         double fp32, tensor16;
-    } table[] = {{"H200", 66900, 989400}, {"H100 PCIe", 51200, 756000}, {"H100", 66900, 989400},
+    } table[] = {{"H200", 66900, 989400}, {"H100 PCIe", 51200, 756000}, {"H100 NVL", 60000, 835000}, {"H100", 66900, 989400},
                  {"A100", 19500, 312000}, {"4090", 82600, 165200}};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strstr(name, table[i].key)) return p == MM_PRECISION_FP32 ? table[i].fp32 : table[i].tensor16;
