@@ -6,10 +6,13 @@
 //   backward: dw[n,k] = dm[n] . v_e: one warp per (n, k), lanes over the columns, shuffle-tree sum
 //             dwte (V, C) += A^T dm with the dense coefficients A (R, V), A[n, t] = sum of
 //             w[n,k] / cnt_e over the positions of row n's candidates holding token t, built by one
-//             thread per row in candidate and position order (mm_read_coef_row), then one sgemm per
-//             chunk of R rows (mm_read_chunk_rows; scratch slot MM_SCRATCH_MEMREAD).
+//             thread per row in candidate and position order (mm_read_coef_row), then one product
+//             per chunk of R rows (mm_read_chunk_rows; scratch slot MM_SCRATCH_MEMREAD) through
+//             gemm.cu, so in [train] mixed_precision like the tied head's gradient (bf16: tensor
+//             cores, inputs rounded, fp32 sums; fp32: exact products).
 // Deterministic: no atomics, fixed reduction trees and summation orders. The dense dwte costs
-// 2 R V C flops per chunk (like the tied head's gradient), independent of K and LK.
+// 2 R V C flops per chunk (like the tied head's gradient), independent of K and LK: in fp32 on
+// CUDA cores it would be the memory model's largest cost (~54 GFLOP per layer at 8192 x 6400 x 512).
 // Values are recomputed per (row, candidate) from the embeddings (the CPU shares them between rows
 // reading the same entry); the sums run in the CPU's order (positions, then candidates).
 #include "cuda_common.h"
@@ -69,7 +72,6 @@ void mm_cuda_memory_read_backward(float *dw, float *dwte, const float *dm, const
     const int R = mm_read_chunk_rows(N, V, COEF_BUDGET);
     float *A = (float *)mm_cuda_scratch(MM_SCRATCH_MEMREAD, sizeof(float) * (size_t)R * V);
     if (!A) return;
-    const float one = 1.0f;
     for (int r0 = 0; r0 < N; r0 += R) {
         const int rows = N - r0 < R ? N - r0 : R;
         MM_CU(cudaMemsetAsync(A, 0, sizeof(float) * (size_t)rows * V));
@@ -77,7 +79,6 @@ void mm_cuda_memory_read_backward(float *dw, float *dwte, const float *dm, const
                                                                   rows, K, V);
         MM_CU_LAUNCHED();
         // dwte (V, C) += A^T (V, rows) dm (rows, C): column-major dwte^T (C, V) += dm^T (C, rows) A (rows, V)
-        MM_CUBLAS(cublasSgemm(mm_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_T, C, V, rows, &one, dm + (size_t)r0 * C, C, A, V,
-                              &one, dwte, C));
+        mm_cuda_gemm(0, 1, C, V, rows, 1.0f, dm + (size_t)r0 * C, C, A, V, 1.0f, dwte, C);
     }
 }
