@@ -52,7 +52,7 @@ void mm_memory_forward(const mm_backend *be, const mm_memory_shape *s, const mm_
     be->matmul_forward(a->q, z, w->wq, N, s->C, s->D, 0);                           // (N, D)
     be->memory_topk(a->idx, a->score, a->q, w->keys, N, s->D, s->S, s->K, scratch);  // (N, K)
     be->memory_weights_forward(a->w, a->ysoft, a->score, noise, N, s->K, s->select == MM_MEMORY_SELECT_GUMBEL);
-    be->memory_read_forward(m, a->idx, a->w, bank, s->LK, wte, N, s->K, s->C);  // (N, C)
+    be->memory_read_forward(m, a->idx, a->w, bank, s->LK, wte, N, s->K, s->C, s->V);  // (N, C)
 }
 
 void mm_memory_backward(const mm_backend *be, const mm_memory_shape *s, const mm_memory_weights *w,

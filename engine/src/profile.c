@@ -132,8 +132,8 @@ static void t_memory_weights_backward(float *dscore, const float *dw, const floa
     MM_TIMED(OP_WEIGHTS_BWD, g_in->memory_weights_backward(dscore, dw, ysoft, N, K));
 }
 static void t_memory_read_forward(float *m, const int32_t *idx, const float *w, const uint16_t *bank, int LK,
-                                  const float *wte, int N, int K, int C) {
-    MM_TIMED(OP_READ_FWD, g_in->memory_read_forward(m, idx, w, bank, LK, wte, N, K, C));
+                                  const float *wte, int N, int K, int C, int V) {
+    MM_TIMED(OP_READ_FWD, g_in->memory_read_forward(m, idx, w, bank, LK, wte, N, K, C, V));
 }
 static void t_memory_read_backward(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
                                    const uint16_t *bank, int LK, const float *wte, int N, int K, int C, int V) {

@@ -686,9 +686,10 @@ Test(cuda_host, memory_weights_warp_trees_match_cpu) {
     weights_case(6, 256, 0, 1);
 }
 
-// Read-out: forward and dw per (row, candidate) from mm_entry_value_col; dwte from the dense
-// coefficients (mm_read_coef_row) in row chunks times dm (the sgemm, as loops).
-Test(cuda_host, memory_read_dense_backward_matches_cpu) {
+// Read-out, dense as the kernels (memory_read.cu), with the products as loops: per chunk of rows
+// the coefficients A (mm_read_coef_row), m = A wte, dwte += A^T dm, G = dm wte^T and dw from G
+// (mm_read_dw_from_products), against the CPU op.
+Test(cuda_host, memory_read_dense_matches_cpu) {
     enum { N = 50, K = 6, C = 40, LK = 5, NUM = 90, V = 30 };
     int32_t *idx = malloc(sizeof(int32_t) * N * K);
     float *w = frandv((size_t)N * K, 1.0f), *wte = frandv((size_t)V * C, 1.0f), *dm = frandv((size_t)N * C, 1.0f);
@@ -701,31 +702,10 @@ Test(cuda_host, memory_read_dense_backward_matches_cpu) {
         for (int t = 0; t < (e % 9 == 0 ? 0 : 1 + e % LK); t++) bank[e * LK + t] = (uint16_t)(1 + (e * 13 + t * 7) % (V - 1));
     bank[2 * LK + 1] = bank[2 * LK + 0];  // a token twice in one entry
     float *m = calloc((size_t)N * C, 4), *mr = calloc((size_t)N * C, 4);
-    mm_cpu_memory_read_forward(mr, idx, w, bank, LK, wte, N, K, C);
-    for (int n = 0; n < N; n++)
-        for (int c = 0; c < C; c++) {
-            float acc = 0.0f;
-            for (int k = 0; k < K; k++) {
-                float wk = w[n * K + k];
-                if (wk == 0.0f) continue;
-                acc += wk * mm_entry_value_col(bank + (size_t)idx[n * K + k] * LK, LK, wte, C, c);
-            }
-            m[(size_t)n * C + c] = acc;
-        }
-    cr_expect_lt(relerr(m, mr, (size_t)N * C), 1e-6, "read forward");
     float *dw = calloc((size_t)N * K, 4), *dwr = calloc((size_t)N * K, 4);
     float *dwte = frandv((size_t)V * C, 1.0f), *dwter = fcopy(dwte, (size_t)V * C);
+    mm_cpu_memory_read_forward(mr, idx, w, bank, LK, wte, N, K, C, V);
     mm_cpu_memory_read_backward(dwr, dwter, dm, idx, w, bank, LK, wte, N, K, C, V);
-    for (int nk = 0; nk < N * K; nk++) {
-        float part[LANES];
-        for (int l = 0; l < LANES; l++) {
-            part[l] = 0.0f;
-            for (int c = l; c < C; c += 32)
-                part[l] += dm[(size_t)(nk / K) * C + c] * mm_entry_value_col(bank + (size_t)idx[nk] * LK, LK, wte, C, c);
-        }
-        dw[nk] = replay_warp_sum(part);
-    }
-    cr_expect_lt(relerr(dw, dwr, (size_t)N * K), 1e-5, "read dw");
     const int R = mm_read_chunk_rows(N, V, 20L * V);  // 3 chunks: 20 + 20 + 10 rows
     cr_assert_eq(R, 20);
     float *A = malloc(sizeof(float) * (size_t)R * V);
@@ -734,15 +714,34 @@ Test(cuda_host, memory_read_dense_backward_matches_cpu) {
         memset(A, 0, sizeof(float) * (size_t)rows * V);
         for (int r = 0; r < rows; r++)
             mm_read_coef_row(A + (size_t)r * V, idx + (size_t)(r0 + r) * K, w + (size_t)(r0 + r) * K, bank, LK, K);
-        for (int t = 0; t < V; t++)
+        for (int r = 0; r < rows; r++)  // m = A wte
+            for (int c = 0; c < C; c++) {
+                float acc = 0.0f;
+                for (int t = 0; t < V; t++) acc += A[(size_t)r * V + t] * wte[(size_t)t * C + c];
+                m[(size_t)(r0 + r) * C + c] = acc;
+            }
+        for (int t = 0; t < V; t++)  // dwte += A^T dm
             for (int c = 0; c < C; c++) {
                 float acc = 0.0f;
                 for (int r = 0; r < rows; r++) acc += A[(size_t)r * V + t] * dm[(size_t)(r0 + r) * C + c];
                 dwte[(size_t)t * C + c] += acc;
             }
+        for (int r = 0; r < rows; r++)  // G = dm wte^T, into A
+            for (int t = 0; t < V; t++) {
+                float acc = 0.0f;
+                for (int c = 0; c < C; c++) acc += dm[(size_t)(r0 + r) * C + c] * wte[(size_t)t * C + c];
+                A[(size_t)r * V + t] = acc;
+            }
+        for (int rk = 0; rk < rows * K; rk++)
+            dw[(size_t)r0 * K + rk] = mm_read_dw_from_products(A + (size_t)(rk / K) * V,
+                                                               bank + (size_t)idx[(size_t)r0 * K + rk] * LK, LK);
     }
+    cr_expect_lt(relerr(m, mr, (size_t)N * C), 1e-5, "read forward");
+    cr_expect_lt(relerr(dw, dwr, (size_t)N * K), 1e-5, "read dw");
     cr_expect_lt(relerr(dwte, dwter, (size_t)V * C), 1e-5, "read dwte");
-    for (int c = 0; c < C; c++) cr_expect_eq(mm_entry_value_col(bank + 0 * LK, LK, wte, C, c), 0.0f, "empty entry");
+    float g[V];
+    for (int t = 0; t < V; t++) g[t] = 1.0f + (float)t;
+    cr_expect_eq(mm_read_dw_from_products(g, bank + 0 * LK, LK), 0.0f, "empty entry");
     free(idx), free(w), free(wte), free(dm), free(bank), free(m), free(mr), free(dw), free(dwr), free(dwte), free(dwter);
     free(A);
 }

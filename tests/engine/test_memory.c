@@ -419,7 +419,7 @@ Test(memory, read_ops_match_naive_loops_across_chunks) {
     for (int e = 0; e < NUM; e++)
         for (int t = 0; t < (e % 9 == 0 ? 0 : 1 + e % LK); t++) bank[e * LK + t] = (uint16_t)(1 + urand() * (V - 1));
     fill_rand(wte, V * C, 1), fill_rand(dm, N * C, 1);
-    be()->memory_read_forward(m, idx, w, bank, LK, wte, N, K, C);
+    be()->memory_read_forward(m, idx, w, bank, LK, wte, N, K, C, V);
     be()->memory_read_backward(dw, dwte, dm, idx, w, bank, LK, wte, N, K, C, V);
     double *rdwte = calloc((size_t)V * C, sizeof(double)), em = 0, edw = 0, edwte = 0, vmax = 0;
     for (int n = 0; n < N; n++) {

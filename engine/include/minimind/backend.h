@@ -117,9 +117,10 @@ typedef struct mm_backend {
                                    int hard);
     // dscore (N, K) OVERWRITTEN = ysoft * (dw - sum_k ysoft*dw) (softmax and straight-through Gumbel).
     void (*memory_weights_backward)(float *dscore, const float *dw, const float *ysoft, int N, int K);
-    // m (N, C) = sum_k w[n,k] * v_e, v_e = mean of wte[t] over the tokens t != 0 of bank row e (0 if none).
+    // m (N, C) = sum_k w[n,k] * v_e, v_e = mean of wte[t] over the tokens t != 0 of bank row e (0 if none);
+    // wte (V, C).
     void (*memory_read_forward)(float *m, const int32_t *idx, const float *w, const uint16_t *bank, int LK,
-                                const float *wte, int N, int K, int C);
+                                const float *wte, int N, int K, int C, int V);
     // dw (N, K) OVERWRITTEN = dm . v_e; dwte (V, C) += w * dm / count at each token of each candidate.
     void (*memory_read_backward)(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
                                  const uint16_t *bank, int LK, const float *wte, int N, int K, int C, int V);

@@ -52,7 +52,7 @@ void mm_cpu_memory_weights_forward(float *w, float *ysoft, const float *score, c
                                    int hard);
 void mm_cpu_memory_weights_backward(float *dscore, const float *dw, const float *ysoft, int N, int K);
 void mm_cpu_memory_read_forward(float *m, const int32_t *idx, const float *w, const uint16_t *bank, int LK,
-                                const float *wte, int N, int K, int C);
+                                const float *wte, int N, int K, int C, int V);
 void mm_cpu_memory_read_backward(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
                                  const uint16_t *bank, int LK, const float *wte, int N, int K, int C, int V);
 void mm_cpu_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int accumulate);

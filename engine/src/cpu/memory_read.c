@@ -176,7 +176,8 @@ static void mm_read_backward_direct(float *dw, float *dwte, const float *dm, con
 // ---- the ops ----
 
 void mm_cpu_memory_read_forward(float *m, const int32_t *idx, const float *w, const uint16_t *bank, int LK,
-                                const float *wte, int N, int K, int C) {
+                                const float *wte, int N, int K, int C, int V) {
+    (void)V;  // the CPU gathers the entries' rows
     mm_uniq u;
     if (mm_uniq_alloc(&u, N, K, C, 0) != 0) {
         mm_read_forward_direct(m, idx, w, bank, LK, wte, N, K, C);

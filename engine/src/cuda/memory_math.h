@@ -92,24 +92,24 @@ MM_HD int mm_bank_count(const uint16_t *row, int LK) {
     return c;
 }
 
-// Column c of the value of bank entry `row`: the mean of wte[t][c] over its tokens t != pad, summed
-// in position order and then scaled by 1/count (as the CPU kernel); 0 for an empty entry.
-MM_HD float mm_entry_value_col(const uint16_t *row, int LK, const float *wte, int C, int c) {
+// dw of one candidate from its row's products g[t] = dm[n] . wte[t] (t < V): the mean of g over the
+// entry's tokens != pad, summed in position order and then scaled by 1/count; 0 for an empty entry.
+MM_HD float mm_read_dw_from_products(const float *g, const uint16_t *row, int LK) {
     float s = 0.0f;
     int cnt = 0;
     for (int t = 0; t < LK; t++) {
         const unsigned tok = row[t];
         if (tok == 0) continue;
-        s += wte[(size_t)tok * C + c];
+        s += g[tok];
         cnt++;
     }
     return cnt ? s * (1.0f / (float)cnt) : 0.0f;
 }
 
-// The backward's dense coefficient matrix A (rows, V): A[n, t] = sum over the candidates k of row n
-// with w != 0 and over the positions of their entry holding token t of w[n,k] / count(entry). It
-// is built by one thread per row in candidate and position order (deterministic), then
-// dwte += A^T dm is one sgemm. Adds row n's coefficients to arow (V).
+// The read-out's dense coefficient matrix A (rows, V): A[n, t] = sum over the candidates k of row n
+// with w != 0 and over the positions of their entry holding token t of w[n,k] / count(entry), so
+// that m = A wte and dwte += A^T dm. It is built by one thread per row in candidate and position
+// order (deterministic). Adds row n's coefficients to arow (V).
 MM_HD void mm_read_coef_row(float *arow, const int32_t *idx, const float *w, const uint16_t *bank, int LK, int K) {
     for (int k = 0; k < K; k++) {
         float wk = w[k];
@@ -123,7 +123,7 @@ MM_HD void mm_read_coef_row(float *arow, const int32_t *idx, const float *w, con
     }
 }
 
-// Rows per chunk of the dense backward: A (rows, V) holds at most `budget` floats (>= 1 row).
+// Rows per chunk of the dense read-out: A (rows, V) holds at most `budget` floats (>= 1 row).
 MM_HD int mm_read_chunk_rows(int N, int V, long budget) {
     long r = budget / (V > 0 ? V : 1);
     if (r < 1) r = 1;
