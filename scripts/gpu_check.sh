@@ -55,7 +55,7 @@ MM_REQUIRE_GPU=1 MM_QUIET=1 TMPDIR="$TESTTMP" timeout 300 "$BUILD/tests/engine_t
     2>&1 | tee "$LOGS/test_cuda.log" || status=1
 timeout 120 "$BUILD/tests/engine_test_cuda_host" --jobs 1 2>&1 | tee "$LOGS/test_cuda_host.log" || status=1
 # The trainer on the GPU through the CLI: memory model, EMA, fp16, SIGTERM + --resume bit-exact.
-MM_QUIET=1 TMPDIR="$TESTTMP" timeout 240 "$BUILD/tests/engine_test_train" --jobs 1 --verbose=1 \
+MM_REQUIRE_GPU=1 MM_QUIET=1 TMPDIR="$TESTTMP" timeout 240 "$BUILD/tests/engine_test_train" --jobs 1 --verbose=1 \
     --filter 'device_cuda/*' 2>&1 | tee "$LOGS/test_train_cuda.log" || status=1
 
 # Benchmark: MiniMind-26M at T = 512 on the GPU in bf16 (the default: tensor cores, fp32 storage)

@@ -394,10 +394,12 @@ Test(staged, device_paths_train_stop_resume_like_the_cpu, .timeout = 300) {
 // The same run on a CUDA device, when the engine has one: the CUDA kernels in the loop of the
 // trainer (memory model, EMA window, fp16 loss scaling), SIGTERM then --resume equal to the
 // uninterrupted device run bit for bit. In CI the device is the simulated one: CTest runs this
-// test as engine.test_train_sim, linked with engine/cusim and spawning minimind_cusim.
+// test as engine.test_train_sim, linked with engine/cusim and spawning minimind_cusim. Without a
+// device it skips, or fails with MM_REQUIRE_GPU=1 (scripts/gpu_check.sh).
 Test(device_cuda, memory_model_train_stop_resume_bit_exact, .timeout = 900) {
-    const char *why = "no CUDA device";
+    const char *why = "no CUDA device", *req = getenv("MM_REQUIRE_GPU");
     if (mm_cuda_device_count(&why) <= 0) {
+        if (req && !strcmp(req, "1")) cr_assert_fail("no CUDA device: %s (MM_REQUIRE_GPU=1)", why);
         fprintf(stderr, "test_train: no CUDA device: %s — skipped (engine.test_train_sim runs it simulated)\n", why);
         cr_skip_test("no CUDA device: %s", why);
     }
