@@ -110,6 +110,7 @@ typedef struct mm_trainer {
     int n_extras;
     int fp16;                   // [train] mixed_precision = fp16: dynamic loss scaling
     mm_loss_scaler scaler;      // (fp16) the loss scale, saved in the resume state
+    int window_overflow;        // (fp16) a micro-step of this accumulation window had a non-finite loss
 } mm_trainer;
 
 static int mm_trainer_load_config(mm_trainer *tr, const mm_train_args *a) {
@@ -479,7 +480,7 @@ static int mm_trainer_diverged(mm_trainer *tr, long step, const char *what, doub
 
 // fp16: the gradients were not finite so often that the loss scale fell below MM_LOSS_SCALE_MIN.
 static int mm_trainer_scale_collapsed(mm_trainer *tr, float loss, float lr, int epoch) {
-    mm_errorf("step %ld: fp16 loss scaling: the gradients keep overflowing and the loss scale fell to %g (below "
+    mm_errorf("step %ld: fp16 loss scaling: the loss or the gradients keep overflowing and the loss scale fell to %g (below "
               "%g); training stopped (last good checkpoint: %s, step %ld). Try mixed_precision = bf16 or fp32",
               tr->step, (double)tr->scaler.scale, (double)MM_LOSS_SCALE_MIN, tr->last_save > 0 ? tr->ckpt_path : "none",
               tr->last_save);
@@ -521,10 +522,17 @@ static int mm_trainer_loop(mm_trainer *tr) {
         if (mm_model_forward(&tr->model, tr->batch.x, tr->batch.y, tr->batch.loss_mask, tr->batch.B, tr->batch.T,
                              &loss, NULL) != 0)
             return MM_EXIT_ERROR;
-        if (!isfinite(loss)) return mm_trainer_diverged(tr, tr->step + 1, "the loss", loss, loss, lr, epoch);
-        // fp16: the backward starts from the scaled loss (scale a power of two: exact)
-        float dloss = (tr->fp16 ? tr->scaler.scale : 1.0f) / (float)accum;
-        if (mm_model_backward(&tr->model, dloss) != 0) return MM_EXIT_ERROR;
+        if (!isfinite(loss) && !tr->fp16)
+            return mm_trainer_diverged(tr, tr->step + 1, "the loss", loss, loss, lr, epoch);
+        if (!isfinite(loss)) {
+            // fp16 (GradScaler): an overflowing forward makes the window's gradients non-finite;
+            // its optimizer step is skipped and the scale backs off (no backward needed)
+            tr->window_overflow = 1;
+        } else {
+            // fp16: the backward starts from the scaled loss (scale a power of two: exact)
+            float dloss = (tr->fp16 ? tr->scaler.scale : 1.0f) / (float)accum;
+            if (mm_model_backward(&tr->model, dloss) != 0) return MM_EXIT_ERROR;
+        }
         tr->step++;
         window_tokens += (long)tr->batch.B * tr->batch.T;
         if (tr->step % accum == 0 || tr->step == tr->total) {
@@ -533,7 +541,9 @@ static int mm_trainer_loop(mm_trainer *tr) {
             tr->grad_norm = mm_model_clip_grad_norm(&tr->model, (float)t->grad_clip);
             int take = 1;
             if (tr->fp16) {
+                if (tr->window_overflow) tr->grad_norm = NAN;  // logged as null, like any skipped step
                 take = mm_loss_scaler_update(&tr->scaler, isfinite(tr->grad_norm));
+                tr->window_overflow = 0;
                 if (mm_loss_scaler_collapsed(&tr->scaler)) return mm_trainer_scale_collapsed(tr, loss, lr, epoch);
             } else if (!isfinite(tr->grad_norm)) {
                 return mm_trainer_diverged(tr, tr->step, "the gradient norm", tr->grad_norm, loss, lr, epoch);

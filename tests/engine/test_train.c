@@ -510,6 +510,77 @@ Test(resume, kill_between_the_renames_of_a_save_is_completed, .timeout = 300) {
 
 // ---- divergence ----
 
+// Sets row `tok` of the tied embedding (tok_embeddings.weight and its copy output.weight) in the
+// weights file `path` to `value`, in place.
+static void mm_poke_embedding_row(const char *path, int tok, float value) {
+    static const char *const names[] = {"tok_embeddings.weight", "output.weight"};
+    long off[2];
+    int C = 0;
+    mm_safetensors st;
+    cr_assert_eq(mm_st_read(&st, path), 0, "%s", mm_error_message());
+    for (int i = 0; i < 2; i++) {
+        const mm_st_tensor *t = mm_st_find(&st, names[i]);
+        cr_assert(t && t->ndim == 2, "no %s in %s", names[i], path);
+        C = (int)t->shape[1];
+        off[i] = (long)((const char *)t->data - (const char *)st.file_buf) + (long)tok * C * 4;
+    }
+    mm_st_free(&st);
+    FILE *f = fopen(path, "r+b");
+    cr_assert(f);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(fseek(f, off[i], SEEK_SET), 0);
+        for (int c = 0; c < C; c++) cr_assert_eq(fwrite(&value, 4, 1, f), 1);
+    }
+    cr_assert_eq(fclose(f), 0);
+}
+
+// fp16 as torch.cuda.amp.GradScaler: a forward that overflows (an embedding row of 1e38 edited
+// into the checkpoint: every logit row overflows through the tied head) skips its optimizer steps
+// and halves the scale each time instead of stopping at once; the weights stay as loaded; the run
+// stops (exit 4) when the scale collapses, naming the loss scale.
+Test(train, fp16_overflowing_loss_skips_steps_until_the_scale_collapses, .timeout = 300) {
+    mm_fx_data d;
+    mm_resume_data(&d, "overflow");
+    char *ini = mm_resume_ini(&d, 8);
+    char *out = mm_test_path(d.dir, "run"), *w = mm_test_path(out, "pretrain_32.safetensors");
+    // a good start: fp16 training stopped (SIGTERM) after 10 rows, checkpoint at a boundary
+    char *fp16_ini = mm_fx_fmt("%s.fp16.ini", ini);
+    char *text = mm_fx_slurp(ini);
+    char *at = strstr(text, "mixed_precision = fp32");
+    cr_assert(at, "no mixed_precision line in %s", ini);
+    memcpy(at + strlen("mixed_precision = "), "fp16", 4);
+    mm_test_write_file(fp16_ini, text, strlen(text));
+    int st = mm_interrupt_at(mm_spawn_train(fp16_ini, out, 0), out, 10, SIGTERM);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 3, "SIGTERM: exit status 0x%x", st);
+    const long start = mm_state_step(out);
+    mm_poke_embedding_row(w, 7, 1e38f);
+    mm_safetensors before;
+    cr_assert_eq(mm_st_read(&before, w), 0, "%s", mm_error_message());
+
+    mm_proc_result r;
+    mm_fx_train(fp16_ini, out, NULL, 1, &r);
+    cr_assert_eq(r.status, 4, "expected exit 4 once the scale collapses, got %d:\n%s", r.status, r.err);
+    cr_assert(strstr(r.err, "loss scale fell to"), "%s", r.err);
+    cr_assert_null(strstr(r.err, "the loss is"), "stopped on the first non-finite loss:\n%s", r.err);
+    // every optimizer step after the resume was skipped: about 30 halvings from 65536 (2 micro-steps each)
+    char *metrics = mm_test_path(out, "metrics.jsonl");
+    long last = mm_last_logged_step(metrics);
+    cr_assert_geq(last, start + 2 * 29, "stopped after step %ld: fewer skipped steps than halvings", last);
+    mm_safetensors after;
+    char *ckpt_state = mm_test_path(out, "pretrain_32.state.safetensors");
+    cr_assert_gt(mm_state_step(out), start, "no checkpoint was saved during the skipped steps");
+    cr_assert_eq(mm_st_read(&after, w), 0, "%s", mm_error_message());
+    for (int i = 0; i < before.n_tensors; i++) {
+        const mm_st_tensor *a = &before.tensors[i], *b = mm_st_find(&after, a->name);
+        cr_assert(b && b->nbytes == a->nbytes && !memcmp(a->data, b->data, a->nbytes),
+                  "%s changed although every step was skipped", a->name);
+    }
+    mm_st_free(&before), mm_st_free(&after);
+    mm_proc_result_free(&r);
+    free(ckpt_state), free(metrics), free(w), free(out), free(ini), free(fp16_ini), free(text);
+    mm_fx_data_free(&d);
+}
+
 Test(train, nonfinite_loss_stops_with_status_4_and_keeps_a_good_checkpoint, .timeout = 300) {
     mm_fx_data d;
     mm_resume_data(&d, "nan");
