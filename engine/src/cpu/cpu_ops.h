@@ -58,7 +58,8 @@ void mm_cpu_memory_read_backward(float *dw, float *dwte, const float *dm, const 
 void mm_cpu_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int accumulate);
 
 // exp(x) for float, branch-free so loops using it vectorise (Cephes expf: range reduction by
-// ln 2 and a degree-6 polynomial; relative error ~2 ulp). Inputs are clamped to [-87.3, 88.3].
+// ln 2 and a degree-6 polynomial; relative error ~2 ulp). Inputs are clamped to [-87.3, 88.3];
+// NaN gives NaN.
 static inline float mm_fast_expf(float x) {
     x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
     float n = floorf(x * 1.44269504088896341f + 0.5f);
@@ -74,7 +75,10 @@ static inline float mm_fast_expf(float x) {
         int32_t i;
         float f;
     } s;
-    s.i = ((int32_t)n + 127) << 23;
+    // 2^n from the exponent bits; a NaN x gives a NaN p (and any n): n is zeroed first so that the
+    // conversion and the shift stay defined.
+    const float nk = n == n ? n : 0.0f;
+    s.i = (int32_t)(((uint32_t)(int32_t)nk + 127u) << 23);
     return p * s.f;
 }
 
