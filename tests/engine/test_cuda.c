@@ -286,19 +286,26 @@ static void batch(int32_t *X, int32_t *Y, int n, int V, int seed) {
     }
 }
 
+enum { PB = 2, PT = 48 };  // the parity batch of the whole-model tests
+
+// The parity batch `seed` into X, Y (PB * PT tokens each), then one forward and backward of the
+// CPU model mc and the device model mg on it; *lc, *lg their losses.
+static void parity_step(mm_model *mc, mm_model *mg, int32_t *X, int32_t *Y, int seed, float *lc, float *lg) {
+    batch(X, Y, PB * PT, mc->config.vocab_size, seed);
+    cr_assert(mm_model_forward(mc, X, Y, NULL, PB, PT, lc, NULL) == 0 && mm_model_backward(mc, 1.0f) == 0);
+    cr_assert(mm_model_forward(mg, X, Y, NULL, PB, PT, lg, NULL) == 0, "%s", mm_error_message());
+    cr_assert(mm_model_backward(mg, 1.0f) == 0, "%s", mm_error_message());
+}
+
 Test(cuda, model_loss_and_gradients_match_cpu) {
     const mm_backend *g = need_gpu();
     mm_model_config cfg = tiny_config();
     mm_model mc, mg;
     cr_assert(mm_model_init(&mc, &cfg, mm_backend_cpu(), 3) == 0, "%s", mm_error_message());
     cr_assert(mm_model_init(&mg, &cfg, g, 3) == 0, "%s", mm_error_message());
-    const int B = 2, T = 48;
-    int32_t X[96], Y[96];
-    batch(X, Y, B * T, cfg.vocab_size, 1);
+    int32_t X[PB * PT], Y[PB * PT];
     float lc, lg;
-    cr_assert(mm_model_forward(&mc, X, Y, NULL, B, T, &lc, NULL) == 0 && mm_model_backward(&mc, 1.0f) == 0);
-    cr_assert(mm_model_forward(&mg, X, Y, NULL, B, T, &lg, NULL) == 0, "%s", mm_error_message());
-    cr_assert(mm_model_backward(&mg, 1.0f) == 0, "%s", mm_error_message());
+    parity_step(&mc, &mg, X, Y, 1, &lc, &lg);
     cr_expect(fabsf(lc - lg) < 1e-5f * lc, "loss cpu %.7f gpu %.7f", lc, lg);
     expect_close(g, mg.grads, mc.grads, mc.num_params, 1e-4, "all gradients");
     mm_model_free(&mc);
@@ -525,13 +532,9 @@ static void memory_model_case(const mm_backend *g, mm_model_type type, mm_memory
     mc.tracker = &tc, mg.tracker = &tg;
     mc.training = mg.training = 1;
     mc.noise_seed = mg.noise_seed = 77;
-    const int B = 2, T = 48;
-    int32_t X[96], Y[96];
-    batch(X, Y, B * T, cfg.vocab_size, 3);
+    int32_t X[PB * PT], Y[PB * PT];
     float lc, lg;
-    cr_assert(mm_model_forward(&mc, X, Y, NULL, B, T, &lc, NULL) == 0 && mm_model_backward(&mc, 1.0f) == 0);
-    cr_assert(mm_model_forward(&mg, X, Y, NULL, B, T, &lg, NULL) == 0, "%s", mm_error_message());
-    cr_assert(mm_model_backward(&mg, 1.0f) == 0, "%s", mm_error_message());
+    parity_step(&mc, &mg, X, Y, 3, &lc, &lg);
     const char *name = type == MM_MODEL_MEMORY ? "model" : "model_no_feed";
     cr_expect(fabsf(lc - lg) < 1e-5f * lc, "%s: loss cpu %.7f gpu %.7f", name, lc, lg);
     expect_close(g, mg.grads, mc.grads, mc.num_params, 1e-4, "memory model: all gradients");
@@ -551,7 +554,7 @@ static void memory_model_case(const mm_backend *g, mm_model_type type, mm_memory
     float *g1 = down(g, mg.grads, mg.num_params);
     mm_model_zero_grad(&mg);
     float lg2;
-    cr_assert(mm_model_forward(&mg, X, Y, NULL, B, T, &lg2, NULL) == 0 && mm_model_backward(&mg, 1.0f) == 0, "%s",
+    cr_assert(mm_model_forward(&mg, X, Y, NULL, PB, PT, &lg2, NULL) == 0 && mm_model_backward(&mg, 1.0f) == 0, "%s",
               mm_error_message());
     float *g2 = down(g, mg.grads, mg.num_params);
     cr_expect(lg2 == lg && memcmp(g1, g2, mg.num_params * sizeof(float)) == 0, "%s: a second GPU step differs", name);
@@ -561,7 +564,7 @@ static void memory_model_case(const mm_backend *g, mm_model_type type, mm_memory
     cr_assert(mm_memory_tracker_init(&tg, mg.ms.num, mg.C, 1) == 0);
     mg.tracker = &tg;
     mm_model_zero_grad(&mg);
-    cr_assert(mm_model_forward(&mg, X, Y, NULL, B, T, &lg2, NULL) == 0, "%s", mm_error_message());
+    cr_assert(mm_model_forward(&mg, X, Y, NULL, PB, PT, &lg2, NULL) == 0, "%s", mm_error_message());
     // EMA update of the bank from the window's reads (host bank, device embeddings)
     long cc = mm_memory_ema_update(mc.be, &tc, mc.bank, mc.ms.LK, mc.tok_embeddings, mc.norm, mc.V, mc.C, 0.5f, 0);
     long cg = mm_memory_ema_update(mg.be, &tg, mg.bank, mg.ms.LK, mg.tok_embeddings, mg.norm, mg.V, mg.C, 0.5f, 0);
