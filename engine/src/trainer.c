@@ -478,7 +478,8 @@ static int mm_trainer_diverged(mm_trainer *tr, long step, const char *what, doub
     return mm_trainer_stop_failed(tr, loss, lr, epoch);
 }
 
-// fp16: the gradients were not finite so often that the loss scale fell below MM_LOSS_SCALE_MIN.
+// fp16: the loss or the gradients were not finite so often that the loss scale fell below
+// MM_LOSS_SCALE_MIN.
 static int mm_trainer_scale_collapsed(mm_trainer *tr, float loss, float lr, int epoch) {
     mm_errorf("step %ld: fp16 loss scaling: the loss or the gradients keep overflowing and the loss scale fell to %g (below "
               "%g); training stopped (last good checkpoint: %s, step %ld). Try mixed_precision = bf16 or fp32",
@@ -522,9 +523,8 @@ static int mm_trainer_loop(mm_trainer *tr) {
         if (mm_model_forward(&tr->model, tr->batch.x, tr->batch.y, tr->batch.loss_mask, tr->batch.B, tr->batch.T,
                              &loss, NULL) != 0)
             return MM_EXIT_ERROR;
-        if (!isfinite(loss) && !tr->fp16)
-            return mm_trainer_diverged(tr, tr->step + 1, "the loss", loss, loss, lr, epoch);
         if (!isfinite(loss)) {
+            if (!tr->fp16) return mm_trainer_diverged(tr, tr->step + 1, "the loss", loss, loss, lr, epoch);
             // fp16 (GradScaler): an overflowing forward makes the window's gradients non-finite;
             // its optimizer step is skipped and the scale backs off (no backward needed)
             tr->window_overflow = 1;
