@@ -219,7 +219,7 @@ Test(cuda, attention_gqa) {
     attention_case(g, 2, 40, 40, 4, 2, 16, 1e-5, 1e-4);
     attention_case(g, 1, 5, 33, 4, 2, 16, 1e-5, 1e-4);  // cached decoding shape
     attention_case(g, 1, 300, 300, 8, 2, 64, 1e-5, 1e-4);
-    attention_case(g, 3, 17, 17, 6, 3, 16, 1e-5, 1e-4);  // batched per head (H <= B*(H/KV))
+    attention_case(g, 3, 17, 17, 6, 3, 16, 1e-5, 1e-4);  // 3 groups of 2
     attention_case(g, 2, 24, 24, 4, 4, 16, 1e-5, 1e-4);  // MHA
 }
 

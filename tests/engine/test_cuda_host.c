@@ -227,46 +227,66 @@ Test(cuda_host, embedding_bucketed_backward_matches_cpu_exactly) {
     free(dout), free(dw), free(dwr);
 }
 
-// Attention (engine/src/cuda/attention.cu): the strided-batched GEMM plan (attention_plan.h) is
-// replayed with a naive column-major gemm, the row kernels (causal softmax and its backward) with
-// the same helpers, in both batching modes, and compared with the CPU attention op. The outputs
-// start as NaN: every element the op must write is written, and the padding columns of the strided
-// q / k|v buffers (dq and dk|dv share them as in the model) are never touched. Within one call the
-// members' C blocks must be disjoint (checked element by element).
+static float *nanv(size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    cr_assert(p);
+    for (size_t i = 0; i < n; i++) p[i] = NAN;
+    return p;
+}
 
-// C + c_off + i*sc (member i) = alpha op(A) op(B) + beta C, column-major; beta 0 ignores C (BLAS).
-static void replay_call(const mm_gemm_call *c, const float *A, const float *B, float *C, size_t c_len,
-                        unsigned char *mark) {
-    memset(mark, 0, c_len);
-    for (int i = 0; i < c->batch; i++) {
-        const float *a = A + c->a_off + (long long)i * c->sa, *b = B + c->b_off + (long long)i * c->sb;
-        float *cc = C + c->c_off + (long long)i * c->sc;
-        for (int col = 0; col < c->n; col++)
-            for (int row = 0; row < c->m; row++) {
+// Attention (engine/src/cuda/attention.cu): the batched GEMM plan (attention_plan.h: one call
+// per product over the B*H members, per-head dK/dV summed over each kv group) is replayed with a
+// naive column-major gemm, the row kernels (causal softmax and its backward) with the same
+// helpers, and compared with the CPU attention op. The outputs start as NaN: every element the op
+// must write is written, and the padding columns of the strided q / k|v buffers (dq and dk|dv
+// share them as in the model) are never touched. Within one call no two members write the same
+// element (checked element by element).
+
+// Member i of product p: C + off_c(i) = alpha op(A + off_a(i)) op(B + off_b(i)), column-major.
+static void replay_product(const mm_att_product *p, const mm_att_shape *s, const float *A, const float *B, float *C,
+                           size_t c_len) {
+    unsigned char *mark = calloc(c_len, 1);
+    cr_assert(mark);
+    for (int i = 0; i < mm_att_members(s); i++) {
+        const float *a = A + mm_att_member_offset(&p->a, s, i), *b = B + mm_att_member_offset(&p->b, s, i);
+        const long long c0 = mm_att_member_offset(&p->c, s, i);
+        for (int col = 0; col < p->n; col++)
+            for (int row = 0; row < p->m; row++) {
                 double acc = 0.0;
-                for (int l = 0; l < c->k; l++) {
-                    float x = c->ta ? a[l + (size_t)row * c->lda] : a[row + (size_t)l * c->lda];
-                    float y = c->tb ? b[col + (size_t)l * c->ldb] : b[l + (size_t)col * c->ldb];
+                for (int l = 0; l < p->k; l++) {
+                    float x = p->ta ? a[l + (size_t)row * p->lda] : a[row + (size_t)l * p->lda];
+                    float y = p->tb ? b[col + (size_t)l * p->ldb] : b[l + (size_t)col * p->ldb];
                     acc += (double)x * y;
                 }
-                size_t e = (size_t)(cc - C) + row + (size_t)col * c->ldc;
+                size_t e = (size_t)c0 + row + (size_t)col * p->ldc;
                 cr_assert_lt(e, c_len, "gemm writes past its output");
                 cr_assert_eq(mark[e], 0, "two members of one call write element %zu", e);
                 mark[e] = 1;
-                C[e] = (float)(c->alpha * acc + (c->beta != 0.0f ? c->beta * C[e] : 0.0));
+                C[e] = (float)(p->alpha * acc);
             }
     }
+    free(mark);
 }
 
-static void replay_product(const mm_att_product *p, const mm_att_shape *s, int mode, const float *A, const float *B,
-                           float *C, size_t c_len) {
-    unsigned char *mark = malloc(c_len);
-    cr_assert(mark);
-    for (int idx = 0; idx < mm_att_plan_ncalls(s, mode); idx++) {
-        mm_gemm_call c = mm_att_plan_call(p, s, mode, idx);
-        replay_call(&c, A, B, C, c_len, mark);
+// dK, dV: straight from the products when H == KV, else the per-head scratch and the group sums.
+static void replay_dkv(const mm_att_shape *s, const float *q, const float *dout, const float *att,
+                       const float *datt, float *dkv) {
+    const mm_att_product dkp = mm_att_dk_product(s), dvp = mm_att_dv_product(s);
+    const size_t nkv = (size_t)s->B * s->Tk * s->ldkv, nh = mm_att_dkv_scratch_len(s);
+    float *dk = dkv, *dv = dkv + s->KV * s->hs;
+    if (!nh) {
+        replay_product(&dkp, s, q, datt, dk, nkv);
+        replay_product(&dvp, s, dout, att, dv, nkv - s->KV * s->hs);
+        return;
     }
-    free(mark);
+    float *dkh = nanv(nh), *dvh = nanv(nh);
+    replay_product(&dkp, s, q, datt, dkh, nh);
+    replay_product(&dvp, s, dout, att, dvh, nh);
+    for (long e = 0; e < (long)s->B * s->Tk * s->KV * s->hs; e++) {
+        mm_att_group_sum(dk, dkh, s, e);
+        mm_att_group_sum(dv, dvh, s, e);
+    }
+    free(dkh), free(dvh);
 }
 
 // The row kernels, one row at a time (the GPU reduces in a tree; same math).
@@ -294,13 +314,6 @@ static void replay_softmax_backward_rows(float *datt, const float *att, const mm
     }
 }
 
-static float *nanv(size_t n) {
-    float *p = malloc((n ? n : 1) * sizeof(float));
-    cr_assert(p);
-    for (size_t i = 0; i < n; i++) p[i] = NAN;
-    return p;
-}
-
 // max relative error over the `cols` first columns of rows of stride ld; the columns [cols, ld)
 // of `got` must still be NaN (never written).
 static double relerr_cols(const float *got, const float *want, size_t rows, int ld, int cols, const char *what) {
@@ -319,7 +332,7 @@ static double relerr_cols(const float *got, const float *want, size_t rows, int 
     return e / m;
 }
 
-static void attention_case(int B, int Tq, int Tk, int H, int KV, int hs, int mode) {
+static void attention_case(int B, int Tq, int Tk, int H, int KV, int hs) {
     const int C = H * hs, ldq = C + 3, ldkv = 2 * KV * hs + 5;
     const float scale = 1.0f / sqrtf((float)hs);
     const mm_att_shape s = {B, Tq, Tk, H, KV, hs, ldq, ldkv};
@@ -335,21 +348,20 @@ static void attention_case(int B, int Tq, int Tk, int H, int KV, int hs, int mod
     // the plan, replayed
     float *out = nanv(no), *att = nanv(na), *datt = nanv(na), *dq = nanv(nq), *dkv = nanv(nkv);
     mm_att_product sc = mm_att_scores_product(&s, scale), pv = mm_att_pv_product(&s), dp = mm_att_dp_product(&s);
-    mm_att_product dqp = mm_att_dq_product(&s), dkp = mm_att_dk_product(&s), dvp = mm_att_dv_product(&s);
-    replay_product(&sc, &s, mode, k, q, att, na);
+    mm_att_product dqp = mm_att_dq_product(&s);
+    replay_product(&sc, &s, k, q, att, na);
     replay_softmax_rows(att, &s);
-    replay_product(&pv, &s, mode, v, att, out, no);
-    cr_expect_lt(relerr(att, attr, na), 1e-5, "att B=%d Tq=%d Tk=%d H=%d KV=%d mode %d", B, Tq, Tk, H, KV, mode);
-    cr_expect_lt(relerr(out, outr, no), 1e-5, "out B=%d Tq=%d Tk=%d H=%d KV=%d mode %d", B, Tq, Tk, H, KV, mode);
-    replay_product(&dp, &s, mode, v, dout, datt, na);
+    replay_product(&pv, &s, v, att, out, no);
+    cr_expect_lt(relerr(att, attr, na), 1e-5, "att B=%d Tq=%d Tk=%d H=%d KV=%d", B, Tq, Tk, H, KV);
+    cr_expect_lt(relerr(out, outr, no), 1e-5, "out B=%d Tq=%d Tk=%d H=%d KV=%d", B, Tq, Tk, H, KV);
+    replay_product(&dp, &s, v, dout, datt, na);
     replay_softmax_backward_rows(datt, att, &s, scale);
-    replay_product(&dqp, &s, mode, k, datt, dq, nq);
-    replay_product(&dkp, &s, mode, q, datt, dkv, nkv);
-    replay_product(&dvp, &s, mode, dout, att, dkv + KV * hs, nkv - KV * hs);
-    cr_expect_lt(relerr_cols(dq, dqr, (size_t)B * Tq, ldq, C, "dq"), 1e-4, "dq B=%d Tq=%d Tk=%d mode %d", B, Tq, Tk,
-                 mode);
+    replay_product(&dqp, &s, k, datt, dq, nq);
+    replay_dkv(&s, q, dout, att, datt, dkv);
+    cr_expect_lt(relerr_cols(dq, dqr, (size_t)B * Tq, ldq, C, "dq"), 1e-4, "dq B=%d Tq=%d Tk=%d H=%d KV=%d", B, Tq, Tk,
+                 H, KV);
     cr_expect_lt(relerr_cols(dkv, dkvr, (size_t)B * Tk, ldkv, 2 * KV * hs, "dk|dv"), 1e-4,
-                 "dk|dv B=%d Tq=%d Tk=%d mode %d", B, Tq, Tk, mode);
+                 "dk|dv B=%d Tq=%d Tk=%d H=%d KV=%d", B, Tq, Tk, H, KV);
     free(q), free(kv), free(dout), free(outr), free(attr), free(dattr), free(dqr), free(dkvr);
     free(out), free(att), free(datt), free(dq), free(dkv);
 }
@@ -363,23 +375,24 @@ Test(cuda_host, attention_gemm_plan_matches_cpu) {
         {2, 5, 5, 4, 4, 8},   // MHA (H == KV)
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-        for (int mode = MM_ATT_PER_HEAD; mode <= MM_ATT_PER_GROUP; mode++)
-            attention_case(cases[c][0], cases[c][1], cases[c][2], cases[c][3], cases[c][4], cases[c][5], mode);
+        attention_case(cases[c][0], cases[c][1], cases[c][2], cases[c][3], cases[c][4], cases[c][5]);
 }
 
-Test(cuda_host, attention_plan_modes_and_call_counts) {
-    mm_att_shape s = {16, 512, 512, 8, 2, 64, 768, 768};  // B*(H/KV) = 64 > H = 8
-    cr_expect_eq(mm_att_plan_fewest(&s), MM_ATT_PER_HEAD);
-    cr_expect_eq(mm_att_plan_ncalls(&s, MM_ATT_PER_HEAD), 8);
-    s.B = 1;  // decoding one sequence: 4 calls per group offset vs 8 heads
-    cr_expect_eq(mm_att_plan_fewest(&s), MM_ATT_PER_GROUP);
-    cr_expect_eq(mm_att_plan_ncalls(&s, MM_ATT_PER_GROUP), 4);
-    cr_expect_eq(mm_att_plan_mode(&s), MM_ATT_PER_HEAD, "the kernels keep the documented batching");
-    // dk sums the group's heads: the first head of each group writes, the others add
-    mm_att_product dk = mm_att_dk_product(&s);
-    for (int h = 0; h < 8; h++) cr_expect_eq(mm_att_plan_call(&dk, &s, MM_ATT_PER_HEAD, h).beta, h % 4 ? 1.0f : 0.0f);
-    mm_att_product dq = mm_att_dq_product(&s);
-    for (int h = 0; h < 8; h++) cr_expect_eq(mm_att_plan_call(&dq, &s, MM_ATT_PER_HEAD, h).beta, 0.0f);
+Test(cuda_host, attention_plan_members_and_key_gradients) {
+    mm_att_shape s = {16, 512, 512, 8, 2, 64, 768, 768};
+    cr_expect_eq(mm_att_members(&s), 128, "one call covers every (b, h)");
+    const mm_att_operand kv = mm_att_kv_operand(&s), qo = mm_att_q_operand(&s);
+    // member 2*8 + 5: b = 2, h = 5 reads kv head 1
+    cr_expect_eq(mm_att_member_offset(&kv, &s, 21), 2LL * 512 * 768 + 64);
+    cr_expect_eq(mm_att_member_offset(&qo, &s, 21), 2LL * 512 * 768 + 5 * 64);
+    // GQA: dK per query head into the (B,H,Tk,hs) scratch, rows of hs
+    cr_expect_eq(mm_att_dkv_direct(&s), 0);
+    cr_expect_eq(mm_att_dk_product(&s).ldc, 64);
+    cr_expect_eq(mm_att_dkv_scratch_len(&s), (size_t)16 * 8 * 512 * 64);
+    s.KV = 8;  // MHA: straight into dk, no scratch
+    cr_expect_eq(mm_att_dkv_direct(&s), 1);
+    cr_expect_eq(mm_att_dv_product(&s).ldc, 768);
+    cr_expect_eq(mm_att_dkv_scratch_len(&s), 0);
 }
 
 Test(cuda_host, attention_index_helpers) {

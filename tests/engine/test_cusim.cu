@@ -262,3 +262,46 @@ Test(cusim, cublas_refuses_bad_leading_dimensions_overlaps_and_host_operands) {
     cudaFree(A), cudaFree(B), cudaFree(C);
     cublasDestroy(h);
 }
+
+// cublasGemmBatchedEx: member i of a pointer-array batch equals cublasSgemm on the same operands;
+// members may interleave within rows (disjoint elements, as the attention's outputs do); two
+// members writing one element, and pointer arrays in host memory, are refused.
+static cublasStatus_t batched(cublasHandle_t h, int m, int n, int k, const float *const *A, int lda,
+                              const float *const *B, int ldb, float *const *C, int ldc, int batch) {
+    const float one = 1.0f, zero = 0.0f;
+    return cublasGemmBatchedEx(h, CUBLAS_OP_N, CUBLAS_OP_T, m, n, k, &one, (const void *const *)A, CUDA_R_32F, lda,
+                               (const void *const *)B, CUDA_R_32F, ldb, &zero, (void *const *)C, CUDA_R_32F, ldc,
+                               batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+}
+
+Test(cusim, cublas_pointer_array_batches) {
+    cublasHandle_t h;
+    cr_assert_eq(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+    float hA[64], hB[64];
+    for (int i = 0; i < 64; i++) hA[i] = (float)(i % 7) - 3.0f, hB[i] = (float)(i % 5) * 0.5f - 1.0f;
+    float *A = dev_floats(64), *B = dev_floats(64), *C = dev_floats(64), *R = dev_floats(64);
+    cudaMemcpy(A, hA, sizeof hA, cudaMemcpyHostToDevice);
+    cudaMemcpy(B, hB, sizeof hB, cudaMemcpyHostToDevice);
+    const float **ptrs = (const float **)dev_floats(3 * 2 * sizeof(void *) / sizeof(float));
+    // member i: C + 2i (2 x 4, ldc 4: rows 0-1 / 2-3 of each column) = A + 8i (2 x 3, lda 2) times (B + i)^T
+    const float *hp[6] = {A, A + 8, B, B + 1, C, C + 2};
+    cudaMemcpy(ptrs, hp, sizeof hp, cudaMemcpyHostToDevice);
+    cr_expect_eq(batched(h, 2, 4, 3, ptrs, 2, ptrs + 2, 4, (float *const *)(ptrs + 4), 4, 2), CUBLAS_STATUS_SUCCESS,
+                 "interleaved but disjoint outputs");
+    const float one = 1.0f, zero = 0.0f;
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, 2, 4, 3, &one, A + 8 * i, 2, B + i, 4, &zero, R + 2 * i, 4),
+                     CUBLAS_STATUS_SUCCESS);
+    float got[16], want[16];
+    cudaMemcpy(got, C, sizeof got, cudaMemcpyDeviceToHost);
+    cudaMemcpy(want, R, sizeof want, cudaMemcpyDeviceToHost);
+    cr_expect_eq(memcmp(got, want, sizeof got), 0, "the batch differs from the members computed one by one");
+    const float *clash[6] = {A, A + 8, B, B + 1, C, C + 1};  // member 1's row 0 is member 0's row 1
+    cudaMemcpy(ptrs, clash, sizeof clash, cudaMemcpyHostToDevice);
+    cr_expect_eq(batched(h, 2, 4, 3, ptrs, 2, ptrs + 2, 4, (float *const *)(ptrs + 4), 4, 2),
+                 CUBLAS_STATUS_INVALID_VALUE, "two members write one element");
+    cr_expect_eq(batched(h, 2, 4, 3, hp, 2, hp + 2, 4, (float *const *)(hp + 4), 4, 2), CUBLAS_STATUS_INVALID_VALUE,
+                 "pointer arrays in host memory");
+    cudaFree(A), cudaFree(B), cudaFree(C), cudaFree(R), cudaFree((void *)ptrs);
+    cublasDestroy(h);
+}

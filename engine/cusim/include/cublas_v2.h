@@ -2,7 +2,8 @@
 // the CPU with cuBLAS's argument checks (CUBLAS_STATUS_INVALID_VALUE for a bad size or leading
 // dimension), operands that must be device memory, and the compute types' rounding: FAST_16BF and
 // FAST_16F round A and B to bf16 / fp16 before the fp32 products. A strided batch whose members'
-// C ranges overlap is refused (cuBLAS leaves it undefined).
+// C ranges overlap is refused (cuBLAS leaves it undefined), and so is a pointer-array batch
+// (cublasGemmBatchedEx) in which two members write one element of C.
 #ifndef CUSIM_CUBLAS_V2_H
 #define CUSIM_CUBLAS_V2_H
 
@@ -42,10 +43,10 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                             const void *alpha, const void *A, cudaDataType at, int lda, const void *B,
                             cudaDataType bt, int ldb, const void *beta, void *C, cudaDataType ct, int ldc,
                             cublasComputeType_t compute, cublasGemmAlgo_t algo);
-cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
-                                          int k, const void *alpha, const void *A, cudaDataType at, int lda,
-                                          long long sa, const void *B, cudaDataType bt, int ldb, long long sb,
-                                          const void *beta, void *C, cudaDataType ct, int ldc, long long sc,
-                                          int batch, cublasComputeType_t compute, cublasGemmAlgo_t algo);
+cublasStatus_t cublasGemmBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                   const void *alpha, const void *const A[], cudaDataType at, int lda,
+                                   const void *const B[], cudaDataType bt, int ldb, const void *beta, void *const C[],
+                                   cudaDataType ct, int ldc, int batch, cublasComputeType_t compute,
+                                   cublasGemmAlgo_t algo);
 
 #endif

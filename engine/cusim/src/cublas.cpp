@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unordered_set>
 #include <vector>
 
 #include "cublas_v2.h"
@@ -109,8 +110,39 @@ cublasStatus_t run(cublasHandle_t h, const char *fn, product p, const float *alp
     if (p.r == EXACT && h->mode == CUBLAS_TF32_TENSOR_OP_MATH) p.r = TF32;
     const cublasStatus_t st = check(fn, p, A, B, C);
     if (st != CUBLAS_STATUS_SUCCESS || p.m == 0 || p.n == 0) return st;
+    cusim_count("cublas", fn);
     for (int i = 0; i < p.batch; i++)
         gemm_one(p, *alpha, A + i * p.sa, B + i * p.sb, *beta, C + i * p.sc);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+// The pointer-array batch: the arrays in device memory, each member checked as a single product,
+// no element of C written by two members (cuBLAS leaves that undefined), then the products.
+cublasStatus_t run_batched(cublasHandle_t h, const char *fn, product p, const float *alpha, const float *const *A,
+                           const float *const *B, const float *beta, float *const *C) {
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (p.r == EXACT && h->mode == CUBLAS_TF32_TENSOR_OP_MATH) p.r = TF32;
+    if (p.batch < 0) return refuse(fn, "negative batch %d (m %d)", p.batch, p.m);
+    const size_t bytes = sizeof(void *) * (size_t)p.batch;
+    if (p.batch && (!cusim_is_device(A, bytes) || !cusim_is_device(B, bytes) || !cusim_is_device(C, bytes))) {
+        cusim_fail(cudaErrorInvalidValue, 0, fn, "batch %d: a pointer array is not in device memory", p.batch);
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    product one = p;
+    one.batch = 1;
+    std::unordered_set<const float *> written;
+    for (int i = 0; i < p.batch; i++) {
+        const cublasStatus_t st = check(fn, one, A[i], B[i], C[i]);
+        if (st != CUBLAS_STATUS_SUCCESS) return st;
+        for (int col = 0; col < p.n; col++)
+            for (int row = 0; row < p.m; row++)
+                if (!written.insert(C[i] + row + (size_t)col * p.ldc).second)
+                    return refuse(fn, "batch member %d writes an element of C another member writes (column %d)", i,
+                                  col);
+    }
+    if (p.m == 0 || p.n == 0 || p.batch == 0) return CUBLAS_STATUS_SUCCESS;
+    cusim_count("cublas", fn);
+    for (int i = 0; i < p.batch; i++) gemm_one(one, *alpha, A[i], B[i], *beta, C[i]);
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -179,14 +211,15 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                (const float *)A, (const float *)B, (const float *)beta, (float *)C);
 }
 
-cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
-                                          int k, const void *alpha, const void *A, cudaDataType at, int lda,
-                                          long long sa, const void *B, cudaDataType bt, int ldb, long long sb,
-                                          const void *beta, void *C, cudaDataType ct, int ldc, long long sc,
-                                          int batch, cublasComputeType_t compute, cublasGemmAlgo_t) {
+cublasStatus_t cublasGemmBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                                   const void *alpha, const void *const A[], cudaDataType at, int lda,
+                                   const void *const B[], cudaDataType bt, int ldb, const void *beta, void *const C[],
+                                   cudaDataType ct, int ldc, int batch, cublasComputeType_t compute,
+                                   cublasGemmAlgo_t) {
     rounding r;
     if (at != CUDA_R_32F || bt != CUDA_R_32F || ct != CUDA_R_32F || !compute_rounding(compute, &r))
         return CUBLAS_STATUS_NOT_SUPPORTED;
-    return run(h, "cublasGemmStridedBatchedEx", {ta, tb, m, n, k, lda, ldb, ldc, sa, sb, sc, batch, r},
-               (const float *)alpha, (const float *)A, (const float *)B, (const float *)beta, (float *)C);
+    return run_batched(h, "cublasGemmBatchedEx", {ta, tb, m, n, k, lda, ldb, ldc, 0, 0, 0, batch, r},
+                       (const float *)alpha, (const float *const *)A, (const float *const *)B, (const float *)beta,
+                       (float *const *)C);
 }

@@ -12,5 +12,7 @@ void cusim_fail(cudaError_t err, int sticky, const char *what, const char *fmt, 
     __attribute__((format(printf, 4, 5)));
 // 1 when [p, p + bytes) lies inside one cudaMalloc allocation; p may be one past its end when bytes is 0.
 int cusim_is_device(const void *p, size_t bytes);
+// Counts one call of `name` of `kind` (launch, cublas, copy, wait) when MM_CUSIM_STATS is set (stats.cpp).
+void cusim_count(const char *kind, const char *name);
 
 #endif

@@ -92,6 +92,7 @@ cudaError_t cudaFree(void *p) {
     }
     g_allocs.erase(it);
     free(p);
+    cusim_count("wait", "cudaFree");
     return g_sticky;
 }
 
@@ -111,6 +112,10 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
         return cudaErrorInvalidValue;
     }
     memmove(dst, src, bytes);
+    static const char *const names[] = {"host to host", "host to device", "device to host", "device to device"};
+    cusim_count("copy", names[kind]);
+    // pageable host memory: the host waits for the queue before the copy (device to device does not)
+    if (kind != cudaMemcpyDeviceToDevice) cusim_count("wait", "cudaMemcpy");
     return cudaSuccess;
 }
 
@@ -121,12 +126,16 @@ cudaError_t cudaMemset(void *p, int value, size_t bytes) {
         return cudaErrorInvalidValue;
     }
     memset(p, value, bytes);
+    cusim_count("launch", "cudaMemset");
     return cudaSuccess;
 }
 
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
 
-cudaError_t cudaDeviceSynchronize(void) { return g_sticky; }
+cudaError_t cudaDeviceSynchronize(void) {
+    cusim_count("wait", "cudaDeviceSynchronize");
+    return g_sticky;
+}
 
 cudaError_t cudaGetLastError(void) {
     const cudaError_t e = g_sticky != cudaSuccess ? g_sticky : g_last;

@@ -320,6 +320,7 @@ uint64_t cusim_shfl(unsigned mask, uint64_t v, int src_lane, const char *what) {
 
 void cusim_run(const char *kernel, dim3 grid, dim3 block, size_t dyn_shared, void (*body)(void *), void *ctx) {
     if (!config_ok(kernel, grid, block, dyn_shared)) return;
+    cusim_count("launch", kernel);
     if (g_run.current >= 0) {
         cusim_fail(cudaErrorLaunchFailure, 1, kernel, "launched from inside kernel %s", g_run.kernel);
         return;

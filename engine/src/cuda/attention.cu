@@ -1,13 +1,17 @@
-// Causal grouped-query attention, scale 1/sqrt(hs): the four products per (b, h) are cuBLAS
-// strided-batched GEMMs (attention_plan.h: which calls, GQA and the row strides; compute type from
-// the precision, gemm.cu); the causal softmax and its backward are fused row kernels (one block
-// per attention row). Probabilities kept in att like the CPU kernel. No atomics: deterministic.
+// Causal grouped-query attention, scale 1/sqrt(hs): each of the six per-(b, h) products is one
+// batched cuBLAS GEMM over all B*H (batch item, query head) members through pointer arrays
+// (attention_plan.h: the offsets, GQA, the row strides; compute type from the precision, gemm.cu);
+// the causal softmax and its backward are fused row kernels (one block per attention row).
+// Probabilities kept in att like the CPU kernel. No atomics: deterministic.
 //   B batch, Tq queries, Tk keys (query i at position Tk-Tq+i sees keys 0..Tk-Tq+i), H query
 //   heads, KV kv heads (query head h reads kv head h / (H/KV)), hs head size, C = H*hs
 //   q (B,Tq,H*hs) stride ldq;  k, v (B,Tk,KV*hs) stride ldkv;  out (B,Tq,C);  att, datt (B,H,Tq,Tk)
 //   forward:  att = scale Q K^T (gemm), P = causal softmax of each row (kernel), O = P V (gemm)
 //   backward: dP = dO V^T (gemm, into datt), dS = P (dP - rowsum(P dP)) scale (kernel, in place),
-//             dQ = dS K, dK = sum_group dS^T Q, dV = sum_group P^T dO (gemms)
+//             dQ = dS K, dKh = dS^T Q, dVh = P^T dO per query head (gemms), dK, dV = the sums of
+//             dKh, dVh over each kv group's heads (kernel; direct when H == KV)
+// Launches per call: forward 4 (pointers, 2 gemms, softmax), backward 7 (pointers, 4 gemms,
+// softmax backward, group sum), whatever B and H.
 #include "attention_plan.h"
 #include "cuda_common.h"
 
@@ -47,13 +51,58 @@ __global__ static void mm_att_softmax_backward_kernel(float *datt, const float *
     for (int j = threadIdx.x; j < Tk; j += blockDim.x) d[j] = j < n ? mm_att_dscore(p[j], d[j], dot, scale) : 0.0f;
 }
 
-// Every call of product p: A, B, C are the base pointers of its three tensors.
-static void mm_att_run(const mm_att_product *p, const mm_att_shape *s, const float *A, const float *B, float *C) {
-    const int mode = mm_att_plan_mode(s), ncalls = mm_att_plan_ncalls(s, mode);
-    for (int idx = 0; idx < ncalls; idx++) {
-        mm_gemm_call c = mm_att_plan_call(p, s, mode, idx);
-        mm_cuda_gemm_strided(c.ta, c.tb, c.m, c.n, c.k, c.alpha, A + c.a_off, c.lda, c.sa, B + c.b_off, c.ldb, c.sb,
-                             c.beta, C + c.c_off, c.ldc, c.sc, c.batch);
+// Up to four products of one direction: their pointer arrays are filled by one kernel.
+enum { MM_ATT_MAX_JOBS = 4 };
+typedef struct mm_att_jobs {
+    int n;
+    const float *a[MM_ATT_MAX_JOBS], *b[MM_ATT_MAX_JOBS];
+    float *c[MM_ATT_MAX_JOBS];
+    mm_att_product p[MM_ATT_MAX_JOBS];
+} mm_att_jobs;
+
+// ptrs: for job j, three arrays of M = B*H pointers (A, B, C of member i) at ptrs + (3j + 0/1/2) M.
+__global__ static void mm_att_pointers_kernel(const float **ptrs, mm_att_jobs jobs, mm_att_shape s) {
+    const int M = mm_att_members(&s), i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= M) return;
+    for (int j = 0; j < jobs.n; j++) {
+        const mm_att_product *p = &jobs.p[j];
+        ptrs[(3 * j + 0) * M + i] = jobs.a[j] + mm_att_member_offset(&p->a, &s, i);
+        ptrs[(3 * j + 1) * M + i] = jobs.b[j] + mm_att_member_offset(&p->b, &s, i);
+        ptrs[(3 * j + 2) * M + i] = jobs.c[j] + mm_att_member_offset(&p->c, &s, i);
+    }
+}
+
+// Job j of the next fill: product p reading A, B and writing C (their base pointers).
+static void mm_att_add_job(mm_att_jobs *jobs, const mm_att_product *p, const float *A, const float *B, float *C) {
+    const int j = jobs->n++;
+    jobs->p[j] = *p, jobs->a[j] = A, jobs->b[j] = B, jobs->c[j] = C;
+}
+
+// Fills the pointer arrays of every job (one launch); NULL when the scratch could not be had.
+static const float **mm_att_fill_pointers(const mm_att_jobs *jobs, const mm_att_shape *s) {
+    const int M = mm_att_members(s);
+    const float **ptrs = (const float **)mm_cuda_scratch(MM_SCRATCH_ATT_PTRS, sizeof(float *) * 3 * MM_ATT_MAX_JOBS * M);
+    if (!ptrs) return NULL;
+    mm_att_pointers_kernel<<<mm_cdiv(M, TPB), TPB>>>(ptrs, *jobs, *s);
+    MM_CU_LAUNCHED();
+    return ptrs;
+}
+
+// Job j's product: one batched call over the M members.
+static void mm_att_run(const mm_att_jobs *jobs, const float **ptrs, int j, const mm_att_shape *s) {
+    const mm_att_product *p = &jobs->p[j];
+    const int M = mm_att_members(s);
+    mm_cuda_gemm_batched(p->ta, p->tb, p->m, p->n, p->k, p->alpha, ptrs + (3 * j + 0) * M, p->lda,
+                         ptrs + (3 * j + 1) * M, p->ldb, 0.0f, (float *const *)(ptrs + (3 * j + 2) * M), p->ldc, M);
+}
+
+// dk, dv = the group sums of the per-head scratch dkh, dvh (attention_plan.h: mm_att_group_sum).
+__global__ static void mm_att_group_sum_kernel(float *dk, float *dv, const float *dkh, const float *dvh,
+                                               mm_att_shape s) {
+    const long n = (long)s.B * s.Tk * s.KV * s.hs;
+    for (long e = blockIdx.x * (long)blockDim.x + threadIdx.x; e < n; e += (long)gridDim.x * blockDim.x) {
+        mm_att_group_sum(dk, dkh, &s, e);
+        mm_att_group_sum(dv, dvh, &s, e);
     }
 }
 
@@ -68,10 +117,15 @@ void mm_cuda_attention_forward(float *out, float *att, const float *q, int ldq, 
     if (!rows || Tk <= 0) return;
     const mm_att_shape s = mm_att_shape_of(B, Tq, Tk, H, KV, hs, ldq, ldkv);
     const mm_att_product scores = mm_att_scores_product(&s, 1.0f / sqrtf((float)hs)), pv = mm_att_pv_product(&s);
-    mm_att_run(&scores, &s, k, q, att);
+    mm_att_jobs jobs = {};
+    mm_att_add_job(&jobs, &scores, k, q, att);
+    mm_att_add_job(&jobs, &pv, v, att, out);
+    const float **ptrs = mm_att_fill_pointers(&jobs, &s);
+    if (!ptrs) return;
+    mm_att_run(&jobs, ptrs, 0, &s);
     mm_att_softmax_kernel<<<rows, TPB>>>(att, H, Tq, Tk);
     MM_CU_LAUNCHED();
-    mm_att_run(&pv, &s, v, att, out);
+    mm_att_run(&jobs, ptrs, 1, &s);
 }
 
 void mm_cuda_attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
@@ -80,12 +134,27 @@ void mm_cuda_attention_backward(float *dq, float *dk, float *dv, float *datt, co
     const unsigned rows = (unsigned)((long)B * H * Tq);
     if (!rows || Tk <= 0) return;
     const mm_att_shape s = mm_att_shape_of(B, Tq, Tk, H, KV, hs, ldq, ldkv);
+    const size_t nh = mm_att_dkv_scratch_len(&s);
+    float *dkh = dk, *dvh = dv;  // direct when H == KV
+    if (nh) {
+        dkh = (float *)mm_cuda_scratch(MM_SCRATCH_ATT_DKV, 2 * nh * sizeof(float));
+        if (!dkh) return;
+        dvh = dkh + nh;
+    }
     const mm_att_product dp = mm_att_dp_product(&s), dqp = mm_att_dq_product(&s);
     const mm_att_product dkp = mm_att_dk_product(&s), dvp = mm_att_dv_product(&s);
-    mm_att_run(&dp, &s, v, dout, datt);
+    mm_att_jobs jobs = {};
+    mm_att_add_job(&jobs, &dp, v, dout, datt);
+    mm_att_add_job(&jobs, &dqp, k, datt, dq);
+    mm_att_add_job(&jobs, &dkp, q, datt, dkh);
+    mm_att_add_job(&jobs, &dvp, dout, att, dvh);
+    const float **ptrs = mm_att_fill_pointers(&jobs, &s);
+    if (!ptrs) return;
+    mm_att_run(&jobs, ptrs, 0, &s);
     mm_att_softmax_backward_kernel<<<rows, TPB>>>(datt, att, H, Tq, Tk, 1.0f / sqrtf((float)hs));
     MM_CU_LAUNCHED();
-    mm_att_run(&dqp, &s, k, datt, dq);
-    mm_att_run(&dkp, &s, q, datt, dk);
-    mm_att_run(&dvp, &s, dout, att, dv);
+    for (int j = 1; j < 4; j++) mm_att_run(&jobs, ptrs, j, &s);
+    if (!nh) return;
+    mm_att_group_sum_kernel<<<mm_cdiv((size_t)B * Tk * KV * hs, TPB), TPB>>>(dk, dv, dkh, dvh, s);
+    MM_CU_LAUNCHED();
 }

@@ -32,6 +32,8 @@ enum {
     MM_SCRATCH_GRADNORM,
     MM_SCRATCH_MEMTOPK,  // memory_topk: the (rows, S) score blocks / their dense gradients
     MM_SCRATCH_MEMREAD,  // memory_read_backward: the dense (rows, V) coefficients
+    MM_SCRATCH_ATT_PTRS, // attention: the batched GEMMs' pointer arrays
+    MM_SCRATCH_ATT_DKV,  // attention_backward: the per-query-head dK, dV before the group sums
     MM_SCRATCH_N
 };
 void *mm_cuda_scratch(int slot, size_t bytes);
@@ -67,10 +69,9 @@ __device__ __forceinline__ float mm_block_max(float v) { return mm_block_reduce(
 int mm_cuda_set_precision(mm_precision p);
 void mm_cuda_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb,
                   float beta, float *C, int ldc);
-// batch products; member i reads A + i*sa, B + i*sb and writes C + i*sc (the members' C disjoint).
-void mm_cuda_gemm_strided(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, long long sa,
-                          const float *B, int ldb, long long sb, float beta, float *C, int ldc, long long sc,
-                          int batch);
+// batch products through device arrays of member pointers (A[i], B[i], C[i]; the members' C disjoint).
+void mm_cuda_gemm_batched(int ta, int tb, int m, int n, int k, float alpha, const float *const *A, int lda,
+                          const float *const *B, int ldb, float beta, float *const *C, int ldc, int batch);
 
 // ---- the op kernels (contracts: minimind/backend.h)
 void mm_cuda_matmul_forward(float *out, const float *inp, const float *w, int M, int K, int N, int accumulate);

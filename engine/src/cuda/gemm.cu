@@ -39,11 +39,11 @@ void mm_cuda_gemm(int ta, int tb, int m, int n, int k, float alpha, const float 
                            ldb, &beta, C, CUDA_R_32F, ldc, mm_cuda_compute_type(g_precision), CUBLAS_GEMM_DEFAULT));
 }
 
-void mm_cuda_gemm_strided(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, long long sa,
-                          const float *B, int ldb, long long sb, float beta, float *C, int ldc, long long sc,
-                          int batch) {
+void mm_cuda_gemm_batched(int ta, int tb, int m, int n, int k, float alpha, const float *const *A, int lda,
+                          const float *const *B, int ldb, float beta, float *const *C, int ldc, int batch) {
     if (m <= 0 || n <= 0 || batch <= 0) return;
-    MM_CUBLAS(cublasGemmStridedBatchedEx(mm_cuda_blas(), mm_op(ta), mm_op(tb), m, n, k, &alpha, A, CUDA_R_32F, lda, sa,
-                                         B, CUDA_R_32F, ldb, sb, &beta, C, CUDA_R_32F, ldc, sc, batch,
-                                         mm_cuda_compute_type(g_precision), CUBLAS_GEMM_DEFAULT));
+    MM_CUBLAS(cublasGemmBatchedEx(mm_cuda_blas(), mm_op(ta), mm_op(tb), m, n, k, &alpha, (const void *const *)A,
+                                  CUDA_R_32F, lda, (const void *const *)B, CUDA_R_32F, ldb, &beta,
+                                  (void *const *)C, CUDA_R_32F, ldc, batch, mm_cuda_compute_type(g_precision),
+                                  CUBLAS_GEMM_DEFAULT));
 }
