@@ -4,7 +4,8 @@
 # (docs/benchmarks.md, "GPU: device calls per step"). On a GPU each of these costs the host a few
 # microseconds whatever it computes, which bounds a small model's step from below.
 # The counts depend on the layer and head structure, not on the sizes, so the model is the
-# MiniMind-26M structure (8 layers, 8 heads, 2 kv heads) at toy sizes (the simulator is slow).
+# MiniMind-26M structure (8 layers, 8 heads, 2 kv heads) at toy sizes (the simulator is slow;
+# head size 16, so bf16 takes the FlashAttention kernels as MiniMind's 64 does).
 # Usage: bench/cuda_calls.sh [extra `minimind bench` options, e.g. --model-type model]
 # Needs the simulator CLI: build/engine/cusim/minimind_cusim (MM_CUSIM=ON, the default).
 set -euo pipefail
@@ -13,7 +14,7 @@ MM=${MM_MINIMIND_CUSIM:-$PWD/build/engine/cusim/minimind_cusim}
 [ -x "$MM" ] || { echo "cuda_calls: $MM not built (cmake -DMM_CUSIM=ON)" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-shape=(--device cuda --precision bf16 --dim 64 --n-layers 8 --n-heads 8 --n-kv-heads 2 --vocab 256 --seq-len 32
+shape=(--device cuda --precision bf16 --dim 128 --n-layers 8 --n-heads 8 --n-kv-heads 2 --vocab 256 --seq-len 32
   --batch 2 --warmup-steps 0 --knowledge-num 1024 --knowledge-dim 32 --knowledge-length 8 "$@")
 # per step = (counts after 3 steps - counts after 1 step) / 2: start-up (weights upload,
 # allocations, the first step's scratch growth) cancels out

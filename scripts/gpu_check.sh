@@ -2,7 +2,7 @@
 # The prepared check for a machine with an NVIDIA GPU (see docs/cuda.md): uses the prebuilt bundle
 # .gpubin/ (scripts/gpu_bundle.sh, carried by the device call) or else builds with CUDA, runs
 # the CUDA parity tests with MM_REQUIRE_GPU=1 (a missing GPU FAILS here, instead of skipping as
-# in CI), the host-side CUDA math tests, the CLI stop/resume test on the GPU, then the benchmark on the GPU (bf16 and fp32) and, for
+# in CI; the attention tests also on the GEMM path), the host-side CUDA math tests, the CLI stop/resume test on the GPU, then the benchmark on the GPU (bf16 and fp32) and, for
 # comparison, one CPU-backend number. Output: stdout, and $OUT/gpu_check/ (or
 # build-gpu/gpu_check/) with the logs.
 #   usage: scripts/gpu_check.sh [BUILD_DIR]      (default build-gpu)
@@ -53,13 +53,17 @@ TESTTMP=$(mkdir -p "$BUILD/tmp" && cd "$BUILD/tmp" && pwd)
 # CUDA parity tests (every kernel vs CPU, whole model, 20 steps, resume exactness; bf16/fp16).
 MM_REQUIRE_GPU=1 MM_QUIET=1 TMPDIR="$TESTTMP" timeout 300 "$BUILD/tests/engine_test_cuda" --jobs 1 --verbose=1 \
     2>&1 | tee "$LOGS/test_cuda.log" || status=1
+# The attention tests once more on the GEMM path (bf16 / fp16 default to the FlashAttention kernels).
+MM_CUDA_ATTENTION=gemm MM_REQUIRE_GPU=1 MM_QUIET=1 TMPDIR="$TESTTMP" timeout 120 "$BUILD/tests/engine_test_cuda" \
+    --jobs 1 --verbose=1 --filter 'cuda/attention*' 2>&1 | tee "$LOGS/test_cuda_gemm_attention.log" || status=1
 timeout 120 "$BUILD/tests/engine_test_cuda_host" --jobs 1 2>&1 | tee "$LOGS/test_cuda_host.log" || status=1
 # The trainer on the GPU through the CLI: memory model, EMA, fp16, SIGTERM + --resume bit-exact.
 MM_REQUIRE_GPU=1 MM_QUIET=1 TMPDIR="$TESTTMP" timeout 240 "$BUILD/tests/engine_test_train" --jobs 1 --verbose=1 \
     --filter 'device_cuda/*' 2>&1 | tee "$LOGS/test_train_cuda.log" || status=1
 
-# Benchmark: MiniMind-26M at T = 512 on the GPU in bf16 (the default: tensor cores, fp32 storage)
-# and in fp32 (one JSON line each), then a short CPU reference.
+# Benchmark: MiniMind-26M at T = 512 on the GPU in bf16 (the default: tensor cores, fp32 storage;
+# FlashAttention kernels), bf16 with MM_CUDA_ATTENTION=gemm, and fp32 (one JSON line each), then a
+# short CPU reference.
 bench() { timeout 300 "$BUILD/engine/minimind" bench --json "$@" 2>>"$LOGS/bench_stderr.txt"; }
 # bf16 also with the per-op split (--profile: 10 more steps, each op waited for; the JSON's
 # "profile" object) — where the time goes decides the next optimisation.
@@ -67,6 +71,9 @@ for prec in bf16 fp32; do
     bench --device cuda --precision "$prec" --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
         $([ "$prec" = bf16 ] && echo --profile) | tee "$LOGS/bench_cuda_$prec.json" || status=1
 done
+# bf16 with the attention as batched cuBLAS GEMMs instead of the FlashAttention kernels: which is faster here
+MM_CUDA_ATTENTION=gemm bench --device cuda --precision bf16 --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
+    | tee "$LOGS/bench_cuda_bf16_gemm_attention.json" || status=1
 bench --device cpu --seq-len 512 --batch 1 --steps 1 | tee "$LOGS/bench_cpu.json" || true
 # The memory variant (`model`: 1M-entry bank, 16 candidates) on the GPU.
 bench --device cuda --model-type model --seq-len 512 --batch 16 --steps 5 --warmup-steps 1 \

@@ -305,3 +305,60 @@ Test(cusim, cublas_pointer_array_batches) {
     cudaFree(A), cudaFree(B), cudaFree(C), cudaFree(R), cudaFree((void *)ptrs);
     cublasDestroy(h);
 }
+
+// ---- the tensor-core product (mma.sync m16n8k16): fragments built here from the PTX ISA's table
+// (g = lane / 4, t = lane % 4; A a[r]: row g + 8 (r % 2), columns 2t + 8 (r / 2) + {0, 1};
+// B b[r]: rows 2t + 8 r + {0, 1}, column g; D d[i]: row g + 8 (i / 2), column 2t + i % 2),
+// values exactly representable in both 16-bit formats, D = A B + C against a host product.
+static uint32_t half_bits(float x, int f16) {  // x: a small integer / 8, exact in bf16 and fp16
+    if (f16) {
+        _Float16 h = (_Float16)x;
+        uint16_t b;
+        memcpy(&b, &h, 2);
+        return b;
+    }
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return u >> 16;
+}
+
+__global__ void mma_kernel(float *d, const float *a, const float *b, const float *c, int f16) {
+    const int lane = threadIdx.x, g = lane / 4, t = lane % 4;
+    uint32_t ar[4], br[2];
+    float acc[4];
+    for (int r = 0; r < 4; r++) {
+        const int row = g + 8 * (r % 2), col = 2 * t + 8 * (r / 2);
+        ar[r] = half_bits(a[row * 16 + col], f16) | half_bits(a[row * 16 + col + 1], f16) << 16;
+    }
+    for (int r = 0; r < 2; r++) {
+        const int k = 2 * t + 8 * r;
+        br[r] = half_bits(b[k * 8 + g], f16) | half_bits(b[(k + 1) * 8 + g], f16) << 16;
+    }
+    for (int i = 0; i < 4; i++) acc[i] = c[(g + 8 * (i / 2)) * 8 + 2 * t + i % 2];
+    cusim_mma_m16n8k16(f16, acc, ar, br, acc);
+    for (int i = 0; i < 4; i++) d[(g + 8 * (i / 2)) * 8 + 2 * t + i % 2] = acc[i];
+}
+
+Test(cusim, mma_m16n8k16_in_the_ptx_fragment_layout) {
+    float ha[256], hb[128], hc[128], want[128], got[128];
+    for (int i = 0; i < 256; i++) ha[i] = (float)((i * 7) % 23 - 11) / 8.0f;
+    for (int i = 0; i < 128; i++) hb[i] = (float)((i * 5) % 19 - 9) / 8.0f, hc[i] = (float)(i % 13) - 6.0f;
+    for (int r = 0; r < 16; r++)
+        for (int n = 0; n < 8; n++) {
+            double s = hc[r * 8 + n];
+            for (int k = 0; k < 16; k++) s += (double)ha[r * 16 + k] * hb[k * 8 + n];
+            want[r * 8 + n] = (float)s;  // exact: few bits per product
+        }
+    float *a = dev_floats(256), *b = dev_floats(128), *c = dev_floats(128), *d = dev_floats(128);
+    cudaMemcpy(a, ha, sizeof ha, cudaMemcpyHostToDevice);
+    cudaMemcpy(b, hb, sizeof hb, cudaMemcpyHostToDevice);
+    cudaMemcpy(c, hc, sizeof hc, cudaMemcpyHostToDevice);
+    for (int f16 = 0; f16 < 2; f16++) {
+        mma_kernel<<<1, 32>>>(d, a, b, c, f16);
+        cr_assert_eq(cudaMemcpy(got, d, sizeof got, cudaMemcpyDeviceToHost), cudaSuccess);
+        cr_expect_eq(memcmp(got, want, sizeof got), 0, "%s: D differs from A B + C", f16 ? "fp16" : "bf16");
+    }
+    mma_kernel<<<1, 16>>>(d, a, b, c, 0);  // half a warp: the collective names lanes that do not exist
+    cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure, "mma with 16 lanes must fail the launch");
+    cudaFree(a), cudaFree(b), cudaFree(c), cudaFree(d);
+}

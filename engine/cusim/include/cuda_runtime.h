@@ -90,6 +90,12 @@ void __syncthreads(void);
 void __syncwarp(unsigned mask = 0xffffffffu);
 unsigned __ballot_sync(unsigned mask, int pred);
 uint64_t cusim_shfl(unsigned mask, uint64_t v, int src_lane, const char *what);
+// The tensor-core instruction mma.sync.aligned.m16n8k16.row.col.f32.{bf16|f16}.{bf16|f16}.f32
+// (inline PTX on a GPU): d = a b + c for the whole warp, in the PTX ISA's fragment layout (see
+// threads.cpp). A warp collective: all 32 lanes must execute it (.aligned). f16: 1 for fp16
+// inputs, 0 for bf16; a and b hold two 16-bit values per register (low half: the lower index).
+void cusim_mma_m16n8k16(int f16, float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]);
+#define CUSIM_SIMULATED 1
 template <typename T> static inline uint64_t cusim_bits(T v) {
     static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffle of a value over 8 bytes");
     uint64_t b = 0;

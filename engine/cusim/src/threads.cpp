@@ -34,7 +34,7 @@ namespace {
 
 enum { STACK_BYTES = 256 * 1024, MAX_THREADS = 1024, MAX_DYN_SHARED = 48 * 1024 };
 enum fiber_state { READY, AT_BLOCK_BARRIER, AT_WARP_COLLECTIVE, DONE };
-enum collective { SYNC, SHUFFLE, BALLOT };
+enum collective { SYNC, SHUFFLE, BALLOT, MMA };
 
 struct fiber {
     cusim_context ctx;
@@ -133,6 +133,59 @@ void pass_order(std::vector<int> &order, int n) {
     }
 }
 
+// One lane's operands of mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16}.{bf16,f16}.f32.
+struct mma_call {
+    int f16;
+    float *d;
+    const uint32_t *a, *b;  // 4 and 2 registers of two 16-bit values (low half: the lower index)
+    const float *c;
+};
+
+float half_bits_to_float(uint32_t bits, int f16) {
+    float x;
+    if (f16) {
+        const uint16_t h = (uint16_t)bits;
+        _Float16 v;
+        memcpy(&v, &h, 2);
+        return (float)v;
+    }
+    const uint32_t u = bits << 16;  // bf16: the high half of an fp32
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+// The PTX ISA's fragments for m16n8k16 with 16-bit inputs (g = lane / 4, t = lane % 4), written
+// from the specification independently of the kernels' helpers (engine/src/cuda/mma.h):
+//   A (16 x 16, row major): register r of lane holds row g + 8 (r % 2), columns 2t + 8 (r / 2) + {0, 1}
+//   B (16 x 8, k x n):      register r of lane holds column n = g, rows k = 2t + 8 r + {0, 1}
+//   C, D (16 x 8, f32):     element i of lane is row g + 8 (i / 2), column 2t + i % 2
+float mma_a(const fiber *warp, int row, int k, int f16) {
+    const mma_call *m = (const mma_call *)warp[(row % 8) * 4 + (k % 8) / 2].value;
+    const uint32_t reg = m->a[row / 8 + 2 * (k / 8)];
+    return half_bits_to_float(k % 2 ? reg >> 16 : reg & 0xFFFFu, f16);
+}
+float mma_b(const fiber *warp, int k, int n, int f16) {
+    const mma_call *m = (const mma_call *)warp[n * 4 + (k % 8) / 2].value;
+    const uint32_t reg = m->b[k / 8];
+    return half_bits_to_float(k % 2 ? reg >> 16 : reg & 0xFFFFu, f16);
+}
+
+// Every lane's D of one warp-wide mma (all 32 lanes wait on it): exact products, fp32 sums in k order.
+void run_mma(const fiber *warp) {
+    const int f16 = ((const mma_call *)warp[0].value)->f16;
+    for (int lane = 0; lane < 32; lane++) {
+        const mma_call *m = (const mma_call *)warp[lane].value;
+        float d[4];
+        for (int i = 0; i < 4; i++) {
+            const int row = lane / 4 + 8 * (i / 2), col = 2 * (lane % 4) + i % 2;
+            float acc = m->c[i];
+            for (int k = 0; k < 16; k++) acc += mma_a(warp, row, k, f16) * mma_b(warp, k, col, f16);
+            d[i] = acc;
+        }
+        memcpy(m->d, d, sizeof d);  // d may be c
+    }
+}
+
 // Result of lane l's collective once its whole group waits.
 uint64_t collective_result(const fiber *warp, int l, int nlanes) {
     const fiber &f = warp[l];
@@ -177,6 +230,15 @@ int release_warp(fiber *warp, int nlanes, int warp_id, char *why, size_t cap) {
         }
         if (!complete) continue;
         const unsigned mask = f.mask;
+        if (f.op == MMA) {
+            const int f16 = ((const mma_call *)f.value)->f16;
+            for (int j = 0; j < 32; j++)
+                if (((const mma_call *)warp[j].value)->f16 != f16) {
+                    snprintf(why, cap, "warp %d: lanes %d and %d run mma with different input types", warp_id, l, j);
+                    return -1;
+                }
+            run_mma(warp);
+        }
         for (int j = 0; j < nlanes; j++)
             if ((mask >> j) & 1u) warp[j].result = collective_result(warp, j, nlanes);
         for (int j = 0; j < nlanes; j++)
@@ -219,17 +281,25 @@ bool run_block(dim3 grid, dim3 block, dim3 b, char *why, size_t cap) {
         cusim_context_init(&f.ctx, g_run.stacks + (size_t)i * STACK_BYTES, STACK_BYTES, fiber_main);
     }
     std::vector<int> order;
+    // Every other block has a slow warp: its collectives are released only when nothing else can
+    // go on, so the other warps run ahead to the next __syncthreads (as a GPU may schedule them)
+    // and a shared-memory tile overwritten without a barrier is read stale.
+    const int nwarps = (n + 31) / 32;
+    const int slow = nwarps > 1 && g_run.block_serial % 2 == 0 ? (int)((g_run.block_serial / 2) % nwarps) : -1;
     for (;;) {
         pass_order(order, n);
         for (int i : order)
             if (g_run.fibers[(size_t)i].state == READY) resume(i);
         int live = 0, at_block = 0, released = 0;
-        for (int w = 0; w * 32 < n; w++) {
-            const int lanes = n - w * 32 < 32 ? n - w * 32 : 32;
-            const int r = release_warp(&g_run.fibers[(size_t)w * 32], lanes, w, why, cap);
-            if (r < 0) return false;
-            released += r;
-        }
+        for (int pass = 0; pass < 2 && !released; pass++)  // pass 1: the slow warp, if nothing else moved
+            for (int w = 0; w < nwarps; w++) {
+                if ((w == slow) != (pass == 1) && slow >= 0) continue;
+                if (pass == 1 && slow < 0) break;
+                const int lanes = n - w * 32 < 32 ? n - w * 32 : 32;
+                const int r = release_warp(&g_run.fibers[(size_t)w * 32], lanes, w, why, cap);
+                if (r < 0) return false;
+                released += r;
+            }
         if (released) continue;
         for (int i = 0; i < n; i++) {
             const fiber_state s = g_run.fibers[(size_t)i].state;
@@ -316,6 +386,11 @@ unsigned __ballot_sync(unsigned mask, int pred) {
 
 uint64_t cusim_shfl(unsigned mask, uint64_t v, int src_lane, const char *what) {
     return warp_collective(SHUFFLE, mask, v, src_lane, what);
+}
+
+void cusim_mma_m16n8k16(int f16, float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+    const mma_call call = {f16, d, a, b, c};
+    warp_collective(MMA, 0xffffffffu, (uint64_t)(uintptr_t)&call, 0, f16 ? "mma.m16n8k16 f16" : "mma.m16n8k16 bf16");
 }
 
 void cusim_run(const char *kernel, dim3 grid, dim3 block, size_t dyn_shared, void (*body)(void *), void *ctx) {

@@ -65,8 +65,10 @@ typedef struct mm_backend {
     // --- causal grouped-query attention, scale 1/sqrt(hs). Query head h reads kv head h / (H/KV).
     // q: (B,Tq,H*hs) rows of stride ldq; k, v: (B,Tk,KV*hs) rows of stride ldkv; query i sits at
     // position Tk-Tq+i and attends keys 0..Tk-Tq+i. out (B,Tq,H*hs) contiguous.
-    // att (B,H,Tq,Tk): softmax probabilities, kept for the backward (entries above the diagonal are
-    // not meaningful).
+    // att (B,H,Tq,Tk floats): what the backward needs, written by the forward. With fp32 matmuls
+    // (every backend) the softmax probabilities (entries above the diagonal not meaningful); the
+    // CUDA backend in bf16 / fp16 may keep its own state there instead (FlashAttention: the rows'
+    // log-sum-exp and a copy of out), so only the backward reads it.
     void (*attention_forward)(float *out, float *att, const float *q, int ldq, const float *k, const float *v,
                               int ldkv, int B, int Tq, int Tk, int H, int KV, int hs);
     // dq (stride ldq), dk, dv (stride ldkv) are OVERWRITTEN; datt (B,H,Tq,Tk) is scratch.

@@ -1,19 +1,43 @@
-// Causal grouped-query attention, scale 1/sqrt(hs): each of the six per-(b, h) products is one
-// batched cuBLAS GEMM over all B*H (batch item, query head) members through pointer arrays
-// (attention_plan.h: the offsets, GQA, the row strides; compute type from the precision, gemm.cu);
-// the causal softmax and its backward are fused row kernels (one block per attention row).
-// Probabilities kept in att like the CPU kernel. No atomics: deterministic.
+// Causal grouped-query attention, scale 1/sqrt(hs), two implementations:
+//   flash (bf16 / fp16 where mm_cuda_flash_ok: attention_flash.cu) — FlashAttention-style
+//     tensor-core kernels, no (B,H,Tq,Tk) scores in memory; att keeps their state instead.
+//   gemm (fp32, other shapes, or MM_CUDA_ATTENTION=gemm) — each of the six per-(b, h) products is
+//     one batched cuBLAS GEMM over all B*H (batch item, query head) members through pointer arrays
+//     (attention_plan.h: the offsets, GQA, the row strides; compute type from the precision,
+//     gemm.cu); the causal softmax and its backward are fused row kernels (one block per attention
+//     row). Probabilities kept in att like the CPU kernel.
+// The choice depends only on the shape, the precision and the environment, so the backward takes
+// the forward's. No atomics: deterministic.
 //   B batch, Tq queries, Tk keys (query i at position Tk-Tq+i sees keys 0..Tk-Tq+i), H query
 //   heads, KV kv heads (query head h reads kv head h / (H/KV)), hs head size, C = H*hs
 //   q (B,Tq,H*hs) stride ldq;  k, v (B,Tk,KV*hs) stride ldkv;  out (B,Tq,C);  att, datt (B,H,Tq,Tk)
-//   forward:  att = scale Q K^T (gemm), P = causal softmax of each row (kernel), O = P V (gemm)
-//   backward: dP = dO V^T (gemm, into datt), dS = P (dP - rowsum(P dP)) scale (kernel, in place),
-//             dQ = dS K, dKh = dS^T Q, dVh = P^T dO per query head (gemms), dK, dV = the sums of
-//             dKh, dVh over each kv group's heads (kernel; direct when H == KV)
-// Launches per call: forward 4 (pointers, 2 gemms, softmax), backward 7 (pointers, 4 gemms,
-// softmax backward, group sum), whatever B and H.
+//   gemm forward:  att = scale Q K^T (gemm), P = causal softmax of each row (kernel), O = P V (gemm)
+//   gemm backward: dP = dO V^T (gemm, into datt), dS = P (dP - rowsum(P dP)) scale (kernel, in
+//                  place), dQ = dS K, dKh = dS^T Q, dVh = P^T dO per query head (gemms)
+//   both: dK, dV = the sums of dKh, dVh over each kv group's heads (kernel; direct when H == KV)
+// Launches per call: gemm forward 4 (pointers, 2 gemms, softmax), backward 7 (pointers, 4 gemms,
+// softmax backward, group sum); flash forward 1, backward 4 (rowsum, dQ, dK/dV, group sum).
+#include <string.h>
+
 #include "attention_plan.h"
 #include "cuda_common.h"
+
+extern "C" {
+#include "minimind/error.h"
+}
+
+static int g_flash = 1;  // MM_CUDA_ATTENTION: 1 flash where it applies, 0 always the GEMM path
+
+int mm_cuda_attention_configure(const char *env) {
+    if (!env || !*env || strcmp(env, "flash") == 0) g_flash = 1;
+    else if (strcmp(env, "gemm") == 0) g_flash = 0;
+    else return mm_errorf("MM_CUDA_ATTENTION=%s: expected flash or gemm", env);
+    return 0;
+}
+
+static int mm_att_flash(int B, int Tq, int Tk, int H, int hs) {
+    return g_flash && mm_cuda_flash_ok(B, Tq, Tk, H, hs, mm_cuda_precision());
+}
 
 enum { TPB = 256 };
 
@@ -115,6 +139,10 @@ void mm_cuda_attention_forward(float *out, float *att, const float *q, int ldq, 
                                int ldkv, int B, int Tq, int Tk, int H, int KV, int hs) {
     const unsigned rows = (unsigned)((long)B * H * Tq);
     if (!rows || Tk <= 0) return;
+    if (mm_att_flash(B, Tq, Tk, H, hs)) {
+        mm_cuda_flash_forward(out, att, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+        return;
+    }
     const mm_att_shape s = mm_att_shape_of(B, Tq, Tk, H, KV, hs, ldq, ldkv);
     const mm_att_product scores = mm_att_scores_product(&s, 1.0f / sqrtf((float)hs)), pv = mm_att_pv_product(&s);
     mm_att_jobs jobs = {};
@@ -141,19 +169,23 @@ void mm_cuda_attention_backward(float *dq, float *dk, float *dv, float *datt, co
         if (!dkh) return;
         dvh = dkh + nh;
     }
-    const mm_att_product dp = mm_att_dp_product(&s), dqp = mm_att_dq_product(&s);
-    const mm_att_product dkp = mm_att_dk_product(&s), dvp = mm_att_dv_product(&s);
-    mm_att_jobs jobs = {};
-    mm_att_add_job(&jobs, &dp, v, dout, datt);
-    mm_att_add_job(&jobs, &dqp, k, datt, dq);
-    mm_att_add_job(&jobs, &dkp, q, datt, dkh);
-    mm_att_add_job(&jobs, &dvp, dout, att, dvh);
-    const float **ptrs = mm_att_fill_pointers(&jobs, &s);
-    if (!ptrs) return;
-    mm_att_run(&jobs, ptrs, 0, &s);
-    mm_att_softmax_backward_kernel<<<rows, TPB>>>(datt, att, H, Tq, Tk, 1.0f / sqrtf((float)hs));
-    MM_CU_LAUNCHED();
-    for (int j = 1; j < 4; j++) mm_att_run(&jobs, ptrs, j, &s);
+    if (mm_att_flash(B, Tq, Tk, H, hs)) {
+        mm_cuda_flash_backward(dq, dkh, dvh, datt, att, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+    } else {
+        const mm_att_product dp = mm_att_dp_product(&s), dqp = mm_att_dq_product(&s);
+        const mm_att_product dkp = mm_att_dk_product(&s), dvp = mm_att_dv_product(&s);
+        mm_att_jobs jobs = {};
+        mm_att_add_job(&jobs, &dp, v, dout, datt);
+        mm_att_add_job(&jobs, &dqp, k, datt, dq);
+        mm_att_add_job(&jobs, &dkp, q, datt, dkh);
+        mm_att_add_job(&jobs, &dvp, dout, att, dvh);
+        const float **ptrs = mm_att_fill_pointers(&jobs, &s);
+        if (!ptrs) return;
+        mm_att_run(&jobs, ptrs, 0, &s);
+        mm_att_softmax_backward_kernel<<<rows, TPB>>>(datt, att, H, Tq, Tk, 1.0f / sqrtf((float)hs));
+        MM_CU_LAUNCHED();
+        for (int j = 1; j < 4; j++) mm_att_run(&jobs, ptrs, j, &s);
+    }
     if (!nh) return;
     mm_att_group_sum_kernel<<<mm_cdiv((size_t)B * Tk * KV * hs, TPB), TPB>>>(dk, dv, dkh, dvh, s);
     MM_CU_LAUNCHED();

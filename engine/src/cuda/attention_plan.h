@@ -27,6 +27,8 @@
 // (P and dS are 0 there, so O, dQ, dK, dV only see the visible keys).
 // Calls per layer and step: 2 products forward, 4 backward (was one call per query head and
 // product: 6 H before), plus one small kernel per direction that fills the pointer arrays.
+// (bf16 / fp16 normally take attention_flash.cu instead, which writes its dK, dV per query head
+// with the same operand, mm_att_dkv_operand, and the same group sum.)
 #ifndef MM_CUDA_ATTENTION_PLAN_H
 #define MM_CUDA_ATTENTION_PLAN_H
 

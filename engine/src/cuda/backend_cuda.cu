@@ -5,6 +5,7 @@
 // results of the ops issued before it.
 // Failures of CUDA calls are recorded (first one wins, with file:line) and reported by `check`.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_common.h"
@@ -135,6 +136,7 @@ extern "C" const mm_backend *mm_backend_cuda(int device) {
         mm_errorf("device cuda:%d: this machine has %d CUDA device%s", device, n, n == 1 ? "" : "s");
         return NULL;
     }
+    if (mm_cuda_attention_configure(getenv("MM_CUDA_ATTENTION")) != 0) return NULL;
     if (g_cuda.blas) {
         if (g_cuda.device == device) return &mm_cuda_backend;
         mm_errorf("device cuda:%d: this process already uses cuda:%d (one device per process)", device, g_cuda.device);

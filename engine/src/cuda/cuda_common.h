@@ -67,6 +67,7 @@ __device__ __forceinline__ float mm_block_max(float v) { return mm_block_reduce(
 // ---- precision and cuBLAS products (gemm.cu): the one place that maps mm_precision to a cuBLAS
 // compute type. Operands fp32, column-major; ta/tb: 0 = N, 1 = T. A zero-sized product is a no-op.
 int mm_cuda_set_precision(mm_precision p);
+mm_precision mm_cuda_precision(void);
 void mm_cuda_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb,
                   float beta, float *C, int ldc);
 // batch products through device arrays of member pointers (A[i], B[i], C[i]; the members' C disjoint).
@@ -91,6 +92,19 @@ void mm_cuda_attention_forward(float *out, float *att, const float *q, int ldq, 
 void mm_cuda_attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
                                 const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq,
                                 int Tk, int H, int KV, int hs);
+// The attention's two implementations (attention.cu picks one per shape; the backward always
+// takes the forward's): MM_CUDA_ATTENTION=flash (default) or gemm, read when the backend starts.
+int mm_cuda_attention_configure(const char *env);
+// FlashAttention-style tensor-core kernels (attention_flash.cu): bf16 / fp16, hs 16, 32 or 64,
+// Tq <= Tk, Tk >= hs + 1 (their state, lse and a copy of out, fits the att buffer), B*H <= 65535.
+// The backward reads that state and keeps rowsum(dO o O) in `work` (the op's datt buffer); dk, dv
+// are where attention_plan.h's mm_att_dkv_operand puts them (per query head unless H == KV).
+int mm_cuda_flash_ok(int B, int Tq, int Tk, int H, int hs, mm_precision p);
+void mm_cuda_flash_forward(float *out, float *state, const float *q, int ldq, const float *k, const float *v,
+                           int ldkv, int B, int Tq, int Tk, int H, int KV, int hs);
+void mm_cuda_flash_backward(float *dq, float *dk, float *dv, float *work, const float *state, const float *dout,
+                            const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq, int Tk,
+                            int H, int KV, int hs);
 void mm_cuda_swiglu_forward(float *g, const float *h13, int N, int F);
 void mm_cuda_swiglu_backward(float *dh13, const float *dg, const float *h13, int N, int F);
 float mm_cuda_crossentropy_forward(float *logits, float *lse, const float *x, const float *wte,

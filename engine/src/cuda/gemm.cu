@@ -30,6 +30,8 @@ int mm_cuda_set_precision(mm_precision p) {
     return 0;
 }
 
+mm_precision mm_cuda_precision(void) { return g_precision; }
+
 static cublasOperation_t mm_op(int trans) { return trans ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
 void mm_cuda_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb,

@@ -1,0 +1,349 @@
+// Causal GQA attention on the tensor cores without the (B,H,Tq,Tk) scores in memory
+// (FlashAttention-2's algorithm), for mixed_precision bf16 / fp16: Q, K, V, P, dO and dS enter the
+// products rounded to the precision's 16-bit format (what the cuBLAS path's compute types do),
+// every sum is fp32 (mma.h). Tiles of 64 queries x 64 keys; 4 warps of 16 rows per block.
+//   B batch, Tq queries, Tk keys (query i at position Tk-Tq+i sees keys 0..Tk-Tq+i), H query
+//   heads, KV kv heads (query head h reads kv head h / (H/KV)), hs head size (16, 32 or 64), C = H*hs
+//   q (B,Tq,H*hs) stride ldq;  k, v (B,Tk,KV*hs) stride ldkv;  out (B,Tq,C)
+//   state: the op's att buffer ((B,H,Tq,Tk) floats, Tk >= hs + 1) keeps what the backward needs:
+//     lse (B,H,Tq) = the rows' log-sum-exp, then O (B,Tq,C) = a copy of out;
+//   the backward's datt buffer holds D (B,H,Tq) = rowsum(dO o O)
+// Forward, per (query tile, b*H + h): the K/V tiles of the visible keys stream through shared
+// memory; S = scale Q K^T, online softmax (running max m and sum l per row), O += P V.
+// Backward: D (one warp per row); dQ per (query tile, b, h), recomputing P and dP = dO V^T over the
+// key tiles, dQ += dS K; dK, dV per (key tile, b, h) over the query tiles that see the keys,
+// dV += P^T dO, dK += dS^T Q, written where attention_plan.h's mm_att_dkv_operand says: straight
+// into dk, dv when H == KV, else per query head into the scratch that attention.cu then sums per kv
+// group (one block per head, not per group: 4x the blocks and no serial loop over the group's heads,
+// so a step's work spreads over the SMs). No atomics: deterministic.
+#include "attention_plan.h"
+#include "cuda_common.h"
+#include "mma.h"
+
+enum { FA_TILE = 64, FA_THREADS = 128, FA_PAD = 8 };
+
+__device__ __forceinline__ int mm_fa_min(int a, int b) { return a < b ? a : b; }
+
+// Where the state's copy of O starts (floats), after lse.
+static size_t mm_fa_o_offset(int B, int Tq, int H) { return (size_t)B * H * Tq; }
+
+int mm_cuda_flash_ok(int B, int Tq, int Tk, int H, int hs, mm_precision p) {
+    const int hs_ok = hs == 16 || hs == 32 || hs == 64;
+    return (p == MM_PRECISION_BF16 || p == MM_PRECISION_FP16) && hs_ok && Tq >= 1 && Tq <= Tk && Tk >= hs + 1 &&
+           (long)B * H <= 65535;
+}
+
+// 64 rows of HS fp32 values (row r at src + r*ld; zeros for r >= valid) into a 16-bit tile:
+// tile[r][c] (row stride HS + pad), or transposed tile[c][r] (row stride 64 + pad).
+template <int F, int HS>
+__device__ void mm_fa_stage(uint16_t *tile, const float *src, size_t ld, int valid, bool transposed) {
+    for (int e = threadIdx.x; e < FA_TILE * HS; e += FA_THREADS) {
+        const int r = e / HS, c = e % HS;
+        const uint16_t x = mm_to16<F>(r < valid ? src[(size_t)r * ld + c] : 0.0f);
+        if (transposed) tile[c * (FA_TILE + FA_PAD) + r] = x;
+        else tile[r * (HS + FA_PAD) + c] = x;
+    }
+}
+
+// acc[j] (16 rows x 8 columns, j = 0 .. N/8-1) += A (16 x HS, registers) times the rows
+// n0 .. n0+N-1 of a tile stored [n][k] (row stride ld).
+template <int F, int HS, int N>
+__device__ __forceinline__ void mm_fa_rows_times(float acc[][4], const uint32_t a[][4], const uint16_t *tile, int ld,
+                                                 int lane) {
+    for (int j = 0; j < N / 8; j++)
+        for (int s = 0; s < HS / 16; s++) {
+            uint32_t b[2];
+            mm_mma_load_b(b, tile, ld, 8 * j, 16 * s, lane);
+            mm_mma<F>(acc[j], a[s], b);
+        }
+}
+
+// acc[jd] (16 x HS) += P (16 x 64, the accumulators p) times a tile stored [d][key] (row stride 64 + pad).
+template <int F, int HS>
+__device__ __forceinline__ void mm_fa_acc_times(float acc[][4], const float p[][4], const uint16_t *tile_t, int lane) {
+    for (int s = 0; s < FA_TILE / 16; s++) {
+        uint32_t a[4];
+        mm_mma_a_from_acc<F>(a, p, s);
+        for (int jd = 0; jd < HS / 8; jd++) {
+            uint32_t b[2];
+            mm_mma_load_b(b, tile_t, FA_TILE + FA_PAD, 8 * jd, 16 * s, lane);
+            mm_mma<F>(acc[jd], a, b);
+        }
+    }
+}
+
+// The quad of lanes holding one row (lanes 4g .. 4g+3) combine their values.
+__device__ __forceinline__ float mm_fa_quad_max(float x) {
+    x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+    return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float mm_fa_quad_sum(float x) {
+    x += __shfl_xor_sync(0xffffffffu, x, 1);
+    return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+// One key tile of the online softmax: scores s (this lane's 2 rows x 16 keys) become
+// probabilities relative to the new running max; m, l are updated and alpha[r] is the factor the
+// row's output accumulated so far must be scaled by. lim[r]: the row's last visible key.
+__device__ void mm_fa_softmax_tile(float s[][4], int k0, const int lim[2], float scale, float m[2], float l[2],
+                                   float alpha[2], int lane) {
+    float mx[2] = {-INFINITY, -INFINITY};
+    for (int j = 0; j < FA_TILE / 8; j++)
+        for (int i = 0; i < 4; i++) {
+            const int r = i >> 1, key = k0 + 8 * j + mm_mma_c_col(lane, i);
+            s[j][i] = key <= lim[r] ? s[j][i] * scale : -INFINITY;
+            mx[r] = fmaxf(mx[r], s[j][i]);
+        }
+    for (int r = 0; r < 2; r++) {
+        const float mn = fmaxf(m[r], mm_fa_quad_max(mx[r]));  // finite: key 0 is in the first tile
+        alpha[r] = expf(m[r] - mn);
+        m[r] = mn;
+        l[r] *= alpha[r];
+    }
+    for (int j = 0; j < FA_TILE / 8; j++)
+        for (int i = 0; i < 4; i++) {
+            s[j][i] = expf(s[j][i] - m[i >> 1]);
+            l[i >> 1] += s[j][i];
+        }
+}
+
+template <int F, int HS>
+__global__ void __launch_bounds__(FA_THREADS)
+    mm_fa_forward_kernel(float *out, float *state, const float *q, int ldq, const float *k, const float *v, int ldkv,
+                         int B, int Tq, int Tk, int H, int KV, float scale) {
+    __shared__ uint16_t qs[FA_TILE * (HS + FA_PAD)];
+    __shared__ uint16_t ks[FA_TILE * (HS + FA_PAD)];
+    __shared__ uint16_t vt[HS * (FA_TILE + FA_PAD)];
+    const int bh = blockIdx.y, b = bh / H, h = bh % H, g = h / (H / KV), q0 = blockIdx.x * FA_TILE;
+    const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS;
+    mm_fa_stage<F, HS>(qs, q + ((size_t)b * Tq + q0) * ldq + h * HS, ldq, mm_fa_min(FA_TILE, Tq - q0), false);
+    __syncthreads();
+    uint32_t qa[HS / 16][4];  // Q rows r0 .. r0+15 as A
+    for (int s = 0; s < HS / 16; s++) mm_mma_load_a(qa[s], qs, HS + FA_PAD, r0, 16 * s, lane);
+    int lim[2];  // rows past Tq (the last tile's padding) compute as the last row; never stored
+    for (int r = 0; r < 2; r++) lim[r] = Tk - Tq + mm_fa_min(q0 + r0 + (lane >> 2) + 8 * r, Tq - 1);
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, o[HS / 8][4] = {};
+    const int last = Tk - Tq + mm_fa_min(q0 + FA_TILE - 1, Tq - 1);  // the tile's last visible key
+    for (int k0 = 0; k0 <= last; k0 += FA_TILE) {
+        __syncthreads();  // the previous tile's K, V are consumed
+        const size_t row0 = ((size_t)b * Tk + k0) * ldkv + g * HS;
+        mm_fa_stage<F, HS>(ks, k + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0), false);
+        mm_fa_stage<F, HS>(vt, v + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0), true);
+        __syncthreads();
+        float s[FA_TILE / 8][4] = {}, alpha[2];
+        mm_fa_rows_times<F, HS, FA_TILE>(s, qa, ks, HS + FA_PAD, lane);  // Q K^T
+        mm_fa_softmax_tile(s, k0, lim, scale, m, l, alpha, lane);
+        for (int jd = 0; jd < HS / 8; jd++)
+            for (int i = 0; i < 4; i++) o[jd][i] *= alpha[i >> 1];
+        mm_fa_acc_times<F, HS>(o, s, vt, lane);  // O += P V
+    }
+    float *lse = state, *ocopy = state + (size_t)B * H * Tq;
+    for (int r = 0; r < 2; r++) l[r] = mm_fa_quad_sum(l[r]);
+    for (int jd = 0; jd < HS / 8; jd++)
+        for (int i = 0; i < 4; i++) {
+            const int row = q0 + r0 + mm_mma_c_row(lane, i);
+            if (row >= Tq) continue;
+            const size_t at = ((size_t)b * Tq + row) * C + h * HS + 8 * jd + mm_mma_c_col(lane, i);
+            out[at] = ocopy[at] = o[jd][i] / l[i >> 1];
+        }
+    for (int r = 0; r < 2; r++) {
+        const int row = q0 + r0 + (lane >> 2) + 8 * r;
+        if ((lane & 3) == 0 && row < Tq) lse[(size_t)bh * Tq + row] = m[r] + logf(l[r]);
+    }
+}
+
+// D (B,H,Tq) = rowsum(dO o O) per (b, h, query): one warp per row.
+__global__ void mm_fa_delta_kernel(float *D, const float *dout, const float *o, int Tq, int H, int hs, long rows) {
+    const long row = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return;  // whole warps
+    const int i = (int)(row % Tq), h = (int)((row / Tq) % H);
+    const long b = row / ((long)Tq * H);
+    const size_t at = ((size_t)b * Tq + i) * H * hs + (size_t)h * hs;
+    float acc = 0.0f;
+    for (int d = threadIdx.x & 31; d < hs; d += 32) acc += dout[at + d] * o[at + d];
+    acc = mm_warp_sum(acc);
+    if ((threadIdx.x & 31) == 0) D[row] = acc;
+}
+
+template <int F, int HS>
+__global__ void __launch_bounds__(FA_THREADS)
+    mm_fa_dq_kernel(float *dq, const float *lse, const float *D, const float *dout, const float *q, int ldq, const float *k,
+                    const float *v, int ldkv, int B, int Tq, int Tk, int H, int KV, float scale) {
+    __shared__ uint16_t qs[FA_TILE * (HS + FA_PAD)];
+    __shared__ uint16_t dos[FA_TILE * (HS + FA_PAD)];
+    __shared__ uint16_t ks[FA_TILE * (HS + FA_PAD)];
+    __shared__ uint16_t kt[HS * (FA_TILE + FA_PAD)];
+    __shared__ uint16_t vs[FA_TILE * (HS + FA_PAD)];
+    const int bh = blockIdx.y, b = bh / H, h = bh % H, g = h / (H / KV), q0 = blockIdx.x * FA_TILE;
+    const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS, nq = mm_fa_min(FA_TILE, Tq - q0);
+    mm_fa_stage<F, HS>(qs, q + ((size_t)b * Tq + q0) * ldq + h * HS, ldq, nq, false);
+    mm_fa_stage<F, HS>(dos, dout + ((size_t)b * Tq + q0) * C + h * HS, C, nq, false);
+    __syncthreads();
+    uint32_t qa[HS / 16][4], da[HS / 16][4];
+    for (int s = 0; s < HS / 16; s++) {
+        mm_mma_load_a(qa[s], qs, HS + FA_PAD, r0, 16 * s, lane);
+        mm_mma_load_a(da[s], dos, HS + FA_PAD, r0, 16 * s, lane);
+    }
+    int lim[2];
+    float lrow[2], drow[2];
+    for (int r = 0; r < 2; r++) {
+        const int row = q0 + r0 + (lane >> 2) + 8 * r;
+        lim[r] = Tk - Tq + mm_fa_min(row, Tq - 1);
+        lrow[r] = row < Tq ? lse[(size_t)bh * Tq + row] : 0.0f;
+        drow[r] = row < Tq ? D[(size_t)bh * Tq + row] : 0.0f;
+    }
+    float acc[HS / 8][4] = {};
+    const int last = Tk - Tq + mm_fa_min(q0 + FA_TILE - 1, Tq - 1);
+    for (int k0 = 0; k0 <= last; k0 += FA_TILE) {
+        __syncthreads();
+        const size_t row0 = ((size_t)b * Tk + k0) * ldkv + g * HS;
+        const int nk = mm_fa_min(FA_TILE, Tk - k0);
+        mm_fa_stage<F, HS>(ks, k + row0, ldkv, nk, false);
+        mm_fa_stage<F, HS>(kt, k + row0, ldkv, nk, true);
+        mm_fa_stage<F, HS>(vs, v + row0, ldkv, nk, false);
+        __syncthreads();
+        float s[FA_TILE / 8][4] = {}, dp[FA_TILE / 8][4] = {};
+        mm_fa_rows_times<F, HS, FA_TILE>(s, qa, ks, HS + FA_PAD, lane);   // Q K^T
+        mm_fa_rows_times<F, HS, FA_TILE>(dp, da, vs, HS + FA_PAD, lane);  // dO V^T
+        for (int j = 0; j < FA_TILE / 8; j++)
+            for (int i = 0; i < 4; i++) {
+                const int r = i >> 1, key = k0 + 8 * j + mm_mma_c_col(lane, i);
+                const float p = key <= lim[r] ? expf(s[j][i] * scale - lrow[r]) : 0.0f;
+                s[j][i] = mm_att_dscore(p, dp[j][i], drow[r], scale);  // dS
+            }
+        mm_fa_acc_times<F, HS>(acc, s, kt, lane);  // dQ += dS K
+    }
+    for (int jd = 0; jd < HS / 8; jd++)
+        for (int i = 0; i < 4; i++) {
+            const int row = q0 + r0 + mm_mma_c_row(lane, i);
+            if (row < Tq) dq[((size_t)b * Tq + row) * ldq + h * HS + 8 * jd + mm_mma_c_col(lane, i)] = acc[jd][i];
+        }
+}
+
+template <int F, int HS>
+__global__ void __launch_bounds__(FA_THREADS)
+    mm_fa_dkv_kernel(float *dk, float *dv, mm_att_operand o, int ldo, const float *lse, const float *D,
+                     const float *dout, const float *q, int ldq, const float *k, const float *v, int ldkv, int B,
+                     int Tq, int Tk, int H, int KV, float scale) {
+    __shared__ uint16_t qs[FA_TILE * (HS + FA_PAD)];
+    __shared__ uint16_t qt[HS * (FA_TILE + FA_PAD)];
+    __shared__ uint16_t dos[FA_TILE * (HS + FA_PAD)];
+    __shared__ uint16_t dot[HS * (FA_TILE + FA_PAD)];
+    __shared__ float lse_s[FA_TILE];
+    __shared__ float d_s[FA_TILE];
+    const int bh = blockIdx.y, b = bh / H, h = bh % H, g = h / (H / KV), k0 = blockIdx.x * FA_TILE;
+    const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS;
+    // this block's K and V rows as A (staged through the Q and dO tiles, reused below)
+    const size_t row0 = ((size_t)b * Tk + k0) * ldkv + g * HS;
+    mm_fa_stage<F, HS>(qs, k + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0), false);
+    mm_fa_stage<F, HS>(dos, v + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0), false);
+    __syncthreads();
+    uint32_t ka[HS / 16][4], va[HS / 16][4];
+    for (int s = 0; s < HS / 16; s++) {
+        mm_mma_load_a(ka[s], qs, HS + FA_PAD, r0, 16 * s, lane);
+        mm_mma_load_a(va[s], dos, HS + FA_PAD, r0, 16 * s, lane);
+    }
+    int key[2];
+    for (int r = 0; r < 2; r++) key[r] = k0 + r0 + (lane >> 2) + 8 * r;
+    float dka[HS / 8][4] = {}, dva[HS / 8][4] = {};
+    const int first = k0 - (Tk - Tq) > 0 ? (k0 - (Tk - Tq)) / FA_TILE * FA_TILE : 0;  // first query tile seeing k0
+    for (int i0 = first; i0 < Tq; i0 += FA_TILE) {
+        __syncthreads();
+        const int nq = mm_fa_min(FA_TILE, Tq - i0);
+        const float *qrow = q + ((size_t)b * Tq + i0) * ldq + h * HS;
+        const float *dorow = dout + ((size_t)b * Tq + i0) * C + h * HS;
+        mm_fa_stage<F, HS>(qs, qrow, ldq, nq, false);
+        mm_fa_stage<F, HS>(qt, qrow, ldq, nq, true);
+        mm_fa_stage<F, HS>(dos, dorow, C, nq, false);
+        mm_fa_stage<F, HS>(dot, dorow, C, nq, true);
+        for (int t = threadIdx.x; t < FA_TILE; t += FA_THREADS) {
+            lse_s[t] = t < nq ? lse[(size_t)bh * Tq + i0 + t] : 0.0f;
+            d_s[t] = t < nq ? D[(size_t)bh * Tq + i0 + t] : 0.0f;
+        }
+        __syncthreads();
+        float p[FA_TILE / 8][4] = {}, ds[FA_TILE / 8][4] = {};
+        mm_fa_rows_times<F, HS, FA_TILE>(p, ka, qs, HS + FA_PAD, lane);    // S^T = K Q^T
+        mm_fa_rows_times<F, HS, FA_TILE>(ds, va, dos, HS + FA_PAD, lane);  // dP^T = V dO^T
+        for (int j = 0; j < FA_TILE / 8; j++)
+            for (int i = 0; i < 4; i++) {
+                const int t = 8 * j + mm_mma_c_col(lane, i), query = i0 + t;
+                const bool seen = query < Tq && key[i >> 1] <= Tk - Tq + query;
+                p[j][i] = seen ? expf(p[j][i] * scale - lse_s[t]) : 0.0f;
+                ds[j][i] = mm_att_dscore(p[j][i], ds[j][i], d_s[t], scale);
+            }
+        mm_fa_acc_times<F, HS>(dva, p, dot, lane);  // dV += P^T dO
+        mm_fa_acc_times<F, HS>(dka, ds, qt, lane);  // dK += dS^T Q
+    }
+    const size_t base = (size_t)b * o.batch_stride + (size_t)(o.per_kv ? g : h) * o.head_stride;
+    for (int jd = 0; jd < HS / 8; jd++)
+        for (int i = 0; i < 4; i++) {
+            const int kr = key[i >> 1];
+            if (kr >= Tk) continue;
+            const size_t at = base + (size_t)kr * ldo + 8 * jd + mm_mma_c_col(lane, i);
+            dk[at] = dka[jd][i];
+            dv[at] = dva[jd][i];
+        }
+}
+
+// ---- host side: the kernels for the precision's format F and the head size
+
+template <int F, int HS>
+static void mm_fa_forward_launch(float *out, float *state, const float *q, int ldq, const float *k, const float *v,
+                                 int ldkv, int B, int Tq, int Tk, int H, int KV) {
+    const dim3 grid(mm_cdiv(Tq, FA_TILE), (unsigned)(B * H));
+    mm_fa_forward_kernel<F, HS><<<grid, FA_THREADS>>>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV,
+                                                       1.0f / sqrtf((float)HS));
+    MM_CU_LAUNCHED();
+}
+
+template <int F, int HS>
+static void mm_fa_backward_launch(float *dq, float *dk, float *dv, const float *lse, const float *D, const float *dout,
+                                  const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq,
+                                  int Tk, int H, int KV) {
+    const float scale = 1.0f / sqrtf((float)HS);
+    const dim3 qgrid(mm_cdiv(Tq, FA_TILE), (unsigned)(B * H)), kgrid(mm_cdiv(Tk, FA_TILE), (unsigned)(B * H));
+    const mm_att_shape s = {B, Tq, Tk, H, KV, HS, ldq, ldkv};
+    mm_fa_dq_kernel<F, HS><<<qgrid, FA_THREADS>>>(dq, lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, scale);
+    MM_CU_LAUNCHED();
+    mm_fa_dkv_kernel<F, HS><<<kgrid, FA_THREADS>>>(dk, dv, mm_att_dkv_operand(&s), mm_att_dkv_ld(&s), lse, D, dout, q,
+                                                   ldq, k, v, ldkv, B, Tq, Tk, H, KV, scale);
+    MM_CU_LAUNCHED();
+}
+
+template <int F>
+static void mm_fa_forward_f(float *out, float *state, const float *q, int ldq, const float *k, const float *v,
+                            int ldkv, int B, int Tq, int Tk, int H, int KV, int hs) {
+    if (hs == 16) mm_fa_forward_launch<F, 16>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
+    else if (hs == 32) mm_fa_forward_launch<F, 32>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
+    else mm_fa_forward_launch<F, 64>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
+}
+
+template <int F>
+static void mm_fa_backward_f(float *dq, float *dk, float *dv, const float *lse, const float *D, const float *dout,
+                             const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq, int Tk,
+                             int H, int KV, int hs) {
+    if (hs == 16) mm_fa_backward_launch<F, 16>(dq, dk, dv, lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
+    else if (hs == 32) mm_fa_backward_launch<F, 32>(dq, dk, dv, lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
+    else mm_fa_backward_launch<F, 64>(dq, dk, dv, lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
+}
+
+void mm_cuda_flash_forward(float *out, float *state, const float *q, int ldq, const float *k, const float *v,
+                           int ldkv, int B, int Tq, int Tk, int H, int KV, int hs) {
+    if (mm_cuda_precision() == MM_PRECISION_FP16)
+        mm_fa_forward_f<MM_MMA_F16>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+    else
+        mm_fa_forward_f<MM_MMA_BF16>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+}
+
+void mm_cuda_flash_backward(float *dq, float *dk, float *dv, float *work, const float *state, const float *dout,
+                            const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq, int Tk,
+                            int H, int KV, int hs) {
+    const long rows = (long)B * H * Tq;
+    float *D = work;
+    mm_fa_delta_kernel<<<mm_cdiv(rows, 8), 256>>>(D, dout, state + mm_fa_o_offset(B, Tq, H), Tq, H, hs, rows);
+    MM_CU_LAUNCHED();
+    if (mm_cuda_precision() == MM_PRECISION_FP16)
+        mm_fa_backward_f<MM_MMA_F16>(dq, dk, dv, state, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+    else
+        mm_fa_backward_f<MM_MMA_BF16>(dq, dk, dv, state, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+}

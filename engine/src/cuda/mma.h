@@ -1,0 +1,120 @@
+// Tensor-core products for hand-written kernels (attention_flash.cu): one warp computes
+// D (16 x 8, fp32) = A (16 x 16) B (16 x 8) + C with 16-bit inputs (bf16 or fp16), the PTX
+// instruction mma.sync.aligned.m16n8k16.row.col.f32.{bf16|f16}.{bf16|f16}.f32 (sm_80 and later;
+// on the simulator its collective, engine/cusim). All 32 lanes must call it together. C++ only
+// (include after cuda_common.h).
+//
+// Fragments (PTX ISA "Matrix Fragments for mma.m16n8k16"), per lane: g = lane / 4, t = lane % 4;
+// a 32-bit register holds two 16-bit values, the lower index in the low half:
+//   A (row major)  a[0] (g, 2t..2t+1)   a[1] (g+8, 2t..2t+1)   a[2] (g, 2t+8..2t+9)   a[3] (g+8, 2t+8..2t+9)
+//   B (k x n)      b[0] (k 2t..2t+1, n g)                      b[1] (k 2t+8..2t+9, n g)
+//   C, D (fp32)    c[0], c[1] (g, 2t / 2t+1)                   c[2], c[3] (g+8, 2t / 2t+1)
+// So a row-major 16 x 16 tile in shared memory with the k pairs adjacent gives A and B registers
+// as single 32-bit loads, and an accumulator pair (c[0..1] of n-tile 2s, 2s+1, ...) repacks into
+// the A registers of the next product (mm_mma_a_from_acc): the FlashAttention register reuse.
+#ifndef MM_CUDA_MMA_H
+#define MM_CUDA_MMA_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "ops_math.h"
+
+#if defined(__CUDACC__) && !defined(CUSIM_SIMULATED)
+#include <cuda_fp16.h>
+#endif
+
+// 16-bit input formats of the products.
+enum { MM_MMA_BF16 = 0, MM_MMA_F16 = 1 };
+
+MM_HD uint32_t mm_float_bits(float x) {
+#if defined(__CUDA_ARCH__)
+    return __float_as_uint(x);
+#else
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return u;
+#endif
+}
+
+// fp32 -> bf16 bits, round to nearest even (NaN stays NaN).
+MM_HD uint32_t mm_bf16_bits(float x) {
+    const uint32_t u = mm_float_bits(x);
+    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) return 0x7FC0u;
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
+// fp32 -> fp16 bits, round to nearest even (overflow to inf, subnormals kept).
+MM_HD uint32_t mm_f16_bits(float x) {
+#if defined(__CUDACC__) && !defined(CUSIM_SIMULATED)
+    return ((__half_raw)__float2half_rn(x)).x;
+#else
+    const _Float16 h = (_Float16)x;
+    uint16_t b;
+    memcpy(&b, &h, 2);
+    return b;
+#endif
+}
+
+// Two values (lo at the lower index) as one register of format F.
+template <int F> MM_HD uint32_t mm_pack2(float lo, float hi) {
+    return F == MM_MMA_F16 ? mm_f16_bits(lo) | mm_f16_bits(hi) << 16 : mm_bf16_bits(lo) | mm_bf16_bits(hi) << 16;
+}
+template <int F> MM_HD uint16_t mm_to16(float x) {
+    return (uint16_t)(F == MM_MMA_F16 ? mm_f16_bits(x) : mm_bf16_bits(x));
+}
+
+#if defined(__CUDACC__) || defined(CUSIM_SIMULATED)
+// d = a b + d (see the fragments above).
+template <int F> __device__ __forceinline__ void mm_mma(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+#if defined(CUSIM_SIMULATED)
+    cusim_mma_m16n8k16(F == MM_MMA_F16, d, a, b, d);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    if (F == MM_MMA_F16)
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    else
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                     "{%0,%1,%2,%3};"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+#endif
+
+// A registers of rows r0 + {g, g+8}, columns k0 + {2t, 2t+8} (+1) of a row-major 16-bit tile
+// (row stride ld elements, even).
+MM_HD void mm_mma_load_a(uint32_t a[4], const uint16_t *tile, int ld, int r0, int k0, int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    const uint16_t *p = tile + (size_t)(r0 + g) * ld + k0 + 2 * t;
+    a[0] = *(const uint32_t *)p;
+    a[1] = *(const uint32_t *)(p + 8 * ld);
+    a[2] = *(const uint32_t *)(p + 8);
+    a[3] = *(const uint32_t *)(p + 8 * ld + 8);
+}
+
+// B registers of column n0 + g, rows k0 + {2t, 2t+8} (+1), from a tile stored with one row per
+// n (row stride ld elements) and the k index contiguous: tile[n][k].
+MM_HD void mm_mma_load_b(uint32_t b[2], const uint16_t *tile, int ld, int n0, int k0, int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    const uint16_t *p = tile + (size_t)(n0 + g) * ld + k0 + 2 * t;
+    b[0] = *(const uint32_t *)p;
+    b[1] = *(const uint32_t *)(p + 8);
+}
+
+// The A registers of k-step s (columns 16s .. 16s+15) from accumulators acc[n-tile][4] whose
+// columns are the k index: n-tiles 2s and 2s+1.
+template <int F> MM_HD void mm_mma_a_from_acc(uint32_t a[4], const float acc[][4], int s) {
+    a[0] = mm_pack2<F>(acc[2 * s][0], acc[2 * s][1]);
+    a[1] = mm_pack2<F>(acc[2 * s][2], acc[2 * s][3]);
+    a[2] = mm_pack2<F>(acc[2 * s + 1][0], acc[2 * s + 1][1]);
+    a[3] = mm_pack2<F>(acc[2 * s + 1][2], acc[2 * s + 1][3]);
+}
+
+// Row (within the 16-row tile) and column (within the 8-column n-tile) of accumulator element i.
+MM_HD int mm_mma_c_row(int lane, int i) { return (lane >> 2) + 8 * (i >> 1); }
+MM_HD int mm_mma_c_col(int lane, int i) { return 2 * (lane & 3) + (i & 1); }
+
+#endif
