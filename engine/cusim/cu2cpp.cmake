@@ -3,6 +3,7 @@
 #     (kernel may be a template instance: name<A, B>)
 #   extern __shared__ T name[];                     ->  T *name = (T *)cusim_dynamic_shared();
 #   __shared__ T name[N];                           ->  static T name[N]; cusim_shared_fresh(name, sizeof name);
+#   __shared__ __align__(A) T name[N];              ->  alignas(A) static T name[N]; ...
 #     (the first thread of each block to get there fills it with 0xFF bytes: stale data shows)
 # Line breaks are kept and a #line directive names the .cu file, so diagnostics point into it.
 file(READ "${IN}" src)
@@ -10,6 +11,8 @@ string(REGEX REPLACE "([A-Za-z_][A-Za-z_0-9]*(<[A-Za-z_0-9, ]*>)?)<<<([^>]*)>>>"
        "${src}")
 string(REGEX REPLACE "extern __shared__ ([A-Za-z_][A-Za-z_0-9]*) ([A-Za-z_][A-Za-z_0-9]*)\\[\\];"
        "\\1 *\\2 = (\\1 *)cusim_dynamic_shared();" src "${src}")
+string(REGEX REPLACE "__shared__ __align__\\(([0-9]+)\\) ([A-Za-z_][A-Za-z_0-9]*) ([A-Za-z_][A-Za-z_0-9]*)(\\[[^]]*\\]);"
+       "alignas(\\1) static \\2 \\3\\4; cusim_shared_fresh(\\3, sizeof \\3);" src "${src}")
 string(REGEX REPLACE "__shared__ ([A-Za-z_][A-Za-z_0-9]*) ([A-Za-z_][A-Za-z_0-9]*)(\\[[^]]*\\]);"
        "static \\1 \\2\\3; cusim_shared_fresh(\\2, sizeof \\2);" src "${src}")
 if(src MATCHES "<<<|__shared__")

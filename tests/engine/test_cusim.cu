@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/mma.h"
+
 static float *dev_floats(size_t n) {
     float *p = nullptr;
     cr_assert_eq(cudaMalloc(&p, n * sizeof(float)), cudaSuccess);
@@ -361,4 +363,25 @@ Test(cusim, mma_m16n8k16_in_the_ptx_fragment_layout) {
     mma_kernel<<<1, 16>>>(d, a, b, c, 0);  // half a warp: the collective names lanes that do not exist
     cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure, "mma with 16 lanes must fail the launch");
     cudaFree(a), cudaFree(b), cudaFree(c), cudaFree(d);
+}
+
+// The fragments' 32-bit loads (cuda/mma.h) from a 16-bit tile: aligned pairs load, an odd offset
+// faults ("misaligned address" on a GPU; a launch failure here).
+__global__ void pair_kernel(unsigned *out, int offset) {
+    __shared__ __align__(16) uint16_t tile[64];
+    tile[threadIdx.x] = (uint16_t)(threadIdx.x + 1);
+    tile[threadIdx.x + 32] = (uint16_t)(threadIdx.x + 33);
+    __syncthreads();
+    out[threadIdx.x] = mm_load_pair(tile + 2 * threadIdx.x + offset);
+}
+
+Test(cusim, fragment_loads_need_4_byte_alignment) {
+    unsigned *d = nullptr, h[32];
+    cr_assert_eq(cudaMalloc(&d, sizeof h), cudaSuccess);
+    pair_kernel<<<1, 32>>>(d, 0);
+    cr_assert_eq(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost), cudaSuccess);
+    for (unsigned t = 0; t < 32; t++) cr_expect_eq(h[t], (2 * t + 1) | (2 * t + 2) << 16, "pair %u", t);
+    pair_kernel<<<1, 32>>>(d, 1);
+    cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure, "a pair at an odd offset must fault");
+    cudaFree(d);
 }

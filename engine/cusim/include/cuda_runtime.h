@@ -130,6 +130,8 @@ void cusim_run(const char *kernel, dim3 grid, dim3 block, size_t dyn_shared, voi
 // A kernel pointer argument must be null or point into memory from cudaMalloc.
 void cusim_check_device_pointer(const char *kernel, int arg, const void *p);
 void *cusim_dynamic_shared(void);
+// An access a GPU faults on unless p is a multiple of `align` bytes ("misaligned address").
+void cusim_check_aligned(const void *p, size_t align, const char *what);
 // Fills a static __shared__ array with 0xFF bytes the first time a thread of a new block gets to it.
 void cusim_shared_fresh(void *p, size_t bytes);
 

@@ -364,6 +364,13 @@ void *cusim_dynamic_shared(void) {
     return g_run.dyn_shared.data();
 }
 
+void cusim_check_aligned(const void *p, size_t align, const char *what) {
+    if ((uintptr_t)p % align == 0) return;
+    fiber &f = self(what);
+    cusim_fail(cudaErrorLaunchFailure, 1, g_run.kernel, "thread (%u,%u,%u): %s at %p: misaligned address (needs %zu bytes)",
+               f.coords.thread.x, f.coords.thread.y, f.coords.thread.z, what, p, align);
+}
+
 void cusim_shared_fresh(void *p, size_t bytes) {
     self("a __shared__ declaration");
     unsigned long &at = g_run.shared_filled_at[p];

@@ -20,6 +20,8 @@
 #include "cuda_common.h"
 #include "mma.h"
 
+// 16-bit tiles in shared memory are 16-byte aligned (the fragments load 32-bit pairs); their rows
+// are padded by 8 values so the 8 rows x 4 pairs a fragment load touches fall in 32 different banks.
 enum { FA_TILE = 64, FA_THREADS = 128, FA_PAD = 8 };
 
 __device__ __forceinline__ int mm_fa_min(int a, int b) { return a < b ? a : b; }
@@ -111,9 +113,9 @@ template <int F, int HS>
 __global__ void __launch_bounds__(FA_THREADS)
     mm_fa_forward_kernel(float *out, float *state, const float *q, int ldq, const float *k, const float *v, int ldkv,
                          int B, int Tq, int Tk, int H, int KV, float scale) {
-    __shared__ uint16_t qs[FA_TILE * (HS + FA_PAD)];
-    __shared__ uint16_t ks[FA_TILE * (HS + FA_PAD)];
-    __shared__ uint16_t vt[HS * (FA_TILE + FA_PAD)];
+    __shared__ __align__(16) uint16_t qs[FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(16) uint16_t ks[FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(16) uint16_t vt[HS * (FA_TILE + FA_PAD)];
     const int bh = blockIdx.y, b = bh / H, h = bh % H, g = h / (H / KV), q0 = blockIdx.x * FA_TILE;
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS;
     mm_fa_stage<F, HS>(qs, q + ((size_t)b * Tq + q0) * ldq + h * HS, ldq, mm_fa_min(FA_TILE, Tq - q0), false);
@@ -169,11 +171,11 @@ template <int F, int HS>
 __global__ void __launch_bounds__(FA_THREADS)
     mm_fa_dq_kernel(float *dq, const float *lse, const float *D, const float *dout, const float *q, int ldq, const float *k,
                     const float *v, int ldkv, int B, int Tq, int Tk, int H, int KV, float scale) {
-    __shared__ uint16_t qs[FA_TILE * (HS + FA_PAD)];
-    __shared__ uint16_t dos[FA_TILE * (HS + FA_PAD)];
-    __shared__ uint16_t ks[FA_TILE * (HS + FA_PAD)];
-    __shared__ uint16_t kt[HS * (FA_TILE + FA_PAD)];
-    __shared__ uint16_t vs[FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(16) uint16_t qs[FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(16) uint16_t dos[FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(16) uint16_t ks[FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(16) uint16_t kt[HS * (FA_TILE + FA_PAD)];
+    __shared__ __align__(16) uint16_t vs[FA_TILE * (HS + FA_PAD)];
     const int bh = blockIdx.y, b = bh / H, h = bh % H, g = h / (H / KV), q0 = blockIdx.x * FA_TILE;
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS, nq = mm_fa_min(FA_TILE, Tq - q0);
     mm_fa_stage<F, HS>(qs, q + ((size_t)b * Tq + q0) * ldq + h * HS, ldq, nq, false);
@@ -225,10 +227,10 @@ __global__ void __launch_bounds__(FA_THREADS)
     mm_fa_dkv_kernel(float *dk, float *dv, mm_att_operand o, int ldo, const float *lse, const float *D,
                      const float *dout, const float *q, int ldq, const float *k, const float *v, int ldkv, int B,
                      int Tq, int Tk, int H, int KV, float scale) {
-    __shared__ uint16_t qs[FA_TILE * (HS + FA_PAD)];
-    __shared__ uint16_t qt[HS * (FA_TILE + FA_PAD)];
-    __shared__ uint16_t dos[FA_TILE * (HS + FA_PAD)];
-    __shared__ uint16_t dot[HS * (FA_TILE + FA_PAD)];
+    __shared__ __align__(16) uint16_t qs[FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(16) uint16_t qt[HS * (FA_TILE + FA_PAD)];
+    __shared__ __align__(16) uint16_t dos[FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(16) uint16_t dot[HS * (FA_TILE + FA_PAD)];
     __shared__ float lse_s[FA_TILE];
     __shared__ float d_s[FA_TILE];
     const int bh = blockIdx.y, b = bh / H, h = bh % H, g = h / (H / KV), k0 = blockIdx.x * FA_TILE;

@@ -84,15 +84,30 @@ template <int F> __device__ __forceinline__ void mm_mma(float d[4], const uint32
 }
 #endif
 
+// The 32-bit register of the pair p[0], p[1] (p 4-byte aligned: a GPU faults otherwise, the
+// simulator too).
+MM_HD uint32_t mm_load_pair(const uint16_t *p) {
+#if defined(__CUDA_ARCH__)
+    return *(const uint32_t *)p;
+#else
+#if defined(CUSIM_SIMULATED)
+    cusim_check_aligned(p, 4, "a 32-bit fragment load");
+#endif
+    uint32_t r;
+    memcpy(&r, p, 4);
+    return r;
+#endif
+}
+
 // A registers of rows r0 + {g, g+8}, columns k0 + {2t, 2t+8} (+1) of a row-major 16-bit tile
-// (row stride ld elements, even).
+// (4-byte aligned, row stride ld elements, even).
 MM_HD void mm_mma_load_a(uint32_t a[4], const uint16_t *tile, int ld, int r0, int k0, int lane) {
     const int g = lane >> 2, t = lane & 3;
     const uint16_t *p = tile + (size_t)(r0 + g) * ld + k0 + 2 * t;
-    a[0] = *(const uint32_t *)p;
-    a[1] = *(const uint32_t *)(p + 8 * ld);
-    a[2] = *(const uint32_t *)(p + 8);
-    a[3] = *(const uint32_t *)(p + 8 * ld + 8);
+    a[0] = mm_load_pair(p);
+    a[1] = mm_load_pair(p + 8 * ld);
+    a[2] = mm_load_pair(p + 8);
+    a[3] = mm_load_pair(p + 8 * ld + 8);
 }
 
 // B registers of column n0 + g, rows k0 + {2t, 2t+8} (+1), from a tile stored with one row per
@@ -100,8 +115,8 @@ MM_HD void mm_mma_load_a(uint32_t a[4], const uint16_t *tile, int ld, int r0, in
 MM_HD void mm_mma_load_b(uint32_t b[2], const uint16_t *tile, int ld, int n0, int k0, int lane) {
     const int g = lane >> 2, t = lane & 3;
     const uint16_t *p = tile + (size_t)(n0 + g) * ld + k0 + 2 * t;
-    b[0] = *(const uint32_t *)p;
-    b[1] = *(const uint32_t *)(p + 8);
+    b[0] = mm_load_pair(p);
+    b[1] = mm_load_pair(p + 8);
 }
 
 // The A registers of k-step s (columns 16s .. 16s+15) from accumulators acc[n-tile][4] whose
