@@ -47,6 +47,21 @@ __device__ void mm_fa_stage(uint16_t *tile, const float *src, size_t ld, int val
     }
 }
 
+// Two row blocks of 64 x HS (zeros past `valid`) staged into t0, t1, then this warp's 16 rows
+// (r0 ..) of each as A registers. All threads of the block call it (it synchronises).
+template <int F, int HS>
+__device__ void mm_fa_two_tiles_as_a(uint32_t a0[][4], uint32_t a1[][4], uint16_t *t0, uint16_t *t1,
+                                     const float *src0, size_t ld0, const float *src1, size_t ld1, int valid, int r0,
+                                     int lane) {
+    mm_fa_stage<F, HS>(t0, src0, ld0, valid, false);
+    mm_fa_stage<F, HS>(t1, src1, ld1, valid, false);
+    __syncthreads();
+    for (int s = 0; s < HS / 16; s++) {
+        mm_mma_load_a(a0[s], t0, HS + FA_PAD, r0, 16 * s, lane);
+        mm_mma_load_a(a1[s], t1, HS + FA_PAD, r0, 16 * s, lane);
+    }
+}
+
 // acc[j] (16 rows x 8 columns, j = 0 .. N/8-1) += A (16 x HS, registers) times the rows
 // n0 .. n0+N-1 of a tile stored [n][k] (row stride ld).
 template <int F, int HS, int N>
@@ -178,14 +193,9 @@ __global__ void __launch_bounds__(FA_THREADS)
     __shared__ __align__(16) uint16_t vs[FA_TILE * (HS + FA_PAD)];
     const int bh = blockIdx.y, b = bh / H, h = bh % H, g = h / (H / KV), q0 = blockIdx.x * FA_TILE;
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS, nq = mm_fa_min(FA_TILE, Tq - q0);
-    mm_fa_stage<F, HS>(qs, q + ((size_t)b * Tq + q0) * ldq + h * HS, ldq, nq, false);
-    mm_fa_stage<F, HS>(dos, dout + ((size_t)b * Tq + q0) * C + h * HS, C, nq, false);
-    __syncthreads();
-    uint32_t qa[HS / 16][4], da[HS / 16][4];
-    for (int s = 0; s < HS / 16; s++) {
-        mm_mma_load_a(qa[s], qs, HS + FA_PAD, r0, 16 * s, lane);
-        mm_mma_load_a(da[s], dos, HS + FA_PAD, r0, 16 * s, lane);
-    }
+    uint32_t qa[HS / 16][4], da[HS / 16][4];  // Q and dO rows r0 .. r0+15 as A
+    mm_fa_two_tiles_as_a<F, HS>(qa, da, qs, dos, q + ((size_t)b * Tq + q0) * ldq + h * HS, ldq,
+                                dout + ((size_t)b * Tq + q0) * C + h * HS, C, nq, r0, lane);
     int lim[2];
     float lrow[2], drow[2];
     for (int r = 0; r < 2; r++) {
@@ -237,14 +247,9 @@ __global__ void __launch_bounds__(FA_THREADS)
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS;
     // this block's K and V rows as A (staged through the Q and dO tiles, reused below)
     const size_t row0 = ((size_t)b * Tk + k0) * ldkv + g * HS;
-    mm_fa_stage<F, HS>(qs, k + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0), false);
-    mm_fa_stage<F, HS>(dos, v + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0), false);
-    __syncthreads();
     uint32_t ka[HS / 16][4], va[HS / 16][4];
-    for (int s = 0; s < HS / 16; s++) {
-        mm_mma_load_a(ka[s], qs, HS + FA_PAD, r0, 16 * s, lane);
-        mm_mma_load_a(va[s], dos, HS + FA_PAD, r0, 16 * s, lane);
-    }
+    mm_fa_two_tiles_as_a<F, HS>(ka, va, qs, dos, k + row0, ldkv, v + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0), r0,
+                                lane);
     int key[2];
     for (int r = 0; r < 2; r++) key[r] = k0 + r0 + (lane >> 2) + 8 * r;
     float dka[HS / 8][4] = {}, dva[HS / 8][4] = {};
