@@ -315,9 +315,16 @@ static float *mm_carve(float *base, size_t *cursor, size_t n) {
     return p;
 }
 
+// Floats of one layer's att (and of datt) for (B, T) on the model's backend (backend.h).
+static size_t mm_att_state_floats(const mm_model *m, int B, int T) {
+    const mm_backend *b = m->be;
+    if (b->attention_state_floats) return b->attention_state_floats(B, T, T, m->H, m->hs);
+    return (size_t)B * m->H * T * T;
+}
+
+// m->att_state is set (mm_ensure_acts).
 static size_t mm_layout_acts(mm_model *m, float *base, int B, int T) {
     const size_t N = (size_t)B * T, L = (size_t)m->L, C = (size_t)m->C, F = (size_t)m->F;
-    const size_t TT = (size_t)B * m->H * T * T;
     size_t cur = 0;
     mm_activations *a = &m->a;
     a->res = mm_carve(base, &cur, (L + 1) * N * C);
@@ -325,7 +332,7 @@ static size_t mm_layout_acts(mm_model *m, float *base, int B, int T) {
     a->ln1 = mm_carve(base, &cur, L * N * C);
     a->rstd1 = mm_carve(base, &cur, L * N);
     a->qkv = mm_carve(base, &cur, L * N * (size_t)m->QKV);
-    a->att = mm_carve(base, &cur, L * TT);
+    a->att = mm_carve(base, &cur, L * m->att_state);
     a->atty = mm_carve(base, &cur, L * N * C);
     a->ln2 = mm_carve(base, &cur, L * N * C);
     a->rstd2 = mm_carve(base, &cur, L * N);
@@ -348,13 +355,16 @@ static size_t mm_layout_gacts(mm_model *m, float *base, int B, int T) {
     g->dqkv = mm_carve(base, &cur, N * (size_t)m->QKV);
     g->dh13 = mm_carve(base, &cur, N * 2 * F);
     g->dg = mm_carve(base, &cur, N * F);
-    g->datt = mm_carve(base, &cur, (size_t)B * m->H * T * T);
+    g->datt = mm_carve(base, &cur, m->att_state);
     return cur;
 }
 
-// (Re)lays out the training buffers for (B, T), growing the allocations when needed.
+// (Re)lays out the training buffers for (B, T) and the attention state the backend needs now (it
+// may depend on the precision), growing the allocations when needed.
 static int mm_ensure_acts(mm_model *m, int B, int T) {
-    if (m->acts && m->B == B && m->T == T) return 0;
+    const size_t att_state = mm_att_state_floats(m, B, T);
+    if (m->acts && m->B == B && m->T == T && m->att_state == att_state) return 0;
+    m->att_state = att_state;
     size_t na = mm_layout_acts(m, NULL, B, T);
     const mm_backend *b = m->be;
     const size_t nin = (size_t)B * T * (2 * sizeof(int32_t) + sizeof(float));  // X | Y | mask
@@ -436,7 +446,7 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
         float *x = a->res + l * NC, *hres = a->hres + l * NC, *xo = a->res + (l + 1) * NC;  // (N, C)
         float *ln1 = a->ln1 + l * NC, *rstd1 = a->rstd1 + l * N;
         float *qkv = a->qkv + l * N * QKV;                         // (N, QKV)
-        float *att = a->att + l * (size_t)B * m->H * T * T;        // (B, H, T, T)
+        float *att = a->att + l * m->att_state;                    // (B, H, T, T) or less
         float *atty = a->atty + l * NC;                            // (N, C)
         float *ln2 = a->ln2 + l * NC, *rstd2 = a->rstd2 + l * N;
         float *h13 = a->h13 + l * N * 2 * F, *g = a->g + l * N * F;  // (N, 2F), (N, F)
@@ -491,7 +501,7 @@ int mm_model_backward(mm_model *m, float loss_scale) {
         const mm_layer_weights *dw = &m->dlayers[l];
         const float *x = a->res + l * NC, *hres = a->hres + l * NC;
         const float *ln1 = a->ln1 + l * NC, *rstd1 = a->rstd1 + l * N;
-        const float *qkv = a->qkv + l * N * QKV, *att = a->att + l * (size_t)B * m->H * T * T;
+        const float *qkv = a->qkv + l * N * QKV, *att = a->att + l * m->att_state;
         const float *atty = a->atty + l * NC, *ln2 = a->ln2 + l * NC, *rstd2 = a->rstd2 + l * N;
         const float *h13 = a->h13 + l * N * 2 * F, *g = a->g + l * N * F;
         // out = h + w2(g): dres is d(out); it flows to h unchanged and through w2.

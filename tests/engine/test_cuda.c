@@ -699,6 +699,35 @@ Test(cuda, attention_fp16_close_to_cpu) {
     set_prec(g, "fp32");
 }
 
+// The model keeps per layer only the attention state the backend needs in the precision (bf16 on
+// the flash path: (B,H,T) x (1 + hs) floats instead of the (B,H,T,T) probabilities) and lays its
+// buffers out again when the precision changes between steps; every step matches the CPU.
+Test(cuda, model_attention_state_follows_the_precision) {
+    const mm_backend *g = need_gpu();
+    mm_model_config cfg = tiny_config();  // hs 16, PT 48: flash in bf16
+    mm_model mc, mg;
+    cr_assert(mm_model_init(&mc, &cfg, mm_backend_cpu(), 3) == 0, "%s", mm_error_message());
+    cr_assert(mm_model_init(&mg, &cfg, g, 3) == 0, "%s", mm_error_message());
+    const size_t rows = (size_t)PB * cfg.n_heads * PT, hs = (size_t)(cfg.dim / cfg.n_heads);
+    static const char *const precs[] = {"bf16", "fp32", "bf16"};
+    for (int i = 0; i < 3; i++) {
+        set_prec(g, precs[i]);
+        int32_t X[PB * PT], Y[PB * PT];
+        float lc, lg;
+        mm_model_zero_grad(&mc);
+        mm_model_zero_grad(&mg);
+        parity_step(&mc, &mg, X, Y, i, &lc, &lg);
+        const int low = strcmp(precs[i], "fp32") != 0;
+        cr_expect_eq(mg.att_state, rows * (low ? 1 + hs : (size_t)PT), "%s: %zu floats of attention state per layer",
+                     precs[i], mg.att_state);
+        cr_expect(fabsf(lc - lg) < (low ? 1e-2f : 1e-5f) * lc, "%s: loss cpu %.7f gpu %.7f", precs[i], lc, lg);
+        expect_close(g, mg.grads, mc.grads, mc.num_params, low ? 5e-2 : 1e-4, "all gradients");
+    }
+    set_prec(g, "fp32");
+    mm_model_free(&mc);
+    mm_model_free(&mg);
+}
+
 Test(cuda, precision_names_and_the_scale_op) {
     const mm_backend *g = need_gpu(), *c = mm_backend_cpu();
     cr_expect(mm_backend_check_precision(g, "bf16") == 0);

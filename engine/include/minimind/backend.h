@@ -75,6 +75,10 @@ typedef struct mm_backend {
     void (*attention_backward)(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
                                const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq,
                                int Tk, int H, int KV, int hs);
+    // Floats att and datt need for this shape in the current precision, at most B*H*Tq*Tk (smaller
+    // when the backend keeps less than the probabilities: CUDA's FlashAttention, (B,H,Tq)*(1+hs)).
+    // NULL: B*H*Tq*Tk. Buffers of B*H*Tq*Tk floats are always enough.
+    size_t (*attention_state_floats)(int B, int Tq, int Tk, int H, int hs);
 
     // --- SwiGLU gate: h13 (N, 2F) holds [w1 x | w3 x] per row; g (N,F) = silu(w1 x) * (w3 x).
     void (*swiglu_forward)(float *g, const float *h13, int N, int F);

@@ -124,6 +124,7 @@ typedef struct mm_model {
 
     // Training state of the last mm_model_forward.
     int B, T;
+    size_t att_state;  // floats of one layer's att (and of datt) for (B, T): backend.h attention_state_floats
     size_t acts_cap, gacts_cap;
     float *acts, *gacts;
     mm_activations a;

@@ -39,6 +39,11 @@ static int mm_att_flash(int B, int Tq, int Tk, int H, int hs) {
     return g_flash && mm_cuda_flash_ok(B, Tq, Tk, H, hs, mm_cuda_precision());
 }
 
+size_t mm_cuda_attention_state_floats(int B, int Tq, int Tk, int H, int hs) {
+    const size_t rows = (size_t)B * H * Tq;
+    return mm_att_flash(B, Tq, Tk, H, hs) ? rows * (1 + (size_t)hs) : rows * (size_t)Tk;
+}
+
 enum { TPB = 256 };
 
 // Row (b, h, i) of att: scores in, probabilities out; 0 above the diagonal.

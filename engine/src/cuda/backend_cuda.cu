@@ -100,6 +100,7 @@ static const mm_backend mm_cuda_backend = {
     .rope_backward = mm_cuda_rope_backward,
     .attention_forward = mm_cuda_attention_forward,
     .attention_backward = mm_cuda_attention_backward,
+    .attention_state_floats = mm_cuda_attention_state_floats,
     .swiglu_forward = mm_cuda_swiglu_forward,
     .swiglu_backward = mm_cuda_swiglu_backward,
     .crossentropy_forward = mm_cuda_crossentropy_forward,
