@@ -71,9 +71,10 @@ for prec in bf16 fp32; do
     bench --device cuda --precision "$prec" --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
         $([ "$prec" = bf16 ] && echo --profile) | tee "$LOGS/bench_cuda_$prec.json" || status=1
 done
-# bf16 with the attention as batched cuBLAS GEMMs instead of the FlashAttention kernels: which is faster here
+# bf16 with the attention as batched cuBLAS GEMMs instead of the FlashAttention kernels: which is faster
+# here (the profiles' attention_forward / attention_backward rows compare the two directly)
 MM_CUDA_ATTENTION=gemm bench --device cuda --precision bf16 --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
-    | tee "$LOGS/bench_cuda_bf16_gemm_attention.json" || status=1
+    --profile | tee "$LOGS/bench_cuda_bf16_gemm_attention.json" || status=1
 bench --device cpu --seq-len 512 --batch 1 --steps 1 | tee "$LOGS/bench_cpu.json" || true
 # The memory variant (`model`: 1M-entry bank, 16 candidates) on the GPU.
 bench --device cuda --model-type model --seq-len 512 --batch 16 --steps 5 --warmup-steps 1 \

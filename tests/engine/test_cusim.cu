@@ -368,7 +368,7 @@ Test(cusim, mma_m16n8k16_in_the_ptx_fragment_layout) {
 // The fragments' 32-bit loads (cuda/mma.h) from a 16-bit tile: aligned pairs load, an odd offset
 // faults ("misaligned address" on a GPU; a launch failure here).
 __global__ void pair_kernel(unsigned *out, int offset) {
-    __shared__ __align__(16) uint16_t tile[64];
+    __shared__ __align__(16) uint16_t tile[72];  // pairs up to element 64 (offset 1)
     tile[threadIdx.x] = (uint16_t)(threadIdx.x + 1);
     tile[threadIdx.x + 32] = (uint16_t)(threadIdx.x + 33);
     __syncthreads();
