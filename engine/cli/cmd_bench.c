@@ -240,6 +240,8 @@ int mm_cmd_bench(int argc, char **argv) {
         double again = mm_measure_sgemm_peak(o.peak_n);
         if (again > peak) peak = again;
     }
+    const char *attention =  // what the steps' attention ran as (backend.h); NULL on the CPU
+        be->attention_implementation ? be->attention_implementation(o.B, o.T, o.T, m.H, m.hs) : NULL;
     if (rc == 0) {
         double dt = (t_end - t_start) / o.steps;
         double flops = mm_model_train_flops(&m, o.B, o.T), gflops = flops / dt / 1e9;
@@ -249,6 +251,7 @@ int mm_cmd_bench(int argc, char **argv) {
                    "\"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"params\": %zu, \"steps\": %d, \"ms_per_step\": %.6g, \"tokens_per_s\": %.6g, "
                    "\"gflop_per_step\": %.9g, \"gflops\": %.6g, ",
                    mm_model_type_name(m.config.model_type), m.mem ? m.ms.num : 0, m.C, m.L, o.T, o.B, gpu[0] ? gpu : be->name, mm_precision_name(prec), threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops);
+            if (attention) printf("\"attention\": \"%s\", ", attention);
             if (peak > 0)
                 printf("\"sgemm_peak_gflops\": %.6g, \"mfu\": %.4f", peak, mfu);
             else  // a GPU missing from the peak table
@@ -261,8 +264,9 @@ int mm_cmd_bench(int argc, char **argv) {
             if (m.mem)
                 printf("memory     %d entries x %d tokens, knowledge_dim %d, %d candidates\n", m.ms.num, m.ms.LK,
                        m.ms.D, m.ms.K);
-            printf("step       batch %d x seq %d = %d tokens, %d threads, %d timed steps (+%d warm-up), %s\n", o.B, o.T,
-                   N, threads, o.steps, o.warmup, mm_precision_name(prec));
+            printf("step       batch %d x seq %d = %d tokens, %d threads, %d timed steps (+%d warm-up), %s%s%s\n", o.B,
+                   o.T, N, threads, o.steps, o.warmup, mm_precision_name(prec), attention ? ", attention: " : "",
+                   attention ? attention : "");
             printf("time       %.1f ms/step, %.1f tokens/s\n", dt * 1e3, tps);
             printf("compute    %.2f GFLOP/step, %.2f GFLOP/s achieved\n", flops / 1e9, gflops);
             if (gpu[0] && peak <= 0)

@@ -88,6 +88,7 @@ typedef struct mm_trainer {
     const mm_backend *be;    // [train] device
     char device_desc[320];   // what `be` runs on (mm_backend_describe), for the log and progress.json
     const char *precision;   // the matmul precision used: [train] mixed_precision on CUDA, fp32 on the CPU
+    const char *attention;   // the backend's attention for the batch shape (backend.h); NULL on the CPU
     float *host_opt;         // device backends: host copy of the AdamW moments (m | v) for checkpoints
     mm_named_tensor *named;  // the model's parameter table as checkpoint tensors (host memory)
     float **adam_m, **adam_v;  // per named tensor: its slice of the AdamW moments (host memory)
@@ -172,6 +173,10 @@ static int mm_trainer_init_model(mm_trainer *tr) {
     tr->fp16 = !strcmp(t->mixed_precision, "fp16");  // also on the CPU (fp32 math): the same scaling logic
     mm_loss_scaler_init(&tr->scaler);
     if (mm_model_init_run(&tr->model, &tr->cfg, tr->be, (uint64_t)t->seed, 1) != 0) return -1;
+    const mm_batch *b = &tr->batch;
+    tr->attention = tr->be->attention_implementation
+                        ? tr->be->attention_implementation(b->B, b->T, b->T, tr->model.H, tr->model.hs)
+                        : NULL;
     if (tr->model.mem) {
         mm_model *m = &tr->model;
         if (mm_memory_tracker_init(&tr->tracker, m->ms.num, m->C,
@@ -619,6 +624,7 @@ static int mm_trainer_setup(mm_trainer *tr, const mm_train_args *a) {
     if (mm_metrics_open(&tr->log, a->out_dir, a->resume ? tr->step : -1) != 0) return -1;
     tr->log.device = tr->device_desc;
     tr->log.precision = tr->precision;
+    tr->log.attention = tr->attention;
     return 0;
 }
 
@@ -631,10 +637,11 @@ int mm_train(const mm_train_args *a) {
     int status = MM_EXIT_ERROR;
     if (mm_trainer_setup(&tr, a) == 0) {
         fprintf(stderr, "train: %s, %zu parameters, %ld steps (%ld per epoch), batch %d x %d, accumulation %d, on %s, "
-                "%s matmuls%s\n",
+                "%s matmuls%s%s%s\n",
                 mm_model_type_name(tr.cfg.model.model_type), tr.model.num_params, tr.total, tr.per_epoch,
                 tr.batch.B, tr.batch.T, tr.cfg.train.accumulation_steps, tr.device_desc, tr.precision,
-                tr.fp16 ? " with fp16 loss scaling" : "");
+                tr.fp16 ? " with fp16 loss scaling" : "", tr.attention ? ", attention: " : "",
+                tr.attention ? tr.attention : "");
         tr.t0 = mm_now_s();
         status = mm_trainer_loop(&tr);
     }

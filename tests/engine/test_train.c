@@ -345,12 +345,16 @@ static void mm_expect_bank_written(const mm_fx_data *d) {
 
 // The EMA run on `device` in `precision`: SIGTERM inside a window, --resume, equal to the
 // uninterrupted run on the same device bit for bit, and the bank was written.
-// progress.json names what the run computed on (device_prefix: "cpu", "cuda:0 (") and the
-// matmuls' precision.
-static void mm_expect_progress_device(const char *out, const char *device_prefix, const char *precision) {
+// progress.json names what the run computed on (device_prefix: "cpu", "cuda:0 ("), the matmuls'
+// precision and the attention's implementation (NULL: no "attention", as on the CPU).
+static void mm_expect_progress_device(const char *out, const char *device_prefix, const char *precision,
+                                      const char *attention) {
     json_t *pr = mm_progress(out);
     const char *dev = json_string_value(json_object_get(pr, "device"));
     const char *prec = json_string_value(json_object_get(pr, "precision"));
+    const char *att = json_string_value(json_object_get(pr, "attention"));
+    cr_expect(attention ? att && !strcmp(att, attention) : !att, "progress.json attention '%s', want %s",
+              att ? att : "(none)", attention ? attention : "(none)");
     cr_expect(dev && !strncmp(dev, device_prefix, strlen(device_prefix)), "progress.json device '%s', want %s...",
               dev ? dev : "(none)", device_prefix);
     cr_expect(prec && !strcmp(prec, precision), "progress.json precision '%s', want %s", prec ? prec : "(none)",
@@ -366,7 +370,9 @@ static void mm_check_ema_stop_resume(const char *tag, const char *device, const 
     mm_expect_bank_written(&d);
     char *out = mm_test_path(d.dir, "run");
     const int gpu = !strcmp(device, "cuda");
-    mm_expect_progress_device(out, gpu ? "cuda:0 (" : device, gpu ? precision : "fp32");
+    // on the GPU in fp16 at head size 16, T = 31: the FlashAttention kernels (unless MM_CUDA_ATTENTION=gemm)
+    const char *env = getenv("MM_CUDA_ATTENTION"), *att = env && !strcmp(env, "gemm") ? "gemm" : "flash";
+    mm_expect_progress_device(out, gpu ? "cuda:0 (" : device, gpu ? precision : "fp32", gpu ? att : NULL);
     free(out);
     free(ini);
     mm_fx_data_free(&d);

@@ -79,6 +79,10 @@ typedef struct mm_backend {
     // when the backend keeps less than the probabilities: CUDA's FlashAttention, (B,H,Tq)*(1+hs)).
     // NULL: B*H*Tq*Tk. Buffers of B*H*Tq*Tk floats are always enough.
     size_t (*attention_state_floats)(int B, int Tq, int Tk, int H, int hs);
+    // Which computation this shape takes in the current precision, as runs record it (the numbers
+    // differ in the last bits): the CUDA backend's "flash" (FlashAttention kernels) or "gemm"
+    // (cuBLAS products and row kernels). NULL: the backend has one way only (the CPU).
+    const char *(*attention_implementation)(int B, int Tq, int Tk, int H, int hs);
 
     // --- SwiGLU gate: h13 (N, 2F) holds [w1 x | w3 x] per row; g (N,F) = silu(w1 x) * (w3 x).
     void (*swiglu_forward)(float *g, const float *h13, int N, int F);

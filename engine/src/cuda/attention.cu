@@ -44,6 +44,10 @@ size_t mm_cuda_attention_state_floats(int B, int Tq, int Tk, int H, int hs) {
     return mm_att_flash(B, Tq, Tk, H, hs) ? rows * (1 + (size_t)hs) : rows * (size_t)Tk;
 }
 
+const char *mm_cuda_attention_implementation(int B, int Tq, int Tk, int H, int hs) {
+    return mm_att_flash(B, Tq, Tk, H, hs) ? "flash" : "gemm";
+}
+
 enum { TPB = 256 };
 
 // Row (b, h, i) of att: scores in, probabilities out; 0 above the diagonal.

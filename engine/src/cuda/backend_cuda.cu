@@ -101,6 +101,7 @@ static const mm_backend mm_cuda_backend = {
     .attention_forward = mm_cuda_attention_forward,
     .attention_backward = mm_cuda_attention_backward,
     .attention_state_floats = mm_cuda_attention_state_floats,
+    .attention_implementation = mm_cuda_attention_implementation,
     .swiglu_forward = mm_cuda_swiglu_forward,
     .swiglu_backward = mm_cuda_swiglu_backward,
     .crossentropy_forward = mm_cuda_crossentropy_forward,

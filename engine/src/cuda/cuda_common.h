@@ -97,6 +97,8 @@ void mm_cuda_attention_backward(float *dq, float *dk, float *dv, float *datt, co
 int mm_cuda_attention_configure(const char *env);
 // backend.h attention_state_floats: (B,H,Tq)*(1+hs) on the flash path, else B*H*Tq*Tk.
 size_t mm_cuda_attention_state_floats(int B, int Tq, int Tk, int H, int hs);
+// backend.h attention_implementation: "flash" or "gemm".
+const char *mm_cuda_attention_implementation(int B, int Tq, int Tk, int H, int hs);
 // FlashAttention-style tensor-core kernels (attention_flash.cu): bf16 / fp16, hs 16, 32 or 64,
 // Tq <= Tk, Tk >= hs + 1 (their state, lse and a copy of out, fits the att buffer), B*H <= 65535.
 // The backward reads that state and keeps rowsum(dO o O) in `work` (the op's datt buffer); dk, dv
