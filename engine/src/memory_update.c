@@ -12,7 +12,7 @@ const char *mm_memory_update_name(mm_memory_update u) {
     return u == MM_MEMORY_UPDATE_EMA ? "ema" : u == MM_MEMORY_UPDATE_FROZEN ? "frozen" : "unknown";
 }
 
-// ---- EMA sums (one level: `step` or `window`)
+// ---- EMA sums (one level: `step` or `window`); hsum is backend memory
 
 static int mm_sums_init(mm_memory_ema_sums *s, int num) {
     memset(s, 0, sizeof *s);
@@ -22,9 +22,9 @@ static int mm_sums_init(mm_memory_ema_sums *s, int num) {
     return 0;
 }
 
-static void mm_sums_free(mm_memory_ema_sums *s) {
+static void mm_sums_free(mm_memory_ema_sums *s, const mm_backend *be) {
     free(s->slot);
-    free(s->hsum);
+    if (s->hsum) be->free(s->hsum);
     free(s->wsum);
     free(s->slot_entry);
     memset(s, 0, sizeof *s);
@@ -35,39 +35,106 @@ static void mm_sums_clear(mm_memory_ema_sums *s) {
     s->n_slots = 0;
 }
 
-static int mm_sums_grow(mm_memory_ema_sums *s, int need, int C) {
+// Room for `need` slots: the host arrays and the backend hsum (its rows kept).
+static int mm_sums_grow(mm_memory_ema_sums *s, const mm_backend *be, int need, int C) {
     if (need <= s->cap) return 0;
     int cap = s->cap ? s->cap : 256;
     while (cap < need) cap *= 2;
-    float *h = mm_realloc(s->hsum, (size_t)cap * C * sizeof *h);
-    if (!h) return -1;
-    s->hsum = h;
     double *w = mm_realloc(s->wsum, (size_t)cap * sizeof *w);
     if (!w) return -1;
     s->wsum = w;
     int32_t *e = mm_realloc(s->slot_entry, (size_t)cap * sizeof *e);
     if (!e) return -1;
     s->slot_entry = e;
+    float *h = be->alloc((size_t)cap * C * sizeof *h);
+    if (!h) return -1;
+    if (s->hsum) {
+        be->copy_d2d(h, s->hsum, (size_t)s->n_slots * C * sizeof *h);
+        be->free(s->hsum);
+    }
+    s->hsum = h;
     s->cap = cap;
     return 0;
 }
 
-// The slot of entry e, created (zeroed) when it has none. -1 when out of memory.
-static int mm_sums_slot(mm_memory_ema_sums *s, int32_t e, int C) {
+// The slot of entry e, created when it has none (its wsum 0; its hsum row is zeroed by
+// mm_sums_zero_new). -1 when out of memory.
+static int mm_sums_slot(mm_memory_ema_sums *s, const mm_backend *be, int32_t e, int C) {
     if (s->slot[e] >= 0) return s->slot[e];
-    if (mm_sums_grow(s, s->n_slots + 1, C) != 0) return -1;
+    if (mm_sums_grow(s, be, s->n_slots + 1, C) != 0) return -1;
     int i = s->n_slots++;
     s->slot[e] = i;
     s->slot_entry[i] = e;
     s->wsum[i] = 0.0;
-    memset(s->hsum + (size_t)i * C, 0, sizeof(float) * (size_t)C);
     return i;
+}
+
+// Zeroes the hsum rows of the slots created since there were `first` (one backend call).
+static void mm_sums_zero_new(mm_memory_ema_sums *s, const mm_backend *be, int first, int C) {
+    if (s->n_slots > first) be->zero(s->hsum + (size_t)first * C, (size_t)(s->n_slots - first) * C * sizeof(float));
+}
+
+// ---- grouping reads by slot for memory_ema_accumulate
+
+static void mm_groups_free(mm_memory_ema_groups *g, const mm_backend *be) {
+    free(g->count), free(g->seg_slot), free(g->seg_start), free(g->rows), free(g->ws);
+    if (g->dslot) be->free(g->dslot), be->free(g->dstart), be->free(g->drows), be->free(g->dws);
+    memset(g, 0, sizeof *g);
+}
+
+// Room for `reads` reads and a count per slot of `slots` slots (new counts 0).
+static int mm_groups_reserve(mm_memory_ema_groups *g, size_t reads, int slots) {
+    if (slots > g->count_cap) {
+        int32_t *c = mm_realloc(g->count, (size_t)slots * sizeof *c);
+        if (!c) return -1;
+        memset(c + g->count_cap, 0, (size_t)(slots - g->count_cap) * sizeof *c);
+        g->count = c;
+        g->count_cap = slots;
+    }
+    if (reads <= (size_t)g->cap) return 0;
+    if (reads > INT32_MAX - 1) return mm_errorf("memory: %zu reads in one layer", reads);
+    free(g->seg_slot), free(g->seg_start), free(g->rows), free(g->ws);
+    g->seg_slot = mm_malloc(reads * sizeof(int32_t));
+    g->seg_start = mm_malloc((reads + 1) * sizeof(int32_t));
+    g->rows = mm_malloc(reads * sizeof(int32_t));
+    g->ws = mm_malloc(reads * sizeof(float));
+    g->cap = g->seg_slot && g->seg_start && g->rows && g->ws ? (int)reads : 0;
+    return g->cap ? 0 : -1;
+}
+
+// dst (backend) += the grouped reads of rows of h (backend): segments in first-read order, the
+// reads of a slot in read order. On a device backend the groups are uploaded first.
+static int mm_groups_accumulate(mm_memory_ema_groups *g, const mm_backend *be, float *dst, int nseg, const float *h,
+                                int C) {
+    if (nseg == 0) return 0;
+    const int32_t *slot = g->seg_slot, *start = g->seg_start, *rows = g->rows;
+    const float *ws = g->ws;
+    const int nreads = g->seg_start[nseg];
+    if (!be->host_resident) {
+        if (nreads + 1 > g->dcap) {
+            if (g->dslot) be->free(g->dslot), be->free(g->dstart), be->free(g->drows), be->free(g->dws);
+            g->dslot = be->alloc((size_t)g->cap * sizeof(int32_t));
+            g->dstart = be->alloc(((size_t)g->cap + 1) * sizeof(int32_t));
+            g->drows = be->alloc((size_t)g->cap * sizeof(int32_t));
+            g->dws = be->alloc((size_t)g->cap * sizeof(float));
+            g->dcap = g->dslot && g->dstart && g->drows && g->dws ? g->cap + 1 : 0;
+            if (!g->dcap) return mm_error_prefix("memory: EMA accumulators on %s", be->name);
+        }
+        be->copy_h2d(g->dslot, slot, (size_t)nseg * sizeof(int32_t));
+        be->copy_h2d(g->dstart, start, ((size_t)nseg + 1) * sizeof(int32_t));
+        be->copy_h2d(g->drows, rows, (size_t)nreads * sizeof(int32_t));
+        be->copy_h2d(g->dws, ws, (size_t)nreads * sizeof(float));
+        slot = g->dslot, start = g->dstart, rows = g->drows, ws = g->dws;
+    }
+    be->memory_ema_accumulate(dst, slot, start, nseg, rows, ws, h, C);
+    return 0;
 }
 
 // ---- the tracker
 
-int mm_memory_tracker_init(mm_memory_tracker *t, int num, int C, int ema) {
+int mm_memory_tracker_init(mm_memory_tracker *t, const mm_backend *be, int num, int C, int ema) {
     memset(t, 0, sizeof *t);
+    t->be = be;
     t->num = num;
     t->C = C;
     t->ema = ema;
@@ -81,8 +148,11 @@ int mm_memory_tracker_init(mm_memory_tracker *t, int num, int C, int ema) {
 
 void mm_memory_tracker_free(mm_memory_tracker *t) {
     free(t->usage);
-    mm_sums_free(&t->step);
-    mm_sums_free(&t->window);
+    if (t->be) {
+        mm_sums_free(&t->step, t->be);
+        mm_sums_free(&t->window, t->be);
+        mm_groups_free(&t->groups, t->be);
+    }
     memset(t, 0, sizeof *t);
 }
 
@@ -93,45 +163,78 @@ void mm_memory_tracker_clear_ema(mm_memory_tracker *t) {
 
 void mm_memory_tracker_drop_step(mm_memory_tracker *t) { mm_sums_clear(&t->step); }
 
+// The reads with w != 0 grouped by their `step` slot (slots created as needed): returns the
+// number of segments, -1 when out of memory.
+static int mm_tracker_group(mm_memory_tracker *t, const int32_t *idx, const float *w, size_t NK, int K) {
+    mm_memory_ema_sums *s = &t->step;
+    mm_memory_ema_groups *g = &t->groups;
+    const int first = s->n_slots;
+    for (size_t i = 0; i < NK; i++)
+        if (w[i] != 0.0f && mm_sums_slot(s, t->be, idx[i], t->C) < 0) return -1;
+    mm_sums_zero_new(s, t->be, first, t->C);
+    if (mm_groups_reserve(g, NK, s->cap) != 0) return -1;
+    int nseg = 0;
+    for (size_t i = 0; i < NK; i++) {  // reads per slot, slots in first-read order
+        if (w[i] == 0.0f) continue;
+        const int32_t sl = s->slot[idx[i]];
+        s->wsum[sl] += w[i];
+        if (g->count[sl]++ == 0) g->seg_slot[nseg++] = sl;
+    }
+    g->seg_start[0] = 0;
+    for (int k = 0; k < nseg; k++) {  // count becomes the segment's next free position
+        const int32_t sl = g->seg_slot[k], n = g->count[sl];
+        g->count[sl] = g->seg_start[k];
+        g->seg_start[k + 1] = g->seg_start[k] + n;
+    }
+    for (size_t i = 0; i < NK; i++) {
+        if (w[i] == 0.0f) continue;
+        const int32_t j = g->count[s->slot[idx[i]]]++;
+        g->rows[j] = (int32_t)(i / (size_t)K);
+        g->ws[j] = w[i];
+    }
+    for (int k = 0; k < nseg; k++) g->count[g->seg_slot[k]] = 0;
+    return nseg;
+}
+
 int mm_memory_tracker_add(mm_memory_tracker *t, const int32_t *idx, const float *w, const float *h, int N, int K) {
     const size_t NK = (size_t)N * K;
     for (size_t i = 0; i < NK; i++) t->usage[idx[i]] += w[i];
     if (!t->ema) return 0;
-    mm_memory_ema_sums *s = &t->step;
-    const int C = t->C;
-    for (size_t i = 0; i < NK; i++)
-        if (w[i] != 0.0f && mm_sums_slot(s, idx[i], C) < 0) return mm_error_prefix("memory: EMA accumulators");
-    for (size_t i = 0; i < NK; i++)
-        if (w[i] != 0.0f) s->wsum[s->slot[idx[i]]] += w[i];
-    // hsum[slot(e)] += w * h[n]: parallel over column blocks, so no two threads touch one value.
-    enum { CB = 64 };
-    int nblk = (C + CB - 1) / CB;
-#pragma omp parallel for schedule(static)
-    for (int blk = 0; blk < nblk; blk++) {
-        int c0 = blk * CB, c1 = c0 + CB < C ? c0 + CB : C;
-        for (size_t i = 0; i < NK; i++) {
-            if (w[i] == 0.0f) continue;
-            float *dst = s->hsum + (size_t)s->slot[idx[i]] * C;
-            const float *src = h + (i / (size_t)K) * C;
-            for (int c = c0; c < c1; c++) dst[c] += w[i] * src[c];
-        }
-    }
+    const int nseg = mm_tracker_group(t, idx, w, NK, K);
+    if (nseg < 0 || mm_groups_accumulate(&t->groups, t->be, t->step.hsum, nseg, h, t->C) != 0)
+        return mm_error_prefix("memory: EMA accumulators");
     return 0;
 }
 
 int mm_memory_tracker_commit(mm_memory_tracker *t) {
     mm_memory_ema_sums *s = &t->step, *win = &t->window;
-    const int C = t->C;
-    for (int i = 0; i < s->n_slots; i++) {
-        int j = mm_sums_slot(win, s->slot_entry[i], C);
+    mm_memory_ema_groups *g = &t->groups;
+    const int C = t->C, first = win->n_slots, n = s->n_slots;
+    if (n == 0) return 0;
+    if (mm_groups_reserve(g, (size_t)n, 0) != 0) return mm_error_prefix("memory: EMA accumulators");
+    for (int i = 0; i < n; i++) {  // window slot j += step slot i: one segment of one read each
+        int j = mm_sums_slot(win, t->be, s->slot_entry[i], C);
         if (j < 0) return mm_error_prefix("memory: EMA accumulators");
         win->wsum[j] += s->wsum[i];
-        float *dst = win->hsum + (size_t)j * C;
-        const float *src = s->hsum + (size_t)i * C;
-        for (int c = 0; c < C; c++) dst[c] += src[c];
+        g->seg_slot[i] = j, g->seg_start[i] = i, g->rows[i] = i, g->ws[i] = 1.0f;
     }
+    g->seg_start[n] = n;
+    mm_sums_zero_new(win, t->be, first, C);
+    if (mm_groups_accumulate(g, t->be, win->hsum, n, s->hsum, C) != 0) return -1;
     mm_sums_clear(s);
     return 0;
+}
+
+float *mm_memory_tracker_hsum_to_host(const mm_memory_tracker *t, const mm_memory_ema_sums *level) {
+    const size_t n = (size_t)level->n_slots * t->C;
+    if (n == 0) return NULL;
+    float *h = mm_malloc(n * sizeof *h);
+    if (!h) {
+        mm_error_prefix("memory: EMA sums (%.1f MB)", n * 4.0 / 1e6);
+        return NULL;
+    }
+    t->be->copy_d2h(h, level->hsum, n * sizeof *h);
+    return h;
 }
 
 // ---- the EMA window in a checkpoint
@@ -153,8 +256,12 @@ int mm_memory_tracker_save_window(const mm_memory_tracker *t, uint8_t **buf, siz
     *len = 0;
     if (w->n_slots == 0) return 0;
     size_t rec = mm_ema_record_bytes(t->C), n = MM_EMA_HEADER + (size_t)w->n_slots * rec;
-    uint8_t *b = mm_malloc(n);
-    if (!b) return mm_error_prefix("memory: saving the EMA window");
+    float *hsum = mm_memory_tracker_hsum_to_host(t, w);
+    uint8_t *b = hsum ? mm_malloc(n) : NULL;
+    if (!b) {
+        free(hsum);
+        return mm_error_prefix("memory: saving the EMA window");
+    }
     mm_put_u32(b, MM_EMA_WINDOW_VERSION);
     mm_put_u32(b + 4, (uint32_t)t->num);
     mm_put_u32(b + 8, (uint32_t)t->C);
@@ -163,10 +270,20 @@ int mm_memory_tracker_save_window(const mm_memory_tracker *t, uint8_t **buf, siz
         uint8_t *r = b + MM_EMA_HEADER + (size_t)i * rec;
         memcpy(r, &w->slot_entry[i], 4);
         memcpy(r + 4, &w->wsum[i], 8);
-        memcpy(r + 12, w->hsum + (size_t)i * t->C, 4 * (size_t)t->C);
+        memcpy(r + 12, hsum + (size_t)i * t->C, 4 * (size_t)t->C);
     }
+    free(hsum);
     *buf = b;
     *len = n;
+    return 0;
+}
+
+// 0 when a saved record (entry e, weight sum ws) can join the window being loaded, else the error.
+static int mm_ema_record_check(const mm_memory_tracker *t, int32_t e, double ws, const char *what) {
+    if (e < 0 || e >= t->num)
+        return mm_errorf("%s: memory_ema: entry %d is out of range (knowledge_num %d)", what, e, t->num);
+    if (t->window.slot[e] >= 0) return mm_errorf("%s: memory_ema: entry %d is listed twice", what, e);
+    if (!isfinite(ws)) return mm_errorf("%s: memory_ema: entry %d is not finite", what, e);
     return 0;
 }
 
@@ -185,28 +302,27 @@ int mm_memory_tracker_load_window(mm_memory_tracker *t, const uint8_t *buf, size
         return mm_errorf("%s: memory_ema: %zu bytes do not hold %u entries of dim %u (truncated or corrupt)", what,
                          len, n, C);
     mm_memory_ema_sums *w = &t->window;
+    float *hsum = mm_malloc(((size_t)n * t->C + 1) * sizeof *hsum);  // the rows, in slot order
+    if (!hsum) return mm_error_prefix("memory: loading the EMA window");
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *r = buf + MM_EMA_HEADER + (size_t)i * rec;
         int32_t e;
         double ws;
         memcpy(&e, r, 4);
         memcpy(&ws, r + 4, 8);
-        if (e < 0 || e >= t->num) {
-            mm_memory_tracker_clear_ema(t);
-            return mm_errorf("%s: memory_ema: entry %d is out of range (knowledge_num %d)", what, e, t->num);
-        }
-        if (w->slot[e] >= 0 || !isfinite(ws)) {
-            mm_memory_tracker_clear_ema(t);
-            return mm_errorf("%s: memory_ema: entry %d is %s", what, e, isfinite(ws) ? "listed twice" : "not finite");
-        }
-        int j = mm_sums_slot(w, e, t->C);
+        const int bad = mm_ema_record_check(t, e, ws, what);
+        const int j = bad ? -1 : mm_sums_slot(w, t->be, e, t->C);
         if (j < 0) {
+            if (!bad) mm_error_prefix("memory: loading the EMA window");
+            free(hsum);
             mm_memory_tracker_clear_ema(t);
-            return mm_error_prefix("memory: loading the EMA window");
+            return -1;
         }
         w->wsum[j] = ws;
-        memcpy(w->hsum + (size_t)j * t->C, r + 12, 4 * (size_t)t->C);
+        memcpy(hsum + (size_t)j * t->C, r + 12, 4 * (size_t)t->C);
     }
+    if (n) t->be->copy_h2d(w->hsum, hsum, (size_t)n * t->C * sizeof *hsum);  // slots 0 .. n-1: the window was empty
+    free(hsum);
     return 0;
 }
 
@@ -263,9 +379,10 @@ long mm_memory_ema_update(const mm_backend *be, mm_memory_tracker *t, uint16_t *
     uint16_t *ids = mm_malloc(sizeof(uint16_t) * (size_t)ENTRIES * LK);     // (P)
     int32_t *ents = mm_malloc(sizeof(int32_t) * ENTRIES);
     const float *dwte = wte;  // the sgemm's operand (backend memory)
-    float *hwte = NULL, *hnorm = NULL, *dX = host ? X : NULL, *dlogits = host ? logits : NULL;
+    float *hwte = NULL, *hnorm = NULL, *dX = host ? X : NULL, *dlogits = host ? logits : NULL, *hhsum = NULL;
     long changed = 0;
     const mm_memory_ema_sums *w = &t->window;
+    const float *hsum = NULL;  // the window's hsum on the host
     if (mm_memory_tracker_commit(t) != 0) {
         changed = -1;
         goto done;
@@ -275,17 +392,19 @@ long mm_memory_ema_update(const mm_backend *be, mm_memory_tracker *t, uint16_t *
         hnorm = mm_malloc(sizeof(float) * (size_t)C);
         dX = be->alloc(sizeof(float) * nX);
         dlogits = be->alloc(sizeof(float) * nL);
+        hhsum = mm_memory_tracker_hsum_to_host(t, w);
         if (hwte && hnorm) {
             be->copy_d2h(hwte, wte, sizeof(float) * (size_t)V * C);
             be->copy_d2h(hnorm, norm_w, sizeof(float) * (size_t)C);
         }
-        if (!hwte || !hnorm || !dX || !dlogits || (be->check && be->check() != 0)) {
+        if (!hwte || !hnorm || !dX || !dlogits || !hhsum || (be->check && be->check() != 0)) {
             changed = -1;
             goto done;
         }
         wte = hwte;
         norm_w = hnorm;
     }
+    hsum = host ? w->hsum : hhsum;
     if (!X || !logits || !ids || !ents) {
         changed = -1;
         goto done;
@@ -297,7 +416,7 @@ long mm_memory_ema_update(const mm_backend *be, mm_memory_tracker *t, uint16_t *
             int32_t e = w->slot_entry[s];
             if (e < frozen_below || !(w->wsum[s] > 0.0)) continue;
             float inv = (float)(1.0 / w->wsum[s]);
-            const float *hs = w->hsum + (size_t)s * C;
+            const float *hs = hsum + (size_t)s * C;
             for (int p = 0; p < LK; p++) {
                 float *x = X + ((size_t)ne * LK + p) * C;
                 const float *emb = wte + (size_t)bank[(size_t)e * LK + p] * C;
@@ -336,6 +455,7 @@ done:
     if (!host) {
         free(hwte);
         free(hnorm);
+        free(hhsum);
         be->free(dX);
         be->free(dlogits);
     }

@@ -128,9 +128,9 @@ static mm_memory_acts mm_layer_macts(const mm_model *m, int l, size_t N) {
     return ma;
 }
 
-// Device backends: host staging for N rows, (N, K) noise | (N, K) idx | (N, K) w | (N, C) h.
+// Device backends: host staging for N rows, (N, K) noise | (N, K) idx | (N, K) w.
 static float *mm_memory_staging(mm_model *m, size_t N) {
-    size_t n = N * (3 * (size_t)m->ms.K + (size_t)m->C);
+    size_t n = N * 3 * (size_t)m->ms.K;
     if (n > m->mhost_cap) {
         free(m->mhost);
         m->mhost = mm_malloc(n * sizeof(float));
@@ -140,7 +140,8 @@ static float *mm_memory_staging(mm_model *m, size_t N) {
     return m->mhost;
 }
 
-// The tracker reads idx, w and (EMA) h on the host: copies of the device buffers on a device backend.
+// The tracker reads idx and w on the host (copies of the device buffers on a device backend); the
+// hidden states h stay where they are: the EMA sums are added by the backend (memory_update.c).
 static int mm_memory_track(mm_model *m, const mm_memory_acts *ma, const float *hres, int N) {
     const mm_backend *be = m->be;
     const int K = m->ms.K;
@@ -149,12 +150,11 @@ static int mm_memory_track(mm_model *m, const mm_memory_acts *ma, const float *h
     float *st = mm_memory_staging(m, (size_t)N);
     if (!st) return -1;
     int32_t *idx = (int32_t *)(st + NK);
-    float *w = st + 2 * NK, *h = st + 3 * NK;
+    float *w = st + 2 * NK;
     be->copy_d2h(idx, ma->idx, NK * sizeof(int32_t));
     be->copy_d2h(w, ma->w, NK * sizeof(float));
-    if (m->tracker->ema) be->copy_d2h(h, hres, (size_t)N * m->C * sizeof(float));
     if (be->check && be->check() != 0) return mm_error_prefix("model: memory usage statistics");
-    return mm_memory_tracker_add(m->tracker, idx, w, h, N, K);
+    return mm_memory_tracker_add(m->tracker, idx, w, hres, N, K);
 }
 
 // out (N, C) = h + fusion(zm) or h + mout; h13 (N, 2F), g (N, F) for the fusion's backward.

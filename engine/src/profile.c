@@ -9,7 +9,7 @@ enum {
     OP_MATMUL_FWD, OP_MATMUL_BWD, OP_EMBED_FWD, OP_EMBED_BWD, OP_RMSNORM_FWD, OP_RMSNORM_BWD, OP_ROPE_FWD,
     OP_ROPE_BWD, OP_ATT_FWD, OP_ATT_BWD, OP_SWIGLU_FWD, OP_SWIGLU_BWD, OP_CE_FWD, OP_CE_BWD, OP_ADAMW, OP_GRADNORM,
     OP_SCALE, OP_TOPK, OP_TOPK_BWD, OP_WEIGHTS_FWD, OP_WEIGHTS_BWD, OP_READ_FWD, OP_READ_BWD, OP_COPY_ROWS,
-    OP_COPY_H2D, OP_COPY_D2H, OP_COPY_D2D, OP_ZERO, OP_COUNT
+    OP_EMA_SUMS, OP_COPY_H2D, OP_COPY_D2H, OP_COPY_D2D, OP_ZERO, OP_COUNT
 };
 
 static mm_profile_op g_ops[OP_COUNT] = {
@@ -21,7 +21,7 @@ static mm_profile_op g_ops[OP_COUNT] = {
     {"gradnorm_clip", 0, 0},        {"scale", 0, 0},                  {"memory_topk", 0, 0},
     {"memory_topk_backward", 0, 0}, {"memory_weights_forward", 0, 0}, {"memory_weights_backward", 0, 0},
     {"memory_read_forward", 0, 0},  {"memory_read_backward", 0, 0},   {"copy_rows", 0, 0},
-    {"copy_h2d", 0, 0},             {"copy_d2h", 0, 0},               {"copy_d2d", 0, 0},
+    {"memory_ema_accumulate", 0, 0}, {"copy_h2d", 0, 0},             {"copy_d2h", 0, 0},               {"copy_d2d", 0, 0},
     {"zero", 0, 0},
 };
 static const mm_backend *g_in;
@@ -142,6 +142,10 @@ static void t_memory_read_backward(float *dw, float *dwte, const float *dm, cons
 static void t_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int acc) {
     MM_TIMED(OP_COPY_ROWS, g_in->copy_rows(dst, ldd, src, lds, rows, cols, acc));
 }
+static void t_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32_t *start, int nseg,
+                                    const int32_t *rows, const float *ws, const float *h, int C) {
+    MM_TIMED(OP_EMA_SUMS, g_in->memory_ema_accumulate(hsum, slot, start, nseg, rows, ws, h, C));
+}
 static void t_copy_h2d(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_H2D, g_in->copy_h2d(dst, src, bytes)); }
 static void t_copy_d2h(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_D2H, g_in->copy_d2h(dst, src, bytes)); }
 static void t_copy_d2d(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_D2D, g_in->copy_d2d(dst, src, bytes)); }
@@ -175,6 +179,7 @@ const mm_backend *mm_backend_profiled(const mm_backend *inner) {
     MM_WRAP(memory_read_forward, t_memory_read_forward);
     MM_WRAP(memory_read_backward, t_memory_read_backward);
     MM_WRAP(copy_rows, t_copy_rows);
+    MM_WRAP(memory_ema_accumulate, t_memory_ema_accumulate);
     MM_WRAP(copy_h2d, t_copy_h2d);
     MM_WRAP(copy_d2h, t_copy_d2h);
     MM_WRAP(copy_d2d, t_copy_d2d);

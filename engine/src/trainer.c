@@ -179,7 +179,7 @@ static int mm_trainer_init_model(mm_trainer *tr) {
                         : NULL;
     if (tr->model.mem) {
         mm_model *m = &tr->model;
-        if (mm_memory_tracker_init(&tr->tracker, m->ms.num, m->C,
+        if (mm_memory_tracker_init(&tr->tracker, tr->be, m->ms.num, m->C,
                                    tr->cfg.knowledge.memory_update == MM_MEMORY_UPDATE_EMA) != 0)
             return -1;
         m->tracker = &tr->tracker;

@@ -336,7 +336,7 @@ Test(memory, layer_vs_pytorch_gumbel) {
 
 Test(memory, usage_statistics_hand_computed) {
     mm_memory_tracker t;
-    cr_assert_eq(mm_memory_tracker_init(&t, 8, 4, 0), 0);
+    cr_assert_eq(mm_memory_tracker_init(&t, mm_backend_cpu(), 8, 4, 0), 0);
     int32_t idx[4] = {0, 1, 0, 2};  // N = 2 rows, K = 2
     float w[4] = {0.5f, 0.5f, 0.75f, 0.25f};
     cr_assert_eq(mm_memory_tracker_add(&t, idx, w, NULL, 2, 2), 0);
@@ -369,7 +369,7 @@ Test(memory, ema_rewrites_used_entries_and_never_frozen_ones) {
         for (int c = 0; c < C; c++) h[n * C + c] = 20.0f * wte[7 * C + c];
     }
     mm_memory_tracker t;
-    cr_assert_eq(mm_memory_tracker_init(&t, NUM, C, 1), 0);
+    cr_assert_eq(mm_memory_tracker_init(&t, mm_backend_cpu(), NUM, C, 1), 0);
     cr_assert_eq(mm_memory_tracker_add(&t, idx, w, h, N, K), 0);
     const int frozen = 6;  // freeze_ratio 0.375 of 16
     long changed = mm_memory_ema_update(be(), &t, bank, LK, wte, norm_w, V, C, 0.5f, frozen);
@@ -457,8 +457,8 @@ Test(memory, ema_window_round_trip_and_corrupt_blobs) {
     float w[N * K] = {0.5f, 0.5f, 0.25f, 0.75f, 1.0f, 0.0f}, h[N * C];
     fill_rand(h, N * C, 1.0f);
     mm_memory_tracker t, u;
-    cr_assert_eq(mm_memory_tracker_init(&t, NUM, C, 1), 0);
-    cr_assert_eq(mm_memory_tracker_init(&u, NUM, C, 1), 0);
+    cr_assert_eq(mm_memory_tracker_init(&t, mm_backend_cpu(), NUM, C, 1), 0);
+    cr_assert_eq(mm_memory_tracker_init(&u, mm_backend_cpu(), NUM, C, 1), 0);
     cr_assert_eq(mm_memory_tracker_add(&t, idx, w, h, N, K), 0);
     cr_assert_eq(mm_memory_tracker_commit(&t), 0);
     uint8_t *a, *b;

@@ -140,6 +140,13 @@ typedef struct mm_backend {
     // add m to the residual with it.
     void (*copy_rows)(float *dst, int ldd, const float *src, int lds, int rows, int cols, int accumulate);
 
+    // --- EMA sums of the memory layer's reads, grouped by slot (the tracker, memory_update.c): for
+    // each segment s < nseg, hsum[slot[s]] (C floats) += ws[j] * h[rows[j]] (C floats) for
+    // j = start[s] .. start[s+1]-1, one after the other in that order. The segments' slots are
+    // distinct. hsum (slots, C), h (rows, C), slot (nseg), start (nseg + 1), rows, ws: backend memory.
+    void (*memory_ema_accumulate)(float *hsum, const int32_t *slot, const int32_t *start, int nseg,
+                                  const int32_t *rows, const float *ws, const float *h, int C);
+
     // --- memory hooks (sizes in bytes). alloc returns NULL with the error message set; the
     // contents of a new buffer are undefined (use zero). Copies and zero are ordered after the
     // ops issued before them (a copy_d2h sees their results).

@@ -100,29 +100,51 @@ void mm_memory_gumbel_noise(float *noise, size_t n, uint64_t seed, uint64_t coun
 //   `window` the EMA window: the `step` sums are merged into it at each optimizer step
 //            (mm_memory_tracker_commit), in slot order, so the result does not depend on where a
 //            run was interrupted. It is what EMA updates read and what checkpoints store.
+// The slot bookkeeping and the weight sums live on the host; the hidden-state sums hsum live in
+// the tracker's backend (on a GPU: the hidden states never leave the device; the host groups a
+// layer's reads by slot and the backend op memory_ema_accumulate adds them, in read order).
 typedef struct mm_memory_ema_sums {
     int32_t *slot;        // (NUM) slot of an entry, -1 when the entry has no slot
-    float *hsum;          // (cap, C) sum w * h per slot
+    float *hsum;          // (cap, C) sum w * h per slot — backend memory
     double *wsum;         // (cap)    sum w per slot
     int32_t *slot_entry;  // (cap)    entry of each slot
     int n_slots, cap;
 } mm_memory_ema_sums;
 
+// One layer's reads grouped by slot for memory_ema_accumulate (host arrays; on a device backend
+// uploaded into the d* copies). Capacities grow as needed.
+typedef struct mm_memory_ema_groups {
+    int32_t *count;                // (slots cap) reads per slot while grouping, 0 otherwise
+    int32_t *seg_slot, *seg_start;  // (reads + 1) slot and first read of each segment
+    int32_t *rows;                  // (reads) row of each read, grouped by slot, in read order
+    float *ws;                      // (reads) its weight (for merging `step` into `window`: 1)
+    int count_cap, cap;
+    int32_t *dslot, *dstart, *drows;  // backend copies (device backends)
+    float *dws;
+    int dcap;
+} mm_memory_ema_groups;
+
 typedef struct mm_memory_tracker {
+    const mm_backend *be;       // where hsum lives and is summed
     int num, C;
     int ema;                    // 1: accumulate hidden states for EMA
     double *usage;              // (NUM) weight mass of the log window
     mm_memory_ema_sums step;    // EMA sums of the reads since the last optimizer step
     mm_memory_ema_sums window;  // EMA sums of the window (committed steps)
+    mm_memory_ema_groups groups;
     long rewritten;             // entries rewritten by EMA updates since the last stats reset
     long updates;               // EMA updates since the last stats reset
 } mm_memory_tracker;
 
-int mm_memory_tracker_init(mm_memory_tracker *t, int num, int C, int ema);
+// be: the model's backend (hsum lives there and h is read there).
+int mm_memory_tracker_init(mm_memory_tracker *t, const mm_backend *be, int num, int C, int ema);
 void mm_memory_tracker_free(mm_memory_tracker *t);
-// Adds one layer's reads: idx/w (N, K), h (N, C) (only used with ema) to the usage and to the
-// `step` sums. Returns 0 or -1 (out of memory).
+// Adds one layer's reads: idx/w (N, K) on the host, h (N, C) in the backend (only used with ema),
+// to the usage and to the `step` sums. Returns 0 or -1 (out of memory).
 int mm_memory_tracker_add(mm_memory_tracker *t, const int32_t *idx, const float *w, const float *h, int N, int K);
+// Copies the hsum of `level` (t->step or t->window) to the host: (n_slots, C) floats, malloc'd
+// (NULL with an error set when out of memory; NULL without one when there are no slots).
+float *mm_memory_tracker_hsum_to_host(const mm_memory_tracker *t, const mm_memory_ema_sums *level);
 // At an optimizer step: merges the `step` sums into the EMA window and clears them. 0 or -1.
 int mm_memory_tracker_commit(mm_memory_tracker *t);
 // Drops the `step` sums (the micro-steps after the last optimizer step).

@@ -95,6 +95,7 @@ static const mm_backend mm_cpu_backend = {
     .memory_read_forward = mm_cpu_memory_read_forward,
     .memory_read_backward = mm_cpu_memory_read_backward,
     .copy_rows = mm_cpu_copy_rows,
+    .memory_ema_accumulate = mm_cpu_memory_ema_accumulate,
     .host_resident = 1,
     .alloc = mm_cpu_alloc,
     .free = mm_cpu_free,

@@ -56,6 +56,8 @@ void mm_cpu_memory_read_forward(float *m, const int32_t *idx, const float *w, co
 void mm_cpu_memory_read_backward(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
                                  const uint16_t *bank, int LK, const float *wte, int N, int K, int C, int V);
 void mm_cpu_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int accumulate);
+void mm_cpu_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32_t *start, int nseg,
+                                  const int32_t *rows, const float *ws, const float *h, int C);
 
 // exp(x) for float, branch-free so loops using it vectorise (Cephes expf: range reduction by
 // ln 2 and a degree-6 polynomial; relative error ~2 ulp). Inputs are clamped to [-87.3, 88.3];

@@ -116,6 +116,7 @@ static const mm_backend mm_cuda_backend = {
     .memory_read_forward = mm_cuda_memory_read_forward,
     .memory_read_backward = mm_cuda_memory_read_backward,
     .copy_rows = mm_cuda_copy_rows,
+    .memory_ema_accumulate = mm_cuda_memory_ema_accumulate,
     .host_resident = 0,
     .alloc = mm_cuda_alloc,
     .free = mm_cuda_free,

@@ -132,6 +132,8 @@ void mm_cuda_memory_read_forward(float *m, const int32_t *idx, const float *w, c
 void mm_cuda_memory_read_backward(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
                                   const uint16_t *bank, int LK, const float *wte, int N, int K, int C, int V);
 void mm_cuda_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int accumulate);
+void mm_cuda_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32_t *start, int nseg,
+                                   const int32_t *rows, const float *ws, const float *h, int C);
 
 // ---- warp helpers (full warps; fixed xor-shuffle trees: every lane gets the same, deterministic result)
 __device__ __forceinline__ float mm_warp_sum(float v) {
