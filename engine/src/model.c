@@ -472,6 +472,7 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
     be->rmsnorm_forward(a->lnf, a->rstdf, a->res + m->L * NC, m->norm, Nn, C, m->config.norm_eps);
     float l = be->crossentropy_forward(a->logits, a->lse, a->lnf, m->tok_embeddings, Y ? m->targets : NULL,
                                        m->mask, Nn, C, m->V);
+    if (m->mem && mm_model_memory_track(m, a->hres, Nn) != 0) return -1;  // the loss waited for the device
     if (logits_out) be->copy_d2h(logits_out, a->logits, N * (size_t)m->V * sizeof(float));
     if (be->check && be->check() != 0) return mm_error_prefix("model: forward on %s", be->name);
     if (loss) *loss = Y ? l : 0.0f;

@@ -128,9 +128,9 @@ static mm_memory_acts mm_layer_macts(const mm_model *m, int l, size_t N) {
     return ma;
 }
 
-// Device backends: host staging for N rows, (N, K) noise | (N, K) idx | (N, K) w.
-static float *mm_memory_staging(mm_model *m, size_t N) {
-    size_t n = N * 3 * (size_t)m->ms.K;
+// Device backends: host staging for n floats (a layer's (N, K) Gumbel noise; every layer's
+// (L, N, K) idx | (L, N, K) w for the tracker).
+static float *mm_memory_staging(mm_model *m, size_t n) {
     if (n > m->mhost_cap) {
         free(m->mhost);
         m->mhost = mm_malloc(n * sizeof(float));
@@ -140,21 +140,30 @@ static float *mm_memory_staging(mm_model *m, size_t N) {
     return m->mhost;
 }
 
-// The tracker reads idx and w on the host (copies of the device buffers on a device backend); the
-// hidden states h stay where they are: the EMA sums are added by the backend (memory_update.c).
-static int mm_memory_track(mm_model *m, const mm_memory_acts *ma, const float *hres, int N) {
+// The tracker reads idx and w on the host (one copy of every layer's on a device backend, after
+// the forward: one wait instead of one per layer, when the device is idle anyway); the hidden
+// states entering the memory layers (hres, (L, N, C)) stay where they are: the EMA sums are added by
+// the backend (memory_update.c).
+int mm_model_memory_track(mm_model *m, const float *hres, int N) {
+    if (!m->tracker || !m->training) return 0;
     const mm_backend *be = m->be;
     const int K = m->ms.K;
-    if (be->host_resident) return mm_memory_tracker_add(m->tracker, ma->idx, ma->w, hres, N, K);
-    const size_t NK = (size_t)N * K;
-    float *st = mm_memory_staging(m, (size_t)N);
-    if (!st) return -1;
-    int32_t *idx = (int32_t *)(st + NK);
-    float *w = st + 2 * NK;
-    be->copy_d2h(idx, ma->idx, NK * sizeof(int32_t));
-    be->copy_d2h(w, ma->w, NK * sizeof(float));
-    if (be->check && be->check() != 0) return mm_error_prefix("model: memory usage statistics");
-    return mm_memory_tracker_add(m->tracker, idx, w, hres, N, K);
+    const size_t NK = (size_t)N * K, LNK = (size_t)m->L * NK, NC = (size_t)N * m->C;
+    const mm_activations *a = &m->a;
+    const int32_t *idx = a->midx;
+    const float *w = a->mw;
+    if (!be->host_resident) {
+        float *st = mm_memory_staging(m, 2 * LNK);
+        if (!st) return -1;
+        be->copy_d2h(st, a->midx, LNK * sizeof(int32_t));
+        be->copy_d2h(st + LNK, a->mw, LNK * sizeof(float));
+        if (be->check && be->check() != 0) return mm_error_prefix("model: memory usage statistics");
+        idx = (const int32_t *)st;
+        w = st + LNK;
+    }
+    for (int l = 0; l < m->L; l++)
+        if (mm_memory_tracker_add(m->tracker, idx + l * NK, w + l * NK, hres + l * NC, N, K) != 0) return -1;
+    return 0;
 }
 
 // out (N, C) = h + fusion(zm) or h + mout; h13 (N, 2F), g (N, F) for the fusion's backward.
@@ -184,14 +193,13 @@ int mm_model_memory_forward(mm_model *m, int l, const float *hres, const float *
     const float *noise = NULL;
     if (m->training && m->ms.select == MM_MEMORY_SELECT_GUMBEL) {  // drawn on the host
         const size_t nk = Ns * m->ms.K;
-        float *hn = m->be->host_resident ? a->mnoise : mm_memory_staging(m, Ns);
+        float *hn = m->be->host_resident ? a->mnoise : mm_memory_staging(m, nk);
         if (!hn) return -1;
         mm_memory_gumbel_noise(hn, nk, m->noise_seed, m->noise_step * (uint64_t)m->L + (uint64_t)l);
         if (hn != a->mnoise) m->be->copy_h2d(a->mnoise, hn, nk * sizeof(float));
         noise = a->mnoise;
     }
     mm_memory_forward(m->be, &m->ms, &mw, m->dbank, m->tok_embeddings, z, noise, N, &ma, a->mout, a->mscratch);
-    if (m->tracker && m->training && mm_memory_track(m, &ma, hres, N) != 0) return -1;
     float *zm = m->F ? a->zm + (size_t)l * Ns * 2 * m->C : NULL;
     float *h13 = a->h13 + (size_t)l * Ns * 2 * m->F, *g = a->g + (size_t)l * Ns * m->F;
     mm_second_half(m, w, xo, hres, z, a->mout, zm, h13, g, N);

@@ -13,6 +13,10 @@ int mm_model_memory_ensure_acts(mm_model *m);
 int mm_model_memory_ensure_gacts(mm_model *m);
 // Layer l: xo (N, C) = hres + second half, from z = RMSNorm(hres) (N, C).
 int mm_model_memory_forward(mm_model *m, int l, const float *hres, const float *z, float *xo);
+// After a training forward: every layer's reads (a->midx, a->mw) and the hidden states entering
+// the memory layers (hres, (L, N, C) backend memory) into m->tracker, layer after layer. No-op
+// without a tracker or outside training.
+int mm_model_memory_track(mm_model *m, const float *hres, int N);
 // Layer l backward: ga.dres holds d(out); writes ga.dln = d(z) and accumulates parameter gradients.
 void mm_model_memory_backward(mm_model *m, int l, const float *z);
 // Cached inference, n rows: x (n, C) += second half of z (n, C).
