@@ -242,6 +242,8 @@ int mm_cmd_bench(int argc, char **argv) {
     }
     const char *attention =  // what the steps' attention ran as (backend.h); NULL on the CPU
         be->attention_implementation ? be->attention_implementation(o.B, o.T, o.T, m.H, m.hs) : NULL;
+    size_t dev_used = 0, dev_total = 0;  // device memory after the steps (every buffer is allocated by then)
+    if (rc == 0 && be->memory_info && be->memory_info(&dev_used, &dev_total) != 0) rc = mm_cli_fail();
     if (rc == 0) {
         double dt = (t_end - t_start) / o.steps;
         double flops = mm_model_train_flops(&m, o.B, o.T), gflops = flops / dt / 1e9;
@@ -252,6 +254,7 @@ int mm_cmd_bench(int argc, char **argv) {
                    "\"gflop_per_step\": %.9g, \"gflops\": %.6g, ",
                    mm_model_type_name(m.config.model_type), m.mem ? m.ms.num : 0, m.C, m.L, o.T, o.B, gpu[0] ? gpu : be->name, mm_precision_name(prec), threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops);
             if (attention) printf("\"attention\": \"%s\", ", attention);
+            if (dev_total) printf("\"device_memory_mib\": %.1f, ", dev_used / 1048576.0);
             if (peak > 0)
                 printf("\"sgemm_peak_gflops\": %.6g, \"mfu\": %.4f", peak, mfu);
             else  // a GPU missing from the peak table
@@ -268,6 +271,8 @@ int mm_cmd_bench(int argc, char **argv) {
                    o.T, N, threads, o.steps, o.warmup, mm_precision_name(prec), attention ? ", attention: " : "",
                    attention ? attention : "");
             printf("time       %.1f ms/step, %.1f tokens/s\n", dt * 1e3, tps);
+            if (dev_total)
+                printf("memory     %.1f of %.1f MiB in use on the device\n", dev_used / 1048576.0, dev_total / 1048576.0);
             printf("compute    %.2f GFLOP/step, %.2f GFLOP/s achieved\n", flops / 1e9, gflops);
             if (gpu[0] && peak <= 0)
                 printf("peak       unknown for %s (not in the peak table): no MFU\n", gpu);

@@ -732,6 +732,21 @@ Test(cuda, model_attention_state_follows_the_precision) {
     mm_model_free(&mg);
 }
 
+// memory_info: the device's memory in use grows by what the engine allocates.
+Test(cuda, memory_info_counts_allocations) {
+    const mm_backend *g = need_gpu();
+    cr_assert_not_null(g->memory_info);
+    size_t u0 = 0, t0 = 0, u1 = 0, t1 = 0;
+    cr_assert(g->memory_info(&u0, &t0) == 0, "%s", mm_error_message());
+    void *p = g->alloc((size_t)64 << 20);
+    cr_assert_not_null(p, "%s", mm_error_message());
+    cr_assert(g->memory_info(&u1, &t1) == 0, "%s", mm_error_message());
+    cr_expect(t1 == t0 && t0 > 0 && u1 <= t1);
+    cr_expect(u1 >= u0 + ((size_t)64 << 20), "in use %zu bytes before, %zu after 64 MiB", u0, u1);
+    g->free(p);
+    cr_expect(mm_backend_cpu()->memory_info == NULL, "the CPU has no device memory");
+}
+
 Test(cuda, precision_names_and_the_scale_op) {
     const mm_backend *g = need_gpu(), *c = mm_backend_cpu();
     cr_expect(mm_backend_check_precision(g, "bf16") == 0);

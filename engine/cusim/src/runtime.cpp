@@ -17,6 +17,7 @@ std::map<uintptr_t, size_t> g_allocs;  // base -> bytes
 cudaError_t g_last = cudaSuccess;      // returned and cleared by cudaGetLastError
 cudaError_t g_sticky = cudaSuccess;    // a failed kernel: returned by every synchronising call
 int g_device = 0;
+const size_t DEVICE_BYTES = (size_t)8 << 30;  // what the simulated device reports
 
 int device_count(void) {
     const char *v = getenv("MM_CUSIM_DEVICES");  // 0 simulates a machine without a GPU
@@ -65,7 +66,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
     if (device < 0 || device >= device_count()) return g_last = cudaErrorInvalidDevice;
     memset(prop, 0, sizeof *prop);
     snprintf(prop->name, sizeof prop->name, "cusim %d (CUDA kernels simulated on the CPU)", device);
-    prop->totalGlobalMem = (size_t)8 << 30;
+    prop->totalGlobalMem = DEVICE_BYTES;
     prop->major = 9, prop->minor = 0;
     prop->multiProcessorCount = 1;
     return cudaSuccess;
@@ -81,6 +82,14 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
     g_allocs[(uintptr_t)q] = bytes;
     *p = q;
     return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
+    size_t used = 0;
+    for (const auto &a : g_allocs) used += a.second;
+    *total_bytes = DEVICE_BYTES;
+    *free_bytes = used < DEVICE_BYTES ? DEVICE_BYTES - used : 0;
+    return g_sticky;
 }
 
 cudaError_t cudaFree(void *p) {

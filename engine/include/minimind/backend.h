@@ -160,6 +160,10 @@ typedef struct mm_backend {
     // Reports (0, or -1 with the message set) the first failure of an asynchronous op since the
     // last call; NULL when ops cannot fail (CPU).
     int (*check)(void);
+    // Device memory in use (everything allocated on the device, this process's buffers, scratch and
+    // library workspaces included) and its total, in bytes; 0 or -1 (message set). NULL: the
+    // backend has no device memory (CPU).
+    int (*memory_info)(size_t *used, size_t *total);
 } mm_backend;
 
 // The CPU backend (always built).

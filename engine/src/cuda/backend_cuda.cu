@@ -84,6 +84,17 @@ static int mm_cuda_check(void) {
     g_cuda.error[0] = '\0';
     return rc;
 }
+static int mm_cuda_memory_info(size_t *used, size_t *total) {
+    size_t free_b = 0, total_b = 0;
+    const cudaError_t err = cudaMemGetInfo(&free_b, &total_b);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        return mm_errorf("cuda: device memory: %s", cudaGetErrorString(err));
+    }
+    *used = total_b - free_b;
+    *total = total_b;
+    return 0;
+}
 static void mm_cuda_set_threads(int n) { (void)n; }
 
 static const mm_backend mm_cuda_backend = {
@@ -125,6 +136,7 @@ static const mm_backend mm_cuda_backend = {
     .copy_d2d = mm_cuda_copy_d2d,
     .zero = mm_cuda_zero,
     .check = mm_cuda_check,
+    .memory_info = mm_cuda_memory_info,
 };
 
 extern "C" const mm_backend *mm_backend_cuda(int device) {
