@@ -36,11 +36,19 @@ int mm_cuda_flash_ok(int B, int Tq, int Tk, int H, int hs, mm_precision p) {
 }
 
 // 64 rows of HS fp32 values (row r at src + r*ld; zeros for r >= valid) into a 16-bit tile:
-// tile[r][c] (row stride HS + pad), or transposed tile[c][r] (row stride 64 + pad).
+// tile[r][c] (row stride HS + pad): a warp reads 32 consecutive values of a row; or transposed
+// tile[c][r] (row stride 64 + pad): a warp reads 8 consecutive values of 4 rows (the same 4 global
+// sectors) so that its 32 stores fall in 16 distinct words of 16 banks — lanes l and l + 8 share a
+// word — instead of 8 banks 4 times over with 32 values of one row.
 template <int F, int HS>
 __device__ void mm_fa_stage(uint16_t *tile, const float *src, size_t ld, int valid, bool transposed) {
     for (int e = threadIdx.x; e < FA_TILE * HS; e += FA_THREADS) {
-        const int r = e / HS, c = e % HS;
+        int r = e / HS, c = e % HS;
+        if (transposed) {  // e = 32 * block + lane; blocks of 4 rows x 8 columns, row-block major
+            const int b = e >> 5, lane = e & 31;
+            r = (b / (HS / 8)) * 4 + (lane >> 3);
+            c = (b % (HS / 8)) * 8 + (lane & 7);
+        }
         const uint16_t x = mm_to16<F>(r < valid ? src[(size_t)r * ld + c] : 0.0f);
         if (transposed) tile[c * (FA_TILE + FA_PAD) + r] = x;
         else tile[r * (HS + FA_PAD) + c] = x;
