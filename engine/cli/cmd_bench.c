@@ -240,8 +240,7 @@ int mm_cmd_bench(int argc, char **argv) {
         double again = mm_measure_sgemm_peak(o.peak_n);
         if (again > peak) peak = again;
     }
-    const char *attention =  // what the steps' attention ran as (backend.h); NULL on the CPU
-        be->attention_implementation ? be->attention_implementation(o.B, o.T, o.T, m.H, m.hs) : NULL;
+    const char *attention = mm_model_attention_implementation(&m, o.B, o.T);  // NULL on the CPU
     size_t dev_used = 0, dev_total = 0;  // device memory after the steps (every buffer is allocated by then)
     if (rc == 0 && be->memory_info && be->memory_info(&dev_used, &dev_total) != 0) rc = mm_cli_fail();
     if (rc == 0) {

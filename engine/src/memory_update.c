@@ -76,9 +76,19 @@ static void mm_sums_zero_new(mm_memory_ema_sums *s, const mm_backend *be, int fi
 
 // ---- grouping reads by slot for memory_ema_accumulate
 
+static void mm_groups_free_device(mm_memory_ema_groups *g, const mm_backend *be) {
+    if (g->dslot) be->free(g->dslot);
+    if (g->dstart) be->free(g->dstart);
+    if (g->drows) be->free(g->drows);
+    if (g->dws) be->free(g->dws);
+    g->dslot = g->dstart = g->drows = NULL;
+    g->dws = NULL;
+    g->dcap = 0;
+}
+
 static void mm_groups_free(mm_memory_ema_groups *g, const mm_backend *be) {
     free(g->count), free(g->seg_slot), free(g->seg_start), free(g->rows), free(g->ws);
-    if (g->dslot) be->free(g->dslot), be->free(g->dstart), be->free(g->drows), be->free(g->dws);
+    mm_groups_free_device(g, be);
     memset(g, 0, sizeof *g);
 }
 
@@ -112,7 +122,7 @@ static int mm_groups_accumulate(mm_memory_ema_groups *g, const mm_backend *be, f
     const int nreads = g->seg_start[nseg];
     if (!be->host_resident) {
         if (nreads + 1 > g->dcap) {
-            if (g->dslot) be->free(g->dslot), be->free(g->dstart), be->free(g->drows), be->free(g->dws);
+            mm_groups_free_device(g, be);
             g->dslot = be->alloc((size_t)g->cap * sizeof(int32_t));
             g->dstart = be->alloc(((size_t)g->cap + 1) * sizeof(int32_t));
             g->drows = be->alloc((size_t)g->cap * sizeof(int32_t));

@@ -322,6 +322,11 @@ static size_t mm_att_state_floats(const mm_model *m, int B, int T) {
     return (size_t)B * m->H * T * T;
 }
 
+const char *mm_model_attention_implementation(const mm_model *m, int B, int T) {
+    const mm_backend *b = m->be;
+    return b->attention_implementation ? b->attention_implementation(B, T, T, m->H, m->hs) : NULL;
+}
+
 // m->att_state is set (mm_ensure_acts).
 static size_t mm_layout_acts(mm_model *m, float *base, int B, int T) {
     const size_t N = (size_t)B * T, L = (size_t)m->L, C = (size_t)m->C, F = (size_t)m->F;

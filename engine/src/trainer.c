@@ -173,10 +173,7 @@ static int mm_trainer_init_model(mm_trainer *tr) {
     tr->fp16 = !strcmp(t->mixed_precision, "fp16");  // also on the CPU (fp32 math): the same scaling logic
     mm_loss_scaler_init(&tr->scaler);
     if (mm_model_init_run(&tr->model, &tr->cfg, tr->be, (uint64_t)t->seed, 1) != 0) return -1;
-    const mm_batch *b = &tr->batch;
-    tr->attention = tr->be->attention_implementation
-                        ? tr->be->attention_implementation(b->B, b->T, b->T, tr->model.H, tr->model.hs)
-                        : NULL;
+    tr->attention = mm_model_attention_implementation(&tr->model, tr->batch.B, tr->batch.T);
     if (tr->model.mem) {
         mm_model *m = &tr->model;
         if (mm_memory_tracker_init(&tr->tracker, tr->be, m->ms.num, m->C,

@@ -206,5 +206,8 @@ int mm_model_forward_cached(mm_model *m, const int32_t *tokens, int n, int pos, 
 // Floating-point operations of one training step (forward + backward) over B sequences of T
 // tokens: every matmul exactly (2*M*N*K), attention counted on its causal half (T(T+1)/2 pairs).
 double mm_model_train_flops(const mm_model *m, int B, int T);
+// The attention computation a (B, T) training step takes on the model's backend in its current
+// precision (backend.h attention_implementation: "flash" / "gemm"); NULL when the backend has one.
+const char *mm_model_attention_implementation(const mm_model *m, int B, int T);
 
 #endif
