@@ -3,16 +3,24 @@
 # .gpubin/ (scripts/gpu_bundle.sh, carried by the device call) or else builds with CUDA, runs
 # the CUDA parity tests with MM_REQUIRE_GPU=1 (a missing GPU FAILS here, instead of skipping as
 # in CI; the attention tests also on the GEMM path), the host-side CUDA math tests, the CLI stop/resume test on the GPU, then the benchmark on the GPU (bf16 and fp32) and, for
-# comparison, one CPU-backend number. Output: stdout, and $OUT/gpu_check/ (or
-# build-gpu/gpu_check/) with the logs.
+# comparison, one CPU-backend number. Output: stdout, and the logs in build-gpu/gpu_check/; on
+# the device machine also $OUT/gpu_check.tar.gz, renewed after every stage (the device call
+# returns at most 8 files from $OUT, and whatever a stage had written when a time limit struck).
 #   usage: scripts/gpu_check.sh [BUILD_DIR]      (default build-gpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build-gpu}
-LOGS=${OUT:-$BUILD}/gpu_check
+LOGS=$(mkdir -p "$BUILD" && cd "$BUILD" && pwd)/gpu_check
 PY_LD=${LD_LIBRARY_PATH-}  # PyTorch runs with the machine's own library path
+rm -rf "$LOGS"
 mkdir -p "$LOGS"
 JOBS=$(nproc 2>/dev/null || echo 4)
+# The logs so far as one archive in $OUT (written beside, then renamed: never half an archive).
+saved() {
+    if [ -n "${OUT:-}" ]; then
+        tar czf "$OUT/.gpu_check.tar.gz" -C "$LOGS" . && mv "$OUT/.gpu_check.tar.gz" "$OUT/gpu_check.tar.gz"
+    fi
+}
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOGS/gpu.txt" || true
 date -u +%Y-%m-%dT%H:%M:%SZ | tee -a "$LOGS/gpu.txt"
@@ -25,9 +33,10 @@ if [ -x .gpubin/minimind ]; then
         if [ ! -e "$SRC" ]; then mkdir -p "$(dirname "$SRC")" && ln -s "$PWD" "$SRC"; fi
         [ "$(cd "$SRC" && pwd -P)" = "$(pwd -P)" ] || echo "gpu_check: warning: $SRC exists and is not this tree"
     fi
-    BUILD=build-gpu
+    BUILD=$(cat .gpubin/BUILD_DIR)
     mkdir -p "$BUILD/engine" "$BUILD/tests"
     cp .gpubin/minimind "$BUILD/engine/"
+    cp .gpubin/cuda_gemm_modes "$BUILD/engine/"
     cp .gpubin/engine_test_cuda .gpubin/engine_test_cuda_host .gpubin/engine_test_train "$BUILD/tests/"
     # cuBLAS 13 from the device machine: the CUDA toolkit or the pip wheels PyTorch uses
     CUBLAS=$(find -H /usr/local/cuda*/lib64 /usr/local/cuda*/targets /usr/lib/x86_64-linux-gnu /opt /usr/local/lib \
@@ -42,7 +51,7 @@ else
     ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d ' .')
     cmake -S . -B "$BUILD" -DMM_CUDA=ON -DMM_WERROR=ON -DMM_NATIVE=OFF -DCMAKE_BUILD_TYPE=Release \
         ${ARCH:+-DCMAKE_CUDA_ARCHITECTURES=$ARCH} >"$LOGS/configure.log" 2>&1 || { tail -30 "$LOGS/configure.log"; exit 1; }
-    cmake --build "$BUILD" -j"$JOBS" --target minimind engine_test_cuda engine_test_cuda_host engine_test_train \
+    cmake --build "$BUILD" -j"$JOBS" --target minimind cuda_gemm_modes engine_test_cuda engine_test_cuda_host engine_test_train \
         >"$LOGS/build.log" 2>&1 ||
         { tail -50 "$LOGS/build.log"; exit 1; }
 fi
@@ -60,6 +69,13 @@ timeout 120 "$BUILD/tests/engine_test_cuda_host" --jobs 1 2>&1 | tee "$LOGS/test
 # The trainer on the GPU through the CLI: memory model, EMA, fp16, SIGTERM + --resume bit-exact.
 MM_REQUIRE_GPU=1 MM_QUIET=1 TMPDIR="$TESTTMP" timeout 240 "$BUILD/tests/engine_test_train" --jobs 1 --verbose=1 \
     --filter 'device_cuda/*' 2>&1 | tee "$LOGS/test_train_cuda.log" || status=1
+saved
+
+# The step's matrix products in each operand storage (fp32 with cuBLAS rounding to bf16 — what the
+# backend does — against operands stored in bf16, with and without the conversion): decides
+# whether activations should be kept in bf16 for the products (docs/benchmarks.md).
+timeout 120 "$BUILD/engine/cuda_gemm_modes" 2>&1 | tee "$LOGS/gemm_modes.txt" || status=1
+saved
 
 # Benchmark: MiniMind-26M at T = 512 on the GPU in bf16 (the default: tensor cores, fp32 storage;
 # FlashAttention kernels), bf16 with MM_CUDA_ATTENTION=gemm, and fp32 (one JSON line each), then a
@@ -75,6 +91,7 @@ done
 # here (the profiles' attention_forward / attention_backward rows compare the two directly)
 MM_CUDA_ATTENTION=gemm bench --device cuda --precision bf16 --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
     --profile | tee "$LOGS/bench_cuda_bf16_gemm_attention.json" || status=1
+saved
 bench --device cpu --seq-len 512 --batch 1 --steps 1 | tee "$LOGS/bench_cpu.json" || true
 # The memory variant (`model`: 1M-entry bank, 16 candidates) on the GPU.
 bench --device cuda --model-type model --seq-len 512 --batch 16 --steps 5 --warmup-steps 1 \
@@ -96,5 +113,6 @@ if [ -s "$LOGS/bench_torch_bf16.json" ] && [ -s "$LOGS/bench_cuda_bf16.json" ]; 
 else
     echo "gpu_check: no CUDA PyTorch on this machine: no PyTorch ratio" | tee "$LOGS/ratio.txt"
 fi
-echo "gpu_check: status $status (logs in $LOGS)"
+echo "gpu_check: status $status (logs in $LOGS${OUT:+, $OUT/gpu_check.tar.gz})"
+saved
 exit $status

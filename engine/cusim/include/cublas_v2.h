@@ -1,7 +1,8 @@
 // cusim: the cuBLAS calls of engine/src/cuda (see cuda_runtime.h here). Column-major products on
 // the CPU with cuBLAS's argument checks (CUBLAS_STATUS_INVALID_VALUE for a bad size or leading
 // dimension), operands that must be device memory, and the compute types' rounding: FAST_16BF and
-// FAST_16F round A and B to bf16 / fp16 before the fp32 products. A strided batch whose members'
+// FAST_16F round fp32 A and B to bf16 / fp16 before the fp32 products; A and B stored as bf16 /
+// fp16 (cublasGemmEx, CUBLAS_COMPUTE_32F, C fp32) enter them as they are. A strided batch whose members'
 // C ranges overlap is refused (cuBLAS leaves it undefined), and so is a pointer-array batch
 // (cublasGemmBatchedEx) in which two members write one element of C.
 #ifndef CUSIM_CUBLAS_V2_H
@@ -25,7 +26,8 @@ typedef enum {
     CUBLAS_COMPUTE_32F_FAST_16BF = 75,
     CUBLAS_COMPUTE_32F_FAST_TF32 = 77,
 } cublasComputeType_t;
-typedef enum { CUDA_R_32F = 0 } cudaDataType;
+// A and B may also be 16-bit (bf16 / fp16 bits) with CUBLAS_COMPUTE_32F and C fp32, as in cuBLAS.
+typedef enum { CUDA_R_32F = 0, CUDA_R_16F = 2, CUDA_R_16BF = 14 } cudaDataType;
 typedef enum { CUBLAS_GEMM_DEFAULT = -1 } cublasGemmAlgo_t;
 
 cublasStatus_t cublasCreate(cublasHandle_t *h);

@@ -70,6 +70,7 @@ struct cudaDeviceProp {
     size_t totalGlobalMem;
     int major, minor;
     int multiProcessorCount;
+    int l2CacheSize;
 };
 
 cudaError_t cudaGetDeviceCount(int *n);
@@ -85,6 +86,14 @@ cudaError_t cudaMemset(void *p, int value, size_t bytes);
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t stream = 0);
 cudaError_t cudaDeviceSynchronize(void);
 cudaError_t cudaGetLastError(void);
+// Events: the simulated device runs each call to completion, so an event records the host clock
+// when it is recorded (timings in the simulator say nothing about a GPU; they only run the code).
+typedef struct cusim_event *cudaEvent_t;
+cudaError_t cudaEventCreate(cudaEvent_t *e);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream = 0);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end);
 const char *cudaGetErrorString(cudaError_t err);
 
 // ---- device intrinsics (fiber barriers underneath)

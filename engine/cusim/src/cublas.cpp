@@ -49,7 +49,26 @@ struct product {
     long long sa, sb, sc;
     int batch;
     rounding r;
+    cudaDataType ab = CUDA_R_32F;  // storage of A and B (C is fp32)
 };
+
+size_t element_bytes(cudaDataType t) { return t == CUDA_R_32F ? 4 : 2; }
+
+// Element i of an operand stored as t, as a float.
+float load(const void *p, size_t i, cudaDataType t) {
+    if (t == CUDA_R_32F) return ((const float *)p)[i];
+    uint16_t h;
+    memcpy(&h, (const uint16_t *)p + i, 2);
+    if (t == CUDA_R_16F) {
+        _Float16 f;
+        memcpy(&f, &h, 2);
+        return (float)f;
+    }
+    const uint32_t b = (uint32_t)h << 16;  // bf16: the top half of an fp32
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
 
 cublasStatus_t refuse(const char *fn, const char *fmt, int a, int b) {
     char msg[256];
@@ -71,7 +90,8 @@ cublasStatus_t check(const char *fn, const product &p, const void *A, const void
     const size_t ea = p.k ? extent(arows, acols, p.lda) + last * (size_t)p.sa : 0;
     const size_t eb = p.k ? extent(brows, bcols, p.ldb) + last * (size_t)p.sb : 0;
     const size_t ec = extent(p.m, p.n, p.ldc);
-    if ((ea && !cusim_is_device(A, 4 * ea)) || (eb && !cusim_is_device(B, 4 * eb)) ||
+    const size_t es = element_bytes(p.ab);
+    if ((ea && !cusim_is_device(A, es * ea)) || (eb && !cusim_is_device(B, es * eb)) ||
         !cusim_is_device(C, 4 * (ec + last * (size_t)p.sc))) {
         cusim_fail(cudaErrorInvalidValue, 0, fn,
                    "m %d n %d k %d lda %d ldb %d ldc %d batch %d: an operand is not device memory or runs past its "
@@ -84,16 +104,16 @@ cublasStatus_t check(const char *fn, const product &p, const void *A, const void
     return CUBLAS_STATUS_SUCCESS;
 }
 
-void gemm_one(const product &p, float alpha, const float *A, const float *B, float beta, float *C) {
+void gemm_one(const product &p, float alpha, const void *A, const void *B, float beta, float *C) {
     std::vector<float> a((size_t)p.m * p.k), b((size_t)p.n * p.k);  // rows of op(A), columns of op(B)
     for (int i = 0; i < p.m; i++)
         for (int q = 0; q < p.k; q++)
-            a[(size_t)i * p.k + q] =
-                round_input(p.ta == CUBLAS_OP_N ? A[i + (size_t)q * p.lda] : A[q + (size_t)i * p.lda], p.r);
+            a[(size_t)i * p.k + q] = round_input(
+                load(A, p.ta == CUBLAS_OP_N ? i + (size_t)q * p.lda : q + (size_t)i * p.lda, p.ab), p.r);
     for (int j = 0; j < p.n; j++)
         for (int q = 0; q < p.k; q++)
-            b[(size_t)j * p.k + q] =
-                round_input(p.tb == CUBLAS_OP_N ? B[q + (size_t)j * p.ldb] : B[j + (size_t)q * p.ldb], p.r);
+            b[(size_t)j * p.k + q] = round_input(
+                load(B, p.tb == CUBLAS_OP_N ? q + (size_t)j * p.ldb : j + (size_t)q * p.ldb, p.ab), p.r);
     for (int j = 0; j < p.n; j++)
         for (int i = 0; i < p.m; i++) {
             const float *x = a.data() + (size_t)i * p.k, *y = b.data() + (size_t)j * p.k;  // k may be 0
@@ -104,15 +124,16 @@ void gemm_one(const product &p, float alpha, const float *A, const float *B, flo
         }
 }
 
-cublasStatus_t run(cublasHandle_t h, const char *fn, product p, const float *alpha, const float *A, const float *B,
+cublasStatus_t run(cublasHandle_t h, const char *fn, product p, const float *alpha, const void *A, const void *B,
                    const float *beta, float *C) {
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
     if (p.r == EXACT && h->mode == CUBLAS_TF32_TENSOR_OP_MATH) p.r = TF32;
     const cublasStatus_t st = check(fn, p, A, B, C);
     if (st != CUBLAS_STATUS_SUCCESS || p.m == 0 || p.n == 0) return st;
     cusim_count("cublas", fn);
+    const size_t es = element_bytes(p.ab);
     for (int i = 0; i < p.batch; i++)
-        gemm_one(p, *alpha, A + i * p.sa, B + i * p.sb, *beta, C + i * p.sc);
+        gemm_one(p, *alpha, (const char *)A + es * i * p.sa, (const char *)B + es * i * p.sb, *beta, C + i * p.sc);
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -205,10 +226,14 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                             cudaDataType bt, int ldb, const void *beta, void *C, cudaDataType ct, int ldc,
                             cublasComputeType_t compute, cublasGemmAlgo_t) {
     rounding r;
-    if (at != CUDA_R_32F || bt != CUDA_R_32F || ct != CUDA_R_32F || !compute_rounding(compute, &r))
+    // cuBLAS's table: fp32 A, B, C with any of the compute types; bf16 or fp16 A and B (the same
+    // type) with CUBLAS_COMPUTE_32F and fp32 C
+    const bool half_ab = (at == CUDA_R_16BF || at == CUDA_R_16F) && bt == at && compute == CUBLAS_COMPUTE_32F;
+    if (!(half_ab || (at == CUDA_R_32F && bt == CUDA_R_32F)) || ct != CUDA_R_32F || !compute_rounding(compute, &r))
         return CUBLAS_STATUS_NOT_SUPPORTED;
-    return run(h, "cublasGemmEx", {ta, tb, m, n, k, lda, ldb, ldc, 0, 0, 0, 1, r}, (const float *)alpha,
-               (const float *)A, (const float *)B, (const float *)beta, (float *)C);
+    product p{ta, tb, m, n, k, lda, ldb, ldc, 0, 0, 0, 1, r};
+    p.ab = at;
+    return run(h, "cublasGemmEx", p, (const float *)alpha, A, B, (const float *)beta, (float *)C);
 }
 
 cublasStatus_t cublasGemmBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <map>
+#include <new>
 
 #include "cusim_internal.h"
 
@@ -69,6 +71,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
     prop->totalGlobalMem = DEVICE_BYTES;
     prop->major = 9, prop->minor = 0;
     prop->multiProcessorCount = 1;
+    prop->l2CacheSize = 1 << 20;
     return cudaSuccess;
 }
 
@@ -144,6 +147,40 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) { re
 cudaError_t cudaDeviceSynchronize(void) {
     cusim_count("wait", "cudaDeviceSynchronize");
     return g_sticky;
+}
+
+struct cusim_event {
+    double seconds;  // host clock when recorded; < 0 before the first record
+};
+
+cudaError_t cudaEventCreate(cudaEvent_t *e) {
+    *e = new (std::nothrow) cusim_event{-1.0};
+    return *e ? cudaSuccess : g_last = cudaErrorMemoryAllocation;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    delete e;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+    if (!e) return g_last = cudaErrorInvalidValue;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    e->seconds = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return g_sticky;
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+    if (!e) return g_last = cudaErrorInvalidValue;
+    cusim_count("wait", "cudaEventSynchronize");
+    return g_sticky;
+}
+
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
+    if (!start || !end || start->seconds < 0 || end->seconds < 0) return g_last = cudaErrorInvalidValue;
+    *ms = (float)(1e3 * (end->seconds - start->seconds));
+    return cudaSuccess;
 }
 
 cudaError_t cudaGetLastError(void) {
