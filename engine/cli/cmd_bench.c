@@ -32,20 +32,50 @@ static const char mm_bench_usage[] =
     "precision as [train] mixed_precision (default bf16 on a GPU; fp32 on the CPU, which computes\n"
     "in fp32 whatever is asked); storage stays fp32; fp16 here has no loss scaling.\n"
     "--profile: after the timed steps, as many again with every backend op timed (waiting for the\n"
-    "device around each op): a per-op table on stderr (ms and calls per step, share), or a\n"
-    "\"profile\" object in the JSON line. The timed steps' figures are not affected.\n";
+    "device around each op): a per-op table on stderr (ms and calls per step, share, the work the\n"
+    "op's arguments ask for in GFLOP and MB, its floor max(GFLOP / peak, MB / bandwidth) and the\n"
+    "time over it), or a \"profile\" object in the JSON line. Peaks: the GPU table (datasheet FLOP/s\n"
+    "and bandwidth), on the CPU the measured sgemm peak and memcpy bandwidth. The timed steps'\n"
+    "figures are not affected.\n";
 
-// Dense peak of known GPUs, GFLOP/s: fp32 without tensor cores, and bf16/fp16 tensor cores with
-// fp32 accumulation (no sparsity); 0 when unknown.
-static double mm_gpu_peak(const char *name, mm_precision p) {
-    static const struct {
-        const char *key;
-        double fp32, tensor16;
-    } table[] = {{"H200", 66900, 989400}, {"H100 PCIe", 51200, 756000}, {"H100 NVL", 60000, 835000}, {"H100", 66900, 989400},
-                 {"A100", 19500, 312000}, {"4090", 82600, 165200}};
+// Peaks of known GPUs (datasheets): dense GFLOP/s, fp32 without tensor cores and bf16/fp16 tensor
+// cores with fp32 accumulation (no sparsity), and memory bandwidth in GB/s. NULL when unknown.
+typedef struct mm_gpu_peaks {
+    const char *key;  // matched against the device name, first match wins
+    double fp32, tensor16, bandwidth;
+} mm_gpu_peaks;
+
+static const mm_gpu_peaks *mm_gpu_peak_row(const char *name) {
+    static const mm_gpu_peaks table[] = {
+        {"H200", 66900, 989400, 4800},      {"H100 PCIe", 51200, 756000, 2000}, {"H100 NVL", 60000, 835000, 3900},
+        {"H100", 66900, 989400, 3350},      {"A100-SXM4-80GB", 19500, 312000, 2039},
+        {"A100 80GB", 19500, 312000, 1935}, {"A100", 19500, 312000, 1555},      {"4090", 82600, 165200, 1008}};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strstr(name, table[i].key)) return p == MM_PRECISION_FP32 ? table[i].fp32 : table[i].tensor16;
-    return 0.0;
+        if (strstr(name, table[i].key)) return &table[i];
+    return NULL;
+}
+
+static double mm_gpu_peak(const char *name, mm_precision p) {
+    const mm_gpu_peaks *row = mm_gpu_peak_row(name);
+    return !row ? 0.0 : p == MM_PRECISION_FP32 ? row->fp32 : row->tensor16;
+}
+
+// Best GB/s (bytes read + written) of a few 64 MiB memcpys: this machine's memory bandwidth as one
+// thread sees it (the CPU ops' floors).
+static double mm_measure_bandwidth(void) {
+    const size_t n = (size_t)64 << 20;
+    char *a = mm_malloc(2 * n);
+    if (!a) return 0.0;
+    memset(a, 1, 2 * n);  // touch every page before timing
+    double best = 0.0;
+    for (int rep = 0; rep < 4; rep++) {
+        const double t0 = mm_now_s();
+        memcpy(a + (rep & 1 ? 0 : n), a + (rep & 1 ? n : 0), n);
+        const double g = 2.0 * n / (mm_now_s() - t0) / 1e9;
+        if (g > best) best = g;
+    }
+    free(a);
+    return best;
 }
 
 // Best GFLOP/s of a few (n x n) @ (n x n) sgemms.
@@ -141,45 +171,84 @@ static int mm_bench_steps(mm_model *m, mm_adamw *opt, const int32_t *X, const in
     return rc;
 }
 
-// --profile: o->steps more steps on the timed view of the backend (minimind/profile.h), then the
-// per-op split per step: a table on stderr, or the "profile" object of the JSON line (printed by
-// the caller after its own fields: see mm_bench_profile_json).
+// --profile: o->steps more steps on the timed view of the backend (minimind/profile.h); *wall:
+// their seconds. The per-op split is printed by the caller once the peaks are known.
 static int mm_bench_profile(mm_model *m, mm_adamw *opt, const int32_t *X, const int32_t *Y,
-                            const mm_bench_opts *o) {
+                            const mm_bench_opts *o, double *wall) {
     const mm_backend *plain = m->be;
     m->be = opt->be = mm_backend_profiled(plain);
     double t0 = 0.0;
     int rc = mm_bench_steps(m, opt, X, Y, o, 0, &t0);
-    double wall = mm_now_s() - t0;
+    *wall = mm_now_s() - t0;
     m->be = opt->be = plain;
-    if (rc != 0 || o->json) return rc;
-    int n;
-    const mm_profile_op *ops = mm_profile_ops(&n);
-    double total = 0.0;
-    for (int i = 0; i < n; i++) total += ops[i].seconds;
-    fprintf(stderr, "profile (%d steps, each op waited for; %.1f ms/step, ops %.1f ms/step):\n", o->steps,
-            1e3 * wall / o->steps, 1e3 * total / o->steps);
-    fprintf(stderr, "  %-24s %10s %12s %7s\n", "op", "calls/step", "ms/step", "share");
-    for (int i = 0; i < n; i++)
-        if (ops[i].calls)
-            fprintf(stderr, "  %-24s %10.1f %12.3f %6.1f%%\n", ops[i].name, (double)ops[i].calls / o->steps,
-                    1e3 * ops[i].seconds / o->steps, total > 0 ? 100.0 * ops[i].seconds / total : 0.0);
     return rc;
 }
 
-// The JSON form of the profile: "profile": {"op": {"calls": per step, "ms": per step}, ...}.
-static void mm_bench_profile_json(int steps) {
+// The device's ceilings: GFLOP/s of the products in the precision and of fp32 vector work, memory
+// GB/s (0: unknown, no floor).
+typedef struct mm_bench_roof {
+    double products, vector, bandwidth;
+} mm_bench_roof;
+
+// An op's floor in seconds: its arithmetic at the peak rate of its kind or its bytes at the
+// bandwidth, whichever takes longer; 0 when a ceiling is unknown or for host copies.
+static double mm_bench_floor_s(const mm_profile_op *op, const mm_bench_roof *roof) {
+    const double rate = op->rate == MM_RATE_PRODUCTS ? roof->products : roof->vector;
+    if (op->rate == MM_RATE_HOST || rate <= 0 || roof->bandwidth <= 0) return 0.0;
+    const double compute = op->flops / (rate * 1e9), memory = op->bytes / (roof->bandwidth * 1e9);
+    return compute > memory ? compute : memory;
+}
+
+// The per-op split on stderr: calls, ms and share per step, the work (GFLOP, MB) and the floor per
+// step, and how many times the floor the op took.
+static void mm_bench_profile_print(int steps, double wall, const mm_bench_roof *roof) {
+    int n;
+    const mm_profile_op *ops = mm_profile_ops(&n);
+    double total = 0.0, floors = 0.0;
+    for (int i = 0; i < n; i++) total += ops[i].seconds, floors += mm_bench_floor_s(&ops[i], roof);
+    fprintf(stderr, "profile (%d steps, each op waited for; %.1f ms/step, ops %.1f ms/step, their floors %.2f ms/step):\n",
+            steps, 1e3 * wall / steps, 1e3 * total / steps, 1e3 * floors / steps);
+    fprintf(stderr, "  %-24s %10s %10s %7s %9s %9s %9s %8s\n", "op", "calls/step", "ms/step", "share", "GFLOP",
+            "MB", "floor ms", "x floor");
+    for (int i = 0; i < n; i++) {
+        if (!ops[i].calls) continue;
+        const double fl = mm_bench_floor_s(&ops[i], roof);
+        fprintf(stderr, "  %-24s %10.1f %10.3f %6.1f%% %9.3f %9.1f", ops[i].name, (double)ops[i].calls / steps,
+                1e3 * ops[i].seconds / steps, total > 0 ? 100.0 * ops[i].seconds / total : 0.0,
+                ops[i].flops / 1e9 / steps, ops[i].bytes / 1e6 / steps);
+        if (fl > 0)
+            fprintf(stderr, " %9.3f %8.1f\n", 1e3 * fl / steps, ops[i].seconds / fl);
+        else
+            fprintf(stderr, " %9s %8s\n", "-", "-");
+    }
+    if (roof->products > 0 && roof->vector > 0 && roof->bandwidth > 0)
+        fprintf(stderr, "  (floor: max(GFLOP / peak, MB / bandwidth) at %.0f GFLOP/s products, %.0f GFLOP/s vector, %.0f GB/s)\n",
+                roof->products, roof->vector, roof->bandwidth);
+    else
+        fprintf(stderr, "  (no floors: this device's peaks are not in the table)\n");
+}
+
+// The JSON form of the profile: "profile": {"op": {"calls", "ms", "gflop", "mb", "floor_ms"}, ...}
+// per step ("floor_ms": null when a ceiling is unknown or for host copies).
+static void mm_bench_profile_json(int steps, const mm_bench_roof *roof) {
     int n;
     const mm_profile_op *ops = mm_profile_ops(&n);
     printf(", \"profile\": {");
     const char *sep = "";
     for (int i = 0; i < n; i++) {
         if (!ops[i].calls) continue;
-        printf("%s\"%s\": {\"calls\": %.6g, \"ms\": %.6g}", sep, ops[i].name, (double)ops[i].calls / steps,
-               1e3 * ops[i].seconds / steps);
+        const double fl = mm_bench_floor_s(&ops[i], roof);
+        printf("%s\"%s\": {\"calls\": %.6g, \"ms\": %.6g, \"gflop\": %.6g, \"mb\": %.6g, \"floor_ms\": ", sep,
+               ops[i].name, (double)ops[i].calls / steps, 1e3 * ops[i].seconds / steps, ops[i].flops / 1e9 / steps,
+               ops[i].bytes / 1e6 / steps);
+        if (fl > 0)
+            printf("%.6g}", 1e3 * fl / steps);
+        else
+            printf("null}");
         sep = ", ";
     }
-    printf("}");
+    printf("}, \"roof\": {\"products_gflops\": %.6g, \"vector_gflops\": %.6g, \"bandwidth_gbs\": %.6g}",
+           roof->products, roof->vector, roof->bandwidth);
 }
 
 int mm_cmd_bench(int argc, char **argv) {
@@ -233,12 +302,20 @@ int mm_cmd_bench(int argc, char **argv) {
     int rc = mm_bench_steps(&m, &opt, X, Y, &o, o.warmup, &t_start);
     if (rc == 0 && be->check && be->check() != 0) rc = mm_cli_fail();  // waits for the device
     double t_end = mm_now_s();
-    if (rc == 0 && o.profile) rc = mm_bench_profile(&m, &opt, X, Y, &o);
+    double prof_wall = 0.0;
+    if (rc == 0 && o.profile) rc = mm_bench_profile(&m, &opt, X, Y, &o, &prof_wall);
     // The peak again, now that the threads and caches are as warm as the steps had them: MFU is
     // against the better of the two measurements (a cold start alone under-reads the peak).
     if (rc == 0 && !on_gpu) {
         double again = mm_measure_sgemm_peak(o.peak_n);
         if (again > peak) peak = again;
+    }
+    mm_bench_roof roof = {peak, peak, 0.0};  // the CPU: sgemm peak for all arithmetic, memcpy bandwidth
+    if (rc == 0 && o.profile) {
+        const mm_gpu_peaks *row = on_gpu ? mm_gpu_peak_row(gpu) : NULL;
+        if (on_gpu) roof.vector = row ? row->fp32 : 0.0;
+        roof.bandwidth = on_gpu ? (row ? row->bandwidth : 0.0) : mm_measure_bandwidth();
+        if (!o.json) mm_bench_profile_print(o.steps, prof_wall, &roof);
     }
     const char *attention = mm_model_attention_implementation(&m, o.B, o.T);  // NULL on the CPU
     size_t dev_used = 0, dev_total = 0;  // device memory after the steps (every buffer is allocated by then)
@@ -258,7 +335,7 @@ int mm_cmd_bench(int argc, char **argv) {
                 printf("\"sgemm_peak_gflops\": %.6g, \"mfu\": %.4f", peak, mfu);
             else  // a GPU missing from the peak table
                 printf("\"sgemm_peak_gflops\": null, \"mfu\": null");
-            if (o.profile) mm_bench_profile_json(o.steps);
+            if (o.profile) mm_bench_profile_json(o.steps, &roof);
             printf("}\n");
         } else {
             printf("model      %s, dim %d, %d layers, %d heads (%d kv), vocab %d: %zu parameters\n",

@@ -1,6 +1,7 @@
 // The timed backend of minimind/profile.h: one wrapper per op of minimind/backend.h, each
-// `begin; inner op; end` (MM_TIMED). set_threads, set_precision, alloc, free and check pass
-// through untimed.
+// `begin; inner op; end` (MM_TIMED) and the op's work from its arguments (flops, bytes: see
+// profile.h; the formulas sit in the wrappers). set_threads, set_precision, alloc, free and check
+// pass through untimed.
 #include "minimind/profile.h"
 
 #include <time.h>
@@ -13,16 +14,35 @@ enum {
 };
 
 static mm_profile_op g_ops[OP_COUNT] = {
-    {"matmul_forward", 0, 0},       {"matmul_backward", 0, 0},        {"embedding_forward", 0, 0},
-    {"embedding_backward", 0, 0},   {"rmsnorm_forward", 0, 0},        {"rmsnorm_backward", 0, 0},
-    {"rope_forward", 0, 0},         {"rope_backward", 0, 0},          {"attention_forward", 0, 0},
-    {"attention_backward", 0, 0},   {"swiglu_forward", 0, 0},         {"swiglu_backward", 0, 0},
-    {"crossentropy_forward", 0, 0}, {"crossentropy_backward", 0, 0},  {"adamw_update", 0, 0},
-    {"gradnorm_clip", 0, 0},        {"scale", 0, 0},                  {"memory_topk", 0, 0},
-    {"memory_topk_backward", 0, 0}, {"memory_weights_forward", 0, 0}, {"memory_weights_backward", 0, 0},
-    {"memory_read_forward", 0, 0},  {"memory_read_backward", 0, 0},   {"copy_rows", 0, 0},
-    {"memory_ema_accumulate", 0, 0}, {"copy_h2d", 0, 0},             {"copy_d2h", 0, 0},               {"copy_d2d", 0, 0},
-    {"zero", 0, 0},
+    {"matmul_forward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"matmul_backward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"embedding_forward", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"embedding_backward", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"rmsnorm_forward", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"rmsnorm_backward", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"rope_forward", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"rope_backward", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"attention_forward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"attention_backward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"swiglu_forward", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"swiglu_backward", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"crossentropy_forward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"crossentropy_backward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"adamw_update", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"gradnorm_clip", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"scale", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"memory_topk", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"memory_topk_backward", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"memory_weights_forward", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"memory_weights_backward", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"memory_read_forward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"memory_read_backward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"copy_rows", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"memory_ema_accumulate", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"copy_h2d", MM_RATE_HOST, 0, 0, 0, 0},
+    {"copy_d2h", MM_RATE_HOST, 0, 0, 0, 0},
+    {"copy_d2d", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"zero", MM_RATE_VECTOR, 0, 0, 0, 0},
 };
 static const mm_backend *g_in;
 static mm_backend g_timed;
@@ -40,116 +60,151 @@ static double mm_prof_begin(void) {
     mm_prof_sync();
     return mm_prof_now();
 }
-static void mm_prof_end(int op, double t0) {
+static void mm_prof_end(int op, double t0, double flops, double bytes) {
     mm_prof_sync();
     g_ops[op].calls++;
     g_ops[op].seconds += mm_prof_now() - t0;
+    g_ops[op].flops += flops;
+    g_ops[op].bytes += bytes;
 }
-#define MM_TIMED(op, call)              \
-    do {                                \
-        const double t0_ = mm_prof_begin(); \
-        call;                           \
-        mm_prof_end(op, t0_);           \
+// op: the table index; flops, bytes: the call's work (profile.h); call: the inner op.
+#define MM_TIMED(op, flops, bytes, call)            \
+    do {                                            \
+        const double t0_ = mm_prof_begin();         \
+        call;                                       \
+        mm_prof_end(op, t0_, (flops), (bytes));     \
     } while (0)
+#define F4 4.0  // bytes of an fp32 (and of an int32 index)
+
+// Query-key pairs a causal attention computes: query i (of Tq) sits at Tk-Tq+i and sees keys 0..Tk-Tq+i.
+static double mm_prof_causal_pairs(int B, int Tq, int Tk, int H) {
+    return (double)B * H * ((double)Tq * (Tk - Tq) + (double)Tq * (Tq + 1) / 2.0);
+}
+// Floats of the attention state (att; datt the same) for this shape, as the model allocates them.
+static double mm_prof_att_state(int B, int Tq, int Tk, int H, int hs) {
+    return g_in->attention_state_floats ? (double)g_in->attention_state_floats(B, Tq, Tk, H, hs)
+                                        : (double)B * H * Tq * Tk;
+}
+// Embedding rows a read-out touches: every candidate's tokens, at most the vocabulary.
+static double mm_prof_rows_read(int N, int K, int LK, int V) {
+    const double rows = (double)N * K * LK;
+    return rows < V ? rows : (double)V;
+}
 
 static void t_matmul_forward(float *out, const float *inp, const float *w, int M, int K, int N, int acc) {
-    MM_TIMED(OP_MATMUL_FWD, g_in->matmul_forward(out, inp, w, M, K, N, acc));
+    MM_TIMED(OP_MATMUL_FWD, 2.0 * M * K * N, F4 * ((double)M * K + (double)N * K + (acc ? 2.0 : 1.0) * M * N),
+             g_in->matmul_forward(out, inp, w, M, K, N, acc));
 }
 static void t_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int M,
                               int K, int N, int acc) {
-    MM_TIMED(OP_MATMUL_BWD, g_in->matmul_backward(dinp, dw, dout, inp, w, M, K, N, acc));
+    MM_TIMED(OP_MATMUL_BWD, (dinp ? 4.0 : 2.0) * M * K * N,
+             F4 * ((double)M * N + (double)M * K + 2.0 * N * K + (dinp ? (double)N * K + (acc ? 2.0 : 1.0) * M * K : 0.0)),
+             g_in->matmul_backward(dinp, dw, dout, inp, w, M, K, N, acc));
 }
 static void t_embedding_forward(float *out, const int32_t *tokens, const float *wte, int N, int C) {
-    MM_TIMED(OP_EMBED_FWD, g_in->embedding_forward(out, tokens, wte, N, C));
+    MM_TIMED(OP_EMBED_FWD, 0.0, F4 * N * (1.0 + 2.0 * C), g_in->embedding_forward(out, tokens, wte, N, C));
 }
 static void t_embedding_backward(float *dwte, const float *dout, const int32_t *tokens, int N, int C) {
-    MM_TIMED(OP_EMBED_BWD, g_in->embedding_backward(dwte, dout, tokens, N, C));
+    MM_TIMED(OP_EMBED_BWD, (double)N * C, F4 * N * (1.0 + 3.0 * C), g_in->embedding_backward(dwte, dout, tokens, N, C));
 }
 static void t_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
-    MM_TIMED(OP_RMSNORM_FWD, g_in->rmsnorm_forward(out, rstd, inp, w, N, C, eps));
+    MM_TIMED(OP_RMSNORM_FWD, 4.0 * N * C, F4 * (2.0 * N * C + C + N), g_in->rmsnorm_forward(out, rstd, inp, w, N, C, eps));
 }
 static void t_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
                                const float *rstd, int N, int C) {
-    MM_TIMED(OP_RMSNORM_BWD, g_in->rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, C));
+    MM_TIMED(OP_RMSNORM_BWD, 8.0 * N * C, F4 * (4.0 * N * C + 3.0 * C + N), g_in->rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, C));
 }
 static void t_rope_forward(float *x, int ld, const float *cs, const float *sn, int B, int T, int NH, int hs, int p0) {
-    MM_TIMED(OP_ROPE_FWD, g_in->rope_forward(x, ld, cs, sn, B, T, NH, hs, p0));
+    MM_TIMED(OP_ROPE_FWD, 3.0 * B * T * NH * hs, F4 * (2.0 * B * T * NH * hs + (double)T * hs), g_in->rope_forward(x, ld, cs, sn, B, T, NH, hs, p0));
 }
 static void t_rope_backward(float *dx, int ld, const float *cs, const float *sn, int B, int T, int NH, int hs,
                             int p0) {
-    MM_TIMED(OP_ROPE_BWD, g_in->rope_backward(dx, ld, cs, sn, B, T, NH, hs, p0));
+    MM_TIMED(OP_ROPE_BWD, 3.0 * B * T * NH * hs, F4 * (2.0 * B * T * NH * hs + (double)T * hs), g_in->rope_backward(dx, ld, cs, sn, B, T, NH, hs, p0));
 }
 static void t_attention_forward(float *out, float *att, const float *q, int ldq, const float *k, const float *v,
                                 int ldkv, int B, int Tq, int Tk, int H, int KV, int hs) {
-    MM_TIMED(OP_ATT_FWD, g_in->attention_forward(out, att, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs));
+    MM_TIMED(OP_ATT_FWD, 4.0 * hs * mm_prof_causal_pairs(B, Tq, Tk, H),
+             F4 * (2.0 * B * Tq * H * hs + 2.0 * B * Tk * KV * hs + mm_prof_att_state(B, Tq, Tk, H, hs)),
+             g_in->attention_forward(out, att, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs));
 }
 static void t_attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
                                  const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq,
                                  int Tk, int H, int KV, int hs) {
-    MM_TIMED(OP_ATT_BWD,
+    MM_TIMED(OP_ATT_BWD, 8.0 * hs * mm_prof_causal_pairs(B, Tq, Tk, H),
+             F4 * (3.0 * B * Tq * H * hs + 4.0 * B * Tk * KV * hs + 2.0 * mm_prof_att_state(B, Tq, Tk, H, hs)),
              g_in->attention_backward(dq, dk, dv, datt, dout, att, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs));
 }
 static void t_swiglu_forward(float *g, const float *h13, int N, int F) {
-    MM_TIMED(OP_SWIGLU_FWD, g_in->swiglu_forward(g, h13, N, F));
+    MM_TIMED(OP_SWIGLU_FWD, 5.0 * N * F, F4 * 3.0 * N * F, g_in->swiglu_forward(g, h13, N, F));
 }
 static void t_swiglu_backward(float *dh13, const float *dg, const float *h13, int N, int F) {
-    MM_TIMED(OP_SWIGLU_BWD, g_in->swiglu_backward(dh13, dg, h13, N, F));
+    MM_TIMED(OP_SWIGLU_BWD, 10.0 * N * F, F4 * 5.0 * N * F, g_in->swiglu_backward(dh13, dg, h13, N, F));
 }
 static float t_crossentropy_forward(float *logits, float *lse, const float *x, const float *wte,
                                     const int32_t *targets, const float *mask, int N, int C, int V) {
     float loss = 0.0f;
-    MM_TIMED(OP_CE_FWD, loss = g_in->crossentropy_forward(logits, lse, x, wte, targets, mask, N, C, V));
+    MM_TIMED(OP_CE_FWD, 2.0 * N * C * V,
+             F4 * ((double)N * C + (double)V * C + (double)N * V + (mask ? 3.0 : 2.0) * N),
+             loss = g_in->crossentropy_forward(logits, lse, x, wte, targets, mask, N, C, V));
     return loss;
 }
 static void t_crossentropy_backward(float *dx, float *dwte, float *logits, const float *lse, const float *x,
                                     const float *wte, const int32_t *targets, const float *mask, float dloss, int N,
                                     int C, int V) {
-    MM_TIMED(OP_CE_BWD, g_in->crossentropy_backward(dx, dwte, logits, lse, x, wte, targets, mask, dloss, N, C, V));
+    MM_TIMED(OP_CE_BWD, 4.0 * N * C * V,
+             F4 * (2.0 * N * V + 2.0 * N * C + 3.0 * V * C + (mask ? 3.0 : 2.0) * N),
+             g_in->crossentropy_backward(dx, dwte, logits, lse, x, wte, targets, mask, dloss, N, C, V));
 }
 static void t_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,
                            float eps, float wd, long step) {
-    MM_TIMED(OP_ADAMW, g_in->adamw_update(p, g, m, v, n, lr, b1, b2, eps, wd, step));
+    MM_TIMED(OP_ADAMW, 15.0 * (double)n, F4 * 7.0 * (double)n, g_in->adamw_update(p, g, m, v, n, lr, b1, b2, eps, wd, step));
 }
 static float t_gradnorm_clip(float *g, size_t n, float max_norm) {
     float norm = 0.0f;
-    MM_TIMED(OP_GRADNORM, norm = g_in->gradnorm_clip(g, n, max_norm));
+    MM_TIMED(OP_GRADNORM, 2.0 * (double)n, F4 * (double)n, norm = g_in->gradnorm_clip(g, n, max_norm));
     return norm;
 }
-static void t_scale(float *x, size_t n, float s) { MM_TIMED(OP_SCALE, g_in->scale(x, n, s)); }
+static void t_scale(float *x, size_t n, float s) { MM_TIMED(OP_SCALE, (double)n, F4 * 2.0 * (double)n, g_in->scale(x, n, s)); }
 static void t_memory_topk(int32_t *idx, float *score, const float *q, const float *keys, int N, int D, int S, int K,
                           float *scratch) {
-    MM_TIMED(OP_TOPK, g_in->memory_topk(idx, score, q, keys, N, D, S, K, scratch));
+    MM_TIMED(OP_TOPK, 2.0 * N * D * S, F4 * ((double)N * D + (double)S * D + 2.0 * N * K), g_in->memory_topk(idx, score, q, keys, N, D, S, K, scratch));
 }
 static void t_memory_topk_backward(float *dq, float *dkeys, const float *dscore, const int32_t *idx, const float *q,
                                    const float *keys, int N, int D, int S, int K) {
-    MM_TIMED(OP_TOPK_BWD, g_in->memory_topk_backward(dq, dkeys, dscore, idx, q, keys, N, D, S, K));
+    MM_TIMED(OP_TOPK_BWD, 4.0 * N * D * S, F4 * (2.0 * N * K + 2.0 * N * D + 3.0 * S * D),
+             g_in->memory_topk_backward(dq, dkeys, dscore, idx, q, keys, N, D, S, K));
 }
 static void t_memory_weights_forward(float *w, float *ysoft, const float *score, const float *noise, int N, int K,
                                      int hard) {
-    MM_TIMED(OP_WEIGHTS_FWD, g_in->memory_weights_forward(w, ysoft, score, noise, N, K, hard));
+    MM_TIMED(OP_WEIGHTS_FWD, 5.0 * N * K, F4 * (noise ? 4.0 : 3.0) * N * K, g_in->memory_weights_forward(w, ysoft, score, noise, N, K, hard));
 }
 static void t_memory_weights_backward(float *dscore, const float *dw, const float *ysoft, int N, int K) {
-    MM_TIMED(OP_WEIGHTS_BWD, g_in->memory_weights_backward(dscore, dw, ysoft, N, K));
+    MM_TIMED(OP_WEIGHTS_BWD, 4.0 * N * K, F4 * 3.0 * N * K, g_in->memory_weights_backward(dscore, dw, ysoft, N, K));
 }
 static void t_memory_read_forward(float *m, const int32_t *idx, const float *w, const uint16_t *bank, int LK,
                                   const float *wte, int N, int K, int C, int V) {
-    MM_TIMED(OP_READ_FWD, g_in->memory_read_forward(m, idx, w, bank, LK, wte, N, K, C, V));
+    MM_TIMED(OP_READ_FWD, 2.0 * N * K * LK * C,
+             F4 * (2.0 * N * K + (double)N * C + mm_prof_rows_read(N, K, LK, V) * C) + 2.0 * N * K * LK,
+             g_in->memory_read_forward(m, idx, w, bank, LK, wte, N, K, C, V));
 }
 static void t_memory_read_backward(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
                                    const uint16_t *bank, int LK, const float *wte, int N, int K, int C, int V) {
-    MM_TIMED(OP_READ_BWD, g_in->memory_read_backward(dw, dwte, dm, idx, w, bank, LK, wte, N, K, C, V));
+    MM_TIMED(OP_READ_BWD, 4.0 * N * K * LK * C,
+             F4 * (3.0 * N * K + (double)N * C + 3.0 * mm_prof_rows_read(N, K, LK, V) * C) + 2.0 * N * K * LK,
+             g_in->memory_read_backward(dw, dwte, dm, idx, w, bank, LK, wte, N, K, C, V));
 }
 static void t_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int acc) {
-    MM_TIMED(OP_COPY_ROWS, g_in->copy_rows(dst, ldd, src, lds, rows, cols, acc));
+    MM_TIMED(OP_COPY_ROWS, acc ? (double)rows * cols : 0.0, F4 * (acc ? 3.0 : 2.0) * rows * cols, g_in->copy_rows(dst, ldd, src, lds, rows, cols, acc));
 }
 static void t_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32_t *start, int nseg,
                                     const int32_t *rows, const float *ws, const float *h, int C) {
-    MM_TIMED(OP_EMA_SUMS, g_in->memory_ema_accumulate(hsum, slot, start, nseg, rows, ws, h, C));
+    MM_TIMED(OP_EMA_SUMS, 0.0, F4 * 2.0 * nseg * C,  // a lower bound: the rows per slot are on the device
+             g_in->memory_ema_accumulate(hsum, slot, start, nseg, rows, ws, h, C));
 }
-static void t_copy_h2d(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_H2D, g_in->copy_h2d(dst, src, bytes)); }
-static void t_copy_d2h(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_D2H, g_in->copy_d2h(dst, src, bytes)); }
-static void t_copy_d2d(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_D2D, g_in->copy_d2d(dst, src, bytes)); }
-static void t_zero(void *p, size_t bytes) { MM_TIMED(OP_ZERO, g_in->zero(p, bytes)); }
+static void t_copy_h2d(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_H2D, 0.0, (double)bytes, g_in->copy_h2d(dst, src, bytes)); }
+static void t_copy_d2h(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_D2H, 0.0, (double)bytes, g_in->copy_d2h(dst, src, bytes)); }
+static void t_copy_d2d(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_D2D, 0.0, 2.0 * (double)bytes, g_in->copy_d2d(dst, src, bytes)); }
+static void t_zero(void *p, size_t bytes) { MM_TIMED(OP_ZERO, 0.0, (double)bytes, g_in->zero(p, bytes)); }
 
 const mm_backend *mm_backend_profiled(const mm_backend *inner) {
     g_in = inner;
@@ -190,7 +245,7 @@ const mm_backend *mm_backend_profiled(const mm_backend *inner) {
 }
 
 void mm_profile_reset(void) {
-    for (int i = 0; i < OP_COUNT; i++) g_ops[i].calls = 0, g_ops[i].seconds = 0.0;
+    for (int i = 0; i < OP_COUNT; i++) g_ops[i].calls = 0, g_ops[i].seconds = g_ops[i].flops = g_ops[i].bytes = 0.0;
 }
 
 const mm_profile_op *mm_profile_ops(int *n) {

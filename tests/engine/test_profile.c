@@ -2,6 +2,7 @@
 // backend it wraps, every op counted where the model calls it, and the bench's per-op split.
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <math.h>
 #include <string.h>
 
 #include "minimind/backend.h"
@@ -67,10 +68,37 @@ Test(profile, same_numbers_as_the_inner_backend_and_every_op_counted) {
     free(g0), free(g1);
 }
 
-static json_t *bench_json(int profile) {
+Test(profile, an_op_counts_the_work_its_arguments_ask_for) {
+    const mm_backend *be = mm_backend_profiled(mm_backend_cpu());
+    enum { M = 6, K = 8, N = 5 };
+    float x[M * K], w[N * K], y[M * N], dy[M * N], dx[M * K], dw[N * K];
+    for (int i = 0; i < M * K; i++) x[i] = 0.01f * (float)i;
+    for (int i = 0; i < N * K; i++) w[i] = 0.02f * (float)(i % 7), dw[i] = 0.0f;
+    for (int i = 0; i < M * N; i++) dy[i] = 0.03f * (float)(i % 5);
+    mm_profile_reset();
+    be->matmul_forward(y, x, w, M, K, N, 0);
+    be->matmul_forward(y, x, w, M, K, N, 1);  // accumulating: reads out too
+    const mm_profile_op *f = find_op("matmul_forward");
+    cr_expect_eq(f->calls, 2);
+    cr_expect_eq(f->rate, MM_RATE_PRODUCTS);
+    cr_expect_float_eq(f->flops, 2 * 2.0 * M * K * N, 1e-9);
+    cr_expect_float_eq(f->bytes, 4.0 * (2 * (M * K + N * K + M * N) + M * N), 1e-9);
+    be->matmul_backward(dx, dw, dy, x, w, M, K, N, 0);   // dx = dy w (reads w), dw += dy^T x
+    be->matmul_backward(NULL, dw, dy, x, w, M, K, N, 0); // dw only
+    const mm_profile_op *b = find_op("matmul_backward");
+    cr_expect_float_eq(b->flops, 4.0 * M * K * N + 2.0 * M * K * N, 1e-9);
+    cr_expect_float_eq(b->bytes, 4.0 * (2 * (M * N + M * K + 2 * N * K) + N * K + M * K), 1e-9);
+    be->copy_h2d(dx, x, sizeof x);
+    cr_expect_eq(find_op("copy_h2d")->rate, MM_RATE_HOST);
+    cr_expect_float_eq(find_op("copy_h2d")->bytes, (double)sizeof x, 1e-9);
+}
+
+static json_t *bench_json_model(int profile, const char *model_type) {
     const char *argv[] = {MM_MINIMIND_EXE, "bench", "--dim", "64", "--n-layers", "2", "--n-heads", "4",
                           "--n-kv-heads", "2", "--vocab", "300", "--seq-len", "32", "--batch", "2", "--steps", "2",
-                          "--peak-size", "128", "--json", profile ? "--profile" : NULL, NULL};
+                          "--peak-size", "128", "--knowledge-num", "4096", "--knowledge-length", "8",
+                          "--knowledge-dim", "32", "--model-type", model_type, "--json",
+                          profile ? "--profile" : NULL, NULL};
     mm_proc_result r;
     cr_assert_eq(mm_test_run(argv, NULL, &r), 0);
     cr_assert_eq(r.status, 0, "bench failed:\n%s", r.err);
@@ -80,6 +108,8 @@ static json_t *bench_json(int profile) {
     mm_proc_result_free(&r);
     return j;
 }
+
+static json_t *bench_json(int profile) { return bench_json_model(profile, "model_original"); }
 
 Test(profile, bench_prints_the_per_op_split_only_when_asked) {
     json_t *plain = bench_json(0);
@@ -98,4 +128,38 @@ Test(profile, bench_prints_the_per_op_split_only_when_asked) {
     cr_expect_gt(ms, 0.0);
     cr_expect_gt(json_number_value(json_object_get(j, "tokens_per_s")), 0.0);
     json_decref(j);
+}
+
+// The ops' products, counted from each call's arguments, add up to the model's FLOP count (the MFU
+// numerator, mm_model_train_flops: derived from the configuration) in every variant; each op
+// has its work and a floor against the measured peaks (host copies none).
+Test(profile, the_ops_products_add_up_to_the_models_flops) {
+    const char *types[] = {"model_original", "model", "model_no_feed"};
+    const char *products[] = {"matmul_forward", "matmul_backward", "attention_forward", "attention_backward",
+                              "crossentropy_forward", "crossentropy_backward", "memory_topk", "memory_topk_backward",
+                              "memory_read_forward", "memory_read_backward"};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        json_t *j = bench_json_model(1, types[t]);
+        json_t *p = json_object_get(j, "profile");
+        cr_assert(json_is_object(p), "%s: no profile", types[t]);
+        double sum = 0.0;
+        for (size_t i = 0; i < sizeof products / sizeof products[0]; i++)
+            sum += json_number_value(json_object_get(json_object_get(p, products[i]), "gflop"));
+        const double model = json_number_value(json_object_get(j, "gflop_per_step"));
+        cr_expect(fabs(sum - model) <= 1e-5 * model, "%s: ops' products %.9g GFLOP, model %.9g", types[t], sum, model);
+        const char *k;
+        json_t *v;
+        json_object_foreach(p, k, v) {
+            cr_expect_gt(json_number_value(json_object_get(v, "mb")), 0.0, "%s: %s moves no bytes", types[t], k);
+            json_t *fl = json_object_get(v, "floor_ms");
+            if (!strncmp(k, "copy_h2d", 8) || !strncmp(k, "copy_d2h", 8))
+                cr_expect(json_is_null(fl), "%s: a host copy has a floor", k);
+            else
+                cr_expect_gt(json_number_value(fl), 0.0, "%s: %s has no floor", types[t], k);
+        }
+        json_t *roof = json_object_get(j, "roof");
+        cr_expect_gt(json_number_value(json_object_get(roof, "bandwidth_gbs")), 0.0);
+        cr_expect_gt(json_number_value(json_object_get(roof, "products_gflops")), 0.0);
+        json_decref(j);
+    }
 }

@@ -3,15 +3,29 @@
 // (inner->check), so a GPU's time lands on the op that launched the work; the waits themselves
 // cost time, so profiled steps are slower than plain ones — use the profile for the split, the
 // plain steps for the speed.
+// Each op also counts the work its arguments ask for: the arithmetic (the products' 2 flops per
+// multiply-add; a few per element for the elementwise ops) and the fewest bytes it must move
+// through device memory (each input read once, each output written once, an accumulated output
+// read and written; fp32 4 bytes). Against a device's peaks (`bench --profile`) they give each op
+// its floor: max(flops / peak rate, bytes / bandwidth), the time no implementation goes below.
 #ifndef MM_PROFILE_H
 #define MM_PROFILE_H
 
 #include "minimind/backend.h"
 
+// Which rate bounds an op's arithmetic.
+typedef enum mm_profile_rate {
+    MM_RATE_PRODUCTS,  // matrix products in the training precision (bf16/fp16: tensor cores)
+    MM_RATE_VECTOR,    // fp32 elementwise and reductions
+    MM_RATE_HOST,      // host <-> device copies (the bus, not device memory: no floor)
+} mm_profile_rate;
+
 typedef struct mm_profile_op {
     const char *name;  // the backend op, e.g. "matmul_forward"
+    mm_profile_rate rate;
     long calls;
     double seconds;
+    double flops, bytes;  // the work asked for, summed over the calls
 } mm_profile_op;
 
 // The timed view of `inner` (same name, memory model and results). One at a time per process:
