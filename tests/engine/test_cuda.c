@@ -97,6 +97,81 @@ static void expect_close(const mm_backend *be, const float *dgpu, const float *c
     cr_expect(e <= tol, "%s: relative error %g > %g", what, e, tol);
 }
 
+// A device copy of h (n floats) starting `skew` floats into its allocation (*base: to free): a
+// skew of 1 leaves the data 4 bytes past a 16-byte boundary.
+static float *up_skewed(const mm_backend *be, const float *h, size_t n, int skew, void **base) {
+    *base = be->alloc((n + (size_t)skew) * sizeof(float));
+    cr_assert(*base, "%s", mm_error_message());
+    float *d = (float *)*base + skew;
+    be->copy_h2d(d, h, n * sizeof(float));
+    return d;
+}
+
+// RMSNorm, RoPE and SwiGLU move 16 (RoPE: 8)-byte vectors when the row length and the buffers'
+// alignment allow, single floats otherwise: both paths against the CPU, for row lengths that
+// allow vectors and that do not, and for buffers 4 bytes off alignment.
+Test(cuda, elementwise_vector_and_scalar_paths) {
+    const mm_backend *g = need_gpu(), *c = mm_backend_cpu();
+    const int N = 21, B = 3, T = 7, NH = 2, hs = 8;
+    const struct {
+        int len, skew;
+    } cases[] = {{96, 0}, {96, 1}, {50, 0}, {37, 0}, {40, 1}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int L = cases[k].len, sk = cases[k].skew;
+        char what[64];
+        void *b1, *b2, *b3, *b4, *b5, *b6;
+        // RMSNorm over rows of C = L
+        float *x = hrand((size_t)N * L, 1), *w = hrand(L, 1), *y = hzero((size_t)N * L), *r = hzero(N);
+        float *dy = hrand((size_t)N * L, 1), *dx = hrand((size_t)N * L, 1), *dw = hrand(L, 1);
+        float *x_d = up_skewed(g, x, (size_t)N * L, sk, &b1), *w_d = up_skewed(g, w, L, sk, &b2);
+        float *y_d = up_skewed(g, y, (size_t)N * L, sk, &b3), *r_d = up(g, r, 4u * N);
+        float *dy_d = up_skewed(g, dy, (size_t)N * L, sk, &b4), *dx_d = up_skewed(g, dx, (size_t)N * L, sk, &b5);
+        float *dw_d = up_skewed(g, dw, L, sk, &b6);
+        c->rmsnorm_forward(y, r, x, w, N, L, 1e-5f);
+        g->rmsnorm_forward(y_d, r_d, x_d, w_d, N, L, 1e-5f);
+        snprintf(what, sizeof what, "rmsnorm out, C %d skew %d", L, sk);
+        expect_close(g, y_d, y, (size_t)N * L, 1e-5, what);
+        c->rmsnorm_backward(dx, dw, dy, x, w, r, N, L);
+        g->rmsnorm_backward(dx_d, dw_d, dy_d, x_d, w_d, r_d, N, L);
+        snprintf(what, sizeof what, "rmsnorm dx, C %d skew %d", L, sk);
+        expect_close(g, dx_d, dx, (size_t)N * L, 1e-5, what);
+        expect_close(g, dw_d, dw, L, 1e-5, "rmsnorm dw");
+        FREE_DEV(g, b1, b2, b3, r_d, b4, b5, b6);
+        FREE_HOST(x, w, y, r, dy, dx, dw);
+        // SwiGLU with F = L
+        float *h13 = hrand((size_t)N * 2 * L, 4), *gg = hzero((size_t)N * L), *dg = hrand((size_t)N * L, 1);
+        float *dh = hzero((size_t)N * 2 * L);
+        float *h13_d = up_skewed(g, h13, (size_t)N * 2 * L, sk, &b1), *gg_d = up_skewed(g, gg, (size_t)N * L, sk, &b2);
+        float *dg_d = up_skewed(g, dg, (size_t)N * L, sk, &b3), *dh_d = up_skewed(g, dh, (size_t)N * 2 * L, sk, &b4);
+        c->swiglu_forward(gg, h13, N, L);
+        g->swiglu_forward(gg_d, h13_d, N, L);
+        snprintf(what, sizeof what, "swiglu forward, F %d skew %d", L, sk);
+        expect_close(g, gg_d, gg, (size_t)N * L, 1e-5, what);
+        c->swiglu_backward(dh, dg, h13, N, L);
+        g->swiglu_backward(dh_d, dg_d, h13_d, N, L);
+        snprintf(what, sizeof what, "swiglu backward, F %d skew %d", L, sk);
+        expect_close(g, dh_d, dh, (size_t)N * 2 * L, 1e-5, what);
+        FREE_DEV(g, b1, b2, b3, b4);
+        FREE_HOST(h13, gg, dg, dh);
+        // RoPE on rows of stride ld = NH*hs + L % 7 (even: pairs as 8-byte vectors; odd: floats)
+        const int ld = NH * hs + L % 7;
+        float *cs = hrand((size_t)(T + 3) * hs / 2, 1), *sn = hrand((size_t)(T + 3) * hs / 2, 1);
+        float *q = hrand((size_t)B * T * ld, 1);
+        float *cs_d = up(g, cs, 4u * (T + 3) * hs / 2), *sn_d = up(g, sn, 4u * (T + 3) * hs / 2);
+        float *q_d = up_skewed(g, q, (size_t)B * T * ld, sk, &b1);
+        c->rope_forward(q, ld, cs, sn, B, T, NH, hs, 3);
+        g->rope_forward(q_d, ld, cs_d, sn_d, B, T, NH, hs, 3);
+        snprintf(what, sizeof what, "rope forward, ld %d skew %d", ld, sk);
+        expect_close(g, q_d, q, (size_t)B * T * ld, 1e-6, what);
+        c->rope_backward(q, ld, cs, sn, B, T, NH, hs, 3);
+        g->rope_backward(q_d, ld, cs_d, sn_d, B, T, NH, hs, 3);
+        snprintf(what, sizeof what, "rope backward, ld %d skew %d", ld, sk);
+        expect_close(g, q_d, q, (size_t)B * T * ld, 1e-6, what);
+        FREE_DEV(g, cs_d, sn_d, b1);
+        FREE_HOST(cs, sn, q);
+    }
+}
+
 Test(cuda, matmul_forward_backward) {
     const mm_backend *g = need_gpu(), *c = mm_backend_cpu();
     const int M = 37, K = 64, N = 50;

@@ -42,38 +42,36 @@ static double relerr(const float *a, const float *b, size_t n) {
     return e / mb;
 }
 
+// The CUDA kernel's indexing (one thread per (row, pair j)) replayed on the host: every pair once,
+// the same rotation as the CPU kernel, forward and inverse.
+static void rope_as_the_kernel(float *x, int ld, const float *cs, const float *sn, int B, int T, int NH, int half,
+                               int pos0, float sign, int *seen) {
+    for (int row = 0; row < B * T; row++)
+        for (int j = 0; j < NH * half; j++) {
+            size_t at, ti;
+            mm_rope_pair_at(row, j, T, half, ld, pos0, &at, &ti);
+            const int h = j / half, i = j % half;
+            cr_assert_eq(at, (size_t)row * ld + (size_t)h * 2 * half + 2 * i, "pair (%d, %d) not at head %d pair %d", row,
+                         j, h, i);
+            if (seen) seen[((size_t)row * NH + h) * half + i]++;
+            mm_rope_rotate(&x[at], &x[at + 1], cs[ti], sn[ti], sign);
+        }
+}
+
 Test(cuda_host, rope_pair_index_and_rotation_match_cpu) {
     const int B = 2, T = 5, NH = 3, hs = 8, half = hs / 2, ld = NH * hs + 4, pos0 = 2, maxpos = 16;
     float *cs = frandv((size_t)maxpos * half, 1.0f), *sn = frandv((size_t)maxpos * half, 1.0f);
-    float *x = frandv((size_t)B * T * ld, 1.0f), *ref = fcopy(x, (size_t)B * T * ld), *orig = fcopy(x, (size_t)B * T * ld);
+    float *x = frandv((size_t)B * T * ld, 1.0f), *ref = fcopy(x, (size_t)B * T * ld);
     mm_cpu_rope_forward(ref, ld, cs, sn, B, T, NH, hs, pos0);
-    long npairs = (long)B * T * NH * half;
+    const long npairs = (long)B * T * NH * half;
     int *seen = calloc((size_t)npairs, sizeof(int));
-    for (long e = 0; e < npairs; e++) {  // one CUDA thread per pair
-        long bt;
-        int h, i;
-        mm_rope_pair_index(e, NH, half, &bt, &h, &i);
-        cr_assert(bt >= 0 && bt < B * T && h >= 0 && h < NH && i >= 0 && i < half);
-        seen[(bt * NH + h) * half + i]++;
-        int t = (int)(bt % T);
-        float *v = x + (size_t)bt * ld + (size_t)h * hs + 2 * i;
-        size_t ti = (size_t)(pos0 + t) * half + i;
-        mm_rope_rotate(&v[0], &v[1], cs[ti], sn[ti], 1.0f);
-    }
+    rope_as_the_kernel(x, ld, cs, sn, B, T, NH, half, pos0, 1.0f, seen);
     for (long e = 0; e < npairs; e++) cr_assert_eq(seen[e], 1, "pair %ld visited %d times", e, seen[e]);
     cr_expect_eq(memcmp(x, ref, sizeof(float) * (size_t)B * T * ld), 0, "rope forward differs from the CPU kernel");
-    // inverse rotation (backward) as the CPU's
     mm_cpu_rope_backward(ref, ld, cs, sn, B, T, NH, hs, pos0);
-    for (long e = 0; e < npairs; e++) {
-        long bt;
-        int h, i;
-        mm_rope_pair_index(e, NH, half, &bt, &h, &i);
-        float *v = x + (size_t)bt * ld + (size_t)h * hs + 2 * i;
-        size_t ti = (size_t)(pos0 + bt % T) * half + i;
-        mm_rope_rotate(&v[0], &v[1], cs[ti], sn[ti], -1.0f);
-    }
+    rope_as_the_kernel(x, ld, cs, sn, B, T, NH, half, pos0, -1.0f, NULL);
     cr_expect_eq(memcmp(x, ref, sizeof(float) * (size_t)B * T * ld), 0, "rope backward differs from the CPU kernel");
-    free(cs), free(sn), free(x), free(ref), free(orig), free(seen);
+    free(cs), free(sn), free(x), free(ref), free(seen);
 }
 
 Test(cuda_host, rmsnorm_row_math_matches_cpu) {

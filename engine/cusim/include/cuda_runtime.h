@@ -34,6 +34,13 @@ struct dim3 {
     unsigned x, y, z;
     dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
 };
+// Vector types (CUDA's vector_types.h: 16- and 8-byte aligned).
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
+struct alignas(8) float2 {
+    float x, y;
+};
 struct cusim_uint3 {
     unsigned x, y, z;
 };

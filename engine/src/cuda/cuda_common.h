@@ -135,6 +135,36 @@ void mm_cuda_copy_rows(float *dst, int ldd, const float *src, int lds, int rows,
 void mm_cuda_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32_t *start, int nseg,
                                    const int32_t *rows, const float *ws, const float *h, int C);
 
+// ---- vector loads and stores for memory-bound kernels: 4 (2) floats in one 16 (8)-byte access.
+// p must be 16 (8)-byte aligned: a GPU faults otherwise ("misaligned address"), and so does the
+// simulator. Callers take the vector path only when mm_aligned says so for every pointer and the
+// row lengths keep the rows aligned.
+static inline bool mm_aligned(const void *p, size_t bytes) { return ((uintptr_t)p & (bytes - 1)) == 0; }
+__device__ __forceinline__ float4 mm_ld4(const float *p) {
+#if defined(CUSIM_SIMULATED)
+    cusim_check_aligned(p, 16, "a float4 load");
+#endif
+    return *(const float4 *)p;
+}
+__device__ __forceinline__ void mm_st4(float *p, float4 v) {
+#if defined(CUSIM_SIMULATED)
+    cusim_check_aligned(p, 16, "a float4 store");
+#endif
+    *(float4 *)p = v;
+}
+__device__ __forceinline__ float2 mm_ld2(const float *p) {
+#if defined(CUSIM_SIMULATED)
+    cusim_check_aligned(p, 8, "a float2 load");
+#endif
+    return *(const float2 *)p;
+}
+__device__ __forceinline__ void mm_st2(float *p, float2 v) {
+#if defined(CUSIM_SIMULATED)
+    cusim_check_aligned(p, 8, "a float2 store");
+#endif
+    *(float2 *)p = v;
+}
+
 // ---- warp helpers (full warps; fixed xor-shuffle trees: every lane gets the same, deterministic result)
 __device__ __forceinline__ float mm_warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

@@ -22,11 +22,12 @@ MM_HD void mm_rope_rotate(float *a, float *b, float c, float s, float sign) {
     *b = x * si + y * c;
 }
 
-// Flat index e in [0, B*T*NH*hs/2) of one RoPE pair -> (row bt, head h, pair i).
-MM_HD void mm_rope_pair_index(long e, int NH, int half, long *bt, int *h, int *i) {
-    *i = (int)(e % half);
-    *h = (int)((e / half) % NH);
-    *bt = e / ((long)half * NH);
+// Pair j in [0, NH*half) of row `row` (= b*T + t) of a RoPE input with rows of stride ld: head
+// j / half, pair j % half, so it sits at row*ld + 2j (heads of 2*half floats start each row);
+// *table: its entry in the (max_pos, half) cos/sin tables, position pos0 + t.
+MM_HD void mm_rope_pair_at(int row, int j, int T, int half, int ld, int pos0, size_t *at, size_t *table) {
+    *at = (size_t)row * ld + 2 * (size_t)j;
+    *table = (size_t)(pos0 + row % T) * half + (size_t)(j % half);
 }
 
 // ---- RMSNorm
