@@ -107,9 +107,9 @@ static float *up_skewed(const mm_backend *be, const float *h, size_t n, int skew
     return d;
 }
 
-// RMSNorm, RoPE and SwiGLU move 16 (RoPE: 8)-byte vectors when the row length and the buffers'
-// alignment allow, single floats otherwise: both paths against the CPU, for row lengths that
-// allow vectors and that do not, and for buffers 4 bytes off alignment.
+// RMSNorm, RoPE, SwiGLU and the embedding move 16 (RoPE: 8)-byte vectors when the row length and
+// the buffers' alignment allow, single floats otherwise: both paths against the CPU, for row
+// lengths that allow vectors and that do not, and for buffers 4 bytes off alignment.
 Test(cuda, elementwise_vector_and_scalar_paths) {
     const mm_backend *g = need_gpu(), *c = mm_backend_cpu();
     const int N = 21, B = 3, T = 7, NH = 2, hs = 8;
@@ -169,6 +169,28 @@ Test(cuda, elementwise_vector_and_scalar_paths) {
         expect_close(g, q_d, q, (size_t)B * T * ld, 1e-6, what);
         FREE_DEV(g, cs_d, sn_d, b1);
         FREE_HOST(cs, sn, q);
+        // embedding with C = 2L + 40 (over one 128-column block of the backward), V over the
+        // backward's 512 token buckets (tokens t, t + 512, t + 1024 share one), 70 rows (3 chunks
+        // of 32), repeated tokens: forward exact, backward exact (the CPU's order)
+        const int Ce = 2 * L + 40, V = 1100, Ne = 70;
+        int32_t tok[70];
+        for (int n = 0; n < Ne; n++) tok[n] = (n * 131 + L) % V;
+        tok[3] = tok[40] = tok[69] = 5, tok[4] = 5 + 512, tok[35] = 5 + 1024;
+        float *wte = hrand((size_t)V * Ce, 1), *emb = hzero((size_t)Ne * Ce), *dwte = hrand((size_t)V * Ce, 1);
+        float *de = hrand((size_t)Ne * Ce, 1);
+        int32_t *tok_d = up(g, tok, sizeof tok);
+        float *wte_d = up_skewed(g, wte, (size_t)V * Ce, sk, &b1), *emb_d = up_skewed(g, emb, (size_t)Ne * Ce, sk, &b2);
+        float *dwte_d = up(g, dwte, 4u * V * Ce), *de_d = up(g, de, 4u * Ne * Ce);
+        c->embedding_forward(emb, tok, wte, Ne, Ce);
+        g->embedding_forward(emb_d, tok_d, wte_d, Ne, Ce);
+        snprintf(what, sizeof what, "embedding forward, C %d skew %d", Ce, sk);
+        expect_close(g, emb_d, emb, (size_t)Ne * Ce, 0, what);
+        c->embedding_backward(dwte, de, tok, Ne, Ce);
+        g->embedding_backward(dwte_d, de_d, tok_d, Ne, Ce);
+        snprintf(what, sizeof what, "embedding backward, C %d", Ce);
+        expect_close(g, dwte_d, dwte, (size_t)V * Ce, 0, what);
+        FREE_DEV(g, tok_d, b1, b2, dwte_d, de_d);
+        FREE_HOST(wte, emb, dwte, de);
     }
 }
 
@@ -206,7 +228,7 @@ Test(cuda, embedding_rmsnorm_rope_swiglu) {
     expect_close(g, emb_d, emb, (size_t)N * C, 0, "embedding forward");
     c->embedding_backward(dwte, dout, tok, N, C);
     g->embedding_backward(dwte_d, dout_d, tok_d, N, C);
-    expect_close(g, dwte_d, dwte, (size_t)V * C, 1e-6, "embedding backward");
+    expect_close(g, dwte_d, dwte, (size_t)V * C, 0, "embedding backward (the CPU's order: exact)");
     // rmsnorm
     float *w = hrand(C, 1), *y = hzero((size_t)N * C), *r = hzero(N), *dx = hrand((size_t)N * C, 1), *dw = hrand(C, 1);
     float *w_d = up(g, w, 4u * C), *y_d = up(g, y, 4u * N * C), *r_d = up(g, r, 4u * N);

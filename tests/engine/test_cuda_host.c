@@ -209,18 +209,22 @@ Test(cuda_host, clip_coefficient_matches_cpu) {
     free(g), free(gr);
 }
 
+// The CUDA kernel's order replayed on the host: warp (bucket, column block) scans the tokens 32 at
+// a time and adds its bucket's rows lowest first — per (token, column) the rows in order, so the
+// sums are the CPU kernel's bit for bit.
 Test(cuda_host, embedding_bucketed_backward_matches_cpu_exactly) {
-    const int N = 40, C = 20, V = 150, NB = 64;
-    int32_t tok[40];
+    const int N = 70, C = 20, V = 1150, NB = 512;
+    int32_t tok[70];
     for (int n = 0; n < N; n++) tok[n] = (n * 37 + 11) % V;
-    tok[5] = tok[9] = tok[30] = 7;  // repeats accumulate in order
-    tok[6] = 7 + NB;                // same bucket, different row
+    tok[5] = tok[9] = tok[40] = 7;  // repeats accumulate in order, across 32-row chunks
+    tok[6] = 7 + NB, tok[33] = 7 + 2 * NB;  // same bucket, other tokens
     float *dout = frandv((size_t)N * C, 1.0f), *dw = frandv((size_t)V * C, 1.0f), *dwr = fcopy(dw, (size_t)V * C);
     mm_cpu_embedding_backward(dwr, dout, tok, N, C);
-    for (int bucket = 0; bucket < NB; bucket++)  // grid.y
-        for (int c = 0; c < C; c++)              // threads
-            for (int n = 0; n < N; n++)
-                if (mm_embed_bucket(tok[n], NB) == bucket) dw[(size_t)tok[n] * C + c] += dout[(size_t)n * C + c];
+    for (int bucket = 0; bucket < NB; bucket++)  // warps
+        for (int n0 = 0; n0 < N; n0 += 32)       // the ballot's chunk
+            for (int n = n0; n < n0 + 32 && n < N; n++)
+                if (mm_embed_bucket(tok[n], NB) == bucket)
+                    for (int c = 0; c < C; c++) dw[(size_t)tok[n] * C + c] += dout[(size_t)n * C + c];
     cr_expect_eq(memcmp(dw, dwr, sizeof(float) * (size_t)V * C), 0, "bucketed embedding backward differs");
     free(dout), free(dw), free(dwr);
 }

@@ -1,19 +1,21 @@
 // Row-block copy (minimind/backend.h): dst (rows, cols) [+]= src (rows, cols), rows ldd / lds
-// floats apart; one thread per element.
+// floats apart; one thread per element, rows on the grid's x and columns on y (no division per
+// element).
 #include "cuda_common.h"
 
-__global__ static void mm_copy_rows_kernel(float *dst, int ldd, const float *src, int lds, int rows, int cols,
-                                           int accumulate) {
-    const size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (e >= (size_t)rows * cols) return;
-    const size_t r = e / cols, c = e % cols;
-    const float v = src[r * lds + c];
-    float *d = dst + r * ldd + c;
+enum { TPB = 128 };
+
+__global__ static void mm_copy_rows_kernel(float *dst, int ldd, const float *src, int lds, int cols, int accumulate) {
+    const int c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= cols) return;
+    const float v = src[(size_t)blockIdx.x * lds + c];
+    float *d = dst + (size_t)blockIdx.x * ldd + c;
     *d = accumulate ? *d + v : v;
 }
 
 void mm_cuda_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int accumulate) {
     if (rows <= 0 || cols <= 0) return;
-    mm_copy_rows_kernel<<<mm_cdiv((size_t)rows * cols, 256), 256>>>(dst, ldd, src, lds, rows, cols, accumulate);
+    const dim3 grid((unsigned)rows, mm_cdiv((size_t)cols, TPB));
+    mm_copy_rows_kernel<<<grid, TPB>>>(dst, ldd, src, lds, cols, accumulate);
     MM_CU_LAUNCHED();
 }
