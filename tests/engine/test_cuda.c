@@ -279,10 +279,12 @@ static void expect_precision(const mm_backend *be, const float *dgpu, const floa
 // tol_out: the output (and probabilities); tol_grad: dq, dk, dv.
 // check_att: compare att with the CPU's probabilities (the contract in fp32; in bf16 / fp16 the
 // CUDA backend may keep FlashAttention's state there).
+// pad: extra floats per q|k|v row (ld = C + 2*KV*hs + pad): an odd pad leaves rows unaligned, so
+// the FlashAttention kernels stage q, k, v one float at a time instead of 16 bytes.
 static void attention_case(const mm_backend *g, int B, int Tq, int Tk, int H, int KV, int hs, double tol_out,
-                           double tol_grad, int check_att) {
+                           double tol_grad, int check_att, int pad) {
     const mm_backend *c = mm_backend_cpu();
-    const int C = H * hs, ld = C + 2 * KV * hs;
+    const int C = H * hs, ld = C + 2 * KV * hs + pad;
     const size_t nq = (size_t)B * Tq * ld, nkv = (size_t)B * Tk * ld, na = (size_t)B * H * Tq * Tk, no = (size_t)B * Tq * C;
     float *q = hrand(nq, 1), *k = hrand(nkv, 1), *v = hrand(nkv, 1), *dout = hrand(no, 1);
     float *out = hzero(no), *att = hzero(na), *dq = hzero(nq), *dk = hzero(nkv), *dv = hzero(nkv), *datt = hzero(na);
@@ -316,11 +318,11 @@ static void attention_case(const mm_backend *g, int B, int Tq, int Tk, int H, in
 
 Test(cuda, attention_gqa) {
     const mm_backend *g = need_gpu();
-    attention_case(g, 2, 40, 40, 4, 2, 16, 1e-5, 1e-4, 1);
-    attention_case(g, 1, 5, 33, 4, 2, 16, 1e-5, 1e-4, 1);  // cached decoding shape
-    attention_case(g, 1, 300, 300, 8, 2, 64, 1e-5, 1e-4, 1);
-    attention_case(g, 3, 17, 17, 6, 3, 16, 1e-5, 1e-4, 1);  // 3 groups of 2
-    attention_case(g, 2, 24, 24, 4, 4, 16, 1e-5, 1e-4, 1);  // MHA
+    attention_case(g, 2, 40, 40, 4, 2, 16, 1e-5, 1e-4, 1, 0);
+    attention_case(g, 1, 5, 33, 4, 2, 16, 1e-5, 1e-4, 1, 0);  // cached decoding shape
+    attention_case(g, 1, 300, 300, 8, 2, 64, 1e-5, 1e-4, 1, 0);
+    attention_case(g, 3, 17, 17, 6, 3, 16, 1e-5, 1e-4, 1, 0);  // 3 groups of 2
+    attention_case(g, 2, 24, 24, 4, 4, 16, 1e-5, 1e-4, 1, 0);  // MHA
 }
 
 Test(cuda, crossentropy_adamw_gradnorm) {
@@ -765,13 +767,14 @@ Test(cuda, memory_read_in_bf16_close_to_cpu) {
 // MM_CUDA_ATTENTION=gemm. Shapes: query and key tiles of 64 with ragged ends, Tq < Tk (decoding),
 // GQA / MQA / MHA, every supported head size; fp16 too (11 mantissa bits: tighter).
 static void attention_low_precision_cases(const mm_backend *g, double tol_out, double tol_grad) {
-    attention_case(g, 2, 40, 40, 4, 2, 16, tol_out, tol_grad, 0);
-    attention_case(g, 1, 5, 33, 4, 2, 16, tol_out, tol_grad, 0);    // cached decoding shape
-    attention_case(g, 1, 300, 300, 8, 2, 64, tol_out, tol_grad, 0);  // MiniMind's head size, 5 tiles
-    attention_case(g, 2, 130, 130, 4, 1, 32, tol_out, tol_grad, 0);  // MQA, 3 tiles, 2 rows in the last
-    attention_case(g, 1, 70, 129, 2, 2, 64, tol_out, tol_grad, 0);   // MHA, Tq < Tk across tiles
-    attention_case(g, 3, 17, 17, 6, 3, 16, tol_out, tol_grad, 0);   // Tk = hs + 1: the smallest flash shape
-    attention_case(g, 1, 12, 12, 2, 1, 16, tol_out, tol_grad, 0);   // Tk < hs + 1: GEMM path
+    attention_case(g, 2, 40, 40, 4, 2, 16, tol_out, tol_grad, 0, 0);
+    attention_case(g, 1, 5, 33, 4, 2, 16, tol_out, tol_grad, 0, 0);    // cached decoding shape
+    attention_case(g, 1, 300, 300, 8, 2, 64, tol_out, tol_grad, 0, 0);  // MiniMind's head size, 5 tiles
+    attention_case(g, 2, 130, 130, 4, 1, 32, tol_out, tol_grad, 0, 0);  // MQA, 3 tiles, 2 rows in the last
+    attention_case(g, 1, 70, 129, 2, 2, 64, tol_out, tol_grad, 0, 0);   // MHA, Tq < Tk across tiles
+    attention_case(g, 3, 17, 17, 6, 3, 16, tol_out, tol_grad, 0, 0);   // Tk = hs + 1: the smallest flash shape
+    attention_case(g, 1, 12, 12, 2, 1, 16, tol_out, tol_grad, 0, 0);   // Tk < hs + 1: GEMM path
+    attention_case(g, 2, 70, 70, 4, 2, 32, tol_out, tol_grad, 0, 3);   // unaligned rows: staged float by float
 }
 
 Test(cuda, attention_implementation_from_the_environment) {

@@ -35,13 +35,38 @@ int mm_cuda_flash_ok(int B, int Tq, int Tk, int H, int hs, mm_precision p) {
            (long)B * H <= 65535;
 }
 
+// Four 16-bit values (two packed registers) stored at p, 8-byte aligned.
+__device__ __forceinline__ void mm_fa_store4(uint16_t *p, uint32_t lo, uint32_t hi) {
+#if defined(CUSIM_SIMULATED)
+    cusim_check_aligned(p, 8, "an 8-byte shared store");
+    memcpy(p, &lo, 4), memcpy(p + 2, &hi, 4);
+#else
+    *(uint2 *)p = make_uint2(lo, hi);
+#endif
+}
+
 // 64 rows of HS fp32 values (row r at src + r*ld; zeros for r >= valid) into a 16-bit tile:
-// tile[r][c] (row stride HS + pad): a warp reads 32 consecutive values of a row; or transposed
+// tile[r][c] (row stride HS + pad): a warp reads 32 consecutive values of a row — or, when the
+// rows are 16-byte aligned (ld a multiple of 4, src aligned: the model's q, k, v and dO), 4 values
+// per thread in one 16-byte load, converted as two pairs and stored as 8 bytes (a quarter of the
+// load, convert and store instructions; rows of HS + 8 16-bit values keep the stores 8-byte
+// aligned and each half-warp's 16 stores one contiguous 128 bytes); or transposed
 // tile[c][r] (row stride 64 + pad): a warp reads 8 consecutive values of 4 rows (the same 4 global
 // sectors) so that its 32 stores fall in 16 distinct words of 16 banks — lanes l and l + 8 share a
 // word — instead of 8 banks 4 times over with 32 values of one row.
 template <int F, int HS>
 __device__ void mm_fa_stage(uint16_t *tile, const float *src, size_t ld, int valid, bool transposed) {
+    if (!transposed && ld % 4 == 0 && mm_aligned(src, 16)) {
+#pragma unroll 2
+        for (int e = threadIdx.x; e < FA_TILE * HS / 4; e += FA_THREADS) {
+            const int r = e / (HS / 4), c = 4 * (e % (HS / 4));
+            float4 x;
+            if (r < valid) x = mm_ld4(src + (size_t)r * ld + c);
+            else x.x = x.y = x.z = x.w = 0.0f;
+            mm_fa_store4(tile + r * (HS + FA_PAD) + c, mm_pack2<F>(x.x, x.y), mm_pack2<F>(x.z, x.w));
+        }
+        return;
+    }
     for (int e = threadIdx.x; e < FA_TILE * HS; e += FA_THREADS) {
         int r = e / HS, c = e % HS;
         if (transposed) {  // e = 32 * block + lane; blocks of 4 rows x 8 columns, row-block major

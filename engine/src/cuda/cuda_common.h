@@ -139,7 +139,7 @@ void mm_cuda_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32
 // p must be 16 (8)-byte aligned: a GPU faults otherwise ("misaligned address"), and so does the
 // simulator. Callers take the vector path only when mm_aligned says so for every pointer and the
 // row lengths keep the rows aligned.
-static inline bool mm_aligned(const void *p, size_t bytes) { return ((uintptr_t)p & (bytes - 1)) == 0; }
+MM_HD bool mm_aligned(const void *p, size_t bytes) { return ((uintptr_t)p & (bytes - 1)) == 0; }
 __device__ __forceinline__ float4 mm_ld4(const float *p) {
 #if defined(CUSIM_SIMULATED)
     cusim_check_aligned(p, 16, "a float4 load");

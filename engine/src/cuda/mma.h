@@ -21,6 +21,7 @@
 #include "ops_math.h"
 
 #if defined(__CUDACC__) && !defined(CUSIM_SIMULATED)
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #endif
 
@@ -37,11 +38,15 @@ MM_HD uint32_t mm_float_bits(float x) {
 #endif
 }
 
-// fp32 -> bf16 bits, round to nearest even (NaN stays NaN).
+// fp32 -> bf16 bits, round to nearest even (NaN stays NaN). On the GPU one cvt.rn.bf16.f32.
 MM_HD uint32_t mm_bf16_bits(float x) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    return __bfloat16_as_ushort(__float2bfloat16_rn(x));
+#else
     const uint32_t u = mm_float_bits(x);
     if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) return 0x7FC0u;
     return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+#endif
 }
 
 // fp32 -> fp16 bits, round to nearest even (overflow to inf, subnormals kept).
@@ -57,8 +62,21 @@ MM_HD uint32_t mm_f16_bits(float x) {
 }
 
 // Two values (lo at the lower index) as one register of format F.
+// On the GPU one cvt.rn.{bf16x2|f16x2}.f32 (the same rounding as the two conversions).
 template <int F> MM_HD uint32_t mm_pack2(float lo, float hi) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    uint32_t u;
+    if (F == MM_MMA_F16) {
+        const __half2 h = __floats2half2_rn(lo, hi);  // .x = lo: the low half
+        memcpy(&u, &h, 4);
+    } else {
+        const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+        memcpy(&u, &h, 4);
+    }
+    return u;
+#else
     return F == MM_MMA_F16 ? mm_f16_bits(lo) | mm_f16_bits(hi) << 16 : mm_bf16_bits(lo) | mm_bf16_bits(hi) << 16;
+#endif
 }
 template <int F> MM_HD uint16_t mm_to16(float x) {
     return (uint16_t)(F == MM_MMA_F16 ? mm_f16_bits(x) : mm_bf16_bits(x));
