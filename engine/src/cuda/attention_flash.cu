@@ -57,7 +57,9 @@ __device__ __forceinline__ void mm_fa_store4(uint16_t *p, uint32_t lo, uint32_t 
 template <int F, int HS>
 __device__ void mm_fa_stage(uint16_t *tile, const float *src, size_t ld, int valid, bool transposed) {
     if (!transposed && ld % 4 == 0 && mm_aligned(src, 16)) {
-#pragma unroll 2
+#if !defined(CUSIM_SIMULATED)
+#pragma unroll 2  // fully unrolled, 8 loads in flight spill at hs 64 (nvcc -Xptxas -v)
+#endif
         for (int e = threadIdx.x; e < FA_TILE * HS / 4; e += FA_THREADS) {
             const int r = e / (HS / 4), c = 4 * (e % (HS / 4));
             float4 x;
