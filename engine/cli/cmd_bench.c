@@ -31,8 +31,9 @@ static const char mm_bench_usage[] =
     "from a table (A100, RTX 4090, H100, H200; other GPUs: no MFU). --precision: the matmul\n"
     "precision as [train] mixed_precision (default bf16 on a GPU; fp32 on the CPU, which computes\n"
     "in fp32 whatever is asked); storage stays fp32; fp16 here has no loss scaling.\n"
-    "--profile: after the timed steps, as many again with every backend op timed (waiting for the\n"
-    "device around each op): a per-op table on stderr (ms and calls per step, share, the work the\n"
+    "--profile: after the timed steps, as many again with every backend op timed (on a GPU by device\n"
+    "events around each op, not waiting; on the CPU each op waited for, on the host's clock): a\n"
+    "per-op table on stderr (ms and calls per step, share, the work the\n"
     "op's arguments ask for in GFLOP and MB, its floor max(GFLOP / peak, MB / bandwidth) and the\n"
     "time over it), or a \"profile\" object in the JSON line. Peaks: the GPU table (datasheet FLOP/s\n"
     "and bandwidth), on the CPU the measured sgemm peak and memcpy bandwidth. The timed steps'\n"
@@ -179,6 +180,7 @@ static int mm_bench_profile(mm_model *m, mm_adamw *opt, const int32_t *X, const 
     m->be = opt->be = mm_backend_profiled(plain);
     double t0 = 0.0;
     int rc = mm_bench_steps(m, opt, X, Y, o, 0, &t0);
+    if (rc == 0 && mm_profile_flush() != 0) rc = mm_cli_fail();  // the device-timed ops' spans
     *wall = mm_now_s() - t0;
     m->be = opt->be = plain;
     return rc;
@@ -206,8 +208,11 @@ static void mm_bench_profile_print(int steps, double wall, const mm_bench_roof *
     const mm_profile_op *ops = mm_profile_ops(&n);
     double total = 0.0, floors = 0.0;
     for (int i = 0; i < n; i++) total += ops[i].seconds, floors += mm_bench_floor_s(&ops[i], roof);
-    fprintf(stderr, "profile (%d steps, each op waited for; %.1f ms/step, ops %.1f ms/step, their floors %.2f ms/step):\n",
-            steps, 1e3 * wall / steps, 1e3 * total / steps, 1e3 * floors / steps);
+    const int device = !strcmp(mm_profile_clock(), "device");
+    fprintf(stderr, "profile (%d steps, %s; %.1f ms/step, ops %.1f ms/step, their floors %.2f ms/step):\n", steps,
+            device ? "each op on the device's clock, not waited for: the rest of the step is launch gaps and host work"
+                   : "each op waited for, on the host's clock",
+            1e3 * wall / steps, 1e3 * total / steps, 1e3 * floors / steps);
     fprintf(stderr, "  %-24s %10s %10s %7s %9s %9s %9s %8s\n", "op", "calls/step", "ms/step", "share", "GFLOP",
             "MB", "floor ms", "x floor");
     for (int i = 0; i < n; i++) {
@@ -247,8 +252,9 @@ static void mm_bench_profile_json(int steps, const mm_bench_roof *roof) {
             printf("null}");
         sep = ", ";
     }
-    printf("}, \"roof\": {\"products_gflops\": %.6g, \"vector_gflops\": %.6g, \"bandwidth_gbs\": %.6g}",
-           roof->products, roof->vector, roof->bandwidth);
+    printf("}, \"profile_clock\": \"%s\", \"roof\": {\"products_gflops\": %.6g, \"vector_gflops\": %.6g, "
+           "\"bandwidth_gbs\": %.6g}",
+           mm_profile_clock(), roof->products, roof->vector, roof->bandwidth);
 }
 
 int mm_cmd_bench(int argc, char **argv) {

@@ -1,5 +1,6 @@
 // The timed backend of minimind/profile.h: one wrapper per op of minimind/backend.h, each
-// `begin; inner op; end` (MM_TIMED) and the op's work from its arguments (flops, bytes: see
+// `begin; inner op; end` (MM_TIMED: device timer marks around the op when the backend has them,
+// else the host clock with the device waited for) and the op's work from its arguments (flops, bytes: see
 // profile.h; the formulas sit in the wrappers). set_threads, set_precision, alloc, free and check
 // pass through untimed.
 #include "minimind/profile.h"
@@ -47,6 +48,12 @@ static mm_profile_op g_ops[OP_COUNT] = {
 static const mm_backend *g_in;
 static mm_backend g_timed;
 
+// Host clock: the op's start (each op waits for the device before and after).
+static double g_t0;
+// Device clock (the backend's timer ops): ops whose marks 2i, 2i + 1 are not read yet.
+static int g_pending[MM_TIMER_SLOTS / 2];
+static int g_npending;
+
 static double mm_prof_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -56,23 +63,45 @@ static double mm_prof_now(void) {
 static void mm_prof_sync(void) {
     if (g_in->check) g_in->check();
 }
-static double mm_prof_begin(void) {
-    mm_prof_sync();
-    return mm_prof_now();
+
+int mm_profile_flush(void) {
+    int rc = 0;
+    for (int i = 0; i < g_npending; i++) {
+        const double ms = g_in->timer_elapsed_ms(2 * i, 2 * i + 1);
+        if (ms < 0) rc = -1;
+        else g_ops[g_pending[i]].seconds += 1e-3 * ms;
+    }
+    g_npending = 0;
+    return rc;
 }
-static void mm_prof_end(int op, double t0, double flops, double bytes) {
-    mm_prof_sync();
+
+static void mm_prof_begin(void) {
+    if (!g_in->timer_mark) {
+        mm_prof_sync();
+        g_t0 = mm_prof_now();
+        return;
+    }
+    if (g_npending == MM_TIMER_SLOTS / 2) mm_profile_flush();  // waits once per 1024 ops
+    g_in->timer_mark(2 * g_npending);
+}
+static void mm_prof_end(int op, double flops, double bytes) {
+    if (g_in->timer_mark) {
+        g_in->timer_mark(2 * g_npending + 1);
+        g_pending[g_npending++] = op;
+    } else {
+        mm_prof_sync();
+        g_ops[op].seconds += mm_prof_now() - g_t0;
+    }
     g_ops[op].calls++;
-    g_ops[op].seconds += mm_prof_now() - t0;
     g_ops[op].flops += flops;
     g_ops[op].bytes += bytes;
 }
 // op: the table index; flops, bytes: the call's work (profile.h); call: the inner op.
-#define MM_TIMED(op, flops, bytes, call)            \
-    do {                                            \
-        const double t0_ = mm_prof_begin();         \
-        call;                                       \
-        mm_prof_end(op, t0_, (flops), (bytes));     \
+#define MM_TIMED(op, flops, bytes, call)    \
+    do {                                    \
+        mm_prof_begin();                    \
+        call;                               \
+        mm_prof_end(op, (flops), (bytes));  \
     } while (0)
 #define F4 4.0  // bytes of an fp32 (and of an int32 index)
 
@@ -244,7 +273,10 @@ const mm_backend *mm_backend_profiled(const mm_backend *inner) {
     return &g_timed;
 }
 
+const char *mm_profile_clock(void) { return g_in && g_in->timer_mark ? "device" : "host"; }
+
 void mm_profile_reset(void) {
+    g_npending = 0;
     for (int i = 0; i < OP_COUNT; i++) g_ops[i].calls = 0, g_ops[i].seconds = g_ops[i].flops = g_ops[i].bytes = 0.0;
 }
 

@@ -127,6 +127,7 @@ Test(profile, bench_prints_the_per_op_split_only_when_asked) {
     json_object_foreach(p, k, v) ms += json_number_value(json_object_get(v, "ms"));
     cr_expect_gt(ms, 0.0);
     cr_expect_gt(json_number_value(json_object_get(j, "tokens_per_s")), 0.0);
+    cr_expect_str_eq(json_string_value(json_object_get(j, "profile_clock")), "host", "the CPU has no device clock");
     json_decref(j);
 }
 

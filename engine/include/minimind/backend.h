@@ -164,7 +164,16 @@ typedef struct mm_backend {
     // library workspaces included) and its total, in bytes; 0 or -1 (message set). NULL: the
     // backend has no device memory (CPU).
     int (*memory_info)(size_t *used, size_t *total);
+    // Device-side timing (`bench --profile`): timer_mark(slot) records the device's clock in
+    // stream order, after the ops issued before it, without waiting (slot < MM_TIMER_SLOTS);
+    // timer_elapsed_ms(from, to) waits until mark `to` is reached and returns the milliseconds
+    // between two marks (negative with the message set on failure). NULL: no device clock (the
+    // CPU: the profile times ops with the host's).
+    void (*timer_mark)(int slot);
+    double (*timer_elapsed_ms)(int from, int to);
 } mm_backend;
+
+enum { MM_TIMER_SLOTS = 2048 };
 
 // The CPU backend (always built).
 const mm_backend *mm_backend_cpu(void);

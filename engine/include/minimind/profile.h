@@ -1,8 +1,10 @@
 // Per-op timing of a backend (`minimind bench --profile`): a backend table that forwards every op
-// to an inner backend and measures it. Each timed op waits for the device before and after
-// (inner->check), so a GPU's time lands on the op that launched the work; the waits themselves
-// cost time, so profiled steps are slower than plain ones — use the profile for the split, the
-// plain steps for the speed.
+// to an inner backend and measures it. With the backend's timer ops (CUDA: events) each op is
+// timed on the device's clock between marks issued before and after it, without waiting: the
+// span of the work it launched, not the host's launch cost nor the gaps between ops (the
+// difference between the ops' total and the wall time). Without them (the CPU) each op waits for
+// the device before and after (inner->check) and is timed on the host's clock. Use the profile
+// for the split, the plain steps for the speed.
 // Each op also counts the work its arguments ask for: the arithmetic (the products' 2 flops per
 // multiply-add; a few per element for the elementwise ops) and the fewest bytes it must move
 // through device memory (each input read once, each output written once, an accumulated output
@@ -33,6 +35,12 @@ typedef struct mm_profile_op {
 const mm_backend *mm_backend_profiled(const mm_backend *inner);
 void mm_profile_reset(void);
 // The per-op totals since the last reset, in the backend table's order; *n = number of ops.
+// Device-timed ops are added when read: call mm_profile_flush first.
 const mm_profile_op *mm_profile_ops(int *n);
+// Reads the device timer marks not read yet (waits for them) into the totals; 0, or -1 with the
+// message set. Nothing to do on the host clock.
+int mm_profile_flush(void);
+// "device" (the backend's timer) or "host" (each op waited for).
+const char *mm_profile_clock(void);
 
 #endif

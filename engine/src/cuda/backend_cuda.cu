@@ -95,6 +95,31 @@ static int mm_cuda_memory_info(size_t *used, size_t *total) {
     *total = total_b;
     return 0;
 }
+// ---- device timer: one CUDA event per slot, created on first use, kept until the process ends.
+static cudaEvent_t g_timer[MM_TIMER_SLOTS];
+
+static void mm_cuda_timer_mark(int slot) {
+    if (slot < 0 || slot >= MM_TIMER_SLOTS) return;
+    if (!g_timer[slot]) MM_CU(cudaEventCreate(&g_timer[slot]));
+    if (g_timer[slot]) MM_CU(cudaEventRecord(g_timer[slot]));
+}
+
+static double mm_cuda_timer_elapsed_ms(int from, int to) {
+    if (from < 0 || to < 0 || from >= MM_TIMER_SLOTS || to >= MM_TIMER_SLOTS || !g_timer[from] || !g_timer[to]) {
+        mm_errorf("cuda: timer slots %d, %d were not marked", from, to);
+        return -1.0;
+    }
+    float ms = 0.0f;
+    cudaError_t err = cudaEventSynchronize(g_timer[to]);
+    if (err == cudaSuccess) err = cudaEventElapsedTime(&ms, g_timer[from], g_timer[to]);
+    if (err != cudaSuccess) {
+        cudaGetLastError();
+        mm_errorf("cuda: timer: %s", cudaGetErrorString(err));
+        return -1.0;
+    }
+    return ms;
+}
+
 static void mm_cuda_set_threads(int n) { (void)n; }
 
 static const mm_backend mm_cuda_backend = {
@@ -137,6 +162,8 @@ static const mm_backend mm_cuda_backend = {
     .zero = mm_cuda_zero,
     .check = mm_cuda_check,
     .memory_info = mm_cuda_memory_info,
+    .timer_mark = mm_cuda_timer_mark,
+    .timer_elapsed_ms = mm_cuda_timer_elapsed_ms,
 };
 
 extern "C" const mm_backend *mm_backend_cuda(int device) {
