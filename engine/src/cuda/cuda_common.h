@@ -140,29 +140,18 @@ void mm_cuda_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32
 // simulator. Callers take the vector path only when mm_aligned says so for every pointer and the
 // row lengths keep the rows aligned.
 MM_HD bool mm_aligned(const void *p, size_t bytes) { return ((uintptr_t)p & (bytes - 1)) == 0; }
-__device__ __forceinline__ float4 mm_ld4(const float *p) {
+// V: float4 or float2.
+template <typename V> __device__ __forceinline__ V mm_ldv(const float *p) {
 #if defined(CUSIM_SIMULATED)
-    cusim_check_aligned(p, 16, "a float4 load");
+    cusim_check_aligned(p, sizeof(V), "a vector load");
 #endif
-    return *(const float4 *)p;
+    return *(const V *)p;
 }
-__device__ __forceinline__ void mm_st4(float *p, float4 v) {
+template <typename V> __device__ __forceinline__ void mm_stv(float *p, V v) {
 #if defined(CUSIM_SIMULATED)
-    cusim_check_aligned(p, 16, "a float4 store");
+    cusim_check_aligned(p, sizeof(V), "a vector store");
 #endif
-    *(float4 *)p = v;
-}
-__device__ __forceinline__ float2 mm_ld2(const float *p) {
-#if defined(CUSIM_SIMULATED)
-    cusim_check_aligned(p, 8, "a float2 load");
-#endif
-    return *(const float2 *)p;
-}
-__device__ __forceinline__ void mm_st2(float *p, float2 v) {
-#if defined(CUSIM_SIMULATED)
-    cusim_check_aligned(p, 8, "a float2 store");
-#endif
-    *(float2 *)p = v;
+    *(V *)p = v;
 }
 
 // ---- warp helpers (full warps; fixed xor-shuffle trees: every lane gets the same, deterministic result)

@@ -20,7 +20,7 @@ __global__ static void mm_embedding_forward_kernel(float *out, const int32_t *to
     const float *src = wte + (size_t)tokens[blockIdx.x] * C + c;
     float *dst = out + (size_t)blockIdx.x * C + c;
     if (VEC == 4)
-        mm_st4(dst, mm_ld4(src));
+        mm_stv<float4>(dst, mm_ldv<float4>(src));
     else
         dst[0] = src[0];
 }

@@ -21,7 +21,7 @@ __global__ static void mm_rmsnorm_forward_kernel(float *out, float *rstd, const 
     float ss = 0.0f;
     for (int c = lane * VEC; c < C; c += 32 * VEC) {
         if (VEC == 4) {
-            const float4 v = mm_ld4(x + c);
+            const float4 v = mm_ldv<float4>(x + c);
             ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
         } else {
             ss += x[c] * x[c];
@@ -31,10 +31,10 @@ __global__ static void mm_rmsnorm_forward_kernel(float *out, float *rstd, const 
     if (lane == 0) rstd[row] = r;
     for (int c = lane * VEC; c < C; c += 32 * VEC) {
         if (VEC == 4) {
-            const float4 v = mm_ld4(x + c), g = mm_ld4(w + c);
+            const float4 v = mm_ldv<float4>(x + c), g = mm_ldv<float4>(w + c);
             float4 o;
             o.x = (v.x * r) * g.x, o.y = (v.y * r) * g.y, o.z = (v.z * r) * g.z, o.w = (v.w * r) * g.w;
-            mm_st4(y + c, o);
+            mm_stv<float4>(y + c, o);
         } else {
             y[c] = (x[c] * r) * w[c];
         }

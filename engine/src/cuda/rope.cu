@@ -17,9 +17,9 @@ __global__ static void mm_rope_kernel(float *x, int ld, const float *cos, const 
     mm_rope_pair_at(blockIdx.x, j, T, half, ld, pos0, &at, &ti);
     float *v = x + at;
     if (VEC2) {
-        float2 p = mm_ld2(v);
+        float2 p = mm_ldv<float2>(v);
         mm_rope_rotate(&p.x, &p.y, cos[ti], sin[ti], sign);
-        mm_st2(v, p);
+        mm_stv<float2>(v, p);
     } else {
         mm_rope_rotate(&v[0], &v[1], cos[ti], sin[ti], sign);
     }

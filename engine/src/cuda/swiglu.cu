@@ -13,10 +13,10 @@ template <int VEC> __global__ static void mm_swiglu_forward_kernel(float *g, con
     const float *h1 = h13 + (size_t)blockIdx.x * 2 * F + f, *h3 = h1 + F;
     float *out = g + (size_t)blockIdx.x * F + f;
     if (VEC == 4) {
-        const float4 a = mm_ld4(h1), b = mm_ld4(h3);
+        const float4 a = mm_ldv<float4>(h1), b = mm_ldv<float4>(h3);
         float4 y;
         y.x = mm_swiglu(a.x, b.x), y.y = mm_swiglu(a.y, b.y), y.z = mm_swiglu(a.z, b.z), y.w = mm_swiglu(a.w, b.w);
-        mm_st4(out, y);
+        mm_stv<float4>(out, y);
     } else {
         out[0] = mm_swiglu(h1[0], h3[0]);
     }
@@ -30,14 +30,14 @@ __global__ static void mm_swiglu_backward_kernel(float *dh13, const float *dg, c
     const float *h1 = h13 + row, *h3 = h1 + F, *d = dg + (size_t)blockIdx.x * F + f;
     float *d1 = dh13 + row, *d3 = d1 + F;
     if (VEC == 4) {
-        const float4 a = mm_ld4(h1), b = mm_ld4(h3), dy = mm_ld4(d);
+        const float4 a = mm_ldv<float4>(h1), b = mm_ldv<float4>(h3), dy = mm_ldv<float4>(d);
         float4 o1, o3;
         mm_swiglu_grad(dy.x, a.x, b.x, &o1.x, &o3.x);
         mm_swiglu_grad(dy.y, a.y, b.y, &o1.y, &o3.y);
         mm_swiglu_grad(dy.z, a.z, b.z, &o1.z, &o3.z);
         mm_swiglu_grad(dy.w, a.w, b.w, &o1.w, &o3.w);
-        mm_st4(d1, o1);
-        mm_st4(d3, o3);
+        mm_stv<float4>(d1, o1);
+        mm_stv<float4>(d3, o3);
     } else {
         mm_swiglu_grad(d[0], h1[0], h3[0], &d1[0], &d3[0]);
     }
