@@ -425,6 +425,16 @@ static int mm_check_tokens(const int32_t *tok, size_t n, int V, const char *what
 // ---------------------------------------------------------------------------------------------
 // Forward / backward (training)
 
+void mm_model_residual_matmul(const mm_backend *be, float *out, const float *res, const float *inp, const float *w,
+                              int M, int K, int N) {
+    if (be->matmul_forward_residual) {
+        be->matmul_forward_residual(out, res, inp, w, M, K, N);
+        return;
+    }
+    be->copy_d2d(out, res, (size_t)M * N * sizeof(float));
+    be->matmul_forward(out, inp, w, M, K, N, 1);
+}
+
 int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const float *mask, int B, int T, float *loss,
                      float *logits_out) {
     if (B <= 0 || T <= 0) return mm_errorf("model: forward needs B > 0 and T > 0 (got B=%d T=%d)", B, T);
@@ -461,8 +471,7 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
         be->rope_forward(qkv, QKV, m->rope_cos, m->rope_sin, B, T, m->H + m->KV, m->hs, 0);
         be->attention_forward(atty, att, qkv, QKV, qkv + C, qkv + C + m->KV * m->hs, QKV, B, T, T, m->H, m->KV,
                               m->hs);
-        be->copy_d2d(hres, x, NC * sizeof(float));
-        be->matmul_forward(hres, atty, w->wo, Nn, C, C, 1);
+        mm_model_residual_matmul(be, hres, x, atty, w->wo, Nn, C, C);
         // out = h + w2(silu(w1 ln2) * w3 ln2)   (memory variants: model_memory.c)
         be->rmsnorm_forward(ln2, rstd2, hres, w->ffn_norm, Nn, C, m->config.norm_eps);
         if (m->mem) {
@@ -471,8 +480,7 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
         }
         be->matmul_forward(h13, ln2, w->w13, Nn, C, 2 * F, 0);
         be->swiglu_forward(g, h13, Nn, F);
-        be->copy_d2d(xo, hres, NC * sizeof(float));
-        be->matmul_forward(xo, g, w->w2, Nn, F, C, 1);
+        mm_model_residual_matmul(be, xo, hres, g, w->w2, Nn, F, C);
     }
     be->rmsnorm_forward(a->lnf, a->rstdf, a->res + m->L * NC, m->norm, Nn, C, m->config.norm_eps);
     float l = be->crossentropy_forward(a->logits, a->lse, a->lnf, m->tok_embeddings, Y ? m->targets : NULL,

@@ -171,8 +171,8 @@ static void mm_second_half(const mm_model *m, const mm_layer_weights *w, float *
                            const float *z, const float *mout, float *zm, float *h13, float *g, int N) {
     const mm_backend *be = m->be;
     const int C = m->C;
-    if (out != h) be->copy_d2d(out, h, (size_t)N * C * sizeof(float));
     if (!m->F) {
+        if (out != h) be->copy_d2d(out, h, (size_t)N * C * sizeof(float));
         be->copy_rows(out, C, mout, C, N, C, 1);  // out += mout
         return;
     }
@@ -180,7 +180,10 @@ static void mm_second_half(const mm_model *m, const mm_layer_weights *w, float *
     be->copy_rows(zm + C, 2 * C, mout, C, N, C, 0);
     be->matmul_forward(h13, zm, w->w13, N, m->CF, 2 * m->F, 0);  // (N, 2F)
     be->swiglu_forward(g, h13, N, m->F);                         // (N, F)
-    be->matmul_forward(out, g, w->w2, N, m->F, m->C, 1);         // out += w2 g
+    if (out != h)
+        mm_model_residual_matmul(be, out, h, g, w->w2, N, m->F, C);  // out = h + w2 g
+    else
+        be->matmul_forward(out, g, w->w2, N, m->F, C, 1);  // out += w2 g
 }
 
 int mm_model_memory_forward(mm_model *m, int l, const float *hres, const float *z, float *xo) {

@@ -8,7 +8,7 @@
 #include <time.h>
 
 enum {
-    OP_MATMUL_FWD, OP_MATMUL_BWD, OP_EMBED_FWD, OP_EMBED_BWD, OP_RMSNORM_FWD, OP_RMSNORM_BWD, OP_ROPE_FWD,
+    OP_MATMUL_FWD, OP_MATMUL_BWD, OP_MATMUL_RES, OP_EMBED_FWD, OP_EMBED_BWD, OP_RMSNORM_FWD, OP_RMSNORM_BWD, OP_ROPE_FWD,
     OP_ROPE_BWD, OP_ATT_FWD, OP_ATT_BWD, OP_SWIGLU_FWD, OP_SWIGLU_BWD, OP_CE_FWD, OP_CE_BWD, OP_ADAMW, OP_GRADNORM,
     OP_SCALE, OP_TOPK, OP_TOPK_BWD, OP_WEIGHTS_FWD, OP_WEIGHTS_BWD, OP_READ_FWD, OP_READ_BWD, OP_COPY_ROWS,
     OP_EMA_SUMS, OP_COPY_H2D, OP_COPY_D2H, OP_COPY_D2D, OP_ZERO, OP_COUNT
@@ -17,6 +17,7 @@ enum {
 static mm_profile_op g_ops[OP_COUNT] = {
     {"matmul_forward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
     {"matmul_backward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"matmul_forward_residual", MM_RATE_PRODUCTS, 0, 0, 0, 0},
     {"embedding_forward", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"embedding_backward", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"rmsnorm_forward", MM_RATE_VECTOR, 0, 0, 0, 0},
@@ -130,6 +131,11 @@ static void t_matmul_backward(float *dinp, float *dw, const float *dout, const f
              F4 * ((double)M * N + (double)M * K + 2.0 * N * K + (dinp ? (double)N * K + (acc ? 2.0 : 1.0) * M * K : 0.0)),
              g_in->matmul_backward(dinp, dw, dout, inp, w, M, K, N, acc));
 }
+static void t_matmul_forward_residual(float *out, const float *res, const float *inp, const float *w, int M, int K,
+                                      int N) {
+    MM_TIMED(OP_MATMUL_RES, 2.0 * M * K * N, F4 * ((double)M * K + (double)N * K + 2.0 * M * N),
+             g_in->matmul_forward_residual(out, res, inp, w, M, K, N));
+}
 static void t_embedding_forward(float *out, const int32_t *tokens, const float *wte, int N, int C) {
     MM_TIMED(OP_EMBED_FWD, 0.0, F4 * N * (1.0 + 2.0 * C), g_in->embedding_forward(out, tokens, wte, N, C));
 }
@@ -241,6 +247,7 @@ const mm_backend *mm_backend_profiled(const mm_backend *inner) {
 #define MM_WRAP(field, fn) g_timed.field = inner->field ? fn : NULL  // an op the backend lacks stays absent
     MM_WRAP(matmul_forward, t_matmul_forward);
     MM_WRAP(matmul_backward, t_matmul_backward);
+    MM_WRAP(matmul_forward_residual, t_matmul_forward_residual);
     MM_WRAP(embedding_forward, t_embedding_forward);
     MM_WRAP(embedding_backward, t_embedding_backward);
     MM_WRAP(rmsnorm_forward, t_rmsnorm_forward);

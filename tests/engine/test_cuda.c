@@ -777,6 +777,34 @@ static void matmul_precision_case(const mm_backend *g, const char *prec, double 
     FREE_HOST(inp, w, dout, out, dinp, dw);
 }
 
+// out = res + inp w^T in one product (cuBLASLt: res read as C, out written as D) against the CPU's
+// copy + accumulating matmul; res untouched; fp32 and bf16; the whole-model tests take it in every
+// block.
+Test(cuda, matmul_forward_residual_is_the_copy_and_accumulate) {
+    const mm_backend *g = need_gpu(), *c = mm_backend_cpu();
+    cr_assert(g->matmul_forward_residual, "the CUDA backend adds residual products in one call");
+    const int M = 45, K = 64, N = 40;
+    float *inp = hrand((size_t)M * K, 1), *w = hrand((size_t)N * K, 1), *res = hrand((size_t)M * N, 1);
+    float *out = hzero((size_t)M * N);
+    float *inp_d = up(g, inp, 4u * M * K), *w_d = up(g, w, 4u * N * K), *res_d = up(g, res, 4u * M * N);
+    float *out_d = up(g, out, 4u * M * N);
+    const char *precs[] = {"fp32", "bf16"};
+    const double tol[] = {1e-5, 1e-2};
+    for (int p = 0; p < 2; p++) {
+        set_prec(g, precs[p]);
+        memcpy(out, res, sizeof(float) * (size_t)M * N);
+        c->matmul_forward(out, inp, w, M, K, N, 1);
+        g->matmul_forward_residual(out_d, res_d, inp_d, w_d, M, K, N);
+        char what[64];
+        snprintf(what, sizeof what, "residual product (%s)", precs[p]);
+        expect_close(g, out_d, out, (size_t)M * N, tol[p], what);
+        expect_close(g, res_d, res, (size_t)M * N, 0, "the residual is read only");
+    }
+    set_prec(g, "fp32");
+    FREE_DEV(g, inp_d, w_d, res_d, out_d);
+    FREE_HOST(inp, w, res, out);
+}
+
 Test(cuda, matmul_bf16_fp16_close_to_cpu) {
     const mm_backend *g = need_gpu();
     matmul_precision_case(g, "bf16", 1e-2);

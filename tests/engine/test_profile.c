@@ -136,7 +136,7 @@ Test(profile, bench_prints_the_per_op_split_only_when_asked) {
 // has its work and a floor against the measured peaks (host copies none).
 Test(profile, the_ops_products_add_up_to_the_models_flops) {
     const char *types[] = {"model_original", "model", "model_no_feed"};
-    const char *products[] = {"matmul_forward", "matmul_backward", "attention_forward", "attention_backward",
+    const char *products[] = {"matmul_forward", "matmul_backward", "matmul_forward_residual", "attention_forward", "attention_backward",
                               "crossentropy_forward", "crossentropy_backward", "memory_topk", "memory_topk_backward",
                               "memory_read_forward", "memory_read_backward"};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {

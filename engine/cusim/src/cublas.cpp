@@ -236,6 +236,15 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
     return run(h, "cublasGemmEx", p, (const float *)alpha, A, B, (const float *)beta, (float *)C);
 }
 
+cublasStatus_t cusim_gemm(const char *fn, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                          const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
+                          float *C, int ldc, cublasComputeType_t compute) {
+    rounding r;
+    if (!compute_rounding(compute, &r)) return CUBLAS_STATUS_NOT_SUPPORTED;
+    cusim_blas plain{CUBLAS_DEFAULT_MATH};
+    return run(&plain, fn, {ta, tb, m, n, k, lda, ldb, ldc, 0, 0, 0, 1, r}, alpha, A, B, beta, C);
+}
+
 cublasStatus_t cublasGemmBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                                    const void *alpha, const void *const A[], cudaDataType at, int lda,
                                    const void *const B[], cudaDataType bt, int ldb, const void *beta, void *const C[],

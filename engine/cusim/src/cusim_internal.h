@@ -15,4 +15,10 @@ int cusim_is_device(const void *p, size_t bytes);
 // Counts one call of `name` of `kind` (launch, cublas, copy, wait) when MM_CUSIM_STATS is set (stats.cpp).
 void cusim_count(const char *kind, const char *name);
 
+// One fp32 product as cublasGemmEx computes it (cublas.cpp), counted as `fn`: for cublasLt.cpp.
+#include "cublas_v2.h"
+cublasStatus_t cusim_gemm(const char *fn, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                          const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
+                          float *C, int ldc, cublasComputeType_t compute);
+
 #endif

@@ -128,6 +128,7 @@ static const mm_backend mm_cuda_backend = {
     .set_precision = mm_cuda_set_precision,
     .matmul_forward = mm_cuda_matmul_forward,
     .matmul_backward = mm_cuda_matmul_backward,
+    .matmul_forward_residual = mm_cuda_matmul_forward_residual,
     .embedding_forward = mm_cuda_embedding_forward,
     .embedding_backward = mm_cuda_embedding_backward,
     .rmsnorm_forward = mm_cuda_rmsnorm_forward,

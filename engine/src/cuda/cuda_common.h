@@ -34,6 +34,7 @@ enum {
     MM_SCRATCH_MEMREAD,  // memory_read_backward: the dense (rows, V) coefficients
     MM_SCRATCH_ATT_PTRS, // attention: the batched GEMMs' pointer arrays
     MM_SCRATCH_ATT_DKV,  // attention_backward: the per-query-head dK, dV before the group sums
+    MM_SCRATCH_LT,       // gemm.cu: the cuBLASLt workspace
     MM_SCRATCH_N
 };
 void *mm_cuda_scratch(int slot, size_t bytes);
@@ -73,9 +74,15 @@ void mm_cuda_gemm(int ta, int tb, int m, int n, int k, float alpha, const float 
 // batch products through device arrays of member pointers (A[i], B[i], C[i]; the members' C disjoint).
 void mm_cuda_gemm_batched(int ta, int tb, int m, int n, int k, float alpha, const float *const *A, int lda,
                           const float *const *B, int ldb, float beta, float *const *C, int ldc, int batch);
+// D (m, n) = op(A) op(B) + C, C and D contiguous (leading dimension m); distinct: cuBLASLt reads C
+// and writes D, no copy (gemm.cu).
+void mm_cuda_gemm_add(int ta, int tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb,
+                      const float *C, float *D);
 
 // ---- the op kernels (contracts: minimind/backend.h)
 void mm_cuda_matmul_forward(float *out, const float *inp, const float *w, int M, int K, int N, int accumulate);
+void mm_cuda_matmul_forward_residual(float *out, const float *res, const float *inp, const float *w, int M, int K,
+                                     int N);
 void mm_cuda_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int M,
                              int K, int N, int accumulate_dinp);
 void mm_cuda_embedding_forward(float *out, const int32_t *tokens, const float *wte, int N, int C);

@@ -6,6 +6,10 @@
 //   fp16  CUBLAS_COMPUTE_32F_FAST_16F   inputs rounded to fp16 (or TF32), tensor cores, fp32 sums
 // Master weights, gradients and AdamW moments stay fp32; only the products round their inputs.
 // Column-major as cuBLAS: op(A) (m,k), op(B) (k,n), C (m,n) = alpha op(A) op(B) + beta C.
+#include <cublasLt.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "cuda_common.h"
 
 extern "C" {
@@ -48,4 +52,97 @@ void mm_cuda_gemm_batched(int ta, int tb, int m, int n, int k, float alpha, cons
                                   CUDA_R_32F, lda, (const void *const *)B, CUDA_R_32F, ldb, &beta,
                                   (void *const *)C, CUDA_R_32F, ldc, batch, mm_cuda_compute_type(g_precision),
                                   CUBLAS_GEMM_DEFAULT));
+}
+
+// ---- D (m, n) = op(A) op(B) + C, C and D contiguous and distinct (cuBLASLt: C is read, D written; cublasGemmEx
+// has one C for both, which costs the caller a copy of C into D first). One plan per shape and
+// precision (descriptors, layouts and the heuristic's first algorithm), kept for the process; the
+// workspace is one scratch buffer. If cuBLASLt refuses a shape here (an old library, a missing
+// algorithm), that plan is marked unusable, one line says so on stderr, and the caller falls back
+// to copy + cublasGemmEx for it: the same function.
+enum { MM_LT_PLANS = 32 };
+static const size_t MM_LT_WORKSPACE = (size_t)32 << 20;
+
+typedef struct mm_lt_plan {
+    int ta, tb, m, n, k, lda, ldb, ldc;
+    mm_precision precision;
+    int usable;
+    cublasLtMatmulDesc_t desc;
+    cublasLtMatrixLayout_t a, b, c;
+    cublasLtMatmulAlgo_t algo;
+} mm_lt_plan;
+
+static cublasLtHandle_t g_lt;
+static mm_lt_plan g_lt_plans[MM_LT_PLANS];
+static int g_lt_nplans;
+
+// Creates the plan's descriptors and asks the heuristic for an algorithm; status of the first failure.
+static cublasStatus_t mm_lt_prepare(mm_lt_plan *p) {
+    cublasStatus_t st = g_lt ? CUBLAS_STATUS_SUCCESS : cublasLtCreate(&g_lt);
+    if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulDescCreate(&p->desc, mm_cuda_compute_type(p->precision), CUDA_R_32F);
+    const cublasOperation_t ta = mm_op(p->ta), tb = mm_op(p->tb);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb);
+    if (st == CUBLAS_STATUS_SUCCESS)  // A as stored: (m, k), or (k, m) transposed; likewise B
+        st = cublasLtMatrixLayoutCreate(&p->a, CUDA_R_32F, p->ta ? p->k : p->m, p->ta ? p->m : p->k, p->lda);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatrixLayoutCreate(&p->b, CUDA_R_32F, p->tb ? p->n : p->k, p->tb ? p->k : p->n, p->ldb);
+    if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatrixLayoutCreate(&p->c, CUDA_R_32F, p->m, p->n, p->ldc);
+    cublasLtMatmulPreference_t pref = NULL;
+    if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulPreferenceCreate(&pref);
+    const uint64_t ws = MM_LT_WORKSPACE;
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+    cublasLtMatmulHeuristicResult_t best;
+    int found = 0;
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulAlgoGetHeuristic(g_lt, p->desc, p->a, p->b, p->c, p->c, pref, 1, &best, &found);
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (st == CUBLAS_STATUS_SUCCESS && (found < 1 || best.state != CUBLAS_STATUS_SUCCESS))
+        st = found < 1 ? CUBLAS_STATUS_NOT_SUPPORTED : best.state;
+    if (st == CUBLAS_STATUS_SUCCESS) p->algo = best.algo;
+    return st;
+}
+
+// The plan of this shape in the current precision (prepared on first use), or NULL when there is
+// no usable one.
+static mm_lt_plan *mm_lt_plan_for(int ta, int tb, int m, int n, int k, int lda, int ldb, int ldc) {
+    for (int i = 0; i < g_lt_nplans; i++) {
+        mm_lt_plan *p = &g_lt_plans[i];
+        if (p->ta == ta && p->tb == tb && p->m == m && p->n == n && p->k == k && p->lda == lda && p->ldb == ldb &&
+            p->ldc == ldc && p->precision == g_precision)
+            return p->usable ? p : NULL;
+    }
+    if (g_lt_nplans == MM_LT_PLANS) return NULL;  // more shapes than a model has: the fallback
+    mm_lt_plan *p = &g_lt_plans[g_lt_nplans++];
+    memset(p, 0, sizeof *p);
+    p->ta = ta, p->tb = tb, p->m = m, p->n = n, p->k = k, p->lda = lda, p->ldb = ldb, p->ldc = ldc;
+    p->precision = g_precision;
+    const cublasStatus_t st = mm_lt_prepare(p);
+    p->usable = st == CUBLAS_STATUS_SUCCESS;
+    if (!p->usable)
+        fprintf(stderr, "cuda: cuBLASLt (m %d n %d k %d): %s; this product copies C and uses cublasGemmEx\n", m, n, k,
+                cublasGetStatusString(st));
+    return p->usable ? p : NULL;
+}
+
+void mm_cuda_gemm_add(int ta, int tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb,
+                      const float *C, float *D) {
+    if (m <= 0 || n <= 0) return;
+    const int ldc = m;
+    mm_lt_plan *p = C != D ? mm_lt_plan_for(ta, tb, m, n, k, lda, ldb, ldc) : NULL;
+    void *ws = p ? mm_cuda_scratch(MM_SCRATCH_LT, MM_LT_WORKSPACE) : NULL;
+    if (p && ws) {
+        const float one = 1.0f;
+        const cublasStatus_t st = cublasLtMatmul(g_lt, p->desc, &one, A, p->a, B, p->b, &one, C, p->c, D, p->c,
+                                                 &p->algo, ws, MM_LT_WORKSPACE, 0);
+        if (st == CUBLAS_STATUS_SUCCESS) return;
+        p->usable = 0;  // refused at launch (nothing ran): this shape falls back from now on
+        fprintf(stderr, "cuda: cuBLASLt matmul (m %d n %d k %d): %s; this product copies C and uses cublasGemmEx\n",
+                m, n, k, cublasGetStatusString(st));
+    }
+    if (C != D) MM_CU(cudaMemcpy(D, C, sizeof(float) * (size_t)m * n, cudaMemcpyDeviceToDevice));
+    mm_cuda_gemm(ta, tb, m, n, k, 1.0f, A, lda, B, ldb, 1.0f, D, ldc);
 }

@@ -10,6 +10,12 @@ void mm_cuda_matmul_forward(float *out, const float *inp, const float *w, int M,
     mm_cuda_gemm(1, 0, N, M, K, 1.0f, w, K, inp, K, accumulate ? 1.0f : 0.0f, out, N);
 }
 
+// out = res + inp @ w^T: the same product with res as C and out as D (gemm.cu, cuBLASLt).
+void mm_cuda_matmul_forward_residual(float *out, const float *res, const float *inp, const float *w, int M, int K,
+                                     int N) {
+    mm_cuda_gemm_add(1, 0, N, M, K, w, K, inp, K, res, out);
+}
+
 void mm_cuda_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int M,
                              int K, int N, int accumulate_dinp) {
     if (dinp) mm_cuda_gemm(0, 0, K, M, N, 1.0f, w, K, dout, N, accumulate_dinp ? 1.0f : 0.0f, dinp, K);
