@@ -179,15 +179,8 @@ bool compute_rounding(cublasComputeType_t c, rounding *r) {
 
 }  // namespace
 
-cublasStatus_t cublasCreate(cublasHandle_t *h) {
-    *h = new (std::nothrow) cusim_blas{CUBLAS_DEFAULT_MATH};
-    return *h ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_ALLOC_FAILED;
-}
-
-cublasStatus_t cublasDestroy(cublasHandle_t h) {
-    delete h;
-    return CUBLAS_STATUS_SUCCESS;
-}
+cublasStatus_t cublasCreate(cublasHandle_t *h) { return cusim_new(h, CUBLAS_DEFAULT_MATH); }
+cublasStatus_t cublasDestroy(cublasHandle_t h) { return cusim_delete(h); }
 
 cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode) {
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;

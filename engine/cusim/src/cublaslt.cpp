@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <new>
-
 #include "cublasLt.h"
 #include "cusim_internal.h"
 
@@ -51,24 +49,14 @@ cublasStatus_t sizes(const cusim_lt_desc *d, const cusim_lt_layout *a, const cus
 
 }  // namespace
 
-cublasStatus_t cublasLtCreate(cublasLtHandle_t *h) {
-    *h = new (std::nothrow) cusim_lt{0};
-    return *h ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_ALLOC_FAILED;
-}
-cublasStatus_t cublasLtDestroy(cublasLtHandle_t h) {
-    delete h;
-    return CUBLAS_STATUS_SUCCESS;
-}
+cublasStatus_t cublasLtCreate(cublasLtHandle_t *h) { return cusim_new(h, 0); }
+cublasStatus_t cublasLtDestroy(cublasLtHandle_t h) { return cusim_delete(h); }
 
 cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *d, cublasComputeType_t compute, cudaDataType_t scale) {
     if (scale != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
-    *d = new (std::nothrow) cusim_lt_desc{compute, CUBLAS_OP_N, CUBLAS_OP_N};
-    return *d ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_ALLOC_FAILED;
+    return cusim_new(d, compute, CUBLAS_OP_N, CUBLAS_OP_N);
 }
-cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t d) {
-    delete d;
-    return CUBLAS_STATUS_SUCCESS;
-}
+cublasStatus_t cublasLtMatmulDescDestroy(cublasLtMatmulDesc_t d) { return cusim_delete(d); }
 cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMatmulDescAttributes_t attr,
                                               const void *buf, size_t bytes) {
     if (!d || !buf || bytes != sizeof(int32_t)) return CUBLAS_STATUS_INVALID_VALUE;  // cublasOperation_t is 4 bytes
@@ -84,22 +72,12 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMa
 cublasStatus_t cublasLtMatrixLayoutCreate(cublasLtMatrixLayout_t *l, cudaDataType type, uint64_t rows, uint64_t cols,
                                           int64_t ld) {
     if (ld < (int64_t)(rows > 1 ? rows : 1)) return CUBLAS_STATUS_INVALID_VALUE;
-    *l = new (std::nothrow) cusim_lt_layout{type, rows, cols, ld};
-    return *l ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_ALLOC_FAILED;
+    return cusim_new(l, type, rows, cols, ld);
 }
-cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t l) {
-    delete l;
-    return CUBLAS_STATUS_SUCCESS;
-}
+cublasStatus_t cublasLtMatrixLayoutDestroy(cublasLtMatrixLayout_t l) { return cusim_delete(l); }
 
-cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *p) {
-    *p = new (std::nothrow) cusim_lt_pref{0};
-    return *p ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_ALLOC_FAILED;
-}
-cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t p) {
-    delete p;
-    return CUBLAS_STATUS_SUCCESS;
-}
+cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t *p) { return cusim_new(p, (size_t)0); }
+cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t p) { return cusim_delete(p); }
 cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p,
                                                     cublasLtMatmulPreferenceAttributes_t attr, const void *buf,
                                                     size_t bytes) {
