@@ -86,10 +86,14 @@ options parse(int argc, char **argv) {
     options o;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int *dst = !strcmp(a, "--tokens") ? &o.tokens : !strcmp(a, "--dim") ? &o.dim
-                 : !strcmp(a, "--hidden") ? &o.hidden : !strcmp(a, "--qkv") ? &o.qkv
-                 : !strcmp(a, "--vocab") ? &o.vocab : !strcmp(a, "--layers") ? &o.layers
-                 : !strcmp(a, "--reps") ? &o.reps : NULL;
+        int *dst = !strcmp(a, "--tokens")   ? &o.tokens
+                   : !strcmp(a, "--dim")    ? &o.dim
+                   : !strcmp(a, "--hidden") ? &o.hidden
+                   : !strcmp(a, "--qkv")    ? &o.qkv
+                   : !strcmp(a, "--vocab")  ? &o.vocab
+                   : !strcmp(a, "--layers") ? &o.layers
+                   : !strcmp(a, "--reps")   ? &o.reps
+                                            : NULL;
         if (dst) {
             *dst = parse_int(a, v);
             i++;
@@ -177,16 +181,16 @@ void run_mode(cublasHandle_t h, const product &p, const operands &o, int mode) {
         to_bf16(o.B, o.B16, b_elems(p));
     }
     if (mode == BF16_STORED || mode == BF16_CONVERT) {
-        blas(cublasGemmEx(h, ta, tb, p.m, p.n, p.k, &alpha, o.A16, CUDA_R_16BF, p.lda, o.B16, CUDA_R_16BF, p.ldb,
-                          &p.beta, o.C, CUDA_R_32F, p.ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+        blas(cublasGemmEx(h, ta, tb, p.m, p.n, p.k, &alpha, o.A16, CUDA_R_16BF, p.lda, o.B16, CUDA_R_16BF,
+                          p.ldb, &p.beta, o.C, CUDA_R_32F, p.ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
              MODE_NAMES[mode]);
         return;
     }
-    const cublasComputeType_t ct = mode == TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                 : mode == BF16_FAST ? CUBLAS_COMPUTE_32F_FAST_16BF
-                                                     : CUBLAS_COMPUTE_32F;
-    blas(cublasGemmEx(h, ta, tb, p.m, p.n, p.k, &alpha, o.A, CUDA_R_32F, p.lda, o.B, CUDA_R_32F, p.ldb, &p.beta, o.C,
-                      CUDA_R_32F, p.ldc, ct, CUBLAS_GEMM_DEFAULT),
+    const cublasComputeType_t ct = mode == TF32        ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                   : mode == BF16_FAST ? CUBLAS_COMPUTE_32F_FAST_16BF
+                                                       : CUBLAS_COMPUTE_32F;
+    blas(cublasGemmEx(h, ta, tb, p.m, p.n, p.k, &alpha, o.A, CUDA_R_32F, p.lda, o.B, CUDA_R_32F, p.ldb,
+                      &p.beta, o.C, CUDA_R_32F, p.ldc, ct, CUBLAS_GEMM_DEFAULT),
          MODE_NAMES[mode]);
 }
 
@@ -219,12 +223,13 @@ agreement check_agreement(cublasHandle_t h, const product &p, const operands &o)
         out[mode] = result(p, o);
     }
     const agreement a = {rel_diff(out[BF16_FAST], out[FP32]), rel_diff(out[BF16_STORED], out[BF16_FAST])};
-    const double stored = rel_diff(out[BF16_STORED], out[FP32]), convert = rel_diff(out[BF16_CONVERT], out[FP32]),
-                 tf32 = rel_diff(out[TF32], out[FP32]);
+    const double stored = rel_diff(out[BF16_STORED], out[FP32]),
+                 convert = rel_diff(out[BF16_CONVERT], out[FP32]), tf32 = rel_diff(out[TF32], out[FP32]);
     // inputs rounded to bf16 (2^-9 relative, to nearest) or tf32 (2^-12) on random data: the
     // result's relative error is of that order; 4x margin for a truncating rounding
     if (!(a.fast_vs_fp32 < 1e-2 && stored < 1e-2 && convert < 1e-2 && tf32 < 2e-3))
-        die("%s %s: a way is too far from fp32: bf16_fast %.2e, bf16_stored %.2e, bf16_convert %.2e, tf32 %.2e",
+        die("%s %s: a way is too far from fp32: bf16_fast %.2e, bf16_stored %.2e, bf16_convert %.2e, tf32 "
+            "%.2e",
             p.layer, p.what, a.fast_vs_fp32, stored, convert, tf32);
     return a;
 }
@@ -250,17 +255,19 @@ double time_mode(cublasHandle_t h, const product &p, const operands &o, int mode
 void print_row(const options &opt, const product &p, const double ms[NMODES], agreement a) {
     const double flop = 2.0 * p.m * p.n * p.k;
     if (opt.json) {
-        printf("{\"layer\": \"%s\", \"product\": \"%s\", \"m\": %d, \"n\": %d, \"k\": %d, \"per_step\": %d, "
-               "\"bf16_fast_vs_fp32\": %.3g, \"bf16_stored_vs_fast\": %.3g",
-               p.layer, p.what, p.m, p.n, p.k, p.per_step, a.fast_vs_fp32, a.stored_vs_fast);
+        printf(
+            "{\"layer\": \"%s\", \"product\": \"%s\", \"m\": %d, \"n\": %d, \"k\": %d, \"per_step\": %d, "
+            "\"bf16_fast_vs_fp32\": %.3g, \"bf16_stored_vs_fast\": %.3g",
+            p.layer, p.what, p.m, p.n, p.k, p.per_step, a.fast_vs_fp32, a.stored_vs_fast);
         for (int mode = 0; mode < NMODES; mode++)
-            printf(", \"%s_us\": %.2f, \"%s_tflops\": %.1f", MODE_NAMES[mode], 1e3 * ms[mode], MODE_NAMES[mode],
-                   flop / (ms[mode] * 1e9));
+            printf(", \"%s_us\": %.2f, \"%s_tflops\": %.1f", MODE_NAMES[mode], 1e3 * ms[mode],
+                   MODE_NAMES[mode], flop / (ms[mode] * 1e9));
         printf("}\n");
         return;
     }
     printf("%-5s %-8s %6d %6d %6d", p.layer, p.what, p.m, p.n, p.k);
-    for (int mode = 0; mode < NMODES; mode++) printf("  %12.1f %6.0f", 1e3 * ms[mode], flop / (ms[mode] * 1e9));
+    for (int mode = 0; mode < NMODES; mode++)
+        printf("  %12.1f %6.0f", 1e3 * ms[mode], flop / (ms[mode] * 1e9));
     printf("  %9.2e %9.2e\n", a.fast_vs_fp32, a.stored_vs_fast);
 }
 
@@ -268,18 +275,20 @@ void print_totals(const options &opt, const double total_ms[NMODES], double step
     if (opt.json) {
         printf("{\"step_products\": true, \"tokens\": %d, \"gflop\": %.3f", opt.tokens, step_flop / 1e9);
         for (int mode = 0; mode < NMODES; mode++)
-            printf(", \"%s_ms\": %.4f, \"%s_tflops\": %.1f", MODE_NAMES[mode], total_ms[mode], MODE_NAMES[mode],
-                   step_flop / (total_ms[mode] * 1e9));
+            printf(", \"%s_ms\": %.4f, \"%s_tflops\": %.1f", MODE_NAMES[mode], total_ms[mode],
+                   MODE_NAMES[mode], step_flop / (total_ms[mode] * 1e9));
         printf("}\n");
         return;
     }
     printf("%-5s %-8s %20s", "step", "(sum)", "");
     for (int mode = 0; mode < NMODES; mode++)
         printf("  %12.1f %6.0f", 1e3 * total_ms[mode], step_flop / (total_ms[mode] * 1e9));
-    printf("\n(us: median microseconds per product; TF/s: its TFLOP/s; step: every product x its count per "
-           "step, %.1f GFLOP;\n fast-fp32: relative L2 distance of bf16_fast from fp32; stored-fast: of bf16_stored from "
-           "bf16_fast)\n",
-           step_flop / 1e9);
+    printf(
+        "\n(us: median microseconds per product; TF/s: its TFLOP/s; step: every product x its count per "
+        "step, %.1f GFLOP;\n fast-fp32: relative L2 distance of bf16_fast from fp32; stored-fast: of "
+        "bf16_stored from "
+        "bf16_fast)\n",
+        step_flop / 1e9);
 }
 
 }  // namespace
@@ -300,8 +309,9 @@ int main(int argc, char **argv) {
     cu(cudaEventCreate(&end), "cudaEventCreate");
 
     if (!opt.json) {
-        printf("cuda_gemm_modes: %s, tokens %d, dim %d, hidden %d, qkv %d, vocab %d, layers %d, median of %d\n",
-               prop.name, opt.tokens, opt.dim, opt.hidden, opt.qkv, opt.vocab, opt.layers, opt.reps);
+        printf(
+            "cuda_gemm_modes: %s, tokens %d, dim %d, hidden %d, qkv %d, vocab %d, layers %d, median of %d\n",
+            prop.name, opt.tokens, opt.dim, opt.hidden, opt.qkv, opt.vocab, opt.layers, opt.reps);
         printf("%-5s %-8s %6s %6s %6s", "layer", "product", "m", "n", "k");
         for (int mode = 0; mode < NMODES; mode++) printf("  %12s %6s", MODE_NAMES[mode], "TF/s");
         printf("  %9s %9s\n", "fast-fp32", "stored-fast");

@@ -48,9 +48,10 @@ typedef struct mm_gpu_peaks {
 
 static const mm_gpu_peaks *mm_gpu_peak_row(const char *name) {
     static const mm_gpu_peaks table[] = {
-        {"H200", 66900, 989400, 4800},      {"H100 PCIe", 51200, 756000, 2000}, {"H100 NVL", 60000, 835000, 3900},
-        {"H100", 66900, 989400, 3350},      {"A100-SXM4-80GB", 19500, 312000, 2039},
-        {"A100 80GB", 19500, 312000, 1935}, {"A100", 19500, 312000, 1555},      {"4090", 82600, 165200, 1008}};
+        {"H200", 66900, 989400, 4800},           {"H100 PCIe", 51200, 756000, 2000},
+        {"H100 NVL", 60000, 835000, 3900},       {"H100", 66900, 989400, 3350},
+        {"A100-SXM4-80GB", 19500, 312000, 2039}, {"A100 80GB", 19500, 312000, 1935},
+        {"A100", 19500, 312000, 1555},           {"4090", 82600, 165200, 1008}};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strstr(name, table[i].key)) return &table[i];
     return NULL;
@@ -209,25 +210,30 @@ static void mm_bench_profile_print(int steps, double wall, const mm_bench_roof *
     double total = 0.0, floors = 0.0;
     for (int i = 0; i < n; i++) total += ops[i].seconds, floors += mm_bench_floor_s(&ops[i], roof);
     const int device = !strcmp(mm_profile_clock(), "device");
-    fprintf(stderr, "profile (%d steps, %s; %.1f ms/step, ops %.1f ms/step, their floors %.2f ms/step):\n", steps,
-            device ? "each op on the device's clock, not waited for: the rest of the step is launch gaps and host work"
+    fprintf(stderr, "profile (%d steps, %s; %.1f ms/step, ops %.1f ms/step, their floors %.2f ms/step):\n",
+            steps,
+            device ? "each op on the device's clock, not waited for: the rest of the step is launch gaps and "
+                     "host work"
                    : "each op waited for, on the host's clock",
             1e3 * wall / steps, 1e3 * total / steps, 1e3 * floors / steps);
-    fprintf(stderr, "  %-24s %10s %10s %7s %9s %9s %9s %8s\n", "op", "calls/step", "ms/step", "share", "GFLOP",
-            "MB", "floor ms", "x floor");
+    fprintf(stderr, "  %-24s %10s %10s %7s %9s %9s %9s %8s\n", "op", "calls/step", "ms/step", "share",
+            "GFLOP", "MB", "floor ms", "x floor");
     for (int i = 0; i < n; i++) {
         if (!ops[i].calls) continue;
         const double fl = mm_bench_floor_s(&ops[i], roof);
-        fprintf(stderr, "  %-24s %10.1f %10.3f %6.1f%% %9.3f %9.1f", ops[i].name, (double)ops[i].calls / steps,
-                1e3 * ops[i].seconds / steps, total > 0 ? 100.0 * ops[i].seconds / total : 0.0,
-                ops[i].flops / 1e9 / steps, ops[i].bytes / 1e6 / steps);
+        fprintf(stderr, "  %-24s %10.1f %10.3f %6.1f%% %9.3f %9.1f", ops[i].name,
+                (double)ops[i].calls / steps, 1e3 * ops[i].seconds / steps,
+                total > 0 ? 100.0 * ops[i].seconds / total : 0.0, ops[i].flops / 1e9 / steps,
+                ops[i].bytes / 1e6 / steps);
         if (fl > 0)
             fprintf(stderr, " %9.3f %8.1f\n", 1e3 * fl / steps, ops[i].seconds / fl);
         else
             fprintf(stderr, " %9s %8s\n", "-", "-");
     }
     if (roof->products > 0 && roof->vector > 0 && roof->bandwidth > 0)
-        fprintf(stderr, "  (floor: max(GFLOP / peak, MB / bandwidth) at %.0f GFLOP/s products, %.0f GFLOP/s vector, %.0f GB/s)\n",
+        fprintf(stderr,
+                "  (floor: max(GFLOP / peak, MB / bandwidth) at %.0f GFLOP/s products, %.0f GFLOP/s vector, "
+                "%.0f GB/s)\n",
                 roof->products, roof->vector, roof->bandwidth);
     else
         fprintf(stderr, "  (no floors: this device's peaks are not in the table)\n");
@@ -244,17 +250,18 @@ static void mm_bench_profile_json(int steps, const mm_bench_roof *roof) {
         if (!ops[i].calls) continue;
         const double fl = mm_bench_floor_s(&ops[i], roof);
         printf("%s\"%s\": {\"calls\": %.6g, \"ms\": %.6g, \"gflop\": %.6g, \"mb\": %.6g, \"floor_ms\": ", sep,
-               ops[i].name, (double)ops[i].calls / steps, 1e3 * ops[i].seconds / steps, ops[i].flops / 1e9 / steps,
-               ops[i].bytes / 1e6 / steps);
+               ops[i].name, (double)ops[i].calls / steps, 1e3 * ops[i].seconds / steps,
+               ops[i].flops / 1e9 / steps, ops[i].bytes / 1e6 / steps);
         if (fl > 0)
             printf("%.6g}", 1e3 * fl / steps);
         else
             printf("null}");
         sep = ", ";
     }
-    printf("}, \"profile_clock\": \"%s\", \"roof\": {\"products_gflops\": %.6g, \"vector_gflops\": %.6g, "
-           "\"bandwidth_gbs\": %.6g}",
-           mm_profile_clock(), roof->products, roof->vector, roof->bandwidth);
+    printf(
+        "}, \"profile_clock\": \"%s\", \"roof\": {\"products_gflops\": %.6g, \"vector_gflops\": %.6g, "
+        "\"bandwidth_gbs\": %.6g}",
+        mm_profile_clock(), roof->products, roof->vector, roof->bandwidth);
 }
 
 int mm_cmd_bench(int argc, char **argv) {

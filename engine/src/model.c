@@ -425,8 +425,8 @@ static int mm_check_tokens(const int32_t *tok, size_t n, int V, const char *what
 // ---------------------------------------------------------------------------------------------
 // Forward / backward (training)
 
-void mm_model_residual_matmul(const mm_backend *be, float *out, const float *res, const float *inp, const float *w,
-                              int M, int K, int N) {
+void mm_model_residual_matmul(const mm_backend *be, float *out, const float *res, const float *inp,
+                              const float *w, int M, int K, int N) {
     if (be->matmul_forward_residual) {
         be->matmul_forward_residual(out, res, inp, w, M, K, N);
         return;

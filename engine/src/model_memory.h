@@ -26,7 +26,7 @@ double mm_model_memory_flops(const mm_model *m, double N);
 
 // (model.c, for both halves of a block) out (M, N) = res + inp (M, K) @ w^T with out != res: the
 // backend's matmul_forward_residual, else a copy of res and an accumulating matmul.
-void mm_model_residual_matmul(const mm_backend *be, float *out, const float *res, const float *inp, const float *w,
-                              int M, int K, int N);
+void mm_model_residual_matmul(const mm_backend *be, float *out, const float *res, const float *inp,
+                              const float *w, int M, int K, int N);
 
 #endif

@@ -8,10 +8,37 @@
 #include <time.h>
 
 enum {
-    OP_MATMUL_FWD, OP_MATMUL_BWD, OP_MATMUL_RES, OP_EMBED_FWD, OP_EMBED_BWD, OP_RMSNORM_FWD, OP_RMSNORM_BWD, OP_ROPE_FWD,
-    OP_ROPE_BWD, OP_ATT_FWD, OP_ATT_BWD, OP_SWIGLU_FWD, OP_SWIGLU_BWD, OP_CE_FWD, OP_CE_BWD, OP_ADAMW, OP_GRADNORM,
-    OP_SCALE, OP_TOPK, OP_TOPK_BWD, OP_WEIGHTS_FWD, OP_WEIGHTS_BWD, OP_READ_FWD, OP_READ_BWD, OP_COPY_ROWS,
-    OP_EMA_SUMS, OP_COPY_H2D, OP_COPY_D2H, OP_COPY_D2D, OP_ZERO, OP_COUNT
+    OP_MATMUL_FWD,
+    OP_MATMUL_BWD,
+    OP_MATMUL_RES,
+    OP_EMBED_FWD,
+    OP_EMBED_BWD,
+    OP_RMSNORM_FWD,
+    OP_RMSNORM_BWD,
+    OP_ROPE_FWD,
+    OP_ROPE_BWD,
+    OP_ATT_FWD,
+    OP_ATT_BWD,
+    OP_SWIGLU_FWD,
+    OP_SWIGLU_BWD,
+    OP_CE_FWD,
+    OP_CE_BWD,
+    OP_ADAMW,
+    OP_GRADNORM,
+    OP_SCALE,
+    OP_TOPK,
+    OP_TOPK_BWD,
+    OP_WEIGHTS_FWD,
+    OP_WEIGHTS_BWD,
+    OP_READ_FWD,
+    OP_READ_BWD,
+    OP_COPY_ROWS,
+    OP_EMA_SUMS,
+    OP_COPY_H2D,
+    OP_COPY_D2H,
+    OP_COPY_D2D,
+    OP_ZERO,
+    OP_COUNT
 };
 
 static mm_profile_op g_ops[OP_COUNT] = {
@@ -69,8 +96,10 @@ int mm_profile_flush(void) {
     int rc = 0;
     for (int i = 0; i < g_npending; i++) {
         const double ms = g_in->timer_elapsed_ms(2 * i, 2 * i + 1);
-        if (ms < 0) rc = -1;
-        else g_ops[g_pending[i]].seconds += 1e-3 * ms;
+        if (ms < 0)
+            rc = -1;
+        else
+            g_ops[g_pending[i]].seconds += 1e-3 * ms;
     }
     g_npending = 0;
     return rc;
@@ -98,11 +127,11 @@ static void mm_prof_end(int op, double flops, double bytes) {
     g_ops[op].bytes += bytes;
 }
 // op: the table index; flops, bytes: the call's work (profile.h); call: the inner op.
-#define MM_TIMED(op, flops, bytes, call)    \
-    do {                                    \
-        mm_prof_begin();                    \
-        call;                               \
-        mm_prof_end(op, (flops), (bytes));  \
+#define MM_TIMED(op, flops, bytes, call)   \
+    do {                                   \
+        mm_prof_begin();                   \
+        call;                              \
+        mm_prof_end(op, (flops), (bytes)); \
     } while (0)
 #define F4 4.0  // bytes of an fp32 (and of an int32 index)
 
@@ -128,11 +157,12 @@ static void t_matmul_forward(float *out, const float *inp, const float *w, int M
 static void t_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int M,
                               int K, int N, int acc) {
     MM_TIMED(OP_MATMUL_BWD, (dinp ? 4.0 : 2.0) * M * K * N,
-             F4 * ((double)M * N + (double)M * K + 2.0 * N * K + (dinp ? (double)N * K + (acc ? 2.0 : 1.0) * M * K : 0.0)),
+             F4 * ((double)M * N + (double)M * K + 2.0 * N * K +
+                   (dinp ? (double)N * K + (acc ? 2.0 : 1.0) * M * K : 0.0)),
              g_in->matmul_backward(dinp, dw, dout, inp, w, M, K, N, acc));
 }
-static void t_matmul_forward_residual(float *out, const float *res, const float *inp, const float *w, int M, int K,
-                                      int N) {
+static void t_matmul_forward_residual(float *out, const float *res, const float *inp, const float *w, int M,
+                                      int K, int N) {
     MM_TIMED(OP_MATMUL_RES, 2.0 * M * K * N, F4 * ((double)M * K + (double)N * K + 2.0 * M * N),
              g_in->matmul_forward_residual(out, res, inp, w, M, K, N));
 }
@@ -140,21 +170,26 @@ static void t_embedding_forward(float *out, const int32_t *tokens, const float *
     MM_TIMED(OP_EMBED_FWD, 0.0, F4 * N * (1.0 + 2.0 * C), g_in->embedding_forward(out, tokens, wte, N, C));
 }
 static void t_embedding_backward(float *dwte, const float *dout, const int32_t *tokens, int N, int C) {
-    MM_TIMED(OP_EMBED_BWD, (double)N * C, F4 * N * (1.0 + 3.0 * C), g_in->embedding_backward(dwte, dout, tokens, N, C));
+    MM_TIMED(OP_EMBED_BWD, (double)N * C, F4 * N * (1.0 + 3.0 * C),
+             g_in->embedding_backward(dwte, dout, tokens, N, C));
 }
 static void t_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
-    MM_TIMED(OP_RMSNORM_FWD, 4.0 * N * C, F4 * (2.0 * N * C + C + N), g_in->rmsnorm_forward(out, rstd, inp, w, N, C, eps));
+    MM_TIMED(OP_RMSNORM_FWD, 4.0 * N * C, F4 * (2.0 * N * C + C + N),
+             g_in->rmsnorm_forward(out, rstd, inp, w, N, C, eps));
 }
 static void t_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
                                const float *rstd, int N, int C) {
-    MM_TIMED(OP_RMSNORM_BWD, 8.0 * N * C, F4 * (4.0 * N * C + 3.0 * C + N), g_in->rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, C));
+    MM_TIMED(OP_RMSNORM_BWD, 8.0 * N * C, F4 * (4.0 * N * C + 3.0 * C + N),
+             g_in->rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, C));
 }
 static void t_rope_forward(float *x, int ld, const float *cs, const float *sn, int B, int T, int NH, int hs, int p0) {
-    MM_TIMED(OP_ROPE_FWD, 3.0 * B * T * NH * hs, F4 * (2.0 * B * T * NH * hs + (double)T * hs), g_in->rope_forward(x, ld, cs, sn, B, T, NH, hs, p0));
+    MM_TIMED(OP_ROPE_FWD, 3.0 * B * T * NH * hs, F4 * (2.0 * B * T * NH * hs + (double)T * hs),
+             g_in->rope_forward(x, ld, cs, sn, B, T, NH, hs, p0));
 }
 static void t_rope_backward(float *dx, int ld, const float *cs, const float *sn, int B, int T, int NH, int hs,
                             int p0) {
-    MM_TIMED(OP_ROPE_BWD, 3.0 * B * T * NH * hs, F4 * (2.0 * B * T * NH * hs + (double)T * hs), g_in->rope_backward(dx, ld, cs, sn, B, T, NH, hs, p0));
+    MM_TIMED(OP_ROPE_BWD, 3.0 * B * T * NH * hs, F4 * (2.0 * B * T * NH * hs + (double)T * hs),
+             g_in->rope_backward(dx, ld, cs, sn, B, T, NH, hs, p0));
 }
 static void t_attention_forward(float *out, float *att, const float *q, int ldq, const float *k, const float *v,
                                 int ldkv, int B, int Tq, int Tk, int H, int KV, int hs) {
@@ -165,9 +200,10 @@ static void t_attention_forward(float *out, float *att, const float *q, int ldq,
 static void t_attention_backward(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
                                  const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq,
                                  int Tk, int H, int KV, int hs) {
-    MM_TIMED(OP_ATT_BWD, 8.0 * hs * mm_prof_causal_pairs(B, Tq, Tk, H),
-             F4 * (3.0 * B * Tq * H * hs + 4.0 * B * Tk * KV * hs + 2.0 * mm_prof_att_state(B, Tq, Tk, H, hs)),
-             g_in->attention_backward(dq, dk, dv, datt, dout, att, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs));
+    MM_TIMED(
+        OP_ATT_BWD, 8.0 * hs * mm_prof_causal_pairs(B, Tq, Tk, H),
+        F4 * (3.0 * B * Tq * H * hs + 4.0 * B * Tk * KV * hs + 2.0 * mm_prof_att_state(B, Tq, Tk, H, hs)),
+        g_in->attention_backward(dq, dk, dv, datt, dout, att, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs));
 }
 static void t_swiglu_forward(float *g, const float *h13, int N, int F) {
     MM_TIMED(OP_SWIGLU_FWD, 5.0 * N * F, F4 * 3.0 * N * F, g_in->swiglu_forward(g, h13, N, F));
@@ -192,17 +228,21 @@ static void t_crossentropy_backward(float *dx, float *dwte, float *logits, const
 }
 static void t_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1, float b2,
                            float eps, float wd, long step) {
-    MM_TIMED(OP_ADAMW, 15.0 * (double)n, F4 * 7.0 * (double)n, g_in->adamw_update(p, g, m, v, n, lr, b1, b2, eps, wd, step));
+    MM_TIMED(OP_ADAMW, 15.0 * (double)n, F4 * 7.0 * (double)n,
+             g_in->adamw_update(p, g, m, v, n, lr, b1, b2, eps, wd, step));
 }
 static float t_gradnorm_clip(float *g, size_t n, float max_norm) {
     float norm = 0.0f;
     MM_TIMED(OP_GRADNORM, 2.0 * (double)n, F4 * (double)n, norm = g_in->gradnorm_clip(g, n, max_norm));
     return norm;
 }
-static void t_scale(float *x, size_t n, float s) { MM_TIMED(OP_SCALE, (double)n, F4 * 2.0 * (double)n, g_in->scale(x, n, s)); }
+static void t_scale(float *x, size_t n, float s) {
+    MM_TIMED(OP_SCALE, (double)n, F4 * 2.0 * (double)n, g_in->scale(x, n, s));
+}
 static void t_memory_topk(int32_t *idx, float *score, const float *q, const float *keys, int N, int D, int S, int K,
                           float *scratch) {
-    MM_TIMED(OP_TOPK, 2.0 * N * D * S, F4 * ((double)N * D + (double)S * D + 2.0 * N * K), g_in->memory_topk(idx, score, q, keys, N, D, S, K, scratch));
+    MM_TIMED(OP_TOPK, 2.0 * N * D * S, F4 * ((double)N * D + (double)S * D + 2.0 * N * K),
+             g_in->memory_topk(idx, score, q, keys, N, D, S, K, scratch));
 }
 static void t_memory_topk_backward(float *dq, float *dkeys, const float *dscore, const int32_t *idx, const float *q,
                                    const float *keys, int N, int D, int S, int K) {
@@ -211,10 +251,12 @@ static void t_memory_topk_backward(float *dq, float *dkeys, const float *dscore,
 }
 static void t_memory_weights_forward(float *w, float *ysoft, const float *score, const float *noise, int N, int K,
                                      int hard) {
-    MM_TIMED(OP_WEIGHTS_FWD, 5.0 * N * K, F4 * (noise ? 4.0 : 3.0) * N * K, g_in->memory_weights_forward(w, ysoft, score, noise, N, K, hard));
+    MM_TIMED(OP_WEIGHTS_FWD, 5.0 * N * K, F4 * (noise ? 4.0 : 3.0) * N * K,
+             g_in->memory_weights_forward(w, ysoft, score, noise, N, K, hard));
 }
 static void t_memory_weights_backward(float *dscore, const float *dw, const float *ysoft, int N, int K) {
-    MM_TIMED(OP_WEIGHTS_BWD, 4.0 * N * K, F4 * 3.0 * N * K, g_in->memory_weights_backward(dscore, dw, ysoft, N, K));
+    MM_TIMED(OP_WEIGHTS_BWD, 4.0 * N * K, F4 * 3.0 * N * K,
+             g_in->memory_weights_backward(dscore, dw, ysoft, N, K));
 }
 static void t_memory_read_forward(float *m, const int32_t *idx, const float *w, const uint16_t *bank, int LK,
                                   const float *wte, int N, int K, int C, int V) {
@@ -229,16 +271,23 @@ static void t_memory_read_backward(float *dw, float *dwte, const float *dm, cons
              g_in->memory_read_backward(dw, dwte, dm, idx, w, bank, LK, wte, N, K, C, V));
 }
 static void t_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int acc) {
-    MM_TIMED(OP_COPY_ROWS, acc ? (double)rows * cols : 0.0, F4 * (acc ? 3.0 : 2.0) * rows * cols, g_in->copy_rows(dst, ldd, src, lds, rows, cols, acc));
+    MM_TIMED(OP_COPY_ROWS, acc ? (double)rows * cols : 0.0, F4 * (acc ? 3.0 : 2.0) * rows * cols,
+             g_in->copy_rows(dst, ldd, src, lds, rows, cols, acc));
 }
 static void t_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32_t *start, int nseg,
                                     const int32_t *rows, const float *ws, const float *h, int C) {
     MM_TIMED(OP_EMA_SUMS, 0.0, F4 * 2.0 * nseg * C,  // a lower bound: the rows per slot are on the device
              g_in->memory_ema_accumulate(hsum, slot, start, nseg, rows, ws, h, C));
 }
-static void t_copy_h2d(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_H2D, 0.0, (double)bytes, g_in->copy_h2d(dst, src, bytes)); }
-static void t_copy_d2h(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_D2H, 0.0, (double)bytes, g_in->copy_d2h(dst, src, bytes)); }
-static void t_copy_d2d(void *dst, const void *src, size_t bytes) { MM_TIMED(OP_COPY_D2D, 0.0, 2.0 * (double)bytes, g_in->copy_d2d(dst, src, bytes)); }
+static void t_copy_h2d(void *dst, const void *src, size_t bytes) {
+    MM_TIMED(OP_COPY_H2D, 0.0, (double)bytes, g_in->copy_h2d(dst, src, bytes));
+}
+static void t_copy_d2h(void *dst, const void *src, size_t bytes) {
+    MM_TIMED(OP_COPY_D2H, 0.0, (double)bytes, g_in->copy_d2h(dst, src, bytes));
+}
+static void t_copy_d2d(void *dst, const void *src, size_t bytes) {
+    MM_TIMED(OP_COPY_D2D, 0.0, 2.0 * (double)bytes, g_in->copy_d2d(dst, src, bytes));
+}
 static void t_zero(void *p, size_t bytes) { MM_TIMED(OP_ZERO, 0.0, (double)bytes, g_in->zero(p, bytes)); }
 
 const mm_backend *mm_backend_profiled(const mm_backend *inner) {
@@ -284,7 +333,8 @@ const char *mm_profile_clock(void) { return g_in && g_in->timer_mark ? "device" 
 
 void mm_profile_reset(void) {
     g_npending = 0;
-    for (int i = 0; i < OP_COUNT; i++) g_ops[i].calls = 0, g_ops[i].seconds = g_ops[i].flops = g_ops[i].bytes = 0.0;
+    for (int i = 0; i < OP_COUNT; i++)
+        g_ops[i].calls = 0, g_ops[i].seconds = g_ops[i].flops = g_ops[i].bytes = 0.0;
 }
 
 const mm_profile_op *mm_profile_ops(int *n) {

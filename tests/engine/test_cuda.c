@@ -114,9 +114,7 @@ static float *up_skewed(const mm_backend *be, const float *h, size_t n, int skew
 Test(cuda, elementwise_vector_and_scalar_paths) {
     const mm_backend *g = need_gpu(), *c = mm_backend_cpu();
     const int N = 21, B = 3, T = 7, NH = 2, hs = 8;
-    const struct {
-        int len, skew;
-    } cases[] = {{96, 0}, {96, 1}, {50, 0}, {37, 0}, {40, 1}};
+    const struct { int len, skew; } cases[] = {{96, 0}, {96, 1}, {50, 0}, {37, 0}, {40, 1}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const int L = cases[k].len, sk = cases[k].skew;
         char what[64];
@@ -126,7 +124,8 @@ Test(cuda, elementwise_vector_and_scalar_paths) {
         float *dy = hrand((size_t)N * L, 1), *dx = hrand((size_t)N * L, 1), *dw = hrand(L, 1);
         float *x_d = up_skewed(g, x, (size_t)N * L, sk, &b1), *w_d = up_skewed(g, w, L, sk, &b2);
         float *y_d = up_skewed(g, y, (size_t)N * L, sk, &b3), *r_d = up(g, r, 4u * N);
-        float *dy_d = up_skewed(g, dy, (size_t)N * L, sk, &b4), *dx_d = up_skewed(g, dx, (size_t)N * L, sk, &b5);
+        float *dy_d = up_skewed(g, dy, (size_t)N * L, sk, &b4),
+              *dx_d = up_skewed(g, dx, (size_t)N * L, sk, &b5);
         float *dw_d = up_skewed(g, dw, L, sk, &b6);
         c->rmsnorm_forward(y, r, x, w, N, L, 1e-5f);
         g->rmsnorm_forward(y_d, r_d, x_d, w_d, N, L, 1e-5f);
@@ -142,8 +141,10 @@ Test(cuda, elementwise_vector_and_scalar_paths) {
         // SwiGLU with F = L
         float *h13 = hrand((size_t)N * 2 * L, 4), *gg = hzero((size_t)N * L), *dg = hrand((size_t)N * L, 1);
         float *dh = hzero((size_t)N * 2 * L);
-        float *h13_d = up_skewed(g, h13, (size_t)N * 2 * L, sk, &b1), *gg_d = up_skewed(g, gg, (size_t)N * L, sk, &b2);
-        float *dg_d = up_skewed(g, dg, (size_t)N * L, sk, &b3), *dh_d = up_skewed(g, dh, (size_t)N * 2 * L, sk, &b4);
+        float *h13_d = up_skewed(g, h13, (size_t)N * 2 * L, sk, &b1),
+              *gg_d = up_skewed(g, gg, (size_t)N * L, sk, &b2);
+        float *dg_d = up_skewed(g, dg, (size_t)N * L, sk, &b3),
+              *dh_d = up_skewed(g, dh, (size_t)N * 2 * L, sk, &b4);
         c->swiglu_forward(gg, h13, N, L);
         g->swiglu_forward(gg_d, h13_d, N, L);
         snprintf(what, sizeof what, "swiglu forward, F %d skew %d", L, sk);
@@ -177,10 +178,12 @@ Test(cuda, elementwise_vector_and_scalar_paths) {
         int32_t tok[70];
         for (int n = 0; n < Ne; n++) tok[n] = (n * 131 + L) % V;
         tok[3] = tok[40] = tok[69] = 5, tok[4] = 5 + 512, tok[35] = 5 + 1024;
-        float *wte = hrand((size_t)V * Ce, 1), *emb = hzero((size_t)Ne * Ce), *dwte = hrand((size_t)V * Ce, 1);
+        float *wte = hrand((size_t)V * Ce, 1), *emb = hzero((size_t)Ne * Ce),
+              *dwte = hrand((size_t)V * Ce, 1);
         float *de = hrand((size_t)Ne * Ce, 1);
         int32_t *tok_d = up(g, tok, sizeof tok);
-        float *wte_d = up_skewed(g, wte, (size_t)V * Ce, sk, &b1), *emb_d = up_skewed(g, emb, (size_t)Ne * Ce, sk, &b2);
+        float *wte_d = up_skewed(g, wte, (size_t)V * Ce, sk, &b1),
+              *emb_d = up_skewed(g, emb, (size_t)Ne * Ce, sk, &b2);
         float *dwte_d = up(g, dwte, 4u * V * Ce), *de_d = up(g, de, 4u * Ne * Ce);
         c->embedding_forward(emb, tok, wte, Ne, Ce);
         g->embedding_forward(emb_d, tok_d, wte_d, Ne, Ce);
@@ -206,7 +209,8 @@ Test(cuda, profile_times_ops_on_the_device_clock) {
     cr_assert(y);
     float *x_d = up(g, x, n * sizeof(float)), *y_d = up(g, x, n * sizeof(float));
     mm_profile_reset();
-    for (int i = 0; i < 1500; i++) p->scale(x_d, n, 1.0f + 1e-3f * (float)(i % 3));  // past one batch of marks
+    for (int i = 0; i < 1500; i++)
+        p->scale(x_d, n, 1.0f + 1e-3f * (float)(i % 3));  // past one batch of marks
     for (int i = 0; i < 1500; i++) g->scale(y_d, n, 1.0f + 1e-3f * (float)(i % 3));
     cr_assert_eq(mm_profile_flush(), 0, "%s", mm_error_message());
     int nops;
@@ -214,8 +218,8 @@ Test(cuda, profile_times_ops_on_the_device_clock) {
     for (int i = 0; i < nops; i++) {
         if (strcmp(ops[i].name, "scale") && strcmp(ops[i].name, "copy_h2d")) continue;
         if (!strcmp(ops[i].name, "scale")) cr_expect_eq(ops[i].calls, 1500);
-        cr_expect(ops[i].calls == 0 || ops[i].seconds > 0.0, "%s: %ld calls in %g s", ops[i].name, ops[i].calls,
-                  ops[i].seconds);
+        cr_expect(ops[i].calls == 0 || ops[i].seconds > 0.0, "%s: %ld calls in %g s", ops[i].name,
+                  ops[i].calls, ops[i].seconds);
     }
     g->copy_d2h(x, x_d, n * sizeof(float));
     g->copy_d2h(y, y_d, n * sizeof(float));
@@ -826,13 +830,13 @@ Test(cuda, memory_read_in_bf16_close_to_cpu) {
 // GQA / MQA / MHA, every supported head size; fp16 too (11 mantissa bits: tighter).
 static void attention_low_precision_cases(const mm_backend *g, double tol_out, double tol_grad) {
     attention_case(g, 2, 40, 40, 4, 2, 16, tol_out, tol_grad, 0, 0);
-    attention_case(g, 1, 5, 33, 4, 2, 16, tol_out, tol_grad, 0, 0);    // cached decoding shape
+    attention_case(g, 1, 5, 33, 4, 2, 16, tol_out, tol_grad, 0, 0);     // cached decoding shape
     attention_case(g, 1, 300, 300, 8, 2, 64, tol_out, tol_grad, 0, 0);  // MiniMind's head size, 5 tiles
     attention_case(g, 2, 130, 130, 4, 1, 32, tol_out, tol_grad, 0, 0);  // MQA, 3 tiles, 2 rows in the last
     attention_case(g, 1, 70, 129, 2, 2, 64, tol_out, tol_grad, 0, 0);   // MHA, Tq < Tk across tiles
-    attention_case(g, 3, 17, 17, 6, 3, 16, tol_out, tol_grad, 0, 0);   // Tk = hs + 1: the smallest flash shape
-    attention_case(g, 1, 12, 12, 2, 1, 16, tol_out, tol_grad, 0, 0);   // Tk < hs + 1: GEMM path
-    attention_case(g, 2, 70, 70, 4, 2, 32, tol_out, tol_grad, 0, 3);   // unaligned rows: staged float by float
+    attention_case(g, 3, 17, 17, 6, 3, 16, tol_out, tol_grad, 0, 0);  // Tk = hs + 1: the smallest flash shape
+    attention_case(g, 1, 12, 12, 2, 1, 16, tol_out, tol_grad, 0, 0);  // Tk < hs + 1: GEMM path
+    attention_case(g, 2, 70, 70, 4, 2, 32, tol_out, tol_grad, 0, 3);  // unaligned rows: staged float by float
 }
 
 Test(cuda, attention_implementation_from_the_environment) {

@@ -44,15 +44,15 @@ static double relerr(const float *a, const float *b, size_t n) {
 
 // The CUDA kernel's indexing (one thread per (row, pair j)) replayed on the host: every pair once,
 // the same rotation as the CPU kernel, forward and inverse.
-static void rope_as_the_kernel(float *x, int ld, const float *cs, const float *sn, int B, int T, int NH, int half,
-                               int pos0, float sign, int *seen) {
+static void rope_as_the_kernel(float *x, int ld, const float *cs, const float *sn, int B, int T, int NH,
+                               int half, int pos0, float sign, int *seen) {
     for (int row = 0; row < B * T; row++)
         for (int j = 0; j < NH * half; j++) {
             size_t at, ti;
             mm_rope_pair_at(row, j, T, half, ld, pos0, &at, &ti);
             const int h = j / half, i = j % half;
-            cr_assert_eq(at, (size_t)row * ld + (size_t)h * 2 * half + 2 * i, "pair (%d, %d) not at head %d pair %d", row,
-                         j, h, i);
+            cr_assert_eq(at, (size_t)row * ld + (size_t)h * 2 * half + 2 * i,
+                         "pair (%d, %d) not at head %d pair %d", row, j, h, i);
             if (seen) seen[((size_t)row * NH + h) * half + i]++;
             mm_rope_rotate(&x[at], &x[at + 1], cs[ti], sn[ti], sign);
         }
@@ -67,7 +67,8 @@ Test(cuda_host, rope_pair_index_and_rotation_match_cpu) {
     int *seen = calloc((size_t)npairs, sizeof(int));
     rope_as_the_kernel(x, ld, cs, sn, B, T, NH, half, pos0, 1.0f, seen);
     for (long e = 0; e < npairs; e++) cr_assert_eq(seen[e], 1, "pair %ld visited %d times", e, seen[e]);
-    cr_expect_eq(memcmp(x, ref, sizeof(float) * (size_t)B * T * ld), 0, "rope forward differs from the CPU kernel");
+    cr_expect_eq(memcmp(x, ref, sizeof(float) * (size_t)B * T * ld), 0,
+                 "rope forward differs from the CPU kernel");
     mm_cpu_rope_backward(ref, ld, cs, sn, B, T, NH, hs, pos0);
     rope_as_the_kernel(x, ld, cs, sn, B, T, NH, half, pos0, -1.0f, NULL);
     cr_expect_eq(memcmp(x, ref, sizeof(float) * (size_t)B * T * ld), 0, "rope backward differs from the CPU kernel");
@@ -216,7 +217,7 @@ Test(cuda_host, embedding_bucketed_backward_matches_cpu_exactly) {
     const int N = 70, C = 20, V = 1150, NB = 512;
     int32_t tok[70];
     for (int n = 0; n < N; n++) tok[n] = (n * 37 + 11) % V;
-    tok[5] = tok[9] = tok[40] = 7;  // repeats accumulate in order, across 32-row chunks
+    tok[5] = tok[9] = tok[40] = 7;          // repeats accumulate in order, across 32-row chunks
     tok[6] = 7 + NB, tok[33] = 7 + 2 * NB;  // same bucket, other tokens
     float *dout = frandv((size_t)N * C, 1.0f), *dw = frandv((size_t)V * C, 1.0f), *dwr = fcopy(dw, (size_t)V * C);
     mm_cpu_embedding_backward(dwr, dout, tok, N, C);

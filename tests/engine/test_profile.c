@@ -83,8 +83,8 @@ Test(profile, an_op_counts_the_work_its_arguments_ask_for) {
     cr_expect_eq(f->rate, MM_RATE_PRODUCTS);
     cr_expect_float_eq(f->flops, 2 * 2.0 * M * K * N, 1e-9);
     cr_expect_float_eq(f->bytes, 4.0 * (2 * (M * K + N * K + M * N) + M * N), 1e-9);
-    be->matmul_backward(dx, dw, dy, x, w, M, K, N, 0);   // dx = dy w (reads w), dw += dy^T x
-    be->matmul_backward(NULL, dw, dy, x, w, M, K, N, 0); // dw only
+    be->matmul_backward(dx, dw, dy, x, w, M, K, N, 0);    // dx = dy w (reads w), dw += dy^T x
+    be->matmul_backward(NULL, dw, dy, x, w, M, K, N, 0);  // dw only
     const mm_profile_op *b = find_op("matmul_backward");
     cr_expect_float_eq(b->flops, 4.0 * M * K * N + 2.0 * M * K * N, 1e-9);
     cr_expect_float_eq(b->bytes, 4.0 * (2 * (M * N + M * K + 2 * N * K) + N * K + M * K), 1e-9);
@@ -94,11 +94,37 @@ Test(profile, an_op_counts_the_work_its_arguments_ask_for) {
 }
 
 static json_t *bench_json_model(int profile, const char *model_type) {
-    const char *argv[] = {MM_MINIMIND_EXE, "bench", "--dim", "64", "--n-layers", "2", "--n-heads", "4",
-                          "--n-kv-heads", "2", "--vocab", "300", "--seq-len", "32", "--batch", "2", "--steps", "2",
-                          "--peak-size", "128", "--knowledge-num", "4096", "--knowledge-length", "8",
-                          "--knowledge-dim", "32", "--model-type", model_type, "--json",
-                          profile ? "--profile" : NULL, NULL};
+    const char *argv[] = {MM_MINIMIND_EXE,
+                          "bench",
+                          "--dim",
+                          "64",
+                          "--n-layers",
+                          "2",
+                          "--n-heads",
+                          "4",
+                          "--n-kv-heads",
+                          "2",
+                          "--vocab",
+                          "300",
+                          "--seq-len",
+                          "32",
+                          "--batch",
+                          "2",
+                          "--steps",
+                          "2",
+                          "--peak-size",
+                          "128",
+                          "--knowledge-num",
+                          "4096",
+                          "--knowledge-length",
+                          "8",
+                          "--knowledge-dim",
+                          "32",
+                          "--model-type",
+                          model_type,
+                          "--json",
+                          profile ? "--profile" : NULL,
+                          NULL};
     mm_proc_result r;
     cr_assert_eq(mm_test_run(argv, NULL, &r), 0);
     cr_assert_eq(r.status, 0, "bench failed:\n%s", r.err);
@@ -127,7 +153,8 @@ Test(profile, bench_prints_the_per_op_split_only_when_asked) {
     json_object_foreach(p, k, v) ms += json_number_value(json_object_get(v, "ms"));
     cr_expect_gt(ms, 0.0);
     cr_expect_gt(json_number_value(json_object_get(j, "tokens_per_s")), 0.0);
-    cr_expect_str_eq(json_string_value(json_object_get(j, "profile_clock")), "host", "the CPU has no device clock");
+    cr_expect_str_eq(json_string_value(json_object_get(j, "profile_clock")), "host",
+                     "the CPU has no device clock");
     json_decref(j);
 }
 
@@ -136,9 +163,10 @@ Test(profile, bench_prints_the_per_op_split_only_when_asked) {
 // has its work and a floor against the measured peaks (host copies none).
 Test(profile, the_ops_products_add_up_to_the_models_flops) {
     const char *types[] = {"model_original", "model", "model_no_feed"};
-    const char *products[] = {"matmul_forward", "matmul_backward", "matmul_forward_residual", "attention_forward", "attention_backward",
-                              "crossentropy_forward", "crossentropy_backward", "memory_topk", "memory_topk_backward",
-                              "memory_read_forward", "memory_read_backward"};
+    const char *products[] = {"matmul_forward",        "matmul_backward",     "matmul_forward_residual",
+                              "attention_forward",     "attention_backward",  "crossentropy_forward",
+                              "crossentropy_backward", "memory_topk",         "memory_topk_backward",
+                              "memory_read_forward",   "memory_read_backward"};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         json_t *j = bench_json_model(1, types[t]);
         json_t *p = json_object_get(j, "profile");
@@ -147,11 +175,13 @@ Test(profile, the_ops_products_add_up_to_the_models_flops) {
         for (size_t i = 0; i < sizeof products / sizeof products[0]; i++)
             sum += json_number_value(json_object_get(json_object_get(p, products[i]), "gflop"));
         const double model = json_number_value(json_object_get(j, "gflop_per_step"));
-        cr_expect(fabs(sum - model) <= 1e-5 * model, "%s: ops' products %.9g GFLOP, model %.9g", types[t], sum, model);
+        cr_expect(fabs(sum - model) <= 1e-5 * model, "%s: ops' products %.9g GFLOP, model %.9g", types[t],
+                  sum, model);
         const char *k;
         json_t *v;
         json_object_foreach(p, k, v) {
-            cr_expect_gt(json_number_value(json_object_get(v, "mb")), 0.0, "%s: %s moves no bytes", types[t], k);
+            cr_expect_gt(json_number_value(json_object_get(v, "mb")), 0.0, "%s: %s moves no bytes", types[t],
+                         k);
             json_t *fl = json_object_get(v, "floor_ms");
             if (!strncmp(k, "copy_h2d", 8) || !strncmp(k, "copy_d2h", 8))
                 cr_expect(json_is_null(fl), "%s: a host copy has a floor", k);

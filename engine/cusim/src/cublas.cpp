@@ -124,8 +124,8 @@ void gemm_one(const product &p, float alpha, const void *A, const void *B, float
         }
 }
 
-cublasStatus_t run(cublasHandle_t h, const char *fn, product p, const float *alpha, const void *A, const void *B,
-                   const float *beta, float *C) {
+cublasStatus_t run(cublasHandle_t h, const char *fn, product p, const float *alpha, const void *A,
+                   const void *B, const float *beta, float *C) {
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
     if (p.r == EXACT && h->mode == CUBLAS_TF32_TENSOR_OP_MATH) p.r = TF32;
     const cublasStatus_t st = check(fn, p, A, B, C);
@@ -133,7 +133,8 @@ cublasStatus_t run(cublasHandle_t h, const char *fn, product p, const float *alp
     cusim_count("cublas", fn);
     const size_t es = element_bytes(p.ab);
     for (int i = 0; i < p.batch; i++)
-        gemm_one(p, *alpha, (const char *)A + es * i * p.sa, (const char *)B + es * i * p.sb, *beta, C + i * p.sc);
+        gemm_one(p, *alpha, (const char *)A + es * i * p.sa, (const char *)B + es * i * p.sb, *beta,
+                 C + i * p.sc);
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -222,7 +223,8 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
     // cuBLAS's table: fp32 A, B, C with any of the compute types; bf16 or fp16 A and B (the same
     // type) with CUBLAS_COMPUTE_32F and fp32 C
     const bool half_ab = (at == CUDA_R_16BF || at == CUDA_R_16F) && bt == at && compute == CUBLAS_COMPUTE_32F;
-    if (!(half_ab || (at == CUDA_R_32F && bt == CUDA_R_32F)) || ct != CUDA_R_32F || !compute_rounding(compute, &r))
+    if (!(half_ab || (at == CUDA_R_32F && bt == CUDA_R_32F)) || ct != CUDA_R_32F ||
+        !compute_rounding(compute, &r))
         return CUBLAS_STATUS_NOT_SUPPORTED;
     product p{ta, tb, m, n, k, lda, ldb, ldc, 0, 0, 0, 1, r};
     p.ab = at;
@@ -230,8 +232,8 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
 }
 
 cublasStatus_t cusim_gemm(const char *fn, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                          const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
-                          float *C, int ldc, cublasComputeType_t compute) {
+                          const float *alpha, const float *A, int lda, const float *B, int ldb,
+                          const float *beta, float *C, int ldc, cublasComputeType_t compute) {
     rounding r;
     if (!compute_rounding(compute, &r)) return CUBLAS_STATUS_NOT_SUPPORTED;
     cusim_blas plain{CUBLAS_DEFAULT_MATH};

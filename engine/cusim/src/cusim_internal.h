@@ -19,16 +19,18 @@ void cusim_count(const char *kind, const char *name);
 #include "cublas_v2.h"
 // The cuBLAS / cuBLASLt objects: created with `new (std::nothrow) T{args...}`, deleted.
 #include <new>
-template <typename T, typename... A> cublasStatus_t cusim_new(T **p, A... args) {
+template <typename T, typename... A>
+cublasStatus_t cusim_new(T **p, A... args) {
     *p = new (std::nothrow) T{args...};
     return *p ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_ALLOC_FAILED;
 }
-template <typename T> cublasStatus_t cusim_delete(T *p) {
+template <typename T>
+cublasStatus_t cusim_delete(T *p) {
     delete p;
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cusim_gemm(const char *fn, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                          const float *alpha, const float *A, int lda, const float *B, int ldb, const float *beta,
-                          float *C, int ldc, cublasComputeType_t compute);
+                          const float *alpha, const float *A, int lda, const float *B, int ldb,
+                          const float *beta, float *C, int ldc, cublasComputeType_t compute);
 
 #endif

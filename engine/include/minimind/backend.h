@@ -46,8 +46,8 @@ typedef struct mm_backend {
     // out (M,N) = res (M,N) + inp (M,K) @ w^T, out and res distinct: a residual branch added without
     // copying the residual first. NULL: the caller copies res into out and accumulates (the same
     // numbers; the CPU). CUDA: one cuBLASLt matmul reading res as C and writing out as D.
-    void (*matmul_forward_residual)(float *out, const float *res, const float *inp, const float *w, int M, int K,
-                                    int N);
+    void (*matmul_forward_residual)(float *out, const float *res, const float *inp, const float *w, int M,
+                                    int K, int N);
 
     // --- embedding: out (N,C) = wte[tokens] (wte (V,C)); dwte[tokens] += dout. Tokens are checked by the caller.
     void (*embedding_forward)(float *out, const int32_t *tokens, const float *wte, int N, int C);

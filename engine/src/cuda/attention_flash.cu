@@ -63,8 +63,10 @@ __device__ void mm_fa_stage(uint16_t *tile, const float *src, size_t ld, int val
         for (int e = threadIdx.x; e < FA_TILE * HS / 4; e += FA_THREADS) {
             const int r = e / (HS / 4), c = 4 * (e % (HS / 4));
             float4 x;
-            if (r < valid) x = mm_ldv<float4>(src + (size_t)r * ld + c);
-            else x.x = x.y = x.z = x.w = 0.0f;
+            if (r < valid)
+                x = mm_ldv<float4>(src + (size_t)r * ld + c);
+            else
+                x.x = x.y = x.z = x.w = 0.0f;
             mm_fa_store4(tile + r * (HS + FA_PAD) + c, mm_pack2<F>(x.x, x.y), mm_pack2<F>(x.z, x.w));
         }
         return;

@@ -105,7 +105,8 @@ static void mm_cuda_timer_mark(int slot) {
 }
 
 static double mm_cuda_timer_elapsed_ms(int from, int to) {
-    if (from < 0 || to < 0 || from >= MM_TIMER_SLOTS || to >= MM_TIMER_SLOTS || !g_timer[from] || !g_timer[to]) {
+    if (from < 0 || to < 0 || from >= MM_TIMER_SLOTS || to >= MM_TIMER_SLOTS || !g_timer[from] ||
+        !g_timer[to]) {
         mm_errorf("cuda: timer slots %d, %d were not marked", from, to);
         return -1.0;
     }

@@ -5,7 +5,8 @@
 
 enum { TPB = 128 };
 
-__global__ static void mm_copy_rows_kernel(float *dst, int ldd, const float *src, int lds, int cols, int accumulate) {
+__global__ static void mm_copy_rows_kernel(float *dst, int ldd, const float *src, int lds, int cols,
+                                           int accumulate) {
     const int c = blockIdx.y * blockDim.x + threadIdx.x;
     if (c >= cols) return;
     const float v = src[(size_t)blockIdx.x * lds + c];

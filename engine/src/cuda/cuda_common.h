@@ -30,11 +30,11 @@ enum {
     MM_SCRATCH_RMSNORM,
     MM_SCRATCH_CE,
     MM_SCRATCH_GRADNORM,
-    MM_SCRATCH_MEMTOPK,  // memory_topk: the (rows, S) score blocks / their dense gradients
-    MM_SCRATCH_MEMREAD,  // memory_read_backward: the dense (rows, V) coefficients
-    MM_SCRATCH_ATT_PTRS, // attention: the batched GEMMs' pointer arrays
-    MM_SCRATCH_ATT_DKV,  // attention_backward: the per-query-head dK, dV before the group sums
-    MM_SCRATCH_LT,       // gemm.cu: the cuBLASLt workspace
+    MM_SCRATCH_MEMTOPK,   // memory_topk: the (rows, S) score blocks / their dense gradients
+    MM_SCRATCH_MEMREAD,   // memory_read_backward: the dense (rows, V) coefficients
+    MM_SCRATCH_ATT_PTRS,  // attention: the batched GEMMs' pointer arrays
+    MM_SCRATCH_ATT_DKV,   // attention_backward: the per-query-head dK, dV before the group sums
+    MM_SCRATCH_LT,        // gemm.cu: the cuBLASLt workspace
     MM_SCRATCH_N
 };
 void *mm_cuda_scratch(int slot, size_t bytes);
@@ -81,8 +81,8 @@ void mm_cuda_gemm_add(int ta, int tb, int m, int n, int k, const float *A, int l
 
 // ---- the op kernels (contracts: minimind/backend.h)
 void mm_cuda_matmul_forward(float *out, const float *inp, const float *w, int M, int K, int N, int accumulate);
-void mm_cuda_matmul_forward_residual(float *out, const float *res, const float *inp, const float *w, int M, int K,
-                                     int N);
+void mm_cuda_matmul_forward_residual(float *out, const float *res, const float *inp, const float *w, int M,
+                                     int K, int N);
 void mm_cuda_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int M,
                              int K, int N, int accumulate_dinp);
 void mm_cuda_embedding_forward(float *out, const int32_t *tokens, const float *wte, int N, int C);
@@ -148,13 +148,15 @@ void mm_cuda_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32
 // row lengths keep the rows aligned.
 MM_HD bool mm_aligned(const void *p, size_t bytes) { return ((uintptr_t)p & (bytes - 1)) == 0; }
 // V: float4 or float2.
-template <typename V> __device__ __forceinline__ V mm_ldv(const float *p) {
+template <typename V>
+__device__ __forceinline__ V mm_ldv(const float *p) {
 #if defined(CUSIM_SIMULATED)
     cusim_check_aligned(p, sizeof(V), "a vector load");
 #endif
     return *(const V *)p;
 }
-template <typename V> __device__ __forceinline__ void mm_stv(float *p, V v) {
+template <typename V>
+__device__ __forceinline__ void mm_stv(float *p, V v) {
 #if defined(CUSIM_SIMULATED)
     cusim_check_aligned(p, sizeof(V), "a vector store");
 #endif

@@ -14,7 +14,8 @@
 enum { TPB = 128, NBUCKET = 512, BWD_WARPS = 4, BWD_COLS = 128 };
 
 template <int VEC>
-__global__ static void mm_embedding_forward_kernel(float *out, const int32_t *tokens, const float *wte, int C) {
+__global__ static void mm_embedding_forward_kernel(float *out, const int32_t *tokens, const float *wte,
+                                                   int C) {
     const int c = (blockIdx.y * blockDim.x + threadIdx.x) * VEC;
     if (c >= C) return;
     const float *src = wte + (size_t)tokens[blockIdx.x] * C + c;

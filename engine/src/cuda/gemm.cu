@@ -54,8 +54,8 @@ void mm_cuda_gemm_batched(int ta, int tb, int m, int n, int k, float alpha, cons
                                   CUBLAS_GEMM_DEFAULT));
 }
 
-// ---- D (m, n) = op(A) op(B) + C, C and D contiguous and distinct (cuBLASLt: C is read, D written; cublasGemmEx
-// has one C for both, which costs the caller a copy of C into D first). One plan per shape and
+// ---- D (m, n) = op(A) op(B) + C, C and D contiguous and distinct (cuBLASLt: C is read, D written;
+// cublasGemmEx has one C for both, which costs the caller a copy of C into D first). One plan per shape and
 // precision (descriptors, layouts and the heuristic's first algorithm), kept for the process; the
 // workspace is one scratch buffer. If cuBLASLt refuses a shape here (an old library, a missing
 // algorithm), that plan is marked unusable, one line says so on stderr, and the caller falls back
@@ -79,7 +79,8 @@ static int g_lt_nplans;
 // Creates the plan's descriptors and asks the heuristic for an algorithm; status of the first failure.
 static cublasStatus_t mm_lt_prepare(mm_lt_plan *p) {
     cublasStatus_t st = g_lt ? CUBLAS_STATUS_SUCCESS : cublasLtCreate(&g_lt);
-    if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulDescCreate(&p->desc, mm_cuda_compute_type(p->precision), CUDA_R_32F);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulDescCreate(&p->desc, mm_cuda_compute_type(p->precision), CUDA_R_32F);
     const cublasOperation_t ta = mm_op(p->ta), tb = mm_op(p->tb);
     if (st == CUBLAS_STATUS_SUCCESS)
         st = cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
@@ -94,7 +95,8 @@ static cublasStatus_t mm_lt_prepare(mm_lt_plan *p) {
     if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulPreferenceCreate(&pref);
     const uint64_t ws = MM_LT_WORKSPACE;
     if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws);
+        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                                  sizeof ws);
     cublasLtMatmulHeuristicResult_t best;
     int found = 0;
     if (st == CUBLAS_STATUS_SUCCESS)
@@ -111,8 +113,8 @@ static cublasStatus_t mm_lt_prepare(mm_lt_plan *p) {
 static mm_lt_plan *mm_lt_plan_for(int ta, int tb, int m, int n, int k, int lda, int ldb, int ldc) {
     for (int i = 0; i < g_lt_nplans; i++) {
         mm_lt_plan *p = &g_lt_plans[i];
-        if (p->ta == ta && p->tb == tb && p->m == m && p->n == n && p->k == k && p->lda == lda && p->ldb == ldb &&
-            p->ldc == ldc && p->precision == g_precision)
+        if (p->ta == ta && p->tb == tb && p->m == m && p->n == n && p->k == k && p->lda == lda &&
+            p->ldb == ldb && p->ldc == ldc && p->precision == g_precision)
             return p->usable ? p : NULL;
     }
     if (g_lt_nplans == MM_LT_PLANS) return NULL;  // more shapes than a model has: the fallback
@@ -123,8 +125,8 @@ static mm_lt_plan *mm_lt_plan_for(int ta, int tb, int m, int n, int k, int lda, 
     const cublasStatus_t st = mm_lt_prepare(p);
     p->usable = st == CUBLAS_STATUS_SUCCESS;
     if (!p->usable)
-        fprintf(stderr, "cuda: cuBLASLt (m %d n %d k %d): %s; this product copies C and uses cublasGemmEx\n", m, n, k,
-                cublasGetStatusString(st));
+        fprintf(stderr, "cuda: cuBLASLt (m %d n %d k %d): %s; this product copies C and uses cublasGemmEx\n",
+                m, n, k, cublasGetStatusString(st));
     return p->usable ? p : NULL;
 }
 
@@ -136,11 +138,12 @@ void mm_cuda_gemm_add(int ta, int tb, int m, int n, int k, const float *A, int l
     void *ws = p ? mm_cuda_scratch(MM_SCRATCH_LT, MM_LT_WORKSPACE) : NULL;
     if (p && ws) {
         const float one = 1.0f;
-        const cublasStatus_t st = cublasLtMatmul(g_lt, p->desc, &one, A, p->a, B, p->b, &one, C, p->c, D, p->c,
-                                                 &p->algo, ws, MM_LT_WORKSPACE, 0);
+        const cublasStatus_t st = cublasLtMatmul(g_lt, p->desc, &one, A, p->a, B, p->b, &one, C, p->c, D,
+                                                 p->c, &p->algo, ws, MM_LT_WORKSPACE, 0);
         if (st == CUBLAS_STATUS_SUCCESS) return;
         p->usable = 0;  // refused at launch (nothing ran): this shape falls back from now on
-        fprintf(stderr, "cuda: cuBLASLt matmul (m %d n %d k %d): %s; this product copies C and uses cublasGemmEx\n",
+        fprintf(stderr,
+                "cuda: cuBLASLt matmul (m %d n %d k %d): %s; this product copies C and uses cublasGemmEx\n",
                 m, n, k, cublasGetStatusString(st));
     }
     if (C != D) MM_CU(cudaMemcpy(D, C, sizeof(float) * (size_t)m * n, cudaMemcpyDeviceToDevice));

@@ -11,8 +11,8 @@ void mm_cuda_matmul_forward(float *out, const float *inp, const float *w, int M,
 }
 
 // out = res + inp @ w^T: the same product with res as C and out as D (gemm.cu, cuBLASLt).
-void mm_cuda_matmul_forward_residual(float *out, const float *res, const float *inp, const float *w, int M, int K,
-                                     int N) {
+void mm_cuda_matmul_forward_residual(float *out, const float *res, const float *inp, const float *w, int M,
+                                     int K, int N) {
     mm_cuda_gemm_add(1, 0, N, M, K, w, K, inp, K, res, out);
 }
 

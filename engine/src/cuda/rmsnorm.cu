@@ -12,8 +12,8 @@
 enum { TPB = 256, RB = 16, FWD_WARPS = 4 };
 
 template <int VEC>
-__global__ static void mm_rmsnorm_forward_kernel(float *out, float *rstd, const float *inp, const float *w, int N,
-                                                 int C, float eps) {
+__global__ static void mm_rmsnorm_forward_kernel(float *out, float *rstd, const float *inp, const float *w,
+                                                 int N, int C, float eps) {
     const int lane = threadIdx.x & 31, row = blockIdx.x * FWD_WARPS + (threadIdx.x >> 5);
     if (row >= N) return;  // a whole warp: only warp collectives below
     const float *x = inp + (size_t)row * C;

@@ -7,7 +7,8 @@
 
 enum { TPB = 128 };
 
-template <int VEC> __global__ static void mm_swiglu_forward_kernel(float *g, const float *h13, int F) {
+template <int VEC>
+__global__ static void mm_swiglu_forward_kernel(float *g, const float *h13, int F) {
     const int f = (blockIdx.y * blockDim.x + threadIdx.x) * VEC;
     if (f >= F) return;
     const float *h1 = h13 + (size_t)blockIdx.x * 2 * F + f, *h3 = h1 + F;
@@ -15,7 +16,8 @@ template <int VEC> __global__ static void mm_swiglu_forward_kernel(float *g, con
     if (VEC == 4) {
         const float4 a = mm_ldv<float4>(h1), b = mm_ldv<float4>(h3);
         float4 y;
-        y.x = mm_swiglu(a.x, b.x), y.y = mm_swiglu(a.y, b.y), y.z = mm_swiglu(a.z, b.z), y.w = mm_swiglu(a.w, b.w);
+        y.x = mm_swiglu(a.x, b.x), y.y = mm_swiglu(a.y, b.y), y.z = mm_swiglu(a.z, b.z),
+        y.w = mm_swiglu(a.w, b.w);
         mm_stv<float4>(out, y);
     } else {
         out[0] = mm_swiglu(h1[0], h3[0]);
