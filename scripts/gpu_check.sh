@@ -92,6 +92,10 @@ done
 MM_CUDA_ATTENTION=gemm bench --device cuda --precision bf16 --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
     --profile | tee "$LOGS/bench_cuda_bf16_gemm_attention.json" || status=1
 saved
+# bf16 with the residual products as copy + cublasGemmEx instead of one cuBLASLt matmul each: what
+# the 16 copies per step cost (tokens/s against bench_cuda_bf16.json)
+MM_CUDA_RESIDUAL=copy bench --device cuda --precision bf16 --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
+    | tee "$LOGS/bench_cuda_bf16_residual_copy.json" || status=1
 bench --device cpu --seq-len 512 --batch 1 --steps 1 | tee "$LOGS/bench_cpu.json" || true
 # The memory variant (`model`: 1M-entry bank, 16 candidates) on the GPU.
 bench --device cuda --model-type model --seq-len 512 --batch 16 --steps 5 --warmup-steps 1 \

@@ -180,7 +180,9 @@ extern "C" const mm_backend *mm_backend_cuda(int device) {
         mm_errorf("device cuda:%d: this machine has %d CUDA device%s", device, n, n == 1 ? "" : "s");
         return NULL;
     }
-    if (mm_cuda_attention_configure(getenv("MM_CUDA_ATTENTION")) != 0) return NULL;
+    if (mm_cuda_attention_configure(getenv("MM_CUDA_ATTENTION")) != 0 ||
+        mm_cuda_residual_configure(getenv("MM_CUDA_RESIDUAL")) != 0)
+        return NULL;
     if (g_cuda.blas) {
         if (g_cuda.device == device) return &mm_cuda_backend;
         mm_errorf("device cuda:%d: this process already uses cuda:%d (one device per process)", device, g_cuda.device);

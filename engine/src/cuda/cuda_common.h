@@ -78,6 +78,9 @@ void mm_cuda_gemm_batched(int ta, int tb, int m, int n, int k, float alpha, cons
 // and writes D, no copy (gemm.cu).
 void mm_cuda_gemm_add(int ta, int tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb,
                       const float *C, float *D);
+// MM_CUDA_RESIDUAL: "lt" (default, NULL or empty) or "copy" (copy C into D, then cublasGemmEx);
+// anything else: -1 with the message naming the variable.
+int mm_cuda_residual_configure(const char *env);
 
 // ---- the op kernels (contracts: minimind/backend.h)
 void mm_cuda_matmul_forward(float *out, const float *inp, const float *w, int M, int K, int N, int accumulate);

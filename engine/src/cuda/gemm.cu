@@ -59,7 +59,8 @@ void mm_cuda_gemm_batched(int ta, int tb, int m, int n, int k, float alpha, cons
 // precision (descriptors, layouts and the heuristic's first algorithm), kept for the process; the
 // workspace is one scratch buffer. If cuBLASLt refuses a shape here (an old library, a missing
 // algorithm), that plan is marked unusable, one line says so on stderr, and the caller falls back
-// to copy + cublasGemmEx for it: the same function.
+// to copy + cublasGemmEx for it: the same function. MM_CUDA_RESIDUAL=copy (read when the backend
+// starts) takes that way for every product: the A/B on a GPU, and its test.
 enum { MM_LT_PLANS = 32 };
 static const size_t MM_LT_WORKSPACE = (size_t)32 << 20;
 
@@ -73,6 +74,14 @@ typedef struct mm_lt_plan {
 } mm_lt_plan;
 
 static cublasLtHandle_t g_lt;
+static int g_lt_off;  // MM_CUDA_RESIDUAL=copy: every residual product copies and uses cublasGemmEx
+
+int mm_cuda_residual_configure(const char *env) {
+    if (!env || !*env || strcmp(env, "lt") == 0) g_lt_off = 0;
+    else if (strcmp(env, "copy") == 0) g_lt_off = 1;
+    else return mm_errorf("MM_CUDA_RESIDUAL=%s: expected lt or copy", env);
+    return 0;
+}
 static mm_lt_plan g_lt_plans[MM_LT_PLANS];
 static int g_lt_nplans;
 
@@ -134,7 +143,7 @@ void mm_cuda_gemm_add(int ta, int tb, int m, int n, int k, const float *A, int l
                       const float *C, float *D) {
     if (m <= 0 || n <= 0) return;
     const int ldc = m;
-    mm_lt_plan *p = C != D ? mm_lt_plan_for(ta, tb, m, n, k, lda, ldb, ldc) : NULL;
+    mm_lt_plan *p = C != D && !g_lt_off ? mm_lt_plan_for(ta, tb, m, n, k, lda, ldb, ldc) : NULL;
     void *ws = p ? mm_cuda_scratch(MM_SCRATCH_LT, MM_LT_WORKSPACE) : NULL;
     if (p && ws) {
         const float one = 1.0f;
