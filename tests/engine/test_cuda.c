@@ -388,8 +388,12 @@ Test(cuda, crossentropy_adamw_gradnorm) {
         c->adamw_update(p, gr, m, v, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, s);
         g->adamw_update(p_d, g_d, m_d, v_d, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, s);
     }
+    // n % 4 = 3: 16-byte accesses and a tail of 3; then one step from element 1 (not aligned: one by one)
+    c->adamw_update(p + 1, gr + 1, m + 1, v + 1, n - 1, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 4);
+    g->adamw_update(p_d + 1, g_d + 1, m_d + 1, v_d + 1, n - 1, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 4);
     expect_close(g, p_d, p, n, 1e-6, "adamw params");
     expect_close(g, v_d, v, n, 1e-6, "adamw v");
+    expect_close(g, m_d, m, n, 1e-6, "adamw m");
     // gradnorm + clip, deterministic: twice the same value
     float nc = c->gradnorm_clip(gr, n, 1.0f);
     float ng1 = g->gradnorm_clip(g_d, n, 0.0f), ng2 = g->gradnorm_clip(g_d, n, 1.0f);
