@@ -133,9 +133,14 @@ static mm_lt_plan *mm_lt_plan_for(int ta, int tb, int m, int n, int k, int lda, 
     p->precision = g_precision;
     const cublasStatus_t st = mm_lt_prepare(p);
     p->usable = st == CUBLAS_STATUS_SUCCESS;
-    if (!p->usable)
+    if (!p->usable) {  // the shape stays in the table, marked: it is not asked again
+        if (p->desc) cublasLtMatmulDescDestroy(p->desc);
+        if (p->a) cublasLtMatrixLayoutDestroy(p->a);
+        if (p->b) cublasLtMatrixLayoutDestroy(p->b);
+        if (p->c) cublasLtMatrixLayoutDestroy(p->c);
         fprintf(stderr, "cuda: cuBLASLt (m %d n %d k %d): %s; this product copies C and uses cublasGemmEx\n",
                 m, n, k, cublasGetStatusString(st));
+    }
     return p->usable ? p : NULL;
 }
 
