@@ -1,13 +1,16 @@
 """PyTorch eager baseline for `minimind bench`: the same training step (forward, masked
-cross-entropy, backward, clip_grad_norm_ 1.0, AdamW) of the same model (tests/reference/model_ref.py,
-MiniMind's non-flash attention path) on random tokens, with torch.set_num_threads(--threads).
+cross-entropy, backward, clip_grad_norm_ 1.0, AdamW) of the same model (tests/reference/model_ref.py)
+on random tokens, with torch.set_num_threads(--threads). --attention sdpa is MiniMind's flash path
+(its default: F.scaled_dot_product_attention, FlashAttention kernels on a GPU), math its written-out
+path (scores, mask, softmax); default sdpa on a GPU, math on the CPU (and wherever torch lacks
+scaled_dot_product_attention, as 1.13 does).
 On a GPU (--device cuda) the step runs under torch.autocast in --precision bf16 or fp16 (fp32
 master weights; fp16 with torch.cuda.amp.GradScaler, the original MiniMind recipe) or in fp32;
 the timing synchronises the device.
 
 usage: bench_torch.py [--dim 512] [--n-layers 8] [--n-heads 8] [--n-kv-heads 2] [--vocab 6400]
                       [--seq-len 512] [--batch 4] [--steps 5] [--warmup-steps 1] [--threads N]
-                      [--device cpu|cuda] [--precision fp32|bf16|fp16] [--json]
+                      [--device cpu|cuda] [--precision fp32|bf16|fp16] [--attention sdpa|math] [--json]
 """
 import argparse
 import json
@@ -45,10 +48,15 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    ap.add_argument("--attention", choices=["sdpa", "math"], default=None)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     device = torch.device(a.device)
     on_gpu = device.type == "cuda"
+    have_sdpa = hasattr(torch.nn.functional, "scaled_dot_product_attention")
+    attention = a.attention or ("sdpa" if on_gpu and have_sdpa else "math")
+    if attention == "sdpa" and not have_sdpa:
+        sys.exit(f"bench_torch: --attention sdpa needs torch >= 2.0 (this is {torch.__version__})")
     if on_gpu and not torch.cuda.is_available():
         sys.exit("bench_torch: --device cuda but torch.cuda.is_available() is False")
     if a.precision != "fp32" and not on_gpu:
@@ -59,7 +67,8 @@ def main():
     hidden = int(2 * 4 * a.dim / 3)
     hidden = 64 * ((hidden + 63) // 64)
     cfg = dict(dim=a.dim, n_layers=a.n_layers, n_heads=a.n_heads, n_kv_heads=a.n_kv_heads, vocab_size=a.vocab,
-               hidden_dim=hidden, norm_eps=1e-5, rope_theta=1e6, max_seq_len=max(512, a.seq_len))
+               hidden_dim=hidden, norm_eps=1e-5, rope_theta=1e6, max_seq_len=max(512, a.seq_len),
+               attention=attention)
     torch.manual_seed(0)
     model = Transformer(cfg).to(device)
     params = sum(p.numel() for p in model.parameters())
@@ -97,6 +106,7 @@ def main():
     res = {"engine": "pytorch", "torch": torch.__version__, "dim": a.dim, "n_layers": a.n_layers,
            "seq_len": a.seq_len, "batch": a.batch, "threads": torch.get_num_threads(), "params": params,
            "device": torch.cuda.get_device_name(device) if on_gpu else "cpu", "precision": a.precision,
+           "attention": attention,
            "steps": a.steps, "ms_per_step": dt * 1e3, "tokens_per_s": a.batch * a.seq_len / dt,
            "gflop_per_step": flops / 1e9, "gflops": flops / dt / 1e9}
     if a.json:

@@ -104,15 +104,20 @@ bench --device cuda --model-type model --seq-len 512 --batch 16 --steps 5 --warm
 # PyTorch eager on the same GPU, same model and step, bf16 autocast (when a CUDA PyTorch exists).
 for py in python3 /usr/bin/python3; do
     if env LD_LIBRARY_PATH="$PY_LD" "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-        timeout 300 env LD_LIBRARY_PATH="$PY_LD" "$py" bench/bench_torch.py --device cuda --precision bf16 --seq-len 512 --batch 16 \
-            --steps 10 --warmup-steps 2 --json 2>>"$LOGS/bench_stderr.txt" | tee "$LOGS/bench_torch_bf16.json" || true
+        # MiniMind's default flash path (F.scaled_dot_product_attention): the ratio's basis; then
+        # its written-out attention (scores, softmax) for reference
+        for att in sdpa math; do
+            timeout 300 env LD_LIBRARY_PATH="$PY_LD" "$py" bench/bench_torch.py --device cuda --precision bf16 \
+                --attention "$att" --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 --json \
+                2>>"$LOGS/bench_stderr.txt" | tee "$LOGS/bench_torch_bf16$([ "$att" = math ] && echo _math).json" || true
+        done
         break
     fi
 done
 if [ -s "$LOGS/bench_torch_bf16.json" ] && [ -s "$LOGS/bench_cuda_bf16.json" ]; then
     tps() { grep -o '"tokens_per_s": *[0-9.e+-]*' "$1" | head -n1 | sed 's/.*: *//'; }
     awk -v c="$(tps "$LOGS/bench_cuda_bf16.json")" -v t="$(tps "$LOGS/bench_torch_bf16.json")" \
-        'BEGIN { printf "gpu_check: bf16 tokens/s minimind %.0f, PyTorch eager %.0f, ratio %.2f\n", c, t, c / t }' \
+        'BEGIN { printf "gpu_check: bf16 tokens/s minimind %.0f, PyTorch eager (SDPA) %.0f, ratio %.2f\n", c, t, c / t }' \
         | tee "$LOGS/ratio.txt"
 else
     echo "gpu_check: no CUDA PyTorch on this machine: no PyTorch ratio" | tee "$LOGS/ratio.txt"

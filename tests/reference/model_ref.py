@@ -72,6 +72,9 @@ class Attention(nn.Module):
         self.wo = nn.Linear(self.n_heads * self.head_dim, cfg["dim"], bias=False)
         mask = torch.full((1, 1, cfg["max_seq_len"], cfg["max_seq_len"]), float("-inf"))
         self.register_buffer("mask", torch.triu(mask, diagonal=1), persistent=False)
+        # "math" (default): scores, mask, softmax, as written out here; "sdpa": MiniMind's flash path
+        # (its default flash_attn=True), F.scaled_dot_product_attention(is_causal=True), torch >= 2.0
+        self.sdpa = cfg.get("attention", "math") == "sdpa"
 
     def forward(self, x, pos_cis):
         b, t, _ = x.shape
@@ -83,6 +86,9 @@ class Attention(nn.Module):
         xq = xq.transpose(1, 2)
         xk = repeat_kv(xk, rep).transpose(1, 2)
         xv = repeat_kv(xv, rep).transpose(1, 2)
+        if self.sdpa:
+            out = F.scaled_dot_product_attention(xq, xk, xv, is_causal=True)
+            return self.wo(out.transpose(1, 2).reshape(b, t, -1))
         scores = xq @ xk.transpose(-2, -1) / math.sqrt(self.head_dim)
         scores = scores + self.mask[:, :, :t, :t]
         scores = F.softmax(scores.float(), dim=-1).type_as(xq)
