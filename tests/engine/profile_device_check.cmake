@@ -1,0 +1,34 @@
+# CTest bench.profile_device_sim: `minimind_cusim bench --device cuda --profile --json` — the
+# profile of the simulated GPU: timed on the device clock (events), every op that ran has calls
+# and a positive time, the residual products go through their own op (2 per layer and step: one
+# cuBLASLt matmul each), and no floors (the simulated device is not in the peak table).
+# Usage: cmake -DEXE=... -P profile_device_check.cmake
+execute_process(
+  COMMAND ${EXE} bench --device cuda --dim 64 --n-layers 2 --n-heads 4 --n-kv-heads 2 --vocab 128 --seq-len 32
+          --batch 1 --steps 2 --warmup-steps 0 --profile --json
+  OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "bench failed (${rc}):\n${err}${out}")
+endif()
+string(JSON clock GET "${out}" profile_clock)
+if(NOT clock STREQUAL "device")
+  message(FATAL_ERROR "profile_clock is '${clock}', not device:\n${out}")
+endif()
+string(JSON res GET "${out}" profile matmul_forward_residual calls)
+if(NOT res EQUAL 4)
+  message(FATAL_ERROR "matmul_forward_residual: ${res} calls per step, expected 4 (2 layers x 2):\n${out}")
+endif()
+string(JSON nops LENGTH "${out}" profile)
+math(EXPR last "${nops} - 1")
+foreach(i RANGE ${last})
+  string(JSON op MEMBER "${out}" profile ${i})
+  string(JSON ms GET "${out}" profile ${op} ms)
+  string(JSON floor TYPE "${out}" profile ${op} floor_ms)
+  if(NOT ms GREATER 0)
+    message(FATAL_ERROR "${op}: no time (${ms} ms)")
+  endif()
+  if(NOT floor STREQUAL "NULL")
+    message(FATAL_ERROR "${op}: a floor on a device without peaks")
+  endif()
+endforeach()
+message(STATUS "profile on the simulated device: ${nops} ops timed by device events")
