@@ -193,6 +193,21 @@ typedef struct mm_bench_roof {
     double products, vector, bandwidth;
 } mm_bench_roof;
 
+// The ceilings for `peak` (the products' GFLOP/s in the precision): a GPU's fp32 rate and bandwidth
+// from the table (0 when it is not there), the CPU's sgemm peak for all arithmetic and its
+// measured memcpy bandwidth.
+static mm_bench_roof mm_bench_roof_of(int on_gpu, const char *gpu, double peak) {
+    mm_bench_roof roof = {peak, peak, 0.0};
+    if (!on_gpu) {
+        roof.bandwidth = mm_measure_bandwidth();
+        return roof;
+    }
+    const mm_gpu_peaks *row = mm_gpu_peak_row(gpu);
+    roof.vector = row ? row->fp32 : 0.0;
+    roof.bandwidth = row ? row->bandwidth : 0.0;
+    return roof;
+}
+
 // An op's floor in seconds: its arithmetic at the peak rate of its kind or its bytes at the
 // bandwidth, whichever takes longer; 0 when a ceiling is unknown or for host copies.
 static double mm_bench_floor_s(const mm_profile_op *op, const mm_bench_roof *roof) {
@@ -323,11 +338,9 @@ int mm_cmd_bench(int argc, char **argv) {
         double again = mm_measure_sgemm_peak(o.peak_n);
         if (again > peak) peak = again;
     }
-    mm_bench_roof roof = {peak, peak, 0.0};  // the CPU: sgemm peak for all arithmetic, memcpy bandwidth
+    mm_bench_roof roof = {0.0, 0.0, 0.0};
     if (rc == 0 && o.profile) {
-        const mm_gpu_peaks *row = on_gpu ? mm_gpu_peak_row(gpu) : NULL;
-        if (on_gpu) roof.vector = row ? row->fp32 : 0.0;
-        roof.bandwidth = on_gpu ? (row ? row->bandwidth : 0.0) : mm_measure_bandwidth();
+        roof = mm_bench_roof_of(on_gpu, gpu, peak);
         if (!o.json) mm_bench_profile_print(o.steps, prof_wall, &roof);
     }
     const char *attention = mm_model_attention_implementation(&m, o.B, o.T);  // NULL on the CPU

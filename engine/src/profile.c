@@ -81,6 +81,7 @@ static double g_t0;
 // Device clock (the backend's timer ops): ops whose marks 2i, 2i + 1 are not read yet.
 static int g_pending[MM_TIMER_SLOTS / 2];
 static int g_npending;
+static int g_timer_failed;  // a read of the marks failed (the message is set): reported by the next flush
 
 static double mm_prof_now(void) {
     struct timespec ts;
@@ -93,16 +94,23 @@ static void mm_prof_sync(void) {
 }
 
 int mm_profile_flush(void) {
-    int rc = 0;
     for (int i = 0; i < g_npending; i++) {
         const double ms = g_in->timer_elapsed_ms(2 * i, 2 * i + 1);
         if (ms < 0)
-            rc = -1;
+            g_timer_failed = 1;
         else
             g_ops[g_pending[i]].seconds += 1e-3 * ms;
     }
     g_npending = 0;
+    const int rc = g_timer_failed ? -1 : 0;
+    g_timer_failed = 0;
     return rc;
+}
+
+// The marks read in the middle of the steps (the slots are full); a failure waits for the next flush.
+static void mm_prof_flush_full(void) {
+    const int failed = mm_profile_flush() != 0;
+    g_timer_failed = g_timer_failed || failed;
 }
 
 static void mm_prof_begin(void) {
@@ -111,7 +119,7 @@ static void mm_prof_begin(void) {
         g_t0 = mm_prof_now();
         return;
     }
-    if (g_npending == MM_TIMER_SLOTS / 2) mm_profile_flush();  // waits once per 1024 ops
+    if (g_npending == MM_TIMER_SLOTS / 2) mm_prof_flush_full();  // waits once per 1024 ops
     g_in->timer_mark(2 * g_npending);
 }
 static void mm_prof_end(int op, double flops, double bytes) {
@@ -332,7 +340,7 @@ const mm_backend *mm_backend_profiled(const mm_backend *inner) {
 const char *mm_profile_clock(void) { return g_in && g_in->timer_mark ? "device" : "host"; }
 
 void mm_profile_reset(void) {
-    g_npending = 0;
+    g_npending = 0, g_timer_failed = 0;
     for (int i = 0; i < OP_COUNT; i++)
         g_ops[i].calls = 0, g_ops[i].seconds = g_ops[i].flops = g_ops[i].bytes = 0.0;
 }

@@ -788,22 +788,6 @@ static void matmul_precision_case(const mm_backend *g, const char *prec, double 
 // out = res + inp w^T in one product (cuBLASLt: res read as C, out written as D) against the CPU's
 // copy + accumulating matmul; res untouched; fp32 and bf16; and the same through the fallback
 // (MM_CUDA_RESIDUAL=copy: copy + cublasGemmEx). The whole-model tests take it in every block.
-static void residual_case(const mm_backend *g);
-Test(cuda, matmul_forward_residual_is_the_copy_and_accumulate) {
-    const mm_backend *g = need_gpu();
-    cr_assert(g->matmul_forward_residual, "the CUDA backend adds residual products in one call");
-    residual_case(g);
-    cr_assert(setenv("MM_CUDA_RESIDUAL", "sideways", 1) == 0);
-    cr_expect(mm_backend_cuda(0) == NULL, "an unknown MM_CUDA_RESIDUAL must be refused");
-    cr_expect(strstr(mm_error_message(), "MM_CUDA_RESIDUAL=sideways: expected lt or copy") != NULL, "%s",
-              mm_error_message());
-    cr_assert(setenv("MM_CUDA_RESIDUAL", "copy", 1) == 0);
-    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
-    residual_case(g);
-    cr_assert(unsetenv("MM_CUDA_RESIDUAL") == 0);
-    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
-}
-
 static void residual_case(const mm_backend *g) {
     const mm_backend *c = mm_backend_cpu();
     const int M = 45, K = 64, N = 40;
@@ -826,6 +810,21 @@ static void residual_case(const mm_backend *g) {
     set_prec(g, "fp32");
     FREE_DEV(g, inp_d, w_d, res_d, out_d);
     FREE_HOST(inp, w, res, out);
+}
+
+Test(cuda, matmul_forward_residual_is_the_copy_and_accumulate) {
+    const mm_backend *g = need_gpu();
+    cr_assert(g->matmul_forward_residual, "the CUDA backend adds residual products in one call");
+    residual_case(g);
+    cr_assert(setenv("MM_CUDA_RESIDUAL", "sideways", 1) == 0);
+    cr_expect(mm_backend_cuda(0) == NULL, "an unknown MM_CUDA_RESIDUAL must be refused");
+    cr_expect(strstr(mm_error_message(), "MM_CUDA_RESIDUAL=sideways: expected lt or copy") != NULL, "%s",
+              mm_error_message());
+    cr_assert(setenv("MM_CUDA_RESIDUAL", "copy", 1) == 0);
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+    residual_case(g);
+    cr_assert(unsetenv("MM_CUDA_RESIDUAL") == 0);
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
 }
 
 Test(cuda, matmul_bf16_fp16_close_to_cpu) {

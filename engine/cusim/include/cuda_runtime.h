@@ -41,6 +41,9 @@ struct alignas(16) float4 {
 struct alignas(8) float2 {
     float x, y;
 };
+struct alignas(8) uint2 {
+    unsigned x, y;
+};
 struct cusim_uint3 {
     unsigned x, y, z;
 };

@@ -35,16 +35,6 @@ int mm_cuda_flash_ok(int B, int Tq, int Tk, int H, int hs, mm_precision p) {
            (long)B * H <= 65535;
 }
 
-// Four 16-bit values (two packed registers) stored at p, 8-byte aligned.
-__device__ __forceinline__ void mm_fa_store4(uint16_t *p, uint32_t lo, uint32_t hi) {
-#if defined(CUSIM_SIMULATED)
-    cusim_check_aligned(p, 8, "an 8-byte shared store");
-    memcpy(p, &lo, 4), memcpy(p + 2, &hi, 4);
-#else
-    *(uint2 *)p = make_uint2(lo, hi);
-#endif
-}
-
 // 64 rows of HS fp32 values (row r at src + r*ld; zeros for r >= valid) into a 16-bit tile:
 // tile[r][c] (row stride HS + pad): a warp reads 32 consecutive values of a row — or, when the
 // rows are 16-byte aligned (ld a multiple of 4, src aligned: the model's q, k, v and dO), 4 values
@@ -67,7 +57,9 @@ __device__ void mm_fa_stage(uint16_t *tile, const float *src, size_t ld, int val
                 x = mm_ldv<float4>(src + (size_t)r * ld + c);
             else
                 x.x = x.y = x.z = x.w = 0.0f;
-            mm_fa_store4(tile + r * (HS + FA_PAD) + c, mm_pack2<F>(x.x, x.y), mm_pack2<F>(x.z, x.w));
+            uint2 pair;  // 4 16-bit values as two packed registers, one 8-byte store
+            pair.x = mm_pack2<F>(x.x, x.y), pair.y = mm_pack2<F>(x.z, x.w);
+            mm_stv<uint2>(tile + r * (HS + FA_PAD) + c, pair);
         }
         return;
     }

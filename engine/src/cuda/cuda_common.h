@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ops_math.h"
 
@@ -145,25 +146,31 @@ void mm_cuda_copy_rows(float *dst, int ldd, const float *src, int lds, int rows,
 void mm_cuda_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32_t *start, int nseg,
                                    const int32_t *rows, const float *ws, const float *h, int C);
 
-// ---- vector loads and stores for memory-bound kernels: 4 (2) floats in one 16 (8)-byte access.
-// p must be 16 (8)-byte aligned: a GPU faults otherwise ("misaligned address"), and so does the
+// ---- vector loads and stores: 4 (2) floats, or 2 packed registers, in one 16 (8)-byte access.
+// p must be sizeof(V)-byte aligned: a GPU faults otherwise ("misaligned address"), and so does the
 // simulator. Callers take the vector path only when mm_aligned says so for every pointer and the
 // row lengths keep the rows aligned.
 MM_HD bool mm_aligned(const void *p, size_t bytes) { return ((uintptr_t)p & (bytes - 1)) == 0; }
-// V: float4 or float2.
-template <typename V>
-__device__ __forceinline__ V mm_ldv(const float *p) {
+// V: float4, float2 or uint2; T: the element type p points to.
+template <typename V, typename T>
+__device__ __forceinline__ V mm_ldv(const T *p) {
 #if defined(CUSIM_SIMULATED)
     cusim_check_aligned(p, sizeof(V), "a vector load");
-#endif
+    V v;
+    memcpy(&v, p, sizeof v);
+    return v;
+#else
     return *(const V *)p;
+#endif
 }
-template <typename V>
-__device__ __forceinline__ void mm_stv(float *p, V v) {
+template <typename V, typename T>
+__device__ __forceinline__ void mm_stv(T *p, V v) {
 #if defined(CUSIM_SIMULATED)
     cusim_check_aligned(p, sizeof(V), "a vector store");
-#endif
+    memcpy(p, &v, sizeof v);
+#else
     *(V *)p = v;
+#endif
 }
 
 // ---- warp helpers (full warps; fixed xor-shuffle trees: every lane gets the same, deterministic result)
