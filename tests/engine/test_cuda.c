@@ -246,6 +246,62 @@ Test(cuda, matmul_forward_backward) {
     FREE_HOST(inp, w, dout, out, dinp, dw);
 }
 
+// Host-to-device copies of up to 8 MiB are queued from pinned staging buffers without waiting
+// for the device (backend_cuda.cu): behind a queue of products they must still land in order,
+// each with the data its source had at the call, though the source is overwritten at once and
+// the ring of staging buffers wraps several times while the device is busy.
+Test(cuda, uploads_keep_their_data_and_order_behind_a_busy_queue) {
+    const mm_backend *g = need_gpu(), *c = mm_backend_cpu();
+    const int M = 96, K = 384, N = 384, busy = 6, NUP = 12;
+    float *a = hrand((size_t)K * K, 1), *x1 = hrand((size_t)M * K, 1), *x2 = hrand((size_t)M * K, 1);
+    float *w = hrand((size_t)N * K, 1), *y1 = hzero((size_t)M * N), *y2 = hzero((size_t)M * N);
+    float *a_d = up(g, a, 4u * K * K), *sq_d = g->alloc(4u * K * K), *w_d = up(g, w, 4u * N * K);
+    float *x_d = g->alloc(4u * M * K), *y1_d = g->alloc(4u * M * N), *y2_d = g->alloc(4u * M * N);
+    cr_assert(sq_d && x_d && y1_d && y2_d, "%s", mm_error_message());
+    for (int i = 0; i < busy; i++)
+        g->matmul_forward(sq_d, a_d, a_d, K, K, K, i > 0);  // keeps the device busy
+    // x = x1; y1 = x w^T; x = x2; y2 = x w^T — the second upload must wait for the first product
+    float *src = hzero((size_t)M * K);
+    memcpy(src, x1, 4u * M * K);
+    g->copy_h2d(x_d, src, 4u * M * K);
+    for (size_t i = 0; i < (size_t)M * K; i++) src[i] = NAN;
+    g->matmul_forward(y1_d, x_d, w_d, M, K, N, 0);
+    memcpy(src, x2, 4u * M * K);
+    g->copy_h2d(x_d, src, 4u * M * K);
+    for (size_t i = 0; i < (size_t)M * K; i++) src[i] = NAN;
+    g->matmul_forward(y2_d, x_d, w_d, M, K, N, 0);
+    // NUP uploads (three turns of the ring), the last over the staging limit: each keeps its data
+    const size_t sizes[] = {256, 65536, 300000, 4u << 20, (8u << 20) + 4};
+    void *dst[12];
+    unsigned char *bytes = malloc((8u << 20) + 4);
+    cr_assert(bytes);
+    for (int u = 0; u < NUP; u++) {
+        const size_t n = u == NUP - 1 ? sizes[4] : sizes[u % 4];
+        dst[u] = g->alloc(n);
+        cr_assert(dst[u], "%s", mm_error_message());
+        memset(bytes, u + 1, n);
+        g->copy_h2d(dst[u], bytes, n);
+        memset(bytes, 0xEE, n);
+    }
+    c->matmul_forward(y1, x1, w, M, K, N, 0);
+    c->matmul_forward(y2, x2, w, M, K, N, 0);
+    expect_close(g, y1_d, y1, (size_t)M * N, 1e-5, "the product of the first upload");
+    expect_close(g, y2_d, y2, (size_t)M * N, 1e-5, "the product of the second upload");
+    for (int u = 0; u < NUP; u++) {
+        const size_t n = u == NUP - 1 ? sizes[4] : sizes[u % 4];
+        memset(bytes, 0, n);
+        g->copy_d2h(bytes, dst[u], n);
+        size_t bad = 0;
+        while (bad < n && bytes[bad] == (unsigned char)(u + 1)) bad++;
+        cr_expect_eq(bad, n, "upload %d (%zu bytes): byte %zu is %d, not %d", u, n, bad,
+                     bad < n ? bytes[bad] : 0, u + 1);
+        g->free(dst[u]);
+    }
+    cr_assert(!g->check || g->check() == 0, "%s", mm_error_message());
+    FREE_DEV(g, a_d, sq_d, w_d, x_d, y1_d, y2_d);
+    FREE_HOST(a, x1, x2, w, y1, y2, src, bytes);
+}
+
 Test(cuda, embedding_rmsnorm_rope_swiglu) {
     const mm_backend *g = need_gpu(), *c = mm_backend_cpu();
     const int N = 33, C = 96, V = 70, F = 40, B = 3, T = 11, NH = 3, hs = 16, ld = NH * hs + 5;

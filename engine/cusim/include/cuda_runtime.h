@@ -93,6 +93,12 @@ cudaError_t cudaFree(void *p);
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes);
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
 cudaError_t cudaMemset(void *p, int value, size_t bytes);
+// Pinned host memory (page-locked on a GPU): cudaMemcpyAsync from it does not wait for the
+// queue; from any other host memory it does (counted as a host wait, as on a GPU).
+cudaError_t cudaMallocHost(void **p, size_t bytes);
+cudaError_t cudaFreeHost(void *p);
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream = 0);
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t stream = 0);
 cudaError_t cudaDeviceSynchronize(void);
 cudaError_t cudaGetLastError(void);
@@ -100,9 +106,13 @@ cudaError_t cudaGetLastError(void);
 // when it is recorded (timings in the simulator say nothing about a GPU; they only run the code).
 typedef struct cusim_event *cudaEvent_t;
 cudaError_t cudaEventCreate(cudaEvent_t *e);
+enum { cudaEventDefault = 0, cudaEventDisableTiming = 2 };
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags);
 cudaError_t cudaEventDestroy(cudaEvent_t e);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream = 0);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
+// cudaSuccess: everything before the record is done (always, in the simulator).
+cudaError_t cudaEventQuery(cudaEvent_t e);
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end);
 const char *cudaGetErrorString(cudaError_t err);
 

@@ -112,23 +112,71 @@ static bool side_ok(const void *p, size_t bytes, bool device) {
     return device ? cusim_is_device(p, bytes) != 0 : cusim_is_device(p, 0) == 0;
 }
 
-cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+namespace {
+
+std::map<uintptr_t, size_t> g_pinned;  // cudaMallocHost: base -> bytes
+
+bool is_pinned(const void *p, size_t bytes) {
+    const uintptr_t a = (uintptr_t)p;
+    auto it = g_pinned.upper_bound(a);
+    if (it == g_pinned.begin()) return false;
+    --it;
+    return a - it->first <= it->second && bytes <= it->second - (a - it->first);
+}
+
+cudaError_t copy(const char *what, void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
+                 bool async) {
     if (g_sticky != cudaSuccess) return g_sticky;
     const bool dd = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
     const bool sd = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
     if (kind == cudaMemcpyDefault || kind == cudaMemcpyHostToHost || !side_ok(dst, bytes, dd) ||
         !side_ok(src, bytes, sd)) {
-        cusim_fail(cudaErrorInvalidValue, 0, "cudaMemcpy",
-                   "%zu bytes %p -> %p, kind %d: a side is not what the kind says (or runs past its allocation)",
-                   bytes, src, dst, (int)kind);
+        cusim_fail(
+            cudaErrorInvalidValue, 0, what,
+            "%zu bytes %p -> %p, kind %d: a side is not what the kind says (or runs past its allocation)",
+            bytes, src, dst, (int)kind);
         return cudaErrorInvalidValue;
     }
     memmove(dst, src, bytes);
     static const char *const names[] = {"host to host", "host to device", "device to host", "device to device"};
     cusim_count("copy", names[kind]);
-    // pageable host memory: the host waits for the queue before the copy (device to device does not)
-    if (kind != cudaMemcpyDeviceToDevice) cusim_count("wait", "cudaMemcpy");
+    // The host waits for the queue before a copy from or to pageable host memory (device to
+    // device does not, nor an asynchronous one on the pinned side).
+    const bool pinned = (kind == cudaMemcpyHostToDevice && is_pinned(src, bytes)) ||
+                        (kind == cudaMemcpyDeviceToHost && is_pinned(dst, bytes));
+    if (kind != cudaMemcpyDeviceToDevice && !(async && pinned)) cusim_count("wait", what);
     return cudaSuccess;
+}
+
+}  // namespace
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    return copy("cudaMemcpy", dst, src, bytes, kind, false);
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+    return copy("cudaMemcpyAsync", dst, src, bytes, kind, true);
+}
+
+cudaError_t cudaMallocHost(void **p, size_t bytes) {
+    *p = malloc(bytes ? bytes : 1);
+    if (!*p) return g_last = cudaErrorMemoryAllocation;
+    g_pinned[(uintptr_t)*p] = bytes;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFreeHost(void *p) {
+    if (!p) return cudaSuccess;
+    auto it = g_pinned.find((uintptr_t)p);
+    if (it == g_pinned.end()) {
+        cusim_fail(cudaErrorInvalidValue, 0, "cudaFreeHost", "%p is not the start of a cudaMallocHost buffer",
+                   p);
+        return cudaErrorInvalidValue;
+    }
+    g_pinned.erase(it);
+    free(p);
+    cusim_count("wait", "cudaFreeHost");
+    return g_sticky;
 }
 
 cudaError_t cudaMemset(void *p, int value, size_t bytes) {
@@ -158,6 +206,8 @@ cudaError_t cudaEventCreate(cudaEvent_t *e) {
     return *e ? cudaSuccess : g_last = cudaErrorMemoryAllocation;
 }
 
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned) { return cudaEventCreate(e); }
+
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
     delete e;
     return cudaSuccess;
@@ -176,6 +226,8 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e) {
     cusim_count("wait", "cudaEventSynchronize");
     return g_sticky;
 }
+
+cudaError_t cudaEventQuery(cudaEvent_t e) { return e ? g_sticky : g_last = cudaErrorInvalidValue; }
 
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
     if (!start || !end || start->seconds < 0 || end->seconds < 0) return g_last = cudaErrorInvalidValue;

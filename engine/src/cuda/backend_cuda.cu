@@ -65,8 +65,60 @@ static void *mm_cuda_alloc(size_t bytes) {
 static void mm_cuda_free(void *p) {
     if (p) MM_CU(cudaFree(p));
 }
+// ---- host -> device copies. cudaMemcpy from pageable memory first waits for every queued op: the
+// GPU drains, then idles while the host queues the next ones. Copies of up to MM_STAGE_MAX bytes
+// (a step's tokens, the memory layer's noise and EMA rows) go through a ring of pinned buffers
+// instead: the host copies into the next buffer (waiting only if that buffer's previous upload,
+// MM_STAGE_RING uploads ago, is still queued), queues cudaMemcpyAsync and returns; the source may
+// be reused at once, as with cudaMemcpy. Bigger copies (weights, optimizer state) stay
+// synchronous, and so does every copy when pinned memory cannot be had.
+enum { MM_STAGE_RING = 4 };
+static const size_t MM_STAGE_MAX = (size_t)8 << 20;
+
+typedef struct mm_stage {
+    void *host;  // pinned, cap bytes
+    size_t cap;
+    cudaEvent_t done;  // recorded after the buffer's last upload
+} mm_stage;
+
+static mm_stage g_stage[MM_STAGE_RING];
+static int g_stage_next;
+
+// The next ring buffer, free and at least `bytes` large; NULL: copy synchronously.
+static mm_stage *mm_cuda_stage_take(size_t bytes) {
+    mm_stage *s = &g_stage[g_stage_next];
+    if (!s->done && cudaEventCreateWithFlags(&s->done, cudaEventDisableTiming) != cudaSuccess) {
+        cudaGetLastError();
+        s->done = NULL;
+        return NULL;
+    }
+    g_stage_next = (g_stage_next + 1) % MM_STAGE_RING;
+    if (cudaEventQuery(s->done) != cudaSuccess) MM_CU(cudaEventSynchronize(s->done));
+    if (s->cap < bytes) {
+        if (s->host) MM_CU(cudaFreeHost(s->host));
+        s->host = NULL;
+        s->cap = 0;
+        const size_t cap = bytes < ((size_t)64 << 10) ? (size_t)64 << 10 : bytes;
+        if (cudaMallocHost(&s->host, cap) != cudaSuccess) {
+            cudaGetLastError();
+            s->host = NULL;
+            return NULL;
+        }
+        s->cap = cap;
+    }
+    return s;
+}
+
 static void mm_cuda_copy_h2d(void *dst, const void *src, size_t bytes) {
-    if (bytes) MM_CU(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+    if (!bytes) return;
+    mm_stage *s = bytes <= MM_STAGE_MAX ? mm_cuda_stage_take(bytes) : NULL;
+    if (!s) {
+        MM_CU(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+        return;
+    }
+    memcpy(s->host, src, bytes);
+    MM_CU(cudaMemcpyAsync(dst, s->host, bytes, cudaMemcpyHostToDevice, 0));
+    MM_CU(cudaEventRecord(s->done, 0));
 }
 static void mm_cuda_copy_d2h(void *dst, const void *src, size_t bytes) {
     if (bytes) MM_CU(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
