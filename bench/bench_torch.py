@@ -104,7 +104,7 @@ def main():
     dt = (time.perf_counter() - t0) / a.steps
     flops = train_flops(cfg, a.batch, a.seq_len)
     res = {"engine": "pytorch", "torch": torch.__version__, "dim": a.dim, "n_layers": a.n_layers,
-           "seq_len": a.seq_len, "batch": a.batch, "threads": torch.get_num_threads(), "params": params,
+           "n_heads": a.n_heads, "n_kv_heads": a.n_kv_heads, "seq_len": a.seq_len, "batch": a.batch, "threads": torch.get_num_threads(), "params": params,
            "device": torch.cuda.get_device_name(device) if on_gpu else "cpu", "precision": a.precision,
            "attention": attention,
            "steps": a.steps, "ms_per_step": dt * 1e3, "tokens_per_s": a.batch * a.seq_len / dt,

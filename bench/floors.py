@@ -42,7 +42,8 @@ def main():
         sys.exit(f"floors: {a.profile}: no \"profile\" object (run bench with --json --profile)")
     vector, tensor, bandwidth = GPUS[a.gpu]
     B, T, L, C = run["batch"], run["seq_len"], run["n_layers"], run["dim"]
-    H, hs = C // 64, 64  # MiniMind's head size
+    H = run.get("n_heads", C // 64)  # older JSON lines: MiniMind's head size 64
+    hs = C // H
     extra_mb = 4 * (B * H * T * T - B * H * T * (1 + hs)) / 1e6 if a.flash_state else 0.0
     total = 0.0
     print(f"{'op':24s} {'GFLOP':>9s} {'MB':>9s} {'floor ms':>9s}")

@@ -351,10 +351,10 @@ int mm_cmd_bench(int argc, char **argv) {
         double flops = mm_model_train_flops(&m, o.B, o.T), gflops = flops / dt / 1e9;
         double tps = N / dt, mfu = peak > 0 ? gflops / peak : 0.0;
         if (o.json) {
-            printf("{\"engine\": \"minimind\", \"model_type\": \"%s\", \"knowledge_num\": %d, \"dim\": %d, \"n_layers\": %d, \"seq_len\": %d, \"batch\": %d, "
+            printf("{\"engine\": \"minimind\", \"model_type\": \"%s\", \"knowledge_num\": %d, \"dim\": %d, \"n_layers\": %d, \"n_heads\": %d, \"n_kv_heads\": %d, \"seq_len\": %d, \"batch\": %d, "
                    "\"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"params\": %zu, \"steps\": %d, \"ms_per_step\": %.6g, \"tokens_per_s\": %.6g, "
                    "\"gflop_per_step\": %.9g, \"gflops\": %.6g, ",
-                   mm_model_type_name(m.config.model_type), m.mem ? m.ms.num : 0, m.C, m.L, o.T, o.B, gpu[0] ? gpu : be->name, mm_precision_name(prec), threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops);
+                   mm_model_type_name(m.config.model_type), m.mem ? m.ms.num : 0, m.C, m.L, m.H, m.KV, o.T, o.B, gpu[0] ? gpu : be->name, mm_precision_name(prec), threads, m.num_params, o.steps, dt * 1e3, tps, flops / 1e9, gflops);
             if (attention) printf("\"attention\": \"%s\", ", attention);
             if (dev_total) printf("\"device_memory_mib\": %.1f, ", dev_used / 1048576.0);
             if (peak > 0)
