@@ -158,7 +158,9 @@ typedef struct mm_backend {
     int host_resident;  // 1: buffers are plain host memory (the CPU backend)
     void *(*alloc)(size_t bytes);
     void (*free)(void *p);
-    void (*copy_h2d)(void *dst, const void *src, size_t bytes);  // host -> backend
+    // host -> backend; src may be reused as soon as it returns (the copy may still be queued:
+    // the CUDA backend stages small copies in pinned memory instead of waiting for the device)
+    void (*copy_h2d)(void *dst, const void *src, size_t bytes);
     void (*copy_d2h)(void *dst, const void *src, size_t bytes);  // backend -> host
     void (*copy_d2d)(void *dst, const void *src, size_t bytes);  // within the backend
     void (*zero)(void *p, size_t bytes);
