@@ -217,8 +217,21 @@ static double mm_bench_floor_s(const mm_profile_op *op, const mm_bench_roof *roo
     return compute > memory ? compute : memory;
 }
 
-// The per-op split on stderr: calls, ms and share per step, the work (GFLOP, MB) and the floor per
-// step, and how many times the floor the op took.
+// One line of the per-op split: calls, ms and share per step, the work (GFLOP, MB) and the floor
+// per step, and how many times the floor the op took. total: the ops' seconds.
+static void mm_bench_profile_row(const char *name, const mm_profile_op *op, int steps, double total,
+                                 const mm_bench_roof *roof) {
+    const double fl = mm_bench_floor_s(op, roof);
+    fprintf(stderr, "  %-38s %10.1f %10.3f %6.1f%% %9.3f %9.1f", name, (double)op->calls / steps,
+            1e3 * op->seconds / steps, total > 0 ? 100.0 * op->seconds / total : 0.0, op->flops / 1e9 / steps,
+            op->bytes / 1e6 / steps);
+    if (fl > 0)
+        fprintf(stderr, " %9.3f %8.1f\n", 1e3 * fl / steps, op->seconds / fl);
+    else
+        fprintf(stderr, " %9s %8s\n", "-", "-");
+}
+
+// The per-op split on stderr (one row per op, then the products by shape).
 static void mm_bench_profile_print(int steps, double wall, const mm_bench_roof *roof) {
     int n;
     const mm_profile_op *ops = mm_profile_ops(&n);
@@ -231,19 +244,18 @@ static void mm_bench_profile_print(int steps, double wall, const mm_bench_roof *
                      "host work"
                    : "each op waited for, on the host's clock",
             1e3 * wall / steps, 1e3 * total / steps, 1e3 * floors / steps);
-    fprintf(stderr, "  %-24s %10s %10s %7s %9s %9s %9s %8s\n", "op", "calls/step", "ms/step", "share",
+    fprintf(stderr, "  %-38s %10s %10s %7s %9s %9s %9s %8s\n", "op", "calls/step", "ms/step", "share",
             "GFLOP", "MB", "floor ms", "x floor");
-    for (int i = 0; i < n; i++) {
-        if (!ops[i].calls) continue;
-        const double fl = mm_bench_floor_s(&ops[i], roof);
-        fprintf(stderr, "  %-24s %10.1f %10.3f %6.1f%% %9.3f %9.1f", ops[i].name,
-                (double)ops[i].calls / steps, 1e3 * ops[i].seconds / steps,
-                total > 0 ? 100.0 * ops[i].seconds / total : 0.0, ops[i].flops / 1e9 / steps,
-                ops[i].bytes / 1e6 / steps);
-        if (fl > 0)
-            fprintf(stderr, " %9.3f %8.1f\n", 1e3 * fl / steps, ops[i].seconds / fl);
-        else
-            fprintf(stderr, " %9s %8s\n", "-", "-");
+    for (int i = 0; i < n; i++)
+        if (ops[i].calls) mm_bench_profile_row(ops[i].name, &ops[i], steps, total, roof);
+    int np;
+    const mm_profile_product *pr = mm_profile_products(&np);
+    if (np) fprintf(stderr, "  the linear layers' products by shape, out (M,N) = inp (M,K) w^T:\n");
+    for (int i = 0; i < np; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "%s %dx%dx%d%s", pr[i].op.name, pr[i].M, pr[i].K, pr[i].N,
+                 strcmp(pr[i].op.name, "matmul_backward") ? "" : pr[i].dinp ? " dinp+dw" : " dw");
+        mm_bench_profile_row(name, &pr[i].op, steps, total, roof);
     }
     if (roof->products > 0 && roof->vector > 0 && roof->bandwidth > 0)
         fprintf(stderr,
@@ -254,8 +266,20 @@ static void mm_bench_profile_print(int steps, double wall, const mm_bench_roof *
         fprintf(stderr, "  (no floors: this device's peaks are not in the table)\n");
 }
 
-// The JSON form of the profile: "profile": {"op": {"calls", "ms", "gflop", "mb", "floor_ms"}, ...}
-// per step ("floor_ms": null when a ceiling is unknown or for host copies).
+// An op's JSON fields per step, and the object's closing brace ("floor_ms": null when a ceiling is
+// unknown or for host copies).
+static void mm_bench_profile_fields(const mm_profile_op *op, int steps, const mm_bench_roof *roof) {
+    const double fl = mm_bench_floor_s(op, roof);
+    printf("\"calls\": %.6g, \"ms\": %.6g, \"gflop\": %.6g, \"mb\": %.6g, \"floor_ms\": ", (double)op->calls / steps,
+           1e3 * op->seconds / steps, op->flops / 1e9 / steps, op->bytes / 1e6 / steps);
+    if (fl > 0)
+        printf("%.6g}", 1e3 * fl / steps);
+    else
+        printf("null}");
+}
+
+// The JSON form of the profile: "profile": {"op": {"calls", "ms", "gflop", "mb", "floor_ms"}, ...},
+// "profile_products": [{"op", "M", "K", "N", "dinp", the same fields}, ...], per step.
 static void mm_bench_profile_json(int steps, const mm_bench_roof *roof) {
     int n;
     const mm_profile_op *ops = mm_profile_ops(&n);
@@ -263,18 +287,20 @@ static void mm_bench_profile_json(int steps, const mm_bench_roof *roof) {
     const char *sep = "";
     for (int i = 0; i < n; i++) {
         if (!ops[i].calls) continue;
-        const double fl = mm_bench_floor_s(&ops[i], roof);
-        printf("%s\"%s\": {\"calls\": %.6g, \"ms\": %.6g, \"gflop\": %.6g, \"mb\": %.6g, \"floor_ms\": ", sep,
-               ops[i].name, (double)ops[i].calls / steps, 1e3 * ops[i].seconds / steps,
-               ops[i].flops / 1e9 / steps, ops[i].bytes / 1e6 / steps);
-        if (fl > 0)
-            printf("%.6g}", 1e3 * fl / steps);
-        else
-            printf("null}");
+        printf("%s\"%s\": {", sep, ops[i].name);
+        mm_bench_profile_fields(&ops[i], steps, roof);
         sep = ", ";
     }
+    int np;
+    const mm_profile_product *pr = mm_profile_products(&np);
+    printf("}, \"profile_products\": [");
+    for (int i = 0; i < np; i++) {
+        printf("%s{\"op\": \"%s\", \"M\": %d, \"K\": %d, \"N\": %d, \"dinp\": %s, ", i ? ", " : "",
+               pr[i].op.name, pr[i].M, pr[i].K, pr[i].N, pr[i].dinp ? "true" : "false");
+        mm_bench_profile_fields(&pr[i].op, steps, roof);
+    }
     printf(
-        "}, \"profile_clock\": \"%s\", \"roof\": {\"products_gflops\": %.6g, \"vector_gflops\": %.6g, "
+        "], \"profile_clock\": \"%s\", \"roof\": {\"products_gflops\": %.6g, \"vector_gflops\": %.6g, "
         "\"bandwidth_gbs\": %.6g}",
         mm_profile_clock(), roof->products, roof->vector, roof->bandwidth);
 }

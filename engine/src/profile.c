@@ -73,13 +73,18 @@ static mm_profile_op g_ops[OP_COUNT] = {
     {"copy_d2d", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"zero", MM_RATE_VECTOR, 0, 0, 0, 0},
 };
+static mm_profile_product g_products[MM_PROFILE_PRODUCTS];
+static int g_nproducts;
 static const mm_backend *g_in;
 static mm_backend g_timed;
 
 // Host clock: the op's start (each op waits for the device before and after).
 static double g_t0;
-// Device clock (the backend's timer ops): ops whose marks 2i, 2i + 1 are not read yet.
-static int g_pending[MM_TIMER_SLOTS / 2];
+// Device clock (the backend's timer ops): ops whose marks 2i, 2i + 1 are not read yet (the op and
+// its product shape, -1 for none).
+static struct {
+    int op, product;
+} g_pending[MM_TIMER_SLOTS / 2];
 static int g_npending;
 static int g_timer_failed;  // a read of the marks failed (the message is set): reported by the next flush
 
@@ -93,13 +98,18 @@ static void mm_prof_sync(void) {
     if (g_in->check) g_in->check();
 }
 
+static void mm_prof_add_seconds(int op, int product, double s) {
+    g_ops[op].seconds += s;
+    if (product >= 0) g_products[product].op.seconds += s;
+}
+
 int mm_profile_flush(void) {
     for (int i = 0; i < g_npending; i++) {
         const double ms = g_in->timer_elapsed_ms(2 * i, 2 * i + 1);
         if (ms < 0)
             g_timer_failed = 1;
         else
-            g_ops[g_pending[i]].seconds += 1e-3 * ms;
+            mm_prof_add_seconds(g_pending[i].op, g_pending[i].product, 1e-3 * ms);
     }
     g_npending = 0;
     const int rc = g_timer_failed ? -1 : 0;
@@ -122,25 +132,46 @@ static void mm_prof_begin(void) {
     if (g_npending == MM_TIMER_SLOTS / 2) mm_prof_flush_full();  // waits once per 1024 ops
     g_in->timer_mark(2 * g_npending);
 }
-static void mm_prof_end(int op, double flops, double bytes) {
+static void mm_prof_count(mm_profile_op *o, double flops, double bytes) {
+    o->calls++;
+    o->flops += flops;
+    o->bytes += bytes;
+}
+// product: the call's entry in g_products, or -1.
+static void mm_prof_end(int op, int product, double flops, double bytes) {
     if (g_in->timer_mark) {
         g_in->timer_mark(2 * g_npending + 1);
-        g_pending[g_npending++] = op;
+        g_pending[g_npending].op = op;
+        g_pending[g_npending++].product = product;
     } else {
         mm_prof_sync();
-        g_ops[op].seconds += mm_prof_now() - g_t0;
+        mm_prof_add_seconds(op, product, mm_prof_now() - g_t0);
     }
-    g_ops[op].calls++;
-    g_ops[op].flops += flops;
-    g_ops[op].bytes += bytes;
+    mm_prof_count(&g_ops[op], flops, bytes);
+    if (product >= 0) mm_prof_count(&g_products[product].op, flops, bytes);
 }
 // op: the table index; flops, bytes: the call's work (profile.h); call: the inner op.
-#define MM_TIMED(op, flops, bytes, call)   \
-    do {                                   \
-        mm_prof_begin();                   \
-        call;                              \
-        mm_prof_end(op, (flops), (bytes)); \
+#define MM_TIMED(op, flops, bytes, call) MM_TIMED_PRODUCT(op, -1, flops, bytes, call)
+// The same for a linear layer's product: product = mm_prof_product(...), its shape's entry.
+#define MM_TIMED_PRODUCT(op, product, flops, bytes, call) \
+    do {                                                  \
+        const int mm_prod_ = (product);                   \
+        mm_prof_begin();                                  \
+        call;                                             \
+        mm_prof_end(op, mm_prod_, (flops), (bytes));      \
     } while (0)
+
+// The entry of a product's shape (added at its first call), or -1 when the table is full.
+static int mm_prof_product(int op, int M, int K, int N, int dinp) {
+    for (int i = 0; i < g_nproducts; i++) {
+        const mm_profile_product *p = &g_products[i];
+        if (p->op.name == g_ops[op].name && p->M == M && p->K == K && p->N == N && p->dinp == dinp) return i;
+    }
+    if (g_nproducts == MM_PROFILE_PRODUCTS) return -1;
+    mm_profile_product *p = &g_products[g_nproducts];
+    *p = (mm_profile_product){{g_ops[op].name, g_ops[op].rate, 0, 0, 0, 0}, M, K, N, dinp};
+    return g_nproducts++;
+}
 #define F4 4.0  // bytes of an fp32 (and of an int32 index)
 
 // Query-key pairs a causal attention computes: query i (of Tq) sits at Tk-Tq+i and sees keys 0..Tk-Tq+i.
@@ -159,19 +190,20 @@ static double mm_prof_rows_read(int N, int K, int LK, int V) {
 }
 
 static void t_matmul_forward(float *out, const float *inp, const float *w, int M, int K, int N, int acc) {
-    MM_TIMED(OP_MATMUL_FWD, 2.0 * M * K * N, F4 * ((double)M * K + (double)N * K + (acc ? 2.0 : 1.0) * M * N),
+    MM_TIMED_PRODUCT(OP_MATMUL_FWD, mm_prof_product(OP_MATMUL_FWD, M, K, N, 0), 2.0 * M * K * N, F4 * ((double)M * K + (double)N * K + (acc ? 2.0 : 1.0) * M * N),
              g_in->matmul_forward(out, inp, w, M, K, N, acc));
 }
 static void t_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w, int M,
                               int K, int N, int acc) {
-    MM_TIMED(OP_MATMUL_BWD, (dinp ? 4.0 : 2.0) * M * K * N,
+    MM_TIMED_PRODUCT(OP_MATMUL_BWD, mm_prof_product(OP_MATMUL_BWD, M, K, N, dinp != NULL),
+                     (dinp ? 4.0 : 2.0) * M * K * N,
              F4 * ((double)M * N + (double)M * K + 2.0 * N * K +
                    (dinp ? (double)N * K + (acc ? 2.0 : 1.0) * M * K : 0.0)),
              g_in->matmul_backward(dinp, dw, dout, inp, w, M, K, N, acc));
 }
 static void t_matmul_forward_residual(float *out, const float *res, const float *inp, const float *w, int M,
                                       int K, int N) {
-    MM_TIMED(OP_MATMUL_RES, 2.0 * M * K * N, F4 * ((double)M * K + (double)N * K + 2.0 * M * N),
+    MM_TIMED_PRODUCT(OP_MATMUL_RES, mm_prof_product(OP_MATMUL_RES, M, K, N, 0), 2.0 * M * K * N, F4 * ((double)M * K + (double)N * K + 2.0 * M * N),
              g_in->matmul_forward_residual(out, res, inp, w, M, K, N));
 }
 static void t_embedding_forward(float *out, const int32_t *tokens, const float *wte, int N, int C) {
@@ -343,6 +375,12 @@ void mm_profile_reset(void) {
     g_npending = 0, g_timer_failed = 0;
     for (int i = 0; i < OP_COUNT; i++)
         g_ops[i].calls = 0, g_ops[i].seconds = g_ops[i].flops = g_ops[i].bytes = 0.0;
+    g_nproducts = 0;
+}
+
+const mm_profile_product *mm_profile_products(int *n) {
+    *n = g_nproducts;
+    return g_products;
 }
 
 const mm_profile_op *mm_profile_ops(int *n) {

@@ -194,3 +194,60 @@ Test(profile, the_ops_products_add_up_to_the_models_flops) {
         json_decref(j);
     }
 }
+
+// The linear layers' products split by shape: one entry per (op, M, K, N, with dinp), whose
+// counts, work and time add up to the op's.
+Test(profile, the_products_by_shape_add_up_to_their_ops) {
+    const mm_backend *be = mm_backend_profiled(mm_backend_cpu());
+    enum { M = 6, K = 8, N = 5 };
+    float x[M * K], w[N * K], y[M * N], dy[M * N], dx[M * K], dw[N * K];
+    for (int i = 0; i < M * K; i++) x[i] = 0.01f * (float)i, dx[i] = 0.0f;
+    for (int i = 0; i < N * K; i++) w[i] = 0.02f * (float)(i % 7), dw[i] = 0.0f;
+    for (int i = 0; i < M * N; i++) dy[i] = 0.03f * (float)(i % 5);
+    mm_profile_reset();
+    be->matmul_forward(y, x, w, M, K, N, 0);
+    be->matmul_forward(y, x, w, M, K, N, 1);
+    be->matmul_forward(y, x, w, M, K - 2, N, 0);  // another shape
+    be->matmul_backward(dx, dw, dy, x, w, M, K, N, 0);
+    be->matmul_backward(NULL, dw, dy, x, w, M, K, N, 0);  // same shape, no dinp: its own entry
+    int n;
+    const mm_profile_product *p = mm_profile_products(&n);
+    cr_assert_eq(n, 4, "%d product shapes, not 4", n);
+    cr_expect(p[0].M == M && p[0].K == K && p[0].N == N && p[0].op.calls == 2 && !strcmp(p[0].op.name, "matmul_forward"));
+    cr_expect(p[1].K == K - 2 && p[1].op.calls == 1);
+    cr_expect(p[2].dinp == 1 && p[3].dinp == 0 && !strcmp(p[3].op.name, "matmul_backward"));
+    for (int o = 0; o < 2; o++) {
+        const mm_profile_op *op = find_op(o ? "matmul_backward" : "matmul_forward");
+        long calls = 0;
+        double flops = 0, bytes = 0, seconds = 0;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(p[i].op.name, op->name))
+                calls += p[i].op.calls, flops += p[i].op.flops, bytes += p[i].op.bytes, seconds += p[i].op.seconds;
+        cr_expect_eq(calls, op->calls, "%s: calls", op->name);
+        cr_expect_float_eq(flops, op->flops, 1e-9 * op->flops, "%s: flops", op->name);
+        cr_expect_float_eq(bytes, op->bytes, 1e-9 * op->bytes, "%s: bytes", op->name);
+        cr_expect_float_eq(seconds, op->seconds, 1e-9 + 1e-9 * op->seconds, "%s: seconds", op->name);
+    }
+    mm_profile_reset();
+    mm_profile_products(&n);
+    cr_expect_eq(n, 0, "reset keeps product shapes");
+    // the bench JSON: every product of the model in "profile_products", adding up to its op
+    json_t *j = bench_json(1);
+    json_t *prof = json_object_get(j, "profile"), *prods = json_object_get(j, "profile_products");
+    cr_assert(json_is_array(prods) && json_array_size(prods) >= 4, "no profile_products");
+    const char *ops[] = {"matmul_forward", "matmul_backward", "matmul_forward_residual"};
+    for (size_t o = 0; o < 3; o++) {
+        double gflop = 0, calls = 0;
+        size_t i;
+        json_t *e;
+        json_array_foreach(prods, i, e) if (!strcmp(json_string_value(json_object_get(e, "op")), ops[o])) {
+            gflop += json_number_value(json_object_get(e, "gflop"));
+            calls += json_number_value(json_object_get(e, "calls"));
+        }
+        json_t *whole = json_object_get(prof, ops[o]);
+        const double want = whole ? json_number_value(json_object_get(whole, "gflop")) : 0.0;
+        cr_expect(fabs(gflop - want) <= 1e-5 * want, "%s: shapes %.9g GFLOP, op %.9g", ops[o], gflop, want);
+        cr_expect_eq(calls, whole ? json_number_value(json_object_get(whole, "calls")) : 0.0, "%s: calls", ops[o]);
+    }
+    json_decref(j);
+}
