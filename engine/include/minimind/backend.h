@@ -27,6 +27,11 @@
 //                      (minimind/loss_scale.h) against fp16 gradient underflow
 typedef enum mm_precision { MM_PRECISION_FP32, MM_PRECISION_BF16, MM_PRECISION_FP16 } mm_precision;
 
+// A bfloat16 value as its bits (the top half of an fp32). Every op that stores one rounds to
+// nearest even; NaN stays NaN.
+typedef uint16_t mm_bf16;
+typedef enum mm_storage { MM_STORE_F32, MM_STORE_BF16 } mm_storage;
+
 typedef struct mm_backend {
     const char *name;  // "cpu"
 
@@ -139,6 +144,33 @@ typedef struct mm_backend {
     // dw (N, K) OVERWRITTEN = dm . v_e; dwte (V, C) += w * dm / count at each token of each candidate.
     void (*memory_read_backward)(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
                                  const uint16_t *bank, int LK, const float *wte, int N, int K, int C, int V);
+
+    // --- the feed-forward block in bf16 (optional: NULL = the backend has none). When ffn_bf16()
+    // returns 1 in the current precision (CUDA in bf16), the model keeps the SwiGLU block's
+    // activations and their gradients (ln2, h13, g, dg, dh13) in bf16 — half their memory traffic,
+    // as PyTorch's autocast stores them — and multiplies them by bf16 copies of w13 and w2 (cuBLAS
+    // multiplies bf16 by bf16 only), with fp32 sums. The residual stream, its gradient, the norms'
+    // backward, master weights, gradients and optimizer state stay fp32. The CPU reference
+    // (engine/src/cpu/ffn_bf16.c) computes each op in fp32 from the stored values and rounds what
+    // it stores.
+    int (*ffn_bf16)(void);
+    // dst (n) = bf16(src)
+    void (*to_bf16)(mm_bf16 *dst, const float *src, size_t n);
+    // rmsnorm_forward with a bf16 out
+    void (*rmsnorm_forward_bf16)(mm_bf16 *out, float *rstd, const float *inp, const float *w, int N, int C,
+                                 float eps);
+    // swiglu_forward / swiglu_backward on bf16 (dh13 OVERWRITTEN)
+    void (*swiglu_forward_bf16)(mm_bf16 *g, const mm_bf16 *h13, int N, int F);
+    void (*swiglu_backward_bf16)(mm_bf16 *dh13, const mm_bf16 *dg, const mm_bf16 *h13, int N, int F);
+    // out (M,N) = inp (M,K) @ w^T, w (N,K), stored in bf16
+    void (*matmul_forward_bf16)(mm_bf16 *out, const mm_bf16 *inp, const mm_bf16 *w, int M, int K, int N);
+    // out (M,N) fp32 = res (M,N) + inp (M,K) @ w^T; out and res distinct
+    void (*matmul_forward_residual_bf16)(float *out, const float *res, const mm_bf16 *inp, const mm_bf16 *w, int M,
+                                         int K, int N);
+    // dinp (M,K) = dout (M,N) @ w, OVERWRITTEN, stored as dinp_type (float or mm_bf16);
+    // dw (N,K) fp32 += dout^T @ inp
+    void (*matmul_backward_bf16)(void *dinp, mm_storage dinp_type, float *dw, const mm_bf16 *dout, const mm_bf16 *inp,
+                                 const mm_bf16 *w, int M, int K, int N);
 
     // --- row-block copy: dst (rows, cols) [+]= src (rows, cols), rows ldd / lds floats apart
     // (accumulate 0: =, 1: +=). The memory variants build [z | m] rows, split their gradient and

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "minimind/backend.h"
+
 // The kernels never rely on floating-point exceptions or errno; without this GCC refuses to if-convert the
 // compares in mm_fast_expf's clamp (and sqrtf), and no loop calling them vectorises.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -56,6 +58,17 @@ void mm_cpu_memory_read_forward(float *m, const int32_t *idx, const float *w, co
 void mm_cpu_memory_read_backward(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
                                  const uint16_t *bank, int LK, const float *wte, int N, int K, int C, int V);
 void mm_cpu_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int accumulate);
+// The bf16 feed-forward ops' reference (ffn_bf16.c; not in the CPU table).
+void mm_cpu_to_bf16(mm_bf16 *dst, const float *src, size_t n);
+void mm_cpu_rmsnorm_forward_bf16(mm_bf16 *out, float *rstd, const float *inp, const float *w, int N, int C,
+                                 float eps);
+void mm_cpu_swiglu_forward_bf16(mm_bf16 *g, const mm_bf16 *h13, int N, int F);
+void mm_cpu_swiglu_backward_bf16(mm_bf16 *dh13, const mm_bf16 *dg, const mm_bf16 *h13, int N, int F);
+void mm_cpu_matmul_forward_bf16(mm_bf16 *out, const mm_bf16 *inp, const mm_bf16 *w, int M, int K, int N);
+void mm_cpu_matmul_forward_residual_bf16(float *out, const float *res, const mm_bf16 *inp, const mm_bf16 *w, int M,
+                                         int K, int N);
+void mm_cpu_matmul_backward_bf16(void *dinp, mm_storage dinp_type, float *dw, const mm_bf16 *dout,
+                                 const mm_bf16 *inp, const mm_bf16 *w, int M, int K, int N);
 void mm_cpu_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32_t *start, int nseg,
                                   const int32_t *rows, const float *ws, const float *h, int C);
 

@@ -28,27 +28,6 @@
 // 16-bit input formats of the products.
 enum { MM_MMA_BF16 = 0, MM_MMA_F16 = 1 };
 
-MM_HD uint32_t mm_float_bits(float x) {
-#if defined(__CUDA_ARCH__)
-    return __float_as_uint(x);
-#else
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    return u;
-#endif
-}
-
-// fp32 -> bf16 bits, round to nearest even (NaN stays NaN). On the GPU one cvt.rn.bf16.f32.
-MM_HD uint32_t mm_bf16_bits(float x) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    return __bfloat16_as_ushort(__float2bfloat16_rn(x));
-#else
-    const uint32_t u = mm_float_bits(x);
-    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) return 0x7FC0u;
-    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
-#endif
-}
-
 // fp32 -> fp16 bits, round to nearest even (overflow to inf, subnormals kept).
 MM_HD uint32_t mm_f16_bits(float x) {
 #if defined(__CUDACC__) && !defined(CUSIM_SIMULATED)

@@ -8,12 +8,52 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #ifdef __CUDACC__
 #define MM_HD __host__ __device__ __forceinline__
 #else
 #define MM_HD static inline
 #endif
+
+#if defined(__CUDACC__) && !defined(CUSIM_SIMULATED)
+#include <cuda_bf16.h>
+#endif
+
+// ---- bf16 (minimind/backend.h mm_bf16: the top half of an fp32)
+MM_HD uint32_t mm_float_bits(float x) {
+#if defined(__CUDA_ARCH__)
+    return __float_as_uint(x);
+#else
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return u;
+#endif
+}
+
+// fp32 -> bf16 bits, round to nearest even (NaN stays NaN). On the GPU one cvt.rn.bf16.f32.
+MM_HD uint32_t mm_bf16_bits(float x) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    return __bfloat16_as_ushort(__float2bfloat16_rn(x));
+#else
+    const uint32_t u = mm_float_bits(x);
+    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) return 0x7FC0u;
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+#endif
+}
+
+// bf16 bits -> fp32 (exact).
+MM_HD float mm_bf16_float(uint32_t b) {
+#if defined(__CUDA_ARCH__)
+    return __uint_as_float(b << 16);
+#else
+    const uint32_t u = b << 16;
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+#endif
+}
 
 // ---- RoPE: rotate the interleaved pair (a, b) by angle with cos c and sin s; sign -1 = inverse.
 MM_HD void mm_rope_rotate(float *a, float *b, float c, float s, float sign) {
