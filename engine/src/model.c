@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "minimind/error.h"
+#include "model_ffn_bf16.h"
 #include "model_memory.h"
 
 // Every buffer an op touches (params, grads, rope tables, activations, inputs, KV cache) is
@@ -315,6 +316,21 @@ static float *mm_carve(float *base, size_t *cursor, size_t n) {
     return p;
 }
 
+// Carves n bf16 values from *cursor, starting 16 bytes aligned (relative to base), as floats.
+static mm_bf16 *mm_carve_bf16(float *base, size_t *cursor, size_t n) {
+    *cursor = (*cursor + 3) & ~(size_t)3;
+    return (mm_bf16 *)mm_carve(base, cursor, (n + 1) / 2);
+}
+
+// Whether the training buffers keep the feed-forward block in bf16 now: the dense model on a
+// backend whose ffn_bf16 says so in its current precision, with every op of that path.
+static int mm_ffn_bf16_now(const mm_model *m) {
+    const mm_backend *b = m->be;
+    return !m->mem && m->F > 0 && b->ffn_bf16 && b->to_bf16 && b->rmsnorm_forward_bf16 && b->swiglu_forward_bf16 &&
+           b->swiglu_backward_bf16 && b->matmul_forward_bf16 && b->matmul_forward_residual_bf16 &&
+           b->matmul_backward_bf16 && b->ffn_bf16();
+}
+
 // Floats of one layer's att (and of datt) for (B, T) on the model's backend (backend.h).
 static size_t mm_att_state_floats(const mm_model *m, int B, int T) {
     const mm_backend *b = m->be;
@@ -339,10 +355,15 @@ static size_t mm_layout_acts(mm_model *m, float *base, int B, int T) {
     a->qkv = mm_carve(base, &cur, L * N * (size_t)m->QKV);
     a->att = mm_carve(base, &cur, L * m->att_state);
     a->atty = mm_carve(base, &cur, L * N * C);
-    a->ln2 = mm_carve(base, &cur, L * N * C);
     a->rstd2 = mm_carve(base, &cur, L * N);
-    a->h13 = mm_carve(base, &cur, L * N * 2 * F);
-    a->g = mm_carve(base, &cur, L * N * F);
+    const int f16 = m->ffn_bf16;
+    a->ln2 = f16 ? NULL : mm_carve(base, &cur, L * N * C);
+    a->h13 = f16 ? NULL : mm_carve(base, &cur, L * N * 2 * F);
+    a->g = f16 ? NULL : mm_carve(base, &cur, L * N * F);
+    a->ln2_16 = f16 ? mm_carve_bf16(base, &cur, L * N * C) : NULL;
+    a->h13_16 = f16 ? mm_carve_bf16(base, &cur, L * N * 2 * F) : NULL;
+    a->g_16 = f16 ? mm_carve_bf16(base, &cur, L * N * F) : NULL;
+    a->w_16 = f16 ? mm_carve_bf16(base, &cur, L * 3 * F * C) : NULL;
     a->lnf = mm_carve(base, &cur, N * C);
     a->rstdf = mm_carve(base, &cur, N);
     a->logits = mm_carve(base, &cur, N * (size_t)m->V);
@@ -358,18 +379,24 @@ static size_t mm_layout_gacts(mm_model *m, float *base, int B, int T) {
     g->dln = mm_carve(base, &cur, N * C);
     g->datty = mm_carve(base, &cur, N * C);
     g->dqkv = mm_carve(base, &cur, N * (size_t)m->QKV);
-    g->dh13 = mm_carve(base, &cur, N * 2 * F);
-    g->dg = mm_carve(base, &cur, N * F);
+    const int f16 = m->ffn_bf16;
+    g->dh13 = f16 ? NULL : mm_carve(base, &cur, N * 2 * F);
+    g->dg = f16 ? NULL : mm_carve(base, &cur, N * F);
+    g->dres_16 = f16 ? mm_carve_bf16(base, &cur, N * C) : NULL;
+    g->dg_16 = f16 ? mm_carve_bf16(base, &cur, N * F) : NULL;
+    g->dh13_16 = f16 ? mm_carve_bf16(base, &cur, N * 2 * F) : NULL;
     g->datt = mm_carve(base, &cur, m->att_state);
     return cur;
 }
 
-// (Re)lays out the training buffers for (B, T) and the attention state the backend needs now (it
-// may depend on the precision), growing the allocations when needed.
+// (Re)lays out the training buffers for (B, T), the attention state and the feed-forward storage
+// the backend needs now (both may depend on the precision), growing the allocations when needed.
 static int mm_ensure_acts(mm_model *m, int B, int T) {
     const size_t att_state = mm_att_state_floats(m, B, T);
-    if (m->acts && m->B == B && m->T == T && m->att_state == att_state) return 0;
+    const int ffn_bf16 = mm_ffn_bf16_now(m);
+    if (m->acts && m->B == B && m->T == T && m->att_state == att_state && m->ffn_bf16 == ffn_bf16) return 0;
     m->att_state = att_state;
+    m->ffn_bf16 = ffn_bf16;
     size_t na = mm_layout_acts(m, NULL, B, T);
     const mm_backend *b = m->be;
     const size_t nin = (size_t)B * T * (2 * sizeof(int32_t) + sizeof(float));  // X | Y | mask
@@ -456,6 +483,7 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
     if (!be->host_resident) be->copy_h2d(m->inputs, m->hinputs, N * (2 * sizeof(int32_t) + sizeof(float)));
 
     be->embedding_forward(a->res, m->inputs, m->tok_embeddings, Nn, C);  // (N, C)
+    if (m->ffn_bf16) mm_model_ffn_bf16_weights(m);
     for (int l = 0; l < m->L; l++) {
         const mm_layer_weights *w = &m->layers[l];
         float *x = a->res + l * NC, *hres = a->hres + l * NC, *xo = a->res + (l + 1) * NC;  // (N, C)
@@ -463,8 +491,6 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
         float *qkv = a->qkv + l * N * QKV;                         // (N, QKV)
         float *att = a->att + l * m->att_state;                    // (B, H, T, T) or less
         float *atty = a->atty + l * NC;                            // (N, C)
-        float *ln2 = a->ln2 + l * NC, *rstd2 = a->rstd2 + l * N;
-        float *h13 = a->h13 + l * N * 2 * F, *g = a->g + l * N * F;  // (N, 2F), (N, F)
         // h = x + wo(attn(rope(wq ln1), rope(wk ln1), wv ln1))
         be->rmsnorm_forward(ln1, rstd1, x, w->attention_norm, Nn, C, m->config.norm_eps);
         be->matmul_forward(qkv, ln1, w->wqkv, Nn, C, QKV, 0);
@@ -472,7 +498,14 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
         be->attention_forward(atty, att, qkv, QKV, qkv + C, qkv + C + m->KV * m->hs, QKV, B, T, T, m->H, m->KV,
                               m->hs);
         mm_model_residual_matmul(be, hres, x, atty, w->wo, Nn, C, C);
-        // out = h + w2(silu(w1 ln2) * w3 ln2)   (memory variants: model_memory.c)
+        // out = h + w2(silu(w1 ln2) * w3 ln2)   (bf16 storage: model_ffn_bf16.c; memory variants:
+        // model_memory.c)
+        if (m->ffn_bf16) {
+            mm_model_ffn_bf16_forward(m, l, hres, xo);
+            continue;
+        }
+        float *ln2 = a->ln2 + l * NC, *rstd2 = a->rstd2 + l * N;
+        float *h13 = a->h13 + l * N * 2 * F, *g = a->g + l * N * F;  // (N, 2F), (N, F)
         be->rmsnorm_forward(ln2, rstd2, hres, w->ffn_norm, Nn, C, m->config.norm_eps);
         if (m->mem) {
             if (mm_model_memory_forward(m, l, hres, ln2, xo) != 0) return -1;
@@ -516,12 +549,14 @@ int mm_model_backward(mm_model *m, float loss_scale) {
         const float *x = a->res + l * NC, *hres = a->hres + l * NC;
         const float *ln1 = a->ln1 + l * NC, *rstd1 = a->rstd1 + l * N;
         const float *qkv = a->qkv + l * N * QKV, *att = a->att + l * m->att_state;
-        const float *atty = a->atty + l * NC, *ln2 = a->ln2 + l * NC, *rstd2 = a->rstd2 + l * N;
-        const float *h13 = a->h13 + l * N * 2 * F, *g = a->g + l * N * F;
+        const float *atty = a->atty + l * NC, *rstd2 = a->rstd2 + l * N;
         // out = h + w2(g): dres is d(out); it flows to h unchanged and through w2.
-        if (m->mem) {
-            mm_model_memory_backward(m, l, ln2);  // ga->dln = d(ln2)
+        if (m->ffn_bf16) {
+            mm_model_ffn_bf16_backward(m, l);  // ga->dln = d(ln2)
+        } else if (m->mem) {
+            mm_model_memory_backward(m, l, a->ln2 + l * NC);  // ga->dln = d(ln2)
         } else {
+            const float *ln2 = a->ln2 + l * NC, *h13 = a->h13 + l * N * 2 * F, *g = a->g + l * N * F;
             be->matmul_backward(ga->dg, dw->w2, ga->dres, g, w->w2, Nn, F, C, 0);
             be->swiglu_backward(ga->dh13, ga->dg, h13, Nn, F);
             be->matmul_backward(ga->dln, dw->w13, ga->dh13, ln2, w->w13, Nn, C, 2 * F, 0);

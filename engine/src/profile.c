@@ -1,7 +1,7 @@
 // The timed backend of minimind/profile.h: one wrapper per op of minimind/backend.h, each
 // `begin; inner op; end` (MM_TIMED: device timer marks around the op when the backend has them,
 // else the host clock with the device waited for) and the op's work from its arguments (flops, bytes: see
-// profile.h; the formulas sit in the wrappers). set_threads, set_precision, alloc, free and check
+// profile.h; the formulas sit in the wrappers). set_threads, set_precision, ffn_bf16, alloc, free and check
 // pass through untimed.
 #include "minimind/profile.h"
 
@@ -32,6 +32,13 @@ enum {
     OP_WEIGHTS_BWD,
     OP_READ_FWD,
     OP_READ_BWD,
+    OP_TO_BF16,
+    OP_RMSNORM_FWD_BF16,
+    OP_SWIGLU_FWD_BF16,
+    OP_SWIGLU_BWD_BF16,
+    OP_MATMUL_FWD_BF16,
+    OP_MATMUL_RES_BF16,
+    OP_MATMUL_BWD_BF16,
     OP_COPY_ROWS,
     OP_EMA_SUMS,
     OP_COPY_H2D,
@@ -66,6 +73,13 @@ static mm_profile_op g_ops[OP_COUNT] = {
     {"memory_weights_backward", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"memory_read_forward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
     {"memory_read_backward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"to_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"rmsnorm_forward_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"swiglu_forward_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"swiglu_backward_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"matmul_forward_bf16", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"matmul_forward_residual_bf16", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"matmul_backward_bf16", MM_RATE_PRODUCTS, 0, 0, 0, 0},
     {"copy_rows", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"memory_ema_accumulate", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"copy_h2d", MM_RATE_HOST, 0, 0, 0, 0},
@@ -173,6 +187,7 @@ static int mm_prof_product(int op, int M, int K, int N, int dinp) {
     return g_nproducts++;
 }
 #define F4 4.0  // bytes of an fp32 (and of an int32 index)
+#define B2 2.0  // bytes of a bf16
 
 // Query-key pairs a causal attention computes: query i (of Tq) sits at Tk-Tq+i and sees keys 0..Tk-Tq+i.
 static double mm_prof_causal_pairs(int B, int Tq, int Tk, int H) {
@@ -319,6 +334,38 @@ static void t_memory_ema_accumulate(float *hsum, const int32_t *slot, const int3
     MM_TIMED(OP_EMA_SUMS, 0.0, F4 * 2.0 * nseg * C,  // a lower bound: the rows per slot are on the device
              g_in->memory_ema_accumulate(hsum, slot, start, nseg, rows, ws, h, C));
 }
+static void t_to_bf16(mm_bf16 *dst, const float *src, size_t n) {
+    MM_TIMED(OP_TO_BF16, (double)n, (F4 + B2) * (double)n, g_in->to_bf16(dst, src, n));
+}
+static void t_rmsnorm_forward_bf16(mm_bf16 *out, float *rstd, const float *inp, const float *w, int N, int C,
+                                   float eps) {
+    MM_TIMED(OP_RMSNORM_FWD_BF16, 4.0 * N * C, (F4 + B2) * N * C + F4 * ((double)C + N),
+             g_in->rmsnorm_forward_bf16(out, rstd, inp, w, N, C, eps));
+}
+static void t_swiglu_forward_bf16(mm_bf16 *g, const mm_bf16 *h13, int N, int F) {
+    MM_TIMED(OP_SWIGLU_FWD_BF16, 5.0 * N * F, B2 * 3.0 * N * F, g_in->swiglu_forward_bf16(g, h13, N, F));
+}
+static void t_swiglu_backward_bf16(mm_bf16 *dh13, const mm_bf16 *dg, const mm_bf16 *h13, int N, int F) {
+    MM_TIMED(OP_SWIGLU_BWD_BF16, 10.0 * N * F, B2 * 5.0 * N * F, g_in->swiglu_backward_bf16(dh13, dg, h13, N, F));
+}
+static void t_matmul_forward_bf16(mm_bf16 *out, const mm_bf16 *inp, const mm_bf16 *w, int M, int K, int N) {
+    MM_TIMED_PRODUCT(OP_MATMUL_FWD_BF16, mm_prof_product(OP_MATMUL_FWD_BF16, M, K, N, 0), 2.0 * M * K * N,
+                     B2 * ((double)M * K + (double)N * K + (double)M * N),
+                     g_in->matmul_forward_bf16(out, inp, w, M, K, N));
+}
+static void t_matmul_forward_residual_bf16(float *out, const float *res, const mm_bf16 *inp, const mm_bf16 *w,
+                                           int M, int K, int N) {
+    MM_TIMED_PRODUCT(OP_MATMUL_RES_BF16, mm_prof_product(OP_MATMUL_RES_BF16, M, K, N, 0), 2.0 * M * K * N,
+                     B2 * ((double)M * K + (double)N * K) + F4 * 2.0 * M * N,
+                     g_in->matmul_forward_residual_bf16(out, res, inp, w, M, K, N));
+}
+static void t_matmul_backward_bf16(void *dinp, mm_storage dinp_type, float *dw, const mm_bf16 *dout,
+                                   const mm_bf16 *inp, const mm_bf16 *w, int M, int K, int N) {
+    MM_TIMED_PRODUCT(OP_MATMUL_BWD_BF16, mm_prof_product(OP_MATMUL_BWD_BF16, M, K, N, 1), 4.0 * M * K * N,
+                     B2 * ((double)M * N + (double)M * K + (double)N * K) + F4 * 2.0 * N * K +
+                         (dinp_type == MM_STORE_BF16 ? B2 : F4) * M * K,
+                     g_in->matmul_backward_bf16(dinp, dinp_type, dw, dout, inp, w, M, K, N));
+}
 static void t_copy_h2d(void *dst, const void *src, size_t bytes) {
     MM_TIMED(OP_COPY_H2D, 0.0, (double)bytes, g_in->copy_h2d(dst, src, bytes));
 }
@@ -358,6 +405,13 @@ const mm_backend *mm_backend_profiled(const mm_backend *inner) {
     MM_WRAP(memory_weights_backward, t_memory_weights_backward);
     MM_WRAP(memory_read_forward, t_memory_read_forward);
     MM_WRAP(memory_read_backward, t_memory_read_backward);
+    MM_WRAP(to_bf16, t_to_bf16);
+    MM_WRAP(rmsnorm_forward_bf16, t_rmsnorm_forward_bf16);
+    MM_WRAP(swiglu_forward_bf16, t_swiglu_forward_bf16);
+    MM_WRAP(swiglu_backward_bf16, t_swiglu_backward_bf16);
+    MM_WRAP(matmul_forward_bf16, t_matmul_forward_bf16);
+    MM_WRAP(matmul_forward_residual_bf16, t_matmul_forward_residual_bf16);
+    MM_WRAP(matmul_backward_bf16, t_matmul_backward_bf16);
     MM_WRAP(copy_rows, t_copy_rows);
     MM_WRAP(memory_ema_accumulate, t_memory_ema_accumulate);
     MM_WRAP(copy_h2d, t_copy_h2d);

@@ -66,6 +66,12 @@ typedef struct mm_activations {
     float *rstd2;   // (L, N)
     float *h13;     // (L, N, 2F)  [w1 x | w3 x]
     float *g;       // (L, N, F)   silu(w1 x) * w3 x
+    // the feed-forward block in bf16 (m->ffn_bf16; ln2, h13, g above are then NULL): the same
+    // tensors stored as bf16, and the bf16 copies of each layer's [w13 | w2] (backend.h)
+    mm_bf16 *ln2_16;  // (L, N, C)
+    mm_bf16 *h13_16;  // (L, N, 2F)
+    mm_bf16 *g_16;    // (L, N, F)
+    mm_bf16 *w_16;    // (L, 3 F C): w13 (2F, C) | w2 (C, F), refreshed at every forward
     float *lnf;     // (N, C)
     float *rstdf;   // (N)
     float *logits;  // (N, V) — overwritten with dlogits by the backward
@@ -89,6 +95,7 @@ typedef struct mm_grad_activations {
     float *dqkv;  // (N, QKV)
     float *dh13;  // (N, 2F)
     float *dg;    // (N, F)
+    mm_bf16 *dres_16, *dg_16, *dh13_16;  // (N, C), (N, F), (N, 2F): m->ffn_bf16 (dh13, dg NULL)
     float *datt;  // (B, H, T, T)
     float *dzm;   // (N, 2C) memory variants
     float *dm;    // (N, C)  memory variants
@@ -125,6 +132,7 @@ typedef struct mm_model {
     // Training state of the last mm_model_forward.
     int B, T;
     size_t att_state;  // floats of one layer's att (and of datt) for (B, T): backend.h attention_state_floats
+    int ffn_bf16;      // the training buffers keep the feed-forward block in bf16 (backend.h ffn_bf16)
     size_t acts_cap, gacts_cap;
     float *acts, *gacts;
     mm_activations a;

@@ -43,10 +43,10 @@ int mm_profile_flush(void);
 // "device" (the backend's timer) or "host" (each op waited for).
 const char *mm_profile_clock(void);
 
-// The linear layers' products (matmul_forward, matmul_forward_residual, matmul_backward) split by
-// shape, in order of first call: which layer's product is slow against its floor. Each entry's
-// op.name is the backend op; its totals sum, over the entries of that op, to the op's (once
-// MM_PROFILE_PRODUCTS shapes are in use, further shapes count in the op's totals only).
+// The linear layers' products (matmul_forward, matmul_forward_residual, matmul_backward and their
+// _bf16 forms) split by shape, in order of first call: which layer's product is slow against its
+// floor. Each entry's op.name is the backend op; its totals sum, over the entries of that op, to
+// the op's (once MM_PROFILE_PRODUCTS shapes are in use, further shapes count in the op's totals only).
 typedef struct mm_profile_product {
     mm_profile_op op;
     int M, K, N;  // out (M,N) = inp (M,K) w^T, w (N,K); the backward: the forward's shape

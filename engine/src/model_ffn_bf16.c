@@ -1,0 +1,45 @@
+// The dense block's feed-forward half in bf16 storage (model_ffn_bf16.h): the path of
+// mm_model_forward / mm_model_backward when the backend keeps the FFN in bf16 (CUDA in bf16).
+// Stored in bf16: ln2 (N, C), h13 (N, 2F), g (N, F), dg (N, F), dh13 (N, 2F), the residual
+// gradient's copy for w2's backward (N, C) and the weights' copies; fp32: the residual stream, its
+// gradient, rstd2, dln2 (the norm's backward input) and every parameter gradient.
+// Dimension names: N = B*T rows, C dim, F SwiGLU hidden.
+#include "model_ffn_bf16.h"
+
+// Layer l's bf16 [w13 (2F, C) | w2 (C, F)].
+static mm_bf16 *mm_ffn_w13(const mm_model *m, int l) { return m->a.w_16 + (size_t)l * 3 * m->F * m->C; }
+static mm_bf16 *mm_ffn_w2(const mm_model *m, int l) { return mm_ffn_w13(m, l) + (size_t)2 * m->F * m->C; }
+
+void mm_model_ffn_bf16_weights(mm_model *m) {
+    // w13 and w2 are adjacent in the parameters (model.c mm_layout_params): one conversion per layer
+    for (int l = 0; l < m->L; l++)
+        m->be->to_bf16(mm_ffn_w13(m, l), m->layers[l].w13, (size_t)3 * m->F * m->C);
+}
+
+void mm_model_ffn_bf16_forward(mm_model *m, int l, const float *hres, float *xo) {
+    const mm_backend *be = m->be;
+    const int N = m->B * m->T, C = m->C, F = m->F;
+    const size_t n = (size_t)N;
+    mm_activations *a = &m->a;
+    mm_bf16 *ln2 = a->ln2_16 + l * n * C, *h13 = a->h13_16 + l * n * 2 * F, *g = a->g_16 + l * n * F;
+    be->rmsnorm_forward_bf16(ln2, a->rstd2 + l * n, hres, m->layers[l].ffn_norm, N, C, m->config.norm_eps);
+    be->matmul_forward_bf16(h13, ln2, mm_ffn_w13(m, l), N, C, 2 * F);       // (N, 2F)
+    be->swiglu_forward_bf16(g, h13, N, F);                                   // (N, F)
+    be->matmul_forward_residual_bf16(xo, hres, g, mm_ffn_w2(m, l), N, F, C);  // (N, C) fp32
+}
+
+void mm_model_ffn_bf16_backward(mm_model *m, int l) {
+    const mm_backend *be = m->be;
+    const int N = m->B * m->T, C = m->C, F = m->F;
+    const size_t n = (size_t)N;
+    const mm_activations *a = &m->a;
+    const mm_grad_activations *ga = &m->ga;
+    const mm_layer_weights *dw = &m->dlayers[l];
+    const mm_bf16 *ln2 = a->ln2_16 + l * n * C, *h13 = a->h13_16 + l * n * 2 * F, *g = a->g_16 + l * n * F;
+    be->to_bf16(ga->dres_16, ga->dres, n * C);
+    // dg = dres w2, dw2 += dres^T g
+    be->matmul_backward_bf16(ga->dg_16, MM_STORE_BF16, dw->w2, ga->dres_16, g, mm_ffn_w2(m, l), N, F, C);
+    be->swiglu_backward_bf16(ga->dh13_16, ga->dg_16, h13, N, F);
+    // dln2 = dh13 w13 (fp32, into the norm's backward), dw13 += dh13^T ln2
+    be->matmul_backward_bf16(ga->dln, MM_STORE_F32, dw->w13, ga->dh13_16, ln2, mm_ffn_w13(m, l), N, C, 2 * F);
+}

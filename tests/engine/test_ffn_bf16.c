@@ -1,0 +1,166 @@
+// The model's feed-forward block in bf16 storage (engine/src/model_ffn_bf16.c, backend.h "the
+// feed-forward block in bf16") on the CPU, through the reference ops (cpu_ffn_bf16.h): the stored
+// tensors are what a plain recomputation from the layer's inputs gives, rounded to bf16 (loops
+// here, not the reference code); the loss and every gradient stay close to the fp32 model's; the
+// buffers follow the precision, and the fp32 path is the CPU's bit for bit.
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_ffn_bf16.h"
+#include "cuda/ops_math.h"
+#include "minimind/error.h"
+#include "minimind/model.h"
+
+enum { B = 2, T = 16, N = B * T };
+
+static mm_model_config ffn_config(void) {
+    mm_model_config c;
+    mm_model_config_default(&c);
+    c.dim = 64, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.vocab_size = 97, c.max_seq_len = T;
+    c.hidden_dim = 176;  // F: a multiple of 4, as MiniMind's 1408
+    return c;
+}
+
+static void batch(int32_t *X, int32_t *Y) {
+    for (int i = 0; i < N; i++) X[i] = (i * 37 + 5) % 97, Y[i] = (i * 11 + 3) % 97;
+}
+
+// Loss of one forward/backward of a fresh model (seed 7) on be in precision p; grads copied out.
+static float loss_and_grads(const mm_backend *be, mm_precision p, float *grads, size_t *n) {
+    mm_model_config cfg = ffn_config();
+    mm_model m;
+    cr_assert_eq(mm_model_init(&m, &cfg, be, 7), 0, "%s", mm_error_message());
+    cr_assert_eq(be->set_precision(p), 0);
+    int32_t X[N], Y[N];
+    batch(X, Y);
+    float loss = 0.0f;
+    mm_model_zero_grad(&m);
+    cr_assert_eq(mm_model_forward(&m, X, Y, NULL, B, T, &loss, NULL), 0, "%s", mm_error_message());
+    cr_expect_eq(m.ffn_bf16, p == MM_PRECISION_BF16 && be->ffn_bf16 != NULL, "ffn_bf16 %d in precision %d",
+                 m.ffn_bf16, (int)p);
+    cr_assert_eq(mm_model_backward(&m, 1.0f), 0, "%s", mm_error_message());
+    if (grads) memcpy(grads, m.grads, m.num_params * sizeof(float));
+    *n = m.num_params;
+    mm_model_free(&m);
+    cr_assert_eq(be->set_precision(MM_PRECISION_FP32), 0);
+    return loss;
+}
+
+Test(ffn_bf16, loss_and_gradients_close_to_fp32_and_the_fp32_path_is_the_cpus) {
+    const mm_backend *ref = mm_test_cpu_ffn_bf16();
+    size_t n = 0;
+    loss_and_grads(mm_backend_cpu(), MM_PRECISION_FP32, NULL, &n);
+    float *g32 = malloc(n * sizeof(float)), *g16 = malloc(n * sizeof(float)), *gref = malloc(n * sizeof(float));
+    cr_assert(g32 && g16 && gref);
+    const float l32 = loss_and_grads(mm_backend_cpu(), MM_PRECISION_FP32, g32, &n);
+    const float lref = loss_and_grads(ref, MM_PRECISION_FP32, gref, &n);
+    cr_expect_eq(lref, l32, "fp32 on the reference table: loss %.9g vs the CPU's %.9g", lref, l32);
+    cr_expect_eq(memcmp(gref, g32, n * sizeof(float)), 0, "fp32 on the reference table: gradients differ");
+    const float l16 = loss_and_grads(ref, MM_PRECISION_BF16, g16, &n);
+    cr_expect(fabsf(l16 - l32) <= 2e-3f * fabsf(l32), "loss bf16 FFN %.7g vs fp32 %.7g", l16, l32);
+    cr_expect(l16 != l32, "the bf16 path gave the fp32 loss exactly: not taken?");
+    // per parameter tensor: max |g16 - g32| / max |g32|
+    mm_model_config cfg = ffn_config();
+    mm_model m;
+    cr_assert_eq(mm_model_init(&m, &cfg, mm_backend_cpu(), 7), 0);
+    double worst = 0.0;
+    const char *worst_name = "";
+    for (int t = 0; t < m.n_table; t++) {
+        const mm_param *p = &m.table[t];
+        if (p->tied) continue;
+        const size_t off = (size_t)(p->data - m.params);
+        double e = 0.0, mx = 1e-12;
+        for (size_t i = 0; i < p->numel; i++) {
+            const double d = fabs((double)g16[off + i] - g32[off + i]);
+            if (!(d <= e)) e = d;
+            if (fabs(g32[off + i]) > mx) mx = fabs(g32[off + i]);
+        }
+        if (e / mx > worst) worst = e / mx, worst_name = p->name;
+    }
+    cr_expect(worst <= 3e-2, "gradients: %s is %.3g (relative) from fp32", worst_name, worst);
+    mm_model_free(&m);
+    free(g32), free(g16), free(gref);
+}
+
+static float bf(mm_bf16 b) { return mm_bf16_float(b); }
+// |got - want| within one bf16 ulp of want (or both tiny).
+static int within_ulp(float got, float want) {
+    const float ulp = fabsf(want) * (1.0f / 128.0f);
+    return fabsf(got - want) <= ulp + 1e-30f;
+}
+
+// The last layer's stored tensors against a recomputation from its input hres with plain loops.
+Test(ffn_bf16, the_stored_tensors_are_the_layers_values_rounded_to_bf16) {
+    const mm_backend *be = mm_test_cpu_ffn_bf16();
+    mm_model_config cfg = ffn_config();
+    mm_model m;
+    cr_assert_eq(mm_model_init(&m, &cfg, be, 7), 0, "%s", mm_error_message());
+    cr_assert_eq(be->set_precision(MM_PRECISION_BF16), 0);
+    int32_t X[N], Y[N];
+    batch(X, Y);
+    float loss;
+    cr_assert_eq(mm_model_forward(&m, X, Y, NULL, B, T, &loss, NULL), 0, "%s", mm_error_message());
+    cr_assert(m.ffn_bf16 && !m.a.ln2 && !m.a.h13 && !m.a.g && m.a.ln2_16 && m.a.h13_16 && m.a.g_16);
+    const int C = m.C, F = m.F, l = m.L - 1;
+    const float *hres = m.a.hres + (size_t)l * N * C, *xo = m.a.res + (size_t)(l + 1) * N * C;
+    const float *nw = m.layers[l].ffn_norm, *w13 = m.layers[l].w13, *w2 = m.layers[l].w2;
+    const mm_bf16 *ln2 = m.a.ln2_16 + (size_t)l * N * C, *h13 = m.a.h13_16 + (size_t)l * N * 2 * F;
+    const mm_bf16 *g = m.a.g_16 + (size_t)l * N * F;
+    int bad_ln = 0, bad_h = 0, bad_g = 0, bad_out = 0;
+    for (int r = 0; r < N; r++) {
+        const float *x = hres + (size_t)r * C;
+        double ss = 0.0;
+        for (int c = 0; c < C; c++) ss += (double)x[c] * x[c];
+        const double rstd = 1.0 / sqrt(ss / C + cfg.norm_eps);
+        for (int c = 0; c < C; c++) bad_ln += !within_ulp(bf(ln2[(size_t)r * C + c]), (float)(x[c] * rstd * nw[c]));
+        for (int j = 0; j < 2 * F; j++) {  // h13 = bf16(ln2) bf16(w13)^T
+            double s = 0.0;
+            for (int c = 0; c < C; c++)
+                s += (double)bf(ln2[(size_t)r * C + c]) * bf((mm_bf16)mm_bf16_bits(w13[(size_t)j * C + c]));
+            bad_h += !within_ulp(bf(h13[(size_t)r * 2 * F + j]), (float)s);
+        }
+        for (int f = 0; f < F; f++) {
+            const double h1 = bf(h13[(size_t)r * 2 * F + f]), h3 = bf(h13[(size_t)r * 2 * F + F + f]);
+            bad_g += !within_ulp(bf(g[(size_t)r * F + f]), (float)(h1 / (1.0 + exp(-h1)) * h3));
+        }
+        for (int c = 0; c < C; c++) {  // out = hres + bf16(g) bf16(w2)^T, fp32
+            double s = x[c];
+            for (int f = 0; f < F; f++)
+                s += (double)bf(g[(size_t)r * F + f]) * bf((mm_bf16)mm_bf16_bits(w2[(size_t)c * F + f]));
+            bad_out += !(fabs(xo[(size_t)r * C + c] - s) <= 1e-5 * (1.0 + fabs(s)));
+        }
+    }
+    cr_expect_eq(bad_ln, 0, "%d of %d ln2 values off by more than a bf16 ulp", bad_ln, N * C);
+    cr_expect_eq(bad_h, 0, "%d of %d h13 values off by more than a bf16 ulp", bad_h, N * 2 * F);
+    cr_expect_eq(bad_g, 0, "%d of %d g values off by more than a bf16 ulp", bad_g, N * F);
+    cr_expect_eq(bad_out, 0, "%d of %d block outputs off", bad_out, N * C);
+    cr_assert_eq(be->set_precision(MM_PRECISION_FP32), 0);
+    mm_model_free(&m);
+}
+
+// Precision switches between steps re-lay out the buffers: fp32 -> bf16 -> fp32 -> bf16 on one
+// model gives each precision's own loss every time.
+Test(ffn_bf16, the_buffers_follow_the_precision) {
+    const mm_backend *be = mm_test_cpu_ffn_bf16();
+    mm_model_config cfg = ffn_config();
+    mm_model m;
+    cr_assert_eq(mm_model_init(&m, &cfg, be, 7), 0, "%s", mm_error_message());
+    int32_t X[N], Y[N];
+    batch(X, Y);
+    const mm_precision order[] = {MM_PRECISION_FP32, MM_PRECISION_BF16, MM_PRECISION_FP32, MM_PRECISION_BF16};
+    float loss[4];
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(be->set_precision(order[i]), 0);
+        cr_assert_eq(mm_model_forward(&m, X, Y, NULL, B, T, &loss[i], NULL), 0, "%s", mm_error_message());
+        cr_assert_eq(mm_model_backward(&m, 1.0f), 0, "%s", mm_error_message());
+        cr_expect_eq(m.ffn_bf16, order[i] == MM_PRECISION_BF16);
+        cr_expect_eq(m.a.ln2 == NULL, order[i] == MM_PRECISION_BF16);
+    }
+    cr_expect_eq(loss[0], loss[2], "fp32 %.9g then %.9g", loss[0], loss[2]);
+    cr_expect_eq(loss[1], loss[3], "bf16 %.9g then %.9g", loss[1], loss[3]);
+    cr_expect_neq(loss[0], loss[1]);
+    cr_assert_eq(be->set_precision(MM_PRECISION_FP32), 0);
+    mm_model_free(&m);
+}
