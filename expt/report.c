@@ -211,13 +211,17 @@ static void ex_computed_on(ex_buf *b, const ex_project *p, const char *version) 
     char *path = ex_out_file(p, version, "progress.json");
     json_t *pr = path && ex_exists(path) ? ex_json_load(path, NULL) : NULL;
     const char *dev = ex_json_str(pr, "device"), *prec = ex_json_str(pr, "precision");
-    const char *att = ex_json_str(pr, "attention");
+    const char *att = ex_json_str(pr, "attention"), *ffn = ex_json_str(pr, "ffn");
     if (dev) {
         ex_buf_md_cell(b, dev, 300);
         if (prec) ex_buf_printf(b, ", %s matmuls", prec);
         if (att) {
             ex_buf_puts(b, ", attention: ");
             ex_buf_md_cell(b, att, 40);
+        }
+        if (ffn) {
+            ex_buf_puts(b, ", feed-forward: ");
+            ex_buf_md_cell(b, ffn, 40);
         }
     } else {
         ex_buf_puts(b, "-");

@@ -338,6 +338,8 @@ static size_t mm_att_state_floats(const mm_model *m, int B, int T) {
     return (size_t)B * m->H * T * T;
 }
 
+const char *mm_model_ffn_storage(const mm_model *m) { return mm_ffn_bf16_now(m) ? "bf16" : NULL; }
+
 const char *mm_model_attention_implementation(const mm_model *m, int B, int T) {
     const mm_backend *b = m->be;
     return b->attention_implementation ? b->attention_implementation(B, T, T, m->H, m->hs) : NULL;

@@ -12,6 +12,7 @@
 #include "cuda/ops_math.h"
 #include "minimind/error.h"
 #include "minimind/model.h"
+#include "minimind/profile.h"
 
 enum { B = 2, T = 16, N = B * T };
 
@@ -159,8 +160,54 @@ Test(ffn_bf16, the_buffers_follow_the_precision) {
         cr_expect_eq(m.a.ln2 == NULL, order[i] == MM_PRECISION_BF16);
     }
     cr_expect_eq(loss[0], loss[2], "fp32 %.9g then %.9g", loss[0], loss[2]);
+    cr_expect_str_eq(mm_model_ffn_storage(&m) ? mm_model_ffn_storage(&m) : "(none)", "bf16", "runs record it");
     cr_expect_eq(loss[1], loss[3], "bf16 %.9g then %.9g", loss[1], loss[3]);
     cr_expect_neq(loss[0], loss[1]);
+    cr_assert_eq(be->set_precision(MM_PRECISION_FP32), 0);
+    mm_model_free(&m);
+}
+
+static const mm_profile_op *find_op(const char *name) {
+    int n;
+    const mm_profile_op *ops = mm_profile_ops(&n);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(ops[i].name, name)) return &ops[i];
+    cr_assert_fail("no op %s in the profile", name);
+    return NULL;
+}
+
+// Through the timed backend: each bf16 op counted where the path calls it, and the step's products
+// still add up to the model's FLOP count (the MFU numerator).
+Test(ffn_bf16, the_profile_counts_the_bf16_ops_and_the_products_add_up) {
+    const mm_backend *be = mm_backend_profiled(mm_test_cpu_ffn_bf16());
+    mm_model_config cfg = ffn_config();
+    mm_model m;
+    cr_assert_eq(mm_model_init(&m, &cfg, be, 7), 0, "%s", mm_error_message());
+    cr_assert_eq(be->set_precision(MM_PRECISION_BF16), 0);
+    cr_expect_null(mm_model_ffn_storage(&(mm_model){.be = mm_backend_cpu(), .F = 1}), "the CPU stores fp32");
+    int32_t X[N], Y[N];
+    batch(X, Y);
+    float loss;
+    mm_profile_reset();
+    cr_assert_eq(mm_model_forward(&m, X, Y, NULL, B, T, &loss, NULL), 0, "%s", mm_error_message());
+    cr_assert_eq(mm_model_backward(&m, 1.0f), 0, "%s", mm_error_message());
+    const long L = m.L;
+    cr_expect_eq(find_op("to_bf16")->calls, 2 * L, "the weights' copies and dres, per layer");
+    cr_expect_eq(find_op("rmsnorm_forward_bf16")->calls, L);
+    cr_expect_eq(find_op("swiglu_forward_bf16")->calls, L);
+    cr_expect_eq(find_op("swiglu_backward_bf16")->calls, L);
+    cr_expect_eq(find_op("matmul_forward_bf16")->calls, L);
+    cr_expect_eq(find_op("matmul_forward_residual_bf16")->calls, L);
+    cr_expect_eq(find_op("matmul_backward_bf16")->calls, 2 * L);
+    cr_expect_eq(find_op("swiglu_forward")->calls, 0, "the fp32 SwiGLU ran too");
+    const char *products[] = {"matmul_forward",        "matmul_backward",      "matmul_forward_residual",
+                              "matmul_forward_bf16",   "matmul_backward_bf16", "matmul_forward_residual_bf16",
+                              "attention_forward",     "attention_backward",   "crossentropy_forward",
+                              "crossentropy_backward"};
+    double sum = 0.0;
+    for (size_t i = 0; i < sizeof products / sizeof products[0]; i++) sum += find_op(products[i])->flops;
+    const double model = mm_model_train_flops(&m, B, T);
+    cr_expect(fabs(sum - model) <= 1e-9 * model, "ops' products %.9g FLOP, model %.9g", sum, model);
     cr_assert_eq(be->set_precision(MM_PRECISION_FP32), 0);
     mm_model_free(&m);
 }

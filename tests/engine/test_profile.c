@@ -166,7 +166,8 @@ Test(profile, the_ops_products_add_up_to_the_models_flops) {
     const char *products[] = {"matmul_forward",        "matmul_backward",     "matmul_forward_residual",
                               "attention_forward",     "attention_backward",  "crossentropy_forward",
                               "crossentropy_backward", "memory_topk",         "memory_topk_backward",
-                              "memory_read_forward",   "memory_read_backward"};
+                              "memory_read_forward",   "memory_read_backward", "matmul_forward_bf16",
+                              "matmul_backward_bf16",  "matmul_forward_residual_bf16"};
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         json_t *j = bench_json_model(1, types[t]);
         json_t *p = json_object_get(j, "profile");

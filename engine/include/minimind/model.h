@@ -217,5 +217,9 @@ double mm_model_train_flops(const mm_model *m, int B, int T);
 // The attention computation a (B, T) training step takes on the model's backend in its current
 // precision (backend.h attention_implementation: "flash" / "gemm"); NULL when the backend has one.
 const char *mm_model_attention_implementation(const mm_model *m, int B, int T);
+// "bf16" when the training buffers keep the feed-forward block in bf16 in the backend's current
+// precision (backend.h ffn_bf16: CUDA in bf16, the dense model), as runs record it; NULL (fp32)
+// otherwise.
+const char *mm_model_ffn_storage(const mm_model *m);
 
 #endif
