@@ -96,6 +96,10 @@ saved
 # the 16 copies per step cost (tokens/s against bench_cuda_bf16.json)
 MM_CUDA_RESIDUAL=copy bench --device cuda --precision bf16 --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
     | tee "$LOGS/bench_cuda_bf16_residual_copy.json" || status=1
+# bf16 with the feed-forward block's activations in fp32 (the default stores them in bf16): what the
+# bf16 storage gains (docs/benchmarks.md, "the feed-forward block in bf16"), with the per-op split
+MM_CUDA_FFN=fp32 bench --device cuda --precision bf16 --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
+    --profile | tee "$LOGS/bench_cuda_bf16_ffn_fp32.json" || status=1
 # batch 64 × 512 (the issue fixes T only): the larger products' share of the step (floors: 49 %
 # MFU at batch 64 against 45 % at 16 with fp32 activations)
 bench --device cuda --precision bf16 --seq-len 512 --batch 64 --steps 10 --warmup-steps 2 \
