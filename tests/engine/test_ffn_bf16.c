@@ -13,6 +13,7 @@
 #include "minimind/error.h"
 #include "minimind/model.h"
 #include "minimind/profile.h"
+#include "profile_util.h"
 
 enum { B = 2, T = 16, N = B * T };
 
@@ -28,19 +29,25 @@ static void batch(int32_t *X, int32_t *Y) {
     for (int i = 0; i < N; i++) X[i] = (i * 37 + 5) % 97, Y[i] = (i * 11 + 3) % 97;
 }
 
-// Loss of one forward/backward of a fresh model (seed 7) on be in precision p; grads copied out.
-static float loss_and_grads(const mm_backend *be, mm_precision p, float *grads, size_t *n) {
+// A fresh model (seed 7) on be, the backend in precision p, and the batch.
+static void start(mm_model *m, const mm_backend *be, mm_precision p, int32_t *X, int32_t *Y) {
     mm_model_config cfg = ffn_config();
-    mm_model m;
-    cr_assert_eq(mm_model_init(&m, &cfg, be, 7), 0, "%s", mm_error_message());
+    cr_assert_eq(mm_model_init(m, &cfg, be, 7), 0, "%s", mm_error_message());
     cr_assert_eq(be->set_precision(p), 0);
-    int32_t X[N], Y[N];
     batch(X, Y);
+}
+
+// Loss of one forward/backward of a fresh model on be in precision p; grads copied out.
+static float loss_and_grads(const mm_backend *be, mm_precision p, float *grads, size_t *n) {
+    mm_model m;
+    int32_t X[N], Y[N];
+    start(&m, be, p, X, Y);
     float loss = 0.0f;
     mm_model_zero_grad(&m);
     cr_assert_eq(mm_model_forward(&m, X, Y, NULL, B, T, &loss, NULL), 0, "%s", mm_error_message());
     cr_expect_eq(m.ffn_bf16, p == MM_PRECISION_BF16 && be->ffn_bf16 != NULL, "ffn_bf16 %d in precision %d",
                  m.ffn_bf16, (int)p);
+    cr_expect_eq(mm_model_ffn_storage(&m) != NULL, m.ffn_bf16, "what runs record");
     cr_assert_eq(mm_model_backward(&m, 1.0f), 0, "%s", mm_error_message());
     if (grads) memcpy(grads, m.grads, m.num_params * sizeof(float));
     *n = m.num_params;
@@ -95,12 +102,10 @@ static int within_ulp(float got, float want) {
 // The last layer's stored tensors against a recomputation from its input hres with plain loops.
 Test(ffn_bf16, the_stored_tensors_are_the_layers_values_rounded_to_bf16) {
     const mm_backend *be = mm_test_cpu_ffn_bf16();
-    mm_model_config cfg = ffn_config();
     mm_model m;
-    cr_assert_eq(mm_model_init(&m, &cfg, be, 7), 0, "%s", mm_error_message());
-    cr_assert_eq(be->set_precision(MM_PRECISION_BF16), 0);
     int32_t X[N], Y[N];
-    batch(X, Y);
+    start(&m, be, MM_PRECISION_BF16, X, Y);
+    const mm_model_config cfg = m.config;
     float loss;
     cr_assert_eq(mm_model_forward(&m, X, Y, NULL, B, T, &loss, NULL), 0, "%s", mm_error_message());
     cr_assert(m.ffn_bf16 && !m.a.ln2 && !m.a.h13 && !m.a.g && m.a.ln2_16 && m.a.h13_16 && m.a.g_16);
@@ -145,11 +150,9 @@ Test(ffn_bf16, the_stored_tensors_are_the_layers_values_rounded_to_bf16) {
 // model gives each precision's own loss every time.
 Test(ffn_bf16, the_buffers_follow_the_precision) {
     const mm_backend *be = mm_test_cpu_ffn_bf16();
-    mm_model_config cfg = ffn_config();
     mm_model m;
-    cr_assert_eq(mm_model_init(&m, &cfg, be, 7), 0, "%s", mm_error_message());
     int32_t X[N], Y[N];
-    batch(X, Y);
+    start(&m, be, MM_PRECISION_FP32, X, Y);
     const mm_precision order[] = {MM_PRECISION_FP32, MM_PRECISION_BF16, MM_PRECISION_FP32, MM_PRECISION_BF16};
     float loss[4];
     for (int i = 0; i < 4; i++) {
@@ -167,26 +170,13 @@ Test(ffn_bf16, the_buffers_follow_the_precision) {
     mm_model_free(&m);
 }
 
-static const mm_profile_op *find_op(const char *name) {
-    int n;
-    const mm_profile_op *ops = mm_profile_ops(&n);
-    for (int i = 0; i < n; i++)
-        if (!strcmp(ops[i].name, name)) return &ops[i];
-    cr_assert_fail("no op %s in the profile", name);
-    return NULL;
-}
-
 // Through the timed backend: each bf16 op counted where the path calls it, and the step's products
 // still add up to the model's FLOP count (the MFU numerator).
 Test(ffn_bf16, the_profile_counts_the_bf16_ops_and_the_products_add_up) {
     const mm_backend *be = mm_backend_profiled(mm_test_cpu_ffn_bf16());
-    mm_model_config cfg = ffn_config();
     mm_model m;
-    cr_assert_eq(mm_model_init(&m, &cfg, be, 7), 0, "%s", mm_error_message());
-    cr_assert_eq(be->set_precision(MM_PRECISION_BF16), 0);
-    cr_expect_null(mm_model_ffn_storage(&(mm_model){.be = mm_backend_cpu(), .F = 1}), "the CPU stores fp32");
     int32_t X[N], Y[N];
-    batch(X, Y);
+    start(&m, be, MM_PRECISION_BF16, X, Y);
     float loss;
     mm_profile_reset();
     cr_assert_eq(mm_model_forward(&m, X, Y, NULL, B, T, &loss, NULL), 0, "%s", mm_error_message());

@@ -9,16 +9,9 @@
 #include "minimind/error.h"
 #include "minimind/model.h"
 #include "minimind/profile.h"
+#include "profile_util.h"
 #include "test_util.h"
 
-static const mm_profile_op *find_op(const char *name) {
-    int n;
-    const mm_profile_op *ops = mm_profile_ops(&n);
-    for (int i = 0; i < n; i++)
-        if (!strcmp(ops[i].name, name)) return &ops[i];
-    cr_assert_fail("no op %s in the profile", name);
-    return NULL;
-}
 
 // Loss and gradients of one forward/backward on `be`; the gradients are copied into grads.
 static float loss_and_grads(const mm_backend *be, float *grads, size_t *n) {
