@@ -2,17 +2,21 @@
 // layer's top-K exactly, ties included), the whole model's loss and gradients (also `model` and
 // `model_no_feed`), 20 training steps' losses, resume exactness on the device; mixed precision:
 // the matmuls and attention in bf16 / fp16 (looser tolerances) and 20 steps in bf16 and in fp16
-// with loss scaling, against the CPU's fp32.
+// with loss scaling, against the CPU's fp32; the feed-forward block's bf16 ops against their CPU
+// reference (engine/src/cpu/ffn_bf16.c).
 // Without a usable GPU (no driver, no device, or a build without CUDA) these tests SKIP with a
 // printed "no CUDA device: REASON" line — also under MM_REQUIRE_PEERS=1 (CI has no GPU); set
 // MM_REQUIRE_GPU=1 (scripts/gpu_check.sh does) to make a missing GPU a failure.
 // The device-selection tests at the end run everywhere and check the no-GPU behaviour of the CLI.
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu/cpu_ops.h"    // the bf16 feed-forward ops' reference (engine/src/cpu/ffn_bf16.c)
+#include "cuda/ops_math.h"  // mm_bf16_float
 #include "minimind/backend.h"
 #include "minimind/device.h"
 #include "minimind/loss_scale.h"
@@ -1049,6 +1053,295 @@ Test(cuda, twenty_steps_bf16_and_fp16_close_to_cpu_fp32) {
         cr_expect(fabsf(lc[s] - lh[s]) < 2e-2f * lc[s], "fp16 step %d: cpu fp32 %.6f gpu fp16 %.6f", s, lc[s], lh[s]);
     cr_expect(skipped <= 5, "%d of 20 fp16 steps skipped (the scale should settle within a few)", skipped);
     cr_expect(lh[19] < lh[0], "the loss went down in fp16 (%.4f -> %.4f)", lh[0], lh[19]);
+}
+
+// ---- the feed-forward block in bf16 (backend.h; the reference: engine/src/cpu/ffn_bf16.c) ----
+
+// n random values in (-s, s) rounded to bf16.
+static mm_bf16 *hrand_bf16(size_t n, float s) {
+    float *f = hrand(n, s);
+    mm_bf16 *b = malloc((n ? n : 1) * sizeof(mm_bf16));
+    cr_assert(b);
+    mm_cpu_to_bf16(b, f, n);
+    free(f);
+    return b;
+}
+static mm_bf16 *hzero_bf16(size_t n) {
+    mm_bf16 *p = calloc(n ? n : 1, sizeof(mm_bf16));
+    cr_assert(p);
+    return p;
+}
+// A device copy of n bf16 values starting `skew` values into its allocation (*base: to free): a
+// skew of 1 leaves the data 2 bytes past a 16-byte boundary, 2 leaves it 4 bytes past.
+static mm_bf16 *up_skewed_bf16(const mm_backend *be, const mm_bf16 *h, size_t n, int skew, void **base) {
+    *base = be->alloc((n + (size_t)skew) * sizeof(mm_bf16));
+    cr_assert(*base, "%s", mm_error_message());
+    mm_bf16 *d = (mm_bf16 *)*base + skew;
+    be->copy_h2d(d, h, n * sizeof(mm_bf16));
+    return d;
+}
+static mm_bf16 *down_bf16(const mm_backend *be, const void *d, size_t n) {
+    mm_bf16 *h = hzero_bf16(n);
+    be->copy_d2h(h, d, n * sizeof(mm_bf16));
+    cr_assert(!be->check || be->check() == 0, "%s", mm_error_message());
+    return h;
+}
+
+// Steps between two bf16 values along the number line (+0 and -0 are one point); two NaNs
+// (whatever their payloads: a GPU's conversion makes 0x7FFF, the reference 0x7FC0) are 0 apart, a
+// NaN and a number LONG_MAX.
+static long bf16_ulps(mm_bf16 a, mm_bf16 b) {
+    const int an = isnan(mm_bf16_float(a)), bn = isnan(mm_bf16_float(b));
+    if (an || bn) return an && bn ? 0 : LONG_MAX;
+    const long oa = a & 0x8000u ? -(long)(a & 0x7FFFu) : (long)a,
+               ob = b & 0x8000u ? -(long)(b & 0x7FFFu) : (long)b;
+    return labs(oa - ob);
+}
+
+// bf16 results on the device against the reference's: none more than max_ulp steps away, and at
+// most 1 % (+1) of them off at all — an fp32 value a few fp32 ulps away rounds to the other bf16
+// neighbour only near a boundary; a conversion that truncates, or rounds ties away, moves far more.
+static void expect_bf16_ulps(const mm_backend *be, const void *dgpu, const mm_bf16 *ref, size_t n,
+                             long max_ulp, const char *what) {
+    mm_bf16 *h = down_bf16(be, dgpu, n);
+    size_t bad = 0, first = 0, off = 0;
+    for (size_t i = 0; i < n; i++) {
+        const long u = bf16_ulps(h[i], ref[i]);
+        off += u != 0;
+        if (u > max_ulp && !bad++) first = i;
+    }
+    cr_expect(
+        bad == 0,
+        "%s: %zu of %zu values more than %ld bf16 ulp from the reference (first: [%zu] 0x%04x, want 0x%04x)",
+        what, bad, n, max_ulp, first, bad ? h[first] : 0, bad ? ref[first] : 0);
+    cr_expect(off <= n / 100 + 1,
+              "%s: %zu of %zu values differ from the reference: more than rounding-boundary flips", what, off,
+              n);
+    free(h);
+}
+
+// bf16 products against the reference's: |gpu - cpu| <= one bf16 ulp of cpu + rel * max |cpu|
+// (fp32 sums in another order, each then rounded once: they may round to neighbours).
+static void expect_bf16_near(const mm_backend *be, const void *dgpu, const mm_bf16 *ref, size_t n, double rel,
+                             const char *what) {
+    mm_bf16 *h = down_bf16(be, dgpu, n);
+    double m = 1e-3;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(mm_bf16_float(ref[i])));
+    size_t bad = 0, first = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint32_t mag = ref[i] & 0x7FFFu;
+        const double ulp = mm_bf16_float(mag + 1) - mm_bf16_float(mag);
+        const double d = fabs((double)mm_bf16_float(h[i]) - mm_bf16_float(ref[i]));
+        if (!(d <= ulp + rel * m) && !bad++) first = i;  // NaN fails
+    }
+    cr_expect(bad == 0, "%s: %zu of %zu values further than 1 bf16 ulp + %g x %g (first: [%zu] %g, want %g)",
+              what, bad, n, rel, m, first, bad ? mm_bf16_float(h[first]) : 0.0,
+              bad ? mm_bf16_float(ref[first]) : 0.0);
+    free(h);
+}
+
+// to_bf16 of n values, src `ss` floats and dst `ds` bf16 values into their allocations, against
+// the reference bit for bit: ties to even both ways, the largest float (to inf), infinities, -0,
+// subnormals, NaNs (a signalling one would truncate to inf) first, then random values; the value
+// after dst's end stays as it was.
+static void to_bf16_case(const mm_backend *g, size_t n, int ss, int ds) {
+    static const uint32_t special[] = {0x3F808000u, 0x3F818000u, 0x3F808001u, 0x3F807FFFu, 0xBF818000u,
+                                       0x80000000u, 0x7F800000u, 0xFF800000u, 0x7F7FFFFFu, 0x7F7F7FFFu,
+                                       0x00000001u, 0x00018000u, 0x807FFFFFu, 0x7FC00000u, 0x7F800001u};
+    float *x = hrand(n, 8);
+    for (size_t i = 0; i < n && i < sizeof special / sizeof special[0]; i++) memcpy(&x[i], &special[i], 4);
+    mm_bf16 *want = hzero_bf16(n + 1), *fill = hzero_bf16(n + 1);
+    for (size_t i = 0; i <= n; i++) fill[i] = 0x1234;
+    mm_cpu_to_bf16(want, x, n);
+    want[n] = 0x1234;
+    void *b1, *b2;
+    float *x_d = up_skewed(g, x, n, ss, &b1);
+    mm_bf16 *y_d = up_skewed_bf16(g, fill, n + 1, ds, &b2);
+    g->to_bf16(y_d, x_d, n);
+    char what[96];
+    snprintf(what, sizeof what, "to_bf16, n %zu, src %d floats and dst %d values in", n, ss, ds);
+    expect_bf16_ulps(g, y_d, want, n + 1, 0, what);
+    FREE_DEV(g, b1, b2);
+    FREE_HOST(x, want, fill);
+}
+
+// rmsnorm_forward_bf16 and the SwiGLU pair in bf16 over rows of L (C = F = L), the fp32 buffers `fs`
+// floats and the bf16 ones `hs` values into their allocations: at most 1 bf16 ulp from the
+// reference (another expf or summation order may move a value across a rounding boundary).
+static void norm_gate_case(const mm_backend *g, int N, int L, int fs, int hs) {
+    const size_t nl = (size_t)N * L;
+    char what[96];
+    void *b1, *b2, *b3, *b4;
+    float *x = hrand(nl, 1), *w = hrand(L, 1), *r = hzero(N), *r_d = up(g, r, 4u * N);
+    mm_bf16 *y = hzero_bf16(nl), *y0 = hrand_bf16(nl, 1);
+    float *x_d = up_skewed(g, x, nl, fs, &b1), *w_d = up_skewed(g, w, L, fs, &b2);
+    mm_bf16 *y_d = up_skewed_bf16(g, y0, nl, hs, &b3);
+    mm_cpu_rmsnorm_forward_bf16(y, r, x, w, N, L, 1e-5f);
+    g->rmsnorm_forward_bf16(y_d, r_d, x_d, w_d, N, L, 1e-5f);
+    snprintf(what, sizeof what, "rmsnorm_forward_bf16 out, C %d, skews %d / %d", L, fs, hs);
+    expect_bf16_ulps(g, y_d, y, nl, 1, what);
+    expect_close(g, r_d, r, N, 1e-5, "rmsnorm_forward_bf16 rstd");
+    FREE_DEV(g, b1, b2, b3, r_d);
+    FREE_HOST(x, w, r, y, y0);
+    mm_bf16 *h13 = hrand_bf16(2 * nl, 4), *gg = hzero_bf16(nl), *dg = hrand_bf16(nl, 1),
+            *dh = hzero_bf16(2 * nl);
+    mm_bf16 *h13_d = up_skewed_bf16(g, h13, 2 * nl, hs, &b1), *gg_d = up_skewed_bf16(g, dg, nl, hs, &b2);
+    mm_bf16 *dg_d = up_skewed_bf16(g, dg, nl, hs, &b3), *dh_d = up_skewed_bf16(g, h13, 2 * nl, hs, &b4);
+    mm_cpu_swiglu_forward_bf16(gg, h13, N, L);
+    g->swiglu_forward_bf16(gg_d, h13_d, N, L);
+    snprintf(what, sizeof what, "swiglu_forward_bf16, F %d, skew %d", L, hs);
+    expect_bf16_ulps(g, gg_d, gg, nl, 1, what);
+    mm_cpu_swiglu_backward_bf16(dh, dg, h13, N, L);
+    g->swiglu_backward_bf16(dh_d, dg_d, h13_d, N, L);
+    snprintf(what, sizeof what, "swiglu_backward_bf16, F %d, skew %d", L, hs);
+    expect_bf16_ulps(g, dh_d, dh, 2 * nl, 1, what);
+    FREE_DEV(g, b1, b2, b3, b4);
+    FREE_HOST(h13, gg, dg, dh);
+}
+
+// The products of a bf16 linear layer inp (M,K) -> (M,N) against the reference: fp32 results within
+// 1e-5 of the largest (exact bf16 products, fp32 sums in another order), bf16 results within one
+// ulp more; the residual read only; between two bf16 residual products an fp32 one of the same
+// shape on the widened operands (exact in the bf16 precision: the same numbers), so each takes
+// its own cuBLASLt plan (a plan for the other operand type reads them wrong); dinp overwritten
+// (fp32 and bf16), dw accumulated twice.
+static void ffn_product_case(const mm_backend *g, int M, int K, int N) {
+    const size_t mk = (size_t)M * K, nk = (size_t)N * K, mn = (size_t)M * N;
+    mm_bf16 *x = hrand_bf16(mk, 1), *w = hrand_bf16(nk, 1), *dy = hrand_bf16(mn, 1);
+    mm_bf16 *y = hzero_bf16(mn), *dxb = hzero_bf16(mk), *junk = hrand_bf16(mn > mk ? mn : mk, 1);
+    float *res = hrand(mn, 1), *out = hzero(mn), *dw = hrand(nk, 1), *dxf = hzero(mk);
+    float *junkf = hrand(mn > mk ? mn : mk, 1);  // what the outputs hold before: overwritten
+    mm_bf16 *x_d = up(g, x, 2 * mk), *w_d = up(g, w, 2 * nk), *dy_d = up(g, dy, 2 * mn);
+    mm_bf16 *y_d = up(g, junk, 2 * mn), *dxb_d = up(g, junk, 2 * mk);
+    float *res_d = up(g, res, 4 * mn), *out_d = up(g, junkf, 4 * mn);
+    float *dw_d = up(g, dw, 4 * nk), *dxf_d = up(g, junkf, 4 * mk);
+    char what[96];
+    mm_cpu_matmul_forward_bf16(y, x, w, M, K, N);
+    g->matmul_forward_bf16(y_d, x_d, w_d, M, K, N);
+    snprintf(what, sizeof what, "matmul_forward_bf16 (%d,%d) x (%d,%d)^T", M, K, N, K);
+    expect_bf16_near(g, y_d, y, mn, 1e-5, what);
+    mm_cpu_matmul_forward_residual_bf16(out, res, x, w, M, K, N);
+    float *xf = hzero(mk), *wf = hzero(nk);  // the bf16 operands widened
+    for (size_t i = 0; i < mk; i++) xf[i] = mm_bf16_float(x[i]);
+    for (size_t i = 0; i < nk; i++) wf[i] = mm_bf16_float(w[i]);
+    float *xf_d = up(g, xf, 4 * mk), *wf_d = up(g, wf, 4 * nk);
+    for (int pass = 0; pass < 3; pass++) {  // bf16, fp32, bf16 operands
+        g->copy_h2d(out_d, junkf, 4 * mn);
+        if (pass == 1)
+            g->matmul_forward_residual(out_d, res_d, xf_d, wf_d, M, K, N);
+        else
+            g->matmul_forward_residual_bf16(out_d, res_d, x_d, w_d, M, K, N);
+        snprintf(what, sizeof what, "matmul_forward_residual%s (%d,%d) x (%d,%d)^T", pass == 1 ? "" : "_bf16",
+                 M, K, N, K);
+        expect_close(g, out_d, out, mn, 1e-5, what);
+    }
+    expect_close(g, res_d, res, mn, 0, "the residual is read only");
+    FREE_DEV(g, xf_d, wf_d);
+    FREE_HOST(xf, wf);
+    mm_cpu_matmul_backward_bf16(dxf, MM_STORE_F32, dw, dy, x, w, M, K, N);
+    g->matmul_backward_bf16(dxf_d, MM_STORE_F32, dw_d, dy_d, x_d, w_d, M, K, N);
+    snprintf(what, sizeof what, "matmul_backward_bf16 fp32 dinp, M %d K %d N %d", M, K, N);
+    expect_close(g, dxf_d, dxf, mk, 1e-5, what);
+    expect_close(g, dw_d, dw, nk, 1e-5, "matmul_backward_bf16 dw (once)");
+    mm_cpu_matmul_backward_bf16(dxb, MM_STORE_BF16, dw, dy, x, w, M, K, N);
+    g->matmul_backward_bf16(dxb_d, MM_STORE_BF16, dw_d, dy_d, x_d, w_d, M, K, N);
+    snprintf(what, sizeof what, "matmul_backward_bf16 bf16 dinp, M %d K %d N %d", M, K, N);
+    expect_bf16_near(g, dxb_d, dxb, mk, 1e-5, what);
+    expect_close(g, dw_d, dw, nk, 1e-5, "matmul_backward_bf16 dw (twice)");
+    FREE_DEV(g, x_d, w_d, dy_d, y_d, dxb_d, res_d, out_d, dw_d, dxf_d);
+    FREE_HOST(x, w, dy, y, dxb, junk, res, out, dw, dxf, junkf);
+}
+
+// The ops with nothing to do (no rows, no values) change nothing and launch nothing (a grid of 0
+// blocks is an invalid launch); dw += a sum over no rows is unchanged.
+static void ffn_zero_sized_case(const mm_backend *g) {
+    enum { NB = 2048 };
+    float *h = hrand(NB, 1), *buf = up(g, h, sizeof(float) * NB);
+    float *f = buf, *rstd = buf + 256, *w = buf + 512, *dw = buf + 768, *res = buf + 1024;
+    mm_bf16 *a = (mm_bf16 *)(buf + 1280), *b = (mm_bf16 *)(buf + 1536), *c = (mm_bf16 *)(buf + 1792);
+    const int C = 8, F = 4, K = 8, N = 4;
+    g->to_bf16(a, f, 0);
+    g->rmsnorm_forward_bf16(a, rstd, f, w, 0, C, 1e-5f);
+    g->swiglu_forward_bf16(a, b, 0, F);
+    g->swiglu_forward_bf16(a, b, 3, 0);
+    g->swiglu_backward_bf16(a, b, c, 0, F);
+    g->matmul_forward_bf16(a, b, c, 0, K, N);
+    g->matmul_forward_residual_bf16(f, res, b, c, 0, K, N);
+    g->matmul_backward_bf16(a, MM_STORE_BF16, dw, b, c, (const mm_bf16 *)w, 0, K, N);
+    g->matmul_backward_bf16(f, MM_STORE_F32, dw, b, c, (const mm_bf16 *)w, 0, K, N);
+    cr_assert(!g->check || g->check() == 0, "a zero-sized bf16 FFN call failed: %s", mm_error_message());
+    expect_close(g, buf, h, NB, 0, "zero-sized bf16 FFN calls left the buffers as they were");
+    g->free(buf);
+    free(h);
+}
+
+// Every op of the bf16 feed-forward block against the CPU reference: to_bf16 bit for bit (its
+// 16-byte / 8-byte vector path with a scalar tail, and scalar alone: unaligned source or
+// destination, fewer than 4 values); RMSNorm and SwiGLU in bf16 within 1 ulp on rows that take
+// the vector path (MiniMind: C = 512, F = 1408; 8-byte aligned bf16 rows) and the scalar one
+// (buffers 2 or 4 bytes off alignment, an odd width); the products at MiniMind's FFN shapes
+// (w13: C 512 -> 2F 2816, w2: 1408 -> 512) and an odd one, the residual product also through
+// cuBLASLt's fallback (MM_CUDA_RESIDUAL=copy); zero-sized calls.
+Test(cuda, ffn_bf16_ops_match_the_cpu_reference) {
+    const mm_backend *g = need_gpu();
+    cr_assert(g->ffn_bf16 && g->to_bf16 && g->rmsnorm_forward_bf16 && g->swiglu_forward_bf16 &&
+                  g->swiglu_backward_bf16 && g->matmul_forward_bf16 && g->matmul_forward_residual_bf16 &&
+                  g->matmul_backward_bf16,
+              "the CUDA backend has every op of the bf16 feed-forward block");
+    set_prec(g, "bf16");
+    to_bf16_case(g, 1031, 0, 0);  // 257 vectors + 3 values
+    to_bf16_case(g, 1031, 1, 0);  // source 4 bytes off
+    to_bf16_case(g, 1031, 0, 1);  // destination 2 bytes off
+    to_bf16_case(g, 1031, 0, 2);  // destination 4 bytes off (not 8)
+    to_bf16_case(g, 4096, 4, 4);  // both offset and still aligned: vectors only
+    to_bf16_case(g, 3, 0, 0);
+    const struct {
+        int len, fs, hs;
+    } rows[] = {{512, 0, 0}, {1408, 0, 0}, {96, 1, 1}, {40, 0, 2}, {44, 0, 4}, {37, 0, 0}};
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++)
+        norm_gate_case(g, 21, rows[k].len, rows[k].fs, rows[k].hs);
+    ffn_product_case(g, 33, 512, 2816);
+    ffn_product_case(g, 33, 1408, 512);
+    ffn_product_case(g, 45, 37, 29);
+    cr_assert(setenv("MM_CUDA_RESIDUAL", "copy", 1) == 0);
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+    ffn_product_case(g, 45, 37, 29);
+    cr_assert(unsetenv("MM_CUDA_RESIDUAL") == 0);
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+    ffn_zero_sized_case(g);
+    set_prec(g, "fp32");
+}
+
+// ffn_bf16() is 1 in bf16 only, and MM_CUDA_FFN (read when the backend starts) turns it off with
+// "fp32"; "bf16", empty or unset keep it; anything else is refused, naming the variable.
+Test(cuda, ffn_bf16_follows_the_precision_and_MM_CUDA_FFN) {
+    const mm_backend *g = need_gpu();
+    const char *const precs[] = {"bf16", "fp32", "fp16"};
+    for (int i = 0; i < 3; i++) {
+        set_prec(g, precs[i]);
+        cr_expect_eq(g->ffn_bf16(), i == 0, "%s: ffn_bf16() = %d", precs[i], g->ffn_bf16());
+    }
+    set_prec(g, "bf16");
+    cr_assert(setenv("MM_CUDA_FFN", "sideways", 1) == 0);
+    cr_expect(mm_backend_cuda(0) == NULL, "an unknown MM_CUDA_FFN must be refused");
+    cr_expect(strstr(mm_error_message(), "MM_CUDA_FFN=sideways: expected bf16 or fp32") != NULL, "%s",
+              mm_error_message());
+    const struct {
+        const char *value;
+        int on;
+    } envs[] = {{"fp32", 0}, {"bf16", 1}, {"fp32", 0}, {"", 1}};
+    for (int i = 0; i < 4; i++) {
+        cr_assert(setenv("MM_CUDA_FFN", envs[i].value, 1) == 0);
+        cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+        cr_expect_eq(g->ffn_bf16(), envs[i].on, "MM_CUDA_FFN=%s in bf16: ffn_bf16() = %d", envs[i].value,
+                     g->ffn_bf16());
+    }
+    cr_assert(setenv("MM_CUDA_FFN", "fp32", 1) == 0);
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+    cr_assert(unsetenv("MM_CUDA_FFN") == 0);
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+    cr_expect_eq(g->ffn_bf16(), 1, "MM_CUDA_FFN unset: the bf16 block in bf16");
+    set_prec(g, "fp32");
 }
 
 // ---- zero-sized calls (no rows / no batch / no parameters) ----

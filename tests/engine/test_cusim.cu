@@ -3,13 +3,17 @@
 // code a GPU would punish fails here too: an unsynchronised shared-memory read, a warp collective
 // naming an exited lane, a host pointer as a kernel argument, an empty grid, bad cuBLAS leading
 // dimensions, overlapping batch outputs, copies in the wrong direction. cuBLAS products against
-// a double-precision reference, with bf16 / fp16 input rounding for the FAST compute types.
+// a double-precision reference, with bf16 / fp16 input rounding for the FAST compute types; bf16
+// operands into a bf16 C (rounded to nearest even) and through cuBLASLt into fp32 C / D.
 #include <criterion/criterion.h>
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <vector>
 
 #include "cuda/mma.h"
 
@@ -384,4 +388,220 @@ Test(cusim, fragment_loads_need_4_byte_alignment) {
     pair_kernel<<<1, 32>>>(d, 1);
     cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure, "a pair at an odd offset must fault");
     cudaFree(d);
+}
+
+// ---- bf16 storage (the FFN block in bf16): bf16 A and B with CUBLAS_COMPUTE_32F into a bf16 C
+// (cublasGemmEx) or fp32 C / D (cuBLASLt). The operands are multiples of 1/8 in [-8, 8] (exact in
+// bf16, every product and sum exact in fp32), so the double reference is the exact result and its
+// rounding to nearest even the only right bf16 C; most results need that rounding (up to 17
+// significant bits).
+static uint16_t bf16_exact(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    cr_assert_eq(u & 0xFFFFu, 0u, "%g is not a bf16 value", x);
+    return (uint16_t)(u >> 16);
+}
+static float bf16_value(uint16_t b) {
+    const uint32_t u = (uint32_t)b << 16;
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+static uint16_t *dev_halves(size_t n) {
+    uint16_t *p = nullptr;
+    cr_assert_eq(cudaMalloc(&p, n * sizeof(uint16_t)), cudaSuccess);
+    return p;
+}
+static float eighths(uint64_t *s) {
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+    return (float)((int)((*s >> 33) % 129) - 64) / 8.0f;
+}
+// n random eighths as floats (f) and as bf16 bits (b).
+static void eighths_fill(uint64_t *s, float *f, uint16_t *b, size_t n) {
+    for (size_t i = 0; i < n; i++) f[i] = eighths(s), b[i] = bf16_exact(f[i]);
+}
+
+// C (m, n) bf16 = op(A) op(B) + beta C, every operand bf16 with padded leading dimensions, against
+// the rounded exact result bit for bit; the padding rows of C stay as they were.
+static void gemm_bf16_c_case(cublasHandle_t h, int ta, int tb, float beta) {
+    const int m = 13, n = 7, k = 29, lda = (ta ? k : m) + 3, ldb = (tb ? n : k) + 1, ldc = m + 2;
+    const size_t na = (size_t)lda * (ta ? m : k), nb = (size_t)ldb * (tb ? k : n), nc = (size_t)ldc * n;
+    std::vector<float> A(na), B(nb), C(nc);
+    std::vector<uint16_t> hA(na), hB(nb), hC(nc), got(nc);
+    uint64_t s = 0x9E3779B97F4A7C15ull + (uint64_t)(2 * ta + tb);
+    eighths_fill(&s, A.data(), hA.data(), na);
+    eighths_fill(&s, B.data(), hB.data(), nb);
+    eighths_fill(&s, C.data(), hC.data(), nc);
+    uint16_t *dA = dev_halves(na), *dB = dev_halves(nb), *dC = dev_halves(nc);  // exactly their sizes
+    cudaMemcpy(dA, hA.data(), 2 * na, cudaMemcpyHostToDevice);
+    cudaMemcpy(dB, hB.data(), 2 * nb, cudaMemcpyHostToDevice);
+    cudaMemcpy(dC, hC.data(), 2 * nc, cudaMemcpyHostToDevice);
+    const float one = 1.0f;
+    cr_assert_eq(cublasGemmEx(h, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k,
+                              &one, dA, CUDA_R_16BF, lda, dB, CUDA_R_16BF, ldb, &beta, dC, CUDA_R_16BF, ldc,
+                              CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                 CUBLAS_STATUS_SUCCESS);
+    cudaMemcpy(got.data(), dC, 2 * nc, cudaMemcpyDeviceToHost);
+    std::vector<double> want((size_t)m * n);
+    ref_gemm(ta, tb, m, n, k, A.data(), lda, B.data(), ldb, want.data(), keep);
+    int wrong = 0, rounded = 0;
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < ldc; i++) {
+            const size_t at = i + (size_t)j * ldc;
+            if (i >= m) {
+                wrong += got[at] != hC[at];
+                continue;
+            }
+            const double exact = want[i + (size_t)j * m] + (double)beta * C[at];
+            const float r = to_bf16((float)exact);  // (float)exact is exact: at most 17 bits
+            rounded += (double)r != exact;
+            if (got[at] != bf16_exact(r) && wrong++ < 3)
+                cr_expect_fail("ta %d tb %d beta %g: C[%d,%d] = 0x%04x (%g), want 0x%04x (%g, exactly %.9g)",
+                               ta, tb, beta, i, j, got[at], bf16_value(got[at]), bf16_exact(r), r, exact);
+        }
+    cr_expect_eq(wrong, 0, "ta %d tb %d beta %g: %d elements of C wrong", ta, tb, beta, wrong);
+    cr_expect(rounded > m * n / 2, "only %d of %d results needed rounding: the case tests little", rounded,
+              m * n);
+    cudaFree(dA), cudaFree(dB), cudaFree(dC);
+}
+
+Test(cusim, cublas_bf16_c_rounds_to_nearest_even) {
+    cublasHandle_t h;
+    cr_assert_eq(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            gemm_bf16_c_case(h, ta, tb, 0.0f);  // C not read: its NaN-free values stay out of it
+            gemm_bf16_c_case(h, ta, tb, 0.5f);
+        }
+    // ties: rows of A (5 x 3) times a column of ones; sums exact in fp32, one rounding each
+    const float t8 = 1.0f / 256, t9 = 1.0f / 512, t12 = 1.0f / 4096, p7 = 1.0f + 1.0f / 128;
+    const float rows[5][3] = {{1, t8, 0}, {p7, t8, 0}, {1, t8, t12}, {-p7, -t8, 0}, {1, -t9, 0}};
+    const uint16_t want[5] = {0x3F80,   // 1 + 2^-8: halfway, to the even 1
+                              0x3F82,   // 1 + 2^-7 + 2^-8: halfway, up to the even neighbour
+                              0x3F81,   // above halfway: up
+                              0xBF82,   // negative halfway: away from zero, to even
+                              0x3F80};  // 1 - 2^-9: halfway below 1, up to the even 1
+    uint16_t hA[15], hB[3], hC[5];
+    for (int i = 0; i < 5; i++)
+        for (int q = 0; q < 3; q++) hA[i + 5 * q] = bf16_exact(rows[i][q]);
+    for (int q = 0; q < 3; q++) hB[q] = bf16_exact(1.0f);
+    uint16_t *dA = dev_halves(15), *dB = dev_halves(3), *dC = dev_halves(5);
+    cudaMemcpy(dA, hA, sizeof hA, cudaMemcpyHostToDevice);
+    cudaMemcpy(dB, hB, sizeof hB, cudaMemcpyHostToDevice);
+    const float one = 1.0f, zero = 0.0f;
+    cr_assert_eq(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, 5, 1, 3, &one, dA, CUDA_R_16BF, 5, dB, CUDA_R_16BF,
+                              3, &zero, dC, CUDA_R_16BF, 5, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                 CUBLAS_STATUS_SUCCESS);
+    cudaMemcpy(hC, dC, sizeof hC, cudaMemcpyDeviceToHost);
+    for (int i = 0; i < 5; i++)
+        cr_expect_eq(hC[i], want[i], "row %d: 0x%04x, want 0x%04x", i, hC[i], want[i]);
+    // C's extent in 2-byte elements: 5 x 2 (ldc 5) needs 10 values, dC holds 5
+    cr_expect_eq(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, 5, 2, 3, &one, dA, CUDA_R_16BF, 5, dB, CUDA_R_16BF,
+                              3, &zero, dC, CUDA_R_16BF, 5, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                 CUBLAS_STATUS_INVALID_VALUE, "a bf16 C past its allocation");
+    // cuBLAS's table: a bf16 C only with bf16 A and B and CUBLAS_COMPUTE_32F
+    cr_expect_eq(
+        cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, 5, 1, 3, &one, dA, CUDA_R_16BF, 5, dB, CUDA_R_16BF, 3,
+                     &zero, dC, CUDA_R_16BF, 5, CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT),
+        CUBLAS_STATUS_NOT_SUPPORTED);
+    cr_expect_eq(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, 5, 1, 3, &one, dA, CUDA_R_16F, 5, dB, CUDA_R_16F,
+                              3, &zero, dC, CUDA_R_16BF, 5, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                 CUBLAS_STATUS_NOT_SUPPORTED);
+    float *f = dev_floats(16);
+    cr_expect_eq(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 1, 2, &one, f, CUDA_R_32F, 2, f, CUDA_R_32F, 2,
+                              &zero, dC, CUDA_R_16BF, 2, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                 CUBLAS_STATUS_NOT_SUPPORTED);
+    cudaFree(dA), cudaFree(dB), cudaFree(dC), cudaFree(f);
+    cublasDestroy(h);
+}
+
+// cuBLASLt with bf16 A and B (CUBLAS_COMPUTE_32F) and fp32 C, D distinct: D = op(A) op(B) + C
+// exactly, C untouched; A and B checked against their allocations in 2-byte elements; bf16
+// operands with a FAST compute type, or a bf16 C, are not supported.
+static cublasStatus_t lt_plan(cublasLtHandle_t lt, cublasComputeType_t compute, int ta, int tb, int m, int n,
+                              int k, int lda, int ldb, cudaDataType ab, cudaDataType ct,
+                              cublasLtMatmulDesc_t *d, cublasLtMatrixLayout_t l[3],
+                              cublasLtMatmulHeuristicResult_t *best) {
+    const cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cr_assert_eq(cublasLtMatmulDescCreate(d, compute, CUDA_R_32F), CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(cublasLtMatmulDescSetAttribute(*d, CUBLASLT_MATMUL_DESC_TRANSA, &oa, sizeof oa),
+                 CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(cublasLtMatmulDescSetAttribute(*d, CUBLASLT_MATMUL_DESC_TRANSB, &ob, sizeof ob),
+                 CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(cublasLtMatrixLayoutCreate(&l[0], ab, ta ? k : m, ta ? m : k, lda), CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(cublasLtMatrixLayoutCreate(&l[1], ab, tb ? n : k, tb ? k : n, ldb), CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(cublasLtMatrixLayoutCreate(&l[2], ct, m, n, m), CUBLAS_STATUS_SUCCESS);
+    cublasLtMatmulPreference_t pref;
+    cr_assert_eq(cublasLtMatmulPreferenceCreate(&pref), CUBLAS_STATUS_SUCCESS);
+    int found = 0;
+    const cublasStatus_t st =
+        cublasLtMatmulAlgoGetHeuristic(lt, *d, l[0], l[1], l[2], l[2], pref, 1, best, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    return st;
+}
+static void lt_free(cublasLtMatmulDesc_t d, cublasLtMatrixLayout_t l[3]) {
+    cublasLtMatmulDescDestroy(d);
+    for (int i = 0; i < 3; i++) cublasLtMatrixLayoutDestroy(l[i]);
+}
+
+Test(cusim, cublaslt_bf16_operands_with_fp32_c_and_d) {
+    cublasLtHandle_t lt;
+    cr_assert_eq(cublasLtCreate(&lt), CUBLAS_STATUS_SUCCESS);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            const int m = 13, n = 7, k = 29, lda = (ta ? k : m) + 3, ldb = (tb ? n : k) + 1;
+            const int arows = ta ? k : m, acols = ta ? m : k, brows = tb ? n : k, bcols = tb ? k : n;
+            const size_t na = (size_t)(acols - 1) * lda + arows, nb = (size_t)(bcols - 1) * ldb + brows;
+            const size_t nc = (size_t)m * n;
+            std::vector<float> A(na), B(nb), C(nc), D(nc), C2(nc);
+            std::vector<uint16_t> hA(na), hB(nb);
+            uint64_t s = 0x2545F4914F6CDD1Dull + (uint64_t)(2 * ta + tb);
+            eighths_fill(&s, A.data(), hA.data(), na);
+            eighths_fill(&s, B.data(), hB.data(), nb);
+            for (size_t i = 0; i < nc; i++) C[i] = eighths(&s);
+            uint16_t *dA = dev_halves(na), *dB = dev_halves(nb);  // exactly the extents: 2-byte elements
+            float *dC = dev_floats(nc), *dD = dev_floats(nc);
+            cudaMemcpy(dA, hA.data(), 2 * na, cudaMemcpyHostToDevice);
+            cudaMemcpy(dB, hB.data(), 2 * nb, cudaMemcpyHostToDevice);
+            cudaMemcpy(dC, C.data(), 4 * nc, cudaMemcpyHostToDevice);
+            cublasLtMatmulDesc_t d;
+            cublasLtMatrixLayout_t l[3];
+            cublasLtMatmulHeuristicResult_t best;
+            cr_assert_eq(lt_plan(lt, CUBLAS_COMPUTE_32F, ta, tb, m, n, k, lda, ldb, CUDA_R_16BF, CUDA_R_32F,
+                                 &d, l, &best),
+                         CUBLAS_STATUS_SUCCESS, "ta %d tb %d: bf16 A, B with fp32 C, D", ta, tb);
+            const float one = 1.0f;
+            cr_assert_eq(cublasLtMatmul(lt, d, &one, dA, l[0], dB, l[1], &one, dC, l[2], dD, l[2], &best.algo,
+                                        nullptr, 0, 0),
+                         CUBLAS_STATUS_SUCCESS);
+            cudaMemcpy(D.data(), dD, 4 * nc, cudaMemcpyDeviceToHost);
+            cudaMemcpy(C2.data(), dC, 4 * nc, cudaMemcpyDeviceToHost);
+            std::vector<double> want(nc);
+            ref_gemm(ta, tb, m, n, k, A.data(), lda, B.data(), ldb, want.data(), keep);
+            int wrong = 0;
+            for (size_t i = 0; i < nc; i++) wrong += (double)D[i] != want[i] + C[i];
+            cr_expect_eq(wrong, 0, "ta %d tb %d: %d elements of D differ from op(A) op(B) + C", ta, tb,
+                         wrong);
+            cr_expect_eq(memcmp(C.data(), C2.data(), 4 * nc), 0, "C was written");
+            if (ta == 0 && tb == 0) {  // an A one element short of its extent
+                uint16_t *shortA = dev_halves(na - 1);
+                cr_expect_eq(cublasLtMatmul(lt, d, &one, shortA, l[0], dB, l[1], &one, dC, l[2], dD, l[2],
+                                            &best.algo, nullptr, 0, 0),
+                             CUBLAS_STATUS_INVALID_VALUE, "A runs past its allocation");
+                cudaFree(shortA);
+            }
+            lt_free(d, l);
+            cudaFree(dA), cudaFree(dB), cudaFree(dC), cudaFree(dD);
+        }
+    cublasLtMatmulDesc_t d;
+    cublasLtMatrixLayout_t l[3];
+    cublasLtMatmulHeuristicResult_t best;
+    cr_expect_eq(
+        lt_plan(lt, CUBLAS_COMPUTE_32F_FAST_16BF, 0, 0, 4, 4, 4, 4, 4, CUDA_R_16BF, CUDA_R_32F, &d, l, &best),
+        CUBLAS_STATUS_NOT_SUPPORTED, "bf16 operands with a FAST compute type");
+    lt_free(d, l);
+    cr_expect_eq(lt_plan(lt, CUBLAS_COMPUTE_32F, 0, 0, 4, 4, 4, 4, 4, CUDA_R_16BF, CUDA_R_16BF, &d, l, &best),
+                 CUBLAS_STATUS_NOT_SUPPORTED, "a bf16 C");
+    lt_free(d, l);
+    cublasLtDestroy(lt);
 }

@@ -1,6 +1,7 @@
 // cusim: the cuBLASLt calls of engine/src/cuda/gemm.cu (see cuda_runtime.h here): one matmul
 // D = alpha op(A) op(B) + beta C with C and D distinct or the same, fp32 matrices in column-major
-// layouts, the compute types of cublas_v2.h (their input rounding), a heuristic that offers one
+// layouts, the compute types of cublas_v2.h (their input rounding) — or A and B bf16 with
+// CUBLAS_COMPUTE_32F, C and D fp32 (the FFN block in bf16) —, a heuristic that offers one
 // algorithm. Checked as cuBLASLt does: layouts that do not match the operation's sizes, C and D
 // layouts that differ, operands outside device memory — CUBLAS_STATUS_INVALID_VALUE (and a line
 // on stderr); a D that overlaps C without being C is refused too.

@@ -2,7 +2,8 @@
 // the CPU with cuBLAS's argument checks (CUBLAS_STATUS_INVALID_VALUE for a bad size or leading
 // dimension), operands that must be device memory, and the compute types' rounding: FAST_16BF and
 // FAST_16F round fp32 A and B to bf16 / fp16 before the fp32 products; A and B stored as bf16 /
-// fp16 (cublasGemmEx, CUBLAS_COMPUTE_32F, C fp32) enter them as they are. A strided batch whose members'
+// fp16 (cublasGemmEx, CUBLAS_COMPUTE_32F, C fp32) enter them as they are, and bf16 A and B may
+// have a bf16 C (alpha s + beta C in fp32, rounded to nearest even). A strided batch whose members'
 // C ranges overlap is refused (cuBLAS leaves it undefined), and so is a pointer-array batch
 // (cublasGemmBatchedEx) in which two members write one element of C.
 #ifndef CUSIM_CUBLAS_V2_H
@@ -26,7 +27,8 @@ typedef enum {
     CUBLAS_COMPUTE_32F_FAST_16BF = 75,
     CUBLAS_COMPUTE_32F_FAST_TF32 = 77,
 } cublasComputeType_t;
-// A and B may also be 16-bit (bf16 / fp16 bits) with CUBLAS_COMPUTE_32F and C fp32, as in cuBLAS.
+// A and B may also be 16-bit (bf16 / fp16 bits) with CUBLAS_COMPUTE_32F and C fp32, or all three
+// bf16, as in cuBLAS.
 typedef enum { CUDA_R_32F = 0, CUDA_R_16F = 2, CUDA_R_16BF = 14 } cudaDataType;
 typedef enum { CUBLAS_GEMM_DEFAULT = -1 } cublasGemmAlgo_t;
 

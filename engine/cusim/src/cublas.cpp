@@ -1,7 +1,8 @@
 // cusim: the cuBLAS products (see include/cublas_v2.h here). Column-major, as cuBLAS:
 // C (m, n) = alpha op(A) op(B) + beta C with op(A) (m, k), op(B) (k, n); beta == 0 does not read C.
 // op(A) and op(B) are packed (rounded to the compute type's input precision) into rows of k, then
-// each C element is one fp32 dot product in k order.
+// each C element is one fp32 dot product in k order. A bf16 C (bf16 A and B, CUBLAS_COMPUTE_32F) is
+// widened, alpha s + beta C computed in fp32 and rounded to nearest even as it is stored.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,8 @@ struct product {
     long long sa, sb, sc;
     int batch;
     rounding r;
-    cudaDataType ab = CUDA_R_32F;  // storage of A and B (C is fp32)
+    cudaDataType ab = CUDA_R_32F;  // storage of A and B
+    cudaDataType c = CUDA_R_32F;   // storage of C: fp32, or bf16 with bf16 A and B
 };
 
 size_t element_bytes(cudaDataType t) { return t == CUDA_R_32F ? 4 : 2; }
@@ -68,6 +70,15 @@ float load(const void *p, size_t i, cudaDataType t) {
     float f;
     memcpy(&f, &b, 4);
     return f;
+}
+
+// x as bf16 bits, rounded to nearest even (overflow to inf); NaN stays NaN.
+uint16_t bf16_bits(float x) {
+    if (x != x) return 0x7FC0;
+    const float r = round_bits(x, 16);
+    uint32_t b;
+    memcpy(&b, &r, 4);
+    return (uint16_t)(b >> 16);
 }
 
 cublasStatus_t refuse(const char *fn, const char *fmt, int a, int b) {
@@ -90,9 +101,9 @@ cublasStatus_t check(const char *fn, const product &p, const void *A, const void
     const size_t ea = p.k ? extent(arows, acols, p.lda) + last * (size_t)p.sa : 0;
     const size_t eb = p.k ? extent(brows, bcols, p.ldb) + last * (size_t)p.sb : 0;
     const size_t ec = extent(p.m, p.n, p.ldc);
-    const size_t es = element_bytes(p.ab);
+    const size_t es = element_bytes(p.ab), esc = element_bytes(p.c);
     if ((ea && !cusim_is_device(A, es * ea)) || (eb && !cusim_is_device(B, es * eb)) ||
-        !cusim_is_device(C, 4 * (ec + last * (size_t)p.sc))) {
+        !cusim_is_device(C, esc * (ec + last * (size_t)p.sc))) {
         cusim_fail(cudaErrorInvalidValue, 0, fn,
                    "m %d n %d k %d lda %d ldb %d ldc %d batch %d: an operand is not device memory or runs past its "
                    "allocation",
@@ -104,7 +115,7 @@ cublasStatus_t check(const char *fn, const product &p, const void *A, const void
     return CUBLAS_STATUS_SUCCESS;
 }
 
-void gemm_one(const product &p, float alpha, const void *A, const void *B, float beta, float *C) {
+void gemm_one(const product &p, float alpha, const void *A, const void *B, float beta, void *C) {
     std::vector<float> a((size_t)p.m * p.k), b((size_t)p.n * p.k);  // rows of op(A), columns of op(B)
     for (int i = 0; i < p.m; i++)
         for (int q = 0; q < p.k; q++)
@@ -119,22 +130,26 @@ void gemm_one(const product &p, float alpha, const void *A, const void *B, float
             const float *x = a.data() + (size_t)i * p.k, *y = b.data() + (size_t)j * p.k;  // k may be 0
             float s = 0.0f;
             for (int q = 0; q < p.k; q++) s += x[q] * y[q];
-            float &c = C[i + (size_t)j * p.ldc];
-            c = beta == 0.0f ? alpha * s : alpha * s + beta * c;
+            const size_t at = i + (size_t)j * p.ldc;
+            const float v = beta == 0.0f ? alpha * s : alpha * s + beta * load(C, at, p.c);
+            if (p.c == CUDA_R_32F)
+                ((float *)C)[at] = v;
+            else
+                ((uint16_t *)C)[at] = bf16_bits(v);
         }
 }
 
 cublasStatus_t run(cublasHandle_t h, const char *fn, product p, const float *alpha, const void *A,
-                   const void *B, const float *beta, float *C) {
+                   const void *B, const float *beta, void *C) {
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
     if (p.r == EXACT && h->mode == CUBLAS_TF32_TENSOR_OP_MATH) p.r = TF32;
     const cublasStatus_t st = check(fn, p, A, B, C);
     if (st != CUBLAS_STATUS_SUCCESS || p.m == 0 || p.n == 0) return st;
     cusim_count("cublas", fn);
-    const size_t es = element_bytes(p.ab);
+    const size_t es = element_bytes(p.ab), esc = element_bytes(p.c);
     for (int i = 0; i < p.batch; i++)
         gemm_one(p, *alpha, (const char *)A + es * i * p.sa, (const char *)B + es * i * p.sb, *beta,
-                 C + i * p.sc);
+                 (char *)C + esc * i * p.sc);
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -221,23 +236,28 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                             cublasComputeType_t compute, cublasGemmAlgo_t) {
     rounding r;
     // cuBLAS's table: fp32 A, B, C with any of the compute types; bf16 or fp16 A and B (the same
-    // type) with CUBLAS_COMPUTE_32F and fp32 C
+    // type) with CUBLAS_COMPUTE_32F and fp32 C; bf16 A, B and C with CUBLAS_COMPUTE_32F
     const bool half_ab = (at == CUDA_R_16BF || at == CUDA_R_16F) && bt == at && compute == CUBLAS_COMPUTE_32F;
-    if (!(half_ab || (at == CUDA_R_32F && bt == CUDA_R_32F)) || ct != CUDA_R_32F ||
-        !compute_rounding(compute, &r))
+    const bool c_ok = ct == CUDA_R_32F || (ct == CUDA_R_16BF && half_ab && at == CUDA_R_16BF);
+    if (!(half_ab || (at == CUDA_R_32F && bt == CUDA_R_32F)) || !c_ok || !compute_rounding(compute, &r))
         return CUBLAS_STATUS_NOT_SUPPORTED;
     product p{ta, tb, m, n, k, lda, ldb, ldc, 0, 0, 0, 1, r};
     p.ab = at;
-    return run(h, "cublasGemmEx", p, (const float *)alpha, A, B, (const float *)beta, (float *)C);
+    p.c = ct;
+    return run(h, "cublasGemmEx", p, (const float *)alpha, A, B, (const float *)beta, C);
 }
 
 cublasStatus_t cusim_gemm(const char *fn, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                          const float *alpha, const float *A, int lda, const float *B, int ldb,
+                          const float *alpha, const void *A, int lda, const void *B, int ldb, cudaDataType ab,
                           const float *beta, float *C, int ldc, cublasComputeType_t compute) {
     rounding r;
     if (!compute_rounding(compute, &r)) return CUBLAS_STATUS_NOT_SUPPORTED;
+    if (ab != CUDA_R_32F && !((ab == CUDA_R_16BF || ab == CUDA_R_16F) && compute == CUBLAS_COMPUTE_32F))
+        return CUBLAS_STATUS_NOT_SUPPORTED;
     cusim_blas plain{CUBLAS_DEFAULT_MATH};
-    return run(&plain, fn, {ta, tb, m, n, k, lda, ldb, ldc, 0, 0, 0, 1, r}, alpha, A, B, beta, C);
+    product p{ta, tb, m, n, k, lda, ldb, ldc, 0, 0, 0, 1, r};
+    p.ab = ab;
+    return run(&plain, fn, p, alpha, A, B, beta, C);
 }
 
 cublasStatus_t cublasGemmBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,

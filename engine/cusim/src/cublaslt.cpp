@@ -1,6 +1,7 @@
 // cusim: the cuBLASLt matmul (see include/cublasLt.h here). The product itself is cublas.cpp's
 // (cusim_gemm): D is first set to C when they differ, then D = alpha op(A) op(B) + beta D —
-// element by element what cuBLASLt's epilogue computes from C.
+// element by element what cuBLASLt's epilogue computes from C. A and B fp32, or bf16 with
+// CUBLAS_COMPUTE_32F (exact products, fp32 sums); C and D fp32.
 #include "cublasLt.h"
 
 #include <stdio.h>
@@ -37,8 +38,11 @@ cublasStatus_t refuse(const char *fmt, long long a, long long b) {
 // n).
 cublasStatus_t sizes(const cusim_lt_desc *d, const cusim_lt_layout *a, const cusim_lt_layout *b,
                      const cusim_lt_layout *c, const cusim_lt_layout *dl, int *m, int *n, int *k) {
-    if (a->type != CUDA_R_32F || b->type != CUDA_R_32F || c->type != CUDA_R_32F || dl->type != CUDA_R_32F)
-        return CUBLAS_STATUS_NOT_SUPPORTED;
+    // cuBLASLt's table, the part the backend uses: fp32 A, B, C, D with any of the compute types;
+    // bf16 A and B with CUBLAS_COMPUTE_32F and fp32 C, D
+    const bool f32 = a->type == CUDA_R_32F && b->type == CUDA_R_32F;
+    const bool bf16 = a->type == CUDA_R_16BF && b->type == CUDA_R_16BF && d->compute == CUBLAS_COMPUTE_32F;
+    if (!(f32 || bf16) || c->type != CUDA_R_32F || dl->type != CUDA_R_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
     const uint64_t am = d->ta == CUBLAS_OP_N ? a->rows : a->cols,
                    ak = d->ta == CUBLAS_OP_N ? a->cols : a->rows;
     const uint64_t bk = d->tb == CUBLAS_OP_N ? b->rows : b->cols,
@@ -141,7 +145,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t d, const 
             memcpy((float *)D + (size_t)j * c->ld, (const float *)C + (size_t)j * c->ld,
                    sizeof(float) * (size_t)m);
     }
-    return cusim_gemm("cublasLtMatmul", d->ta, d->tb, m, n, k, (const float *)alpha, (const float *)A,
-                      (int)a->ld, (const float *)B, (int)b->ld, b0 != 0.0f ? (const float *)beta : &zero,
-                      (float *)D, (int)c->ld, d->compute);
+    return cusim_gemm("cublasLtMatmul", d->ta, d->tb, m, n, k, (const float *)alpha, A, (int)a->ld, B,
+                      (int)b->ld, a->type, b0 != 0.0f ? (const float *)beta : &zero, (float *)D, (int)c->ld,
+                      d->compute);
 }

@@ -15,7 +15,9 @@ int cusim_is_device(const void *p, size_t bytes);
 // Counts one call of `name` of `kind` (launch, cublas, copy, wait) when MM_CUSIM_STATS is set (stats.cpp).
 void cusim_count(const char *kind, const char *name);
 
-// One fp32 product as cublasGemmEx computes it (cublas.cpp), counted as `fn`: for cublasLt.cpp.
+// One product with fp32 C as cublasGemmEx computes it (cublas.cpp), counted as `fn`: for
+// cublasLt.cpp. A and B stored as ab: CUDA_R_32F, or CUDA_R_16BF / CUDA_R_16F with
+// CUBLAS_COMPUTE_32F (else CUBLAS_STATUS_NOT_SUPPORTED).
 #include "cublas_v2.h"
 // The cuBLAS / cuBLASLt objects: created with `new (std::nothrow) T{args...}`, deleted.
 #include <new>
@@ -30,7 +32,7 @@ cublasStatus_t cusim_delete(T *p) {
     return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cusim_gemm(const char *fn, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                          const float *alpha, const float *A, int lda, const float *B, int ldb,
+                          const float *alpha, const void *A, int lda, const void *B, int ldb, cudaDataType ab,
                           const float *beta, float *C, int ldc, cublasComputeType_t compute);
 
 #endif

@@ -167,8 +167,8 @@ typedef struct mm_backend {
     // out (M,N) fp32 = res (M,N) + inp (M,K) @ w^T; out and res distinct
     void (*matmul_forward_residual_bf16)(float *out, const float *res, const mm_bf16 *inp, const mm_bf16 *w, int M,
                                          int K, int N);
-    // dinp (M,K) = dout (M,N) @ w, OVERWRITTEN, stored as dinp_type (float or mm_bf16);
-    // dw (N,K) fp32 += dout^T @ inp
+    // dinp (M,K) = dout (M,N) @ w, OVERWRITTEN, stored as dinp_type (float or mm_bf16; skipped when
+    // dinp == NULL); dw (N,K) fp32 += dout^T @ inp
     void (*matmul_backward_bf16)(void *dinp, mm_storage dinp_type, float *dw, const mm_bf16 *dout, const mm_bf16 *inp,
                                  const mm_bf16 *w, int M, int K, int N);
 

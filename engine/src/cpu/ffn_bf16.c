@@ -80,8 +80,8 @@ void mm_cpu_matmul_backward_bf16(void *dinp, mm_storage dinp_type, float *dw, co
                                  const mm_bf16 *inp, const mm_bf16 *w, int M, int K, int N) {
     float *dy = mm_ref_widen(dout, (size_t)M * N), *x = mm_ref_widen(inp, (size_t)M * K);
     float *wf = mm_ref_widen(w, (size_t)N * K);
-    float *dx = dinp_type == MM_STORE_F32 ? (float *)dinp : mm_ref_floats((size_t)M * K);
+    float *dx = !dinp || dinp_type == MM_STORE_F32 ? (float *)dinp : mm_ref_floats((size_t)M * K);
     mm_cpu_matmul_backward(dx, dw, dy, x, wf, M, K, N, 0);
     free(dy), free(x), free(wf);
-    if (dinp_type == MM_STORE_BF16) mm_ref_narrow((mm_bf16 *)dinp, dx, (size_t)M * K);
+    if (dinp && dinp_type == MM_STORE_BF16) mm_ref_narrow((mm_bf16 *)dinp, dx, (size_t)M * K);
 }

@@ -1,5 +1,6 @@
 // The CUDA backend's op table (minimind/backend.h): device memory, cuBLAS for the matmuls, one
-// .cu file per op; matmul precision fp32 (default), bf16 or fp16 (gemm.cu). One device per
+// .cu file per op; matmul precision fp32 (default), bf16 or fp16 (gemm.cu); in bf16 the
+// feed-forward block's activations in bf16 too (ffn_bf16.cu, MM_CUDA_FFN). One device per
 // process: mm_backend_cuda(d) selects device d and creates the cuBLAS handle; the ops run on the
 // default stream, in order, so every host copy (copy_d2h, the losses and norms returned) sees the
 // results of the ops issued before it.
@@ -205,14 +206,14 @@ static const mm_backend mm_cuda_backend = {
     .memory_weights_backward = mm_cuda_memory_weights_backward,
     .memory_read_forward = mm_cuda_memory_read_forward,
     .memory_read_backward = mm_cuda_memory_read_backward,
-    .ffn_bf16 = NULL,
-    .to_bf16 = NULL,
-    .rmsnorm_forward_bf16 = NULL,
-    .swiglu_forward_bf16 = NULL,
-    .swiglu_backward_bf16 = NULL,
-    .matmul_forward_bf16 = NULL,
-    .matmul_forward_residual_bf16 = NULL,
-    .matmul_backward_bf16 = NULL,
+    .ffn_bf16 = mm_cuda_ffn_bf16,
+    .to_bf16 = mm_cuda_to_bf16,
+    .rmsnorm_forward_bf16 = mm_cuda_rmsnorm_forward_bf16,
+    .swiglu_forward_bf16 = mm_cuda_swiglu_forward_bf16,
+    .swiglu_backward_bf16 = mm_cuda_swiglu_backward_bf16,
+    .matmul_forward_bf16 = mm_cuda_matmul_forward_bf16,
+    .matmul_forward_residual_bf16 = mm_cuda_matmul_forward_residual_bf16,
+    .matmul_backward_bf16 = mm_cuda_matmul_backward_bf16,
     .copy_rows = mm_cuda_copy_rows,
     .memory_ema_accumulate = mm_cuda_memory_ema_accumulate,
     .host_resident = 0,
@@ -241,7 +242,8 @@ extern "C" const mm_backend *mm_backend_cuda(int device) {
         return NULL;
     }
     if (mm_cuda_attention_configure(getenv("MM_CUDA_ATTENTION")) != 0 ||
-        mm_cuda_residual_configure(getenv("MM_CUDA_RESIDUAL")) != 0)
+        mm_cuda_residual_configure(getenv("MM_CUDA_RESIDUAL")) != 0 ||
+        mm_cuda_ffn_configure(getenv("MM_CUDA_FFN")) != 0)
         return NULL;
     if (g_cuda.blas) {
         if (g_cuda.device == device) return &mm_cuda_backend;

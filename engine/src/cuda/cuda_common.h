@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "mma.h"
 #include "ops_math.h"
 
 extern "C" {
@@ -72,6 +73,12 @@ int mm_cuda_set_precision(mm_precision p);
 mm_precision mm_cuda_precision(void);
 void mm_cuda_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb,
                   float beta, float *C, int ldc);
+// The same with the operands' storage named: A and B of type ab, C of type ct — fp32 A, B, C (as
+// mm_cuda_gemm), or bf16 A and B (CUBLAS_COMPUTE_32F: exact products, fp32 sums) with an fp32 or
+// a bf16 C (rounded to nearest even). cuBLAS refuses other combinations (the op's failure).
+void mm_cuda_gemm_typed(int ta, int tb, int m, int n, int k, float alpha, const void *A, int lda,
+                        const void *B, int ldb, cudaDataType ab, float beta, void *C, cudaDataType ct,
+                        int ldc);
 // batch products through device arrays of member pointers (A[i], B[i], C[i]; the members' C disjoint).
 void mm_cuda_gemm_batched(int ta, int tb, int m, int n, int k, float alpha, const float *const *A, int lda,
                           const float *const *B, int ldb, float beta, float *const *C, int ldc, int batch);
@@ -79,6 +86,9 @@ void mm_cuda_gemm_batched(int ta, int tb, int m, int n, int k, float alpha, cons
 // and writes D, no copy (gemm.cu).
 void mm_cuda_gemm_add(int ta, int tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb,
                       const float *C, float *D);
+// The same with A and B stored as ab (CUDA_R_32F or CUDA_R_16BF); C and D fp32.
+void mm_cuda_gemm_add_typed(int ta, int tb, int m, int n, int k, const void *A, int lda, const void *B,
+                            int ldb, cudaDataType ab, const float *C, float *D);
 // MM_CUDA_RESIDUAL: "lt" (default, NULL or empty) or "copy" (copy C into D, then cublasGemmEx);
 // anything else: -1 with the message naming the variable.
 int mm_cuda_residual_configure(const char *env);
@@ -143,6 +153,23 @@ void mm_cuda_memory_read_forward(float *m, const int32_t *idx, const float *w, c
 void mm_cuda_memory_read_backward(float *dw, float *dwte, const float *dm, const int32_t *idx, const float *w,
                                   const uint16_t *bank, int LK, const float *wte, int N, int K, int C, int V);
 void mm_cuda_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int accumulate);
+// The feed-forward block in bf16 (backend.h): ffn_bf16.cu (ffn_bf16, to_bf16), rmsnorm.cu,
+// swiglu.cu (the bf16 instances of their kernels) and matmul.cu (bf16 operands through gemm.cu).
+// MM_CUDA_FFN: "bf16" (default, NULL or empty: the bf16 block in the bf16 precision) or "fp32"
+// (ffn_bf16() returns 0: the block stays fp32, for A/B benchmarks), read when the backend starts;
+// anything else: -1 with the message naming the variable.
+int mm_cuda_ffn_configure(const char *env);
+int mm_cuda_ffn_bf16(void);
+void mm_cuda_to_bf16(mm_bf16 *dst, const float *src, size_t n);
+void mm_cuda_rmsnorm_forward_bf16(mm_bf16 *out, float *rstd, const float *inp, const float *w, int N, int C,
+                                  float eps);
+void mm_cuda_swiglu_forward_bf16(mm_bf16 *g, const mm_bf16 *h13, int N, int F);
+void mm_cuda_swiglu_backward_bf16(mm_bf16 *dh13, const mm_bf16 *dg, const mm_bf16 *h13, int N, int F);
+void mm_cuda_matmul_forward_bf16(mm_bf16 *out, const mm_bf16 *inp, const mm_bf16 *w, int M, int K, int N);
+void mm_cuda_matmul_forward_residual_bf16(float *out, const float *res, const mm_bf16 *inp, const mm_bf16 *w,
+                                          int M, int K, int N);
+void mm_cuda_matmul_backward_bf16(void *dinp, mm_storage dinp_type, float *dw, const mm_bf16 *dout,
+                                  const mm_bf16 *inp, const mm_bf16 *w, int M, int K, int N);
 void mm_cuda_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32_t *start, int nseg,
                                    const int32_t *rows, const float *ws, const float *h, int C);
 
@@ -171,6 +198,28 @@ __device__ __forceinline__ void mm_stv(T *p, V v) {
 #else
     *(V *)p = v;
 #endif
+}
+
+// ---- element storage of the elementwise kernels: float, or mm_bf16 (the FFN block in bf16). Loads
+// widen to fp32 (exact), stores round to nearest even (ops_math.h: the reference's rounding). The
+// 4-value forms move 16 bytes of float or 8 of bf16 in one access: p 4 * sizeof(T)-byte aligned.
+__device__ __forceinline__ float mm_ld1(const float *p) { return *p; }
+__device__ __forceinline__ float mm_ld1(const mm_bf16 *p) { return mm_bf16_float(*p); }
+__device__ __forceinline__ void mm_st1(float *p, float v) { *p = v; }
+__device__ __forceinline__ void mm_st1(mm_bf16 *p, float v) { *p = (mm_bf16)mm_bf16_bits(v); }
+__device__ __forceinline__ float4 mm_ld4(const float *p) { return mm_ldv<float4>(p); }
+__device__ __forceinline__ float4 mm_ld4(const mm_bf16 *p) {
+    const uint2 u = mm_ldv<uint2>(p);  // little-endian: the lower index in the low half
+    float4 v;
+    v.x = mm_bf16_float(u.x & 0xFFFFu), v.y = mm_bf16_float(u.x >> 16);
+    v.z = mm_bf16_float(u.y & 0xFFFFu), v.w = mm_bf16_float(u.y >> 16);
+    return v;
+}
+__device__ __forceinline__ void mm_st4(float *p, float4 v) { mm_stv<float4>(p, v); }
+__device__ __forceinline__ void mm_st4(mm_bf16 *p, float4 v) {
+    uint2 u;
+    u.x = mm_pack2<MM_MMA_BF16>(v.x, v.y), u.y = mm_pack2<MM_MMA_BF16>(v.z, v.w);
+    mm_stv<uint2>(p, u);
 }
 
 // ---- warp helpers (full warps; fixed xor-shuffle trees: every lane gets the same, deterministic result)

@@ -2,7 +2,9 @@
 //   N rows (B*T), C model dim
 //   forward:  one warp per row (4 rows per block): the row's sum of squares by a fixed shuffle
 //             tree, then y; with C a multiple of 4 and 16-byte aligned rows in 16-byte accesses
-//             (MiniMind: C = 512, 4 per lane). out (N,C), rstd (N)
+//             (MiniMind: C = 512, 4 per lane). out (N,C), rstd (N). out fp32, or bf16 for the
+//             FFN block in bf16 (rmsnorm_forward_bf16: the same kernel, the fp32 values rounded to
+//             nearest even as they are stored; 4 values in one 8-byte store)
 //   backward: one block per chunk of RB rows: the rows' dots sum_c w*dy*x (one warp per row, one
 //             barrier), then per column dx (N,C) += r*w*dy - x*r^3*dot/C and the chunk's partial
 //             dw sum_rows dy*x*r (chunk, C); a second kernel adds the chunks to dw (C) in a fixed order.
@@ -11,13 +13,13 @@
 
 enum { TPB = 256, RB = 16, FWD_WARPS = 4 };
 
-template <int VEC>
-__global__ static void mm_rmsnorm_forward_kernel(float *out, float *rstd, const float *inp, const float *w,
+template <typename OT, int VEC>
+__global__ static void mm_rmsnorm_forward_kernel(OT *out, float *rstd, const float *inp, const float *w,
                                                  int N, int C, float eps) {
     const int lane = threadIdx.x & 31, row = blockIdx.x * FWD_WARPS + (threadIdx.x >> 5);
     if (row >= N) return;  // a whole warp: only warp collectives below
     const float *x = inp + (size_t)row * C;
-    float *y = out + (size_t)row * C;
+    OT *y = out + (size_t)row * C;
     float ss = 0.0f;
     for (int c = lane * VEC; c < C; c += 32 * VEC) {
         if (VEC == 4) {
@@ -34,9 +36,9 @@ __global__ static void mm_rmsnorm_forward_kernel(float *out, float *rstd, const 
             const float4 v = mm_ldv<float4>(x + c), g = mm_ldv<float4>(w + c);
             float4 o;
             o.x = (v.x * r) * g.x, o.y = (v.y * r) * g.y, o.z = (v.z * r) * g.z, o.w = (v.w * r) * g.w;
-            mm_stv<float4>(y + c, o);
+            mm_st4(y + c, o);
         } else {
-            y[c] = (x[c] * r) * w[c];
+            mm_st1(y + c, (x[c] * r) * w[c]);
         }
     }
 }
@@ -81,14 +83,27 @@ __global__ static void mm_rmsnorm_dw_sum_kernel(float *dw, const float *part, in
     dw[c] += acc;
 }
 
-void mm_cuda_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
+// out (N,C) of element type OT (float or mm_bf16).
+template <typename OT>
+static void mm_rmsnorm_forward_as(OT *out, float *rstd, const float *inp, const float *w, int N, int C,
+                                  float eps) {
     if (N <= 0) return;  // a grid of 0 blocks is an invalid launch
     const unsigned blocks = mm_cdiv((size_t)N, FWD_WARPS);
-    if (C % 4 == 0 && mm_aligned(out, 16) && mm_aligned(inp, 16) && mm_aligned(w, 16))
-        mm_rmsnorm_forward_kernel<4><<<blocks, 32 * FWD_WARPS>>>(out, rstd, inp, w, N, C, eps);
+    if (C % 4 == 0 && mm_aligned(out, 4 * sizeof(OT)) && mm_aligned(inp, 16) && mm_aligned(w, 16))
+        mm_rmsnorm_forward_kernel<OT, 4><<<blocks, 32 * FWD_WARPS>>>(out, rstd, inp, w, N, C, eps);
     else
-        mm_rmsnorm_forward_kernel<1><<<blocks, 32 * FWD_WARPS>>>(out, rstd, inp, w, N, C, eps);
+        mm_rmsnorm_forward_kernel<OT, 1><<<blocks, 32 * FWD_WARPS>>>(out, rstd, inp, w, N, C, eps);
     MM_CU_LAUNCHED();
+}
+
+void mm_cuda_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C,
+                             float eps) {
+    mm_rmsnorm_forward_as(out, rstd, inp, w, N, C, eps);
+}
+
+void mm_cuda_rmsnorm_forward_bf16(mm_bf16 *out, float *rstd, const float *inp, const float *w, int N, int C,
+                                  float eps) {
+    mm_rmsnorm_forward_as(out, rstd, inp, w, N, C, eps);
 }
 
 void mm_cuda_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,

@@ -1,0 +1,59 @@
+// The feed-forward block in bf16 (minimind/backend.h; reference: engine/src/cpu/ffn_bf16.c): whether
+// the model takes it (ffn_bf16), and the fp32 -> bf16 conversion (to_bf16: the bf16 copies of the
+// block's weights, or any fp32 tensor the block reads in bf16).
+// The block's other ops are bf16 instances of the fp32 kernels — rmsnorm_forward_bf16 in
+// rmsnorm.cu, swiglu_forward_bf16 / swiglu_backward_bf16 in swiglu.cu — and bf16-operand products
+// in matmul.cu (gemm.cu: cuBLAS, CUBLAS_COMPUTE_32F).
+//   to_bf16: n values (flat); src (n) fp32, dst (n) bf16, rounded to nearest even (ops_math.h)
+// With src 16-byte and dst 8-byte aligned a thread converts 4 values (one 16-byte load, two packed
+// conversions, one 8-byte store; the last n % 4 one by one); otherwise one value per thread.
+#include <string.h>
+
+#include "cuda_common.h"
+
+extern "C" {
+#include "minimind/error.h"
+}
+
+enum { TPB = 256 };
+
+static int g_ffn_on = 1;  // MM_CUDA_FFN=fp32: 0, the block stays fp32 in every precision
+
+int mm_cuda_ffn_configure(const char *env) {
+    if (!env || !*env || strcmp(env, "bf16") == 0)
+        g_ffn_on = 1;
+    else if (strcmp(env, "fp32") == 0)
+        g_ffn_on = 0;
+    else
+        return mm_errorf("MM_CUDA_FFN=%s: expected bf16 or fp32", env);
+    return 0;
+}
+
+int mm_cuda_ffn_bf16(void) { return g_ffn_on && mm_cuda_precision() == MM_PRECISION_BF16; }
+
+// dst (n) = bf16(src (n)), one value per thread.
+__global__ static void mm_to_bf16_kernel(mm_bf16 *dst, const float *src, size_t n) {
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) mm_st1(dst + i, src[i]);
+}
+
+// dst (4 n4) = bf16(src (4 n4)), 4 values per thread: src 16-byte, dst 8-byte aligned.
+__global__ static void mm_to_bf16_vec4_kernel(mm_bf16 *dst, const float *src, size_t n4) {
+    const size_t i = 4 * ((size_t)blockIdx.x * blockDim.x + threadIdx.x);
+    if (i < 4 * n4) mm_st4(dst + i, mm_ldv<float4>(src + i));
+}
+
+void mm_cuda_to_bf16(mm_bf16 *dst, const float *src, size_t n) {
+    if (!n) return;  // a grid of 0 blocks is an invalid launch
+    size_t done = 0;
+    if (n >= 4 && mm_aligned(src, 16) && mm_aligned(dst, 8)) {
+        const size_t n4 = n / 4;
+        mm_to_bf16_vec4_kernel<<<mm_cdiv(n4, TPB), TPB>>>(dst, src, n4);
+        MM_CU_LAUNCHED();
+        done = 4 * n4;
+    }
+    if (done < n) {  // the tail (or everything, unaligned)
+        mm_to_bf16_kernel<<<mm_cdiv(n - done, TPB), TPB>>>(dst + done, src + done, n - done);
+        MM_CU_LAUNCHED();
+    }
+}
