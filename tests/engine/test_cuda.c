@@ -964,6 +964,7 @@ Test(cuda, model_attention_state_follows_the_precision) {
         const int low = strcmp(precs[i], "fp32") != 0;
         cr_expect_eq(mg.att_state, rows * (low ? 1 + hs : (size_t)PT), "%s: %zu floats of attention state per layer",
                      precs[i], mg.att_state);
+        cr_expect_eq(mg.ffn_bf16, low, "%s: feed-forward block in bf16: %d", precs[i], mg.ffn_bf16);
         cr_expect(fabsf(lc - lg) < (low ? 1e-2f : 1e-5f) * lc, "%s: loss cpu %.7f gpu %.7f", precs[i], lc, lg);
         expect_close(g, mg.grads, mc.grads, mc.num_params, low ? 5e-2 : 1e-4, "all gradients");
     }
@@ -1053,6 +1054,20 @@ Test(cuda, twenty_steps_bf16_and_fp16_close_to_cpu_fp32) {
         cr_expect(fabsf(lc[s] - lh[s]) < 2e-2f * lc[s], "fp16 step %d: cpu fp32 %.6f gpu fp16 %.6f", s, lc[s], lh[s]);
     cr_expect(skipped <= 5, "%d of 20 fp16 steps skipped (the scale should settle within a few)", skipped);
     cr_expect(lh[19] < lh[0], "the loss went down in fp16 (%.4f -> %.4f)", lh[0], lh[19]);
+}
+
+// twenty_steps_close_to_cpu_and_resume_exact's resume in bf16, where the feed-forward block keeps its activations and the weights'
+// copies in bf16 (the copies are made again from the restored weights at the next forward).
+Test(cuda, resume_exact_in_bf16_with_the_feed_forward_block_in_bf16) {
+    const mm_backend *g = need_gpu();
+    float lg[12], lr[12];
+    set_prec(g, "bf16");
+    cr_assert_eq(g->ffn_bf16 && g->ffn_bf16(), 1, "the feed-forward block is not in bf16");
+    train_steps(g, 12, -1, lg);
+    train_steps(g, 12, 5, lr);
+    set_prec(g, "fp32");
+    for (int s = 0; s < 12; s++) cr_expect(lr[s] == lg[s], "resume: step %d: %.9g vs %.9g (not bit-exact)", s, lr[s], lg[s]);
+    cr_expect(lg[11] < lg[0], "the loss went down in bf16 (%.4f -> %.4f)", lg[0], lg[11]);
 }
 
 // ---- the feed-forward block in bf16 (backend.h; the reference: engine/src/cpu/ffn_bf16.c) ----
