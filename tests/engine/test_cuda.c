@@ -67,12 +67,15 @@ static void *up(const mm_backend *be, const void *h, size_t bytes) {
     be->copy_h2d(d, h, bytes);
     return d;
 }
-static float *down(const mm_backend *be, const void *d, size_t n) {
-    float *h = hzero(n);
-    be->copy_d2h(h, d, n * sizeof(float));
+// A host copy (malloc'd) of n elements of `size` bytes of device buffer d.
+static void *down_elems(const mm_backend *be, const void *d, size_t n, size_t size) {
+    void *h = calloc(n ? n : 1, size);
+    cr_assert(h);
+    be->copy_d2h(h, d, n * size);
     cr_assert(!be->check || be->check() == 0, "%s", mm_error_message());
     return h;
 }
+static float *down(const mm_backend *be, const void *d, size_t n) { return down_elems(be, d, n, sizeof(float)); }
 // Frees host buffers / device buffers of backend be: FREE_HOST(a, b, ...), FREE_DEV(be, a, b, ...).
 static void free_host(void *const *p, size_t n) {
     for (size_t i = 0; i < n; i++) free(p[i]);
@@ -102,14 +105,17 @@ static void expect_close(const mm_backend *be, const float *dgpu, const float *c
     cr_expect(e <= tol, "%s: relative error %g > %g", what, e, tol);
 }
 
-// A device copy of h (n floats) starting `skew` floats into its allocation (*base: to free): a
-// skew of 1 leaves the data 4 bytes past a 16-byte boundary.
-static float *up_skewed(const mm_backend *be, const float *h, size_t n, int skew, void **base) {
-    *base = be->alloc((n + (size_t)skew) * sizeof(float));
+// A device copy of h (n elements of `size` bytes) starting `skew` elements into its allocation
+// (*base: to free): a float skew of 1 leaves the data 4 bytes past a 16-byte boundary.
+static void *up_skewed_elems(const mm_backend *be, const void *h, size_t n, size_t size, int skew, void **base) {
+    *base = be->alloc((n + (size_t)skew) * size);
     cr_assert(*base, "%s", mm_error_message());
-    float *d = (float *)*base + skew;
-    be->copy_h2d(d, h, n * sizeof(float));
+    char *d = (char *)*base + (size_t)skew * size;
+    be->copy_h2d(d, h, n * size);
     return d;
+}
+static float *up_skewed(const mm_backend *be, const float *h, size_t n, int skew, void **base) {
+    return up_skewed_elems(be, h, n, sizeof(float), skew, base);
 }
 
 // RMSNorm, RoPE, SwiGLU and the embedding move 16 (RoPE: 8)-byte vectors when the row length and
@@ -1089,17 +1095,10 @@ static mm_bf16 *hzero_bf16(size_t n) {
 // A device copy of n bf16 values starting `skew` values into its allocation (*base: to free): a
 // skew of 1 leaves the data 2 bytes past a 16-byte boundary, 2 leaves it 4 bytes past.
 static mm_bf16 *up_skewed_bf16(const mm_backend *be, const mm_bf16 *h, size_t n, int skew, void **base) {
-    *base = be->alloc((n + (size_t)skew) * sizeof(mm_bf16));
-    cr_assert(*base, "%s", mm_error_message());
-    mm_bf16 *d = (mm_bf16 *)*base + skew;
-    be->copy_h2d(d, h, n * sizeof(mm_bf16));
-    return d;
+    return up_skewed_elems(be, h, n, sizeof(mm_bf16), skew, base);
 }
 static mm_bf16 *down_bf16(const mm_backend *be, const void *d, size_t n) {
-    mm_bf16 *h = hzero_bf16(n);
-    be->copy_d2h(h, d, n * sizeof(mm_bf16));
-    cr_assert(!be->check || be->check() == 0, "%s", mm_error_message());
-    return h;
+    return down_elems(be, d, n, sizeof(mm_bf16));
 }
 
 // Steps between two bf16 values along the number line (+0 and -0 are one point); two NaNs
