@@ -322,11 +322,12 @@ static mm_bf16 *mm_carve_bf16(float *base, size_t *cursor, size_t n) {
     return (mm_bf16 *)mm_carve(base, cursor, (n + 1) / 2);
 }
 
-// Whether the training buffers keep the feed-forward block in bf16 now: the dense model on a
-// backend whose ffn_bf16 says so in its current precision, with every op of that path.
+// Whether the training buffers keep the feed-forward block in bf16 now: a model with one (not
+// model_no_feed) on a backend whose ffn_bf16 says so in its current precision, with every op of
+// that path.
 static int mm_ffn_bf16_now(const mm_model *m) {
     const mm_backend *b = m->be;
-    return !m->mem && m->F > 0 && b->ffn_bf16 && b->to_bf16 && b->rmsnorm_forward_bf16 && b->swiglu_forward_bf16 &&
+    return m->F > 0 && b->ffn_bf16 && b->to_bf16 && b->rmsnorm_forward_bf16 && b->swiglu_forward_bf16 &&
            b->swiglu_backward_bf16 && b->matmul_forward_bf16 && b->matmul_forward_residual_bf16 &&
            b->matmul_backward_bf16 && b->ffn_bf16();
 }
@@ -358,14 +359,14 @@ static size_t mm_layout_acts(mm_model *m, float *base, int B, int T) {
     a->att = mm_carve(base, &cur, L * m->att_state);
     a->atty = mm_carve(base, &cur, L * N * C);
     a->rstd2 = mm_carve(base, &cur, L * N);
-    const int f16 = m->ffn_bf16;
-    a->ln2 = f16 ? NULL : mm_carve(base, &cur, L * N * C);
+    const int f16 = m->ffn_bf16, ln2_16 = f16 && !m->mem;  // the memory variants read z = ln2 in fp32
+    a->ln2 = ln2_16 ? NULL : mm_carve(base, &cur, L * N * C);
     a->h13 = f16 ? NULL : mm_carve(base, &cur, L * N * 2 * F);
     a->g = f16 ? NULL : mm_carve(base, &cur, L * N * F);
-    a->ln2_16 = f16 ? mm_carve_bf16(base, &cur, L * N * C) : NULL;
+    a->ln2_16 = ln2_16 ? mm_carve_bf16(base, &cur, L * N * C) : NULL;
     a->h13_16 = f16 ? mm_carve_bf16(base, &cur, L * N * 2 * F) : NULL;
     a->g_16 = f16 ? mm_carve_bf16(base, &cur, L * N * F) : NULL;
-    a->w_16 = f16 ? mm_carve_bf16(base, &cur, L * 3 * F * C) : NULL;
+    a->w_16 = f16 ? mm_carve_bf16(base, &cur, L * (2 * (size_t)m->CF + C) * F) : NULL;
     a->lnf = mm_carve(base, &cur, N * C);
     a->rstdf = mm_carve(base, &cur, N);
     a->logits = mm_carve(base, &cur, N * (size_t)m->V);
@@ -502,7 +503,7 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
         mm_model_residual_matmul(be, hres, x, atty, w->wo, Nn, C, C);
         // out = h + w2(silu(w1 ln2) * w3 ln2)   (bf16 storage: model_ffn_bf16.c; memory variants:
         // model_memory.c)
-        if (m->ffn_bf16) {
+        if (m->ffn_bf16 && !m->mem) {
             mm_model_ffn_bf16_forward(m, l, hres, xo);
             continue;
         }
@@ -553,10 +554,10 @@ int mm_model_backward(mm_model *m, float loss_scale) {
         const float *qkv = a->qkv + l * N * QKV, *att = a->att + l * m->att_state;
         const float *atty = a->atty + l * NC, *rstd2 = a->rstd2 + l * N;
         // out = h + w2(g): dres is d(out); it flows to h unchanged and through w2.
-        if (m->ffn_bf16) {
-            mm_model_ffn_bf16_backward(m, l);  // ga->dln = d(ln2)
-        } else if (m->mem) {
+        if (m->mem) {
             mm_model_memory_backward(m, l, a->ln2 + l * NC);  // ga->dln = d(ln2)
+        } else if (m->ffn_bf16) {
+            mm_model_ffn_bf16_backward(m, l);  // ga->dln = d(ln2)
         } else {
             const float *ln2 = a->ln2 + l * NC, *h13 = a->h13 + l * N * 2 * F, *g = a->g + l * N * F;
             be->matmul_backward(ga->dg, dw->w2, ga->dres, g, w->w2, Nn, F, C, 0);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "minimind/error.h"
+#include "model_ffn_bf16.h"
 #include "model_memory.h"
 
 int mm_model_memory_setup(mm_model *m, int num_candidates, mm_memory_select select) {
@@ -84,7 +85,12 @@ static size_t mm_layout_macts(mm_model *m, float *base, size_t N) {
     a->mscore = mm_carve_m(base, &cur, L * N * K);
     a->mw = mm_carve_m(base, &cur, L * N * K);
     a->mysoft = mm_carve_m(base, &cur, L * N * K);
-    a->zm = mm_carve_m(base, &cur, m->F ? L * N * 2 * C : 0);
+    // zm: every layer's for the fusion's backward, or with the fusion in bf16 the current layer's,
+    // then kept per layer in bf16
+    const int f16 = m->ffn_bf16;
+    a->zm = mm_carve_m(base, &cur, m->F ? (f16 ? 1 : L) * N * 2 * C : 0);
+    cur = (cur + 3) & ~(size_t)3;  // 16-byte aligned bf16 rows
+    a->zm16 = f16 ? (mm_bf16 *)mm_carve_m(base, &cur, L * N * C) : NULL;  // (L, N, 2C) bf16
     a->mout = mm_carve_m(base, &cur, N * C);
     a->mnoise = mm_carve_m(base, &cur, N * K);
     a->mscratch = mm_carve_m(base, &cur, mm_memory_scratch_floats(&m->ms, (int)N));
@@ -186,6 +192,23 @@ static void mm_second_half(const mm_model *m, const mm_layer_weights *w, float *
         be->matmul_forward(out, g, w->w2, N, m->F, C, 1);  // out += w2 g
 }
 
+// The same in training with the fusion MLP's activations in bf16 (m->ffn_bf16): zm built in fp32,
+// kept as zm16 (N, 2C); h13 (N, 2F), g (N, F) bf16; out = h + w2 g in fp32.
+static void mm_second_half_bf16(const mm_model *m, int l, float *out, const float *h, const float *z,
+                                const float *mout, int N) {
+    const mm_backend *be = m->be;
+    const int C = m->C, F = m->F;
+    const size_t n = (size_t)N;
+    const mm_activations *a = &m->a;
+    mm_bf16 *zm16 = a->zm16 + l * n * 2 * C, *h13 = a->h13_16 + l * n * 2 * F, *g = a->g_16 + l * n * F;
+    be->copy_rows(a->zm, 2 * C, z, C, N, C, 0);  // zm (N, 2C) = [z | mout]
+    be->copy_rows(a->zm + C, 2 * C, mout, C, N, C, 0);
+    be->to_bf16(zm16, a->zm, n * 2 * C);
+    be->matmul_forward_bf16(h13, zm16, mm_model_ffn_bf16_w13(m, l), N, 2 * C, 2 * F);  // (N, 2F)
+    be->swiglu_forward_bf16(g, h13, N, F);                                            // (N, F)
+    be->matmul_forward_residual_bf16(out, h, g, mm_model_ffn_bf16_w2(m, l), N, F, C);   // out = h + w2 g
+}
+
 int mm_model_memory_forward(mm_model *m, int l, const float *hres, const float *z, float *xo) {
     const int N = m->B * m->T;
     const size_t Ns = (size_t)N;
@@ -203,6 +226,10 @@ int mm_model_memory_forward(mm_model *m, int l, const float *hres, const float *
         noise = a->mnoise;
     }
     mm_memory_forward(m->be, &m->ms, &mw, m->dbank, m->tok_embeddings, z, noise, N, &ma, a->mout, a->mscratch);
+    if (m->ffn_bf16) {
+        mm_second_half_bf16(m, l, xo, hres, z, a->mout, N);
+        return 0;
+    }
     float *zm = m->F ? a->zm + (size_t)l * Ns * 2 * m->C : NULL;
     float *h13 = a->h13 + (size_t)l * Ns * 2 * m->F, *g = a->g + (size_t)l * Ns * m->F;
     mm_second_half(m, w, xo, hres, z, a->mout, zm, h13, g, N);
@@ -217,12 +244,23 @@ void mm_model_memory_backward(mm_model *m, int l, const float *z) {
     const mm_grad_activations *ga = &m->ga;
     const mm_layer_weights *w = &m->layers[l], *dw = &m->dlayers[l];
     const float *dm = ga->dres;  // model_no_feed: out = h + m
-    if (F) {
+    if (F && m->ffn_bf16) {  // the fusion MLP in bf16 (mm_second_half_bf16)
+        const mm_bf16 *zm16 = a->zm16 + (size_t)l * Ns * 2 * C, *h13 = a->h13_16 + (size_t)l * Ns * 2 * F;
+        const mm_bf16 *g = a->g_16 + (size_t)l * Ns * F;
+        be->to_bf16(ga->dres_16, ga->dres, Ns * C);
+        be->matmul_backward_bf16(ga->dg_16, MM_STORE_BF16, dw->w2, ga->dres_16, g, mm_model_ffn_bf16_w2(m, l), N, F,
+                                 C);
+        be->swiglu_backward_bf16(ga->dh13_16, ga->dg_16, h13, N, F);
+        be->matmul_backward_bf16(ga->dzm, MM_STORE_F32, dw->w13, ga->dh13_16, zm16, mm_model_ffn_bf16_w13(m, l), N,
+                                 2 * C, 2 * F);  // (N, 2C)
+    } else if (F) {
         const float *zm = a->zm + (size_t)l * Ns * 2 * C;
         const float *h13 = a->h13 + (size_t)l * Ns * 2 * F, *g = a->g + (size_t)l * Ns * F;
         be->matmul_backward(ga->dg, dw->w2, ga->dres, g, w->w2, N, F, C, 0);
         be->swiglu_backward(ga->dh13, ga->dg, h13, N, F);
         be->matmul_backward(ga->dzm, dw->w13, ga->dh13, zm, w->w13, N, 2 * C, 2 * F, 0);  // (N, 2C)
+    }
+    if (F) {
         be->copy_rows(ga->dln, C, ga->dzm, 2 * C, N, C, 0);  // dzm (N, 2C) = [dz | dm]
         be->copy_rows(ga->dm, C, ga->dzm + C, 2 * C, N, C, 0);
         dm = ga->dm;

@@ -47,6 +47,11 @@ static const mm_backend *need_gpu(void) {
     return be;
 }
 
+// The backend in precision `name` ("fp32", "bf16", "fp16"), as the trainer sets it.
+static void set_prec(const mm_backend *be, const char *name) {
+    cr_assert(mm_backend_check_precision(be, name) == 0, "mixed_precision = %s: %s", name, mm_error_message());
+}
+
 static uint64_t rng = 0x243F6A8885A308D3ull;
 static float frand(float s) { return mm_test_frand(&rng, s); }
 static float *hrand(size_t n, float s) {
@@ -810,6 +815,49 @@ Test(cuda, memory_model_loss_gradients_tracker_ema_match_cpu) {
     memory_model_case(g, MM_MODEL_MEMORY, MM_MEMORY_SELECT_GUMBEL);
 }
 
+// `model` in bf16, its fusion MLP over [z | m] in bf16 (model_memory.c), against the CPU's fp32:
+// the loss, every gradient but the selection's (memory.query / memory.keys: bf16 moves a few
+// near-tie candidates of the next layer's top-K, test_ffn_bf16.c), and a second step bit for bit.
+Test(cuda, memory_model_in_bf16_with_the_fusion_in_bf16) {
+    const mm_backend *g = need_gpu();
+    mm_model_config cfg = tiny_config();
+    cfg.model_type = MM_MODEL_MEMORY;
+    cfg.knowledge_num = 256, cfg.knowledge_length = 6, cfg.knowledge_dim = 32;
+    mm_model mc, mg;
+    cr_assert(mm_model_init_memory(&mc, &cfg, 8, MM_MEMORY_SELECT_SOFTMAX, mm_backend_cpu(), 5) == 0, "%s",
+              mm_error_message());
+    cr_assert(mm_model_init_memory(&mg, &cfg, 8, MM_MEMORY_SELECT_SOFTMAX, g, 5) == 0, "%s", mm_error_message());
+    set_random_bank(&mc, &mg);
+    set_prec(g, "bf16");
+    int32_t X[PB * PT], Y[PB * PT];
+    float lc, lg, lg2;
+    parity_step(&mc, &mg, X, Y, 3, &lc, &lg);
+    cr_expect_eq(mg.ffn_bf16, 1, "the fusion MLP is not in bf16");
+    cr_expect(fabsf(lc - lg) < 1e-2f * lc, "loss cpu fp32 %.7f gpu bf16 %.7f", lc, lg);
+    float *gg = down(g, mg.grads, mg.num_params);
+    for (int t = 0; t < mc.n_table; t++) {
+        const mm_param *p = &mc.table[t];
+        if (p->tied) continue;
+        const size_t off = (size_t)(p->data - mc.params);
+        double e = 0.0, m = 1e-12;
+        for (size_t i = 0; i < p->numel; i++) {
+            e = fmax(e, fabs((double)gg[off + i] - mc.grads[off + i]));
+            m = fmax(m, fabs(mc.grads[off + i]));
+        }
+        const int selection = strstr(p->name, "memory.query") || strstr(p->name, "memory.keys");
+        cr_expect(e / m < (selection ? 0.5 : 5e-2), "%s: relative error %g", p->name, e / m);
+    }
+    mm_model_zero_grad(&mg);
+    cr_assert(mm_model_forward(&mg, X, Y, NULL, PB, PT, &lg2, NULL) == 0 && mm_model_backward(&mg, 1.0f) == 0, "%s",
+              mm_error_message());
+    float *g2 = down(g, mg.grads, mg.num_params);
+    cr_expect(lg2 == lg && memcmp(gg, g2, mg.num_params * sizeof(float)) == 0, "a second bf16 step differs");
+    set_prec(g, "fp32");
+    free(gg), free(g2);
+    mm_model_free(&mc);
+    mm_model_free(&mg);
+}
+
 // The stand-in device "cpu-staged" (mm_backend_cpu_staged: the CPU kernels behind host_resident = 0,
 // new buffers NaN): the model takes its device paths (host staging of the noise and the tracker's
 // reads, the bank's device copy and its uploads, the EMA update's copies) on any machine.
@@ -821,9 +869,6 @@ Test(cuda_fake_device, memory_models_take_the_device_paths_like_the_cpu) {
 
 // ---- mixed precision (gemm.cu: bf16 / fp16 products on tensor cores, fp32 storage) ----
 
-static void set_prec(const mm_backend *be, const char *name) {
-    cr_assert(mm_backend_check_precision(be, name) == 0, "mixed_precision = %s: %s", name, mm_error_message());
-}
 
 // The matmuls in bf16 / fp16 against the CPU's fp32, relative to the largest value: bf16 keeps 8
 // mantissa bits (~4e-3 per input), fp16 11 (~5e-4); the sums stay fp32.

@@ -147,7 +147,8 @@ typedef struct mm_backend {
 
     // --- the feed-forward block in bf16 (optional: NULL = the backend has none). When ffn_bf16()
     // returns 1 in the current precision (CUDA in bf16), the model keeps the SwiGLU block's
-    // activations and their gradients (ln2, h13, g, dg, dh13) in bf16 — half their memory traffic,
+    // activations and their gradients (ln2, h13, g, dg, dh13; `model`'s fusion MLP: its input
+    // [z | m] instead of ln2) in bf16 — half their memory traffic,
     // as PyTorch's autocast stores them — and multiplies them by bf16 copies of w13 and w2 (cuBLAS
     // multiplies bf16 by bf16 only), with fp32 sums. The residual stream, its gradient, the norms'
     // backward, master weights, gradients and optimizer state stay fp32. The CPU reference

@@ -66,12 +66,13 @@ typedef struct mm_activations {
     float *rstd2;   // (L, N)
     float *h13;     // (L, N, 2F)  [w1 x | w3 x]
     float *g;       // (L, N, F)   silu(w1 x) * w3 x
-    // the feed-forward block in bf16 (m->ffn_bf16; ln2, h13, g above are then NULL): the same
-    // tensors stored as bf16, and the bf16 copies of each layer's [w13 | w2] (backend.h)
-    mm_bf16 *ln2_16;  // (L, N, C)
+    // the feed-forward block in bf16 (m->ffn_bf16; h13, g above are then NULL, and ln2 too in
+    // model_original): the same tensors stored as bf16, and the bf16 copies of each layer's
+    // [w13 | w2] (backend.h). `model`: the fusion MLP over zm = [z | m] (CF = 2C wide; zm16 below)
+    mm_bf16 *ln2_16;  // (L, N, C) model_original
     mm_bf16 *h13_16;  // (L, N, 2F)
     mm_bf16 *g_16;    // (L, N, F)
-    mm_bf16 *w_16;    // (L, 3 F C): w13 (2F, C) | w2 (C, F), refreshed at every forward
+    mm_bf16 *w_16;    // (L, (2 CF + C) F): w13 (2F, CF) | w2 (C, F), refreshed at every forward
     float *lnf;     // (N, C)
     float *rstdf;   // (N)
     float *logits;  // (N, V) — overwritten with dlogits by the backward
@@ -82,7 +83,8 @@ typedef struct mm_activations {
     float *mscore;    // (L, N, K)
     float *mw;        // (L, N, K)
     float *mysoft;    // (L, N, K)
-    float *zm;        // (L, N, 2C) [z | m] (`model`)
+    float *zm;        // (L, N, 2C) [z | m] (`model`); with m->ffn_bf16 (N, 2C), the current layer's
+    mm_bf16 *zm16;    // (L, N, 2C) [z | m] in bf16 (`model` with m->ffn_bf16)
     float *mout;      // (N, C)     the read-out m of the current layer
     float *mnoise;    // (N, K)     Gumbel noise (training with memory_select = gumbel)
     float *mscratch;  // mm_memory_scratch_floats(N)
@@ -218,8 +220,8 @@ double mm_model_train_flops(const mm_model *m, int B, int T);
 // precision (backend.h attention_implementation: "flash" / "gemm"); NULL when the backend has one.
 const char *mm_model_attention_implementation(const mm_model *m, int B, int T);
 // "bf16" when the training buffers keep the feed-forward block in bf16 in the backend's current
-// precision (backend.h ffn_bf16: CUDA in bf16, the dense model), as runs record it; NULL (fp32)
-// otherwise.
+// precision (backend.h ffn_bf16: CUDA in bf16; model_original's FFN and `model`'s fusion MLP, not
+// model_no_feed), as runs record it; NULL (fp32) otherwise.
 const char *mm_model_ffn_storage(const mm_model *m);
 
 #endif
