@@ -1,5 +1,6 @@
 // The dense block's feed-forward half in bf16 storage (model_ffn_bf16.h): the path of
-// mm_model_forward / mm_model_backward when the backend keeps the FFN in bf16 (CUDA in bf16).
+// mm_model_forward / mm_model_backward when the backend keeps the FFN in bf16 (CUDA in bf16); the
+// weights' copies also serve `model`'s fusion MLP (model_memory.c).
 // Stored in bf16: ln2 (N, C), h13 (N, 2F), g (N, F), dg (N, F), dh13 (N, 2F), the residual
 // gradient's copy for w2's backward (N, C) and the weights' copies; fp32: the residual stream, its
 // gradient, rstd2, dln2 (the norm's backward input) and every parameter gradient.
@@ -26,8 +27,8 @@ void mm_model_ffn_bf16_forward(mm_model *m, int l, const float *hres, float *xo)
     mm_activations *a = &m->a;
     mm_bf16 *ln2 = a->ln2_16 + l * n * C, *h13 = a->h13_16 + l * n * 2 * F, *g = a->g_16 + l * n * F;
     be->rmsnorm_forward_bf16(ln2, a->rstd2 + l * n, hres, m->layers[l].ffn_norm, N, C, m->config.norm_eps);
-    be->matmul_forward_bf16(h13, ln2, mm_model_ffn_bf16_w13(m, l), N, C, 2 * F);       // (N, 2F)
-    be->swiglu_forward_bf16(g, h13, N, F);                                   // (N, F)
+    be->matmul_forward_bf16(h13, ln2, mm_model_ffn_bf16_w13(m, l), N, C, 2 * F);         // (N, 2F)
+    be->swiglu_forward_bf16(g, h13, N, F);                                               // (N, F)
     be->matmul_forward_residual_bf16(xo, hres, g, mm_model_ffn_bf16_w2(m, l), N, F, C);  // (N, C) fp32
 }
 
