@@ -65,6 +65,7 @@ typedef enum cudaError {
     cudaErrorInvalidConfiguration = 9,
     cudaErrorInvalidDevice = 101,
     cudaErrorNoDevice = 100,
+    cudaErrorNotReady = 600,
     cudaErrorLaunchFailure = 719,
 } cudaError_t;
 typedef enum cudaMemcpyKind {
@@ -111,7 +112,8 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags);
 cudaError_t cudaEventDestroy(cudaEvent_t e);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream = 0);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
-// cudaSuccess: everything before the record is done (always, in the simulator).
+// cudaSuccess: everything before the record is done; cudaErrorNotReady (also left as the last
+// error) until the host has waited for it or for the whole queue since (runtime.cpp).
 cudaError_t cudaEventQuery(cudaEvent_t e);
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end);
 const char *cudaGetErrorString(cudaError_t err);

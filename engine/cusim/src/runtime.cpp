@@ -115,6 +115,9 @@ static bool side_ok(const void *p, size_t bytes, bool device) {
 namespace {
 
 std::map<uintptr_t, size_t> g_pinned;  // cudaMallocHost: base -> bytes
+// Host waits for the whole queue so far (cudaDeviceSynchronize, synchronous copies): an event
+// recorded before the latest one is complete (cudaEventQuery).
+unsigned long g_waits;
 
 bool is_pinned(const void *p, size_t bytes) {
     const uintptr_t a = (uintptr_t)p;
@@ -144,7 +147,10 @@ cudaError_t copy(const char *what, void *dst, const void *src, size_t bytes, cud
     // device does not, nor an asynchronous one on the pinned side).
     const bool pinned = (kind == cudaMemcpyHostToDevice && is_pinned(src, bytes)) ||
                         (kind == cudaMemcpyDeviceToHost && is_pinned(dst, bytes));
-    if (kind != cudaMemcpyDeviceToDevice && !(async && pinned)) cusim_count("wait", what);
+    if (kind != cudaMemcpyDeviceToDevice && !(async && pinned)) {
+        cusim_count("wait", what);
+        g_waits++;
+    }
     return cudaSuccess;
 }
 
@@ -194,15 +200,23 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t) { re
 
 cudaError_t cudaDeviceSynchronize(void) {
     cusim_count("wait", "cudaDeviceSynchronize");
+    g_waits++;
     return g_sticky;
 }
 
+// The simulated device finishes each call at once, but the host may not know it: an event counts
+// as complete for cudaEventQuery only once the host has waited for it (cudaEventSynchronize) or
+// for everything queued after its record (g_waits) — a GPU can always be that far behind. Until
+// then the query answers cudaErrorNotReady, which here is also left as the last error
+// (cudaGetLastError), the stricter reading of the runtime's documentation.
 struct cusim_event {
-    double seconds;  // host clock when recorded; < 0 before the first record
+    double seconds;       // host clock when recorded; < 0 before the first record
+    bool recorded;        // since the last wait for it
+    unsigned long waits;  // g_waits at the record
 };
 
 cudaError_t cudaEventCreate(cudaEvent_t *e) {
-    *e = new (std::nothrow) cusim_event{-1.0};
+    *e = new (std::nothrow) cusim_event{-1.0, false, 0};
     return *e ? cudaSuccess : g_last = cudaErrorMemoryAllocation;
 }
 
@@ -218,16 +232,24 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     e->seconds = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    e->recorded = true;
+    e->waits = g_waits;
     return g_sticky;
 }
 
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
     if (!e) return g_last = cudaErrorInvalidValue;
     cusim_count("wait", "cudaEventSynchronize");
+    e->recorded = false;
     return g_sticky;
 }
 
-cudaError_t cudaEventQuery(cudaEvent_t e) { return e ? g_sticky : g_last = cudaErrorInvalidValue; }
+cudaError_t cudaEventQuery(cudaEvent_t e) {
+    if (!e) return g_last = cudaErrorInvalidValue;
+    if (g_sticky != cudaSuccess) return g_sticky;
+    if (e->recorded && e->waits == g_waits) return g_last = cudaErrorNotReady;
+    return cudaSuccess;
+}
 
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
     if (!start || !end || start->seconds < 0 || end->seconds < 0) return g_last = cudaErrorInvalidValue;
@@ -249,6 +271,8 @@ const char *cudaGetErrorString(cudaError_t err) {
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorNotReady:
+        return "device not ready";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
     }
     return "unknown error";

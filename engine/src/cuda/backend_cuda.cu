@@ -94,7 +94,13 @@ static mm_stage *mm_cuda_stage_take(size_t bytes) {
         return NULL;
     }
     g_stage_next = (g_stage_next + 1) % MM_STAGE_RING;
-    if (cudaEventQuery(s->done) != cudaSuccess) MM_CU(cudaEventSynchronize(s->done));
+    const cudaError_t q = cudaEventQuery(s->done);
+    if (q == cudaErrorNotReady) {  // still queued: wait (not an error, but clear it as one, as
+        cudaGetLastError();        // PyTorch does: the next launch check must not report it)
+        MM_CU(cudaEventSynchronize(s->done));
+    } else {
+        MM_CU(q);
+    }
     if (s->cap < bytes) {
         if (s->host) MM_CU(cudaFreeHost(s->host));
         s->host = NULL;
