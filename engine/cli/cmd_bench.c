@@ -254,7 +254,9 @@ static void mm_bench_profile_print(int steps, double wall, const mm_bench_roof *
     for (int i = 0; i < np; i++) {
         char name[96];
         snprintf(name, sizeof name, "%s %dx%dx%d%s", pr[i].op.name, pr[i].M, pr[i].K, pr[i].N,
-                 strcmp(pr[i].op.name, "matmul_backward") ? "" : pr[i].dinp ? " dinp+dw" : " dw");
+                 strncmp(pr[i].op.name, "matmul_backward", 15) ? ""
+                 : pr[i].dinp                                  ? " dinp+dw"
+                                                               : " dw");
         mm_bench_profile_row(name, &pr[i].op, steps, total, roof);
     }
     if (roof->products > 0 && roof->vector > 0 && roof->bandwidth > 0)

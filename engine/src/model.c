@@ -309,17 +309,15 @@ float mm_model_clip_grad_norm(mm_model *m, float max_norm) {
 // ---------------------------------------------------------------------------------------------
 // Activations
 
-// Carves `n` floats from *cursor (or only counts them when base == NULL).
-static float *mm_carve(float *base, size_t *cursor, size_t n) {
+float *mm_model_carve(float *base, size_t *cursor, size_t n) {
     float *p = base ? base + *cursor : NULL;
     *cursor += n;
     return p;
 }
 
-// Carves n bf16 values from *cursor, starting 16 bytes aligned (relative to base), as floats.
-static mm_bf16 *mm_carve_bf16(float *base, size_t *cursor, size_t n) {
+mm_bf16 *mm_model_carve_bf16(float *base, size_t *cursor, size_t n) {
     *cursor = (*cursor + 3) & ~(size_t)3;
-    return (mm_bf16 *)mm_carve(base, cursor, (n + 1) / 2);
+    return (mm_bf16 *)mm_model_carve(base, cursor, (n + 1) / 2);
 }
 
 // Whether the training buffers keep the feed-forward block in bf16 now: a model with one (not
@@ -351,26 +349,26 @@ static size_t mm_layout_acts(mm_model *m, float *base, int B, int T) {
     const size_t N = (size_t)B * T, L = (size_t)m->L, C = (size_t)m->C, F = (size_t)m->F;
     size_t cur = 0;
     mm_activations *a = &m->a;
-    a->res = mm_carve(base, &cur, (L + 1) * N * C);
-    a->hres = mm_carve(base, &cur, L * N * C);
-    a->ln1 = mm_carve(base, &cur, L * N * C);
-    a->rstd1 = mm_carve(base, &cur, L * N);
-    a->qkv = mm_carve(base, &cur, L * N * (size_t)m->QKV);
-    a->att = mm_carve(base, &cur, L * m->att_state);
-    a->atty = mm_carve(base, &cur, L * N * C);
-    a->rstd2 = mm_carve(base, &cur, L * N);
+    a->res = mm_model_carve(base, &cur, (L + 1) * N * C);
+    a->hres = mm_model_carve(base, &cur, L * N * C);
+    a->ln1 = mm_model_carve(base, &cur, L * N * C);
+    a->rstd1 = mm_model_carve(base, &cur, L * N);
+    a->qkv = mm_model_carve(base, &cur, L * N * (size_t)m->QKV);
+    a->att = mm_model_carve(base, &cur, L * m->att_state);
+    a->atty = mm_model_carve(base, &cur, L * N * C);
+    a->rstd2 = mm_model_carve(base, &cur, L * N);
     const int f16 = m->ffn_bf16, ln2_16 = f16 && !m->mem;  // the memory variants read z = ln2 in fp32
-    a->ln2 = ln2_16 ? NULL : mm_carve(base, &cur, L * N * C);
-    a->h13 = f16 ? NULL : mm_carve(base, &cur, L * N * 2 * F);
-    a->g = f16 ? NULL : mm_carve(base, &cur, L * N * F);
-    a->ln2_16 = ln2_16 ? mm_carve_bf16(base, &cur, L * N * C) : NULL;
-    a->h13_16 = f16 ? mm_carve_bf16(base, &cur, L * N * 2 * F) : NULL;
-    a->g_16 = f16 ? mm_carve_bf16(base, &cur, L * N * F) : NULL;
-    a->w_16 = f16 ? mm_carve_bf16(base, &cur, L * (2 * (size_t)m->CF + C) * F) : NULL;
-    a->lnf = mm_carve(base, &cur, N * C);
-    a->rstdf = mm_carve(base, &cur, N);
-    a->logits = mm_carve(base, &cur, N * (size_t)m->V);
-    a->lse = mm_carve(base, &cur, N);
+    a->ln2 = ln2_16 ? NULL : mm_model_carve(base, &cur, L * N * C);
+    a->h13 = f16 ? NULL : mm_model_carve(base, &cur, L * N * 2 * F);
+    a->g = f16 ? NULL : mm_model_carve(base, &cur, L * N * F);
+    a->ln2_16 = ln2_16 ? mm_model_carve_bf16(base, &cur, L * N * C) : NULL;
+    a->h13_16 = f16 ? mm_model_carve_bf16(base, &cur, L * N * 2 * F) : NULL;
+    a->g_16 = f16 ? mm_model_carve_bf16(base, &cur, L * N * F) : NULL;
+    a->w_16 = f16 ? mm_model_carve_bf16(base, &cur, L * (2 * (size_t)m->CF + C) * F) : NULL;
+    a->lnf = mm_model_carve(base, &cur, N * C);
+    a->rstdf = mm_model_carve(base, &cur, N);
+    a->logits = mm_model_carve(base, &cur, N * (size_t)m->V);
+    a->lse = mm_model_carve(base, &cur, N);
     return cur;
 }
 
@@ -378,17 +376,17 @@ static size_t mm_layout_gacts(mm_model *m, float *base, int B, int T) {
     const size_t N = (size_t)B * T, C = (size_t)m->C, F = (size_t)m->F;
     size_t cur = 0;
     mm_grad_activations *g = &m->ga;
-    g->dres = mm_carve(base, &cur, N * C);
-    g->dln = mm_carve(base, &cur, N * C);
-    g->datty = mm_carve(base, &cur, N * C);
-    g->dqkv = mm_carve(base, &cur, N * (size_t)m->QKV);
+    g->dres = mm_model_carve(base, &cur, N * C);
+    g->dln = mm_model_carve(base, &cur, N * C);
+    g->datty = mm_model_carve(base, &cur, N * C);
+    g->dqkv = mm_model_carve(base, &cur, N * (size_t)m->QKV);
     const int f16 = m->ffn_bf16;
-    g->dh13 = f16 ? NULL : mm_carve(base, &cur, N * 2 * F);
-    g->dg = f16 ? NULL : mm_carve(base, &cur, N * F);
-    g->dres_16 = f16 ? mm_carve_bf16(base, &cur, N * C) : NULL;
-    g->dg_16 = f16 ? mm_carve_bf16(base, &cur, N * F) : NULL;
-    g->dh13_16 = f16 ? mm_carve_bf16(base, &cur, N * 2 * F) : NULL;
-    g->datt = mm_carve(base, &cur, m->att_state);
+    g->dh13 = f16 ? NULL : mm_model_carve(base, &cur, N * 2 * F);
+    g->dg = f16 ? NULL : mm_model_carve(base, &cur, N * F);
+    g->dres_16 = f16 ? mm_model_carve_bf16(base, &cur, N * C) : NULL;
+    g->dg_16 = f16 ? mm_model_carve_bf16(base, &cur, N * F) : NULL;
+    g->dh13_16 = f16 ? mm_model_carve_bf16(base, &cur, N * 2 * F) : NULL;
+    g->datt = mm_model_carve(base, &cur, m->att_state);
     return cur;
 }
 
@@ -592,19 +590,19 @@ static size_t mm_layout_infer(const mm_model *m, float *base, mm_infer_bufs *ib,
     const size_t S = (size_t)m->config.max_seq_len, C = (size_t)m->C, F = (size_t)m->F;
     const size_t KVd = (size_t)m->KV * m->hs;
     size_t cur = 0;
-    *kc = mm_carve(base, &cur, (size_t)m->L * S * KVd);
-    *vc = mm_carve(base, &cur, (size_t)m->L * S * KVd);
-    ib->x = mm_carve(base, &cur, S * C);
-    ib->ln = mm_carve(base, &cur, S * C);
-    ib->rstd = mm_carve(base, &cur, S);
-    ib->qkv = mm_carve(base, &cur, S * (size_t)m->QKV);
-    ib->out = mm_carve(base, &cur, S * C);
-    ib->h13 = mm_carve(base, &cur, S * 2 * F);
-    ib->g = mm_carve(base, &cur, S * F);
-    ib->att = mm_carve(base, &cur, (size_t)m->H * S * S);
-    ib->lnl = mm_carve(base, &cur, C + 1);  // last row's final norm (+ its rstd)
-    ib->tok = m->be->host_resident ? NULL : mm_carve(base, &cur, S);
-    ib->logits = m->be->host_resident ? NULL : mm_carve(base, &cur, (size_t)m->V);
+    *kc = mm_model_carve(base, &cur, (size_t)m->L * S * KVd);
+    *vc = mm_model_carve(base, &cur, (size_t)m->L * S * KVd);
+    ib->x = mm_model_carve(base, &cur, S * C);
+    ib->ln = mm_model_carve(base, &cur, S * C);
+    ib->rstd = mm_model_carve(base, &cur, S);
+    ib->qkv = mm_model_carve(base, &cur, S * (size_t)m->QKV);
+    ib->out = mm_model_carve(base, &cur, S * C);
+    ib->h13 = mm_model_carve(base, &cur, S * 2 * F);
+    ib->g = mm_model_carve(base, &cur, S * F);
+    ib->att = mm_model_carve(base, &cur, (size_t)m->H * S * S);
+    ib->lnl = mm_model_carve(base, &cur, C + 1);  // last row's final norm (+ its rstd)
+    ib->tok = m->be->host_resident ? NULL : mm_model_carve(base, &cur, S);
+    ib->logits = m->be->host_resident ? NULL : mm_model_carve(base, &cur, (size_t)m->V);
     return cur;
 }
 

@@ -70,30 +70,23 @@ int mm_model_set_bank(mm_model *m, const uint16_t *ids, const char *what) {
     return mm_model_sync_bank(m);
 }
 
-static float *mm_carve_m(float *base, size_t *cursor, size_t n) {
-    float *p = base ? base + *cursor : NULL;
-    *cursor += n;
-    return p;
-}
-
 static size_t mm_layout_macts(mm_model *m, float *base, size_t N) {
     const size_t L = (size_t)m->L, C = (size_t)m->C, D = (size_t)m->ms.D, K = (size_t)m->ms.K;
     mm_activations *a = &m->a;
     size_t cur = 0;
-    a->mq = mm_carve_m(base, &cur, L * N * D);
-    a->midx = (int32_t *)mm_carve_m(base, &cur, L * N * K);  // int32 and float have the same size
-    a->mscore = mm_carve_m(base, &cur, L * N * K);
-    a->mw = mm_carve_m(base, &cur, L * N * K);
-    a->mysoft = mm_carve_m(base, &cur, L * N * K);
+    a->mq = mm_model_carve(base, &cur, L * N * D);
+    a->midx = (int32_t *)mm_model_carve(base, &cur, L * N * K);  // int32 and float have the same size
+    a->mscore = mm_model_carve(base, &cur, L * N * K);
+    a->mw = mm_model_carve(base, &cur, L * N * K);
+    a->mysoft = mm_model_carve(base, &cur, L * N * K);
     // zm: every layer's for the fusion's backward, or with the fusion in bf16 the current layer's,
     // then kept per layer in bf16
     const int f16 = m->ffn_bf16;
-    a->zm = mm_carve_m(base, &cur, m->F ? (f16 ? 1 : L) * N * 2 * C : 0);
-    cur = (cur + 3) & ~(size_t)3;  // 16-byte aligned bf16 rows
-    a->zm16 = f16 ? (mm_bf16 *)mm_carve_m(base, &cur, L * N * C) : NULL;  // (L, N, 2C) bf16
-    a->mout = mm_carve_m(base, &cur, N * C);
-    a->mnoise = mm_carve_m(base, &cur, N * K);
-    a->mscratch = mm_carve_m(base, &cur, mm_memory_scratch_floats(&m->ms, (int)N));
+    a->zm = mm_model_carve(base, &cur, m->F ? (f16 ? 1 : L) * N * 2 * C : 0);
+    a->zm16 = f16 ? mm_model_carve_bf16(base, &cur, L * N * 2 * C) : NULL;
+    a->mout = mm_model_carve(base, &cur, N * C);
+    a->mnoise = mm_model_carve(base, &cur, N * K);
+    a->mscratch = mm_model_carve(base, &cur, mm_memory_scratch_floats(&m->ms, (int)N));
     return cur;
 }
 _Static_assert(sizeof(int32_t) == sizeof(float), "midx is carved from the float buffer");
@@ -193,20 +186,17 @@ static void mm_second_half(const mm_model *m, const mm_layer_weights *w, float *
 }
 
 // The same in training with the fusion MLP's activations in bf16 (m->ffn_bf16): zm built in fp32,
-// kept as zm16 (N, 2C); h13 (N, 2F), g (N, F) bf16; out = h + w2 g in fp32.
-static void mm_second_half_bf16(const mm_model *m, int l, float *out, const float *h, const float *z,
+// kept as zm16 (N, 2C) for the MLP (model_ffn_bf16.c).
+static void mm_second_half_bf16(mm_model *m, int l, float *out, const float *h, const float *z,
                                 const float *mout, int N) {
     const mm_backend *be = m->be;
-    const int C = m->C, F = m->F;
-    const size_t n = (size_t)N;
+    const int C = m->C;
     const mm_activations *a = &m->a;
-    mm_bf16 *zm16 = a->zm16 + l * n * 2 * C, *h13 = a->h13_16 + l * n * 2 * F, *g = a->g_16 + l * n * F;
+    mm_bf16 *zm16 = a->zm16 + (size_t)l * N * 2 * C;
     be->copy_rows(a->zm, 2 * C, z, C, N, C, 0);  // zm (N, 2C) = [z | mout]
     be->copy_rows(a->zm + C, 2 * C, mout, C, N, C, 0);
-    be->to_bf16(zm16, a->zm, n * 2 * C);
-    be->matmul_forward_bf16(h13, zm16, mm_model_ffn_bf16_w13(m, l), N, 2 * C, 2 * F);  // (N, 2F)
-    be->swiglu_forward_bf16(g, h13, N, F);                                            // (N, F)
-    be->matmul_forward_residual_bf16(out, h, g, mm_model_ffn_bf16_w2(m, l), N, F, C);   // out = h + w2 g
+    be->to_bf16(zm16, a->zm, (size_t)N * 2 * C);
+    mm_model_ffn_bf16_mlp_forward(m, l, zm16, h, out);  // out = h + w2 g
 }
 
 int mm_model_memory_forward(mm_model *m, int l, const float *hres, const float *z, float *xo) {
@@ -245,14 +235,7 @@ void mm_model_memory_backward(mm_model *m, int l, const float *z) {
     const mm_layer_weights *w = &m->layers[l], *dw = &m->dlayers[l];
     const float *dm = ga->dres;  // model_no_feed: out = h + m
     if (F && m->ffn_bf16) {  // the fusion MLP in bf16 (mm_second_half_bf16)
-        const mm_bf16 *zm16 = a->zm16 + (size_t)l * Ns * 2 * C, *h13 = a->h13_16 + (size_t)l * Ns * 2 * F;
-        const mm_bf16 *g = a->g_16 + (size_t)l * Ns * F;
-        be->to_bf16(ga->dres_16, ga->dres, Ns * C);
-        be->matmul_backward_bf16(ga->dg_16, MM_STORE_BF16, dw->w2, ga->dres_16, g, mm_model_ffn_bf16_w2(m, l), N, F,
-                                 C);
-        be->swiglu_backward_bf16(ga->dh13_16, ga->dg_16, h13, N, F);
-        be->matmul_backward_bf16(ga->dzm, MM_STORE_F32, dw->w13, ga->dh13_16, zm16, mm_model_ffn_bf16_w13(m, l), N,
-                                 2 * C, 2 * F);  // (N, 2C)
+        mm_model_ffn_bf16_mlp_backward(m, l, a->zm16 + (size_t)l * Ns * 2 * C, ga->dzm);  // (N, 2C)
     } else if (F) {
         const float *zm = a->zm + (size_t)l * Ns * 2 * C;
         const float *h13 = a->h13 + (size_t)l * Ns * 2 * F, *g = a->g + (size_t)l * Ns * F;

@@ -24,6 +24,10 @@ int mm_model_memory_forward_cached(mm_model *m, int l, float *x, const float *z,
 // Forward FLOPs of one layer's memory part (+ fusion excluded) for N rows.
 double mm_model_memory_flops(const mm_model *m, double N);
 
+// (model.c) Carves n floats from *cursor of a buffer laid out in floats (or only counts them
+// when base == NULL); the _bf16 form n bf16 values, starting 16 bytes aligned relative to base.
+float *mm_model_carve(float *base, size_t *cursor, size_t n);
+mm_bf16 *mm_model_carve_bf16(float *base, size_t *cursor, size_t n);
 // (model.c, for both halves of a block) out (M, N) = res + inp (M, K) @ w^T with out != res: the
 // backend's matmul_forward_residual, else a copy of res and an accumulating matmul.
 void mm_model_residual_matmul(const mm_backend *be, float *out, const float *res, const float *inp,
