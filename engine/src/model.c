@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "minimind/error.h"
+#include "model_attention_bf16.h"
 #include "model_ffn_bf16.h"
 #include "model_memory.h"
 
@@ -330,6 +331,16 @@ static int mm_ffn_bf16_now(const mm_model *m) {
            b->matmul_backward_bf16 && b->ffn_bf16();
 }
 
+// Whether a (B, T) step keeps the attention block in bf16: a backend whose attention_bf16 says so
+// for the shape in its current precision, with every op of that path (the products and the norm
+// are the feed-forward block's).
+static int mm_att_bf16_now(const mm_model *m, int B, int T) {
+    const mm_backend *b = m->be;
+    return b->attention_bf16 && b->rope_forward_bf16 && b->rope_backward_bf16 && b->attention_forward_bf16 &&
+           b->attention_backward_bf16 && b->to_bf16 && b->rmsnorm_forward_bf16 && b->matmul_forward_bf16 &&
+           b->matmul_forward_residual_bf16 && b->matmul_backward_bf16 && b->attention_bf16(B, T, m->H, m->hs);
+}
+
 // Floats of one layer's att (and of datt) for (B, T) on the model's backend (backend.h).
 static size_t mm_att_state_floats(const mm_model *m, int B, int T) {
     const mm_backend *b = m->be;
@@ -338,6 +349,10 @@ static size_t mm_att_state_floats(const mm_model *m, int B, int T) {
 }
 
 const char *mm_model_ffn_storage(const mm_model *m) { return mm_ffn_bf16_now(m) ? "bf16" : NULL; }
+
+const char *mm_model_attention_storage(const mm_model *m, int B, int T) {
+    return mm_att_bf16_now(m, B, T) ? "bf16" : NULL;
+}
 
 const char *mm_model_attention_implementation(const mm_model *m, int B, int T) {
     const mm_backend *b = m->be;
@@ -351,11 +366,16 @@ static size_t mm_layout_acts(mm_model *m, float *base, int B, int T) {
     mm_activations *a = &m->a;
     a->res = mm_model_carve(base, &cur, (L + 1) * N * C);
     a->hres = mm_model_carve(base, &cur, L * N * C);
-    a->ln1 = mm_model_carve(base, &cur, L * N * C);
+    const int a16 = m->att_bf16;
+    a->ln1 = a16 ? NULL : mm_model_carve(base, &cur, L * N * C);
     a->rstd1 = mm_model_carve(base, &cur, L * N);
-    a->qkv = mm_model_carve(base, &cur, L * N * (size_t)m->QKV);
+    a->qkv = a16 ? NULL : mm_model_carve(base, &cur, L * N * (size_t)m->QKV);
     a->att = mm_model_carve(base, &cur, L * m->att_state);
-    a->atty = mm_model_carve(base, &cur, L * N * C);
+    a->atty = a16 ? NULL : mm_model_carve(base, &cur, L * N * C);
+    a->ln1_16 = a16 ? mm_model_carve_bf16(base, &cur, L * N * C) : NULL;
+    a->qkv_16 = a16 ? mm_model_carve_bf16(base, &cur, L * N * (size_t)m->QKV) : NULL;
+    a->atty_16 = a16 ? mm_model_carve_bf16(base, &cur, L * N * C) : NULL;
+    a->wa_16 = a16 ? mm_model_carve_bf16(base, &cur, L * ((size_t)m->QKV + C) * C) : NULL;
     a->rstd2 = mm_model_carve(base, &cur, L * N);
     const int f16 = m->ffn_bf16, ln2_16 = f16 && !m->mem;  // the memory variants read z = ln2 in fp32
     a->ln2 = ln2_16 ? NULL : mm_model_carve(base, &cur, L * N * C);
@@ -378,26 +398,31 @@ static size_t mm_layout_gacts(mm_model *m, float *base, int B, int T) {
     mm_grad_activations *g = &m->ga;
     g->dres = mm_model_carve(base, &cur, N * C);
     g->dln = mm_model_carve(base, &cur, N * C);
-    g->datty = mm_model_carve(base, &cur, N * C);
-    g->dqkv = mm_model_carve(base, &cur, N * (size_t)m->QKV);
-    const int f16 = m->ffn_bf16;
+    const int f16 = m->ffn_bf16, a16 = m->att_bf16;
+    g->datty = a16 ? NULL : mm_model_carve(base, &cur, N * C);
+    g->dqkv = a16 ? NULL : mm_model_carve(base, &cur, N * (size_t)m->QKV);
     g->dh13 = f16 ? NULL : mm_model_carve(base, &cur, N * 2 * F);
     g->dg = f16 ? NULL : mm_model_carve(base, &cur, N * F);
-    g->dres_16 = f16 ? mm_model_carve_bf16(base, &cur, N * C) : NULL;
+    g->dres_16 = f16 || a16 ? mm_model_carve_bf16(base, &cur, N * C) : NULL;
+    g->datty_16 = a16 ? mm_model_carve_bf16(base, &cur, N * C) : NULL;
+    g->dqkv_16 = a16 ? mm_model_carve_bf16(base, &cur, N * (size_t)m->QKV) : NULL;
     g->dg_16 = f16 ? mm_model_carve_bf16(base, &cur, N * F) : NULL;
     g->dh13_16 = f16 ? mm_model_carve_bf16(base, &cur, N * 2 * F) : NULL;
     g->datt = mm_model_carve(base, &cur, m->att_state);
     return cur;
 }
 
-// (Re)lays out the training buffers for (B, T), the attention state and the feed-forward storage
-// the backend needs now (both may depend on the precision), growing the allocations when needed.
+// (Re)lays out the training buffers for (B, T), the attention state and the blocks' storage the
+// backend needs now (all may depend on the precision), growing the allocations when needed.
 static int mm_ensure_acts(mm_model *m, int B, int T) {
     const size_t att_state = mm_att_state_floats(m, B, T);
-    const int ffn_bf16 = mm_ffn_bf16_now(m);
-    if (m->acts && m->B == B && m->T == T && m->att_state == att_state && m->ffn_bf16 == ffn_bf16) return 0;
+    const int ffn_bf16 = mm_ffn_bf16_now(m), att_bf16 = mm_att_bf16_now(m, B, T);
+    if (m->acts && m->B == B && m->T == T && m->att_state == att_state && m->ffn_bf16 == ffn_bf16 &&
+        m->att_bf16 == att_bf16)
+        return 0;
     m->att_state = att_state;
     m->ffn_bf16 = ffn_bf16;
+    m->att_bf16 = att_bf16;
     size_t na = mm_layout_acts(m, NULL, B, T);
     const mm_backend *b = m->be;
     const size_t nin = (size_t)B * T * (2 * sizeof(int32_t) + sizeof(float));  // X | Y | mask
@@ -485,20 +510,25 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
 
     be->embedding_forward(a->res, m->inputs, m->tok_embeddings, Nn, C);  // (N, C)
     if (m->ffn_bf16) mm_model_ffn_bf16_weights(m);
+    if (m->att_bf16) mm_model_attention_bf16_weights(m);
     for (int l = 0; l < m->L; l++) {
         const mm_layer_weights *w = &m->layers[l];
         float *x = a->res + l * NC, *hres = a->hres + l * NC, *xo = a->res + (l + 1) * NC;  // (N, C)
-        float *ln1 = a->ln1 + l * NC, *rstd1 = a->rstd1 + l * N;
-        float *qkv = a->qkv + l * N * QKV;                         // (N, QKV)
-        float *att = a->att + l * m->att_state;                    // (B, H, T, T) or less
-        float *atty = a->atty + l * NC;                            // (N, C)
-        // h = x + wo(attn(rope(wq ln1), rope(wk ln1), wv ln1))
-        be->rmsnorm_forward(ln1, rstd1, x, w->attention_norm, Nn, C, m->config.norm_eps);
-        be->matmul_forward(qkv, ln1, w->wqkv, Nn, C, QKV, 0);
-        be->rope_forward(qkv, QKV, m->rope_cos, m->rope_sin, B, T, m->H + m->KV, m->hs, 0);
-        be->attention_forward(atty, att, qkv, QKV, qkv + C, qkv + C + m->KV * m->hs, QKV, B, T, T, m->H, m->KV,
-                              m->hs);
-        mm_model_residual_matmul(be, hres, x, atty, w->wo, Nn, C, C);
+        // h = x + wo(attn(rope(wq ln1), rope(wk ln1), wv ln1))   (bf16 storage: model_attention_bf16.c)
+        if (m->att_bf16) {
+            mm_model_attention_bf16_forward(m, l, x, hres);
+        } else {
+            float *ln1 = a->ln1 + l * NC, *rstd1 = a->rstd1 + l * N;
+            float *qkv = a->qkv + l * N * QKV;       // (N, QKV)
+            float *att = a->att + l * m->att_state;  // (B, H, T, T) or less
+            float *atty = a->atty + l * NC;          // (N, C)
+            be->rmsnorm_forward(ln1, rstd1, x, w->attention_norm, Nn, C, m->config.norm_eps);
+            be->matmul_forward(qkv, ln1, w->wqkv, Nn, C, QKV, 0);
+            be->rope_forward(qkv, QKV, m->rope_cos, m->rope_sin, B, T, m->H + m->KV, m->hs, 0);
+            be->attention_forward(atty, att, qkv, QKV, qkv + C, qkv + C + m->KV * m->hs, QKV, B, T, T, m->H,
+                                  m->KV, m->hs);
+            mm_model_residual_matmul(be, hres, x, atty, w->wo, Nn, C, C);
+        }
         // out = h + w2(silu(w1 ln2) * w3 ln2)   (bf16 storage: model_ffn_bf16.c; memory variants:
         // model_memory.c)
         if (m->ffn_bf16 && !m->mem) {
@@ -548,9 +578,7 @@ int mm_model_backward(mm_model *m, float loss_scale) {
         const mm_layer_weights *w = &m->layers[l];
         const mm_layer_weights *dw = &m->dlayers[l];
         const float *x = a->res + l * NC, *hres = a->hres + l * NC;
-        const float *ln1 = a->ln1 + l * NC, *rstd1 = a->rstd1 + l * N;
-        const float *qkv = a->qkv + l * N * QKV, *att = a->att + l * m->att_state;
-        const float *atty = a->atty + l * NC, *rstd2 = a->rstd2 + l * N;
+        const float *rstd1 = a->rstd1 + l * N, *rstd2 = a->rstd2 + l * N;
         // out = h + w2(g): dres is d(out); it flows to h unchanged and through w2.
         if (m->mem) {
             mm_model_memory_backward(m, l, a->ln2 + l * NC);  // ga->dln = d(ln2)
@@ -563,13 +591,19 @@ int mm_model_backward(mm_model *m, float loss_scale) {
             be->matmul_backward(ga->dln, dw->w13, ga->dh13, ln2, w->w13, Nn, C, 2 * F, 0);
         }
         be->rmsnorm_backward(ga->dres, dw->ffn_norm, ga->dln, hres, w->ffn_norm, rstd2, Nn, C);
-        // h = x + wo(atty): dres is now d(h).
-        be->matmul_backward(ga->datty, dw->wo, ga->dres, atty, w->wo, Nn, C, C, 0);
-        float *dq = ga->dqkv, *dk = dq + C, *dv = dk + m->KV * m->hs;
-        be->attention_backward(dq, dk, dv, ga->datt, ga->datty, att, qkv, QKV, qkv + C, qkv + C + m->KV * m->hs,
-                               QKV, B, T, T, m->H, m->KV, m->hs);
-        be->rope_backward(ga->dqkv, QKV, m->rope_cos, m->rope_sin, B, T, m->H + m->KV, m->hs, 0);
-        be->matmul_backward(ga->dln, dw->wqkv, ga->dqkv, ln1, w->wqkv, Nn, C, QKV, 0);
+        // h = x + wo(atty): dres is now d(h); ga->dln = d(ln1).
+        if (m->att_bf16) {
+            mm_model_attention_bf16_backward(m, l);
+        } else {
+            const float *ln1 = a->ln1 + l * NC, *qkv = a->qkv + l * N * QKV, *att = a->att + l * m->att_state;
+            const float *atty = a->atty + l * NC;
+            be->matmul_backward(ga->datty, dw->wo, ga->dres, atty, w->wo, Nn, C, C, 0);
+            float *dq = ga->dqkv, *dk = dq + C, *dv = dk + m->KV * m->hs;
+            be->attention_backward(dq, dk, dv, ga->datt, ga->datty, att, qkv, QKV, qkv + C,
+                                   qkv + C + m->KV * m->hs, QKV, B, T, T, m->H, m->KV, m->hs);
+            be->rope_backward(ga->dqkv, QKV, m->rope_cos, m->rope_sin, B, T, m->H + m->KV, m->hs, 0);
+            be->matmul_backward(ga->dln, dw->wqkv, ga->dqkv, ln1, w->wqkv, Nn, C, QKV, 0);
+        }
         be->rmsnorm_backward(ga->dres, dw->attention_norm, ga->dln, x, w->attention_norm, rstd1, Nn, C);
     }
     be->embedding_backward(m->dtok_embeddings, ga->dres, m->inputs, Nn, C);

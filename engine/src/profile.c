@@ -1,8 +1,8 @@
 // The timed backend of minimind/profile.h: one wrapper per op of minimind/backend.h, each
 // `begin; inner op; end` (MM_TIMED: device timer marks around the op when the backend has them,
 // else the host clock with the device waited for) and the op's work from its arguments (flops, bytes: see
-// profile.h; the formulas sit in the wrappers). set_threads, set_precision, ffn_bf16, alloc, free and check
-// pass through untimed.
+// profile.h; the formulas sit in the wrappers). set_threads, set_precision, ffn_bf16, attention_bf16, alloc,
+// free and check pass through untimed.
 #include "minimind/profile.h"
 
 #include <time.h>
@@ -39,6 +39,10 @@ enum {
     OP_MATMUL_FWD_BF16,
     OP_MATMUL_RES_BF16,
     OP_MATMUL_BWD_BF16,
+    OP_ROPE_FWD_BF16,
+    OP_ROPE_BWD_BF16,
+    OP_ATT_FWD_BF16,
+    OP_ATT_BWD_BF16,
     OP_COPY_ROWS,
     OP_EMA_SUMS,
     OP_COPY_H2D,
@@ -80,6 +84,10 @@ static mm_profile_op g_ops[OP_COUNT] = {
     {"matmul_forward_bf16", MM_RATE_PRODUCTS, 0, 0, 0, 0},
     {"matmul_forward_residual_bf16", MM_RATE_PRODUCTS, 0, 0, 0, 0},
     {"matmul_backward_bf16", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"rope_forward_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"rope_backward_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"attention_forward_bf16", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"attention_backward_bf16", MM_RATE_PRODUCTS, 0, 0, 0, 0},
     {"copy_rows", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"memory_ema_accumulate", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"copy_h2d", MM_RATE_HOST, 0, 0, 0, 0},
@@ -325,6 +333,34 @@ static void t_memory_read_backward(float *dw, float *dwte, const float *dm, cons
              F4 * (3.0 * N * K + (double)N * C + 3.0 * mm_prof_rows_read(N, K, LK, V) * C) + 2.0 * N * K * LK,
              g_in->memory_read_backward(dw, dwte, dm, idx, w, bank, LK, wte, N, K, C, V));
 }
+static void t_rope_forward_bf16(mm_bf16 *x, int ld, const float *cs, const float *sn, int B, int T, int NH,
+                                int hs, int p0) {
+    MM_TIMED(OP_ROPE_FWD_BF16, 3.0 * B * T * NH * hs, B2 * 2.0 * B * T * NH * hs + F4 * (double)T * hs,
+             g_in->rope_forward_bf16(x, ld, cs, sn, B, T, NH, hs, p0));
+}
+static void t_rope_backward_bf16(mm_bf16 *dx, int ld, const float *cs, const float *sn, int B, int T, int NH,
+                                 int hs, int p0) {
+    MM_TIMED(OP_ROPE_BWD_BF16, 3.0 * B * T * NH * hs, B2 * 2.0 * B * T * NH * hs + F4 * (double)T * hs,
+             g_in->rope_backward_bf16(dx, ld, cs, sn, B, T, NH, hs, p0));
+}
+// The bf16 attention's bytes: q, k, v, out (and their gradients) in bf16; of the state only the
+// rows' log-sum-exp (B,H,Tq) in fp32, and in the backward D = rowsum(dO o O) written and read.
+static void t_attention_forward_bf16(mm_bf16 *out, float *att, const mm_bf16 *q, int ldq, const mm_bf16 *k,
+                                     const mm_bf16 *v, int ldkv, int B, int Tq, int Tk, int H, int KV,
+                                     int hs) {
+    MM_TIMED(OP_ATT_FWD_BF16, 4.0 * hs * mm_prof_causal_pairs(B, Tq, Tk, H),
+             B2 * (2.0 * B * Tq * H * hs + 2.0 * B * Tk * KV * hs) + F4 * (double)B * H * Tq,
+             g_in->attention_forward_bf16(out, att, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs));
+}
+static void t_attention_backward_bf16(mm_bf16 *dq, mm_bf16 *dk, mm_bf16 *dv, float *datt, const mm_bf16 *dout,
+                                      const mm_bf16 *out, const float *att, const mm_bf16 *q, int ldq,
+                                      const mm_bf16 *k, const mm_bf16 *v, int ldkv, int B, int Tq, int Tk,
+                                      int H, int KV, int hs) {
+    MM_TIMED(OP_ATT_BWD_BF16, 8.0 * hs * mm_prof_causal_pairs(B, Tq, Tk, H),
+             B2 * (4.0 * B * Tq * H * hs + 4.0 * B * Tk * KV * hs) + F4 * 3.0 * B * H * Tq,
+             g_in->attention_backward_bf16(dq, dk, dv, datt, dout, out, att, q, ldq, k, v, ldkv, B, Tq, Tk, H,
+                                           KV, hs));
+}
 static void t_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int acc) {
     MM_TIMED(OP_COPY_ROWS, acc ? (double)rows * cols : 0.0, F4 * (acc ? 3.0 : 2.0) * rows * cols,
              g_in->copy_rows(dst, ldd, src, lds, rows, cols, acc));
@@ -412,6 +448,10 @@ const mm_backend *mm_backend_profiled(const mm_backend *inner) {
     MM_WRAP(matmul_forward_bf16, t_matmul_forward_bf16);
     MM_WRAP(matmul_forward_residual_bf16, t_matmul_forward_residual_bf16);
     MM_WRAP(matmul_backward_bf16, t_matmul_backward_bf16);
+    MM_WRAP(rope_forward_bf16, t_rope_forward_bf16);
+    MM_WRAP(rope_backward_bf16, t_rope_backward_bf16);
+    MM_WRAP(attention_forward_bf16, t_attention_forward_bf16);
+    MM_WRAP(attention_backward_bf16, t_attention_backward_bf16);
     MM_WRAP(copy_rows, t_copy_rows);
     MM_WRAP(memory_ema_accumulate, t_memory_ema_accumulate);
     MM_WRAP(copy_h2d, t_copy_h2d);

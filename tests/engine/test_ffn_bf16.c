@@ -1,5 +1,5 @@
 // The model's feed-forward block in bf16 storage (engine/src/model_ffn_bf16.c, backend.h "the
-// feed-forward block in bf16") on the CPU, through the reference ops (cpu_ffn_bf16.h): the stored
+// feed-forward block in bf16") on the CPU, through the reference ops (cpu_bf16.h): the stored
 // tensors are what a plain recomputation from the layer's inputs gives, rounded to bf16 (loops
 // here, not the reference code); the loss and every gradient stay close to the fp32 model's; the
 // buffers follow the precision, and the fp32 path is the CPU's bit for bit.
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu_ffn_bf16.h"
+#include "cpu_bf16.h"
 #include "cuda/ops_math.h"
 #include "minimind/error.h"
 #include "minimind/model.h"

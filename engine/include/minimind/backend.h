@@ -173,6 +173,33 @@ typedef struct mm_backend {
     void (*matmul_backward_bf16)(void *dinp, mm_storage dinp_type, float *dw, const mm_bf16 *dout, const mm_bf16 *inp,
                                  const mm_bf16 *w, int M, int K, int N);
 
+    // --- the attention block in bf16 (optional: NULL = the backend has none). When
+    // attention_bf16(B, T, H, hs) returns 1 for the training shape in the current precision (CUDA
+    // in bf16 on its FlashAttention path), the model keeps ln1, qkv (q, k after RoPE, v), the
+    // attention output and their gradients (datty, dqkv) in bf16, and multiplies them by bf16
+    // copies of wqkv and wo, with the ops of the feed-forward block above (to_bf16,
+    // rmsnorm_forward_bf16, the three products) and these four. The residual stream, its gradient,
+    // rstd1, the norm's backward and all sums stay fp32. The CPU reference
+    // (engine/src/cpu/attention_bf16.c) computes each op in fp32 from the stored values and rounds
+    // what it stores.
+    int (*attention_bf16)(int B, int T, int H, int hs);
+    // rope_forward / rope_backward on bf16 rows (IN PLACE; the rotation in fp32, the result rounded)
+    void (*rope_forward_bf16)(mm_bf16 *x, int ld, const float *cos, const float *sin, int B, int T, int NH,
+                              int hs, int pos0);
+    void (*rope_backward_bf16)(mm_bf16 *dx, int ld, const float *cos, const float *sin, int B, int T, int NH,
+                               int hs, int pos0);
+    // attention_forward on bf16 q, k, v (strides ldq, ldkv as above), out (B,Tq,H*hs) bf16; att
+    // (attention_state_floats) keeps what the backward needs (it may keep less than the fp32 op:
+    // the backward also reads out).
+    void (*attention_forward_bf16)(mm_bf16 *out, float *att, const mm_bf16 *q, int ldq, const mm_bf16 *k,
+                                   const mm_bf16 *v, int ldkv, int B, int Tq, int Tk, int H, int KV, int hs);
+    // attention_backward in bf16: dq (stride ldq), dk, dv (stride ldkv) OVERWRITTEN in bf16, from
+    // dout and out (B,Tq,H*hs) bf16 (the forward's out, unchanged); datt is fp32 scratch.
+    void (*attention_backward_bf16)(mm_bf16 *dq, mm_bf16 *dk, mm_bf16 *dv, float *datt, const mm_bf16 *dout,
+                                    const mm_bf16 *out, const float *att, const mm_bf16 *q, int ldq,
+                                    const mm_bf16 *k, const mm_bf16 *v, int ldkv, int B, int Tq, int Tk,
+                                    int H, int KV, int hs);
+
     // --- row-block copy: dst (rows, cols) [+]= src (rows, cols), rows ldd / lds floats apart
     // (accumulate 0: =, 1: +=). The memory variants build [z | m] rows, split their gradient and
     // add m to the residual with it.

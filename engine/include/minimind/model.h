@@ -73,6 +73,12 @@ typedef struct mm_activations {
     mm_bf16 *h13_16;  // (L, N, 2F)
     mm_bf16 *g_16;    // (L, N, F)
     mm_bf16 *w_16;    // (L, (2 CF + C) F): w13 (2F, CF) | w2 (C, F), refreshed at every forward
+    // the attention block in bf16 (m->att_bf16; ln1, qkv, atty above are then NULL): the same
+    // tensors stored as bf16, and the bf16 copies of each layer's [wqkv | wo] (backend.h)
+    mm_bf16 *ln1_16;   // (L, N, C)
+    mm_bf16 *qkv_16;   // (L, N, QKV) q|k after RoPE, v
+    mm_bf16 *atty_16;  // (L, N, C)
+    mm_bf16 *wa_16;    // (L, (QKV + C) C): wqkv (QKV, C) | wo (C, C), refreshed at every forward
     float *lnf;     // (N, C)
     float *rstdf;   // (N)
     float *logits;  // (N, V) — overwritten with dlogits by the backward
@@ -97,7 +103,9 @@ typedef struct mm_grad_activations {
     float *dqkv;  // (N, QKV)
     float *dh13;  // (N, 2F)
     float *dg;    // (N, F)
-    mm_bf16 *dres_16, *dg_16, *dh13_16;  // (N, C), (N, F), (N, 2F): m->ffn_bf16 (dh13, dg NULL)
+    mm_bf16 *dres_16;             // (N, C): m->ffn_bf16 or m->att_bf16
+    mm_bf16 *dg_16, *dh13_16;     // (N, F), (N, 2F): m->ffn_bf16 (dh13, dg NULL)
+    mm_bf16 *datty_16, *dqkv_16;  // (N, C), (N, QKV): m->att_bf16 (datty, dqkv NULL)
     float *datt;  // (B, H, T, T)
     float *dzm;   // (N, 2C) memory variants
     float *dm;    // (N, C)  memory variants
@@ -135,6 +143,7 @@ typedef struct mm_model {
     int B, T;
     size_t att_state;  // floats of one layer's att (and of datt) for (B, T): backend.h attention_state_floats
     int ffn_bf16;      // the training buffers keep the feed-forward block in bf16 (backend.h ffn_bf16)
+    int att_bf16;      // ... and the attention block (backend.h attention_bf16, for (B, T))
     size_t acts_cap, gacts_cap;
     float *acts, *gacts;
     mm_activations a;
@@ -223,5 +232,9 @@ const char *mm_model_attention_implementation(const mm_model *m, int B, int T);
 // precision (backend.h ffn_bf16: CUDA in bf16; model_original's FFN and `model`'s fusion MLP, not
 // model_no_feed), as runs record it; NULL (fp32) otherwise.
 const char *mm_model_ffn_storage(const mm_model *m);
+// "bf16" when a (B, T) training step keeps the attention block in bf16 in the backend's current
+// precision (backend.h attention_bf16: CUDA in bf16 on the flash path; every variant), as runs
+// record it; NULL (fp32) otherwise.
+const char *mm_model_attention_storage(const mm_model *m, int B, int T);
 
 #endif

@@ -69,6 +69,17 @@ void mm_cpu_matmul_forward_residual_bf16(float *out, const float *res, const mm_
                                          int K, int N);
 void mm_cpu_matmul_backward_bf16(void *dinp, mm_storage dinp_type, float *dw, const mm_bf16 *dout,
                                  const mm_bf16 *inp, const mm_bf16 *w, int M, int K, int N);
+// The bf16 attention ops' reference (attention_bf16.c; not in the CPU table).
+void mm_cpu_rope_forward_bf16(mm_bf16 *x, int ld, const float *cos, const float *sin, int B, int T, int NH,
+                              int hs, int pos0);
+void mm_cpu_rope_backward_bf16(mm_bf16 *dx, int ld, const float *cos, const float *sin, int B, int T, int NH,
+                               int hs, int pos0);
+void mm_cpu_attention_forward_bf16(mm_bf16 *out, float *att, const mm_bf16 *q, int ldq, const mm_bf16 *k,
+                                   const mm_bf16 *v, int ldkv, int B, int Tq, int Tk, int H, int KV, int hs);
+void mm_cpu_attention_backward_bf16(mm_bf16 *dq, mm_bf16 *dk, mm_bf16 *dv, float *datt, const mm_bf16 *dout,
+                                    const mm_bf16 *out, const float *att, const mm_bf16 *q, int ldq,
+                                    const mm_bf16 *k, const mm_bf16 *v, int ldkv, int B, int Tq, int Tk,
+                                    int H, int KV, int hs);
 void mm_cpu_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32_t *start, int nseg,
                                   const int32_t *rows, const float *ws, const float *h, int C);
 

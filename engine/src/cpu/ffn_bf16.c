@@ -1,40 +1,18 @@
 // The reference of the bf16 feed-forward ops (minimind/backend.h, "the feed-forward block in
 // bf16"): each op widens its bf16 inputs to fp32, computes what the fp32 op computes (the same CPU
-// kernels), and rounds what it stores to bf16 (round to nearest even, engine/src/cuda/ops_math.h:
-// the CUDA kernels' own conversion). Not in the CPU backend's table (the CPU stores fp32 in every
-// precision); the CUDA parity tests compare the GPU ops with these, and a table built from the CPU
-// one plus these runs the model's bf16 FFN path on the CPU. Clarity over speed: every op
-// allocates its fp32 copies (an allocation failure aborts with a message: a reference has no
-// error path).
-#include <stdio.h>
+// kernels), and rounds what it stores to bf16 (bf16_ref.h). Not in the CPU backend's table (the CPU stores
+// fp32 in every precision); the CUDA parity tests compare the GPU ops with these, and a table built from the
+// CPU one plus these runs the model's bf16 FFN path on the CPU. Clarity over speed: every op allocates its
+// fp32 copies.
 #include <stdlib.h>
+#include <string.h>
 
 #include "../cuda/ops_math.h"
+#include "bf16_ref.h"
 #include "cpu_ops.h"
-
-static float *mm_ref_floats(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    if (!p) {
-        fprintf(stderr, "ffn_bf16 reference: out of memory for %zu floats\n", n);
-        abort();
-    }
-    return p;
-}
-
-static float *mm_ref_widen(const mm_bf16 *x, size_t n) {
-    float *f = mm_ref_floats(n);
-    for (size_t i = 0; i < n; i++) f[i] = mm_bf16_float(x[i]);
-    return f;
-}
 
 void mm_cpu_to_bf16(mm_bf16 *dst, const float *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = (mm_bf16)mm_bf16_bits(src[i]);
-}
-
-// dst = bf16(src); frees src.
-static void mm_ref_narrow(mm_bf16 *dst, float *src, size_t n) {
-    mm_cpu_to_bf16(dst, src, n);
-    free(src);
 }
 
 void mm_cpu_rmsnorm_forward_bf16(mm_bf16 *out, float *rstd, const float *inp, const float *w, int N, int C,
