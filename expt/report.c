@@ -212,12 +212,17 @@ static void ex_computed_on(ex_buf *b, const ex_project *p, const char *version) 
     json_t *pr = path && ex_exists(path) ? ex_json_load(path, NULL) : NULL;
     const char *dev = ex_json_str(pr, "device"), *prec = ex_json_str(pr, "precision");
     const char *att = ex_json_str(pr, "attention"), *ffn = ex_json_str(pr, "ffn");
+    const char *att_storage = ex_json_str(pr, "attention_storage");
     if (dev) {
         ex_buf_md_cell(b, dev, 300);
         if (prec) ex_buf_printf(b, ", %s matmuls", prec);
         if (att) {
             ex_buf_puts(b, ", attention: ");
             ex_buf_md_cell(b, att, 40);
+            if (att_storage) {
+                ex_buf_puts(b, " in ");
+                ex_buf_md_cell(b, att_storage, 40);
+            }
         }
         if (ffn) {
             ex_buf_puts(b, ", feed-forward: ");

@@ -77,9 +77,9 @@ saved
 timeout 120 "$BUILD/engine/cuda_gemm_modes" 2>&1 | tee "$LOGS/gemm_modes.txt" || status=1
 saved
 
-# Benchmark: MiniMind-26M at T = 512 on the GPU in bf16 (the default: tensor cores, fp32 storage;
-# FlashAttention kernels), bf16 with MM_CUDA_ATTENTION=gemm, and fp32 (one JSON line each), then a
-# short CPU reference.
+# Benchmark: MiniMind-26M at T = 512 on the GPU in bf16 (the default: tensor cores, the attention and
+# feed-forward blocks' activations in bf16, FlashAttention kernels), bf16 with
+# MM_CUDA_ATTENTION=gemm, and fp32 (one JSON line each), then a short CPU reference.
 bench() { timeout 300 "$BUILD/engine/minimind" bench --json "$@" 2>>"$LOGS/bench_stderr.txt"; }
 # bf16 also with the per-op split (--profile: 10 more steps, each op waited for; the JSON's
 # "profile" object) — where the time goes decides the next optimisation.
@@ -100,6 +100,10 @@ MM_CUDA_RESIDUAL=copy bench --device cuda --precision bf16 --seq-len 512 --batch
 # bf16 storage gains (docs/benchmarks.md, "the feed-forward block in bf16"), with the per-op split
 MM_CUDA_FFN=fp32 bench --device cuda --precision bf16 --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
     --profile | tee "$LOGS/bench_cuda_bf16_ffn_fp32.json" || status=1
+# bf16 with the attention block's activations in fp32 (the default stores ln1, qkv, the attention
+# output and their gradients in bf16 on the flash path): what that storage gains, per op
+MM_CUDA_ATTN=fp32 bench --device cuda --precision bf16 --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
+    --profile | tee "$LOGS/bench_cuda_bf16_attn_fp32.json" || status=1
 # batch 64 × 512 (the issue fixes T only): the larger products' share of the step (floors: 49 %
 # MFU at batch 64 against 45 % at 16 with fp32 activations)
 bench --device cuda --precision bf16 --seq-len 512 --batch 64 --steps 10 --warmup-steps 2 \

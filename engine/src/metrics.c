@@ -85,6 +85,8 @@ static int mm_progress_write(const mm_metrics_log *log, json_t *row, const char 
     if (log->device) json_object_set_new(row, "device", json_string(log->device));
     if (log->precision) json_object_set_new(row, "precision", json_string(log->precision));
     if (log->attention) json_object_set_new(row, "attention", json_string(log->attention));
+    if (log->attention_storage)
+        json_object_set_new(row, "attention_storage", json_string(log->attention_storage));
     if (log->ffn) json_object_set_new(row, "ffn", json_string(log->ffn));
     char *text = json_dumps(row, JSON_COMPACT);
     if (!text) return mm_errorf("%s: cannot serialise", log->progress_path);

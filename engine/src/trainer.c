@@ -89,6 +89,7 @@ typedef struct mm_trainer {
     char device_desc[320];   // what `be` runs on (mm_backend_describe), for the log and progress.json
     const char *precision;   // the matmul precision used: [train] mixed_precision on CUDA, fp32 on the CPU
     const char *attention;   // the backend's attention for the batch shape (backend.h); NULL on the CPU
+    const char *attention_storage;  // "bf16": the attention block stored in bf16 (mm_model_attention_storage)
     const char *ffn;         // "bf16": the feed-forward block stored in bf16 (mm_model_ffn_storage); NULL: fp32
     float *host_opt;         // device backends: host copy of the AdamW moments (m | v) for checkpoints
     mm_named_tensor *named;  // the model's parameter table as checkpoint tensors (host memory)
@@ -175,6 +176,7 @@ static int mm_trainer_init_model(mm_trainer *tr) {
     mm_loss_scaler_init(&tr->scaler);
     if (mm_model_init_run(&tr->model, &tr->cfg, tr->be, (uint64_t)t->seed, 1) != 0) return -1;
     tr->attention = mm_model_attention_implementation(&tr->model, tr->batch.B, tr->batch.T);
+    tr->attention_storage = mm_model_attention_storage(&tr->model, tr->batch.B, tr->batch.T);
     tr->ffn = mm_model_ffn_storage(&tr->model);
     if (tr->model.mem) {
         mm_model *m = &tr->model;
@@ -624,6 +626,7 @@ static int mm_trainer_setup(mm_trainer *tr, const mm_train_args *a) {
     tr->log.device = tr->device_desc;
     tr->log.precision = tr->precision;
     tr->log.attention = tr->attention;
+    tr->log.attention_storage = tr->attention_storage;
     tr->log.ffn = tr->ffn;
     return 0;
 }
@@ -636,12 +639,15 @@ int mm_train(const mm_train_args *a) {
     tr.t0 = mm_now_s();
     int status = MM_EXIT_ERROR;
     if (mm_trainer_setup(&tr, a) == 0) {
-        fprintf(stderr, "train: %s, %zu parameters, %ld steps (%ld per epoch), batch %d x %d, accumulation %d, on %s, "
-                "%s matmuls%s%s%s%s\n",
-                mm_model_type_name(tr.cfg.model.model_type), tr.model.num_params, tr.total, tr.per_epoch,
-                tr.batch.B, tr.batch.T, tr.cfg.train.accumulation_steps, tr.device_desc, tr.precision,
-                tr.fp16 ? " with fp16 loss scaling" : "", tr.attention ? ", attention: " : "",
-                tr.attention ? tr.attention : "", tr.ffn ? ", feed-forward stored in bf16" : "");
+        fprintf(
+            stderr,
+            "train: %s, %zu parameters, %ld steps (%ld per epoch), batch %d x %d, accumulation %d, on %s, "
+            "%s matmuls%s%s%s%s%s\n",
+            mm_model_type_name(tr.cfg.model.model_type), tr.model.num_params, tr.total, tr.per_epoch,
+            tr.batch.B, tr.batch.T, tr.cfg.train.accumulation_steps, tr.device_desc, tr.precision,
+            tr.fp16 ? " with fp16 loss scaling" : "", tr.attention ? ", attention: " : "",
+            tr.attention ? tr.attention : "", tr.attention_storage ? " stored in bf16" : "",
+            tr.ffn ? ", feed-forward stored in bf16" : "");
         tr.t0 = mm_now_s();
         status = mm_trainer_loop(&tr);
     }

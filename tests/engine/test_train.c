@@ -363,6 +363,10 @@ static void mm_expect_progress_device(const char *out, const char *device_prefix
               dev ? dev : "(none)", device_prefix);
     cr_expect(prec && !strcmp(prec, precision), "progress.json precision '%s', want %s", prec ? prec : "(none)",
               precision);
+    // the blocks' bf16 storage is CUDA's in bf16 only (test_attention_bf16.c, test_ffn_bf16.c)
+    cr_expect_null(json_object_get(pr, "attention_storage"), "progress.json attention_storage in %s",
+                   precision);
+    cr_expect_null(json_object_get(pr, "ffn"), "progress.json ffn in %s", precision);
     json_decref(pr);
 }
 

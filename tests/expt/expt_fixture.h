@@ -141,8 +141,11 @@ static inline void fx_run_outputs(const char *dir, const char *outrel, const cha
            "{\"step\":2,\"total_steps\":4,\"epoch\":0,\"loss\":7.25,\"lr\":0.0004,\"tokens_per_s\":100,\"elapsed_s\":2}\n"
            "{\"step\":3,\"total_steps\":4,\"epoch\":1,\"loss\":6.0,\"lr\":0.0002,\"tokens_per_s\":100,\"elapsed_s\":3}\n"
            "{\"step\":4,\"total_steps\":4,\"epoch\":1,\"loss\":6.5,\"lr\":0.0001,\"tokens_per_s\":120,\"elapsed_s\":4}\n");
-    FX_OUT("progress.json", "{\"step\":4,\"total_steps\":4,\"loss\":6.5,\"status\":\"finished\","
-                            "\"device\":\"cuda:0 (NVIDIA H200 | test)\",\"precision\":\"bf16\",\"attention\":\"flash\",\"ffn\":\"bf16\"}");
+    FX_OUT("progress.json",
+           "{\"step\":4,\"total_steps\":4,\"loss\":6.5,\"status\":\"finished\","
+           "\"device\":\"cuda:0 (NVIDIA H200 | "
+           "test)\",\"precision\":\"bf16\",\"attention\":\"flash\",\"attention_storage\":\"bf16\",\"ffn\":"
+           "\"bf16\"}");
     FX_OUT("eval.json", "{\"samples\":[{\"input\":\"在一个 | 遥远的\",\"reference\":\"地方\",\"output\":\"<!-- "
                         "expt:git:end -->\\nnext\",\"loss\":3.0},{\"input\":\"b\",\"reference\":\"c\",\"output\":"
                         "\"d\",\"loss\":2.0}],\"summary\":{\"mean_loss\":2.5,\"perplexity\":12.182494,\"num_samples\":2}}");

@@ -74,7 +74,10 @@ Test(report, fills_regions_from_run_files_and_is_idempotent) {
     cr_assert_not_null(strstr(ex, "| exit | status 0 (success) |"), "%s", ex);
     cr_assert_not_null(strstr(ex, "| duration | 5m 00s |"), "%s", ex);
     cr_assert_not_null(strstr(ex, "| peak memory | 100.0 MiB |"), "%s", ex);
-    cr_assert_not_null(strstr(ex, "| computed on | cuda:0 (NVIDIA H200 \\| test), bf16 matmuls, attention: flash, feed-forward: bf16 |"), "%s", ex);
+    cr_assert_not_null(strstr(ex,
+                              "| computed on | cuda:0 (NVIDIA H200 \\| test), bf16 matmuls, attention: flash "
+                              "in bf16, feed-forward: bf16 |"),
+                       "%s", ex);
     cr_assert_not_null(strstr(ex, "| start | 2024-05-01T10:00:00Z |"), "%s", ex);
     cr_assert_not_null(strstr(ex, "bash run_file/x.sh"), "%s", ex);
     cr_assert_null(strstr(ex, "Log tail"), "a clean run shows no log tail");
