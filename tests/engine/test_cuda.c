@@ -2,8 +2,9 @@
 // layer's top-K exactly, ties included), the whole model's loss and gradients (also `model` and
 // `model_no_feed`), 20 training steps' losses, resume exactness on the device; mixed precision:
 // the matmuls and attention in bf16 / fp16 (looser tolerances) and 20 steps in bf16 and in fp16
-// with loss scaling, against the CPU's fp32; the feed-forward block's bf16 ops against their CPU
-// reference (engine/src/cpu/ffn_bf16.c).
+// with loss scaling, against the CPU's fp32; the feed-forward and attention blocks' bf16 ops
+// against their CPU reference (engine/src/cpu/ffn_bf16.c, attention_bf16.c), and the model with
+// both blocks in bf16 against the CPU table with that reference (cpu_bf16.h).
 // Without a usable GPU (no driver, no device, or a build without CUDA) these tests SKIP with a
 // printed "no CUDA device: REASON" line — also under MM_REQUIRE_PEERS=1 (CI has no GPU); set
 // MM_REQUIRE_GPU=1 (scripts/gpu_check.sh does) to make a missing GPU a failure.
@@ -15,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu/cpu_ops.h"    // the bf16 feed-forward ops' reference (engine/src/cpu/ffn_bf16.c)
+#include "cpu/cpu_ops.h"    // the bf16 blocks' reference (engine/src/cpu/ffn_bf16.c, attention_bf16.c)
+#include "cpu_bf16.h"       // the CPU table with that reference
 #include "cuda/ops_math.h"  // mm_bf16_float
 #include "minimind/backend.h"
 #include "minimind/device.h"
@@ -1404,6 +1406,330 @@ Test(cuda, ffn_bf16_follows_the_precision_and_MM_CUDA_FFN) {
     set_prec(g, "fp32");
 }
 
+// ---- the attention block in bf16 (backend.h; the reference: engine/src/cpu/attention_bf16.c) ----
+
+// n bf16 values all `bits`.
+static mm_bf16 *hfill_bf16(size_t n, mm_bf16 bits) {
+    mm_bf16 *p = hzero_bf16(n);
+    for (size_t i = 0; i < n; i++) p[i] = bits;
+    return p;
+}
+// n floats all x.
+static float *hfill(size_t n, float x) {
+    float *p = hzero(n);
+    for (size_t i = 0; i < n; i++) p[i] = x;
+    return p;
+}
+// The bf16 values widened to fp32 (exact).
+static float *widen_bf16(const mm_bf16 *b, size_t n) {
+    float *f = hzero(n);
+    for (size_t i = 0; i < n; i++) f[i] = mm_bf16_float(b[i]);
+    return f;
+}
+
+// A view of a (rows, ld) buffer: rows 0 .. rows-1, columns c0 .. c0+w-1.
+typedef struct bf16_view {
+    size_t rows, ld, c0, w;
+} bf16_view;
+
+// max over the view of |x - ref| beyond one bf16 ulp of ref, relative to max |ref| (at least 1e-3);
+// infinite when a value is NaN.
+static double bf16_view_error(const mm_bf16 *x, const mm_bf16 *ref, bf16_view v) {
+    double e = 0.0, m = 1e-3;
+    for (size_t r = 0; r < v.rows; r++)
+        for (size_t c = v.c0; c < v.c0 + v.w; c++) {
+            const mm_bf16 a = x[r * v.ld + c], b = ref[r * v.ld + c];
+            const uint32_t mag = b & 0x7FFFu;
+            const double ulp = mm_bf16_float(mag + 1) - mm_bf16_float(mag);
+            const double d = fabs((double)mm_bf16_float(a) - mm_bf16_float(b)) - ulp;
+            if (isnan(d)) return INFINITY;
+            e = fmax(e, d);
+            m = fmax(m, fabs(mm_bf16_float(b)));
+        }
+    return e / m;
+}
+
+static void expect_bf16_view(const mm_bf16 *x, const mm_bf16 *ref, bf16_view v, double tol, const char *what,
+                             const char *shape) {
+    const double e = bf16_view_error(x, ref, v);
+    cr_expect(e <= tol, "%s, %s: relative error %g > %g (beyond 1 bf16 ulp)", what, shape, e, tol);
+}
+
+// Values of a packed (rows, ld) q|k|v gradient that the backward must leave alone — the q columns
+// (0 .. C-1) from row nq on, the k and v columns (C .. C+2 KVd-1) from row nkv on, the columns past
+// them — that do not hold `fill` any more.
+static size_t dqkv_outside_changed(const mm_bf16 *h, size_t rows, size_t ld, size_t C, size_t KVd, size_t nq,
+                                   size_t nkv, mm_bf16 fill) {
+    size_t changed = 0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < ld; c++) {
+            const int written = c < C ? r < nq : c < C + 2 * KVd && r < nkv;
+            changed += !written && h[r * ld + c] != fill;
+        }
+    return changed;
+}
+
+// rope_forward_bf16 and rope_backward_bf16 on NH heads of rows of stride ld (the model rotates q
+// with NH = H and k with NH = KV inside its packed qkv rows), the buffer `skew` values into its
+// allocation, against the reference: within 1 bf16 ulp, at most 1 % of values off at all, every
+// other column as it was (the whole buffer is compared). ld even and the rows 4-byte aligned: one
+// 4-byte access per pair; ld odd or skew odd: value by value.
+static void rope_bf16_case(const mm_backend *g, int B, int T, int NH, int hs, int ld, int pos0, int skew) {
+    const int half = hs / 2, maxpos = pos0 + T;
+    const size_t n = (size_t)B * T * ld, nt = (size_t)maxpos * half;
+    float *cs = hzero(nt), *sn = hzero(nt);
+    for (int p = 0; p < maxpos; p++)
+        for (int j = 0; j < half; j++) {
+            const float a = (float)p * powf(10000.0f, -2.0f * j / hs);
+            cs[(size_t)p * half + j] = cosf(a), sn[(size_t)p * half + j] = sinf(a);
+        }
+    float *cs_d = up(g, cs, 4 * nt), *sn_d = up(g, sn, 4 * nt);
+    mm_bf16 *x = hrand_bf16(n, 4), *want = hzero_bf16(n);
+    char what[128];
+    for (int dir = 0; dir < 2; dir++) {
+        memcpy(want, x, 2 * n);
+        void *b;
+        mm_bf16 *x_d = up_skewed_bf16(g, x, n, skew, &b);
+        if (dir == 0) {
+            mm_cpu_rope_forward_bf16(want, ld, cs, sn, B, T, NH, hs, pos0);
+            g->rope_forward_bf16(x_d, ld, cs_d, sn_d, B, T, NH, hs, pos0);
+        } else {
+            mm_cpu_rope_backward_bf16(want, ld, cs, sn, B, T, NH, hs, pos0);
+            g->rope_backward_bf16(x_d, ld, cs_d, sn_d, B, T, NH, hs, pos0);
+        }
+        snprintf(what, sizeof what, "rope_%s_bf16 B %d T %d NH %d hs %d ld %d pos0 %d skew %d",
+                 dir ? "backward" : "forward", B, T, NH, hs, ld, pos0, skew);
+        expect_bf16_ulps(g, x_d, want, n, 1, what);
+        g->free(b);
+    }
+    FREE_DEV(g, cs_d, sn_d);
+    FREE_HOST(cs, sn, x, want);
+}
+
+// attention_forward_bf16 and attention_backward_bf16 with q, k, v views into one packed (rows, ld)
+// qkv buffer as the model uses them (q at 0, k at C, v at C + KV*hs; ld = C + 2 KV*hs + pad) and
+// dq, dk, dv views into one dqkv buffer likewise, the packed buffers `skew` values into their
+// allocations (skew odd: rows not 8-byte aligned; pad odd: ld odd — the tiles staged value by
+// value). rows = B*Tk (q reads its B*Tq first) + one row of sentinels.
+//   against the reference (engine/src/cpu/attention_bf16.c): out within 1e-2 of the largest value
+//     + 1 bf16 ulp, dq, dk, dv within 1.5e-2 + 1 ulp (attention_bf16_close_to_cpu's tolerances);
+//     nothing written outside out, the views' columns and rows, or the state past lse (B,H,Tq);
+//   against the fp32-storage flash path on the same (widened) inputs, its results rounded to bf16
+//     (to_bf16): it stages the same 16-bit values and runs the same products, so out, and dq, dk,
+//     dv when its state's copy of O is replaced by the widened bf16 out (its D = rowsum(dO o O)
+//     then reads the same O), are within 1 ulp, at most 1 % of values off at all (the simulator:
+//     bit for bit), the whole dqkv buffer compared; lse within 1e-6.
+static void attention_bf16_case(const mm_backend *g, int B, int Tq, int Tk, int H, int KV, int hs, int pad,
+                                int skew) {
+    const int C = H * hs, KVd = KV * hs, ld = C + 2 * KVd + pad;
+    const size_t rows = (size_t)B * Tk + 1, nb = rows * ld, no = (size_t)B * Tq * C, nl = (size_t)B * H * Tq;
+    const size_t na = nl * Tk, ns = g->attention_state_floats(B, Tq, Tk, H, hs);
+    const mm_bf16 fill = 0x1234;
+    char shape[128];
+    snprintf(shape, sizeof shape, "B %d Tq %d Tk %d H %d KV %d hs %d pad %d skew %d", B, Tq, Tk, H, KV, hs,
+             pad, skew);
+    cr_assert(ns >= nl, "%s: %zu floats of state", shape, ns);
+    mm_bf16 *qkv = hrand_bf16(nb, 1), *dout = hrand_bf16(no, 1);
+    mm_bf16 *out = hfill_bf16(no + C, fill), *dqkv = hfill_bf16(nb, fill);  // out: + a row of sentinels
+    float *att = hzero(na), *datt = hzero(na), *st = hfill(ns, -7.0f);
+    mm_cpu_attention_forward_bf16(out, att, qkv, ld, qkv + C, qkv + C + KVd, ld, B, Tq, Tk, H, KV, hs);
+    mm_cpu_attention_backward_bf16(dqkv, dqkv + C, dqkv + C + KVd, datt, dout, out, att, qkv, ld, qkv + C,
+                                   qkv + C + KVd, ld, B, Tq, Tk, H, KV, hs);
+    void *b1, *b2;
+    mm_bf16 *junk = hfill_bf16(nb > no + C ? nb : no + C, fill);  // what the outputs hold before
+    mm_bf16 *qkv_d = up_skewed_bf16(g, qkv, nb, skew, &b1), *dqkv_d = up_skewed_bf16(g, junk, nb, skew, &b2);
+    mm_bf16 *out_d = up(g, junk, 2 * (no + C)), *dout_d = up(g, dout, 2 * no);
+    float *st_d = up(g, st, 4 * ns), *datt_d = up(g, st, 4 * ns);
+    g->attention_forward_bf16(out_d, st_d, qkv_d, ld, qkv_d + C, qkv_d + C + KVd, ld, B, Tq, Tk, H, KV, hs);
+    g->attention_backward_bf16(dqkv_d, dqkv_d + C, dqkv_d + C + KVd, datt_d, dout_d, out_d, st_d, qkv_d, ld,
+                               qkv_d + C, qkv_d + C + KVd, ld, B, Tq, Tk, H, KV, hs);
+    mm_bf16 *ho = down_bf16(g, out_d, no + C), *hd = down_bf16(g, dqkv_d, nb);
+    float *hst = down(g, st_d, ns);
+    const bf16_view vo = {(size_t)B * Tq, (size_t)C, 0, (size_t)C};
+    const bf16_view vq = {(size_t)B * Tq, (size_t)ld, 0, (size_t)C};
+    const bf16_view vk = {(size_t)B * Tk, (size_t)ld, (size_t)C, (size_t)KVd};
+    const bf16_view vv = {(size_t)B * Tk, (size_t)ld, (size_t)(C + KVd), (size_t)KVd};
+    expect_bf16_view(ho, out, vo, 1e-2, "attention_forward_bf16 out vs the reference", shape);
+    expect_bf16_view(hd, dqkv, vq, 1.5e-2, "attention_backward_bf16 dq vs the reference", shape);
+    expect_bf16_view(hd, dqkv, vk, 1.5e-2, "attention_backward_bf16 dk vs the reference", shape);
+    expect_bf16_view(hd, dqkv, vv, 1.5e-2, "attention_backward_bf16 dv vs the reference", shape);
+    size_t changed = 0;
+    for (int c = 0; c < C; c++) changed += ho[no + c] != fill;
+    cr_expect(changed == 0, "%s: attention_forward_bf16 wrote %zu values past out", shape, changed);
+    changed = dqkv_outside_changed(hd, rows, ld, C, KVd, (size_t)B * Tq, (size_t)B * Tk, fill);
+    cr_expect(changed == 0, "%s: attention_backward_bf16 wrote %zu values outside dq, dk, dv", shape,
+              changed);
+    changed = 0;
+    for (size_t i = nl; i < ns; i++) changed += hst[i] != -7.0f;
+    cr_expect(changed == 0, "%s: attention_forward_bf16 wrote %zu floats of state past lse (B,H,Tq)", shape,
+              changed);
+    // the fp32-storage flash path on the widened inputs
+    float *qkvf = widen_bf16(qkv, nb), *doutf = widen_bf16(dout, no), *junkf = widen_bf16(junk, nb);
+    float *of = widen_bf16(ho, no);
+    float *qkvf_d = up(g, qkvf, 4 * nb), *doutf_d = up(g, doutf, 4 * no), *outf_d = up(g, junkf, 4 * no);
+    float *dqkvf_d = up(g, junkf, 4 * nb), *stf_d = up(g, st, 4 * ns), *dattf_d = up(g, st, 4 * ns);
+    mm_bf16 *r_d = up(g, junk, 2 * nb);
+    cr_assert(ns == nl + no, "%s: the fp32 flash path keeps lse and a copy of O (%zu floats)", shape, ns);
+    g->attention_forward(outf_d, stf_d, qkvf_d, ld, qkvf_d + C, qkvf_d + C + KVd, ld, B, Tq, Tk, H, KV, hs);
+    g->copy_h2d(stf_d + nl, of, 4 * no);  // its copy of O: the bf16 path's out
+    g->attention_backward(dqkvf_d, dqkvf_d + C, dqkvf_d + C + KVd, dattf_d, doutf_d, stf_d, qkvf_d, ld,
+                          qkvf_d + C, qkvf_d + C + KVd, ld, B, Tq, Tk, H, KV, hs);
+    char what[192];
+    g->to_bf16(r_d, outf_d, no);
+    mm_bf16 *ro = down_bf16(g, r_d, no);
+    snprintf(what, sizeof what, "attention_forward_bf16 out vs the fp32 flash path's, %s", shape);
+    expect_bf16_ulps(g, out_d, ro, no, 1, what);
+    snprintf(what, sizeof what, "attention_forward_bf16 lse vs the fp32 flash path's, %s", shape);
+    expect_close(g, stf_d, hst, nl, 1e-6, what);
+    g->to_bf16(r_d, dqkvf_d, nb);
+    mm_bf16 *rd = down_bf16(g, r_d, nb);
+    snprintf(what, sizeof what, "attention_backward_bf16 dq|dk|dv vs the fp32 flash path's, %s", shape);
+    expect_bf16_ulps(g, dqkv_d, rd, nb, 1, what);
+    FREE_DEV(g, b1, b2, out_d, dout_d, st_d, datt_d, qkvf_d, doutf_d, outf_d, dqkvf_d, stf_d, dattf_d, r_d);
+    FREE_HOST(qkv, dout, out, dqkv, att, datt, st, ho, hd, hst, qkvf, doutf, junkf, of, junk, ro, rd);
+}
+
+// The bf16 attention ops with nothing to do (no batch, no queries, no keys, no heads, no rows)
+// change nothing, launch nothing (a grid of 0 blocks is an invalid launch) and refuse nothing, in
+// every precision.
+static void attention_bf16_zero_sized_case(const mm_backend *g) {
+    enum { NB = 2048 };
+    float *h = hrand(NB, 1), *buf = up(g, h, sizeof(float) * NB);
+    float *cs = buf, *sn = buf + 256, *att = buf + 512, *datt = buf + 768;
+    mm_bf16 *a = (mm_bf16 *)(buf + 1024), *b = (mm_bf16 *)(buf + 1280), *c = (mm_bf16 *)(buf + 1536);
+    const int H = 2, KV = 1, hs = 16, ld = 64;
+    static const char *const precs[] = {"bf16", "fp32"};
+    for (int p = 0; p < 2; p++) {
+        set_prec(g, precs[p]);
+        g->rope_forward_bf16(a, ld, cs, sn, 0, 3, 2, hs, 0);
+        g->rope_forward_bf16(a, ld, cs, sn, 2, 0, 2, hs, 0);
+        g->rope_backward_bf16(a, ld, cs, sn, 2, 3, 0, hs, 0);
+        g->rope_backward_bf16(a, ld, cs, sn, 0, 3, 2, hs, 4);
+        g->attention_forward_bf16(a, att, b, ld, c, c + 16, ld, 0, 20, 20, H, KV, hs);
+        g->attention_forward_bf16(a, att, b, ld, c, c + 16, ld, 2, 0, 20, H, KV, hs);
+        g->attention_forward_bf16(a, att, b, ld, c, c + 16, ld, 2, 20, 0, H, KV, hs);
+        g->attention_backward_bf16(a, b, c, datt, b, c, att, b, ld, c, c + 16, ld, 0, 20, 20, H, KV, hs);
+        g->attention_backward_bf16(a, b, c, datt, b, c, att, b, ld, c, c + 16, ld, 2, 0, 20, H, KV, hs);
+        g->attention_backward_bf16(a, b, c, datt, b, c, att, b, ld, c, c + 16, ld, 2, 20, 0, H, KV, hs);
+        g->attention_backward_bf16(a, b, c, datt, b, c, att, b, ld, c, c + 16, ld, 2, 20, 20, 0, 0, hs);
+        cr_assert(!g->check || g->check() == 0, "%s: a zero-sized bf16 attention call failed: %s", precs[p],
+                  mm_error_message());
+        expect_close(g, buf, h, NB, 0, "zero-sized bf16 attention calls left the buffers as they were");
+    }
+    g->free(buf);
+    free(h);
+}
+
+// The backend restarted with MM_CUDA_ATTENTION and MM_CUDA_ATTN unset (flash, the bf16 block on):
+// the bf16 attention ops exist on the FlashAttention path only, and engine.test_cuda_sim_gemm_attention
+// runs the attention tests with MM_CUDA_ATTENTION=gemm.
+static void attention_env_defaults(const mm_backend *g) {
+    cr_assert(unsetenv("MM_CUDA_ATTENTION") == 0 && unsetenv("MM_CUDA_ATTN") == 0);
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+}
+
+// Every op of the bf16 attention block against the CPU reference (and the attention ops against
+// the fp32-storage FlashAttention kernels on the same values). RoPE: the vector path (ld even,
+// rows 4-byte aligned) and value by value (ld odd, or the buffer 2 bytes off), pos0 0 and > 0, q
+// and k of MiniMind's packed rows. Attention: MiniMind's heads (H 8, KV 2, hs 64) at T 80 and 129
+// (not multiples of the 64-row tiles; 129: one row in the last), H == KV (dk, dv written straight
+// in bf16) at hs 32 and 16, MQA at hs 16, Tq < Tk (a query block at the end of a longer key
+// range), and rows staged value by value (ld odd; the buffers 2 bytes off); zero-sized calls.
+Test(cuda, attention_bf16_ops_match_the_cpu_reference) {
+    const mm_backend *g = need_gpu();
+    cr_assert(g->attention_bf16 && g->rope_forward_bf16 && g->rope_backward_bf16 &&
+                  g->attention_forward_bf16 && g->attention_backward_bf16,
+              "the CUDA backend has every op of the bf16 attention block");
+    attention_env_defaults(g);
+    set_prec(g, "bf16");
+    const int QKV = 8 * 64 + 2 * 2 * 64;                // MiniMind's packed q|k|v rows
+    rope_bf16_case(g, 2, 80, 8, 64, QKV, 0, 0);         // q
+    rope_bf16_case(g, 2, 80, 2, 64, QKV, 5, 512);       // k (at qkv + C), positions from 5
+    rope_bf16_case(g, 3, 7, 4, 16, 4 * 16, 0, 1);       // 2 bytes off: value by value
+    rope_bf16_case(g, 3, 7, 3, 16, 3 * 16 + 3, 11, 0);  // ld odd
+    rope_bf16_case(g, 1, 5, 1, 2, 2, 1, 2);             // one pair a row, 4 bytes off (aligned)
+    attention_bf16_case(g, 2, 80, 80, 8, 2, 64, 0, 0);
+    attention_bf16_case(g, 1, 129, 129, 8, 2, 64, 0, 0);
+    attention_bf16_case(g, 2, 70, 70, 2, 2, 32, 0, 0);   // H == KV
+    attention_bf16_case(g, 2, 40, 40, 4, 4, 16, 0, 4);   // H == KV, hs 16, 8 bytes off (aligned)
+    attention_bf16_case(g, 3, 33, 33, 4, 1, 16, 1, 0);   // MQA, ld odd
+    attention_bf16_case(g, 2, 70, 129, 4, 2, 32, 0, 0);  // Tq < Tk
+    attention_bf16_case(g, 2, 70, 70, 4, 2, 32, 0, 1);   // 2 bytes off: value by value
+    attention_bf16_zero_sized_case(g);
+    set_prec(g, "fp32");
+}
+
+// attention_bf16(B, T, H, hs) is 1 only in bf16, on shapes the FlashAttention path takes (hs 16,
+// 32, 64, T > hs), with MM_CUDA_ATTENTION not gemm; MM_CUDA_ATTN (read when the backend starts)
+// turns it off with "fp32", "bf16", empty or unset keep it, anything else is refused naming the
+// variable. The attention ops refuse (an error through check, naming the op and the shape;
+// nothing written) where attention_bf16 is 0.
+Test(cuda, attention_bf16_follows_the_precision_the_shape_and_MM_CUDA_ATTN) {
+    const mm_backend *g = need_gpu();
+    attention_env_defaults(g);
+    const char *const precs[] = {"bf16", "fp32", "fp16"};
+    for (int i = 0; i < 3; i++) {
+        set_prec(g, precs[i]);
+        cr_expect_eq(g->attention_bf16(2, 80, 8, 64), i == 0, "%s: attention_bf16(2, 80, 8, 64) = %d",
+                     precs[i], g->attention_bf16(2, 80, 8, 64));
+    }
+    set_prec(g, "bf16");
+    const struct {
+        int B, T, H, hs, on;
+    } shapes[] = {{16, 512, 8, 64, 1}, {1, 17, 2, 16, 1}, {3, 33, 4, 32, 1}, {2, 80, 8, 128, 0},
+                  {2, 64, 8, 64, 0},   {2, 16, 2, 16, 0}, {2, 80, 8, 48, 0}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        cr_expect_eq(g->attention_bf16(shapes[i].B, shapes[i].T, shapes[i].H, shapes[i].hs), shapes[i].on,
+                     "bf16: attention_bf16(%d, %d, %d, %d) should be %d", shapes[i].B, shapes[i].T,
+                     shapes[i].H, shapes[i].hs, shapes[i].on);
+    cr_assert(setenv("MM_CUDA_ATTENTION", "gemm", 1) == 0);
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+    cr_expect_eq(g->attention_bf16(2, 80, 8, 64), 0, "MM_CUDA_ATTENTION=gemm: no flash, no bf16 attention");
+    cr_assert(unsetenv("MM_CUDA_ATTENTION") == 0);
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+    cr_assert(setenv("MM_CUDA_ATTN", "sideways", 1) == 0);
+    cr_expect(mm_backend_cuda(0) == NULL, "an unknown MM_CUDA_ATTN must be refused");
+    cr_expect(strstr(mm_error_message(), "MM_CUDA_ATTN=sideways: expected bf16 or fp32") != NULL, "%s",
+              mm_error_message());
+    const struct {
+        const char *value;
+        int on;
+    } envs[] = {{"fp32", 0}, {"bf16", 1}, {"fp32", 0}, {"", 1}};
+    for (int i = 0; i < 4; i++) {
+        cr_assert(setenv("MM_CUDA_ATTN", envs[i].value, 1) == 0);
+        cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+        cr_expect_eq(g->attention_bf16(2, 80, 8, 64), envs[i].on,
+                     "MM_CUDA_ATTN=%s in bf16: attention_bf16() = %d", envs[i].value,
+                     g->attention_bf16(2, 80, 8, 64));
+    }
+    cr_assert(setenv("MM_CUDA_ATTN", "fp32", 1) == 0);
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+    cr_assert(unsetenv("MM_CUDA_ATTN") == 0);
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+    cr_expect_eq(g->attention_bf16(2, 80, 8, 64), 1, "MM_CUDA_ATTN unset: the attention block in bf16");
+    // refused calls: hs 128 and Tk = hs in bf16, a flash shape in fp32; nothing written, the next check clean
+    enum { NB = 1 << 16 };
+    float *h = hrand(NB, 1), *buf = up(g, h, sizeof(float) * NB);
+    mm_bf16 *x = (mm_bf16 *)buf, *y = (mm_bf16 *)(buf + NB / 2);
+    float *st = buf + NB / 4;
+    g->attention_forward_bf16(x, st, y, 3 * 256, y + 256, y + 512, 3 * 256, 1, 20, 20, 2, 2, 128);
+    cr_expect(g->check() != 0, "attention_forward_bf16 at hs 128 must be refused");
+    cr_expect(strstr(mm_error_message(), "attention_forward_bf16") && strstr(mm_error_message(), "hs=128"),
+              "the error names the op and the shape: %s", mm_error_message());
+    g->attention_backward_bf16(x, x + 64, x + 128, st, y, y + 64, st, y, 192, y + 64, y + 128, 192, 1, 64, 64,
+                               1, 1, 64);
+    cr_expect(g->check() != 0, "attention_backward_bf16 at Tk = hs must be refused");
+    cr_expect(strstr(mm_error_message(), "attention_backward_bf16") && strstr(mm_error_message(), "Tk=64"),
+              "the error names the op and the shape: %s", mm_error_message());
+    set_prec(g, "fp32");
+    g->attention_forward_bf16(x, st, y, 192, y + 64, y + 128, 192, 1, 80, 80, 1, 1, 64);
+    cr_expect(g->check() != 0, "attention_forward_bf16 in fp32 must be refused");
+    cr_expect(g->check() == 0, "the refusal is reported once: %s", mm_error_message());
+    expect_close(g, buf, h, NB, 0, "refused bf16 attention calls wrote nothing");
+    g->free(buf);
+    free(h);
+}
+
 // ---- zero-sized calls (no rows / no batch / no parameters) ----
 
 // Every op called with nothing to do must change nothing and launch nothing: on CUDA a grid of
@@ -1454,6 +1780,66 @@ static void zero_rows_case(const mm_backend *be) {
     free(t);
     be->free(buf), be->free(tok_d), be->free(bank_d);
     free(h);
+}
+
+// The CUDA model in bf16 with both blocks stored in bf16 against the same model on the CPU
+// reference table (tests/engine/cpu_bf16.h: the CPU ops plus the bf16 blocks' reference), which
+// stores the same tensors in bf16; every variant. What remains between them is the summation
+// order and what the GPU rounds inside (flash attention's P and dS in bf16, the fp32-operand
+// products of the head and the memory layer): in the simulator the loss within 1.5e-4, the
+// gradients within 1.3 % (model_original) and 2.6 % (the memory variants, apart from the
+// selection's, which near-tie top-K flips move by up to 17 %).
+static void model_bf16_reference_case(const mm_backend *g, mm_model_type type) {
+    const char *tn = mm_model_type_name(type);
+    const mm_backend *ref = mm_test_cpu_bf16(1, 1);
+    mm_model_config cfg = tiny_config();
+    cfg.model_type = type;
+    cfg.knowledge_num = 256, cfg.knowledge_length = 6, cfg.knowledge_dim = 32;
+    mm_model mc, mg;
+    const int mem = type != MM_MODEL_ORIGINAL;
+    cr_assert((mem ? mm_model_init_memory(&mc, &cfg, 8, MM_MEMORY_SELECT_SOFTMAX, ref, 5)
+                   : mm_model_init(&mc, &cfg, ref, 5)) == 0,
+              "%s", mm_error_message());
+    cr_assert((mem ? mm_model_init_memory(&mg, &cfg, 8, MM_MEMORY_SELECT_SOFTMAX, g, 5)
+                   : mm_model_init(&mg, &cfg, g, 5)) == 0,
+              "%s", mm_error_message());
+    if (mem) set_random_bank(&mc, &mg);
+    set_prec(g, "bf16");
+    set_prec(ref, "bf16");
+    int32_t X[PB * PT], Y[PB * PT];
+    float lc, lg;
+    parity_step(&mc, &mg, X, Y, 4, &lc, &lg);
+    cr_expect(mg.att_bf16 && mc.att_bf16, "%s: the attention block not in bf16 (gpu %d, reference %d)", tn,
+              mg.att_bf16, mc.att_bf16);
+    cr_expect_eq(mg.ffn_bf16, mc.ffn_bf16, "%s", tn);
+    cr_expect(fabsf(lc - lg) < 1e-3f * lc, "%s: loss reference %.7f gpu %.7f", tn, lc, lg);
+    float *gg = down(g, mg.grads, mg.num_params);
+    for (int t = 0; t < mc.n_table; t++) {
+        const mm_param *p = &mc.table[t];
+        if (p->tied) continue;
+        const size_t off = (size_t)(p->data - mc.params);
+        double e = 0.0, m = 1e-12;
+        for (size_t i = 0; i < p->numel; i++) {
+            e = fmax(e, fabs((double)gg[off + i] - mc.grads[off + i]));
+            m = fmax(m, fabs(mc.grads[off + i]));
+        }
+        const int selection = strstr(p->name, "memory.query") || strstr(p->name, "memory.keys") ||
+                              (type == MM_MODEL_NO_FEED && strstr(p->name, "ffn_norm"));
+        const double tol = selection ? 0.5 : mem ? 5e-2 : 3e-2;
+        cr_expect(e / m < tol, "%s: %s: relative error %g", tn, p->name, e / m);
+    }
+    set_prec(g, "fp32");
+    set_prec(ref, "fp32");
+    free(gg);
+    mm_model_free(&mc);
+    mm_model_free(&mg);
+}
+
+Test(cuda, model_in_bf16_matches_the_cpu_reference_of_the_bf16_blocks) {
+    const mm_backend *g = need_gpu();
+    model_bf16_reference_case(g, MM_MODEL_ORIGINAL);
+    model_bf16_reference_case(g, MM_MODEL_MEMORY);
+    model_bf16_reference_case(g, MM_MODEL_NO_FEED);
 }
 
 Test(cuda, zero_sized_calls_are_no_ops) { zero_rows_case(need_gpu()); }

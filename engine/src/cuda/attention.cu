@@ -17,6 +17,12 @@
 //   both: dK, dV = the sums of dKh, dVh over each kv group's heads (kernel; direct when H == KV)
 // Launches per call: gemm forward 4 (pointers, 2 gemms, softmax), backward 7 (pointers, 4 gemms,
 // softmax backward, group sum); flash forward 1, backward 4 (rowsum, dQ, dK/dV, group sum).
+// The attention block in bf16 (backend.h; reference: engine/src/cpu/attention_bf16.c):
+// attention_bf16(B, T, H, hs) is 1 in the bf16 precision where the flash path applies to
+// (B, Tq = Tk = T, H, hs), unless MM_CUDA_ATTN=fp32. attention_forward_bf16 / _backward_bf16 run
+// the flash kernels on bf16 q, k, v, dO, out (attention_flash.cu: same launches; the state keeps
+// only lse; dq, and dk, dv when H == KV, written in bf16; with GQA the group sum stores bf16);
+// elsewhere they launch nothing and record an error naming the op and the shape (`check`).
 #include <string.h>
 
 #include "attention_plan.h"
@@ -27,6 +33,7 @@ extern "C" {
 }
 
 static int g_flash = 1;  // MM_CUDA_ATTENTION: 1 flash where it applies, 0 always the GEMM path
+static int g_attn_bf16 = 1;  // MM_CUDA_ATTN=fp32: 0, the attention block stays fp32 in every precision
 
 int mm_cuda_attention_configure(const char *env) {
     if (!env || !*env || strcmp(env, "flash") == 0) g_flash = 1;
@@ -38,6 +45,23 @@ int mm_cuda_attention_configure(const char *env) {
 static int mm_att_flash(int B, int Tq, int Tk, int H, int hs) {
     return g_flash && mm_cuda_flash_ok(B, Tq, Tk, H, hs, mm_cuda_precision());
 }
+
+int mm_cuda_attn_configure(const char *env) {
+    if (!env || !*env || strcmp(env, "bf16") == 0)
+        g_attn_bf16 = 1;
+    else if (strcmp(env, "fp32") == 0)
+        g_attn_bf16 = 0;
+    else
+        return mm_errorf("MM_CUDA_ATTN=%s: expected bf16 or fp32", env);
+    return 0;
+}
+
+// The bf16 ops run for (B, Tq, Tk, H, hs): the block on, the bf16 precision, the flash path.
+static int mm_att_bf16(int B, int Tq, int Tk, int H, int hs) {
+    return g_attn_bf16 && mm_cuda_precision() == MM_PRECISION_BF16 && mm_att_flash(B, Tq, Tk, H, hs);
+}
+
+int mm_cuda_attention_bf16(int B, int T, int H, int hs) { return mm_att_bf16(B, T, T, H, hs); }
 
 size_t mm_cuda_attention_state_floats(int B, int Tq, int Tk, int H, int hs) {
     const size_t rows = (size_t)B * H * Tq;
@@ -129,14 +153,39 @@ static void mm_att_run(const mm_att_jobs *jobs, const float **ptrs, int j, const
                          ptrs + (3 * j + 1) * M, p->ldb, 0.0f, (float *const *)(ptrs + (3 * j + 2) * M), p->ldc, M);
 }
 
-// dk, dv = the group sums of the per-head scratch dkh, dvh (attention_plan.h: mm_att_group_sum).
-__global__ static void mm_att_group_sum_kernel(float *dk, float *dv, const float *dkh, const float *dvh,
+// dk, dv (float or mm_bf16: rounded as stored) = the group sums of the per-head scratch dkh, dvh
+// (attention_plan.h: mm_att_group_value).
+template <typename T>
+__global__ static void mm_att_group_sum_kernel(T *dk, T *dv, const float *dkh, const float *dvh,
                                                mm_att_shape s) {
     const long n = (long)s.B * s.Tk * s.KV * s.hs;
     for (long e = blockIdx.x * (long)blockDim.x + threadIdx.x; e < n; e += (long)gridDim.x * blockDim.x) {
-        mm_att_group_sum(dk, dkh, &s, e);
-        mm_att_group_sum(dv, dvh, &s, e);
+        size_t at;
+        float x = mm_att_group_value(dkh, &s, e, &at);
+        mm_st1(dk + at, x);
+        x = mm_att_group_value(dvh, &s, e, &at);
+        mm_st1(dv + at, x);
     }
+}
+
+// The per-query-head scratch for dK, dV (2 x mm_att_dkv_scratch_len floats): *dkh, *dvh; NULL
+// when they go straight into dk, dv (H == KV). 0, or -1 when it could not be had (recorded).
+static int mm_att_dkv_scratch(const mm_att_shape *s, float **dkh, float **dvh) {
+    const size_t nh = mm_att_dkv_scratch_len(s);
+    *dkh = *dvh = NULL;
+    if (!nh) return 0;
+    *dkh = (float *)mm_cuda_scratch(MM_SCRATCH_ATT_DKV, 2 * nh * sizeof(float));
+    if (!*dkh) return -1;
+    *dvh = *dkh + nh;
+    return 0;
+}
+
+// dk, dv (rows of stride ldkv, type T) = the group sums of dkh, dvh: one launch.
+template <typename T>
+static void mm_att_group_sums(T *dk, T *dv, const float *dkh, const float *dvh, const mm_att_shape *s) {
+    const size_t n = (size_t)s->B * s->Tk * s->KV * s->hs;
+    mm_att_group_sum_kernel<T><<<mm_cdiv(n, TPB), TPB>>>(dk, dv, dkh, dvh, *s);
+    MM_CU_LAUNCHED();
 }
 
 static mm_att_shape mm_att_shape_of(int B, int Tq, int Tk, int H, int KV, int hs, int ldq, int ldkv) {
@@ -171,23 +220,19 @@ void mm_cuda_attention_backward(float *dq, float *dk, float *dv, float *datt, co
     const unsigned rows = (unsigned)((long)B * H * Tq);
     if (!rows || Tk <= 0) return;
     const mm_att_shape s = mm_att_shape_of(B, Tq, Tk, H, KV, hs, ldq, ldkv);
-    const size_t nh = mm_att_dkv_scratch_len(&s);
-    float *dkh = dk, *dvh = dv;  // direct when H == KV
-    if (nh) {
-        dkh = (float *)mm_cuda_scratch(MM_SCRATCH_ATT_DKV, 2 * nh * sizeof(float));
-        if (!dkh) return;
-        dvh = dkh + nh;
-    }
+    float *dkh, *dvh;
+    if (mm_att_dkv_scratch(&s, &dkh, &dvh) != 0) return;
+    float *dkd = dkh ? dkh : dk, *dvd = dkh ? dvh : dv;  // direct when H == KV
     if (mm_att_flash(B, Tq, Tk, H, hs)) {
-        mm_cuda_flash_backward(dq, dkh, dvh, datt, att, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+        mm_cuda_flash_backward(dq, dkd, dvd, datt, att, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
     } else {
         const mm_att_product dp = mm_att_dp_product(&s), dqp = mm_att_dq_product(&s);
         const mm_att_product dkp = mm_att_dk_product(&s), dvp = mm_att_dv_product(&s);
         mm_att_jobs jobs = {};
         mm_att_add_job(&jobs, &dp, v, dout, datt);
         mm_att_add_job(&jobs, &dqp, k, datt, dq);
-        mm_att_add_job(&jobs, &dkp, q, datt, dkh);
-        mm_att_add_job(&jobs, &dvp, dout, att, dvh);
+        mm_att_add_job(&jobs, &dkp, q, datt, dkd);
+        mm_att_add_job(&jobs, &dvp, dout, att, dvd);
         const float **ptrs = mm_att_fill_pointers(&jobs, &s);
         if (!ptrs) return;
         mm_att_run(&jobs, ptrs, 0, &s);
@@ -195,7 +240,38 @@ void mm_cuda_attention_backward(float *dq, float *dk, float *dv, float *datt, co
         MM_CU_LAUNCHED();
         for (int j = 1; j < 4; j++) mm_att_run(&jobs, ptrs, j, &s);
     }
-    if (!nh) return;
-    mm_att_group_sum_kernel<<<mm_cdiv((size_t)B * Tk * KV * hs, TPB), TPB>>>(dk, dv, dkh, dvh, s);
-    MM_CU_LAUNCHED();
+    if (dkh) mm_att_group_sums(dk, dv, dkh, dvh, &s);
+}
+
+// 1 when the bf16 op `op` runs for the shape; else 0 and the backend's error (reported by `check`).
+static int mm_att_bf16_ok(const char *op, int B, int Tq, int Tk, int H, int KV, int hs) {
+    if (mm_att_bf16(B, Tq, Tk, H, hs)) return 1;
+    mm_cuda_notef(
+        "cuda: %s(B=%d, Tq=%d, Tk=%d, H=%d, KV=%d, hs=%d): no bf16 attention for this shape and "
+        "precision (it needs the bf16 precision, MM_CUDA_ATTN on and the FlashAttention path: hs 16, 32 "
+        "or 64, Tq <= Tk, Tk > hs, MM_CUDA_ATTENTION not gemm)",
+        op, B, Tq, Tk, H, KV, hs);
+    return 0;
+}
+
+void mm_cuda_attention_forward_bf16(mm_bf16 *out, float *att, const mm_bf16 *q, int ldq, const mm_bf16 *k,
+                                    const mm_bf16 *v, int ldkv, int B, int Tq, int Tk, int H, int KV,
+                                    int hs) {
+    if ((long)B * H * Tq == 0 || Tk <= 0) return;  // nothing to compute: launch nothing
+    if (!mm_att_bf16_ok("attention_forward_bf16", B, Tq, Tk, H, KV, hs)) return;
+    mm_cuda_flash_forward_bf16(out, att, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+}
+
+void mm_cuda_attention_backward_bf16(mm_bf16 *dq, mm_bf16 *dk, mm_bf16 *dv, float *datt, const mm_bf16 *dout,
+                                     const mm_bf16 *out, const float *att, const mm_bf16 *q, int ldq,
+                                     const mm_bf16 *k, const mm_bf16 *v, int ldkv, int B, int Tq, int Tk,
+                                     int H, int KV, int hs) {
+    if ((long)B * H * Tq == 0 || Tk <= 0) return;  // nothing to compute: launch nothing
+    if (!mm_att_bf16_ok("attention_backward_bf16", B, Tq, Tk, H, KV, hs)) return;
+    const mm_att_shape s = mm_att_shape_of(B, Tq, Tk, H, KV, hs, ldq, ldkv);
+    float *dkh, *dvh;
+    if (mm_att_dkv_scratch(&s, &dkh, &dvh) != 0) return;
+    mm_cuda_flash_backward_bf16(dq, dk, dv, dkh, dvh, datt, att, dout, out, q, ldq, k, v, ldkv, B, Tq, Tk, H,
+                                KV, hs);
+    if (dkh) mm_att_group_sums(dk, dv, dkh, dvh, &s);
 }

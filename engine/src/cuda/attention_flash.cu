@@ -6,8 +6,12 @@
 //   heads, KV kv heads (query head h reads kv head h / (H/KV)), hs head size (16, 32 or 64), C = H*hs
 //   q (B,Tq,H*hs) stride ldq;  k, v (B,Tk,KV*hs) stride ldkv;  out (B,Tq,C)
 //   state: the op's att buffer ((B,H,Tq,Tk) floats, Tk >= hs + 1) keeps what the backward needs:
-//     lse (B,H,Tq) = the rows' log-sum-exp, then O (B,Tq,C) = a copy of out;
+//     lse (B,H,Tq) = the rows' log-sum-exp, then (fp32 storage) O (B,Tq,C) = a copy of out;
 //   the backward's datt buffer holds D (B,H,Tq) = rowsum(dO o O)
+// Storage T of q, k, v, dO, out, dQ (and of dK, dV when written straight into them): float (the
+// fp32 activations: each value rounded to F as it is staged) or mm_bf16 (the attention block in
+// bf16, F = bf16 only: the values staged as they are, the results rounded to nearest even as they
+// are stored; the state keeps only lse, the backward reads O from the forward's bf16 out).
 // Forward, per (query tile, b*H + h): the K/V tiles of the visible keys stream through shared
 // memory; S = scale Q K^T, online softmax (running max m and sum l per row), O += P V.
 // Backward: D (one warp per row); dQ per (query tile, b, h), recomputing P and dP = dO V^T over the
@@ -16,6 +20,8 @@
 // into dk, dv when H == KV, else per query head into the scratch that attention.cu then sums per kv
 // group (one block per head, not per group: 4x the blocks and no serial loop over the group's heads,
 // so a step's work spreads over the SMs). No atomics: deterministic.
+#include <type_traits>
+
 #include "attention_plan.h"
 #include "cuda_common.h"
 #include "mma.h"
@@ -26,8 +32,44 @@ enum { FA_TILE = 64, FA_THREADS = 128, FA_PAD = 8 };
 
 __device__ __forceinline__ int mm_fa_min(int a, int b) { return a < b ? a : b; }
 
-// Where the state's copy of O starts (floats), after lse.
+// Where the state's copy of O starts (floats), after lse (fp32 storage only).
 static size_t mm_fa_o_offset(int B, int Tq, int H) { return (size_t)B * H * Tq; }
+
+// bf16 storage: values staged as they are, no copy of O in the state.
+template <typename T>
+constexpr bool mm_fa_bf16 = std::is_same<T, mm_bf16>::value;
+
+// The value at p (read only when `in`; else 0) as format F: an fp32 value rounded, a bf16 one as it is.
+template <int F>
+__device__ __forceinline__ uint16_t mm_fa_16(const float *p, bool in) {
+    return mm_to16<F>(in ? *p : 0.0f);
+}
+template <int F>
+__device__ __forceinline__ uint16_t mm_fa_16(const mm_bf16 *p, bool in) {
+    return in ? *p : (uint16_t)0;
+}
+// The 4 values at p (p 4 * sizeof(T)-byte aligned: one 16 or 8-byte load, only when `in`; else
+// zeros) as two packed registers of format F: fp32 converted as two pairs, bf16 as they are.
+template <int F>
+__device__ __forceinline__ uint2 mm_fa_16x4(const float *p, bool in) {
+    float4 x;
+    if (in)
+        x = mm_ldv<float4>(p);
+    else
+        x.x = x.y = x.z = x.w = 0.0f;
+    uint2 pair;
+    pair.x = mm_pack2<F>(x.x, x.y), pair.y = mm_pack2<F>(x.z, x.w);
+    return pair;
+}
+template <int F>
+__device__ __forceinline__ uint2 mm_fa_16x4(const mm_bf16 *p, bool in) {
+    uint2 pair;
+    if (in)
+        pair = mm_ldv<uint2>(p);
+    else
+        pair.x = pair.y = 0u;
+    return pair;
+}
 
 int mm_cuda_flash_ok(int B, int Tq, int Tk, int H, int hs, mm_precision p) {
     const int hs_ok = hs == 16 || hs == 32 || hs == 64;
@@ -35,30 +77,26 @@ int mm_cuda_flash_ok(int B, int Tq, int Tk, int H, int hs, mm_precision p) {
            (long)B * H <= 65535;
 }
 
-// 64 rows of HS fp32 values (row r at src + r*ld; zeros for r >= valid) into a 16-bit tile:
+// 64 rows of HS values of type T (row r at src + r*ld; zeros for r >= valid) into a 16-bit tile:
 // tile[r][c] (row stride HS + pad): a warp reads 32 consecutive values of a row — or, when the
-// rows are 16-byte aligned (ld a multiple of 4, src aligned: the model's q, k, v and dO), 4 values
-// per thread in one 16-byte load, converted as two pairs and stored as 8 bytes (a quarter of the
-// load, convert and store instructions; rows of HS + 8 16-bit values keep the stores 8-byte
-// aligned and each half-warp's 16 stores one contiguous 128 bytes); or transposed
+// rows are aligned to 4 values (ld a multiple of 4, src 16 (fp32) or 8 (bf16)-byte aligned: the
+// model's q, k, v and dO), 4 values per thread in one 16 (8)-byte load, fp32 converted as two
+// pairs, and stored as 8 bytes (a quarter of the load, convert and store instructions; rows of
+// HS + 8 16-bit values keep the stores 8-byte aligned and each half-warp's 16 stores one
+// contiguous 128 bytes); or transposed
 // tile[c][r] (row stride 64 + pad): a warp reads 8 consecutive values of 4 rows (the same 4 global
 // sectors) so that its 32 stores fall in 16 distinct words of 16 banks — lanes l and l + 8 share a
 // word — instead of 8 banks 4 times over with 32 values of one row.
-template <int F, int HS>
-__device__ void mm_fa_stage(uint16_t *tile, const float *src, size_t ld, int valid, bool transposed) {
-    if (!transposed && ld % 4 == 0 && mm_aligned(src, 16)) {
+template <int F, int HS, typename T>
+__device__ void mm_fa_stage(uint16_t *tile, const T *src, size_t ld, int valid, bool transposed) {
+    static_assert(!mm_fa_bf16<T> || F == MM_MMA_BF16, "bf16 values enter bf16 products only");
+    if (!transposed && ld % 4 == 0 && mm_aligned(src, 4 * sizeof(T))) {
 #if !defined(CUSIM_SIMULATED)
 #pragma unroll 2  // fully unrolled, 8 loads in flight spill at hs 64 (nvcc -Xptxas -v)
 #endif
         for (int e = threadIdx.x; e < FA_TILE * HS / 4; e += FA_THREADS) {
             const int r = e / (HS / 4), c = 4 * (e % (HS / 4));
-            float4 x;
-            if (r < valid)
-                x = mm_ldv<float4>(src + (size_t)r * ld + c);
-            else
-                x.x = x.y = x.z = x.w = 0.0f;
-            uint2 pair;  // 4 16-bit values as two packed registers, one 8-byte store
-            pair.x = mm_pack2<F>(x.x, x.y), pair.y = mm_pack2<F>(x.z, x.w);
+            const uint2 pair = mm_fa_16x4<F>(src + (size_t)r * ld + c, r < valid);  // one 8-byte store
             mm_stv<uint2>(tile + r * (HS + FA_PAD) + c, pair);
         }
         return;
@@ -70,7 +108,7 @@ __device__ void mm_fa_stage(uint16_t *tile, const float *src, size_t ld, int val
             r = (b / (HS / 8)) * 4 + (lane >> 3);
             c = (b % (HS / 8)) * 8 + (lane & 7);
         }
-        const uint16_t x = mm_to16<F>(r < valid ? src[(size_t)r * ld + c] : 0.0f);
+        const uint16_t x = mm_fa_16<F>(src + (size_t)r * ld + c, r < valid);
         if (transposed) tile[c * (FA_TILE + FA_PAD) + r] = x;
         else tile[r * (HS + FA_PAD) + c] = x;
     }
@@ -78,9 +116,9 @@ __device__ void mm_fa_stage(uint16_t *tile, const float *src, size_t ld, int val
 
 // Two row blocks of 64 x HS (zeros past `valid`) staged into t0, t1, then this warp's 16 rows
 // (r0 ..) of each as A registers. All threads of the block call it (it synchronises).
-template <int F, int HS>
+template <int F, int HS, typename T>
 __device__ void mm_fa_two_tiles_as_a(uint32_t a0[][4], uint32_t a1[][4], uint16_t *t0, uint16_t *t1,
-                                     const float *src0, size_t ld0, const float *src1, size_t ld1, int valid, int r0,
+                                     const T *src0, size_t ld0, const T *src1, size_t ld1, int valid, int r0,
                                      int lane) {
     mm_fa_stage<F, HS>(t0, src0, ld0, valid, false);
     mm_fa_stage<F, HS>(t1, src1, ld1, valid, false);
@@ -153,10 +191,10 @@ __device__ void mm_fa_softmax_tile(float s[][4], int k0, const int lim[2], float
         }
 }
 
-template <int F, int HS>
+template <int F, int HS, typename T>
 __global__ void __launch_bounds__(FA_THREADS)
-    mm_fa_forward_kernel(float *out, float *state, const float *q, int ldq, const float *k, const float *v, int ldkv,
-                         int B, int Tq, int Tk, int H, int KV, float scale) {
+    mm_fa_forward_kernel(T *out, float *state, const T *q, int ldq, const T *k, const T *v, int ldkv, int B,
+                         int Tq, int Tk, int H, int KV, float scale) {
     __shared__ __align__(16) uint16_t qs[FA_TILE * (HS + FA_PAD)];
     __shared__ __align__(16) uint16_t ks[FA_TILE * (HS + FA_PAD)];
     __shared__ __align__(16) uint16_t vt[HS * (FA_TILE + FA_PAD)];
@@ -190,7 +228,9 @@ __global__ void __launch_bounds__(FA_THREADS)
             const int row = q0 + r0 + mm_mma_c_row(lane, i);
             if (row >= Tq) continue;
             const size_t at = ((size_t)b * Tq + row) * C + h * HS + 8 * jd + mm_mma_c_col(lane, i);
-            out[at] = ocopy[at] = o[jd][i] / l[i >> 1];
+            const float y = o[jd][i] / l[i >> 1];
+            mm_st1(out + at, y);
+            if constexpr (!mm_fa_bf16<T>) ocopy[at] = y;
         }
     for (int r = 0; r < 2; r++) {
         const int row = q0 + r0 + (lane >> 2) + 8 * r;
@@ -198,23 +238,24 @@ __global__ void __launch_bounds__(FA_THREADS)
     }
 }
 
-// D (B,H,Tq) = rowsum(dO o O) per (b, h, query): one warp per row.
-__global__ void mm_fa_delta_kernel(float *D, const float *dout, const float *o, int Tq, int H, int hs, long rows) {
+// D (B,H,Tq) = rowsum(dO o O) per (b, h, query): one warp per row; dO, O of type T.
+template <typename T>
+__global__ void mm_fa_delta_kernel(float *D, const T *dout, const T *o, int Tq, int H, int hs, long rows) {
     const long row = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (row >= rows) return;  // whole warps
     const int i = (int)(row % Tq), h = (int)((row / Tq) % H);
     const long b = row / ((long)Tq * H);
     const size_t at = ((size_t)b * Tq + i) * H * hs + (size_t)h * hs;
     float acc = 0.0f;
-    for (int d = threadIdx.x & 31; d < hs; d += 32) acc += dout[at + d] * o[at + d];
+    for (int d = threadIdx.x & 31; d < hs; d += 32) acc += mm_ld1(dout + at + d) * mm_ld1(o + at + d);
     acc = mm_warp_sum(acc);
     if ((threadIdx.x & 31) == 0) D[row] = acc;
 }
 
-template <int F, int HS>
+template <int F, int HS, typename T>
 __global__ void __launch_bounds__(FA_THREADS)
-    mm_fa_dq_kernel(float *dq, const float *lse, const float *D, const float *dout, const float *q, int ldq, const float *k,
-                    const float *v, int ldkv, int B, int Tq, int Tk, int H, int KV, float scale) {
+    mm_fa_dq_kernel(T *dq, const float *lse, const float *D, const T *dout, const T *q, int ldq, const T *k,
+                    const T *v, int ldkv, int B, int Tq, int Tk, int H, int KV, float scale) {
     __shared__ __align__(16) uint16_t qs[FA_TILE * (HS + FA_PAD)];
     __shared__ __align__(16) uint16_t dos[FA_TILE * (HS + FA_PAD)];
     __shared__ __align__(16) uint16_t ks[FA_TILE * (HS + FA_PAD)];
@@ -257,15 +298,18 @@ __global__ void __launch_bounds__(FA_THREADS)
     for (int jd = 0; jd < HS / 8; jd++)
         for (int i = 0; i < 4; i++) {
             const int row = q0 + r0 + mm_mma_c_row(lane, i);
-            if (row < Tq) dq[((size_t)b * Tq + row) * ldq + h * HS + 8 * jd + mm_mma_c_col(lane, i)] = acc[jd][i];
+            if (row < Tq)
+                mm_st1(dq + ((size_t)b * Tq + row) * ldq + h * HS + 8 * jd + mm_mma_c_col(lane, i),
+                       acc[jd][i]);
         }
 }
 
-template <int F, int HS>
+// dK, dV of type DT: T when written straight into dk, dv (H == KV), float into the per-head scratch.
+template <int F, int HS, typename T, typename DT>
 __global__ void __launch_bounds__(FA_THREADS)
-    mm_fa_dkv_kernel(float *dk, float *dv, mm_att_operand o, int ldo, const float *lse, const float *D,
-                     const float *dout, const float *q, int ldq, const float *k, const float *v, int ldkv, int B,
-                     int Tq, int Tk, int H, int KV, float scale) {
+    mm_fa_dkv_kernel(DT *dk, DT *dv, mm_att_operand o, int ldo, const float *lse, const float *D,
+                     const T *dout, const T *q, int ldq, const T *k, const T *v, int ldkv, int B, int Tq,
+                     int Tk, int H, int KV, float scale) {
     __shared__ __align__(16) uint16_t qs[FA_TILE * (HS + FA_PAD)];
     __shared__ __align__(16) uint16_t qt[HS * (FA_TILE + FA_PAD)];
     __shared__ __align__(16) uint16_t dos[FA_TILE * (HS + FA_PAD)];
@@ -286,8 +330,8 @@ __global__ void __launch_bounds__(FA_THREADS)
     for (int i0 = first; i0 < Tq; i0 += FA_TILE) {
         __syncthreads();
         const int nq = mm_fa_min(FA_TILE, Tq - i0);
-        const float *qrow = q + ((size_t)b * Tq + i0) * ldq + h * HS;
-        const float *dorow = dout + ((size_t)b * Tq + i0) * C + h * HS;
+        const T *qrow = q + ((size_t)b * Tq + i0) * ldq + h * HS;
+        const T *dorow = dout + ((size_t)b * Tq + i0) * C + h * HS;
         mm_fa_stage<F, HS>(qs, qrow, ldq, nq, false);
         mm_fa_stage<F, HS>(qt, qrow, ldq, nq, true);
         mm_fa_stage<F, HS>(dos, dorow, C, nq, false);
@@ -316,51 +360,63 @@ __global__ void __launch_bounds__(FA_THREADS)
             const int kr = key[i >> 1];
             if (kr >= Tk) continue;
             const size_t at = base + (size_t)kr * ldo + 8 * jd + mm_mma_c_col(lane, i);
-            dk[at] = dka[jd][i];
-            dv[at] = dva[jd][i];
+            mm_st1(dk + at, dka[jd][i]);
+            mm_st1(dv + at, dva[jd][i]);
         }
 }
 
-// ---- host side: the kernels for the precision's format F and the head size
+// ---- host side: the kernels for the precision's format F, the storage T and the head size
 
-template <int F, int HS>
-static void mm_fa_forward_launch(float *out, float *state, const float *q, int ldq, const float *k, const float *v,
-                                 int ldkv, int B, int Tq, int Tk, int H, int KV) {
+template <int F, int HS, typename T>
+static void mm_fa_forward_launch(T *out, float *state, const T *q, int ldq, const T *k, const T *v, int ldkv,
+                                 int B, int Tq, int Tk, int H, int KV) {
     const dim3 grid(mm_cdiv(Tq, FA_TILE), (unsigned)(B * H));
-    mm_fa_forward_kernel<F, HS><<<grid, FA_THREADS>>>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV,
-                                                       1.0f / sqrtf((float)HS));
+    mm_fa_forward_kernel<F, HS, T>
+        <<<grid, FA_THREADS>>>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, 1.0f / sqrtf((float)HS));
     MM_CU_LAUNCHED();
 }
 
-template <int F, int HS>
-static void mm_fa_backward_launch(float *dq, float *dk, float *dv, const float *lse, const float *D, const float *dout,
-                                  const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq,
+// dk, dv of type DT where mm_att_dkv_operand says (straight into them when H == KV).
+template <int F, int HS, typename T, typename DT>
+static void mm_fa_backward_launch(T *dq, DT *dk, DT *dv, const float *lse, const float *D, const T *dout,
+                                  const T *q, int ldq, const T *k, const T *v, int ldkv, int B, int Tq,
                                   int Tk, int H, int KV) {
     const float scale = 1.0f / sqrtf((float)HS);
     const dim3 qgrid(mm_cdiv(Tq, FA_TILE), (unsigned)(B * H)), kgrid(mm_cdiv(Tk, FA_TILE), (unsigned)(B * H));
     const mm_att_shape s = {B, Tq, Tk, H, KV, HS, ldq, ldkv};
-    mm_fa_dq_kernel<F, HS><<<qgrid, FA_THREADS>>>(dq, lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, scale);
+    mm_fa_dq_kernel<F, HS, T>
+        <<<qgrid, FA_THREADS>>>(dq, lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, scale);
     MM_CU_LAUNCHED();
-    mm_fa_dkv_kernel<F, HS><<<kgrid, FA_THREADS>>>(dk, dv, mm_att_dkv_operand(&s), mm_att_dkv_ld(&s), lse, D, dout, q,
-                                                   ldq, k, v, ldkv, B, Tq, Tk, H, KV, scale);
+    mm_fa_dkv_kernel<F, HS, T, DT><<<kgrid, FA_THREADS>>>(dk, dv, mm_att_dkv_operand(&s), mm_att_dkv_ld(&s),
+                                                          lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV,
+                                                          scale);
     MM_CU_LAUNCHED();
 }
 
-template <int F>
-static void mm_fa_forward_f(float *out, float *state, const float *q, int ldq, const float *k, const float *v,
-                            int ldkv, int B, int Tq, int Tk, int H, int KV, int hs) {
+template <int F, typename T>
+static void mm_fa_forward_f(T *out, float *state, const T *q, int ldq, const T *k, const T *v, int ldkv,
+                            int B, int Tq, int Tk, int H, int KV, int hs) {
     if (hs == 16) mm_fa_forward_launch<F, 16>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
     else if (hs == 32) mm_fa_forward_launch<F, 32>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
     else mm_fa_forward_launch<F, 64>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
 }
 
-template <int F>
-static void mm_fa_backward_f(float *dq, float *dk, float *dv, const float *lse, const float *D, const float *dout,
-                             const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq, int Tk,
+template <int F, typename T, typename DT>
+static void mm_fa_backward_f(T *dq, DT *dk, DT *dv, const float *lse, const float *D, const T *dout,
+                             const T *q, int ldq, const T *k, const T *v, int ldkv, int B, int Tq, int Tk,
                              int H, int KV, int hs) {
     if (hs == 16) mm_fa_backward_launch<F, 16>(dq, dk, dv, lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
     else if (hs == 32) mm_fa_backward_launch<F, 32>(dq, dk, dv, lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
     else mm_fa_backward_launch<F, 64>(dq, dk, dv, lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
+}
+
+// D (B,H,Tq) = rowsum(dO o O) into work.
+template <typename T>
+static float *mm_fa_delta(float *work, const T *dout, const T *o, int B, int Tq, int H, int hs) {
+    const long rows = (long)B * H * Tq;
+    mm_fa_delta_kernel<T><<<mm_cdiv(rows, 8), 256>>>(work, dout, o, Tq, H, hs, rows);
+    MM_CU_LAUNCHED();
+    return work;
 }
 
 void mm_cuda_flash_forward(float *out, float *state, const float *q, int ldq, const float *k, const float *v,
@@ -374,12 +430,25 @@ void mm_cuda_flash_forward(float *out, float *state, const float *q, int ldq, co
 void mm_cuda_flash_backward(float *dq, float *dk, float *dv, float *work, const float *state, const float *dout,
                             const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq, int Tk,
                             int H, int KV, int hs) {
-    const long rows = (long)B * H * Tq;
-    float *D = work;
-    mm_fa_delta_kernel<<<mm_cdiv(rows, 8), 256>>>(D, dout, state + mm_fa_o_offset(B, Tq, H), Tq, H, hs, rows);
-    MM_CU_LAUNCHED();
+    const float *D = mm_fa_delta(work, dout, state + mm_fa_o_offset(B, Tq, H), B, Tq, H, hs);
     if (mm_cuda_precision() == MM_PRECISION_FP16)
         mm_fa_backward_f<MM_MMA_F16>(dq, dk, dv, state, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
     else
         mm_fa_backward_f<MM_MMA_BF16>(dq, dk, dv, state, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+}
+
+void mm_cuda_flash_forward_bf16(mm_bf16 *out, float *state, const mm_bf16 *q, int ldq, const mm_bf16 *k,
+                                const mm_bf16 *v, int ldkv, int B, int Tq, int Tk, int H, int KV, int hs) {
+    mm_fa_forward_f<MM_MMA_BF16>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+}
+
+void mm_cuda_flash_backward_bf16(mm_bf16 *dq, mm_bf16 *dk, mm_bf16 *dv, float *dkh, float *dvh, float *work,
+                                 const float *state, const mm_bf16 *dout, const mm_bf16 *out,
+                                 const mm_bf16 *q, int ldq, const mm_bf16 *k, const mm_bf16 *v, int ldkv,
+                                 int B, int Tq, int Tk, int H, int KV, int hs) {
+    const float *D = mm_fa_delta(work, dout, out, B, Tq, H, hs);
+    if (H == KV)  // mm_att_dkv_direct
+        mm_fa_backward_f<MM_MMA_BF16>(dq, dk, dv, state, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+    else
+        mm_fa_backward_f<MM_MMA_BF16>(dq, dkh, dvh, state, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
 }

@@ -28,7 +28,8 @@
 // Calls per layer and step: 2 products forward, 4 backward (was one call per query head and
 // product: 6 H before), plus one small kernel per direction that fills the pointer arrays.
 // (bf16 / fp16 normally take attention_flash.cu instead, which writes its dK, dV per query head
-// with the same operand, mm_att_dkv_operand, and the same group sum.)
+// with the same operand, mm_att_dkv_operand, and the same group sum — into bf16 dk, dv for the
+// attention block in bf16.)
 #ifndef MM_CUDA_ATTENTION_PLAN_H
 #define MM_CUDA_ATTENTION_PLAN_H
 
@@ -129,14 +130,21 @@ MM_HD mm_att_product mm_att_dv_product(const mm_att_shape *s) {  // dvh = att^T 
 }
 
 // Element e in [0, B*Tk*KV*hs) of the group sum: dst (b, j, g*hs + d) (rows of stride ldkv) =
-// sum over r < rep of src (b, g*rep + r, j, d) (the scratch), in r order.
-MM_HD void mm_att_group_sum(float *dst, const float *src, const mm_att_shape *s, long e) {
+// sum over r < rep of src (b, g*rep + r, j, d) (the scratch), in r order. mm_att_group_value
+// returns the sum and sets *at to where it goes (attention.cu stores it as fp32 or bf16).
+MM_HD float mm_att_group_value(const float *src, const mm_att_shape *s, long e, size_t *at) {
     const int d = (int)(e % s->hs), g = (int)((e / s->hs) % s->KV);
     const long j = (e / ((long)s->hs * s->KV)) % s->Tk, b = e / ((long)s->hs * s->KV * s->Tk);
     const int rep = s->H / s->KV;
     float acc = 0.0f;
     for (int r = 0; r < rep; r++) acc += src[(((size_t)b * s->H + (size_t)g * rep + r) * s->Tk + j) * s->hs + d];
-    dst[((size_t)b * s->Tk + j) * s->ldkv + (size_t)g * s->hs + d] = acc;
+    *at = ((size_t)b * s->Tk + j) * s->ldkv + (size_t)g * s->hs + d;
+    return acc;
+}
+MM_HD void mm_att_group_sum(float *dst, const float *src, const mm_att_shape *s, long e) {
+    size_t at;
+    const float v = mm_att_group_value(src, s, e, &at);
+    dst[at] = v;
 }
 
 #endif

@@ -1,10 +1,13 @@
 // The CUDA backend's op table (minimind/backend.h): device memory, cuBLAS for the matmuls, one
 // .cu file per op; matmul precision fp32 (default), bf16 or fp16 (gemm.cu); in bf16 the
-// feed-forward block's activations in bf16 too (ffn_bf16.cu, MM_CUDA_FFN). One device per
+// feed-forward block's activations in bf16 too (ffn_bf16.cu, MM_CUDA_FFN), and the attention
+// block's where its FlashAttention path applies (attention.cu, MM_CUDA_ATTN). One device per
 // process: mm_backend_cuda(d) selects device d and creates the cuBLAS handle; the ops run on the
 // default stream, in order, so every host copy (copy_d2h, the losses and norms returned) sees the
 // results of the ops issued before it.
-// Failures of CUDA calls are recorded (first one wins, with file:line) and reported by `check`.
+// Failures of CUDA calls are recorded (first one wins, with file:line) and reported by `check`;
+// so are the calls an op refuses (mm_cuda_notef).
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,14 @@ cublasHandle_t mm_cuda_blas(void) { return g_cuda.blas; }
 void mm_cuda_note(cudaError_t err, const char *file, int line) {
     if (err == cudaSuccess || g_cuda.error[0]) return;
     snprintf(g_cuda.error, sizeof g_cuda.error, "cuda: %s:%d: %s", file, line, cudaGetErrorString(err));
+}
+
+void mm_cuda_notef(const char *fmt, ...) {
+    if (g_cuda.error[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_cuda.error, sizeof g_cuda.error, fmt, ap);
+    va_end(ap);
 }
 
 void mm_cuda_note_blas(cublasStatus_t st, const char *file, int line) {
@@ -220,6 +231,11 @@ static const mm_backend mm_cuda_backend = {
     .matmul_forward_bf16 = mm_cuda_matmul_forward_bf16,
     .matmul_forward_residual_bf16 = mm_cuda_matmul_forward_residual_bf16,
     .matmul_backward_bf16 = mm_cuda_matmul_backward_bf16,
+    .attention_bf16 = mm_cuda_attention_bf16,
+    .rope_forward_bf16 = mm_cuda_rope_forward_bf16,
+    .rope_backward_bf16 = mm_cuda_rope_backward_bf16,
+    .attention_forward_bf16 = mm_cuda_attention_forward_bf16,
+    .attention_backward_bf16 = mm_cuda_attention_backward_bf16,
     .copy_rows = mm_cuda_copy_rows,
     .memory_ema_accumulate = mm_cuda_memory_ema_accumulate,
     .host_resident = 0,
@@ -249,7 +265,8 @@ extern "C" const mm_backend *mm_backend_cuda(int device) {
     }
     if (mm_cuda_attention_configure(getenv("MM_CUDA_ATTENTION")) != 0 ||
         mm_cuda_residual_configure(getenv("MM_CUDA_RESIDUAL")) != 0 ||
-        mm_cuda_ffn_configure(getenv("MM_CUDA_FFN")) != 0)
+        mm_cuda_ffn_configure(getenv("MM_CUDA_FFN")) != 0 ||
+        mm_cuda_attn_configure(getenv("MM_CUDA_ATTN")) != 0)
         return NULL;
     if (g_cuda.blas) {
         if (g_cuda.device == device) return &mm_cuda_backend;

@@ -26,6 +26,8 @@ void mm_cuda_note_blas(cublasStatus_t st, const char *file, int line);
 #define MM_CU(call) mm_cuda_note((call), __FILE__, __LINE__)
 #define MM_CUBLAS(call) mm_cuda_note_blas((call), __FILE__, __LINE__)
 #define MM_CU_LAUNCHED() mm_cuda_note(cudaGetLastError(), __FILE__, __LINE__)
+// Records a failure an op found itself (a call it cannot run), unless one is recorded already.
+void mm_cuda_notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // Scratch buffers that grow on demand; one per slot, kept until the process ends.
 enum {
@@ -170,6 +172,34 @@ void mm_cuda_matmul_forward_residual_bf16(float *out, const float *res, const mm
                                           int M, int K, int N);
 void mm_cuda_matmul_backward_bf16(void *dinp, mm_storage dinp_type, float *dw, const mm_bf16 *dout,
                                   const mm_bf16 *inp, const mm_bf16 *w, int M, int K, int N);
+// The attention block in bf16 (backend.h): attention.cu (attention_bf16, the two attention ops:
+// the bf16 instances of the FlashAttention kernels, attention_flash.cu) and rope.cu (the bf16
+// instances of its kernel). MM_CUDA_ATTN: "bf16" (default, NULL or empty: the block in bf16 where
+// the flash path applies in the bf16 precision) or "fp32" (attention_bf16() returns 0: the block
+// stays fp32, for A/B benchmarks), read when the backend starts; anything else: -1 with the
+// message naming the variable. The attention ops refuse (the backend's error, naming the op and
+// the shape; nothing launched) a shape for which attention_bf16 would be 0.
+int mm_cuda_attn_configure(const char *env);
+int mm_cuda_attention_bf16(int B, int T, int H, int hs);
+void mm_cuda_rope_forward_bf16(mm_bf16 *x, int ld, const float *cos, const float *sin, int B, int T, int NH,
+                               int hs, int pos0);
+void mm_cuda_rope_backward_bf16(mm_bf16 *dx, int ld, const float *cos, const float *sin, int B, int T, int NH,
+                                int hs, int pos0);
+void mm_cuda_attention_forward_bf16(mm_bf16 *out, float *att, const mm_bf16 *q, int ldq, const mm_bf16 *k,
+                                    const mm_bf16 *v, int ldkv, int B, int Tq, int Tk, int H, int KV, int hs);
+void mm_cuda_attention_backward_bf16(mm_bf16 *dq, mm_bf16 *dk, mm_bf16 *dv, float *datt, const mm_bf16 *dout,
+                                     const mm_bf16 *out, const float *att, const mm_bf16 *q, int ldq,
+                                     const mm_bf16 *k, const mm_bf16 *v, int ldkv, int B, int Tq, int Tk,
+                                     int H, int KV, int hs);
+// The FlashAttention kernels on bf16 storage (attention_flash.cu): the state keeps only lse
+// (B,H,Tq) (the backward reads `out`); dk, dv written in bf16 when H == KV, else dkh, dvh (fp32,
+// per query head: mm_att_dkv_operand's scratch) for attention.cu's group sum.
+void mm_cuda_flash_forward_bf16(mm_bf16 *out, float *state, const mm_bf16 *q, int ldq, const mm_bf16 *k,
+                                const mm_bf16 *v, int ldkv, int B, int Tq, int Tk, int H, int KV, int hs);
+void mm_cuda_flash_backward_bf16(mm_bf16 *dq, mm_bf16 *dk, mm_bf16 *dv, float *dkh, float *dvh, float *work,
+                                 const float *state, const mm_bf16 *dout, const mm_bf16 *out,
+                                 const mm_bf16 *q, int ldq, const mm_bf16 *k, const mm_bf16 *v, int ldkv,
+                                 int B, int Tq, int Tk, int H, int KV, int hs);
 void mm_cuda_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32_t *start, int nseg,
                                    const int32_t *rows, const float *ws, const float *h, int C);
 
@@ -178,7 +208,7 @@ void mm_cuda_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32
 // simulator. Callers take the vector path only when mm_aligned says so for every pointer and the
 // row lengths keep the rows aligned.
 MM_HD bool mm_aligned(const void *p, size_t bytes) { return ((uintptr_t)p & (bytes - 1)) == 0; }
-// V: float4, float2 or uint2; T: the element type p points to.
+// V: float4, float2, uint2 or uint32_t; T: the element type p points to.
 template <typename V, typename T>
 __device__ __forceinline__ V mm_ldv(const T *p) {
 #if defined(CUSIM_SIMULATED)
@@ -200,13 +230,26 @@ __device__ __forceinline__ void mm_stv(T *p, V v) {
 #endif
 }
 
-// ---- element storage of the elementwise kernels: float, or mm_bf16 (the FFN block in bf16). Loads
-// widen to fp32 (exact), stores round to nearest even (ops_math.h: the reference's rounding). The
-// 4-value forms move 16 bytes of float or 8 of bf16 in one access: p 4 * sizeof(T)-byte aligned.
+// ---- element storage of the elementwise kernels: float, or mm_bf16 (the FFN and attention blocks
+// in bf16). Loads widen to fp32 (exact), stores round to nearest even (ops_math.h: the reference's
+// rounding). The 4-value forms move 16 bytes of float or 8 of bf16 in one access: p 4 *
+// sizeof(T)-byte aligned; the 2-value forms (RoPE's pairs) 8 bytes of float or 4 of bf16: p 2 *
+// sizeof(T)-byte aligned.
 __device__ __forceinline__ float mm_ld1(const float *p) { return *p; }
 __device__ __forceinline__ float mm_ld1(const mm_bf16 *p) { return mm_bf16_float(*p); }
 __device__ __forceinline__ void mm_st1(float *p, float v) { *p = v; }
 __device__ __forceinline__ void mm_st1(mm_bf16 *p, float v) { *p = (mm_bf16)mm_bf16_bits(v); }
+__device__ __forceinline__ float2 mm_ld2(const float *p) { return mm_ldv<float2>(p); }
+__device__ __forceinline__ float2 mm_ld2(const mm_bf16 *p) {
+    const uint32_t u = mm_ldv<uint32_t>(p);  // little-endian: the lower index in the low half
+    float2 v;
+    v.x = mm_bf16_float(u & 0xFFFFu), v.y = mm_bf16_float(u >> 16);
+    return v;
+}
+__device__ __forceinline__ void mm_st2(float *p, float2 v) { mm_stv<float2>(p, v); }
+__device__ __forceinline__ void mm_st2(mm_bf16 *p, float2 v) {
+    mm_stv<uint32_t>(p, mm_pack2<MM_MMA_BF16>(v.x, v.y));
+}
 __device__ __forceinline__ float4 mm_ld4(const float *p) { return mm_ldv<float4>(p); }
 __device__ __forceinline__ float4 mm_ld4(const mm_bf16 *p) {
     const uint2 u = mm_ldv<uint2>(p);  // little-endian: the lower index in the low half
