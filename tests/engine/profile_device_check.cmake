@@ -1,7 +1,7 @@
 # CTest bench.profile_device_sim: `minimind_cusim bench --device cuda --profile --json` — the
 # profile of the simulated GPU: timed on the device clock (events), every op that ran has calls
 # and a positive time, the residual products go through their own ops (2 per layer and step: one
-# cuBLASLt matmul each, the feed-forward one on bf16 operands), and no floors (the simulated device is not in the peak table).
+# cuBLASLt matmul each, on bf16 operands), and no floors (the simulated device is not in the peak table).
 # Usage: cmake -DEXE=... -P profile_device_check.cmake
 execute_process(
   COMMAND ${EXE} bench --device cuda --dim 64 --n-layers 2 --n-heads 4 --n-kv-heads 2 --vocab 128 --seq-len 32
@@ -14,13 +14,13 @@ string(JSON clock GET "${out}" profile_clock)
 if(NOT clock STREQUAL "device")
   message(FATAL_ERROR "profile_clock is '${clock}', not device:\n${out}")
 endif()
-# bf16 (the default): the attention's residual product in fp32 storage, the feed-forward block's on
-# bf16 operands (its activations stored in bf16)
-string(JSON res GET "${out}" profile matmul_forward_residual calls)
+# bf16 (the default): both blocks' residual products on bf16 operands (their activations stored in
+# bf16), none in fp32 storage (an op that never ran is absent from the profile)
+string(JSON res ERROR_VARIABLE absent GET "${out}" profile matmul_forward_residual calls)
 string(JSON res16 GET "${out}" profile matmul_forward_residual_bf16 calls)
-if(NOT res EQUAL 2 OR NOT res16 EQUAL 2)
-  message(FATAL_ERROR "matmul_forward_residual: ${res} and _bf16: ${res16} calls per step, expected 2 each "
-                      "(2 layers):\n${out}")
+if(NOT absent OR NOT res16 EQUAL 4)
+  message(FATAL_ERROR "matmul_forward_residual: ${res} and _bf16: ${res16} calls per step, expected none and 4 "
+                      "(2 layers, 2 blocks):\n${out}")
 endif()
 string(JSON nops LENGTH "${out}" profile)
 math(EXPR last "${nops} - 1")
