@@ -1374,6 +1374,32 @@ Test(cuda, ffn_bf16_ops_match_the_cpu_reference) {
     set_prec(g, "fp32");
 }
 
+// A block's bf16 switch `var` in bf16 (read when the backend starts): an unknown value is refused
+// naming the variable; "fp32" turns on(g) off, "bf16" and empty on; unset at the end: on.
+static void block_switch_case(const mm_backend *g, const char *var, int (*on)(const mm_backend *)) {
+    cr_assert(setenv(var, "sideways", 1) == 0);
+    cr_expect(mm_backend_cuda(0) == NULL, "an unknown %s must be refused", var);
+    char want[64];
+    snprintf(want, sizeof want, "%s=sideways: expected bf16 or fp32", var);
+    cr_expect(strstr(mm_error_message(), want) != NULL, "%s", mm_error_message());
+    const struct {
+        const char *value;
+        int on;
+    } envs[] = {{"fp32", 0}, {"bf16", 1}, {"fp32", 0}, {"", 1}};
+    for (int i = 0; i < 4; i++) {
+        cr_assert(setenv(var, envs[i].value, 1) == 0);
+        cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+        cr_expect_eq(on(g), envs[i].on, "%s=%s in bf16: the block in bf16 %d", var, envs[i].value, on(g));
+    }
+    cr_assert(setenv(var, "fp32", 1) == 0);
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+    cr_assert(unsetenv(var) == 0);
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+    cr_expect_eq(on(g), 1, "%s unset: the block in bf16", var);
+}
+
+static int ffn_on(const mm_backend *g) { return g->ffn_bf16(); }
+
 // ffn_bf16() is 1 in bf16 only, and MM_CUDA_FFN (read when the backend starts) turns it off with
 // "fp32"; "bf16", empty or unset keep it; anything else is refused, naming the variable.
 Test(cuda, ffn_bf16_follows_the_precision_and_MM_CUDA_FFN) {
@@ -1384,25 +1410,7 @@ Test(cuda, ffn_bf16_follows_the_precision_and_MM_CUDA_FFN) {
         cr_expect_eq(g->ffn_bf16(), i == 0, "%s: ffn_bf16() = %d", precs[i], g->ffn_bf16());
     }
     set_prec(g, "bf16");
-    cr_assert(setenv("MM_CUDA_FFN", "sideways", 1) == 0);
-    cr_expect(mm_backend_cuda(0) == NULL, "an unknown MM_CUDA_FFN must be refused");
-    cr_expect(strstr(mm_error_message(), "MM_CUDA_FFN=sideways: expected bf16 or fp32") != NULL, "%s",
-              mm_error_message());
-    const struct {
-        const char *value;
-        int on;
-    } envs[] = {{"fp32", 0}, {"bf16", 1}, {"fp32", 0}, {"", 1}};
-    for (int i = 0; i < 4; i++) {
-        cr_assert(setenv("MM_CUDA_FFN", envs[i].value, 1) == 0);
-        cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
-        cr_expect_eq(g->ffn_bf16(), envs[i].on, "MM_CUDA_FFN=%s in bf16: ffn_bf16() = %d", envs[i].value,
-                     g->ffn_bf16());
-    }
-    cr_assert(setenv("MM_CUDA_FFN", "fp32", 1) == 0);
-    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
-    cr_assert(unsetenv("MM_CUDA_FFN") == 0);
-    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
-    cr_expect_eq(g->ffn_bf16(), 1, "MM_CUDA_FFN unset: the bf16 block in bf16");
+    block_switch_case(g, "MM_CUDA_FFN", ffn_on);
     set_prec(g, "fp32");
 }
 
@@ -1659,6 +1667,8 @@ Test(cuda, attention_bf16_ops_match_the_cpu_reference) {
     set_prec(g, "fp32");
 }
 
+static int attention_on(const mm_backend *g) { return g->attention_bf16(2, 80, 8, 64); }
+
 // attention_bf16(B, T, H, hs) is 1 only in bf16, on shapes the FlashAttention path takes (hs 16,
 // 32, 64, T > hs), with MM_CUDA_ATTENTION not gemm; MM_CUDA_ATTN (read when the backend starts)
 // turns it off with "fp32", "bf16", empty or unset keep it, anything else is refused naming the
@@ -1687,26 +1697,7 @@ Test(cuda, attention_bf16_follows_the_precision_the_shape_and_MM_CUDA_ATTN) {
     cr_expect_eq(g->attention_bf16(2, 80, 8, 64), 0, "MM_CUDA_ATTENTION=gemm: no flash, no bf16 attention");
     cr_assert(unsetenv("MM_CUDA_ATTENTION") == 0);
     cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
-    cr_assert(setenv("MM_CUDA_ATTN", "sideways", 1) == 0);
-    cr_expect(mm_backend_cuda(0) == NULL, "an unknown MM_CUDA_ATTN must be refused");
-    cr_expect(strstr(mm_error_message(), "MM_CUDA_ATTN=sideways: expected bf16 or fp32") != NULL, "%s",
-              mm_error_message());
-    const struct {
-        const char *value;
-        int on;
-    } envs[] = {{"fp32", 0}, {"bf16", 1}, {"fp32", 0}, {"", 1}};
-    for (int i = 0; i < 4; i++) {
-        cr_assert(setenv("MM_CUDA_ATTN", envs[i].value, 1) == 0);
-        cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
-        cr_expect_eq(g->attention_bf16(2, 80, 8, 64), envs[i].on,
-                     "MM_CUDA_ATTN=%s in bf16: attention_bf16() = %d", envs[i].value,
-                     g->attention_bf16(2, 80, 8, 64));
-    }
-    cr_assert(setenv("MM_CUDA_ATTN", "fp32", 1) == 0);
-    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
-    cr_assert(unsetenv("MM_CUDA_ATTN") == 0);
-    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
-    cr_expect_eq(g->attention_bf16(2, 80, 8, 64), 1, "MM_CUDA_ATTN unset: the attention block in bf16");
+    block_switch_case(g, "MM_CUDA_ATTN", attention_on);
     // refused calls: hs 128 and Tk = hs in bf16, a flash shape in fp32; nothing written, the next check clean
     enum { NB = 1 << 16 };
     float *h = hrand(NB, 1), *buf = up(g, h, sizeof(float) * NB);
