@@ -141,6 +141,14 @@ if [ -s "$LOGS/bench_torch_bf16.json" ] && [ -s "$LOGS/bench_cuda_bf16.json" ]; 
 else
     echo "gpu_check: no CUDA PyTorch on this machine: no PyTorch ratio" | tee "$LOGS/ratio.txt"
 fi
+# One line per benchmark JSON (the output tail is what a device call returns first)
+field() { grep -o "\"$2\": *\"\{0,1\}[^,\"}]*" "$1" | head -n1 | sed 's/.*: *"\{0,1\}//'; }
+for f in "$LOGS"/bench_*.json; do
+    [ -s "$f" ] || continue
+    printf 'gpu_check: %-36s %9s ms/step %9s tokens/s  mfu %-7s attention %s %s  ffn %s\n' "$(basename "$f" .json)" \
+        "$(field "$f" ms_per_step)" "$(field "$f" tokens_per_s)" "$(field "$f" mfu)" "$(field "$f" attention)" \
+        "$(field "$f" attention_storage)" "$(field "$f" ffn)"
+done | tee "$LOGS/summary.txt"
 echo "gpu_check: status $status (logs in $LOGS${OUT:+, $OUT/gpu_check.tar.gz})"
 saved
 exit $status
