@@ -1,7 +1,8 @@
 # CTest bench.profile_device_sim: `minimind_cusim bench --device cuda --profile --json` — the
 # profile of the simulated GPU: timed on the device clock (events), every op that ran has calls
 # and a positive time, the residual products go through their own ops (2 per layer and step: one
-# cuBLASLt matmul each, on bf16 operands), and no floors (the simulated device is not in the peak table).
+# cuBLASLt matmul each, on bf16 operands), the JSON records the attention and the blocks' bf16
+# storage, and no floors (the simulated device is not in the peak table).
 # Usage: cmake -DEXE=... -P profile_device_check.cmake
 execute_process(
   COMMAND ${EXE} bench --device cuda --dim 64 --n-layers 2 --n-heads 4 --n-kv-heads 2 --vocab 128 --seq-len 32
@@ -22,6 +23,15 @@ if(NOT absent OR NOT res16 EQUAL 4)
   message(FATAL_ERROR "matmul_forward_residual: ${res} and _bf16: ${res16} calls per step, expected none and 4 "
                       "(2 layers, 2 blocks):\n${out}")
 endif()
+# and the run records it: the flash kernels, both blocks stored in bf16
+foreach(pair "attention;flash" "attention_storage;bf16" "ffn;bf16")
+  list(GET pair 0 key)
+  list(GET pair 1 want)
+  string(JSON got ERROR_VARIABLE missing GET "${out}" ${key})
+  if(NOT got STREQUAL want)
+    message(FATAL_ERROR "bench JSON ${key}: '${got}', expected '${want}':\n${out}")
+  endif()
+endforeach()
 string(JSON nops LENGTH "${out}" profile)
 math(EXPR last "${nops} - 1")
 foreach(i RANGE ${last})
