@@ -11,7 +11,9 @@ activations in bf16, as PyTorch's autocast does, with bf16 copies of its weights
 This counts each op's bytes (each input read once, each output written once) and FLOPs exactly as
 `bench --profile` does (attention: the causal half's products, no recomputation) and prices them
 at the GPU's datasheet ceilings: per op max(FLOP / peak, bytes / bandwidth), products at the
-tensor-core peak, the rest at the fp32 peak. The norms' backward (fp32 either way) is left out.
+tensor-core peak, the rest at the fp32 peak. In bf16 the block's input gradient (dln) is stored
+in bf16 too, and the norm backward above the block writes the residual gradient's bf16 copy in
+the same pass (no separate conversion): the norm backward's row counts that copy (fp32: none).
 
 usage: bench/block_floor.py [--gpu H200] [--batch 16] [--seq-len 512] [--dim 512] [--hidden 1408] [--layers 8]
                             [--heads 8] [--kv-heads 2]
@@ -27,6 +29,12 @@ GPUS = {
 }
 
 
+def norm_backward(N, C, a):
+    """The block's norm backward: dres += f(dln, x); reads dln (a bytes), x and dres, writes dres;
+    in bf16 also the bf16 copy of dres the next block down reads."""
+    return ("rmsnorm backward", 8 * N * C, N * C * a + 3 * N * C * 4 + (N * C * 2 if a == 2 else 0), False)
+
+
 def ffn_ops(N, C, F, a):
     """(name, FLOPs, bytes, is_product) of one layer's FFN, activations of a bytes (weights too:
     a = 2 reads their bf16 copies); the residual stream, its gradient and dW stay fp32."""
@@ -37,14 +45,13 @@ def ffn_ops(N, C, F, a):
         ("g = swiglu(h13)", 4 * N * F, N * 2 * F * a + N * F * a, False),
         ("out = res + g w2^T", 2 * N * F * C, N * F * a + C * F * w + 2 * N * C * 4, True),
     ]
-    if a == 2:
-        r.append(("dres to bf16", 0, N * C * 6, False))
     r += [
         ("dg = dres w2", 2 * N * F * C, N * C * a + C * F * w + N * F * a, True),
         ("dw2 += dres^T g", 2 * N * F * C, N * C * a + N * F * a + 2 * C * F * 4, True),
         ("dh13 = swiglu'(dg)", 10 * N * F, N * F * a + 2 * N * 2 * F * a, False),
-        ("dln2 = dh13 w13", 2 * N * 2 * F * C, N * 2 * F * a + 2 * F * C * w + N * C * 4, True),
+        ("dln2 = dh13 w13", 2 * N * 2 * F * C, N * 2 * F * a + 2 * F * C * w + N * C * a, True),
         ("dw13 += dh13^T ln2", 2 * N * 2 * F * C, N * 2 * F * a + N * C * a + 2 * 2 * F * C * 4, True),
+        norm_backward(N, C, a),
     ]
     if a == 2:
         r.append(("w13, w2 to bf16", 0, 3 * F * C * 6, False))
@@ -66,8 +73,6 @@ def attention_ops(B, T, C, H, KV, a):
         ("flash forward", 4 * hs * pairs, N * (C + 2 * KVd) * a + N * C * a + N * H * 4 + ocopy, True),
         ("h = x + atty wo^T", 2 * N * C * C, N * C * a + C * C * w + 2 * N * C * 4, True),
     ]
-    if a == 2:
-        r.append(("dres to bf16", 0, N * C * 6, False))
     r += [
         ("datty = dres wo", 2 * N * C * C, N * C * a + C * C * w + N * C * a, True),
         ("dwo += dres^T atty", 2 * N * C * C, 2 * N * C * a + 2 * C * C * 4, True),
@@ -76,8 +81,9 @@ def attention_ops(B, T, C, H, KV, a):
          + 2 * (2 * N * C * a + 2 * N * KVd * a) + N * C * a  # dQ and dK/dV kernels' reads, dq
          + (scratch if scratch else 2 * N * KVd * a), True),
         ("rope backward", 3 * N * (C + KVd), 2 * N * (C + KVd) * a, False),
-        ("dln1 = dqkv wqkv", 2 * N * QKV * C, N * QKV * a + QKV * C * w + N * C * 4, True),
+        ("dln1 = dqkv wqkv", 2 * N * QKV * C, N * QKV * a + QKV * C * w + N * C * a, True),
         ("dwqkv += dqkv^T ln1", 2 * N * QKV * C, N * QKV * a + N * C * a + 2 * QKV * C * 4, True),
+        norm_backward(N, C, a),
     ]
     if a == 2:
         r.append(("wqkv, wo to bf16", 0, (QKV + C) * C * 6, False))

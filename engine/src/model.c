@@ -326,9 +326,9 @@ mm_bf16 *mm_model_carve_bf16(float *base, size_t *cursor, size_t n) {
 // that path.
 static int mm_ffn_bf16_now(const mm_model *m) {
     const mm_backend *b = m->be;
-    return m->F > 0 && b->ffn_bf16 && b->to_bf16 && b->rmsnorm_forward_bf16 && b->swiglu_forward_bf16 &&
-           b->swiglu_backward_bf16 && b->matmul_forward_bf16 && b->matmul_forward_residual_bf16 &&
-           b->matmul_backward_bf16 && b->ffn_bf16();
+    return m->F > 0 && b->ffn_bf16 && b->to_bf16 && b->rmsnorm_forward_bf16 && b->rmsnorm_backward_bf16 &&
+           b->swiglu_forward_bf16 && b->swiglu_backward_bf16 && b->matmul_forward_bf16 &&
+           b->matmul_forward_residual_bf16 && b->matmul_backward_bf16 && b->ffn_bf16();
 }
 
 // Whether a (B, T) step keeps the attention block in bf16: a backend whose attention_bf16 says so
@@ -337,8 +337,9 @@ static int mm_ffn_bf16_now(const mm_model *m) {
 static int mm_att_bf16_now(const mm_model *m, int B, int T) {
     const mm_backend *b = m->be;
     return b->attention_bf16 && b->rope_forward_bf16 && b->rope_backward_bf16 && b->attention_forward_bf16 &&
-           b->attention_backward_bf16 && b->to_bf16 && b->rmsnorm_forward_bf16 && b->matmul_forward_bf16 &&
-           b->matmul_forward_residual_bf16 && b->matmul_backward_bf16 && b->attention_bf16(B, T, m->H, m->hs);
+           b->attention_backward_bf16 && b->to_bf16 && b->rmsnorm_forward_bf16 && b->rmsnorm_backward_bf16 &&
+           b->matmul_forward_bf16 && b->matmul_forward_residual_bf16 && b->matmul_backward_bf16 &&
+           b->attention_bf16(B, T, m->H, m->hs);
 }
 
 // Floats of one layer's att (and of datt) for (B, T) on the model's backend (backend.h).
@@ -404,6 +405,7 @@ static size_t mm_layout_gacts(mm_model *m, float *base, int B, int T) {
     g->dh13 = f16 ? NULL : mm_model_carve(base, &cur, N * 2 * F);
     g->dg = f16 ? NULL : mm_model_carve(base, &cur, N * F);
     g->dres_16 = f16 || a16 ? mm_model_carve_bf16(base, &cur, N * C) : NULL;
+    g->dln_16 = f16 || a16 ? mm_model_carve_bf16(base, &cur, N * C) : NULL;
     g->datty_16 = a16 ? mm_model_carve_bf16(base, &cur, N * C) : NULL;
     g->dqkv_16 = a16 ? mm_model_carve_bf16(base, &cur, N * (size_t)m->QKV) : NULL;
     g->dg_16 = f16 ? mm_model_carve_bf16(base, &cur, N * F) : NULL;
@@ -558,6 +560,23 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
     return 0;
 }
 
+// dres (N, C) += a norm's backward (x its input, w, rstd) from d(its output): ga->dln_16 (bf16: a
+// bf16 block's input gradient) or ga->dln (fp32). With need16 the sum's bf16 copy dres_16 too, for
+// the next block down when it is in bf16 (its products read it; no separate conversion).
+static void mm_norm_backward(mm_model *m, float *dw, int dln_bf16, const float *x, const float *w,
+                             const float *rstd, int need16) {
+    const mm_backend *be = m->be;
+    const mm_grad_activations *ga = &m->ga;
+    const int N = m->B * m->T, C = m->C;
+    if (!m->ffn_bf16 && !m->att_bf16) {  // the fp32 model
+        be->rmsnorm_backward(ga->dres, dw, ga->dln, x, w, rstd, N, C);
+        return;
+    }
+    be->rmsnorm_backward_bf16(ga->dres, need16 ? ga->dres_16 : NULL, dw,
+                              dln_bf16 ? (const void *)ga->dln_16 : ga->dln,
+                              dln_bf16 ? MM_STORE_BF16 : MM_STORE_F32, x, w, rstd, N, C);
+}
+
 int mm_model_backward(mm_model *m, float loss_scale) {
     if (!m->backward_ready)
         return mm_errorf("model: backward needs a preceding forward with targets (and runs once per forward)");
@@ -573,7 +592,10 @@ int mm_model_backward(mm_model *m, float loss_scale) {
     be->crossentropy_backward(ga->dln, m->dtok_embeddings, a->logits, a->lse, a->lnf, m->tok_embeddings, m->targets,
                               m->mask, loss_scale, Nn, C, m->V);
     be->zero(ga->dres, NC * sizeof(float));
-    be->rmsnorm_backward(ga->dres, m->dnorm, ga->dln, a->res + m->L * NC, m->norm, a->rstdf, Nn, C);
+    // each norm's backward leaves dres_16 for the block below when that block reads it in bf16: the
+    // last layer's feed-forward block (or `model`'s fusion MLP), a layer's attention block, the
+    // layer below's feed-forward block
+    mm_norm_backward(m, m->dnorm, 0, a->res + m->L * NC, m->norm, a->rstdf, m->ffn_bf16);
     for (int l = m->L - 1; l >= 0; l--) {
         const mm_layer_weights *w = &m->layers[l];
         const mm_layer_weights *dw = &m->dlayers[l];
@@ -583,15 +605,15 @@ int mm_model_backward(mm_model *m, float loss_scale) {
         if (m->mem) {
             mm_model_memory_backward(m, l, a->ln2 + l * NC);  // ga->dln = d(ln2)
         } else if (m->ffn_bf16) {
-            mm_model_ffn_bf16_backward(m, l);  // ga->dln = d(ln2)
+            mm_model_ffn_bf16_backward(m, l);  // ga->dln_16 = d(ln2)
         } else {
             const float *ln2 = a->ln2 + l * NC, *h13 = a->h13 + l * N * 2 * F, *g = a->g + l * N * F;
             be->matmul_backward(ga->dg, dw->w2, ga->dres, g, w->w2, Nn, F, C, 0);
             be->swiglu_backward(ga->dh13, ga->dg, h13, Nn, F);
             be->matmul_backward(ga->dln, dw->w13, ga->dh13, ln2, w->w13, Nn, C, 2 * F, 0);
         }
-        be->rmsnorm_backward(ga->dres, dw->ffn_norm, ga->dln, hres, w->ffn_norm, rstd2, Nn, C);
-        // h = x + wo(atty): dres is now d(h); ga->dln = d(ln1).
+        mm_norm_backward(m, dw->ffn_norm, m->ffn_bf16 && !m->mem, hres, w->ffn_norm, rstd2, m->att_bf16);
+        // h = x + wo(atty): dres is now d(h); ga->dln (ga->dln_16 in bf16) = d(ln1).
         if (m->att_bf16) {
             mm_model_attention_bf16_backward(m, l);
         } else {
@@ -604,7 +626,8 @@ int mm_model_backward(mm_model *m, float loss_scale) {
             be->rope_backward(ga->dqkv, QKV, m->rope_cos, m->rope_sin, B, T, m->H + m->KV, m->hs, 0);
             be->matmul_backward(ga->dln, dw->wqkv, ga->dqkv, ln1, w->wqkv, Nn, C, QKV, 0);
         }
-        be->rmsnorm_backward(ga->dres, dw->attention_norm, ga->dln, x, w->attention_norm, rstd1, Nn, C);
+        mm_norm_backward(m, dw->attention_norm, m->att_bf16, x, w->attention_norm, rstd1,
+                         l > 0 && m->ffn_bf16);
     }
     be->embedding_backward(m->dtok_embeddings, ga->dres, m->inputs, Nn, C);
     if (be->check && be->check() != 0) return mm_error_prefix("model: backward on %s", be->name);

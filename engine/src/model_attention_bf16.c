@@ -2,9 +2,10 @@
 // mm_model_forward / mm_model_backward when the backend keeps the attention block in bf16 (CUDA
 // in bf16 on its FlashAttention path), for every variant.
 // Stored in bf16: ln1 (N, C), qkv (N, QKV) with q, k after RoPE, the attention output atty (N, C),
-// the gradients datty (N, C) and dqkv (N, QKV), the residual gradient's copy for wo's backward
-// (N, C) and the weights' copies; fp32: the residual stream, its gradient, rstd1, the attention
-// state, dln1 (the norm's backward input) and every parameter gradient.
+// the gradients datty (N, C), dqkv (N, QKV) and dln1 (N, C: the norm's backward input), the
+// residual gradient's copy for wo's backward (N, C: made by the norm backward above, model.c) and
+// the weights' copies; fp32: the residual stream, its gradient, rstd1, the attention state and
+// every parameter gradient.
 // Dimension names: N = B*T rows, C dim, H query heads, KV kv heads, hs head size, QKV = C + 2 KV hs.
 #include "model_attention_bf16.h"
 
@@ -57,14 +58,13 @@ void mm_model_attention_bf16_backward(mm_model *m, int l) {
     const mm_layer_weights *dw = &m->dlayers[l];
     const mm_att16 t = mm_att16_layer(m, l);
     mm_bf16 *dq = ga->dqkv_16, *dk = dq + C, *dv = dk + (size_t)m->KV * m->hs;
-    be->to_bf16(ga->dres_16, ga->dres, (size_t)N * C);
     // datty = dres wo, dwo += dres^T atty
     be->matmul_backward_bf16(ga->datty_16, MM_STORE_BF16, dw->wo, ga->dres_16, t.atty, mm_att_wo(m, l), N, C,
                              C);
     be->attention_backward_bf16(dq, dk, dv, ga->datt, ga->datty_16, t.atty, t.state, t.qkv, QKV, t.k, t.v,
                                 QKV, B, T, T, m->H, m->KV, m->hs);
     be->rope_backward_bf16(ga->dqkv_16, QKV, m->rope_cos, m->rope_sin, B, T, m->H + m->KV, m->hs, 0);
-    // dln1 = dqkv wqkv (fp32), dwqkv += dqkv^T ln1
-    be->matmul_backward_bf16(ga->dln, MM_STORE_F32, dw->wqkv, ga->dqkv_16, t.ln1, mm_att_wqkv(m, l), N, C,
+    // dln1 = dqkv wqkv, dwqkv += dqkv^T ln1
+    be->matmul_backward_bf16(ga->dln_16, MM_STORE_BF16, dw->wqkv, ga->dqkv_16, t.ln1, mm_att_wqkv(m, l), N, C,
                              QKV);
 }

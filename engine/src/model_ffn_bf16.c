@@ -1,9 +1,10 @@
 // The dense block's feed-forward half in bf16 storage (model_ffn_bf16.h): the path of
 // mm_model_forward / mm_model_backward when the backend keeps the FFN in bf16 (CUDA in bf16); the
 // weights' copies also serve `model`'s fusion MLP (model_memory.c).
-// Stored in bf16: ln2 (N, C), h13 (N, 2F), g (N, F), dg (N, F), dh13 (N, 2F), the residual
-// gradient's copy for w2's backward (N, C) and the weights' copies; fp32: the residual stream, its
-// gradient, rstd2, dln2 (the norm's backward input) and every parameter gradient.
+// Stored in bf16: ln2 (N, C), h13 (N, 2F), g (N, F), dg (N, F), dh13 (N, 2F), dln2 (N, C: the
+// norm's backward input), the residual gradient's copy for w2's backward (N, C: made by the norm
+// backward above, model.c) and the weights' copies; fp32: the residual stream, its gradient,
+// rstd2 and every parameter gradient.
 // Dimension names: N = B*T rows, C dim, F SwiGLU hidden.
 #include "model_ffn_bf16.h"
 
@@ -29,19 +30,18 @@ void mm_model_ffn_bf16_mlp_forward(mm_model *m, int l, const mm_bf16 *x16, const
     be->matmul_forward_residual_bf16(out, res, g, mm_ffn_w2(m, l), N, F, C);  // (N, C) fp32
 }
 
-void mm_model_ffn_bf16_mlp_backward(mm_model *m, int l, const mm_bf16 *x16, float *dx) {
+void mm_model_ffn_bf16_mlp_backward(mm_model *m, int l, const mm_bf16 *x16, void *dx, mm_storage dx_type) {
     const mm_backend *be = m->be;
     const int N = m->B * m->T, C = m->C, F = m->F;
     const size_t n = (size_t)N;
     const mm_grad_activations *ga = &m->ga;
     const mm_layer_weights *dw = &m->dlayers[l];
     const mm_bf16 *h13 = m->a.h13_16 + l * n * 2 * F, *g = m->a.g_16 + l * n * F;
-    be->to_bf16(ga->dres_16, ga->dres, n * C);
     // dg = dres w2, dw2 += dres^T g
     be->matmul_backward_bf16(ga->dg_16, MM_STORE_BF16, dw->w2, ga->dres_16, g, mm_ffn_w2(m, l), N, F, C);
     be->swiglu_backward_bf16(ga->dh13_16, ga->dg_16, h13, N, F);
-    // dx = dh13 w13 (fp32), dw13 += dh13^T x
-    be->matmul_backward_bf16(dx, MM_STORE_F32, dw->w13, ga->dh13_16, x16, mm_ffn_w13(m, l), N, m->CF, 2 * F);
+    // dx = dh13 w13, dw13 += dh13^T x
+    be->matmul_backward_bf16(dx, dx_type, dw->w13, ga->dh13_16, x16, mm_ffn_w13(m, l), N, m->CF, 2 * F);
 }
 
 void mm_model_ffn_bf16_forward(mm_model *m, int l, const float *hres, float *xo) {
@@ -54,6 +54,6 @@ void mm_model_ffn_bf16_forward(mm_model *m, int l, const float *hres, float *xo)
 
 void mm_model_ffn_bf16_backward(mm_model *m, int l) {
     const size_t n = (size_t)m->B * m->T;
-    mm_model_ffn_bf16_mlp_backward(m, l, m->a.ln2_16 + l * n * m->C,
-                                   m->ga.dln);  // d(ln2), into the norm's backward
+    mm_model_ffn_bf16_mlp_backward(m, l, m->a.ln2_16 + l * n * m->C, m->ga.dln_16,
+                                   MM_STORE_BF16);  // d(ln2), into the norm's backward
 }

@@ -235,7 +235,8 @@ void mm_model_memory_backward(mm_model *m, int l, const float *z) {
     const mm_layer_weights *w = &m->layers[l], *dw = &m->dlayers[l];
     const float *dm = ga->dres;  // model_no_feed: out = h + m
     if (F && m->ffn_bf16) {  // the fusion MLP in bf16 (mm_second_half_bf16)
-        mm_model_ffn_bf16_mlp_backward(m, l, a->zm16 + (size_t)l * Ns * 2 * C, ga->dzm);  // (N, 2C)
+        mm_model_ffn_bf16_mlp_backward(m, l, a->zm16 + (size_t)l * Ns * 2 * C, ga->dzm,
+                                       MM_STORE_F32);  // (N, 2C)
     } else if (F) {
         const float *zm = a->zm + (size_t)l * Ns * 2 * C;
         const float *h13 = a->h13 + (size_t)l * Ns * 2 * F, *g = a->g + (size_t)l * Ns * F;

@@ -34,6 +34,7 @@ enum {
     OP_READ_BWD,
     OP_TO_BF16,
     OP_RMSNORM_FWD_BF16,
+    OP_RMSNORM_BWD_BF16,
     OP_SWIGLU_FWD_BF16,
     OP_SWIGLU_BWD_BF16,
     OP_MATMUL_FWD_BF16,
@@ -79,6 +80,7 @@ static mm_profile_op g_ops[OP_COUNT] = {
     {"memory_read_backward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
     {"to_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"rmsnorm_forward_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"rmsnorm_backward_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"swiglu_forward_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"swiglu_backward_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"matmul_forward_bf16", MM_RATE_PRODUCTS, 0, 0, 0, 0},
@@ -378,6 +380,13 @@ static void t_rmsnorm_forward_bf16(mm_bf16 *out, float *rstd, const float *inp, 
     MM_TIMED(OP_RMSNORM_FWD_BF16, 4.0 * N * C, (F4 + B2) * N * C + F4 * ((double)C + N),
              g_in->rmsnorm_forward_bf16(out, rstd, inp, w, N, C, eps));
 }
+static void t_rmsnorm_backward_bf16(float *dinp, mm_bf16 *dinp16, float *dw, const void *dout, mm_storage dt,
+                                    const float *inp, const float *w, const float *rstd, int N, int C) {
+    MM_TIMED(OP_RMSNORM_BWD_BF16, 8.0 * N * C,
+             (dt == MM_STORE_BF16 ? B2 : F4) * N * C + F4 * (3.0 * N * C + 3.0 * C + N) +
+                 (dinp16 ? B2 * N * C : 0.0),
+             g_in->rmsnorm_backward_bf16(dinp, dinp16, dw, dout, dt, inp, w, rstd, N, C));
+}
 static void t_swiglu_forward_bf16(mm_bf16 *g, const mm_bf16 *h13, int N, int F) {
     MM_TIMED(OP_SWIGLU_FWD_BF16, 5.0 * N * F, B2 * 3.0 * N * F, g_in->swiglu_forward_bf16(g, h13, N, F));
 }
@@ -443,6 +452,7 @@ const mm_backend *mm_backend_profiled(const mm_backend *inner) {
     MM_WRAP(memory_read_backward, t_memory_read_backward);
     MM_WRAP(to_bf16, t_to_bf16);
     MM_WRAP(rmsnorm_forward_bf16, t_rmsnorm_forward_bf16);
+    MM_WRAP(rmsnorm_backward_bf16, t_rmsnorm_backward_bf16);
     MM_WRAP(swiglu_forward_bf16, t_swiglu_forward_bf16);
     MM_WRAP(swiglu_backward_bf16, t_swiglu_backward_bf16);
     MM_WRAP(matmul_forward_bf16, t_matmul_forward_bf16);

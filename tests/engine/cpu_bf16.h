@@ -36,6 +36,7 @@ static const mm_backend *mm_test_cpu_bf16(int ffn, int attention) {
     // shared by both blocks
     be->to_bf16 = mm_cpu_to_bf16;
     be->rmsnorm_forward_bf16 = mm_cpu_rmsnorm_forward_bf16;
+    be->rmsnorm_backward_bf16 = mm_cpu_rmsnorm_backward_bf16;
     be->matmul_forward_bf16 = mm_cpu_matmul_forward_bf16;
     be->matmul_forward_residual_bf16 = mm_cpu_matmul_forward_residual_bf16;
     be->matmul_backward_bf16 = mm_cpu_matmul_backward_bf16;

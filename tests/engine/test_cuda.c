@@ -1230,6 +1230,35 @@ static void to_bf16_case(const mm_backend *g, size_t n, int ss, int ds) {
 // rmsnorm_forward_bf16 and the SwiGLU pair in bf16 over rows of L (C = F = L), the fp32 buffers `fs`
 // floats and the bf16 ones `hs` values into their allocations: at most 1 bf16 ulp from the
 // reference (another expf or summation order may move a value across a rounding boundary).
+// rmsnorm_backward_bf16 against the reference: dinp (accumulated) and dw within 1e-5 of the
+// largest value, dinp's bf16 copy (copy16) within 1 ulp; dout of type dt, bf16 buffers skewed by
+// hs bytes.
+static void norm_backward_bf16_case(const mm_backend *g, int N, int L, mm_storage dt, int copy16, int hs) {
+    const size_t nl = (size_t)N * L;
+    void *b1 = NULL, *b2 = NULL;
+    float *x = hrand(nl, 1), *w = hrand(L, 1), *r = hrand(N, 0.5f), *dinp = hrand(nl, 1), *dw = hrand(L, 1);
+    for (int i = 0; i < N; i++) r[i] += 1.0f;  // rstd in (0.5, 1.5)
+    float *dy32 = hrand(nl, 1);
+    mm_bf16 *dy16 = hrand_bf16(nl, 1), *d16 = hzero_bf16(nl);
+    float *x_d = up(g, x, 4 * nl), *w_d = up(g, w, 4u * L), *r_d = up(g, r, 4u * N);
+    float *dinp_d = up(g, dinp, 4 * nl), *dw_d = up(g, dw, 4u * L);
+    const void *dy_d =
+        dt == MM_STORE_BF16 ? (const void *)up_skewed_bf16(g, dy16, nl, hs, &b1) : up(g, dy32, 4 * nl);
+    mm_bf16 *d16_d = copy16 ? up_skewed_bf16(g, d16, nl, hs, &b2) : NULL;
+    mm_cpu_rmsnorm_backward_bf16(dinp, copy16 ? d16 : NULL, dw,
+                                 dt == MM_STORE_BF16 ? (const void *)dy16 : dy32, dt, x, w, r, N, L);
+    g->rmsnorm_backward_bf16(dinp_d, d16_d, dw_d, dy_d, dt, x_d, w_d, r_d, N, L);
+    char what[96];
+    snprintf(what, sizeof what, "rmsnorm_backward_bf16 dinp, C %d, dout %s, copy %d", L,
+             dt == MM_STORE_BF16 ? "bf16" : "fp32", copy16);
+    expect_close(g, dinp_d, dinp, nl, 1e-5, what);
+    expect_close(g, dw_d, dw, L, 1e-5, "rmsnorm_backward_bf16 dw");
+    if (copy16) expect_bf16_ulps(g, d16_d, d16, nl, 1, "rmsnorm_backward_bf16 dinp's bf16 copy");
+    if (dt == MM_STORE_F32) g->free((void *)dy_d);
+    FREE_DEV(g, x_d, w_d, r_d, dinp_d, dw_d, b1, b2);
+    FREE_HOST(x, w, r, dinp, dw, dy32, dy16, d16);
+}
+
 static void norm_gate_case(const mm_backend *g, int N, int L, int fs, int hs) {
     const size_t nl = (size_t)N * L;
     char what[96];
@@ -1245,6 +1274,9 @@ static void norm_gate_case(const mm_backend *g, int N, int L, int fs, int hs) {
     expect_close(g, r_d, r, N, 1e-5, "rmsnorm_forward_bf16 rstd");
     FREE_DEV(g, b1, b2, b3, r_d);
     FREE_HOST(x, w, r, y, y0);
+    for (int k = 0; k < 4;
+         k++)  // rmsnorm_backward_bf16: dout in bf16 or fp32, with or without dinp's bf16 copy
+        norm_backward_bf16_case(g, N, L, k & 1 ? MM_STORE_BF16 : MM_STORE_F32, k >> 1, hs);
     mm_bf16 *h13 = hrand_bf16(2 * nl, 4), *gg = hzero_bf16(nl), *dg = hrand_bf16(nl, 1),
             *dh = hzero_bf16(2 * nl);
     mm_bf16 *h13_d = up_skewed_bf16(g, h13, 2 * nl, hs, &b1), *gg_d = up_skewed_bf16(g, dg, nl, hs, &b2);
@@ -1341,7 +1373,8 @@ static void ffn_zero_sized_case(const mm_backend *g) {
 // 16-byte / 8-byte vector path with a scalar tail, and scalar alone: unaligned source or
 // destination, fewer than 4 values); RMSNorm and SwiGLU in bf16 within 1 ulp on rows that take
 // the vector path (MiniMind: C = 512, F = 1408; 8-byte aligned bf16 rows) and the scalar one
-// (buffers 2 or 4 bytes off alignment, an odd width); the products at MiniMind's FFN shapes
+// (buffers 2 or 4 bytes off alignment, an odd width), the norm's backward with a bf16 or fp32
+// dout and dinp's bf16 copy (used by both blocks); the products at MiniMind's FFN shapes
 // (w13: C 512 -> 2F 2816, w2: 1408 -> 512) and an odd one, the residual product also through
 // cuBLASLt's fallback (MM_CUDA_RESIDUAL=copy); zero-sized calls.
 Test(cuda, ffn_bf16_ops_match_the_cpu_reference) {

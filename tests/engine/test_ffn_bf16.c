@@ -120,7 +120,9 @@ Test(ffn_bf16, the_profile_counts_the_bf16_ops_and_the_products_add_up) {
     cr_assert_eq(mm_model_forward(&m, X, Y, NULL, B, T, &loss, NULL), 0, "%s", mm_error_message());
     cr_assert_eq(mm_model_backward(&m, 1.0f), 0, "%s", mm_error_message());
     const long L = m.L;
-    cr_expect_eq(find_op("to_bf16")->calls, 2 * L, "the weights' copies and dres, per layer");
+    cr_expect_eq(find_op("to_bf16")->calls, L, "the weights' copies, per layer (dres: the norm backward)");
+    cr_expect_eq(find_op("rmsnorm_backward_bf16")->calls, 2 * L + 1, "every norm's backward");
+    cr_expect_eq(find_op("rmsnorm_backward")->calls, 0, "the fp32 norm backward ran too");
     cr_expect_eq(find_op("rmsnorm_forward_bf16")->calls, L);
     cr_expect_eq(find_op("swiglu_forward_bf16")->calls, L);
     cr_expect_eq(find_op("swiglu_backward_bf16")->calls, L);

@@ -160,6 +160,12 @@ typedef struct mm_backend {
     // rmsnorm_forward with a bf16 out
     void (*rmsnorm_forward_bf16)(mm_bf16 *out, float *rstd, const float *inp, const float *w, int N, int C,
                                  float eps);
+    // rmsnorm_backward with dout (N,C) stored as dout_type (float or mm_bf16: a bf16 block's input
+    // gradient) and, when dinp16 != NULL, the updated dinp (N,C) also stored in bf16 there (the
+    // residual gradient's copy the next bf16 block reads, without a to_bf16 pass)
+    void (*rmsnorm_backward_bf16)(float *dinp, mm_bf16 *dinp16, float *dw, const void *dout,
+                                  mm_storage dout_type, const float *inp, const float *w, const float *rstd,
+                                  int N, int C);
     // swiglu_forward / swiglu_backward on bf16 (dh13 OVERWRITTEN)
     void (*swiglu_forward_bf16)(mm_bf16 *g, const mm_bf16 *h13, int N, int F);
     void (*swiglu_backward_bf16)(mm_bf16 *dh13, const mm_bf16 *dg, const mm_bf16 *h13, int N, int F);
@@ -178,8 +184,8 @@ typedef struct mm_backend {
     // in bf16 on its FlashAttention path), the model keeps ln1, qkv (q, k after RoPE, v), the
     // attention output and their gradients (datty, dqkv) in bf16, and multiplies them by bf16
     // copies of wqkv and wo, with the ops of the feed-forward block above (to_bf16,
-    // rmsnorm_forward_bf16, the three products) and these four. The residual stream, its gradient,
-    // rstd1, the norm's backward and all sums stay fp32. The CPU reference
+    // rmsnorm_forward_bf16, rmsnorm_backward_bf16, the three products) and these four. The residual stream,
+    // its gradient, rstd1, the norm's backward and all sums stay fp32. The CPU reference
     // (engine/src/cpu/attention_bf16.c) computes each op in fp32 from the stored values and rounds
     // what it stores.
     int (*attention_bf16)(int B, int T, int H, int hs);

@@ -103,7 +103,8 @@ typedef struct mm_grad_activations {
     float *dqkv;  // (N, QKV)
     float *dh13;  // (N, 2F)
     float *dg;    // (N, F)
-    mm_bf16 *dres_16;             // (N, C): m->ffn_bf16 or m->att_bf16
+    mm_bf16 *dres_16,
+        *dln_16;  // (N, C): m->ffn_bf16 or m->att_bf16 (dres's bf16 copy, a norm's input gradient)
     mm_bf16 *dg_16, *dh13_16;     // (N, F), (N, 2F): m->ffn_bf16 (dh13, dg NULL)
     mm_bf16 *datty_16, *dqkv_16;  // (N, C), (N, QKV): m->att_bf16 (datty, dqkv NULL)
     float *datt;  // (B, H, T, T)

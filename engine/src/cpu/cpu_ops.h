@@ -62,6 +62,9 @@ void mm_cpu_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, 
 void mm_cpu_to_bf16(mm_bf16 *dst, const float *src, size_t n);
 void mm_cpu_rmsnorm_forward_bf16(mm_bf16 *out, float *rstd, const float *inp, const float *w, int N, int C,
                                  float eps);
+void mm_cpu_rmsnorm_backward_bf16(float *dinp, mm_bf16 *dinp16, float *dw, const void *dout,
+                                  mm_storage dout_type, const float *inp, const float *w, const float *rstd,
+                                  int N, int C);
 void mm_cpu_swiglu_forward_bf16(mm_bf16 *g, const mm_bf16 *h13, int N, int F);
 void mm_cpu_swiglu_backward_bf16(mm_bf16 *dh13, const mm_bf16 *dg, const mm_bf16 *h13, int N, int F);
 void mm_cpu_matmul_forward_bf16(mm_bf16 *out, const mm_bf16 *inp, const mm_bf16 *w, int M, int K, int N);

@@ -23,6 +23,16 @@ void mm_cpu_rmsnorm_forward_bf16(mm_bf16 *out, float *rstd, const float *inp, co
     mm_ref_narrow(out, y, n);
 }
 
+void mm_cpu_rmsnorm_backward_bf16(float *dinp, mm_bf16 *dinp16, float *dw, const void *dout,
+                                  mm_storage dout_type, const float *inp, const float *w, const float *rstd,
+                                  int N, int C) {
+    const size_t n = (size_t)N * C;
+    float *dy = dout_type == MM_STORE_BF16 ? mm_ref_widen((const mm_bf16 *)dout, n) : (float *)dout;
+    mm_cpu_rmsnorm_backward(dinp, dw, dy, inp, w, rstd, N, C);
+    if (dy != dout) free(dy);
+    if (dinp16) mm_cpu_to_bf16(dinp16, dinp, n);
+}
+
 void mm_cpu_swiglu_forward_bf16(mm_bf16 *g, const mm_bf16 *h13, int N, int F) {
     float *h = mm_ref_widen(h13, (size_t)N * 2 * F), *y = mm_ref_floats((size_t)N * F);
     mm_cpu_swiglu_forward(y, h, N, F);

@@ -226,6 +226,7 @@ static const mm_backend mm_cuda_backend = {
     .ffn_bf16 = mm_cuda_ffn_bf16,
     .to_bf16 = mm_cuda_to_bf16,
     .rmsnorm_forward_bf16 = mm_cuda_rmsnorm_forward_bf16,
+    .rmsnorm_backward_bf16 = mm_cuda_rmsnorm_backward_bf16,
     .swiglu_forward_bf16 = mm_cuda_swiglu_forward_bf16,
     .swiglu_backward_bf16 = mm_cuda_swiglu_backward_bf16,
     .matmul_forward_bf16 = mm_cuda_matmul_forward_bf16,

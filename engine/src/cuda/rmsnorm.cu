@@ -9,6 +9,9 @@
 //             barrier), then per column dx (N,C) += r*w*dy - x*r^3*dot/C and the chunk's partial
 //             dw sum_rows dy*x*r (chunk, C); a second kernel adds the chunks to dw (C) in a fixed order.
 //             Deterministic; the chunk's dy and x are read twice, the second time from cache.
+//             rmsnorm_backward_bf16: the same kernel with dy stored in bf16 (a bf16 block's input
+//             gradient) or fp32, and optionally the updated dx also stored in bf16 (dx16: the
+//             copy of the residual gradient the next bf16 block reads), in the same pass.
 #include "cuda_common.h"
 
 enum { TPB = 256, RB = 16, FWD_WARPS = 4 };
@@ -43,15 +46,19 @@ __global__ static void mm_rmsnorm_forward_kernel(OT *out, float *rstd, const flo
     }
 }
 
-__global__ static void mm_rmsnorm_backward_kernel(float *dinp, float *part, const float *dout, const float *inp,
-                                                  const float *w, const float *rstd, int N, int C) {
+// dy of type DT (float or mm_bf16); dinp16 (bf16) = the updated dinp when non-NULL.
+template <typename DT>
+__global__ static void mm_rmsnorm_backward_kernel(float *dinp, mm_bf16 *dinp16, float *part, const DT *dout,
+                                                  const float *inp, const float *w, const float *rstd, int N,
+                                                  int C) {
     __shared__ float dots[RB];
     const int n0 = blockIdx.x * RB, rows = N - n0 < RB ? N - n0 : RB;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
     for (int i = warp; i < rows; i += nwarps) {  // row i's dot by warp i % nwarps
-        const float *x = inp + (size_t)(n0 + i) * C, *dy = dout + (size_t)(n0 + i) * C;
+        const float *x = inp + (size_t)(n0 + i) * C;
+        const DT *dy = dout + (size_t)(n0 + i) * C;
         float dot = 0.0f;
-        for (int c = lane; c < C; c += 32) dot += w[c] * dy[c] * x[c];
+        for (int c = lane; c < C; c += 32) dot += w[c] * mm_ld1(dy + c) * x[c];
         dot = mm_warp_sum(dot);
         if (lane == 0) dots[i] = dot;
     }
@@ -60,9 +67,11 @@ __global__ static void mm_rmsnorm_backward_kernel(float *dinp, float *part, cons
         float dw = 0.0f;
         for (int i = 0; i < rows; i++) {
             const size_t at = (size_t)(n0 + i) * C + c;
-            const float r = rstd[n0 + i];
-            dinp[at] += mm_rmsnorm_dx(r, w[c], dout[at], inp[at], dots[i], C);
-            dw += dout[at] * inp[at] * r;
+            const float r = rstd[n0 + i], dy = mm_ld1(dout + at);
+            const float dx = dinp[at] + mm_rmsnorm_dx(r, w[c], dy, inp[at], dots[i], C);
+            dinp[at] = dx;
+            if (dinp16) mm_st1(dinp16 + at, dx);
+            dw += dy * inp[at] * r;
         }
         part[(size_t)blockIdx.x * C + c] = dw;
     }
@@ -106,14 +115,30 @@ void mm_cuda_rmsnorm_forward_bf16(mm_bf16 *out, float *rstd, const float *inp, c
     mm_rmsnorm_forward_as(out, rstd, inp, w, N, C, eps);
 }
 
-void mm_cuda_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
-                              const float *rstd, int N, int C) {
+// dout of type DT; dinp16 as in mm_rmsnorm_backward_kernel.
+template <typename DT>
+static void mm_rmsnorm_backward_as(float *dinp, mm_bf16 *dinp16, float *dw, const DT *dout, const float *inp,
+                                   const float *w, const float *rstd, int N, int C) {
     if (N <= 0 || C <= 0) return;  // nothing to add (dw += a sum over no rows)
     const unsigned nchunks = mm_cdiv((size_t)N, RB);
     float *part = (float *)mm_cuda_scratch(MM_SCRATCH_RMSNORM, sizeof(float) * nchunks * (size_t)C);
     if (!part) return;
-    mm_rmsnorm_backward_kernel<<<nchunks, TPB>>>(dinp, part, dout, inp, w, rstd, N, C);
+    mm_rmsnorm_backward_kernel<DT><<<nchunks, TPB>>>(dinp, dinp16, part, dout, inp, w, rstd, N, C);
     MM_CU_LAUNCHED();
     mm_rmsnorm_dw_sum_kernel<<<mm_cdiv((size_t)C, 32), dim3(32, 8)>>>(dw, part, (int)nchunks, C);
     MM_CU_LAUNCHED();
+}
+
+void mm_cuda_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                              const float *rstd, int N, int C) {
+    mm_rmsnorm_backward_as(dinp, (mm_bf16 *)NULL, dw, dout, inp, w, rstd, N, C);
+}
+
+void mm_cuda_rmsnorm_backward_bf16(float *dinp, mm_bf16 *dinp16, float *dw, const void *dout,
+                                   mm_storage dout_type, const float *inp, const float *w, const float *rstd,
+                                   int N, int C) {
+    if (dout_type == MM_STORE_BF16)
+        mm_rmsnorm_backward_as(dinp, dinp16, dw, (const mm_bf16 *)dout, inp, w, rstd, N, C);
+    else
+        mm_rmsnorm_backward_as(dinp, dinp16, dw, (const float *)dout, inp, w, rstd, N, C);
 }
