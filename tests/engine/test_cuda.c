@@ -818,6 +818,29 @@ Test(cuda, memory_model_loss_gradients_tracker_ema_match_cpu) {
     memory_model_case(g, MM_MODEL_MEMORY, MM_MEMORY_SELECT_GUMBEL);
 }
 
+// Per parameter tensor of mc (not the tied ones): max |gg - mc's grad| / max |mc's grad| below
+// tol, or tol_selection for the memory selection's (memory.query, memory.keys, and
+// model_no_feed's ffn_norm, which only feeds the query): bf16 moves a few near-tie candidates
+// of the next layer's top-K (test_ffn_bf16.c).
+static void expect_tensor_grads(const mm_model *mc, const float *gg, double tol, double tol_selection,
+                                const char *what) {
+    const int no_feed = mc->config.model_type == MM_MODEL_NO_FEED;
+    for (int t = 0; t < mc->n_table; t++) {
+        const mm_param *p = &mc->table[t];
+        if (p->tied) continue;
+        const size_t off = (size_t)(p->data - mc->params);
+        double e = 0.0, m = 1e-12;
+        for (size_t i = 0; i < p->numel; i++) {
+            e = fmax(e, fabs((double)gg[off + i] - mc->grads[off + i]));
+            m = fmax(m, fabs(mc->grads[off + i]));
+        }
+        const int selection = strstr(p->name, "memory.query") || strstr(p->name, "memory.keys") ||
+                              (no_feed && strstr(p->name, "ffn_norm"));
+        cr_expect(e / m < (selection ? tol_selection : tol), "%s: %s: relative error %g", what, p->name,
+                  e / m);
+    }
+}
+
 // `model` in bf16, its fusion MLP over [z | m] in bf16 (model_memory.c), against the CPU's fp32:
 // the loss, every gradient but the selection's (memory.query / memory.keys: bf16 moves a few
 // near-tie candidates of the next layer's top-K, test_ffn_bf16.c), and a second step bit for bit.
@@ -838,18 +861,7 @@ Test(cuda, memory_model_in_bf16_with_the_fusion_in_bf16) {
     cr_expect_eq(mg.ffn_bf16, 1, "the fusion MLP is not in bf16");
     cr_expect(fabsf(lc - lg) < 1e-2f * lc, "loss cpu fp32 %.7f gpu bf16 %.7f", lc, lg);
     float *gg = down(g, mg.grads, mg.num_params);
-    for (int t = 0; t < mc.n_table; t++) {
-        const mm_param *p = &mc.table[t];
-        if (p->tied) continue;
-        const size_t off = (size_t)(p->data - mc.params);
-        double e = 0.0, m = 1e-12;
-        for (size_t i = 0; i < p->numel; i++) {
-            e = fmax(e, fabs((double)gg[off + i] - mc.grads[off + i]));
-            m = fmax(m, fabs(mc.grads[off + i]));
-        }
-        const int selection = strstr(p->name, "memory.query") || strstr(p->name, "memory.keys");
-        cr_expect(e / m < (selection ? 0.5 : 5e-2), "%s: relative error %g", p->name, e / m);
-    }
+    expect_tensor_grads(&mc, gg, 5e-2, 0.5, "model");
     mm_model_zero_grad(&mg);
     cr_assert(mm_model_forward(&mg, X, Y, NULL, PB, PT, &lg2, NULL) == 0 && mm_model_backward(&mg, 1.0f) == 0, "%s",
               mm_error_message());
@@ -1838,20 +1850,7 @@ static void model_bf16_reference_case(const mm_backend *g, mm_model_type type) {
     cr_expect_eq(mg.ffn_bf16, mc.ffn_bf16, "%s", tn);
     cr_expect(fabsf(lc - lg) < 1e-3f * lc, "%s: loss reference %.7f gpu %.7f", tn, lc, lg);
     float *gg = down(g, mg.grads, mg.num_params);
-    for (int t = 0; t < mc.n_table; t++) {
-        const mm_param *p = &mc.table[t];
-        if (p->tied) continue;
-        const size_t off = (size_t)(p->data - mc.params);
-        double e = 0.0, m = 1e-12;
-        for (size_t i = 0; i < p->numel; i++) {
-            e = fmax(e, fabs((double)gg[off + i] - mc.grads[off + i]));
-            m = fmax(m, fabs(mc.grads[off + i]));
-        }
-        const int selection = strstr(p->name, "memory.query") || strstr(p->name, "memory.keys") ||
-                              (type == MM_MODEL_NO_FEED && strstr(p->name, "ffn_norm"));
-        const double tol = selection ? 0.5 : mem ? 5e-2 : 3e-2;
-        cr_expect(e / m < tol, "%s: %s: relative error %g", tn, p->name, e / m);
-    }
+    expect_tensor_grads(&mc, gg, mem ? 5e-2 : 3e-2, 0.5, tn);
     set_prec(g, "fp32");
     set_prec(ref, "fp32");
     free(gg);
