@@ -612,6 +612,7 @@ int mm_model_backward(mm_model *m, float loss_scale) {
             be->swiglu_backward(ga->dh13, ga->dg, h13, Nn, F);
             be->matmul_backward(ga->dln, dw->w13, ga->dh13, ln2, w->w13, Nn, C, 2 * F, 0);
         }
+        // (the memory variants' d(ln2) is fp32: z = ln2 also feeds the memory layer's query)
         mm_norm_backward(m, dw->ffn_norm, m->ffn_bf16 && !m->mem, hres, w->ffn_norm, rstd2, m->att_bf16);
         // h = x + wo(atty): dres is now d(h); ga->dln (ga->dln_16 in bf16) = d(ln1).
         if (m->att_bf16) {
