@@ -342,9 +342,11 @@ static int mm_att_bf16_now(const mm_model *m, int B, int T) {
            b->attention_bf16(B, T, m->H, m->hs);
 }
 
-// Floats of one layer's att (and of datt) for (B, T) on the model's backend (backend.h).
-static size_t mm_att_state_floats(const mm_model *m, int B, int T) {
+// Floats of one layer's att (and of datt) for (B, T) on the model's backend (backend.h), for the
+// bf16 attention ops when bf16.
+static size_t mm_att_state_floats(const mm_model *m, int B, int T, int bf16) {
     const mm_backend *b = m->be;
+    if (bf16 && b->attention_state_floats_bf16) return b->attention_state_floats_bf16(B, T, T, m->H, m->hs);
     if (b->attention_state_floats) return b->attention_state_floats(B, T, T, m->H, m->hs);
     return (size_t)B * m->H * T * T;
 }
@@ -417,8 +419,8 @@ static size_t mm_layout_gacts(mm_model *m, float *base, int B, int T) {
 // (Re)lays out the training buffers for (B, T), the attention state and the blocks' storage the
 // backend needs now (all may depend on the precision), growing the allocations when needed.
 static int mm_ensure_acts(mm_model *m, int B, int T) {
-    const size_t att_state = mm_att_state_floats(m, B, T);
     const int ffn_bf16 = mm_ffn_bf16_now(m), att_bf16 = mm_att_bf16_now(m, B, T);
+    const size_t att_state = mm_att_state_floats(m, B, T, att_bf16);
     if (m->acts && m->B == B && m->T == T && m->att_state == att_state && m->ffn_bf16 == ffn_bf16 &&
         m->att_bf16 == att_bf16)
         return 0;

@@ -1010,8 +1010,9 @@ Test(cuda, attention_fp16_close_to_cpu) {
 }
 
 // The model keeps per layer only the attention state the backend needs in the precision (bf16 on
-// the flash path: (B,H,T) x (1 + hs) floats instead of the (B,H,T,T) probabilities) and lays its
-// buffers out again when the precision changes between steps; every step matches the CPU.
+// the flash path: (B,H,T) floats with the attention block in bf16, (B,H,T) x (1 + hs) with it in
+// fp32 (MM_CUDA_ATTN=fp32), instead of the (B,H,T,T) probabilities) and lays its buffers out again
+// when the precision changes between steps; every step matches the CPU.
 Test(cuda, model_attention_state_follows_the_precision) {
     const mm_backend *g = need_gpu();
     mm_model_config cfg = tiny_config();  // hs 16, PT 48: flash in bf16
@@ -1028,12 +1029,23 @@ Test(cuda, model_attention_state_follows_the_precision) {
         mm_model_zero_grad(&mg);
         parity_step(&mc, &mg, X, Y, i, &lc, &lg);
         const int low = strcmp(precs[i], "fp32") != 0;
-        cr_expect_eq(mg.att_state, rows * (low ? 1 + hs : (size_t)PT), "%s: %zu floats of attention state per layer",
-                     precs[i], mg.att_state);
+        // bf16: the attention block in bf16 keeps only the rows' log-sum-exp
+        cr_expect_eq(mg.att_state, rows * (low ? 1 : (size_t)PT),
+                     "%s: %zu floats of attention state per layer", precs[i], mg.att_state);
         cr_expect_eq(mg.ffn_bf16, low, "%s: feed-forward block in bf16: %d", precs[i], mg.ffn_bf16);
+        cr_expect_eq(mg.att_bf16, low, "%s: attention block in bf16: %d", precs[i], mg.att_bf16);
         cr_expect(fabsf(lc - lg) < (low ? 1e-2f : 1e-5f) * lc, "%s: loss cpu %.7f gpu %.7f", precs[i], lc, lg);
         expect_close(g, mg.grads, mc.grads, mc.num_params, low ? 5e-2 : 1e-4, "all gradients");
     }
+    cr_assert(setenv("MM_CUDA_ATTN", "fp32", 1) == 0);  // the fp32-storage flash path keeps a copy of O
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
+    int32_t X[PB * PT], Y[PB * PT];
+    float lc, lg;
+    parity_step(&mc, &mg, X, Y, 3, &lc, &lg);
+    cr_expect(!mg.att_bf16 && mg.att_state == rows * (1 + hs),
+              "MM_CUDA_ATTN=fp32: %zu floats of attention state", mg.att_state);
+    cr_assert(unsetenv("MM_CUDA_ATTN") == 0);
+    cr_assert(mm_backend_cuda(0) == g, "%s", mm_error_message());
     set_prec(g, "fp32");
     mm_model_free(&mc);
     mm_model_free(&mg);

@@ -195,7 +195,7 @@ typedef struct mm_backend {
     void (*rope_backward_bf16)(mm_bf16 *dx, int ld, const float *cos, const float *sin, int B, int T, int NH,
                                int hs, int pos0);
     // attention_forward on bf16 q, k, v (strides ldq, ldkv as above), out (B,Tq,H*hs) bf16; att
-    // (attention_state_floats) keeps what the backward needs (it may keep less than the fp32 op:
+    // (attention_state_floats_bf16) keeps what the backward needs (it may keep less than the fp32 op:
     // the backward also reads out).
     void (*attention_forward_bf16)(mm_bf16 *out, float *att, const mm_bf16 *q, int ldq, const mm_bf16 *k,
                                    const mm_bf16 *v, int ldkv, int B, int Tq, int Tk, int H, int KV, int hs);
@@ -205,6 +205,9 @@ typedef struct mm_backend {
                                     const mm_bf16 *out, const float *att, const mm_bf16 *q, int ldq,
                                     const mm_bf16 *k, const mm_bf16 *v, int ldkv, int B, int Tq, int Tk,
                                     int H, int KV, int hs);
+    // Floats att and datt need for the bf16 ops at this shape (CUDA: (B,H,Tq): the rows'
+    // log-sum-exp in att, D in datt). NULL: attention_state_floats.
+    size_t (*attention_state_floats_bf16)(int B, int Tq, int Tk, int H, int hs);
 
     // --- row-block copy: dst (rows, cols) [+]= src (rows, cols), rows ldd / lds floats apart
     // (accumulate 0: =, 1: +=). The memory variants build [z | m] rows, split their gradient and

@@ -63,6 +63,12 @@ static int mm_att_bf16(int B, int Tq, int Tk, int H, int hs) {
 
 int mm_cuda_attention_bf16(int B, int T, int H, int hs) { return mm_att_bf16(B, T, T, H, hs); }
 
+// The bf16 ops keep the rows' log-sum-exp (B,H,Tq) in att (no copy of O: they read out) and D in datt.
+size_t mm_cuda_attention_state_floats_bf16(int B, int Tq, int Tk, int H, int hs) {
+    (void)Tk, (void)hs;
+    return (size_t)B * H * Tq;
+}
+
 size_t mm_cuda_attention_state_floats(int B, int Tq, int Tk, int H, int hs) {
     const size_t rows = (size_t)B * H * Tq;
     return mm_att_flash(B, Tq, Tk, H, hs) ? rows * (1 + (size_t)hs) : rows * (size_t)Tk;

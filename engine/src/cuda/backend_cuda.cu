@@ -237,6 +237,7 @@ static const mm_backend mm_cuda_backend = {
     .rope_backward_bf16 = mm_cuda_rope_backward_bf16,
     .attention_forward_bf16 = mm_cuda_attention_forward_bf16,
     .attention_backward_bf16 = mm_cuda_attention_backward_bf16,
+    .attention_state_floats_bf16 = mm_cuda_attention_state_floats_bf16,
     .copy_rows = mm_cuda_copy_rows,
     .memory_ema_accumulate = mm_cuda_memory_ema_accumulate,
     .host_resident = 0,

@@ -184,6 +184,8 @@ void mm_cuda_matmul_backward_bf16(void *dinp, mm_storage dinp_type, float *dw, c
 // the shape; nothing launched) a shape for which attention_bf16 would be 0.
 int mm_cuda_attn_configure(const char *env);
 int mm_cuda_attention_bf16(int B, int T, int H, int hs);
+// backend.h attention_state_floats_bf16: (B,H,Tq).
+size_t mm_cuda_attention_state_floats_bf16(int B, int Tq, int Tk, int H, int hs);
 void mm_cuda_rope_forward_bf16(mm_bf16 *x, int ld, const float *cos, const float *sin, int B, int T, int NH,
                                int hs, int pos0);
 void mm_cuda_rope_backward_bf16(mm_bf16 *dx, int ld, const float *cos, const float *sin, int B, int T, int NH,
