@@ -3,7 +3,7 @@
 
 The structural steps of the CUDA backend (docs/benchmarks.md, "Floors of a step"): store a block's
 activations in bf16, as PyTorch's autocast does, with bf16 copies of its weights for the products
-(cuBLAS multiplies bf16 only by bf16) and the residual gradient converted once per layer:
+(cuBLAS multiplies bf16 only by bf16) and the residual gradient's bf16 copy (see below):
   ffn        the SwiGLU block: ln2, h13, g and the gradients dg, dh13 (model_ffn_bf16.c)
   attention  ln1, qkv (after RoPE), the FlashAttention output and the gradients datty, dqkv
              (model_attention_bf16.c); in fp32 the flash state also keeps a copy of O, and with

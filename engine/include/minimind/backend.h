@@ -147,11 +147,12 @@ typedef struct mm_backend {
 
     // --- the feed-forward block in bf16 (optional: NULL = the backend has none). When ffn_bf16()
     // returns 1 in the current precision (CUDA in bf16), the model keeps the SwiGLU block's
-    // activations and their gradients (ln2, h13, g, dg, dh13; `model`'s fusion MLP: its input
+    // activations and their gradients (ln2, h13, g, dg, dh13, dln2; `model`'s fusion MLP: its input
     // [z | m] instead of ln2) in bf16 — half their memory traffic,
     // as PyTorch's autocast stores them — and multiplies them by bf16 copies of w13 and w2 (cuBLAS
-    // multiplies bf16 by bf16 only), with fp32 sums. The residual stream, its gradient, the norms'
-    // backward, master weights, gradients and optimizer state stay fp32. The CPU reference
+    // multiplies bf16 by bf16 only), with fp32 sums. The residual stream and its gradient (of which
+    // the norm backward above the block writes a bf16 copy for its products), the norms' sums,
+    // master weights, gradients and optimizer state stay fp32. The CPU reference
     // (engine/src/cpu/ffn_bf16.c) computes each op in fp32 from the stored values and rounds what
     // it stores.
     int (*ffn_bf16)(void);
@@ -182,10 +183,10 @@ typedef struct mm_backend {
     // --- the attention block in bf16 (optional: NULL = the backend has none). When
     // attention_bf16(B, T, H, hs) returns 1 for the training shape in the current precision (CUDA
     // in bf16 on its FlashAttention path), the model keeps ln1, qkv (q, k after RoPE, v), the
-    // attention output and their gradients (datty, dqkv) in bf16, and multiplies them by bf16
-    // copies of wqkv and wo, with the ops of the feed-forward block above (to_bf16,
-    // rmsnorm_forward_bf16, rmsnorm_backward_bf16, the three products) and these four. The residual stream,
-    // its gradient, rstd1, the norm's backward and all sums stay fp32. The CPU reference
+    // attention output and their gradients (datty, dqkv, dln1) in bf16, and multiplies them by
+    // bf16 copies of wqkv and wo, with the ops of the feed-forward block above (to_bf16,
+    // rmsnorm_forward_bf16, rmsnorm_backward_bf16, the three products) and these. The residual
+    // stream and its gradient, rstd1, the attention state and all sums stay fp32. The CPU reference
     // (engine/src/cpu/attention_bf16.c) computes each op in fp32 from the stored values and rounds
     // what it stores.
     int (*attention_bf16)(int B, int T, int H, int hs);
