@@ -349,24 +349,26 @@ static void mm_expect_bank_written(const mm_fx_data *d) {
 
 // The EMA run on `device` in `precision`: SIGTERM inside a window, --resume, equal to the
 // uninterrupted run on the same device bit for bit, and the bank was written.
+// progress.json's string `key` is `want` (NULL: absent).
+static void mm_expect_progress_field(json_t *pr, const char *key, const char *want) {
+    const char *got = json_string_value(json_object_get(pr, key));
+    cr_expect(want ? got && !strcmp(got, want) : !json_object_get(pr, key), "progress.json %s '%s', want %s",
+              key, got ? got : "(none)", want ? want : "(none)");
+}
+
 // progress.json names what the run computed on (device_prefix: "cpu", "cuda:0 ("), the matmuls'
-// precision and the attention's implementation (NULL: no "attention", as on the CPU).
+// precision, the attention's implementation (NULL: no "attention", as on the CPU) and the
+// attention and feed-forward blocks' bf16 storage ("bf16"; NULL: fp32, no field).
 static void mm_expect_progress_device(const char *out, const char *device_prefix, const char *precision,
-                                      const char *attention) {
+                                      const char *attention, const char *attention_storage, const char *ffn) {
     json_t *pr = mm_progress(out);
     const char *dev = json_string_value(json_object_get(pr, "device"));
-    const char *prec = json_string_value(json_object_get(pr, "precision"));
-    const char *att = json_string_value(json_object_get(pr, "attention"));
-    cr_expect(attention ? att && !strcmp(att, attention) : !att, "progress.json attention '%s', want %s",
-              att ? att : "(none)", attention ? attention : "(none)");
     cr_expect(dev && !strncmp(dev, device_prefix, strlen(device_prefix)), "progress.json device '%s', want %s...",
               dev ? dev : "(none)", device_prefix);
-    cr_expect(prec && !strcmp(prec, precision), "progress.json precision '%s', want %s", prec ? prec : "(none)",
-              precision);
-    // the blocks' bf16 storage is CUDA's in bf16 only (test_attention_bf16.c, test_ffn_bf16.c)
-    cr_expect_null(json_object_get(pr, "attention_storage"), "progress.json attention_storage in %s",
-                   precision);
-    cr_expect_null(json_object_get(pr, "ffn"), "progress.json ffn in %s", precision);
+    mm_expect_progress_field(pr, "precision", precision);
+    mm_expect_progress_field(pr, "attention", attention);
+    mm_expect_progress_field(pr, "attention_storage", attention_storage);
+    mm_expect_progress_field(pr, "ffn", ffn);
     json_decref(pr);
 }
 
@@ -380,7 +382,9 @@ static void mm_check_ema_stop_resume(const char *tag, const char *device, const 
     const int gpu = !strcmp(device, "cuda");
     // on the GPU in fp16 at head size 16, T = 31: the FlashAttention kernels (unless MM_CUDA_ATTENTION=gemm)
     const char *env = getenv("MM_CUDA_ATTENTION"), *att = env && !strcmp(env, "gemm") ? "gemm" : "flash";
-    mm_expect_progress_device(out, gpu ? "cuda:0 (" : device, gpu ? precision : "fp32", gpu ? att : NULL);
+    // fp16 or the CPU: no block in bf16 (test_attention_bf16.c, test_ffn_bf16.c)
+    mm_expect_progress_device(out, gpu ? "cuda:0 (" : device, gpu ? precision : "fp32", gpu ? att : NULL,
+                              NULL, NULL);
     free(out);
     free(ini);
     mm_fx_data_free(&d);
@@ -418,6 +422,33 @@ Test(device_cuda, memory_model_train_stop_resume_bit_exact, .timeout = 900) {
         cr_skip_test("no CUDA device: %s", why);
     }
     mm_check_ema_stop_resume("device_cuda", "cuda", "fp16");
+}
+
+// A short bf16 run of model_original on the CUDA device: it finishes, and progress.json records
+// the FlashAttention kernels and both blocks stored in bf16 (head size 16, T = 32: flash applies;
+// with MM_CUDA_ATTENTION=gemm the attention block stays fp32). Skips like the test above.
+Test(device_cuda, a_bf16_run_records_its_blocks_in_bf16, .timeout = 600) {
+    const char *why = "no CUDA device", *req = getenv("MM_REQUIRE_GPU");
+    if (mm_cuda_device_count(&why) <= 0) {
+        if (req && !strcmp(req, "1")) cr_assert_fail("no CUDA device: %s (MM_REQUIRE_GPU=1)", why);
+        fprintf(stderr,
+                "test_train: no CUDA device: %s — skipped (engine.test_train_sim runs it simulated)\n", why);
+        cr_skip_test("no CUDA device: %s", why);
+    }
+    mm_fx_data d;
+    mm_resume_data(&d, "device_cuda_bf16");
+    char *ini = mm_fx_ini_precision(&d, "bf16.ini", RESUME_MODEL,
+                                    "batch_size = 4\nmax_steps = 3\nlog_interval = 1\nsave_interval = 1000\n"
+                                    "seed = 7\ndevice = cuda\n",
+                                    "bf16");
+    char *out = mm_test_path(d.dir, "run");
+    mm_reference_run(ini, out);
+    const char *env = getenv("MM_CUDA_ATTENTION");
+    const int gemm = env && !strcmp(env, "gemm");
+    mm_expect_progress_device(out, "cuda:0 (", "bf16", gemm ? "gemm" : "flash", gemm ? NULL : "bf16", "bf16");
+    free(out);
+    free(ini);
+    mm_fx_data_free(&d);
 }
 
 Test(resume, sigkill_loses_at_most_save_interval, .timeout = 300) {
