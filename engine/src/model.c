@@ -321,14 +321,19 @@ mm_bf16 *mm_model_carve_bf16(float *base, size_t *cursor, size_t n) {
     return (mm_bf16 *)mm_model_carve(base, cursor, (n + 1) / 2);
 }
 
+// Whether the backend has the ops both bf16 blocks use: the conversion, the norm and the products.
+static int mm_bf16_common_ops(const mm_backend *b) {
+    return b->to_bf16 && b->rmsnorm_forward_bf16 && b->rmsnorm_backward_bf16 && b->matmul_forward_bf16 &&
+           b->matmul_forward_residual_bf16 && b->matmul_backward_bf16;
+}
+
 // Whether the training buffers keep the feed-forward block in bf16 now: a model with one (not
 // model_no_feed) on a backend whose ffn_bf16 says so in its current precision, with every op of
 // that path.
 static int mm_ffn_bf16_now(const mm_model *m) {
     const mm_backend *b = m->be;
-    return m->F > 0 && b->ffn_bf16 && b->to_bf16 && b->rmsnorm_forward_bf16 && b->rmsnorm_backward_bf16 &&
-           b->swiglu_forward_bf16 && b->swiglu_backward_bf16 && b->matmul_forward_bf16 &&
-           b->matmul_forward_residual_bf16 && b->matmul_backward_bf16 && b->ffn_bf16();
+    return m->F > 0 && b->ffn_bf16 && b->swiglu_forward_bf16 && b->swiglu_backward_bf16 &&
+           mm_bf16_common_ops(b) && b->ffn_bf16();
 }
 
 // Whether a (B, T) step keeps the attention block in bf16: a backend whose attention_bf16 says so
@@ -337,9 +342,7 @@ static int mm_ffn_bf16_now(const mm_model *m) {
 static int mm_att_bf16_now(const mm_model *m, int B, int T) {
     const mm_backend *b = m->be;
     return b->attention_bf16 && b->rope_forward_bf16 && b->rope_backward_bf16 && b->attention_forward_bf16 &&
-           b->attention_backward_bf16 && b->to_bf16 && b->rmsnorm_forward_bf16 && b->rmsnorm_backward_bf16 &&
-           b->matmul_forward_bf16 && b->matmul_forward_residual_bf16 && b->matmul_backward_bf16 &&
-           b->attention_bf16(B, T, m->H, m->hs);
+           b->attention_backward_bf16 && mm_bf16_common_ops(b) && b->attention_bf16(B, T, m->H, m->hs);
 }
 
 // Floats of one layer's att (and of datt) for (B, T) on the model's backend (backend.h), for the

@@ -23,23 +23,14 @@
 // the flash kernels on bf16 q, k, v, dO, out (attention_flash.cu: same launches; the state keeps
 // only lse; dq, and dk, dv when H == KV, written in bf16; with GQA the group sum stores bf16);
 // elsewhere they launch nothing and record an error naming the op and the shape (`check`).
-#include <string.h>
-
 #include "attention_plan.h"
 #include "cuda_common.h"
-
-extern "C" {
-#include "minimind/error.h"
-}
 
 static int g_flash = 1;  // MM_CUDA_ATTENTION: 1 flash where it applies, 0 always the GEMM path
 static int g_attn_bf16 = 1;  // MM_CUDA_ATTN=fp32: 0, the attention block stays fp32 in every precision
 
 int mm_cuda_attention_configure(const char *env) {
-    if (!env || !*env || strcmp(env, "flash") == 0) g_flash = 1;
-    else if (strcmp(env, "gemm") == 0) g_flash = 0;
-    else return mm_errorf("MM_CUDA_ATTENTION=%s: expected flash or gemm", env);
-    return 0;
+    return mm_cuda_switch("MM_CUDA_ATTENTION", env, "flash", "gemm", &g_flash);
 }
 
 static int mm_att_flash(int B, int Tq, int Tk, int H, int hs) {
@@ -47,13 +38,7 @@ static int mm_att_flash(int B, int Tq, int Tk, int H, int hs) {
 }
 
 int mm_cuda_attn_configure(const char *env) {
-    if (!env || !*env || strcmp(env, "bf16") == 0)
-        g_attn_bf16 = 1;
-    else if (strcmp(env, "fp32") == 0)
-        g_attn_bf16 = 0;
-    else
-        return mm_errorf("MM_CUDA_ATTN=%s: expected bf16 or fp32", env);
-    return 0;
+    return mm_cuda_switch("MM_CUDA_ATTN", env, "bf16", "fp32", &g_attn_bf16);
 }
 
 // The bf16 ops run for (B, Tq, Tk, H, hs): the block on, the bf16 precision, the flash path.

@@ -42,6 +42,16 @@ void mm_cuda_notef(const char *fmt, ...) {
     va_end(ap);
 }
 
+int mm_cuda_switch(const char *var, const char *env, const char *first, const char *second, int *is_first) {
+    if (!env || !*env || strcmp(env, first) == 0)
+        *is_first = 1;
+    else if (strcmp(env, second) == 0)
+        *is_first = 0;
+    else
+        return mm_errorf("%s=%s: expected %s or %s", var, env, first, second);
+    return 0;
+}
+
 void mm_cuda_note_blas(cublasStatus_t st, const char *file, int line) {
     if (st == CUBLAS_STATUS_SUCCESS || g_cuda.error[0]) return;
     snprintf(g_cuda.error, sizeof g_cuda.error, "cublas: %s:%d: %s", file, line, cublasGetStatusString(st));

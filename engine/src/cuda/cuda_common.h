@@ -28,6 +28,10 @@ void mm_cuda_note_blas(cublasStatus_t st, const char *file, int line);
 #define MM_CU_LAUNCHED() mm_cuda_note(cudaGetLastError(), __FILE__, __LINE__)
 // Records a failure an op found itself (a call it cannot run), unless one is recorded already.
 void mm_cuda_notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// An environment switch of two values, read when the backend starts: *is_first = 1 for `first`
+// (also NULL or empty, the default), 0 for `second`; anything else leaves it and returns -1 with
+// the message "VAR=VALUE: expected FIRST or SECOND".
+int mm_cuda_switch(const char *var, const char *env, const char *first, const char *second, int *is_first);
 
 // Scratch buffers that grow on demand; one per slot, kept until the process ends.
 enum {

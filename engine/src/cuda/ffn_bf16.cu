@@ -7,26 +7,14 @@
 //   to_bf16: n values (flat); src (n) fp32, dst (n) bf16, rounded to nearest even (ops_math.h)
 // With src 16-byte and dst 8-byte aligned a thread converts 4 values (one 16-byte load, two packed
 // conversions, one 8-byte store; the last n % 4 one by one); otherwise one value per thread.
-#include <string.h>
-
 #include "cuda_common.h"
-
-extern "C" {
-#include "minimind/error.h"
-}
 
 enum { TPB = 256 };
 
 static int g_ffn_on = 1;  // MM_CUDA_FFN=fp32: 0, the block stays fp32 in every precision
 
 int mm_cuda_ffn_configure(const char *env) {
-    if (!env || !*env || strcmp(env, "bf16") == 0)
-        g_ffn_on = 1;
-    else if (strcmp(env, "fp32") == 0)
-        g_ffn_on = 0;
-    else
-        return mm_errorf("MM_CUDA_FFN=%s: expected bf16 or fp32", env);
-    return 0;
+    return mm_cuda_switch("MM_CUDA_FFN", env, "bf16", "fp32", &g_ffn_on);
 }
 
 int mm_cuda_ffn_bf16(void) { return g_ffn_on && mm_cuda_precision() == MM_PRECISION_BF16; }

@@ -94,9 +94,9 @@ static cublasLtHandle_t g_lt;
 static int g_lt_off;  // MM_CUDA_RESIDUAL=copy: every residual product copies and uses cublasGemmEx
 
 int mm_cuda_residual_configure(const char *env) {
-    if (!env || !*env || strcmp(env, "lt") == 0) g_lt_off = 0;
-    else if (strcmp(env, "copy") == 0) g_lt_off = 1;
-    else return mm_errorf("MM_CUDA_RESIDUAL=%s: expected lt or copy", env);
+    int lt;
+    if (mm_cuda_switch("MM_CUDA_RESIDUAL", env, "lt", "copy", &lt) != 0) return -1;
+    g_lt_off = !lt;
     return 0;
 }
 static mm_lt_plan g_lt_plans[MM_LT_PLANS];
