@@ -369,24 +369,128 @@ Test(cusim, mma_m16n8k16_in_the_ptx_fragment_layout) {
     cudaFree(a), cudaFree(b), cudaFree(c), cudaFree(d);
 }
 
-// The fragments' 32-bit loads (cuda/mma.h) from a 16-bit tile: aligned pairs load, an odd offset
-// faults ("misaligned address" on a GPU; a launch failure here).
-__global__ void pair_kernel(unsigned *out, int offset) {
-    __shared__ __align__(16) uint16_t tile[72];  // pairs up to element 64 (offset 1)
-    tile[threadIdx.x] = (uint16_t)(threadIdx.x + 1);
-    tile[threadIdx.x + 32] = (uint16_t)(threadIdx.x + 33);
+// ldmatrix (cuda/mma.h mm_ldsm_x4) from a 16 x 16 tile of 16-bit values (value r * 16 + c + 1 at
+// row r, column c; rows of 24 values, 48 bytes) against the PTX ISA's table, written here: lane l
+// addresses row l % 8 of matrix l / 8 (rows 8 (m % 2), columns 8 (m / 2)); register m of lane l
+// holds row l / 4, columns 2 (l % 4) + {0, 1} of matrix m — with .trans, column l / 4 of rows
+// 2 (l % 4) + {0, 1}. Then the three fragment helpers built on it, against the mma layout of
+// mma_kernel above; a row address off 16 bytes or in global memory fails the launch.
+enum { LDSM_LD = 24 };
+__global__ void ldmatrix_kernel(unsigned *out, const uint16_t *global, int trans, int offset) {
+    __shared__ __align__(16) uint16_t tile[16 * LDSM_LD + 8];
+    for (int e = threadIdx.x; e < 16 * LDSM_LD + 8; e += 32) tile[e] = (uint16_t)((e / LDSM_LD) * 16 + e % LDSM_LD + 1);
     __syncthreads();
-    out[threadIdx.x] = mm_load_pair(tile + 2 * threadIdx.x + offset);
+    const int l = threadIdx.x, m = l / 8;
+    const uint16_t *row = tile + (l % 8 + 8 * (m % 2)) * LDSM_LD + 8 * (m / 2) + offset;
+    uint32_t r[4];
+    if (global) row = global;
+    if (trans) mm_ldsm_x4<true>(r, row);
+    else mm_ldsm_x4<false>(r, row);
+    for (int i = 0; i < 4; i++) out[4 * l + i] = r[i];
+    // the fragment helpers: A of the whole tile; B of n-tiles 0 and 1 stored [n][k] and [k][n]
+    mm_mma_ldsm_a(r, tile, LDSM_LD, 0, 0, l);
+    for (int i = 0; i < 4; i++) out[128 + 4 * l + i] = r[i];
+    mm_mma_ldsm_b2(r, tile, LDSM_LD, 0, 0, l);
+    for (int i = 0; i < 4; i++) out[256 + 4 * l + i] = r[i];
+    mm_mma_ldsm_b2_kn(r, tile, LDSM_LD, 0, 0, l);
+    for (int i = 0; i < 4; i++) out[384 + 4 * l + i] = r[i];
 }
 
-Test(cusim, fragment_loads_need_4_byte_alignment) {
-    unsigned *d = nullptr, h[32];
+static unsigned tile_value(int r, int c) { return (unsigned)(r * 16 + c + 1); }
+static unsigned tile_pair(int r0, int c0, int r1, int c1) { return tile_value(r0, c0) | tile_value(r1, c1) << 16; }
+
+Test(cusim, ldmatrix_in_the_ptx_layout) {
+    unsigned *d = nullptr, h[512];
     cr_assert_eq(cudaMalloc(&d, sizeof h), cudaSuccess);
-    pair_kernel<<<1, 32>>>(d, 0);
+    for (int trans = 0; trans < 2; trans++) {
+        ldmatrix_kernel<<<1, 32>>>(d, nullptr, trans, 0);
+        cr_assert_eq(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost), cudaSuccess);
+        int wrong = 0;
+        for (int l = 0; l < 32; l++)
+            for (int m = 0; m < 4; m++) {
+                const int R = 8 * (m % 2), C = 8 * (m / 2), a = l / 4, b = 2 * (l % 4);
+                const unsigned want = trans ? tile_pair(R + b, C + a, R + b + 1, C + a) : tile_pair(R + a, C + b, R + a, C + b + 1);
+                wrong += h[4 * l + m] != want;
+            }
+        cr_expect_eq(wrong, 0, "%s: %d of 128 registers differ from the PTX layout", trans ? "trans" : "plain", wrong);
+    }
+    int wrong = 0;
+    for (int l = 0; l < 32; l++) {
+        const int g = l / 4, t = l % 4;
+        for (int r = 0; r < 4; r++) {  // A a[r]: row g + 8 (r % 2), columns 2t + 8 (r / 2) + {0, 1}
+            const int row = g + 8 * (r % 2), col = 2 * t + 8 * (r / 2);
+            wrong += h[128 + 4 * l + r] != tile_pair(row, col, row, col + 1);
+        }
+        for (int j = 0; j < 2; j++)  // n-tile j, B b[r]: rows (k) 2t + 8 r + {0, 1}, column (n) g
+            for (int r = 0; r < 2; r++) {
+                const int k = 2 * t + 8 * r, n = 8 * j + g;
+                wrong += h[256 + 4 * l + 2 * j + r] != tile_pair(n, k, n, k + 1);  // tile[n][k]
+                wrong += h[384 + 4 * l + 2 * j + r] != tile_pair(k, n, k + 1, n);  // tile[k][n]
+            }
+    }
+    cr_expect_eq(wrong, 0, "%d fragment registers differ from the mma layout", wrong);
+    ldmatrix_kernel<<<1, 32>>>(d, nullptr, 0, 4);  // rows 8 bytes off: 8-byte aligned, not 16
+    cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure, "a row address off 16 bytes must fault");
+    cudaFree(d);
+}
+
+Test(cusim, ldmatrix_reads_shared_memory_only) {
+    unsigned *d = nullptr;
+    cr_assert_eq(cudaMalloc(&d, 512 * sizeof(unsigned)), cudaSuccess);
+    ldmatrix_kernel<<<1, 32>>>(d, (const uint16_t *)d, 0, 0);
+    cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure, "ldmatrix from global memory must fail");
+    cudaFree(d);
+}
+
+// cp.async (cuda/cp_async.h): a copy lands when its thread waits for its group, not before (the
+// shared tile still holds the 0xFF fill); wait_group 1 lands all but the most recent group; a
+// copy with `in` false writes zeros; a misaligned or global destination fails the launch.
+#include "cuda/cp_async.h"
+__global__ void cp_async_kernel(unsigned *out, const unsigned *src, int dst_offset) {
+    __shared__ __align__(16) unsigned tile[16];
+    const int t = threadIdx.x;  // 2 threads, 2 copies of 4 values each
+    mm_cp_async16(tile + 4 * t + dst_offset, src + 4 * t, true);
+    mm_cp_async_commit();
+    mm_cp_async16(tile + 8 + 4 * t, src + 8 + 4 * t, t == 0);  // thread 1: zeros
+    mm_cp_async_commit();
+    out[4 * t] = tile[4 * t];  // nothing landed
+    mm_cp_async_wait<1>();
+    out[4 * t + 1] = tile[4 * t];      // the first group landed
+    out[4 * t + 2] = tile[8 + 4 * t];  // the second not
+    mm_cp_async_wait<0>();
+    out[4 * t + 3] = tile[8 + 4 * t + 3];
+}
+
+Test(cusim, cp_async_lands_when_its_thread_waits) {
+    unsigned *d = nullptr, *src = nullptr, h[8], hs[16];
+    for (unsigned i = 0; i < 16; i++) hs[i] = 100 + i;
+    cr_assert_eq(cudaMalloc(&d, sizeof h), cudaSuccess);
+    cr_assert_eq(cudaMalloc(&src, sizeof hs), cudaSuccess);
+    cudaMemcpy(src, hs, sizeof hs, cudaMemcpyHostToDevice);
+    cp_async_kernel<<<1, 2>>>(d, src, 0);
     cr_assert_eq(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost), cudaSuccess);
-    for (unsigned t = 0; t < 32; t++) cr_expect_eq(h[t], (2 * t + 1) | (2 * t + 2) << 16, "pair %u", t);
-    pair_kernel<<<1, 32>>>(d, 1);
-    cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure, "a pair at an odd offset must fault");
+    for (int t = 0; t < 2; t++) {
+        cr_expect_eq(h[4 * t], 0xFFFFFFFFu, "thread %d: a copy landed before its wait", t);
+        cr_expect_eq(h[4 * t + 1], 100u + 4 * t, "thread %d: wait_group 1 left the first group out", t);
+        cr_expect_eq(h[4 * t + 2], 0xFFFFFFFFu, "thread %d: wait_group 1 landed the most recent group", t);
+        cr_expect_eq(h[4 * t + 3], t == 0 ? 111u : 0u, "thread %d: the second copy (zeros when not in)", t);
+    }
+    cp_async_kernel<<<1, 2>>>(d, src, 2);  // 8 bytes off a 16-byte boundary
+    cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure, "a misaligned cp.async must fault");
+    cudaFree(d), cudaFree(src);
+}
+
+__global__ void cp_async_to_global_kernel(unsigned *dst, const unsigned *src) {
+    mm_cp_async16(dst, src, true);
+    mm_cp_async_commit();
+    mm_cp_async_wait<0>();
+}
+
+Test(cusim, cp_async_writes_shared_memory_only) {
+    unsigned *d = nullptr;
+    cr_assert_eq(cudaMalloc(&d, 32 * sizeof(unsigned)), cudaSuccess);
+    cp_async_to_global_kernel<<<1, 1>>>(d, d + 16);
+    cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure, "cp.async into global memory must fail");
     cudaFree(d);
 }
 

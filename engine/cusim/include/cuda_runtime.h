@@ -128,6 +128,21 @@ uint64_t cusim_shfl(unsigned mask, uint64_t v, int src_lane, const char *what);
 // threads.cpp). A warp collective: all 32 lanes must execute it (.aligned). f16: 1 for fp16
 // inputs, 0 for bf16; a and b hold two 16-bit values per register (low half: the lower index).
 void cusim_mma_m16n8k16(int f16, float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]);
+// ldmatrix.sync.aligned.m8n8.{x1|x2|x4}{.trans}.shared.b16 (inline PTX on a GPU): num (1, 2, 4)
+// 8 x 8 matrices of 16-bit values from shared memory into num registers of every lane; `row` is the
+// row this lane addresses (lane 8i + j: row j of matrix i; 16-byte aligned). A warp collective:
+// all 32 lanes must execute it. trans: 1 for .trans. The layout: threads.cpp.
+void cusim_ldmatrix(int num, int trans, uint32_t *r, const void *row);
+// cp.async.{ca|cg}.shared.global [dst], [src], bytes, src_bytes (inline PTX on a GPU): an
+// asynchronous copy of `bytes` (4, 8 or 16; both addresses aligned to it) from device memory into
+// shared memory, the first src_bytes read from src and the rest zeros. Here it lands when the
+// thread waits for its group (cusim_cp_async_wait) — exactly then, never earlier, so a tile read
+// before the wait and the barrier after it is read stale — or when the thread exits.
+void cusim_cp_async(void *dst, const void *src, unsigned bytes, unsigned src_bytes);
+// cp.async.commit_group: the copies issued since the last commit form one group.
+void cusim_cp_async_commit(void);
+// cp.async.wait_group n: the thread's committed groups have landed, but for the n most recent.
+void cusim_cp_async_wait(int n);
 #define CUSIM_SIMULATED 1
 template <typename T> static inline uint64_t cusim_bits(T v) {
     static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffle of a value over 8 bytes");

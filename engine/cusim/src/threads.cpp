@@ -34,7 +34,17 @@ namespace {
 
 enum { STACK_BYTES = 256 * 1024, MAX_THREADS = 1024, MAX_DYN_SHARED = 48 * 1024 };
 enum fiber_state { READY, AT_BLOCK_BARRIER, AT_WARP_COLLECTIVE, DONE };
-enum collective { SYNC, SHUFFLE, BALLOT, MMA };
+enum collective { SYNC, SHUFFLE, BALLOT, MMA, LDMATRIX };
+
+// One cp.async of a thread, not landed yet: `bytes` bytes into dst, the first src_bytes of them
+// from src, the rest zeros; `group`: the commit group it belongs to (the thread's count of commits
+// when it was issued).
+struct async_copy {
+    void *dst;
+    const void *src;
+    unsigned bytes, src_bytes;
+    unsigned long group;
+};
 
 struct fiber {
     cusim_context ctx;
@@ -47,6 +57,8 @@ struct fiber {
     int src;
     const char *what;
     void *asan_fake_stack;
+    std::vector<async_copy> copies;  // cp.async issued and not landed
+    unsigned long commits;           // cp.async.commit_group so far
 };
 
 struct block_run {
@@ -95,11 +107,26 @@ void yield_to_scheduler(fiber &f) {
     cusim_current = &f.coords;
 }
 
+// Lands the thread's copies of the groups before `group` (all of them: ~0ul), in issue order.
+void land_copies(fiber &f, unsigned long group) {
+    size_t kept = 0;
+    for (const async_copy &c : f.copies) {
+        if (c.group >= group) {
+            f.copies[kept++] = c;
+            continue;
+        }
+        memcpy(c.dst, c.src, c.src_bytes);
+        memset((char *)c.dst + c.src_bytes, 0, c.bytes - c.src_bytes);
+    }
+    f.copies.resize(kept);
+}
+
 void fiber_main(void) {
     asan_entered(nullptr, &g_run.sched_stack_bottom, &g_run.sched_stack_size);
     fiber &f = g_run.fibers[(size_t)g_run.current];
     cusim_current = &f.coords;
     g_run.body(g_run.ctx);
+    land_copies(f, ~0ul);  // a GPU completes them after the thread exits
     f.state = DONE;
     asan_enter(nullptr, g_run.sched_stack_bottom, g_run.sched_stack_size);  // this stack is finished
     cusim_context_switch(&f.ctx, &g_run.scheduler);
@@ -186,6 +213,45 @@ void run_mma(const fiber *warp) {
     }
 }
 
+// One lane's operands of ldmatrix.sync.aligned.m8n8.{x1|x2|x4}{.trans}.shared.b16.
+struct ldmatrix_call {
+    int num, trans;
+    const void *row;  // the row this lane addresses (read from lanes 0 .. 8 num - 1)
+    uint32_t *r;      // num registers
+};
+
+// The PTX ISA's ldmatrix (m8n8, 16-bit values), written from the specification independently of
+// the kernels' helpers: row j of matrix i is the 8 values (16 bytes, 16-byte aligned, in shared
+// memory) at the address lane 8i + j gives; lane l receives in register i two values of matrix i
+// (low half: the first): row l / 4, columns 2 (l % 4) + {0, 1} — or, with .trans, column l / 4 of
+// rows 2 (l % 4) + {0, 1}. False (why filled) when an address is misaligned or not shared memory.
+bool run_ldmatrix(const fiber *warp, int warp_id, char *why, size_t cap) {
+    const ldmatrix_call *c0 = (const ldmatrix_call *)warp[0].value;
+    for (int j = 0; j < 32; j++) {
+        const ldmatrix_call *c = (const ldmatrix_call *)warp[j].value;
+        if (c->num != c0->num || c->trans != c0->trans) {
+            snprintf(why, cap, "warp %d: lanes 0 and %d run different ldmatrix forms", warp_id, j);
+            return false;
+        }
+        if (j >= 8 * c0->num) continue;  // an address nobody reads
+        if ((uintptr_t)c->row % 16 != 0 || cusim_is_device(c->row, 16)) {
+            snprintf(why, cap, "warp %d lane %d: ldmatrix row at %p: %s", warp_id, j, c->row,
+                     (uintptr_t)c->row % 16 ? "misaligned address (needs 16 bytes)" : "not shared memory");
+            return false;
+        }
+    }
+    uint16_t m[4][8][8];  // matrix, row, column: read before any register is written
+    for (int i = 0; i < c0->num; i++)
+        for (int j = 0; j < 8; j++) memcpy(m[i][j], ((const ldmatrix_call *)warp[8 * i + j].value)->row, 16);
+    for (int l = 0; l < 32; l++)
+        for (int i = 0; i < c0->num; i++) {
+            const int a = l / 4, b = 2 * (l % 4);
+            const uint16_t lo = c0->trans ? m[i][b][a] : m[i][a][b], hi = c0->trans ? m[i][b + 1][a] : m[i][a][b + 1];
+            ((const ldmatrix_call *)warp[l].value)->r[i] = (uint32_t)lo | (uint32_t)hi << 16;
+        }
+    return true;
+}
+
 // Result of lane l's collective once its whole group waits.
 uint64_t collective_result(const fiber *warp, int l, int nlanes) {
     const fiber &f = warp[l];
@@ -239,6 +305,7 @@ int release_warp(fiber *warp, int nlanes, int warp_id, char *why, size_t cap) {
                 }
             run_mma(warp);
         }
+        if (f.op == LDMATRIX && !run_ldmatrix(warp, warp_id, why, cap)) return -1;
         for (int j = 0; j < nlanes; j++)
             if ((mask >> j) & 1u) warp[j].result = collective_result(warp, j, nlanes);
         for (int j = 0; j < nlanes; j++)
@@ -278,6 +345,8 @@ bool run_block(dim3 grid, dim3 block, dim3 b, char *why, size_t cap) {
         f.coords.grid_dim = {grid.x, grid.y, grid.z};
         f.state = READY;
         f.asan_fake_stack = nullptr;
+        f.copies.clear();
+        f.commits = 0;
         cusim_context_init(&f.ctx, g_run.stacks + (size_t)i * STACK_BYTES, STACK_BYTES, fiber_main);
     }
     std::vector<int> order;
@@ -398,6 +467,35 @@ uint64_t cusim_shfl(unsigned mask, uint64_t v, int src_lane, const char *what) {
 void cusim_mma_m16n8k16(int f16, float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
     const mma_call call = {f16, d, a, b, c};
     warp_collective(MMA, 0xffffffffu, (uint64_t)(uintptr_t)&call, 0, f16 ? "mma.m16n8k16 f16" : "mma.m16n8k16 bf16");
+}
+
+void cusim_ldmatrix(int num, int trans, uint32_t *r, const void *row) {
+    const ldmatrix_call call = {num, trans, row, r};
+    warp_collective(LDMATRIX, 0xffffffffu, (uint64_t)(uintptr_t)&call, 0, trans ? "ldmatrix.trans" : "ldmatrix");
+}
+
+void cusim_cp_async(void *dst, const void *src, unsigned bytes, unsigned src_bytes) {
+    fiber &f = self("cp.async");
+    const char *bad = bytes != 4 && bytes != 8 && bytes != 16 ? "size not 4, 8 or 16 bytes"
+                      : src_bytes > bytes                        ? "source size over the copy size"
+                      : (uintptr_t)dst % bytes                   ? "shared address misaligned"
+                      : cusim_is_device(dst, bytes)              ? "destination not shared memory"
+                      : (uintptr_t)src % bytes                   ? "global address misaligned"
+                      : src_bytes && !cusim_is_device(src, src_bytes) ? "source not device memory"
+                                                                  : nullptr;
+    if (bad) {
+        cusim_fail(cudaErrorLaunchFailure, 1, g_run.kernel, "thread (%u,%u,%u): cp.async of %u bytes from %p to %p: %s",
+                   f.coords.thread.x, f.coords.thread.y, f.coords.thread.z, bytes, src, dst, bad);
+        return;
+    }
+    f.copies.push_back({dst, src, bytes, src_bytes, f.commits});
+}
+
+void cusim_cp_async_commit(void) { self("cp.async.commit_group").commits++; }
+
+void cusim_cp_async_wait(int n) {
+    fiber &f = self("cp.async.wait_group");
+    land_copies(f, f.commits > (unsigned long)n ? f.commits - (unsigned long)n : 0);
 }
 
 void cusim_run(const char *kernel, dim3 grid, dim3 block, size_t dyn_shared, void (*body)(void *), void *ctx) {

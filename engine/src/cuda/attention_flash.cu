@@ -12,6 +12,10 @@
 // fp32 activations: each value rounded to F as it is staged) or mm_bf16 (the attention block in
 // bf16, F = bf16 only: the values staged as they are, the results rounded to nearest even as they
 // are stored; the state keeps only lse, the backward reads O from the forward's bf16 out).
+// Every tile in shared memory is row-major with the head dimension contiguous (as in memory);
+// ldmatrix reads it as A, as B, or transposed as B (V in P V, K in dS K, dO in P^T dO, Q in dS^T Q).
+// The streamed tiles are double-buffered: the next one is in flight (cp.async for bf16 rows)
+// while the warps compute on the current one.
 // Forward, per (query tile, b*H + h): the K/V tiles of the visible keys stream through shared
 // memory; S = scale Q K^T, online softmax (running max m and sum l per row), O += P V.
 // Backward: D (one warp per row); dQ per (query tile, b, h), recomputing P and dP = dO V^T over the
@@ -23,11 +27,13 @@
 #include <type_traits>
 
 #include "attention_plan.h"
+#include "cp_async.h"
 #include "cuda_common.h"
 #include "mma.h"
 
-// 16-bit tiles in shared memory are 16-byte aligned (the fragments load 32-bit pairs); their rows
-// are padded by 8 values so the 8 rows x 4 pairs a fragment load touches fall in 32 different banks.
+// 16-bit tiles in shared memory are 16-byte aligned; their rows are padded by 8 values (rows of
+// HS + 8 values: 16-byte aligned, as ldmatrix needs) so the 8 rows of 16 bytes one ldmatrix
+// matrix reads fall in 32 different banks.
 enum { FA_TILE = 64, FA_THREADS = 128, FA_PAD = 8 };
 
 __device__ __forceinline__ int mm_fa_min(int a, int b) { return a < b ? a : b; }
@@ -77,20 +83,29 @@ int mm_cuda_flash_ok(int B, int Tq, int Tk, int H, int hs, mm_precision p) {
            (long)B * H <= 65535;
 }
 
-// 64 rows of HS values of type T (row r at src + r*ld; zeros for r >= valid) into a 16-bit tile:
-// tile[r][c] (row stride HS + pad): a warp reads 32 consecutive values of a row — or, when the
-// rows are aligned to 4 values (ld a multiple of 4, src 16 (fp32) or 8 (bf16)-byte aligned: the
-// model's q, k, v and dO), 4 values per thread in one 16 (8)-byte load, fp32 converted as two
-// pairs, and stored as 8 bytes (a quarter of the load, convert and store instructions; rows of
-// HS + 8 16-bit values keep the stores 8-byte aligned and each half-warp's 16 stores one
-// contiguous 128 bytes); or transposed
-// tile[c][r] (row stride 64 + pad): a warp reads 8 consecutive values of 4 rows (the same 4 global
-// sectors) so that its 32 stores fall in 16 distinct words of 16 banks — lanes l and l + 8 share a
-// word — instead of 8 banks 4 times over with 32 values of one row.
+// 64 rows of HS values of type T (row r at src + r*ld; zeros for r >= valid) into a 16-bit tile
+// tile[r][c] (row stride HS + pad). bf16 rows aligned to 8 values (ld a multiple of 8, src
+// 16-byte aligned: the model's q, k, v and dO) are copied asynchronously, 8 values per thread and
+// copy: the tile has landed after this thread's mm_cp_async_wait for their group and a barrier.
+// Every other tile is in shared memory after the barrier: when the rows are aligned to 4 values
+// (ld a multiple of 4, src 16 (fp32) or 8 (bf16)-byte aligned), 4 values per thread in one 16
+// (8)-byte load, fp32 converted as two pairs, and stored as 8 bytes (rows of HS + 8 16-bit values
+// keep the stores 8-byte aligned and each half-warp's 16 stores one contiguous 128 bytes); else a
+// warp reads 32 consecutive values of a row.
 template <int F, int HS, typename T>
-__device__ void mm_fa_stage(uint16_t *tile, const T *src, size_t ld, int valid, bool transposed) {
+__device__ void mm_fa_stage(uint16_t *tile, const T *src, size_t ld, int valid) {
     static_assert(!mm_fa_bf16<T> || F == MM_MMA_BF16, "bf16 values enter bf16 products only");
-    if (!transposed && ld % 4 == 0 && mm_aligned(src, 4 * sizeof(T))) {
+    if (mm_fa_bf16<T> && ld % 8 == 0 && mm_aligned(src, 16)) {
+#if !defined(CUSIM_SIMULATED)
+#pragma unroll 1  // unrolled, the kernels take 10-40 more registers (nvcc -Xptxas -v)
+#endif
+        for (int e = threadIdx.x; e < FA_TILE * HS / 8; e += FA_THREADS) {
+            const int r = e / (HS / 8), c = 8 * (e % (HS / 8));
+            mm_cp_async16(tile + r * (HS + FA_PAD) + c, src + (size_t)(r < valid ? r : 0) * ld + c, r < valid);
+        }
+        return;
+    }
+    if (ld % 4 == 0 && mm_aligned(src, 4 * sizeof(T))) {
 #if !defined(CUSIM_SIMULATED)
 #pragma unroll 2  // fully unrolled, 8 loads in flight spill at hs 64 (nvcc -Xptxas -v)
 #endif
@@ -102,56 +117,54 @@ __device__ void mm_fa_stage(uint16_t *tile, const T *src, size_t ld, int valid, 
         return;
     }
     for (int e = threadIdx.x; e < FA_TILE * HS; e += FA_THREADS) {
-        int r = e / HS, c = e % HS;
-        if (transposed) {  // e = 32 * block + lane; blocks of 4 rows x 8 columns, row-block major
-            const int b = e >> 5, lane = e & 31;
-            r = (b / (HS / 8)) * 4 + (lane >> 3);
-            c = (b % (HS / 8)) * 8 + (lane & 7);
-        }
-        const uint16_t x = mm_fa_16<F>(src + (size_t)r * ld + c, r < valid);
-        if (transposed) tile[c * (FA_TILE + FA_PAD) + r] = x;
-        else tile[r * (HS + FA_PAD) + c] = x;
+        const int r = e / HS, c = e % HS;
+        tile[r * (HS + FA_PAD) + c] = mm_fa_16<F>(src + (size_t)r * ld + c, r < valid);
     }
 }
 
-// Two row blocks of 64 x HS (zeros past `valid`) staged into t0, t1, then this warp's 16 rows
-// (r0 ..) of each as A registers. All threads of the block call it (it synchronises).
-template <int F, int HS, typename T>
-__device__ void mm_fa_two_tiles_as_a(uint32_t a0[][4], uint32_t a1[][4], uint16_t *t0, uint16_t *t1,
-                                     const T *src0, size_t ld0, const T *src1, size_t ld1, int valid, int r0,
-                                     int lane) {
-    mm_fa_stage<F, HS>(t0, src0, ld0, valid, false);
-    mm_fa_stage<F, HS>(t1, src1, ld1, valid, false);
+// The tile pipeline of the three kernels. The streamed tiles (K and V, or Q and dO) alternate
+// between two buffers: while the warps compute on one, the next tile's copies are in flight into
+// the other. Each step stages the next tile (if any) and then calls this: the group of copies
+// staged before it — the current tile's — has landed, and after the barrier every thread sees it.
+// The block's own rows (Q, or K and V) go first, through the second buffer, as A registers.
+__device__ __forceinline__ void mm_fa_landed_but_the_next(void) {
+    mm_cp_async_commit();
+    mm_cp_async_wait<1>();
     __syncthreads();
-    for (int s = 0; s < HS / 16; s++) {
-        mm_mma_load_a(a0[s], t0, HS + FA_PAD, r0, 16 * s, lane);
-        mm_mma_load_a(a1[s], t1, HS + FA_PAD, r0, 16 * s, lane);
-    }
 }
 
-// acc[j] (16 rows x 8 columns, j = 0 .. N/8-1) += A (16 x HS, registers) times the rows
-// n0 .. n0+N-1 of a tile stored [n][k] (row stride ld).
-template <int F, int HS, int N>
-__device__ __forceinline__ void mm_fa_rows_times(float acc[][4], const uint32_t a[][4], const uint16_t *tile, int ld,
+// This warp's 16 rows (r0 ..) of a staged tile as the A registers of the HS / 16 k-steps.
+template <int HS>
+__device__ __forceinline__ void mm_fa_as_a(uint32_t a[][4], const uint16_t *tile, int r0, int lane) {
+    for (int s = 0; s < HS / 16; s++) mm_mma_ldsm_a(a[s], tile, HS + FA_PAD, r0, 16 * s, lane);
+}
+
+// acc[j] (16 rows x 8 columns, j = 0 .. 7) += A (16 x HS, registers) times the transposed rows of
+// a 64 x HS tile (tile[n][k], row stride HS + pad): Q K^T, dO V^T and their transposes.
+template <int F, int HS>
+__device__ __forceinline__ void mm_fa_rows_times(float acc[][4], const uint32_t a[][4], const uint16_t *tile,
                                                  int lane) {
-    for (int j = 0; j < N / 8; j++)
+    for (int j = 0; j < FA_TILE / 8; j += 2)
         for (int s = 0; s < HS / 16; s++) {
-            uint32_t b[2];
-            mm_mma_load_b(b, tile, ld, 8 * j, 16 * s, lane);
+            uint32_t b[4];  // n-tiles j and j + 1
+            mm_mma_ldsm_b2(b, tile, HS + FA_PAD, 8 * j, 16 * s, lane);
             mm_mma<F>(acc[j], a[s], b);
+            mm_mma<F>(acc[j + 1], a[s], b + 2);
         }
 }
 
-// acc[jd] (16 x HS) += P (16 x 64, the accumulators p) times a tile stored [d][key] (row stride 64 + pad).
+// acc[jd] (16 x HS) += P (16 x 64, the accumulators p) times a 64 x HS tile (tile[key][d], row
+// stride HS + pad): P V, dS K, P^T dO, dS^T Q.
 template <int F, int HS>
-__device__ __forceinline__ void mm_fa_acc_times(float acc[][4], const float p[][4], const uint16_t *tile_t, int lane) {
+__device__ __forceinline__ void mm_fa_acc_times(float acc[][4], const float p[][4], const uint16_t *tile, int lane) {
     for (int s = 0; s < FA_TILE / 16; s++) {
         uint32_t a[4];
         mm_mma_a_from_acc<F>(a, p, s);
-        for (int jd = 0; jd < HS / 8; jd++) {
-            uint32_t b[2];
-            mm_mma_load_b(b, tile_t, FA_TILE + FA_PAD, 8 * jd, 16 * s, lane);
+        for (int jd = 0; jd < HS / 8; jd += 2) {
+            uint32_t b[4];  // d-tiles jd and jd + 1
+            mm_mma_ldsm_b2_kn(b, tile, HS + FA_PAD, 16 * s, 8 * jd, lane);
             mm_mma<F>(acc[jd], a, b);
+            mm_mma<F>(acc[jd + 1], a, b + 2);
         }
     }
 }
@@ -195,31 +208,35 @@ template <int F, int HS, typename T>
 __global__ void __launch_bounds__(FA_THREADS)
     mm_fa_forward_kernel(T *out, float *state, const T *q, int ldq, const T *k, const T *v, int ldkv, int B,
                          int Tq, int Tk, int H, int KV, float scale) {
-    __shared__ __align__(16) uint16_t qs[FA_TILE * (HS + FA_PAD)];
-    __shared__ __align__(16) uint16_t ks[FA_TILE * (HS + FA_PAD)];
-    __shared__ __align__(16) uint16_t vt[HS * (FA_TILE + FA_PAD)];
+    __shared__ __align__(16) uint16_t ks[2][FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(16) uint16_t vs[2][FA_TILE * (HS + FA_PAD)];
     const int bh = blockIdx.y, b = bh / H, h = bh % H, g = h / (H / KV), q0 = blockIdx.x * FA_TILE;
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS;
-    mm_fa_stage<F, HS>(qs, q + ((size_t)b * Tq + q0) * ldq + h * HS, ldq, mm_fa_min(FA_TILE, Tq - q0), false);
-    __syncthreads();
+    auto stage_kv = [&](int buf, int k0) {  // key tile k0 into buffer buf
+        const size_t row0 = ((size_t)b * Tk + k0) * ldkv + g * HS;
+        mm_fa_stage<F, HS>(ks[buf], k + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0));
+        mm_fa_stage<F, HS>(vs[buf], v + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0));
+    };
+    mm_fa_stage<F, HS>(ks[1], q + ((size_t)b * Tq + q0) * ldq + h * HS, ldq, mm_fa_min(FA_TILE, Tq - q0));
+    mm_cp_async_commit();
+    stage_kv(0, 0);
+    mm_fa_landed_but_the_next();
     uint32_t qa[HS / 16][4];  // Q rows r0 .. r0+15 as A
-    for (int s = 0; s < HS / 16; s++) mm_mma_load_a(qa[s], qs, HS + FA_PAD, r0, 16 * s, lane);
+    mm_fa_as_a<HS>(qa, ks[1], r0, lane);
     int lim[2];  // rows past Tq (the last tile's padding) compute as the last row; never stored
     for (int r = 0; r < 2; r++) lim[r] = Tk - Tq + mm_fa_min(q0 + r0 + (lane >> 2) + 8 * r, Tq - 1);
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, o[HS / 8][4] = {};
     const int last = Tk - Tq + mm_fa_min(q0 + FA_TILE - 1, Tq - 1);  // the tile's last visible key
-    for (int k0 = 0; k0 <= last; k0 += FA_TILE) {
-        __syncthreads();  // the previous tile's K, V are consumed
-        const size_t row0 = ((size_t)b * Tk + k0) * ldkv + g * HS;
-        mm_fa_stage<F, HS>(ks, k + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0), false);
-        mm_fa_stage<F, HS>(vt, v + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0), true);
-        __syncthreads();
+    for (int k0 = 0, buf = 0; k0 <= last; k0 += FA_TILE, buf ^= 1) {
+        __syncthreads();  // the other buffer is consumed (Q's registers, the previous tile)
+        if (k0 + FA_TILE <= last) stage_kv(buf ^ 1, k0 + FA_TILE);
+        mm_fa_landed_but_the_next();
         float s[FA_TILE / 8][4] = {}, alpha[2];
-        mm_fa_rows_times<F, HS, FA_TILE>(s, qa, ks, HS + FA_PAD, lane);  // Q K^T
+        mm_fa_rows_times<F, HS>(s, qa, ks[buf], lane);  // Q K^T
         mm_fa_softmax_tile(s, k0, lim, scale, m, l, alpha, lane);
         for (int jd = 0; jd < HS / 8; jd++)
             for (int i = 0; i < 4; i++) o[jd][i] *= alpha[i >> 1];
-        mm_fa_acc_times<F, HS>(o, s, vt, lane);  // O += P V
+        mm_fa_acc_times<F, HS>(o, s, vs[buf], lane);  // O += P V
     }
     float *lse = state, *ocopy = state + (size_t)B * H * Tq;
     for (int r = 0; r < 2; r++) l[r] = mm_fa_quad_sum(l[r]);
@@ -256,16 +273,23 @@ template <int F, int HS, typename T>
 __global__ void __launch_bounds__(FA_THREADS)
     mm_fa_dq_kernel(T *dq, const float *lse, const float *D, const T *dout, const T *q, int ldq, const T *k,
                     const T *v, int ldkv, int B, int Tq, int Tk, int H, int KV, float scale) {
-    __shared__ __align__(16) uint16_t qs[FA_TILE * (HS + FA_PAD)];
-    __shared__ __align__(16) uint16_t dos[FA_TILE * (HS + FA_PAD)];
-    __shared__ __align__(16) uint16_t ks[FA_TILE * (HS + FA_PAD)];
-    __shared__ __align__(16) uint16_t kt[HS * (FA_TILE + FA_PAD)];
-    __shared__ __align__(16) uint16_t vs[FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(16) uint16_t ks[2][FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(16) uint16_t vs[2][FA_TILE * (HS + FA_PAD)];
     const int bh = blockIdx.y, b = bh / H, h = bh % H, g = h / (H / KV), q0 = blockIdx.x * FA_TILE;
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS, nq = mm_fa_min(FA_TILE, Tq - q0);
+    auto stage_kv = [&](int buf, int k0) {  // key tile k0 into buffer buf
+        const size_t row0 = ((size_t)b * Tk + k0) * ldkv + g * HS;
+        mm_fa_stage<F, HS>(ks[buf], k + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0));
+        mm_fa_stage<F, HS>(vs[buf], v + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0));
+    };
+    mm_fa_stage<F, HS>(ks[1], q + ((size_t)b * Tq + q0) * ldq + h * HS, ldq, nq);
+    mm_fa_stage<F, HS>(vs[1], dout + ((size_t)b * Tq + q0) * C + h * HS, C, nq);
+    mm_cp_async_commit();
+    stage_kv(0, 0);
+    mm_fa_landed_but_the_next();
     uint32_t qa[HS / 16][4], da[HS / 16][4];  // Q and dO rows r0 .. r0+15 as A
-    mm_fa_two_tiles_as_a<F, HS>(qa, da, qs, dos, q + ((size_t)b * Tq + q0) * ldq + h * HS, ldq,
-                                dout + ((size_t)b * Tq + q0) * C + h * HS, C, nq, r0, lane);
+    mm_fa_as_a<HS>(qa, ks[1], r0, lane);
+    mm_fa_as_a<HS>(da, vs[1], r0, lane);
     int lim[2];
     float lrow[2], drow[2];
     for (int r = 0; r < 2; r++) {
@@ -276,24 +300,20 @@ __global__ void __launch_bounds__(FA_THREADS)
     }
     float acc[HS / 8][4] = {};
     const int last = Tk - Tq + mm_fa_min(q0 + FA_TILE - 1, Tq - 1);
-    for (int k0 = 0; k0 <= last; k0 += FA_TILE) {
-        __syncthreads();
-        const size_t row0 = ((size_t)b * Tk + k0) * ldkv + g * HS;
-        const int nk = mm_fa_min(FA_TILE, Tk - k0);
-        mm_fa_stage<F, HS>(ks, k + row0, ldkv, nk, false);
-        mm_fa_stage<F, HS>(kt, k + row0, ldkv, nk, true);
-        mm_fa_stage<F, HS>(vs, v + row0, ldkv, nk, false);
-        __syncthreads();
+    for (int k0 = 0, buf = 0; k0 <= last; k0 += FA_TILE, buf ^= 1) {
+        __syncthreads();  // the other buffer is consumed (Q's and dO's registers, the previous tile)
+        if (k0 + FA_TILE <= last) stage_kv(buf ^ 1, k0 + FA_TILE);
+        mm_fa_landed_but_the_next();
         float s[FA_TILE / 8][4] = {}, dp[FA_TILE / 8][4] = {};
-        mm_fa_rows_times<F, HS, FA_TILE>(s, qa, ks, HS + FA_PAD, lane);   // Q K^T
-        mm_fa_rows_times<F, HS, FA_TILE>(dp, da, vs, HS + FA_PAD, lane);  // dO V^T
+        mm_fa_rows_times<F, HS>(s, qa, ks[buf], lane);   // Q K^T
+        mm_fa_rows_times<F, HS>(dp, da, vs[buf], lane);  // dO V^T
         for (int j = 0; j < FA_TILE / 8; j++)
             for (int i = 0; i < 4; i++) {
                 const int r = i >> 1, key = k0 + 8 * j + mm_mma_c_col(lane, i);
                 const float p = key <= lim[r] ? expf(s[j][i] * scale - lrow[r]) : 0.0f;
                 s[j][i] = mm_att_dscore(p, dp[j][i], drow[r], scale);  // dS
             }
-        mm_fa_acc_times<F, HS>(acc, s, kt, lane);  // dQ += dS K
+        mm_fa_acc_times<F, HS>(acc, s, ks[buf], lane);  // dQ += dS K
     }
     for (int jd = 0; jd < HS / 8; jd++)
         for (int i = 0; i < 4; i++) {
@@ -310,49 +330,51 @@ __global__ void __launch_bounds__(FA_THREADS)
     mm_fa_dkv_kernel(DT *dk, DT *dv, mm_att_operand o, int ldo, const float *lse, const float *D,
                      const T *dout, const T *q, int ldq, const T *k, const T *v, int ldkv, int B, int Tq,
                      int Tk, int H, int KV, float scale) {
-    __shared__ __align__(16) uint16_t qs[FA_TILE * (HS + FA_PAD)];
-    __shared__ __align__(16) uint16_t qt[HS * (FA_TILE + FA_PAD)];
-    __shared__ __align__(16) uint16_t dos[FA_TILE * (HS + FA_PAD)];
-    __shared__ __align__(16) uint16_t dot[HS * (FA_TILE + FA_PAD)];
-    __shared__ float lse_s[FA_TILE];
-    __shared__ float d_s[FA_TILE];
+    __shared__ __align__(16) uint16_t qs[2][FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(16) uint16_t dos[2][FA_TILE * (HS + FA_PAD)];
+    __shared__ float lse_s[2][FA_TILE];
+    __shared__ float d_s[2][FA_TILE];
     const int bh = blockIdx.y, b = bh / H, h = bh % H, g = h / (H / KV), k0 = blockIdx.x * FA_TILE;
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS;
-    // this block's K and V rows as A (staged through the Q and dO tiles, reused below)
+    auto stage_qdo = [&](int buf, int i0) {  // query tile i0 (Q, dO, lse, D) into buffer buf
+        const int nq = mm_fa_min(FA_TILE, Tq - i0);
+        mm_fa_stage<F, HS>(qs[buf], q + ((size_t)b * Tq + i0) * ldq + h * HS, ldq, nq);
+        mm_fa_stage<F, HS>(dos[buf], dout + ((size_t)b * Tq + i0) * C + h * HS, C, nq);
+        for (int t = threadIdx.x; t < FA_TILE; t += FA_THREADS) {
+            lse_s[buf][t] = t < nq ? lse[(size_t)bh * Tq + i0 + t] : 0.0f;
+            d_s[buf][t] = t < nq ? D[(size_t)bh * Tq + i0 + t] : 0.0f;
+        }
+    };
+    // this block's K and V rows as A, staged through the second buffer
     const size_t row0 = ((size_t)b * Tk + k0) * ldkv + g * HS;
+    mm_fa_stage<F, HS>(qs[1], k + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0));
+    mm_fa_stage<F, HS>(dos[1], v + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0));
+    mm_cp_async_commit();
+    const int first = k0 - (Tk - Tq) > 0 ? (k0 - (Tk - Tq)) / FA_TILE * FA_TILE : 0;  // first query tile seeing k0
+    stage_qdo(0, first);
+    mm_fa_landed_but_the_next();
     uint32_t ka[HS / 16][4], va[HS / 16][4];
-    mm_fa_two_tiles_as_a<F, HS>(ka, va, qs, dos, k + row0, ldkv, v + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0), r0,
-                                lane);
+    mm_fa_as_a<HS>(ka, qs[1], r0, lane);
+    mm_fa_as_a<HS>(va, dos[1], r0, lane);
     int key[2];
     for (int r = 0; r < 2; r++) key[r] = k0 + r0 + (lane >> 2) + 8 * r;
     float dka[HS / 8][4] = {}, dva[HS / 8][4] = {};
-    const int first = k0 - (Tk - Tq) > 0 ? (k0 - (Tk - Tq)) / FA_TILE * FA_TILE : 0;  // first query tile seeing k0
-    for (int i0 = first; i0 < Tq; i0 += FA_TILE) {
-        __syncthreads();
-        const int nq = mm_fa_min(FA_TILE, Tq - i0);
-        const T *qrow = q + ((size_t)b * Tq + i0) * ldq + h * HS;
-        const T *dorow = dout + ((size_t)b * Tq + i0) * C + h * HS;
-        mm_fa_stage<F, HS>(qs, qrow, ldq, nq, false);
-        mm_fa_stage<F, HS>(qt, qrow, ldq, nq, true);
-        mm_fa_stage<F, HS>(dos, dorow, C, nq, false);
-        mm_fa_stage<F, HS>(dot, dorow, C, nq, true);
-        for (int t = threadIdx.x; t < FA_TILE; t += FA_THREADS) {
-            lse_s[t] = t < nq ? lse[(size_t)bh * Tq + i0 + t] : 0.0f;
-            d_s[t] = t < nq ? D[(size_t)bh * Tq + i0 + t] : 0.0f;
-        }
-        __syncthreads();
+    for (int i0 = first, buf = 0; i0 < Tq; i0 += FA_TILE, buf ^= 1) {
+        __syncthreads();  // the other buffer is consumed (K's and V's registers, the previous tile)
+        if (i0 + FA_TILE < Tq) stage_qdo(buf ^ 1, i0 + FA_TILE);
+        mm_fa_landed_but_the_next();
         float p[FA_TILE / 8][4] = {}, ds[FA_TILE / 8][4] = {};
-        mm_fa_rows_times<F, HS, FA_TILE>(p, ka, qs, HS + FA_PAD, lane);    // S^T = K Q^T
-        mm_fa_rows_times<F, HS, FA_TILE>(ds, va, dos, HS + FA_PAD, lane);  // dP^T = V dO^T
+        mm_fa_rows_times<F, HS>(p, ka, qs[buf], lane);    // S^T = K Q^T
+        mm_fa_rows_times<F, HS>(ds, va, dos[buf], lane);  // dP^T = V dO^T
         for (int j = 0; j < FA_TILE / 8; j++)
             for (int i = 0; i < 4; i++) {
                 const int t = 8 * j + mm_mma_c_col(lane, i), query = i0 + t;
                 const bool seen = query < Tq && key[i >> 1] <= Tk - Tq + query;
-                p[j][i] = seen ? expf(p[j][i] * scale - lse_s[t]) : 0.0f;
-                ds[j][i] = mm_att_dscore(p[j][i], ds[j][i], d_s[t], scale);
+                p[j][i] = seen ? expf(p[j][i] * scale - lse_s[buf][t]) : 0.0f;
+                ds[j][i] = mm_att_dscore(p[j][i], ds[j][i], d_s[buf][t], scale);
             }
-        mm_fa_acc_times<F, HS>(dva, p, dot, lane);  // dV += P^T dO
-        mm_fa_acc_times<F, HS>(dka, ds, qt, lane);  // dK += dS^T Q
+        mm_fa_acc_times<F, HS>(dva, p, dos[buf], lane);  // dV += P^T dO
+        mm_fa_acc_times<F, HS>(dka, ds, qs[buf], lane);  // dK += dS^T Q
     }
     const size_t base = (size_t)b * o.batch_stride + (size_t)(o.per_kv ? g : h) * o.head_stride;
     for (int jd = 0; jd < HS / 8; jd++)

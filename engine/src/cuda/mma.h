@@ -9,9 +9,11 @@
 //   A (row major)  a[0] (g, 2t..2t+1)   a[1] (g+8, 2t..2t+1)   a[2] (g, 2t+8..2t+9)   a[3] (g+8, 2t+8..2t+9)
 //   B (k x n)      b[0] (k 2t..2t+1, n g)                      b[1] (k 2t+8..2t+9, n g)
 //   C, D (fp32)    c[0], c[1] (g, 2t / 2t+1)                   c[2], c[3] (g+8, 2t / 2t+1)
-// So a row-major 16 x 16 tile in shared memory with the k pairs adjacent gives A and B registers
-// as single 32-bit loads, and an accumulator pair (c[0..1] of n-tile 2s, 2s+1, ...) repacks into
-// the A registers of the next product (mm_mma_a_from_acc): the FlashAttention register reuse.
+// ldmatrix (mm_ldsm_x4) loads four such registers per lane in one instruction from a 16-bit tile
+// in shared memory: A and B from tiles with the k index contiguous, B also from a tile with the n
+// index contiguous (.trans: no transposed copy of V, K, Q or dO is staged). An accumulator pair
+// (c[0..1] of n-tile 2s, 2s+1, ...) repacks into the A registers of the next product
+// (mm_mma_a_from_acc): the FlashAttention register reuse.
 #ifndef MM_CUDA_MMA_H
 #define MM_CUDA_MMA_H
 
@@ -81,40 +83,57 @@ template <int F> __device__ __forceinline__ void mm_mma(float d[4], const uint32
 }
 #endif
 
-// The 32-bit register of the pair p[0], p[1] (p 4-byte aligned: a GPU faults otherwise, the
-// simulator too).
-MM_HD uint32_t mm_load_pair(const uint16_t *p) {
-#if defined(__CUDA_ARCH__)
-    return *(const uint32_t *)p;
-#else
+#if defined(__CUDACC__) || defined(CUSIM_SIMULATED)
+// ldmatrix.sync.aligned.m8n8.x4{.trans}.shared.b16: four 8 x 8 matrices of 16-bit values from
+// shared memory, one register each per lane. Lane 8i + j gives the address of row j of matrix i
+// (8 values, 16-byte aligned); lane l receives row l / 4, columns 2 (l % 4) + {0, 1} of each matrix
+// — or, TRANS, column l / 4 of rows 2 (l % 4) + {0, 1}: a fragment register either way. All 32
+// lanes must call it together.
+template <bool TRANS> __device__ __forceinline__ void mm_ldsm_x4(uint32_t r[4], const uint16_t *row) {
 #if defined(CUSIM_SIMULATED)
-    cusim_check_aligned(p, 4, "a 32-bit fragment load");
-#endif
-    uint32_t r;
-    memcpy(&r, p, 4);
-    return r;
+    cusim_ldmatrix(4, TRANS, r, row);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const unsigned at = (unsigned)__cvta_generic_to_shared(row);
+    if (TRANS)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(at)
+                     : "memory");
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(at)
+                     : "memory");
 #endif
 }
 
-// A registers of rows r0 + {g, g+8}, columns k0 + {2t, 2t+8} (+1) of a row-major 16-bit tile
-// (4-byte aligned, row stride ld elements, even).
-MM_HD void mm_mma_load_a(uint32_t a[4], const uint16_t *tile, int ld, int r0, int k0, int lane) {
-    const int g = lane >> 2, t = lane & 3;
-    const uint16_t *p = tile + (size_t)(r0 + g) * ld + k0 + 2 * t;
-    a[0] = mm_load_pair(p);
-    a[1] = mm_load_pair(p + 8 * ld);
-    a[2] = mm_load_pair(p + 8);
-    a[3] = mm_load_pair(p + 8 * ld + 8);
+// The tiles below are row-major 16-bit tiles in shared memory with rows 16-byte aligned (row
+// stride ld elements, a multiple of 8). Lane l addresses row l % 8 of matrix m = l / 8.
+
+// A registers of rows r0 .. r0+15, columns k0 .. k0+15: matrix m is rows r0 + 8 (m % 2),
+// columns k0 + 8 (m / 2) — a[m].
+__device__ __forceinline__ void mm_mma_ldsm_a(uint32_t a[4], const uint16_t *tile, int ld, int r0, int k0, int lane) {
+    const int m = lane >> 3;
+    mm_ldsm_x4<false>(a, tile + (size_t)(r0 + (lane & 7) + 8 * (m & 1)) * ld + k0 + 8 * (m >> 1));
 }
 
-// B registers of column n0 + g, rows k0 + {2t, 2t+8} (+1), from a tile stored with one row per
-// n (row stride ld elements) and the k index contiguous: tile[n][k].
-MM_HD void mm_mma_load_b(uint32_t b[2], const uint16_t *tile, int ld, int n0, int k0, int lane) {
-    const int g = lane >> 2, t = lane & 3;
-    const uint16_t *p = tile + (size_t)(n0 + g) * ld + k0 + 2 * t;
-    b[0] = mm_load_pair(p);
-    b[1] = mm_load_pair(p + 8);
+// B registers of two n-tiles, columns n0 .. n0+7 (b[0..1]) and n0+8 .. n0+15 (b[2..3]), rows
+// k0 .. k0+15, from a tile stored with one row per n and the k index contiguous: tile[n][k].
+// Matrix m is rows (n) n0 + 8 (m / 2), columns (k) k0 + 8 (m % 2).
+__device__ __forceinline__ void mm_mma_ldsm_b2(uint32_t b[4], const uint16_t *tile, int ld, int n0, int k0,
+                                               int lane) {
+    const int m = lane >> 3;
+    mm_ldsm_x4<false>(b, tile + (size_t)(n0 + (lane & 7) + 8 * (m >> 1)) * ld + k0 + 8 * (m & 1));
 }
+
+// The same registers from a tile stored with one row per k: tile[k][n], transposed as it loads.
+// Matrix m is rows (k) k0 + 8 (m % 2), columns (n) n0 + 8 (m / 2).
+__device__ __forceinline__ void mm_mma_ldsm_b2_kn(uint32_t b[4], const uint16_t *tile, int ld, int k0, int n0,
+                                                  int lane) {
+    const int m = lane >> 3;
+    mm_ldsm_x4<true>(b, tile + (size_t)(k0 + (lane & 7) + 8 * (m & 1)) * ld + n0 + 8 * (m >> 1));
+}
+#endif
 
 // The A registers of k-step s (columns 16s .. 16s+15) from accumulators acc[n-tile][4] whose
 // columns are the k index: n-tiles 2s and 2s+1.
