@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=build-gpubin
-TARGETS=(minimind cuda_gemm_modes engine_test_cuda engine_test_cuda_host engine_test_train)
+TARGETS=(minimind cuda_gemm_modes engine_test_cuda_fragments engine_test_cuda engine_test_cuda_host engine_test_train)
 [ -x build/engine/minimind ] || scripts/setup.sh build  # installs the build dependencies if missing
 cmake -S . -B "$BUILD" -DMM_CUDA=ON -DMM_NATIVE=OFF -DMM_WERROR=ON -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
@@ -21,8 +21,8 @@ cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]}"
 
 rm -rf .gpubin
 mkdir -p .gpubin/lib
-cp "$BUILD/engine/minimind" "$BUILD/engine/cuda_gemm_modes" "$BUILD/tests/engine_test_cuda" "$BUILD/tests/engine_test_cuda_host" \
-    "$BUILD/tests/engine_test_train" .gpubin/
+cp "$BUILD/engine/minimind" "$BUILD/engine/cuda_gemm_modes" "$BUILD/tests/engine_test_cuda_fragments" \
+    "$BUILD/tests/engine_test_cuda" "$BUILD/tests/engine_test_cuda_host" "$BUILD/tests/engine_test_train" .gpubin/
 # The binaries name their source and build directories (test fixtures, the minimind they run).
 echo "$PWD" >.gpubin/SOURCE_DIR
 echo "$BUILD" >.gpubin/BUILD_DIR

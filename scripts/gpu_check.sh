@@ -37,7 +37,8 @@ if [ -x .gpubin/minimind ]; then
     mkdir -p "$BUILD/engine" "$BUILD/tests"
     cp .gpubin/minimind "$BUILD/engine/"
     cp .gpubin/cuda_gemm_modes "$BUILD/engine/"
-    cp .gpubin/engine_test_cuda .gpubin/engine_test_cuda_host .gpubin/engine_test_train "$BUILD/tests/"
+    cp .gpubin/engine_test_cuda_fragments .gpubin/engine_test_cuda .gpubin/engine_test_cuda_host \
+        .gpubin/engine_test_train "$BUILD/tests/"
     # cuBLAS 13 from the device machine: the CUDA toolkit or the pip wheels PyTorch uses
     CUBLAS=$(find -H /usr/local/cuda*/lib64 /usr/local/cuda*/targets /usr/lib/x86_64-linux-gnu /opt /usr/local/lib \
         -name 'libcublas.so.13*' 2>/dev/null | head -n1 || true)
@@ -51,7 +52,8 @@ else
     ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d ' .')
     cmake -S . -B "$BUILD" -DMM_CUDA=ON -DMM_WERROR=ON -DMM_NATIVE=OFF -DCMAKE_BUILD_TYPE=Release \
         ${ARCH:+-DCMAKE_CUDA_ARCHITECTURES=$ARCH} >"$LOGS/configure.log" 2>&1 || { tail -30 "$LOGS/configure.log"; exit 1; }
-    cmake --build "$BUILD" -j"$JOBS" --target minimind cuda_gemm_modes engine_test_cuda engine_test_cuda_host engine_test_train \
+    cmake --build "$BUILD" -j"$JOBS" --target minimind cuda_gemm_modes engine_test_cuda_fragments engine_test_cuda engine_test_cuda_host \
+        engine_test_train \
         >"$LOGS/build.log" 2>&1 ||
         { tail -50 "$LOGS/build.log"; exit 1; }
 fi
@@ -59,6 +61,11 @@ fi
 
 status=0
 TESTTMP=$(mkdir -p "$BUILD/tmp" && cd "$BUILD/tmp" && pwd)
+# The flash kernels' device primitives first (ldmatrix's layout, the fragment helpers through
+# tensor-core products, the 16-bit packing's rounding against the host's, cp.async groups): where
+# the simulator's model of them and this GPU disagree, it says which, by name.
+MM_REQUIRE_GPU=1 timeout 60 "$BUILD/tests/engine_test_cuda_fragments" --jobs 1 --verbose=1 2>&1 |
+    tee "$LOGS/test_cuda_fragments.log" || status=1
 # CUDA parity tests (every kernel vs CPU, whole model, 20 steps, resume exactness; bf16/fp16).
 MM_REQUIRE_GPU=1 MM_QUIET=1 TMPDIR="$TESTTMP" timeout 300 "$BUILD/tests/engine_test_cuda" --jobs 1 --verbose=1 \
     2>&1 | tee "$LOGS/test_cuda.log" || status=1

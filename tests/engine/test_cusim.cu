@@ -369,75 +369,32 @@ Test(cusim, mma_m16n8k16_in_the_ptx_fragment_layout) {
     cudaFree(a), cudaFree(b), cudaFree(c), cudaFree(d);
 }
 
-// ldmatrix (cuda/mma.h mm_ldsm_x4) from a 16 x 16 tile of 16-bit values (value r * 16 + c + 1 at
-// row r, column c; rows of 24 values, 48 bytes) against the PTX ISA's table, written here: lane l
-// addresses row l % 8 of matrix l / 8 (rows 8 (m % 2), columns 8 (m / 2)); register m of lane l
-// holds row l / 4, columns 2 (l % 4) + {0, 1} of matrix m — with .trans, column l / 4 of rows
-// 2 (l % 4) + {0, 1}. Then the three fragment helpers built on it, against the mma layout of
-// mma_kernel above; a row address off 16 bytes or in global memory fails the launch.
-enum { LDSM_LD = 24 };
-__global__ void ldmatrix_kernel(unsigned *out, const uint16_t *global, int trans, int offset) {
-    __shared__ __align__(16) uint16_t tile[16 * LDSM_LD + 8];
-    for (int e = threadIdx.x; e < 16 * LDSM_LD + 8; e += 32) tile[e] = (uint16_t)((e / LDSM_LD) * 16 + e % LDSM_LD + 1);
+// ldmatrix (cuda/mma.h mm_ldsm_x4; its layout: test_cuda_fragments.cu, which runs on a GPU too):
+// a row address off 16 bytes, or one in global memory, fails the launch.
+__global__ void ldmatrix_kernel(unsigned *out, const uint16_t *global, int offset) {
+    __shared__ __align__(16) uint16_t tile[16 * 24 + 8];
+    for (int e = threadIdx.x; e < 16 * 24 + 8; e += 32) tile[e] = (uint16_t)e;
     __syncthreads();
-    const int l = threadIdx.x, m = l / 8;
-    const uint16_t *row = tile + (l % 8 + 8 * (m % 2)) * LDSM_LD + 8 * (m / 2) + offset;
+    const int l = threadIdx.x;
     uint32_t r[4];
-    if (global) row = global;
-    if (trans) mm_ldsm_x4<true>(r, row);
-    else mm_ldsm_x4<false>(r, row);
+    mm_ldsm_x4<false>(r, global ? global : tile + (l % 8 + 8 * (l / 8 % 2)) * 24 + 8 * (l / 16) + offset);
     for (int i = 0; i < 4; i++) out[4 * l + i] = r[i];
-    // the fragment helpers: A of the whole tile; B of n-tiles 0 and 1 stored [n][k] and [k][n]
-    mm_mma_ldsm_a(r, tile, LDSM_LD, 0, 0, l);
-    for (int i = 0; i < 4; i++) out[128 + 4 * l + i] = r[i];
-    mm_mma_ldsm_b2(r, tile, LDSM_LD, 0, 0, l);
-    for (int i = 0; i < 4; i++) out[256 + 4 * l + i] = r[i];
-    mm_mma_ldsm_b2_kn(r, tile, LDSM_LD, 0, 0, l);
-    for (int i = 0; i < 4; i++) out[384 + 4 * l + i] = r[i];
 }
 
-static unsigned tile_value(int r, int c) { return (unsigned)(r * 16 + c + 1); }
-static unsigned tile_pair(int r0, int c0, int r1, int c1) { return tile_value(r0, c0) | tile_value(r1, c1) << 16; }
-
-Test(cusim, ldmatrix_in_the_ptx_layout) {
-    unsigned *d = nullptr, h[512];
-    cr_assert_eq(cudaMalloc(&d, sizeof h), cudaSuccess);
-    for (int trans = 0; trans < 2; trans++) {
-        ldmatrix_kernel<<<1, 32>>>(d, nullptr, trans, 0);
-        cr_assert_eq(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost), cudaSuccess);
-        int wrong = 0;
-        for (int l = 0; l < 32; l++)
-            for (int m = 0; m < 4; m++) {
-                const int R = 8 * (m % 2), C = 8 * (m / 2), a = l / 4, b = 2 * (l % 4);
-                const unsigned want = trans ? tile_pair(R + b, C + a, R + b + 1, C + a) : tile_pair(R + a, C + b, R + a, C + b + 1);
-                wrong += h[4 * l + m] != want;
-            }
-        cr_expect_eq(wrong, 0, "%s: %d of 128 registers differ from the PTX layout", trans ? "trans" : "plain", wrong);
-    }
-    int wrong = 0;
-    for (int l = 0; l < 32; l++) {
-        const int g = l / 4, t = l % 4;
-        for (int r = 0; r < 4; r++) {  // A a[r]: row g + 8 (r % 2), columns 2t + 8 (r / 2) + {0, 1}
-            const int row = g + 8 * (r % 2), col = 2 * t + 8 * (r / 2);
-            wrong += h[128 + 4 * l + r] != tile_pair(row, col, row, col + 1);
-        }
-        for (int j = 0; j < 2; j++)  // n-tile j, B b[r]: rows (k) 2t + 8 r + {0, 1}, column (n) g
-            for (int r = 0; r < 2; r++) {
-                const int k = 2 * t + 8 * r, n = 8 * j + g;
-                wrong += h[256 + 4 * l + 2 * j + r] != tile_pair(n, k, n, k + 1);  // tile[n][k]
-                wrong += h[384 + 4 * l + 2 * j + r] != tile_pair(k, n, k + 1, n);  // tile[k][n]
-            }
-    }
-    cr_expect_eq(wrong, 0, "%d fragment registers differ from the mma layout", wrong);
-    ldmatrix_kernel<<<1, 32>>>(d, nullptr, 0, 4);  // rows 8 bytes off: 8-byte aligned, not 16
+Test(cusim, ldmatrix_rows_need_16_byte_alignment) {
+    unsigned *d = nullptr;
+    cr_assert_eq(cudaMalloc(&d, 128 * sizeof(unsigned)), cudaSuccess);
+    ldmatrix_kernel<<<1, 32>>>(d, nullptr, 0);
+    cr_expect_eq(cudaDeviceSynchronize(), cudaSuccess, "aligned rows load");
+    ldmatrix_kernel<<<1, 32>>>(d, nullptr, 4);  // rows 8 bytes off: 8-byte aligned, not 16
     cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure, "a row address off 16 bytes must fault");
     cudaFree(d);
 }
 
 Test(cusim, ldmatrix_reads_shared_memory_only) {
     unsigned *d = nullptr;
-    cr_assert_eq(cudaMalloc(&d, 512 * sizeof(unsigned)), cudaSuccess);
-    ldmatrix_kernel<<<1, 32>>>(d, (const uint16_t *)d, 0, 0);
+    cr_assert_eq(cudaMalloc(&d, 128 * sizeof(unsigned)), cudaSuccess);
+    ldmatrix_kernel<<<1, 32>>>(d, (const uint16_t *)d, 0);
     cr_expect_eq(cudaDeviceSynchronize(), cudaErrorLaunchFailure, "ldmatrix from global memory must fail");
     cudaFree(d);
 }

@@ -38,6 +38,13 @@ enum { FA_TILE = 64, FA_THREADS = 128, FA_PAD = 8 };
 
 __device__ __forceinline__ int mm_fa_min(int a, int b) { return a < b ? a : b; }
 
+// The grids are (B*H, tiles): a GPU starts blocks in index order, x fastest, so tile index y of
+// every head starts before index y + 1 of any, and the heaviest tiles come first (longest
+// processing time first: the light ones fill the last wave). The forward's and dQ's query tile q0
+// sees q0 / 64 + 1 key tiles: blockIdx.y counts from the last query tile down. dK/dV's key tile k0
+// is seen by the query tiles from k0 on: blockIdx.y counts from the first key tile up.
+__device__ __forceinline__ int mm_fa_query_tile(void) { return (int)(gridDim.y - 1 - blockIdx.y) * FA_TILE; }
+
 // Where the state's copy of O starts (floats), after lse (fp32 storage only).
 static size_t mm_fa_o_offset(int B, int Tq, int H) { return (size_t)B * H * Tq; }
 
@@ -79,8 +86,8 @@ __device__ __forceinline__ uint2 mm_fa_16x4(const mm_bf16 *p, bool in) {
 
 int mm_cuda_flash_ok(int B, int Tq, int Tk, int H, int hs, mm_precision p) {
     const int hs_ok = hs == 16 || hs == 32 || hs == 64;
-    return (p == MM_PRECISION_BF16 || p == MM_PRECISION_FP16) && hs_ok && Tq >= 1 && Tq <= Tk && Tk >= hs + 1 &&
-           (long)B * H <= 65535;
+    return (p == MM_PRECISION_BF16 || p == MM_PRECISION_FP16) && hs_ok && Tq >= 1 && Tq <= Tk &&
+           Tk >= hs + 1 && mm_cdiv(Tk, FA_TILE) <= 65535;
 }
 
 // 64 rows of HS values of type T (row r at src + r*ld; zeros for r >= valid) into a 16-bit tile
@@ -210,7 +217,7 @@ __global__ void __launch_bounds__(FA_THREADS)
                          int Tq, int Tk, int H, int KV, float scale) {
     __shared__ __align__(16) uint16_t ks[2][FA_TILE * (HS + FA_PAD)];
     __shared__ __align__(16) uint16_t vs[2][FA_TILE * (HS + FA_PAD)];
-    const int bh = blockIdx.y, b = bh / H, h = bh % H, g = h / (H / KV), q0 = blockIdx.x * FA_TILE;
+    const int bh = blockIdx.x, b = bh / H, h = bh % H, g = h / (H / KV), q0 = mm_fa_query_tile();
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS;
     auto stage_kv = [&](int buf, int k0) {  // key tile k0 into buffer buf
         const size_t row0 = ((size_t)b * Tk + k0) * ldkv + g * HS;
@@ -275,7 +282,7 @@ __global__ void __launch_bounds__(FA_THREADS)
                     const T *v, int ldkv, int B, int Tq, int Tk, int H, int KV, float scale) {
     __shared__ __align__(16) uint16_t ks[2][FA_TILE * (HS + FA_PAD)];
     __shared__ __align__(16) uint16_t vs[2][FA_TILE * (HS + FA_PAD)];
-    const int bh = blockIdx.y, b = bh / H, h = bh % H, g = h / (H / KV), q0 = blockIdx.x * FA_TILE;
+    const int bh = blockIdx.x, b = bh / H, h = bh % H, g = h / (H / KV), q0 = mm_fa_query_tile();
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS, nq = mm_fa_min(FA_TILE, Tq - q0);
     auto stage_kv = [&](int buf, int k0) {  // key tile k0 into buffer buf
         const size_t row0 = ((size_t)b * Tk + k0) * ldkv + g * HS;
@@ -334,7 +341,7 @@ __global__ void __launch_bounds__(FA_THREADS)
     __shared__ __align__(16) uint16_t dos[2][FA_TILE * (HS + FA_PAD)];
     __shared__ float lse_s[2][FA_TILE];
     __shared__ float d_s[2][FA_TILE];
-    const int bh = blockIdx.y, b = bh / H, h = bh % H, g = h / (H / KV), k0 = blockIdx.x * FA_TILE;
+    const int bh = blockIdx.x, b = bh / H, h = bh % H, g = h / (H / KV), k0 = blockIdx.y * FA_TILE;
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS;
     auto stage_qdo = [&](int buf, int i0) {  // query tile i0 (Q, dO, lse, D) into buffer buf
         const int nq = mm_fa_min(FA_TILE, Tq - i0);
@@ -392,7 +399,7 @@ __global__ void __launch_bounds__(FA_THREADS)
 template <int F, int HS, typename T>
 static void mm_fa_forward_launch(T *out, float *state, const T *q, int ldq, const T *k, const T *v, int ldkv,
                                  int B, int Tq, int Tk, int H, int KV) {
-    const dim3 grid(mm_cdiv(Tq, FA_TILE), (unsigned)(B * H));
+    const dim3 grid((unsigned)(B * H), mm_cdiv(Tq, FA_TILE));
     mm_fa_forward_kernel<F, HS, T>
         <<<grid, FA_THREADS>>>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, 1.0f / sqrtf((float)HS));
     MM_CU_LAUNCHED();
@@ -404,7 +411,7 @@ static void mm_fa_backward_launch(T *dq, DT *dk, DT *dv, const float *lse, const
                                   const T *q, int ldq, const T *k, const T *v, int ldkv, int B, int Tq,
                                   int Tk, int H, int KV) {
     const float scale = 1.0f / sqrtf((float)HS);
-    const dim3 qgrid(mm_cdiv(Tq, FA_TILE), (unsigned)(B * H)), kgrid(mm_cdiv(Tk, FA_TILE), (unsigned)(B * H));
+    const dim3 qgrid((unsigned)(B * H), mm_cdiv(Tq, FA_TILE)), kgrid((unsigned)(B * H), mm_cdiv(Tk, FA_TILE));
     const mm_att_shape s = {B, Tq, Tk, H, KV, HS, ldq, ldkv};
     mm_fa_dq_kernel<F, HS, T>
         <<<qgrid, FA_THREADS>>>(dq, lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, scale);

@@ -127,7 +127,7 @@ size_t mm_cuda_attention_state_floats(int B, int Tq, int Tk, int H, int hs);
 // backend.h attention_implementation: "flash" or "gemm".
 const char *mm_cuda_attention_implementation(int B, int Tq, int Tk, int H, int hs);
 // FlashAttention-style tensor-core kernels (attention_flash.cu): bf16 / fp16, hs 16, 32 or 64,
-// Tq <= Tk, Tk >= hs + 1 (their state, lse and a copy of out, fits the att buffer), B*H <= 65535.
+// Tq <= Tk, Tk >= hs + 1 (their state, lse and a copy of out, fits the att buffer), ceil(Tk / 64) <= 65535.
 // The backward reads that state and keeps rowsum(dO o O) in `work` (the op's datt buffer); dk, dv
 // are where attention_plan.h's mm_att_dkv_operand puts them (per query head unless H == KV).
 int mm_cuda_flash_ok(int B, int Tq, int Tk, int H, int hs, mm_precision p);
