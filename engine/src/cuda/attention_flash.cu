@@ -140,6 +140,15 @@ __device__ __forceinline__ void mm_fa_landed_but_the_next(void) {
     __syncthreads();
 }
 
+// Key tile k0 (K and V rows of batch item b, kv head g; zeros past Tk) into the tiles kt, vt.
+template <int F, int HS, typename T>
+__device__ __forceinline__ void mm_fa_stage_kv(uint16_t *kt, uint16_t *vt, const T *k, const T *v, int ldkv,
+                                               int b, int g, int Tk, int k0) {
+    const size_t row0 = ((size_t)b * Tk + k0) * ldkv + g * HS;
+    mm_fa_stage<F, HS>(kt, k + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0));
+    mm_fa_stage<F, HS>(vt, v + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0));
+}
+
 // This warp's 16 rows (r0 ..) of a staged tile as the A registers of the HS / 16 k-steps.
 template <int HS>
 __device__ __forceinline__ void mm_fa_as_a(uint32_t a[][4], const uint16_t *tile, int r0, int lane) {
@@ -219,14 +228,9 @@ __global__ void __launch_bounds__(FA_THREADS)
     __shared__ __align__(16) uint16_t vs[2][FA_TILE * (HS + FA_PAD)];
     const int bh = blockIdx.x, b = bh / H, h = bh % H, g = h / (H / KV), q0 = mm_fa_query_tile();
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS;
-    auto stage_kv = [&](int buf, int k0) {  // key tile k0 into buffer buf
-        const size_t row0 = ((size_t)b * Tk + k0) * ldkv + g * HS;
-        mm_fa_stage<F, HS>(ks[buf], k + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0));
-        mm_fa_stage<F, HS>(vs[buf], v + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0));
-    };
     mm_fa_stage<F, HS>(ks[1], q + ((size_t)b * Tq + q0) * ldq + h * HS, ldq, mm_fa_min(FA_TILE, Tq - q0));
     mm_cp_async_commit();
-    stage_kv(0, 0);
+    mm_fa_stage_kv<F, HS>(ks[0], vs[0], k, v, ldkv, b, g, Tk, 0);
     mm_fa_landed_but_the_next();
     uint32_t qa[HS / 16][4];  // Q rows r0 .. r0+15 as A
     mm_fa_as_a<HS>(qa, ks[1], r0, lane);
@@ -236,7 +240,8 @@ __global__ void __launch_bounds__(FA_THREADS)
     const int last = Tk - Tq + mm_fa_min(q0 + FA_TILE - 1, Tq - 1);  // the tile's last visible key
     for (int k0 = 0, buf = 0; k0 <= last; k0 += FA_TILE, buf ^= 1) {
         __syncthreads();  // the other buffer is consumed (Q's registers, the previous tile)
-        if (k0 + FA_TILE <= last) stage_kv(buf ^ 1, k0 + FA_TILE);
+        if (k0 + FA_TILE <= last)
+            mm_fa_stage_kv<F, HS>(ks[buf ^ 1], vs[buf ^ 1], k, v, ldkv, b, g, Tk, k0 + FA_TILE);
         mm_fa_landed_but_the_next();
         float s[FA_TILE / 8][4] = {}, alpha[2];
         mm_fa_rows_times<F, HS>(s, qa, ks[buf], lane);  // Q K^T
@@ -283,16 +288,12 @@ __global__ void __launch_bounds__(FA_THREADS)
     __shared__ __align__(16) uint16_t ks[2][FA_TILE * (HS + FA_PAD)];
     __shared__ __align__(16) uint16_t vs[2][FA_TILE * (HS + FA_PAD)];
     const int bh = blockIdx.x, b = bh / H, h = bh % H, g = h / (H / KV), q0 = mm_fa_query_tile();
-    const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS, nq = mm_fa_min(FA_TILE, Tq - q0);
-    auto stage_kv = [&](int buf, int k0) {  // key tile k0 into buffer buf
-        const size_t row0 = ((size_t)b * Tk + k0) * ldkv + g * HS;
-        mm_fa_stage<F, HS>(ks[buf], k + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0));
-        mm_fa_stage<F, HS>(vs[buf], v + row0, ldkv, mm_fa_min(FA_TILE, Tk - k0));
-    };
+    const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS,
+              nq = mm_fa_min(FA_TILE, Tq - q0);
     mm_fa_stage<F, HS>(ks[1], q + ((size_t)b * Tq + q0) * ldq + h * HS, ldq, nq);
     mm_fa_stage<F, HS>(vs[1], dout + ((size_t)b * Tq + q0) * C + h * HS, C, nq);
     mm_cp_async_commit();
-    stage_kv(0, 0);
+    mm_fa_stage_kv<F, HS>(ks[0], vs[0], k, v, ldkv, b, g, Tk, 0);
     mm_fa_landed_but_the_next();
     uint32_t qa[HS / 16][4], da[HS / 16][4];  // Q and dO rows r0 .. r0+15 as A
     mm_fa_as_a<HS>(qa, ks[1], r0, lane);
@@ -309,7 +310,8 @@ __global__ void __launch_bounds__(FA_THREADS)
     const int last = Tk - Tq + mm_fa_min(q0 + FA_TILE - 1, Tq - 1);
     for (int k0 = 0, buf = 0; k0 <= last; k0 += FA_TILE, buf ^= 1) {
         __syncthreads();  // the other buffer is consumed (Q's and dO's registers, the previous tile)
-        if (k0 + FA_TILE <= last) stage_kv(buf ^ 1, k0 + FA_TILE);
+        if (k0 + FA_TILE <= last)
+            mm_fa_stage_kv<F, HS>(ks[buf ^ 1], vs[buf ^ 1], k, v, ldkv, b, g, Tk, k0 + FA_TILE);
         mm_fa_landed_but_the_next();
         float s[FA_TILE / 8][4] = {}, dp[FA_TILE / 8][4] = {};
         mm_fa_rows_times<F, HS>(s, qa, ks[buf], lane);   // Q K^T
