@@ -134,6 +134,13 @@ for py in python3 /usr/bin/python3; do
         timeout 300 env LD_LIBRARY_PATH="$PY_LD" "$py" bench/bench_torch.py --device cuda --precision bf16 \
             --attention sdpa --seq-len 512 --batch 64 --steps 10 --warmup-steps 2 --json \
             2>>"$LOGS/bench_stderr.txt" | tee "$LOGS/bench_torch_bf16_b64.json" || true
+        # PyTorch's attention alone (SDPA's FlashAttention) at the step's shape, against the
+        # profiled benches' attention rows: ms per call, forward and backward
+        timeout 120 env LD_LIBRARY_PATH="$PY_LD" "$py" bench/attention_torch.py --json \
+            2>>"$LOGS/bench_stderr.txt" >"$LOGS/attention_torch.json" &&
+            "$py" bench/attention_compare.py "$LOGS/attention_torch.json" "$LOGS/bench_cuda_bf16.json" \
+                "$LOGS/bench_cuda_bf16_attn_fp32.json" "$LOGS/bench_cuda_bf16_gemm_attention.json" |
+            tee "$LOGS/attention_compare.txt" || true
         break
     fi
 done
@@ -156,6 +163,7 @@ for f in "$LOGS"/bench_*.json; do
         "$(field "$f" ms_per_step)" "$(field "$f" tokens_per_s)" "$(field "$f" mfu)" "$(field "$f" attention)" \
         "$(field "$f" attention_storage)" "$(field "$f" ffn)"
 done | tee "$LOGS/summary.txt"
+if [ -s "$LOGS/attention_compare.txt" ]; then cat "$LOGS/attention_compare.txt"; fi
 echo "gpu_check: status $status (logs in $LOGS${OUT:+, $OUT/gpu_check.tar.gz})"
 saved
 exit $status
