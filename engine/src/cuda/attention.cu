@@ -16,7 +16,7 @@
 //                  place), dQ = dS K, dKh = dS^T Q, dVh = P^T dO per query head (gemms)
 //   both: dK, dV = the sums of dKh, dVh over each kv group's heads (kernel; direct when H == KV)
 // Launches per call: gemm forward 4 (pointers, 2 gemms, softmax), backward 7 (pointers, 4 gemms,
-// softmax backward, group sum); flash forward 1, backward 4 (rowsum, dQ, dK/dV, group sum).
+// softmax backward, group sum); flash forward 1, backward 3 (dQ with the rowsum, dK/dV, group sum).
 // The attention block in bf16 (backend.h; reference: engine/src/cpu/attention_bf16.c):
 // attention_bf16(B, T, H, hs) is 1 in the bf16 precision where the flash path applies to
 // (B, Tq = Tk = T, H, hs), unless MM_CUDA_ATTN=fp32. attention_forward_bf16 / _backward_bf16 run

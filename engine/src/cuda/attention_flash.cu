@@ -18,12 +18,12 @@
 // while the warps compute on the current one.
 // Forward, per (query tile, b*H + h): the K/V tiles of the visible keys stream through shared
 // memory; S = scale Q K^T, online softmax (running max m and sum l per row), O += P V.
-// Backward: D (one warp per row); dQ per (query tile, b, h), recomputing P and dP = dO V^T over the
-// key tiles, dQ += dS K; dK, dV per (key tile, b, h) over the query tiles that see the keys,
-// dV += P^T dO, dK += dS^T Q, written where attention_plan.h's mm_att_dkv_operand says: straight
-// into dk, dv when H == KV, else per query head into the scratch that attention.cu then sums per kv
-// group (one block per head, not per group: 4x the blocks and no serial loop over the group's heads,
-// so a step's work spreads over the SMs). No atomics: deterministic.
+// Backward: dQ per (query tile, b, h) — first its rows' D = rowsum(dO o O) (one warp per row, also
+// written for the dK/dV kernel) — recomputing P and dP = dO V^T over the key tiles, dQ += dS K; dK, dV per
+// (key tile, b, h) over the query tiles that see the keys, dV += P^T dO, dK += dS^T Q, written where
+// attention_plan.h's mm_att_dkv_operand says: straight into dk, dv when H == KV, else per query head into the
+// scratch that attention.cu then sums per kv group (one block per head, not per group: 4x the blocks and no
+// serial loop over the group's heads, so a step's work spreads over the SMs). No atomics: deterministic.
 #include <type_traits>
 
 #include "attention_plan.h"
@@ -267,26 +267,34 @@ __global__ void __launch_bounds__(FA_THREADS)
     }
 }
 
-// D (B,H,Tq) = rowsum(dO o O) per (b, h, query): one warp per row; dO, O of type T.
-template <typename T>
-__global__ void mm_fa_delta_kernel(float *D, const T *dout, const T *o, int Tq, int H, int hs, long rows) {
-    const long row = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-    if (row >= rows) return;  // whole warps
-    const int i = (int)(row % Tq), h = (int)((row / Tq) % H);
-    const long b = row / ((long)Tq * H);
-    const size_t at = ((size_t)b * Tq + i) * H * hs + (size_t)h * hs;
-    float acc = 0.0f;
-    for (int d = threadIdx.x & 31; d < hs; d += 32) acc += mm_ld1(dout + at + d) * mm_ld1(o + at + d);
-    acc = mm_warp_sum(acc);
-    if ((threadIdx.x & 31) == 0) D[row] = acc;
+// D = rowsum(dO o O) of the query tile's rows q0 .. q0+63 (b, h): one warp per row (lanes over
+// the head dimension, then a shuffle sum), into D (B,H,Tq) for the dK/dV kernel and into d_rows
+// (64; 0 past Tq) for the caller. dO, O (B,Tq,H*HS) of type T.
+template <int HS, typename T>
+__device__ void mm_fa_delta_rows(float *D, float *d_rows, const T *dout, const T *o, int b, int h, int H,
+                                 int Tq, int q0) {
+    const int lane = threadIdx.x & 31;
+    for (int r = threadIdx.x >> 5; r < FA_TILE; r += FA_THREADS / 32) {  // whole warps
+        const int row = q0 + r;
+        const size_t at = ((size_t)b * Tq + row) * H * HS + (size_t)h * HS;
+        float acc = 0.0f;
+        if (row < Tq)
+            for (int d = lane; d < HS; d += 32) acc += mm_ld1(dout + at + d) * mm_ld1(o + at + d);
+        acc = mm_warp_sum(acc);
+        if (lane == 0) {
+            d_rows[r] = acc;
+            if (row < Tq) D[((size_t)b * H + h) * Tq + row] = acc;
+        }
+    }
 }
 
 template <int F, int HS, typename T>
 __global__ void __launch_bounds__(FA_THREADS)
-    mm_fa_dq_kernel(T *dq, const float *lse, const float *D, const T *dout, const T *q, int ldq, const T *k,
-                    const T *v, int ldkv, int B, int Tq, int Tk, int H, int KV, float scale) {
+    mm_fa_dq_kernel(T *dq, float *D, const float *lse, const T *dout, const T *o, const T *q, int ldq,
+                    const T *k, const T *v, int ldkv, int B, int Tq, int Tk, int H, int KV, float scale) {
     __shared__ __align__(16) uint16_t ks[2][FA_TILE * (HS + FA_PAD)];
     __shared__ __align__(16) uint16_t vs[2][FA_TILE * (HS + FA_PAD)];
+    __shared__ float d_rows[FA_TILE];
     const int bh = blockIdx.x, b = bh / H, h = bh % H, g = h / (H / KV), q0 = mm_fa_query_tile();
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS,
               nq = mm_fa_min(FA_TILE, Tq - q0);
@@ -294,6 +302,7 @@ __global__ void __launch_bounds__(FA_THREADS)
     mm_fa_stage<F, HS>(vs[1], dout + ((size_t)b * Tq + q0) * C + h * HS, C, nq);
     mm_cp_async_commit();
     mm_fa_stage_kv<F, HS>(ks[0], vs[0], k, v, ldkv, b, g, Tk, 0);
+    mm_fa_delta_rows<HS>(D, d_rows, dout, o, b, h, H, Tq, q0);  // while the copies are in flight
     mm_fa_landed_but_the_next();
     uint32_t qa[HS / 16][4], da[HS / 16][4];  // Q and dO rows r0 .. r0+15 as A
     mm_fa_as_a<HS>(qa, ks[1], r0, lane);
@@ -304,7 +313,7 @@ __global__ void __launch_bounds__(FA_THREADS)
         const int row = q0 + r0 + (lane >> 2) + 8 * r;
         lim[r] = Tk - Tq + mm_fa_min(row, Tq - 1);
         lrow[r] = row < Tq ? lse[(size_t)bh * Tq + row] : 0.0f;
-        drow[r] = row < Tq ? D[(size_t)bh * Tq + row] : 0.0f;
+        drow[r] = d_rows[row - q0];
     }
     float acc[HS / 8][4] = {};
     const int last = Tk - Tq + mm_fa_min(q0 + FA_TILE - 1, Tq - 1);
@@ -407,16 +416,17 @@ static void mm_fa_forward_launch(T *out, float *state, const T *q, int ldq, cons
     MM_CU_LAUNCHED();
 }
 
-// dk, dv of type DT where mm_att_dkv_operand says (straight into them when H == KV).
+// dk, dv of type DT where mm_att_dkv_operand says (straight into them when H == KV); D (B,H,Tq):
+// scratch, written by the dQ kernel (rowsum(dO o O), O = o) and read by the dK/dV kernel.
 template <int F, int HS, typename T, typename DT>
-static void mm_fa_backward_launch(T *dq, DT *dk, DT *dv, const float *lse, const float *D, const T *dout,
-                                  const T *q, int ldq, const T *k, const T *v, int ldkv, int B, int Tq,
-                                  int Tk, int H, int KV) {
+static void mm_fa_backward_launch(T *dq, DT *dk, DT *dv, const float *lse, float *D, const T *dout,
+                                  const T *o, const T *q, int ldq, const T *k, const T *v, int ldkv, int B,
+                                  int Tq, int Tk, int H, int KV) {
     const float scale = 1.0f / sqrtf((float)HS);
     const dim3 qgrid((unsigned)(B * H), mm_cdiv(Tq, FA_TILE)), kgrid((unsigned)(B * H), mm_cdiv(Tk, FA_TILE));
     const mm_att_shape s = {B, Tq, Tk, H, KV, HS, ldq, ldkv};
     mm_fa_dq_kernel<F, HS, T>
-        <<<qgrid, FA_THREADS>>>(dq, lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, scale);
+        <<<qgrid, FA_THREADS>>>(dq, D, lse, dout, o, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, scale);
     MM_CU_LAUNCHED();
     mm_fa_dkv_kernel<F, HS, T, DT><<<kgrid, FA_THREADS>>>(dk, dv, mm_att_dkv_operand(&s), mm_att_dkv_ld(&s),
                                                           lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV,
@@ -433,21 +443,15 @@ static void mm_fa_forward_f(T *out, float *state, const T *q, int ldq, const T *
 }
 
 template <int F, typename T, typename DT>
-static void mm_fa_backward_f(T *dq, DT *dk, DT *dv, const float *lse, const float *D, const T *dout,
+static void mm_fa_backward_f(T *dq, DT *dk, DT *dv, const float *lse, float *D, const T *dout, const T *o,
                              const T *q, int ldq, const T *k, const T *v, int ldkv, int B, int Tq, int Tk,
                              int H, int KV, int hs) {
-    if (hs == 16) mm_fa_backward_launch<F, 16>(dq, dk, dv, lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
-    else if (hs == 32) mm_fa_backward_launch<F, 32>(dq, dk, dv, lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
-    else mm_fa_backward_launch<F, 64>(dq, dk, dv, lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
-}
-
-// D (B,H,Tq) = rowsum(dO o O) into work.
-template <typename T>
-static float *mm_fa_delta(float *work, const T *dout, const T *o, int B, int Tq, int H, int hs) {
-    const long rows = (long)B * H * Tq;
-    mm_fa_delta_kernel<T><<<mm_cdiv(rows, 8), 256>>>(work, dout, o, Tq, H, hs, rows);
-    MM_CU_LAUNCHED();
-    return work;
+    if (hs == 16)
+        mm_fa_backward_launch<F, 16>(dq, dk, dv, lse, D, dout, o, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
+    else if (hs == 32)
+        mm_fa_backward_launch<F, 32>(dq, dk, dv, lse, D, dout, o, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
+    else
+        mm_fa_backward_launch<F, 64>(dq, dk, dv, lse, D, dout, o, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
 }
 
 void mm_cuda_flash_forward(float *out, float *state, const float *q, int ldq, const float *k, const float *v,
@@ -461,11 +465,13 @@ void mm_cuda_flash_forward(float *out, float *state, const float *q, int ldq, co
 void mm_cuda_flash_backward(float *dq, float *dk, float *dv, float *work, const float *state, const float *dout,
                             const float *q, int ldq, const float *k, const float *v, int ldkv, int B, int Tq, int Tk,
                             int H, int KV, int hs) {
-    const float *D = mm_fa_delta(work, dout, state + mm_fa_o_offset(B, Tq, H), B, Tq, H, hs);
+    const float *o = state + mm_fa_o_offset(B, Tq, H);
     if (mm_cuda_precision() == MM_PRECISION_FP16)
-        mm_fa_backward_f<MM_MMA_F16>(dq, dk, dv, state, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+        mm_fa_backward_f<MM_MMA_F16>(dq, dk, dv, state, work, dout, o, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV,
+                                     hs);
     else
-        mm_fa_backward_f<MM_MMA_BF16>(dq, dk, dv, state, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+        mm_fa_backward_f<MM_MMA_BF16>(dq, dk, dv, state, work, dout, o, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV,
+                                      hs);
 }
 
 void mm_cuda_flash_forward_bf16(mm_bf16 *out, float *state, const mm_bf16 *q, int ldq, const mm_bf16 *k,
@@ -477,9 +483,10 @@ void mm_cuda_flash_backward_bf16(mm_bf16 *dq, mm_bf16 *dk, mm_bf16 *dv, float *d
                                  const float *state, const mm_bf16 *dout, const mm_bf16 *out,
                                  const mm_bf16 *q, int ldq, const mm_bf16 *k, const mm_bf16 *v, int ldkv,
                                  int B, int Tq, int Tk, int H, int KV, int hs) {
-    const float *D = mm_fa_delta(work, dout, out, B, Tq, H, hs);
     if (H == KV)  // mm_att_dkv_direct
-        mm_fa_backward_f<MM_MMA_BF16>(dq, dk, dv, state, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+        mm_fa_backward_f<MM_MMA_BF16>(dq, dk, dv, state, work, dout, out, q, ldq, k, v, ldkv, B, Tq, Tk, H,
+                                      KV, hs);
     else
-        mm_fa_backward_f<MM_MMA_BF16>(dq, dkh, dvh, state, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
+        mm_fa_backward_f<MM_MMA_BF16>(dq, dkh, dvh, state, work, dout, out, q, ldq, k, v, ldkv, B, Tq, Tk, H,
+                                      KV, hs);
 }
