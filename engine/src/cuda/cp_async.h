@@ -9,6 +9,10 @@
 
 #include <cuda_runtime.h>  // on the simulator its own (engine/cusim/include)
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#error "cp.async needs sm_80 or later (CMAKE_CUDA_ARCHITECTURES 80, 89, 90)"
+#endif
+
 #if defined(__CUDACC__) || defined(CUSIM_SIMULATED)
 // 16 bytes from src into dst (shared memory), both 16-byte aligned; when !in, 16 zero bytes and
 // nothing read (src must still be a valid address).

@@ -22,6 +22,10 @@
 
 #include "ops_math.h"
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#error "mma.sync m16n8k16 with bf16 inputs needs sm_80 or later (CMAKE_CUDA_ARCHITECTURES 80, 89, 90)"
+#endif
+
 #if defined(__CUDACC__) && !defined(CUSIM_SIMULATED)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
