@@ -1699,7 +1699,9 @@ static void attention_env_defaults(const mm_backend *g) {
 // and k of MiniMind's packed rows. Attention: MiniMind's heads (H 8, KV 2, hs 64) at T 80 and 129
 // (not multiples of the 64-row tiles; 129: one row in the last), H == KV (dk, dv written straight
 // in bf16) at hs 32 and 16, MQA at hs 16, Tq < Tk (a query block at the end of a longer key
-// range), and rows staged value by value (ld odd; the buffers 2 bytes off); zero-sized calls.
+// range), and the three ways rows are staged: cp.async (16-byte aligned rows, ld a multiple of 8:
+// the model's), 8-byte loads (the buffers 8 bytes off), value by value (ld odd; 2 bytes off);
+// zero-sized calls.
 Test(cuda, attention_bf16_ops_match_the_cpu_reference) {
     const mm_backend *g = need_gpu();
     cr_assert(g->attention_bf16 && g->rope_forward_bf16 && g->rope_backward_bf16 &&
@@ -1716,7 +1718,7 @@ Test(cuda, attention_bf16_ops_match_the_cpu_reference) {
     attention_bf16_case(g, 2, 80, 80, 8, 2, 64, 0, 0);
     attention_bf16_case(g, 1, 129, 129, 8, 2, 64, 0, 0);
     attention_bf16_case(g, 2, 70, 70, 2, 2, 32, 0, 0);   // H == KV
-    attention_bf16_case(g, 2, 40, 40, 4, 4, 16, 0, 4);   // H == KV, hs 16, 8 bytes off (aligned)
+    attention_bf16_case(g, 2, 40, 40, 4, 4, 16, 0, 4);   // H == KV, hs 16, 8 bytes off: 8-byte loads
     attention_bf16_case(g, 3, 33, 33, 4, 1, 16, 1, 0);   // MQA, ld odd
     attention_bf16_case(g, 2, 70, 129, 4, 2, 32, 0, 0);  // Tq < Tk
     attention_bf16_case(g, 2, 70, 70, 4, 2, 32, 0, 1);   // 2 bytes off: value by value
