@@ -211,7 +211,8 @@ static void ex_computed_on(ex_buf *b, const ex_project *p, const char *version) 
     char *path = ex_out_file(p, version, "progress.json");
     json_t *pr = path && ex_exists(path) ? ex_json_load(path, NULL) : NULL;
     const char *dev = ex_json_str(pr, "device"), *prec = ex_json_str(pr, "precision");
-    const char *att = ex_json_str(pr, "attention"), *ffn = ex_json_str(pr, "ffn");
+    const char *att = ex_json_str(pr, "attention"), *ffn = ex_json_str(pr, "ffn"),
+               *head = ex_json_str(pr, "head");
     const char *att_storage = ex_json_str(pr, "attention_storage");
     if (dev) {
         ex_buf_md_cell(b, dev, 300);
@@ -227,6 +228,10 @@ static void ex_computed_on(ex_buf *b, const ex_project *p, const char *version) 
         if (ffn) {
             ex_buf_puts(b, ", feed-forward: ");
             ex_buf_md_cell(b, ffn, 40);
+        }
+        if (head) {
+            ex_buf_puts(b, ", head: ");
+            ex_buf_md_cell(b, head, 40);
         }
     } else {
         ex_buf_puts(b, "-");

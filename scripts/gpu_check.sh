@@ -111,6 +111,10 @@ MM_CUDA_FFN=fp32 bench --device cuda --precision bf16 --seq-len 512 --batch 16 -
 # output and their gradients in bf16 on the flash path): what that storage gains, per op
 MM_CUDA_ATTN=fp32 bench --device cuda --precision bf16 --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
     --profile | tee "$LOGS/bench_cuda_bf16_attn_fp32.json" || status=1
+# bf16 with the head's logits in fp32 (the default stores the final norm's output, the logits and
+# dlogits in bf16): what that storage gains (tokens/s against bench_cuda_bf16.json)
+MM_CUDA_HEAD=fp32 bench --device cuda --precision bf16 --seq-len 512 --batch 16 --steps 10 --warmup-steps 2 \
+    | tee "$LOGS/bench_cuda_bf16_head_fp32.json" || status=1
 # batch 64 × 512 (the issue fixes T only): the larger products' share of the step (floors: 49 %
 # MFU at batch 64 against 45 % at 16 with fp32 activations)
 bench --device cuda --precision bf16 --seq-len 512 --batch 64 --steps 10 --warmup-steps 2 \
@@ -159,9 +163,9 @@ fi
 field() { grep -o "\"$2\": *\"\{0,1\}[^,\"}]*" "$1" | head -n1 | sed 's/.*: *"\{0,1\}//'; }
 for f in "$LOGS"/bench_*.json; do
     [ -s "$f" ] || continue
-    printf 'gpu_check: %-36s %9s ms/step %9s tokens/s  mfu %-7s attention %s %s  ffn %s\n' "$(basename "$f" .json)" \
-        "$(field "$f" ms_per_step)" "$(field "$f" tokens_per_s)" "$(field "$f" mfu)" "$(field "$f" attention)" \
-        "$(field "$f" attention_storage)" "$(field "$f" ffn)"
+    printf 'gpu_check: %-36s %9s ms/step %9s tokens/s  mfu %-7s attention %s %s  ffn %s  head %s\n' \
+        "$(basename "$f" .json)" "$(field "$f" ms_per_step)" "$(field "$f" tokens_per_s)" "$(field "$f" mfu)" \
+        "$(field "$f" attention)" "$(field "$f" attention_storage)" "$(field "$f" ffn)" "$(field "$f" head)"
 done | tee "$LOGS/summary.txt"
 if [ -s "$LOGS/attention_compare.txt" ]; then cat "$LOGS/attention_compare.txt"; fi
 echo "gpu_check: status $status (logs in $LOGS${OUT:+, $OUT/gpu_check.tar.gz})"

@@ -374,6 +374,7 @@ int mm_cmd_bench(int argc, char **argv) {
     const char *attention = mm_model_attention_implementation(&m, o.B, o.T);  // NULL on the CPU
     const char *att_storage = mm_model_attention_storage(&m, o.B, o.T);       // "bf16" or NULL
     const char *ffn = mm_model_ffn_storage(&m);                                 // "bf16" or NULL
+    const char *head = mm_model_head_storage(&m);                               // "bf16" or NULL
     size_t dev_used = 0, dev_total = 0;  // device memory after the steps (every buffer is allocated by then)
     if (rc == 0 && be->memory_info && be->memory_info(&dev_used, &dev_total) != 0) rc = mm_cli_fail();
     if (rc == 0) {
@@ -388,6 +389,7 @@ int mm_cmd_bench(int argc, char **argv) {
             if (attention) printf("\"attention\": \"%s\", ", attention);
             if (att_storage) printf("\"attention_storage\": \"%s\", ", att_storage);
             if (ffn) printf("\"ffn\": \"%s\", ", ffn);
+            if (head) printf("\"head\": \"%s\", ", head);
             if (dev_total) printf("\"device_memory_mib\": %.1f, ", dev_used / 1048576.0);
             if (peak > 0)
                 printf("\"sgemm_peak_gflops\": %.6g, \"mfu\": %.4f", peak, mfu);
@@ -403,10 +405,11 @@ int mm_cmd_bench(int argc, char **argv) {
                        m.ms.D, m.ms.K);
             printf(
                 "step       batch %d x seq %d = %d tokens, %d threads, %d timed steps (+%d warm-up), "
-                "%s%s%s%s%s\n",
+                "%s%s%s%s%s%s\n",
                 o.B, o.T, N, threads, o.steps, o.warmup, mm_precision_name(prec),
                 attention ? ", attention: " : "", attention ? attention : "",
-                att_storage ? " stored in bf16" : "", ffn ? ", feed-forward stored in bf16" : "");
+                att_storage ? " stored in bf16" : "", ffn ? ", feed-forward stored in bf16" : "",
+                head ? ", head stored in bf16" : "");
             printf("time       %.1f ms/step, %.1f tokens/s\n", dt * 1e3, tps);
             if (dev_total)
                 printf("memory     %.1f of %.1f MiB in use on the device\n", dev_used / 1048576.0, dev_total / 1048576.0);

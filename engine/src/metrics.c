@@ -88,6 +88,7 @@ static int mm_progress_write(const mm_metrics_log *log, json_t *row, const char 
     if (log->attention_storage)
         json_object_set_new(row, "attention_storage", json_string(log->attention_storage));
     if (log->ffn) json_object_set_new(row, "ffn", json_string(log->ffn));
+    if (log->head) json_object_set_new(row, "head", json_string(log->head));
     char *text = json_dumps(row, JSON_COMPACT);
     if (!text) return mm_errorf("%s: cannot serialise", log->progress_path);
     size_t n = strlen(text);

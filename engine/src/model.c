@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/ops_math.h"
 #include "minimind/error.h"
 #include "model_attention_bf16.h"
 #include "model_ffn_bf16.h"
@@ -345,6 +346,14 @@ static int mm_att_bf16_now(const mm_model *m, int B, int T) {
            b->attention_backward_bf16 && mm_bf16_common_ops(b) && b->attention_bf16(B, T, m->H, m->hs);
 }
 
+// Whether the training buffers keep the head in bf16 now: a backend whose head_bf16 says so in its
+// current precision, with every op of that path.
+static int mm_head_bf16_now(const mm_model *m) {
+    const mm_backend *b = m->be;
+    return b->head_bf16 && b->crossentropy_forward_bf16 && b->crossentropy_backward_bf16 && b->to_bf16 &&
+           b->rmsnorm_forward_bf16 && b->head_bf16();
+}
+
 // Floats of one layer's att (and of datt) for (B, T) on the model's backend (backend.h), for the
 // bf16 attention ops when bf16.
 static size_t mm_att_state_floats(const mm_model *m, int B, int T, int bf16) {
@@ -359,6 +368,8 @@ const char *mm_model_ffn_storage(const mm_model *m) { return mm_ffn_bf16_now(m) 
 const char *mm_model_attention_storage(const mm_model *m, int B, int T) {
     return mm_att_bf16_now(m, B, T) ? "bf16" : NULL;
 }
+
+const char *mm_model_head_storage(const mm_model *m) { return mm_head_bf16_now(m) ? "bf16" : NULL; }
 
 const char *mm_model_attention_implementation(const mm_model *m, int B, int T) {
     const mm_backend *b = m->be;
@@ -391,10 +402,14 @@ static size_t mm_layout_acts(mm_model *m, float *base, int B, int T) {
     a->h13_16 = f16 ? mm_model_carve_bf16(base, &cur, L * N * 2 * F) : NULL;
     a->g_16 = f16 ? mm_model_carve_bf16(base, &cur, L * N * F) : NULL;
     a->w_16 = f16 ? mm_model_carve_bf16(base, &cur, L * (2 * (size_t)m->CF + C) * F) : NULL;
-    a->lnf = mm_model_carve(base, &cur, N * C);
+    const int h16 = m->head_bf16;
+    a->lnf = h16 ? NULL : mm_model_carve(base, &cur, N * C);
     a->rstdf = mm_model_carve(base, &cur, N);
-    a->logits = mm_model_carve(base, &cur, N * (size_t)m->V);
+    a->logits = h16 ? NULL : mm_model_carve(base, &cur, N * (size_t)m->V);
     a->lse = mm_model_carve(base, &cur, N);
+    a->lnf16 = h16 ? mm_model_carve_bf16(base, &cur, N * C) : NULL;
+    a->logits16 = h16 ? mm_model_carve_bf16(base, &cur, N * (size_t)m->V) : NULL;
+    a->wte16 = h16 ? mm_model_carve_bf16(base, &cur, (size_t)m->V * C) : NULL;
     return cur;
 }
 
@@ -422,14 +437,16 @@ static size_t mm_layout_gacts(mm_model *m, float *base, int B, int T) {
 // (Re)lays out the training buffers for (B, T), the attention state and the blocks' storage the
 // backend needs now (all may depend on the precision), growing the allocations when needed.
 static int mm_ensure_acts(mm_model *m, int B, int T) {
-    const int ffn_bf16 = mm_ffn_bf16_now(m), att_bf16 = mm_att_bf16_now(m, B, T);
+    const int ffn_bf16 = mm_ffn_bf16_now(m), att_bf16 = mm_att_bf16_now(m, B, T),
+              head_bf16 = mm_head_bf16_now(m);
     const size_t att_state = mm_att_state_floats(m, B, T, att_bf16);
     if (m->acts && m->B == B && m->T == T && m->att_state == att_state && m->ffn_bf16 == ffn_bf16 &&
-        m->att_bf16 == att_bf16)
+        m->att_bf16 == att_bf16 && m->head_bf16 == head_bf16)
         return 0;
     m->att_state = att_state;
     m->ffn_bf16 = ffn_bf16;
     m->att_bf16 = att_bf16;
+    m->head_bf16 = head_bf16;
     size_t na = mm_layout_acts(m, NULL, B, T);
     const mm_backend *b = m->be;
     const size_t nin = (size_t)B * T * (2 * sizeof(int32_t) + sizeof(float));  // X | Y | mask
@@ -495,6 +512,39 @@ void mm_model_residual_matmul(const mm_backend *be, float *out, const float *res
     be->matmul_forward(out, inp, w, M, K, N, 1);
 }
 
+// The final norm and the tied head: the loss (0 without targets), lse, and the logits the backward
+// reads — in bf16 with m->head_bf16, against the embeddings' bf16 copy made here.
+static float mm_head_forward(mm_model *m, int targets) {
+    const mm_backend *be = m->be;
+    const mm_activations *a = &m->a;
+    const int Nn = m->B * m->T, C = m->C;
+    const float *x = a->res + (size_t)m->L * Nn * C;  // (N, C) the last layer's output
+    const int32_t *y = targets ? m->targets : NULL;
+    if (!m->head_bf16) {
+        be->rmsnorm_forward(a->lnf, a->rstdf, x, m->norm, Nn, C, m->config.norm_eps);
+        return be->crossentropy_forward(a->logits, a->lse, a->lnf, m->tok_embeddings, y, m->mask, Nn, C,
+                                        m->V);
+    }
+    be->rmsnorm_forward_bf16(a->lnf16, a->rstdf, x, m->norm, Nn, C, m->config.norm_eps);
+    be->to_bf16(a->wte16, m->tok_embeddings, (size_t)m->V * C);
+    return be->crossentropy_forward_bf16(a->logits16, a->lse, a->lnf16, a->wte16, y, m->mask, Nn, C, m->V);
+}
+
+// out (N, V) = the forward's logits on the host (widened from bf16 with m->head_bf16).
+static int mm_head_logits(const mm_model *m, float *out) {
+    const size_t n = (size_t)m->B * m->T * m->V;
+    if (!m->head_bf16) {
+        m->be->copy_d2h(out, m->a.logits, n * sizeof(float));
+        return 0;
+    }
+    mm_bf16 *h = malloc(n * sizeof(mm_bf16));
+    if (!h) return mm_errorf("model: no memory for the logits' bf16 copy (%zu bytes)", n * sizeof(mm_bf16));
+    m->be->copy_d2h(h, m->a.logits16, n * sizeof(mm_bf16));
+    for (size_t i = 0; i < n; i++) out[i] = mm_bf16_float(h[i]);
+    free(h);
+    return 0;
+}
+
 int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const float *mask, int B, int T, float *loss,
                      float *logits_out) {
     if (B <= 0 || T <= 0) return mm_errorf("model: forward needs B > 0 and T > 0 (got B=%d T=%d)", B, T);
@@ -553,11 +603,9 @@ int mm_model_forward(mm_model *m, const int32_t *X, const int32_t *Y, const floa
         be->swiglu_forward(g, h13, Nn, F);
         mm_model_residual_matmul(be, xo, hres, g, w->w2, Nn, F, C);
     }
-    be->rmsnorm_forward(a->lnf, a->rstdf, a->res + m->L * NC, m->norm, Nn, C, m->config.norm_eps);
-    float l = be->crossentropy_forward(a->logits, a->lse, a->lnf, m->tok_embeddings, Y ? m->targets : NULL,
-                                       m->mask, Nn, C, m->V);
+    float l = mm_head_forward(m, Y != NULL);
     if (m->mem && mm_model_memory_track(m, a->hres, Nn) != 0) return -1;  // the loss waited for the device
-    if (logits_out) be->copy_d2h(logits_out, a->logits, N * (size_t)m->V * sizeof(float));
+    if (logits_out && mm_head_logits(m, logits_out) != 0) return -1;
     if (be->check && be->check() != 0) return mm_error_prefix("model: forward on %s", be->name);
     if (loss) *loss = Y ? l : 0.0f;
     m->have_targets = Y != NULL;
@@ -594,8 +642,12 @@ int mm_model_backward(mm_model *m, float loss_scale) {
     const mm_grad_activations *ga = &m->ga;
 
     // loss -> dlnf (in ga->dln) -> dres
-    be->crossentropy_backward(ga->dln, m->dtok_embeddings, a->logits, a->lse, a->lnf, m->tok_embeddings, m->targets,
-                              m->mask, loss_scale, Nn, C, m->V);
+    if (m->head_bf16)
+        be->crossentropy_backward_bf16(ga->dln, m->dtok_embeddings, a->logits16, a->lse, a->lnf16, a->wte16,
+                                       m->targets, m->mask, loss_scale, Nn, C, m->V);
+    else
+        be->crossentropy_backward(ga->dln, m->dtok_embeddings, a->logits, a->lse, a->lnf, m->tok_embeddings,
+                                  m->targets, m->mask, loss_scale, Nn, C, m->V);
     be->zero(ga->dres, NC * sizeof(float));
     // each norm's backward leaves dres_16 for the block below when that block reads it in bf16: the
     // last layer's feed-forward block (or `model`'s fusion MLP), a layer's attention block, the

@@ -44,6 +44,8 @@ enum {
     OP_ROPE_BWD_BF16,
     OP_ATT_FWD_BF16,
     OP_ATT_BWD_BF16,
+    OP_CE_FWD_BF16,
+    OP_CE_BWD_BF16,
     OP_COPY_ROWS,
     OP_EMA_SUMS,
     OP_COPY_H2D,
@@ -90,6 +92,8 @@ static mm_profile_op g_ops[OP_COUNT] = {
     {"rope_backward_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"attention_forward_bf16", MM_RATE_PRODUCTS, 0, 0, 0, 0},
     {"attention_backward_bf16", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"crossentropy_forward_bf16", MM_RATE_PRODUCTS, 0, 0, 0, 0},
+    {"crossentropy_backward_bf16", MM_RATE_PRODUCTS, 0, 0, 0, 0},
     {"copy_rows", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"memory_ema_accumulate", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"copy_h2d", MM_RATE_HOST, 0, 0, 0, 0},
@@ -422,6 +426,24 @@ static void t_copy_d2d(void *dst, const void *src, size_t bytes) {
 }
 static void t_zero(void *p, size_t bytes) { MM_TIMED(OP_ZERO, 0.0, (double)bytes, g_in->zero(p, bytes)); }
 
+// The head in bf16: x, wte, the logits and dlogits 2 bytes a value; dx, dwte fp32.
+static float t_crossentropy_forward_bf16(mm_bf16 *logits, float *lse, const mm_bf16 *x, const mm_bf16 *wte,
+                                         const int32_t *targets, const float *mask, int N, int C, int V) {
+    float loss = 0.0f;
+    MM_TIMED(OP_CE_FWD_BF16, 2.0 * N * C * V,
+             B2 * ((double)N * C + (double)V * C + (double)N * V) + F4 * (mask ? 3.0 : 2.0) * N,
+             loss = g_in->crossentropy_forward_bf16(logits, lse, x, wte, targets, mask, N, C, V));
+    return loss;
+}
+static void t_crossentropy_backward_bf16(float *dx, float *dwte, mm_bf16 *logits, const float *lse,
+                                         const mm_bf16 *x, const mm_bf16 *wte, const int32_t *targets,
+                                         const float *mask, float dloss, int N, int C, int V) {
+    MM_TIMED(OP_CE_BWD_BF16, 4.0 * N * C * V,
+             B2 * (2.0 * N * V + (double)N * C + (double)V * C) + F4 * ((double)N * C + 2.0 * V * C) +
+                 F4 * (mask ? 3.0 : 2.0) * N,
+             g_in->crossentropy_backward_bf16(dx, dwte, logits, lse, x, wte, targets, mask, dloss, N, C, V));
+}
+
 const mm_backend *mm_backend_profiled(const mm_backend *inner) {
     g_in = inner;
     g_timed = *inner;  // name, memory model, set_threads, set_precision, alloc, free, check
@@ -462,6 +484,8 @@ const mm_backend *mm_backend_profiled(const mm_backend *inner) {
     MM_WRAP(rope_backward_bf16, t_rope_backward_bf16);
     MM_WRAP(attention_forward_bf16, t_attention_forward_bf16);
     MM_WRAP(attention_backward_bf16, t_attention_backward_bf16);
+    MM_WRAP(crossentropy_forward_bf16, t_crossentropy_forward_bf16);
+    MM_WRAP(crossentropy_backward_bf16, t_crossentropy_backward_bf16);
     MM_WRAP(copy_rows, t_copy_rows);
     MM_WRAP(memory_ema_accumulate, t_memory_ema_accumulate);
     MM_WRAP(copy_h2d, t_copy_h2d);

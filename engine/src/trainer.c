@@ -91,6 +91,7 @@ typedef struct mm_trainer {
     const char *attention;   // the backend's attention for the batch shape (backend.h); NULL on the CPU
     const char *attention_storage;  // "bf16": the attention block stored in bf16 (mm_model_attention_storage)
     const char *ffn;         // "bf16": the feed-forward block stored in bf16 (mm_model_ffn_storage); NULL: fp32
+    const char *head;        // "bf16": the head stored in bf16 (mm_model_head_storage); NULL: fp32
     float *host_opt;         // device backends: host copy of the AdamW moments (m | v) for checkpoints
     mm_named_tensor *named;  // the model's parameter table as checkpoint tensors (host memory)
     float **adam_m, **adam_v;  // per named tensor: its slice of the AdamW moments (host memory)
@@ -178,6 +179,7 @@ static int mm_trainer_init_model(mm_trainer *tr) {
     tr->attention = mm_model_attention_implementation(&tr->model, tr->batch.B, tr->batch.T);
     tr->attention_storage = mm_model_attention_storage(&tr->model, tr->batch.B, tr->batch.T);
     tr->ffn = mm_model_ffn_storage(&tr->model);
+    tr->head = mm_model_head_storage(&tr->model);
     if (tr->model.mem) {
         mm_model *m = &tr->model;
         if (mm_memory_tracker_init(&tr->tracker, tr->be, m->ms.num, m->C,
@@ -628,6 +630,7 @@ static int mm_trainer_setup(mm_trainer *tr, const mm_train_args *a) {
     tr->log.attention = tr->attention;
     tr->log.attention_storage = tr->attention_storage;
     tr->log.ffn = tr->ffn;
+    tr->log.head = tr->head;
     return 0;
 }
 
@@ -642,12 +645,12 @@ int mm_train(const mm_train_args *a) {
         fprintf(
             stderr,
             "train: %s, %zu parameters, %ld steps (%ld per epoch), batch %d x %d, accumulation %d, on %s, "
-            "%s matmuls%s%s%s%s%s\n",
+            "%s matmuls%s%s%s%s%s%s\n",
             mm_model_type_name(tr.cfg.model.model_type), tr.model.num_params, tr.total, tr.per_epoch,
             tr.batch.B, tr.batch.T, tr.cfg.train.accumulation_steps, tr.device_desc, tr.precision,
             tr.fp16 ? " with fp16 loss scaling" : "", tr.attention ? ", attention: " : "",
             tr.attention ? tr.attention : "", tr.attention_storage ? " stored in bf16" : "",
-            tr.ffn ? ", feed-forward stored in bf16" : "");
+            tr.ffn ? ", feed-forward stored in bf16" : "", tr.head ? ", head stored in bf16" : "");
         tr.t0 = mm_now_s();
         status = mm_trainer_loop(&tr);
     }

@@ -1,4 +1,5 @@
-// What the suites of the model's bf16 blocks share (test_ffn_bf16.c, test_attention_bf16.c): a
+// What the suites of the model's bf16 blocks share (test_ffn_bf16.c, test_attention_bf16.c,
+// test_head_bf16.c): a
 // small model of each variant, its batch, one training step's loss and gradients on a backend in a
 // precision, and the comparison of a bf16 step with the fp32 model's.
 #ifndef MM_TEST_BF16_MODEL_UTIL_H
@@ -66,10 +67,13 @@ static inline float bf16_loss_and_grads(mm_model_type type, const mm_backend *be
     cr_assert_eq(mm_model_forward(&m, X, Y, NULL, B, T, &loss, NULL), 0, "%s", mm_error_message());
     const int bf16 = p == MM_PRECISION_BF16;
     const int ffn = bf16 && be->ffn_bf16 != NULL && m.F > 0, att = bf16 && be->attention_bf16 != NULL;
+    const int head = bf16 && be->head_bf16 != NULL;
     cr_expect_eq(m.ffn_bf16, ffn, "%s: ffn_bf16 %d in precision %d", be->name, m.ffn_bf16, (int)p);
     cr_expect_eq(m.att_bf16, att, "%s: att_bf16 %d in precision %d", be->name, m.att_bf16, (int)p);
+    cr_expect_eq(m.head_bf16, head, "%s: head_bf16 %d in precision %d", be->name, m.head_bf16, (int)p);
     cr_expect_eq(mm_model_ffn_storage(&m) != NULL, ffn, "what runs record");
     cr_expect_eq(mm_model_attention_storage(&m, B, T) != NULL, att, "what runs record");
+    cr_expect_eq(mm_model_head_storage(&m) != NULL, head, "what runs record");
     cr_assert_eq(mm_model_backward(&m, 1.0f), 0, "%s", mm_error_message());
     if (grads) memcpy(grads, m.grads, m.num_params * sizeof(float));
     *n = m.num_params;

@@ -1,8 +1,9 @@
-// Test backends: the CPU table plus the reference of the bf16 blocks' ops — the feed-forward
-// block's (engine/src/cpu/ffn_bf16.c) and, on request, the attention block's
-// (engine/src/cpu/attention_bf16.c) — whose ffn_bf16() / attention_bf16() follow the precision set
-// on them (bf16: 1). They run the model's bf16 paths (engine/src/model_ffn_bf16.c,
-// model_attention_bf16.c) on the CPU, op for op what the CUDA backend computes in bf16 up to
+// Test backends: the CPU table plus the reference of the bf16 blocks' ops, each on request — the
+// feed-forward block's (engine/src/cpu/ffn_bf16.c), the attention block's
+// (engine/src/cpu/attention_bf16.c), the head's (engine/src/cpu/crossentropy_bf16.c) — whose
+// ffn_bf16() / attention_bf16() / head_bf16() follow the precision set on them (bf16: 1). They run
+// the model's bf16 paths (engine/src/model_ffn_bf16.c, model_attention_bf16.c, the head in
+// model.c) on the CPU, op for op what the CUDA backend computes in bf16 up to
 // summation order and the products' input rounding (the reference multiplies bf16-stored values
 // exactly; the CPU table's other products stay fp32).
 #ifndef MM_TEST_CPU_BF16_H
@@ -20,18 +21,23 @@ static int mm_test_bf16_set_precision(mm_precision p) {
     return mm_backend_cpu()->set_precision(p);
 }
 static int mm_test_ffn_bf16(void) { return mm_test_bf16_precision == MM_PRECISION_BF16; }
+static int mm_test_head_bf16(void) { return mm_test_bf16_precision == MM_PRECISION_BF16; }
 static int mm_test_attention_bf16(int B, int T, int H, int hs) {
     (void)B, (void)H, (void)hs;
     return mm_test_bf16_precision == MM_PRECISION_BF16 && T >= mm_test_bf16_attention_min_T;
 }
 
-// The table with the feed-forward block's bf16 ops (ffn) and / or the attention block's (attention).
-static const mm_backend *mm_test_cpu_bf16(int ffn, int attention) {
-    static mm_backend tables[4];
-    static const char *names[4] = {"cpu-bf16-none", "cpu-ffn-bf16", "cpu-attention-bf16", "cpu-bf16"};
-    mm_backend *be = &tables[(ffn ? 1 : 0) + (attention ? 2 : 0)];
+// The table with the bf16 ops of the feed-forward block (ffn), the attention block (attention) and
+// the head (head), any of them.
+static const mm_backend *mm_test_cpu_bf16(int ffn, int attention, int head) {
+    static mm_backend tables[8];
+    static const char *names[8] = {"cpu-bf16-none",           "cpu-ffn-bf16",  "cpu-attention-bf16",
+                                   "cpu-ffn-attention-bf16",  "cpu-head-bf16", "cpu-ffn-head-bf16",
+                                   "cpu-attention-head-bf16", "cpu-bf16"};
+    const int which = (ffn ? 1 : 0) + (attention ? 2 : 0) + (head ? 4 : 0);
+    mm_backend *be = &tables[which];
     *be = *mm_backend_cpu();
-    be->name = names[(ffn ? 1 : 0) + (attention ? 2 : 0)];
+    be->name = names[which];
     be->set_precision = mm_test_bf16_set_precision;
     // shared by both blocks
     be->to_bf16 = mm_cpu_to_bf16;
@@ -52,10 +58,15 @@ static const mm_backend *mm_test_cpu_bf16(int ffn, int attention) {
         be->attention_forward_bf16 = mm_cpu_attention_forward_bf16;
         be->attention_backward_bf16 = mm_cpu_attention_backward_bf16;
     }
+    if (head) {
+        be->head_bf16 = mm_test_head_bf16;
+        be->crossentropy_forward_bf16 = mm_cpu_crossentropy_forward_bf16;
+        be->crossentropy_backward_bf16 = mm_cpu_crossentropy_backward_bf16;
+    }
     return be;
 }
 
 // The feed-forward block's alone (test_ffn_bf16.c).
-static inline const mm_backend *mm_test_cpu_ffn_bf16(void) { return mm_test_cpu_bf16(1, 0); }
+static inline const mm_backend *mm_test_cpu_ffn_bf16(void) { return mm_test_cpu_bf16(1, 0, 0); }
 
 #endif

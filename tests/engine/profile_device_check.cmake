@@ -23,8 +23,8 @@ if(NOT absent OR NOT res16 EQUAL 4)
   message(FATAL_ERROR "matmul_forward_residual: ${res} and _bf16: ${res16} calls per step, expected none and 4 "
                       "(2 layers, 2 blocks):\n${out}")
 endif()
-# and the run records it: the flash kernels, both blocks stored in bf16
-foreach(pair "attention;flash" "attention_storage;bf16" "ffn;bf16")
+# and the run records it: the flash kernels, both blocks and the head stored in bf16
+foreach(pair "attention;flash" "attention_storage;bf16" "ffn;bf16" "head;bf16")
   list(GET pair 0 key)
   list(GET pair 1 want)
   string(JSON got ERROR_VARIABLE missing GET "${out}" ${key})

@@ -14,13 +14,13 @@ static void start(mm_model *m, const mm_backend *be, mm_precision p, int32_t *X,
 }
 
 Test(attention_bf16, loss_and_gradients_close_to_fp32_alone_and_with_the_ffn_in_bf16) {
-    bf16_close_to_fp32_case(MM_MODEL_ORIGINAL, mm_test_cpu_bf16(0, 1));
-    bf16_close_to_fp32_case(MM_MODEL_ORIGINAL, mm_test_cpu_bf16(1, 1));
+    bf16_close_to_fp32_case(MM_MODEL_ORIGINAL, mm_test_cpu_bf16(0, 1, 0));
+    bf16_close_to_fp32_case(MM_MODEL_ORIGINAL, mm_test_cpu_bf16(1, 1, 0));
 }
 
 Test(attention_bf16, the_memory_variants_too) {
-    bf16_close_to_fp32_case(MM_MODEL_MEMORY, mm_test_cpu_bf16(1, 1));
-    bf16_close_to_fp32_case(MM_MODEL_NO_FEED, mm_test_cpu_bf16(0, 1));
+    bf16_close_to_fp32_case(MM_MODEL_MEMORY, mm_test_cpu_bf16(1, 1, 0));
+    bf16_close_to_fp32_case(MM_MODEL_NO_FEED, mm_test_cpu_bf16(0, 1, 0));
 }
 
 // |got - want| within `ulps` bf16 ulps of `scale` (or both tiny).
@@ -41,7 +41,7 @@ static void norm_rows(double *ln, const float *x, const float *w, int C, float e
 // The last layer's stored ln1, qkv (q, k rotated), attention output and the block's fp32 output
 // against a recomputation from its input with plain loops.
 Test(attention_bf16, the_stored_tensors_are_the_layers_values_rounded_to_bf16) {
-    const mm_backend *be = mm_test_cpu_bf16(0, 1);
+    const mm_backend *be = mm_test_cpu_bf16(0, 1, 0);
     mm_model m;
     int32_t X[N], Y[N];
     start(&m, be, MM_PRECISION_BF16, X, Y);
@@ -122,7 +122,7 @@ Test(attention_bf16, the_stored_tensors_are_the_layers_values_rounded_to_bf16) {
 // Precision switches between steps re-lay out the buffers, and so does a shape the backend
 // refuses (the fp32 block then): each step gives its own configuration's loss every time.
 Test(attention_bf16, the_buffers_follow_the_precision_and_the_shape) {
-    const mm_backend *be = mm_test_cpu_bf16(1, 1);
+    const mm_backend *be = mm_test_cpu_bf16(1, 1, 0);
     mm_model m;
     int32_t X[N], Y[N];
     start(&m, be, MM_PRECISION_FP32, X, Y);
@@ -157,7 +157,7 @@ Test(attention_bf16, the_buffers_follow_the_precision_and_the_shape) {
 // Through the timed backend: each bf16 op counted where the path calls it (none of the fp32
 // attention ops), and the step's products still add up to the model's FLOP count.
 Test(attention_bf16, the_profile_counts_the_bf16_ops_and_the_products_add_up) {
-    const mm_backend *be = mm_backend_profiled(mm_test_cpu_bf16(1, 1));
+    const mm_backend *be = mm_backend_profiled(mm_test_cpu_bf16(1, 1, 0));
     mm_model m;
     int32_t X[N], Y[N];
     start(&m, be, MM_PRECISION_BF16, X, Y);

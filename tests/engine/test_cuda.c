@@ -2,9 +2,10 @@
 // layer's top-K exactly, ties included), the whole model's loss and gradients (also `model` and
 // `model_no_feed`), 20 training steps' losses, resume exactness on the device; mixed precision:
 // the matmuls and attention in bf16 / fp16 (looser tolerances) and 20 steps in bf16 and in fp16
-// with loss scaling, against the CPU's fp32; the feed-forward and attention blocks' bf16 ops
-// against their CPU reference (engine/src/cpu/ffn_bf16.c, attention_bf16.c), and the model with
-// both blocks in bf16 against the CPU table with that reference (cpu_bf16.h).
+// with loss scaling, against the CPU's fp32; the feed-forward and attention blocks' and the head's
+// bf16 ops against their CPU reference (engine/src/cpu/ffn_bf16.c, attention_bf16.c,
+// crossentropy_bf16.c), and the model with both blocks in bf16 against the CPU table with that
+// reference (cpu_bf16.h).
 // Without a usable GPU (no driver, no device, or a build without CUDA) these tests SKIP with a
 // printed "no CUDA device: REASON" line — also under MM_REQUIRE_PEERS=1 (CI has no GPU); set
 // MM_REQUIRE_GPU=1 (scripts/gpu_check.sh does) to make a missing GPU a failure.
@@ -94,17 +95,22 @@ static void free_dev(const mm_backend *be, void *const *p, size_t n) {
 #define FREE_HOST(...) free_host(PTRS(__VA_ARGS__))
 #define FREE_DEV(be, ...) free_dev(be, PTRS(__VA_ARGS__))
 
-// max |gpu - cpu| / max(1e-3, max |cpu|), fails above tol
-static double rel_error(const mm_backend *be, const float *dgpu, const float *cpu, size_t n) {
-    float *g = down(be, dgpu, n);
+// max |g - cpu| / max(1e-3, max |cpu|) on the host
+static double rel_diff(const float *g, const float *cpu, size_t n) {
     double e = 0.0, m = 1e-3;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)g[i] - cpu[i]);
         if (!(d <= e)) e = d;  // NaN propagates
         if (fabs(cpu[i]) > m) m = fabs(cpu[i]);
     }
-    free(g);
     return e / m;
+}
+// max |gpu - cpu| / max(1e-3, max |cpu|), fails above tol
+static double rel_error(const mm_backend *be, const float *dgpu, const float *cpu, size_t n) {
+    float *g = down(be, dgpu, n);
+    const double e = rel_diff(g, cpu, n);
+    free(g);
+    return e;
 }
 static void expect_close(const mm_backend *be, const float *dgpu, const float *cpu, size_t n, double tol,
                          const char *what) {
@@ -1187,8 +1193,9 @@ static long bf16_ulps(mm_bf16 a, mm_bf16 b) {
 // bf16 results on the device against the reference's: none more than max_ulp steps away, and at
 // most 1 % (+1) of them off at all — an fp32 value a few fp32 ulps away rounds to the other bf16
 // neighbour only near a boundary; a conversion that truncates, or rounds ties away, moves far more.
-static void expect_bf16_ulps(const mm_backend *be, const void *dgpu, const mm_bf16 *ref, size_t n,
-                             long max_ulp, const char *what) {
+// Returns how many differ.
+static size_t expect_bf16_ulps(const mm_backend *be, const void *dgpu, const mm_bf16 *ref, size_t n,
+                               long max_ulp, const char *what) {
     mm_bf16 *h = down_bf16(be, dgpu, n);
     size_t bad = 0, first = 0, off = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1204,6 +1211,7 @@ static void expect_bf16_ulps(const mm_backend *be, const void *dgpu, const mm_bf
               "%s: %zu of %zu values differ from the reference: more than rounding-boundary flips", what, off,
               n);
     free(h);
+    return off;
 }
 
 // bf16 products against the reference's: |gpu - cpu| <= one bf16 ulp of cpu + rel * max |cpu|
@@ -1780,6 +1788,109 @@ Test(cuda, attention_bf16_follows_the_precision_the_shape_and_MM_CUDA_ATTN) {
     free(h);
 }
 
+// ---- the head in bf16 (backend.h; the reference: engine/src/cpu/crossentropy_bf16.c) ----
+
+// The head's two bf16 ops on N rows (C, V) against the reference on the same values, with a mask
+// of weights 1, 0.5 and 0 or without one (NULL): logits and dlogits (bf16, over the logits) within
+// 1 ulp, few differing (the reference sums the products and the log-sum-exp in another order, and
+// its expf differs: a value near a rounding boundary may flip); lse and the loss within 1e-5 of
+// the largest; dx and what dwte gained (it accumulates: non-zero before, on both sides) within
+// 1e-3 of the largest (a flipped dlogit moves them by 1 bf16 ulp of that value). Prints what it
+// measures.
+static void head_bf16_case(const mm_backend *g, int N, int C, int V, int masked) {
+    const size_t nc = (size_t)N * C, vc = (size_t)V * C, nv = (size_t)N * V;
+    mm_bf16 *x = hrand_bf16(nc, 1), *wte = hrand_bf16(vc, 1), *lg = hzero_bf16(nv), *junk = hrand_bf16(nv, 1);
+    float *mask = masked ? hrand(N, 1) : NULL, *lse = hzero(N), *dx = hzero(nc), *dwte = hrand(vc, 1);
+    float *dwte0 = hzero(vc), *junkf = hrand(nc + (size_t)N, 1);  // what the outputs hold before
+    int32_t *tgt = malloc(sizeof(int32_t) * (size_t)N);
+    cr_assert(tgt);
+    memcpy(dwte0, dwte, sizeof(float) * vc);
+    for (int n = 0; n < N; n++) {
+        tgt[n] = (int32_t)(((size_t)n * 71 + 5) % (size_t)V);
+        if (mask) mask[n] = n % 5 == 1 ? 0.0f : n % 5 == 3 ? 0.5f : 1.0f;
+    }
+    mm_bf16 *x_d = up(g, x, 2 * nc), *wte_d = up(g, wte, 2 * vc), *lg_d = up(g, junk, 2 * nv);
+    float *mask_d = mask ? up(g, mask, sizeof(float) * N) : NULL, *lse_d = up(g, junkf, sizeof(float) * N);
+    float *dx_d = up(g, junkf, sizeof(float) * nc), *dwte_d = up(g, dwte, sizeof(float) * vc);
+    int32_t *tgt_d = up(g, tgt, sizeof(int32_t) * N);
+    char what[96], lw[128];
+    snprintf(what, sizeof what, "head bf16, N %d C %d V %d, mask %d", N, C, V, masked);
+    const float lc = mm_cpu_crossentropy_forward_bf16(lg, lse, x, wte, tgt, mask, N, C, V);
+    const float lgpu = g->crossentropy_forward_bf16(lg_d, lse_d, x_d, wte_d, tgt_d, mask_d, N, C, V);
+    snprintf(lw, sizeof lw, "%s: logits", what);
+    const size_t logits_off = expect_bf16_ulps(g, lg_d, lg, nv, 1, lw);
+    const double e_lse = rel_error(g, lse_d, lse, N), e_loss = fabs((double)lgpu - lc) / fmax(1.0, fabs(lc));
+    cr_expect(e_lse <= 1e-5, "%s: lse relative error %g > 1e-5", what, e_lse);
+    cr_expect(e_loss <= 1e-5, "%s: loss reference %.9g gpu %.9g", what, lc, lgpu);
+    mm_cpu_crossentropy_backward_bf16(dx, dwte, lg, lse, x, wte, tgt, mask, 0.75f, N, C, V);
+    g->crossentropy_backward_bf16(dx_d, dwte_d, lg_d, lse_d, x_d, wte_d, tgt_d, mask_d, 0.75f, N, C, V);
+    snprintf(lw, sizeof lw, "%s: dlogits", what);
+    const size_t dlogits_off = expect_bf16_ulps(g, lg_d, lg, nv, 1, lw);
+    const double e_dx = rel_error(g, dx_d, dx, nc);
+    float *gw = down(g, dwte_d, vc);
+    for (size_t i = 0; i < vc; i++) gw[i] -= dwte0[i], dwte[i] -= dwte0[i];  // what each side added
+    const double e_dwte = rel_diff(gw, dwte, vc);
+    cr_expect(e_dx <= 1e-3, "%s: dx relative error %g > 1e-3", what, e_dx);
+    cr_expect(e_dwte <= 1e-3, "%s: dwte's increment relative error %g > 1e-3", what, e_dwte);
+    fprintf(
+        stderr,
+        "test_cuda: %s: logits %zu and dlogits %zu of %zu differ; relative errors lse %.2g, loss %.2g, dx "
+        "%.2g, dwte %.2g\n",
+        what, logits_off, dlogits_off, nv, e_lse, e_loss, e_dx, e_dwte);
+    FREE_DEV(g, x_d, wte_d, lg_d, mask_d, lse_d, dx_d, dwte_d, tgt_d);
+    FREE_HOST(x, wte, lg, junk, mask, lse, dx, dwte, dwte0, junkf, tgt, gw);
+}
+
+// No rows: the two ops launch nothing, write nothing (dwte += a sum over no rows is unchanged), and
+// the loss is 0.
+static void head_bf16_zero_sized_case(const mm_backend *g) {
+    enum { NB = 2048 };
+    float *h = hrand(NB, 1), *buf = up(g, h, sizeof(float) * NB);
+    int32_t tok[8] = {0};
+    int32_t *tok_d = up(g, tok, sizeof tok);
+    float *lse = buf, *dx = buf + 256, *dwte = buf + 512, *mask = buf + 1024;
+    mm_bf16 *lg = (mm_bf16 *)(buf + 1280), *x = (mm_bf16 *)(buf + 1536), *wte = (mm_bf16 *)(buf + 1792);
+    const int C = 8, V = 16;
+    const float loss = g->crossentropy_forward_bf16(lg, lse, x, wte, tok_d, mask, 0, C, V);
+    g->crossentropy_backward_bf16(dx, dwte, lg, lse, x, wte, tok_d, mask, 1.0f, 0, C, V);
+    cr_assert(!g->check || g->check() == 0, "a zero-sized bf16 head call failed: %s", mm_error_message());
+    cr_expect(loss == 0.0f, "crossentropy_forward_bf16 with no rows: loss %g (expected 0)", loss);
+    expect_close(g, buf, h, NB, 0, "zero-sized bf16 head calls left the buffers as they were");
+    FREE_DEV(g, buf, tok_d);
+    free(h);
+}
+
+// The bf16 head's ops against the CPU reference: an odd shape (V not a multiple of the row
+// kernels' block) and a larger one, each with and without a mask; no rows.
+Test(cuda, crossentropy_bf16_ops_match_the_cpu_reference) {
+    const mm_backend *g = need_gpu();
+    cr_assert(g->head_bf16 && g->crossentropy_forward_bf16 && g->crossentropy_backward_bf16,
+              "the CUDA backend has every op of the bf16 head");
+    set_prec(g, "bf16");
+    for (int masked = 0; masked < 2; masked++) {
+        head_bf16_case(g, 37, 24, 101, masked);
+        head_bf16_case(g, 64, 64, 512, masked);
+    }
+    head_bf16_zero_sized_case(g);
+    set_prec(g, "fp32");
+}
+
+static int head_on(const mm_backend *g) { return g->head_bf16(); }
+
+// head_bf16() is 1 in bf16 only, and MM_CUDA_HEAD (read when the backend starts) turns it off with
+// "fp32"; "bf16", empty or unset keep it; anything else is refused, naming the variable.
+Test(cuda, head_bf16_follows_the_precision_and_MM_CUDA_HEAD) {
+    const mm_backend *g = need_gpu();
+    const char *const precs[] = {"bf16", "fp32", "fp16"};
+    for (int i = 0; i < 3; i++) {
+        set_prec(g, precs[i]);
+        cr_expect_eq(g->head_bf16(), i == 0, "%s: head_bf16() = %d", precs[i], g->head_bf16());
+    }
+    set_prec(g, "bf16");
+    block_switch_case(g, "MM_CUDA_HEAD", head_on);
+    set_prec(g, "fp32");
+}
+
 // ---- zero-sized calls (no rows / no batch / no parameters) ----
 
 // Every op called with nothing to do must change nothing and launch nothing: on CUDA a grid of
@@ -1832,16 +1943,16 @@ static void zero_rows_case(const mm_backend *be) {
     free(h);
 }
 
-// The CUDA model in bf16 with both blocks stored in bf16 against the same model on the CPU
-// reference table (tests/engine/cpu_bf16.h: the CPU ops plus the bf16 blocks' reference), which
-// stores the same tensors in bf16; every variant. What remains between them is the summation
+// The CUDA model in bf16 with both blocks and the head stored in bf16 against the same model on
+// the CPU reference table (tests/engine/cpu_bf16.h: the CPU ops plus the bf16 blocks' reference),
+// which stores the same tensors in bf16; every variant. What remains between them is the summation
 // order and what the GPU rounds inside (flash attention's P and dS in bf16, the fp32-operand
-// products of the head and the memory layer): in the simulator the loss within 1.5e-4, the
+// products of the memory layer): in the simulator the loss within 1.5e-4, the
 // gradients within 1.4 % (model_original) and 2.6 % (the memory variants, apart from the
 // selection's, which near-tie top-K flips move by up to 17 %).
 static void model_bf16_reference_case(const mm_backend *g, mm_model_type type) {
     const char *tn = mm_model_type_name(type);
-    const mm_backend *ref = mm_test_cpu_bf16(1, 1);
+    const mm_backend *ref = mm_test_cpu_bf16(1, 1, 1);
     mm_model_config cfg = tiny_config();
     cfg.model_type = type;
     cfg.knowledge_num = 256, cfg.knowledge_length = 6, cfg.knowledge_dim = 32;
@@ -1862,6 +1973,8 @@ static void model_bf16_reference_case(const mm_backend *g, mm_model_type type) {
     cr_expect(mg.att_bf16 && mc.att_bf16, "%s: the attention block not in bf16 (gpu %d, reference %d)", tn,
               mg.att_bf16, mc.att_bf16);
     cr_expect_eq(mg.ffn_bf16, mc.ffn_bf16, "%s", tn);
+    cr_expect(mg.head_bf16 && mc.head_bf16, "%s: the head not in bf16 (gpu %d, reference %d)", tn, mg.head_bf16,
+              mc.head_bf16);
     cr_expect(fabsf(lc - lg) < 1e-3f * lc, "%s: loss reference %.7f gpu %.7f", tn, lc, lg);
     float *gg = down(g, mg.grads, mg.num_params);
     expect_tensor_grads(&mc, gg, mem ? 5e-2 : 3e-2, 0.5, tn);

@@ -358,9 +358,10 @@ static void mm_expect_progress_field(json_t *pr, const char *key, const char *wa
 
 // progress.json names what the run computed on (device_prefix: "cpu", "cuda:0 ("), the matmuls'
 // precision, the attention's implementation (NULL: no "attention", as on the CPU) and the
-// attention and feed-forward blocks' bf16 storage ("bf16"; NULL: fp32, no field).
+// attention and feed-forward blocks' and the head's bf16 storage ("bf16"; NULL: fp32, no field).
 static void mm_expect_progress_device(const char *out, const char *device_prefix, const char *precision,
-                                      const char *attention, const char *attention_storage, const char *ffn) {
+                                      const char *attention, const char *attention_storage, const char *ffn,
+                                      const char *head) {
     json_t *pr = mm_progress(out);
     const char *dev = json_string_value(json_object_get(pr, "device"));
     cr_expect(dev && !strncmp(dev, device_prefix, strlen(device_prefix)), "progress.json device '%s', want %s...",
@@ -369,6 +370,7 @@ static void mm_expect_progress_device(const char *out, const char *device_prefix
     mm_expect_progress_field(pr, "attention", attention);
     mm_expect_progress_field(pr, "attention_storage", attention_storage);
     mm_expect_progress_field(pr, "ffn", ffn);
+    mm_expect_progress_field(pr, "head", head);
     json_decref(pr);
 }
 
@@ -384,7 +386,7 @@ static void mm_check_ema_stop_resume(const char *tag, const char *device, const 
     const char *env = getenv("MM_CUDA_ATTENTION"), *att = env && !strcmp(env, "gemm") ? "gemm" : "flash";
     // fp16 or the CPU: no block in bf16 (test_attention_bf16.c, test_ffn_bf16.c)
     mm_expect_progress_device(out, gpu ? "cuda:0 (" : device, gpu ? precision : "fp32", gpu ? att : NULL,
-                              NULL, NULL);
+                              NULL, NULL, NULL);
     free(out);
     free(ini);
     mm_fx_data_free(&d);
@@ -425,8 +427,8 @@ Test(device_cuda, memory_model_train_stop_resume_bit_exact, .timeout = 900) {
 }
 
 // A short bf16 run of model_original on the CUDA device: it finishes, and progress.json records
-// the FlashAttention kernels and both blocks stored in bf16 (head size 16, T = 32: flash applies;
-// with MM_CUDA_ATTENTION=gemm the attention block stays fp32). Skips like the test above.
+// the FlashAttention kernels and both blocks and the head stored in bf16 (head size 16, T = 32: flash
+// applies; with MM_CUDA_ATTENTION=gemm the attention block stays fp32). Skips like the test above.
 Test(device_cuda, a_bf16_run_records_its_blocks_in_bf16, .timeout = 600) {
     const char *why = "no CUDA device", *req = getenv("MM_REQUIRE_GPU");
     if (mm_cuda_device_count(&why) <= 0) {
@@ -445,7 +447,8 @@ Test(device_cuda, a_bf16_run_records_its_blocks_in_bf16, .timeout = 600) {
     mm_reference_run(ini, out);
     const char *env = getenv("MM_CUDA_ATTENTION");
     const int gemm = env && !strcmp(env, "gemm");
-    mm_expect_progress_device(out, "cuda:0 (", "bf16", gemm ? "gemm" : "flash", gemm ? NULL : "bf16", "bf16");
+    mm_expect_progress_device(out, "cuda:0 (", "bf16", gemm ? "gemm" : "flash", gemm ? NULL : "bf16", "bf16",
+                              "bf16");
     free(out);
     free(ini);
     mm_fx_data_free(&d);

@@ -145,7 +145,7 @@ static inline void fx_run_outputs(const char *dir, const char *outrel, const cha
            "{\"step\":4,\"total_steps\":4,\"loss\":6.5,\"status\":\"finished\","
            "\"device\":\"cuda:0 (NVIDIA H200 | "
            "test)\",\"precision\":\"bf16\",\"attention\":\"flash\",\"attention_storage\":\"bf16\",\"ffn\":"
-           "\"bf16\"}");
+           "\"bf16\",\"head\":\"bf16\"}");
     FX_OUT("eval.json", "{\"samples\":[{\"input\":\"在一个 | 遥远的\",\"reference\":\"地方\",\"output\":\"<!-- "
                         "expt:git:end -->\\nnext\",\"loss\":3.0},{\"input\":\"b\",\"reference\":\"c\",\"output\":"
                         "\"d\",\"loss\":2.0}],\"summary\":{\"mean_loss\":2.5,\"perplexity\":12.182494,\"num_samples\":2}}");

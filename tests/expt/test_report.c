@@ -76,7 +76,7 @@ Test(report, fills_regions_from_run_files_and_is_idempotent) {
     cr_assert_not_null(strstr(ex, "| peak memory | 100.0 MiB |"), "%s", ex);
     cr_assert_not_null(strstr(ex,
                               "| computed on | cuda:0 (NVIDIA H200 \\| test), bf16 matmuls, attention: flash "
-                              "in bf16, feed-forward: bf16 |"),
+                              "in bf16, feed-forward: bf16, head: bf16 |"),
                        "%s", ex);
     cr_assert_not_null(strstr(ex, "| start | 2024-05-01T10:00:00Z |"), "%s", ex);
     cr_assert_not_null(strstr(ex, "bash run_file/x.sh"), "%s", ex);

@@ -210,6 +210,23 @@ typedef struct mm_backend {
     // log-sum-exp in att, D in datt). NULL: attention_state_floats.
     size_t (*attention_state_floats_bf16)(int B, int Tq, int Tk, int H, int hs);
 
+    // --- the head in bf16 (optional: NULL = the backend has none). When head_bf16() returns 1 in
+    // the current precision (CUDA in bf16), the model keeps the final norm's output and the logits
+    // (then dlogits) in bf16 — as PyTorch's autocast stores the output projection's result — and
+    // multiplies them by a bf16 copy of the tied embeddings (to_bf16 at every forward). The
+    // log-sum-exp, the loss and dlogits are computed in fp32 from the stored logits; dx and dwte are
+    // fp32. The CPU reference (engine/src/cpu/crossentropy_bf16.c) rounds what it stores likewise.
+    int (*head_bf16)(void);
+    // crossentropy_forward with x (N,C) and wte (V,C) in bf16: logits (N,V) = x wte^T stored in bf16;
+    // lse (N) and the returned masked mean loss from the stored logits.
+    float (*crossentropy_forward_bf16)(mm_bf16 *logits, float *lse, const mm_bf16 *x, const mm_bf16 *wte,
+                                       const int32_t *targets, const float *mask, int N, int C, int V);
+    // crossentropy_backward from those: dlogits (fp32 math) stored in bf16 OVER logits; dx (N,C)
+    // OVERWRITTEN and dwte (V,C) += in fp32, from the bf16 dlogits, x and wte.
+    void (*crossentropy_backward_bf16)(float *dx, float *dwte, mm_bf16 *logits, const float *lse,
+                                       const mm_bf16 *x, const mm_bf16 *wte, const int32_t *targets,
+                                       const float *mask, float dloss, int N, int C, int V);
+
     // --- row-block copy: dst (rows, cols) [+]= src (rows, cols), rows ldd / lds floats apart
     // (accumulate 0: =, 1: +=). The memory variants build [z | m] rows, split their gradient and
     // add m to the residual with it.

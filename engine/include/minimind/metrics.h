@@ -25,9 +25,9 @@ typedef struct mm_metrics_log {
     char *progress_path;
     // What the run computes on ("cuda:0 (NVIDIA H200 ...)", "cpu"), the matmul precision it
     // really uses ("bf16"; "fp32" on the CPU) and, where the backend has several, its attention
-    // ("flash", "gemm"; NULL on the CPU), the attention and feed-forward blocks' storage ("bf16";
-    // NULL: fp32): copied into progress.json when set (not owned).
-    const char *device, *precision, *attention, *attention_storage, *ffn;
+    // ("flash", "gemm"; NULL on the CPU), the attention and feed-forward blocks' and the head's
+    // storage ("bf16"; NULL: fp32): copied into progress.json when set (not owned).
+    const char *device, *precision, *attention, *attention_storage, *ffn, *head;
 } mm_metrics_log;
 
 // Opens OUT_DIR/metrics.jsonl. keep_until_step < 0 truncates it (a new run); otherwise it keeps

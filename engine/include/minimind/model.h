@@ -83,6 +83,11 @@ typedef struct mm_activations {
     float *rstdf;   // (N)
     float *logits;  // (N, V) — overwritten with dlogits by the backward
     float *lse;     // (N)
+    // the head in bf16 (m->head_bf16; lnf and logits above are then NULL): the same tensors stored
+    // as bf16, and the bf16 copy of the tied embeddings, refreshed at every forward (backend.h)
+    mm_bf16 *lnf16;     // (N, C)
+    mm_bf16 *logits16;  // (N, V) — overwritten with dlogits by the backward
+    mm_bf16 *wte16;     // (V, C)
     // memory variants (a separate allocation, m->macts): per layer [L][...]
     float *mq;        // (L, N, D)
     int32_t *midx;    // (L, N, K)
@@ -145,6 +150,7 @@ typedef struct mm_model {
     size_t att_state;  // floats of one layer's att (and of datt) for (B, T): backend.h attention_state_floats
     int ffn_bf16;      // the training buffers keep the feed-forward block in bf16 (backend.h ffn_bf16)
     int att_bf16;      // ... and the attention block (backend.h attention_bf16, for (B, T))
+    int head_bf16;     // ... and the head (backend.h head_bf16)
     size_t acts_cap, gacts_cap;
     float *acts, *gacts;
     mm_activations a;
@@ -237,5 +243,9 @@ const char *mm_model_ffn_storage(const mm_model *m);
 // precision (backend.h attention_bf16: CUDA in bf16 on the flash path; every variant), as runs
 // record it; NULL (fp32) otherwise.
 const char *mm_model_attention_storage(const mm_model *m, int B, int T);
+// "bf16" when the training buffers keep the head (the final norm's output, the logits and dlogits)
+// in bf16 in the backend's current precision (backend.h head_bf16: CUDA in bf16; every variant),
+// as runs record it; NULL (fp32) otherwise.
+const char *mm_model_head_storage(const mm_model *m);
 
 #endif

@@ -72,6 +72,18 @@ void mm_cpu_matmul_forward_residual_bf16(float *out, const float *res, const mm_
                                          int K, int N);
 void mm_cpu_matmul_backward_bf16(void *dinp, mm_storage dinp_type, float *dw, const mm_bf16 *dout,
                                  const mm_bf16 *inp, const mm_bf16 *w, int M, int K, int N);
+// The cross-entropy's two passes over given logits (crossentropy.c; the fp32 op and the bf16
+// reference share them): lse (N) and the masked mean loss; dlogits over logits.
+float mm_cpu_crossentropy_rows(const float *logits, float *lse, const int32_t *targets, const float *mask,
+                               int N, int V);
+void mm_cpu_crossentropy_dlogits(float *logits, const float *lse, const int32_t *targets, const float *mask,
+                                 float dloss, int N, int V);
+// The bf16 head's reference (crossentropy_bf16.c; not in the CPU table).
+float mm_cpu_crossentropy_forward_bf16(mm_bf16 *logits, float *lse, const mm_bf16 *x, const mm_bf16 *wte,
+                                       const int32_t *targets, const float *mask, int N, int C, int V);
+void mm_cpu_crossentropy_backward_bf16(float *dx, float *dwte, mm_bf16 *logits, const float *lse,
+                                       const mm_bf16 *x, const mm_bf16 *wte, const int32_t *targets,
+                                       const float *mask, float dloss, int N, int C, int V);
 // The bf16 attention ops' reference (attention_bf16.c; not in the CPU table).
 void mm_cpu_rope_forward_bf16(mm_bf16 *x, int ld, const float *cos, const float *sin, int B, int T, int NH,
                               int hs, int pos0);

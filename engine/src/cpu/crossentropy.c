@@ -15,9 +15,8 @@ static double mm_mask_sum(const float *mask, int N) {
     return s;
 }
 
-float mm_cpu_crossentropy_forward(float *logits, float *lse, const float *x, const float *wte,
-                                  const int32_t *targets, const float *mask, int N, int C, int V) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, V, C, 1.0f, x, C, wte, C, 0.0f, logits, V);
+float mm_cpu_crossentropy_rows(const float *logits, float *lse, const int32_t *targets, const float *mask,
+                               int N, int V) {
     double total = 0.0;
 #pragma omp parallel for schedule(static) reduction(+ : total)
     for (int n = 0; n < N; n++) {
@@ -36,9 +35,14 @@ float mm_cpu_crossentropy_forward(float *logits, float *lse, const float *x, con
     return ms > 0.0 ? (float)(total / ms) : 0.0f;
 }
 
-void mm_cpu_crossentropy_backward(float *dx, float *dwte, float *logits, const float *lse, const float *x,
-                                  const float *wte, const int32_t *targets, const float *mask, float dloss, int N,
-                                  int C, int V) {
+float mm_cpu_crossentropy_forward(float *logits, float *lse, const float *x, const float *wte,
+                                  const int32_t *targets, const float *mask, int N, int C, int V) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, V, C, 1.0f, x, C, wte, C, 0.0f, logits, V);
+    return mm_cpu_crossentropy_rows(logits, lse, targets, mask, N, V);
+}
+
+void mm_cpu_crossentropy_dlogits(float *logits, const float *lse, const int32_t *targets, const float *mask,
+                                 float dloss, int N, int V) {
     double ms = mm_mask_sum(mask, N);
     float base = ms > 0.0 ? (float)(dloss / ms) : 0.0f;
 #pragma omp parallel for schedule(static)
@@ -54,6 +58,12 @@ void mm_cpu_crossentropy_backward(float *dx, float *dwte, float *logits, const f
         for (int j = 0; j < V; j++) l[j] = mm_fast_expf(l[j] - m) * coef;
         l[targets[n]] -= coef;
     }
+}
+
+void mm_cpu_crossentropy_backward(float *dx, float *dwte, float *logits, const float *lse, const float *x,
+                                  const float *wte, const int32_t *targets, const float *mask, float dloss,
+                                  int N, int C, int V) {
+    mm_cpu_crossentropy_dlogits(logits, lse, targets, mask, dloss, N, V);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, V, 1.0f, logits, V, wte, C, 0.0f, dx, C);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, N, 1.0f, logits, V, x, C, 1.0f, dwte, C);
 }

@@ -1,10 +1,10 @@
 // The CUDA backend's op table (minimind/backend.h): device memory, cuBLAS for the matmuls, one
 // .cu file per op; matmul precision fp32 (default), bf16 or fp16 (gemm.cu); in bf16 the
-// feed-forward block's activations in bf16 too (ffn_bf16.cu, MM_CUDA_FFN), and the attention
-// block's where its FlashAttention path applies (attention.cu, MM_CUDA_ATTN). One device per
-// process: mm_backend_cuda(d) selects device d and creates the cuBLAS handle; the ops run on the
-// default stream, in order, so every host copy (copy_d2h, the losses and norms returned) sees the
-// results of the ops issued before it.
+// feed-forward block's activations in bf16 too (ffn_bf16.cu, MM_CUDA_FFN), the attention
+// block's where its FlashAttention path applies (attention.cu, MM_CUDA_ATTN), and the head's
+// logits (crossentropy.cu, MM_CUDA_HEAD). One device per process: mm_backend_cuda(d) selects
+// device d and creates the cuBLAS handle; the ops run on the default stream, in order, so every
+// host copy (copy_d2h, the losses and norms returned) sees the results of the ops issued before it.
 // Failures of CUDA calls are recorded (first one wins, with file:line) and reported by `check`;
 // so are the calls an op refuses (mm_cuda_notef).
 #include <stdarg.h>
@@ -248,6 +248,9 @@ static const mm_backend mm_cuda_backend = {
     .attention_forward_bf16 = mm_cuda_attention_forward_bf16,
     .attention_backward_bf16 = mm_cuda_attention_backward_bf16,
     .attention_state_floats_bf16 = mm_cuda_attention_state_floats_bf16,
+    .head_bf16 = mm_cuda_head_bf16,
+    .crossentropy_forward_bf16 = mm_cuda_crossentropy_forward_bf16,
+    .crossentropy_backward_bf16 = mm_cuda_crossentropy_backward_bf16,
     .copy_rows = mm_cuda_copy_rows,
     .memory_ema_accumulate = mm_cuda_memory_ema_accumulate,
     .host_resident = 0,
@@ -278,7 +281,8 @@ extern "C" const mm_backend *mm_backend_cuda(int device) {
     if (mm_cuda_attention_configure(getenv("MM_CUDA_ATTENTION")) != 0 ||
         mm_cuda_residual_configure(getenv("MM_CUDA_RESIDUAL")) != 0 ||
         mm_cuda_ffn_configure(getenv("MM_CUDA_FFN")) != 0 ||
-        mm_cuda_attn_configure(getenv("MM_CUDA_ATTN")) != 0)
+        mm_cuda_attn_configure(getenv("MM_CUDA_ATTN")) != 0 ||
+        mm_cuda_head_configure(getenv("MM_CUDA_HEAD")) != 0)
         return NULL;
     if (g_cuda.blas) {
         if (g_cuda.device == device) return &mm_cuda_backend;

@@ -143,6 +143,17 @@ float mm_cuda_crossentropy_forward(float *logits, float *lse, const float *x, co
 void mm_cuda_crossentropy_backward(float *dx, float *dwte, float *logits, const float *lse, const float *x,
                                    const float *wte, const int32_t *targets, const float *mask, float dloss, int N,
                                    int C, int V);
+// The head in bf16 (backend.h): crossentropy.cu. MM_CUDA_HEAD: "bf16" (default, NULL or empty: the
+// head in bf16 in the bf16 precision) or "fp32" (head_bf16() returns 0: the head stays fp32, for
+// A/B benchmarks), read when the backend starts; anything else: -1 with the message naming the
+// variable.
+int mm_cuda_head_configure(const char *env);
+int mm_cuda_head_bf16(void);
+float mm_cuda_crossentropy_forward_bf16(mm_bf16 *logits, float *lse, const mm_bf16 *x, const mm_bf16 *wte,
+                                        const int32_t *targets, const float *mask, int N, int C, int V);
+void mm_cuda_crossentropy_backward_bf16(float *dx, float *dwte, mm_bf16 *logits, const float *lse,
+                                        const mm_bf16 *x, const mm_bf16 *wte, const int32_t *targets,
+                                        const float *mask, float dloss, int N, int C, int V);
 void mm_cuda_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1, float beta2,
                           float eps, float weight_decay, long step);
 float mm_cuda_gradnorm_clip(float *g, size_t n, float max_norm);
