@@ -330,11 +330,11 @@ static int mm_bf16_common_ops(const mm_backend *b) {
 
 // Whether the training buffers keep the feed-forward block in bf16 now: a model with one (not
 // model_no_feed) on a backend whose ffn_bf16 says so in its current precision, with every op of
-// that path.
+// that path (`model`'s fusion MLP: its input [z | m] built in bf16 by to_bf16_rows too).
 static int mm_ffn_bf16_now(const mm_model *m) {
     const mm_backend *b = m->be;
     return m->F > 0 && b->ffn_bf16 && b->swiglu_forward_bf16 && b->swiglu_backward_bf16 &&
-           mm_bf16_common_ops(b) && b->ffn_bf16();
+           mm_bf16_common_ops(b) && (!m->mem || b->to_bf16_rows) && b->ffn_bf16();
 }
 
 // Whether a (B, T) step keeps the attention block in bf16: a backend whose attention_bf16 says so

@@ -79,10 +79,10 @@ static size_t mm_layout_macts(mm_model *m, float *base, size_t N) {
     a->mscore = mm_model_carve(base, &cur, L * N * K);
     a->mw = mm_model_carve(base, &cur, L * N * K);
     a->mysoft = mm_model_carve(base, &cur, L * N * K);
-    // zm: every layer's for the fusion's backward, or with the fusion in bf16 the current layer's,
-    // then kept per layer in bf16
+    // zm: every layer's for the fusion's backward, or with the fusion in bf16 zm16 instead (built
+    // in bf16 directly)
     const int f16 = m->ffn_bf16;
-    a->zm = mm_model_carve(base, &cur, m->F ? (f16 ? 1 : L) * N * 2 * C : 0);
+    a->zm = m->F && !f16 ? mm_model_carve(base, &cur, L * N * 2 * C) : NULL;
     a->zm16 = f16 ? mm_model_carve_bf16(base, &cur, L * N * 2 * C) : NULL;
     a->mout = mm_model_carve(base, &cur, N * C);
     a->mnoise = mm_model_carve(base, &cur, N * K);
@@ -185,17 +185,17 @@ static void mm_second_half(const mm_model *m, const mm_layer_weights *w, float *
         be->matmul_forward(out, g, w->w2, N, m->F, C, 1);  // out += w2 g
 }
 
-// The same in training with the fusion MLP's activations in bf16 (m->ffn_bf16): zm built in fp32,
-// kept as zm16 (N, 2C) for the MLP (model_ffn_bf16.c).
+// The same in training with the fusion MLP's activations in bf16 (m->ffn_bf16): its input zm16
+// (N, 2C) = [z | mout] built in bf16 from the two fp32 halves (no fp32 [z | m]; until session 7
+// two copies into an fp32 zm and a conversion) for the MLP (model_ffn_bf16.c).
 static void mm_second_half_bf16(mm_model *m, int l, float *out, const float *h, const float *z,
                                 const float *mout, int N) {
     const mm_backend *be = m->be;
     const int C = m->C;
     const mm_activations *a = &m->a;
     mm_bf16 *zm16 = a->zm16 + (size_t)l * N * 2 * C;
-    be->copy_rows(a->zm, 2 * C, z, C, N, C, 0);  // zm (N, 2C) = [z | mout]
-    be->copy_rows(a->zm + C, 2 * C, mout, C, N, C, 0);
-    be->to_bf16(zm16, a->zm, (size_t)N * 2 * C);
+    be->to_bf16_rows(zm16, 2 * C, z, C, N, C);
+    be->to_bf16_rows(zm16 + C, 2 * C, mout, C, N, C);
     mm_model_ffn_bf16_mlp_forward(m, l, zm16, h, out);  // out = h + w2 g
 }
 

@@ -33,6 +33,7 @@ enum {
     OP_READ_FWD,
     OP_READ_BWD,
     OP_TO_BF16,
+    OP_TO_BF16_ROWS,
     OP_RMSNORM_FWD_BF16,
     OP_RMSNORM_BWD_BF16,
     OP_SWIGLU_FWD_BF16,
@@ -81,6 +82,7 @@ static mm_profile_op g_ops[OP_COUNT] = {
     {"memory_read_forward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
     {"memory_read_backward", MM_RATE_PRODUCTS, 0, 0, 0, 0},
     {"to_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
+    {"to_bf16_rows", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"rmsnorm_forward_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"rmsnorm_backward_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
     {"swiglu_forward_bf16", MM_RATE_VECTOR, 0, 0, 0, 0},
@@ -379,6 +381,10 @@ static void t_memory_ema_accumulate(float *hsum, const int32_t *slot, const int3
 static void t_to_bf16(mm_bf16 *dst, const float *src, size_t n) {
     MM_TIMED(OP_TO_BF16, (double)n, (F4 + B2) * (double)n, g_in->to_bf16(dst, src, n));
 }
+static void t_to_bf16_rows(mm_bf16 *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    const double n = (double)rows * cols;
+    MM_TIMED(OP_TO_BF16_ROWS, n, (F4 + B2) * n, g_in->to_bf16_rows(dst, ldd, src, lds, rows, cols));
+}
 static void t_rmsnorm_forward_bf16(mm_bf16 *out, float *rstd, const float *inp, const float *w, int N, int C,
                                    float eps) {
     MM_TIMED(OP_RMSNORM_FWD_BF16, 4.0 * N * C, (F4 + B2) * N * C + F4 * ((double)C + N),
@@ -473,6 +479,7 @@ const mm_backend *mm_backend_profiled(const mm_backend *inner) {
     MM_WRAP(memory_read_forward, t_memory_read_forward);
     MM_WRAP(memory_read_backward, t_memory_read_backward);
     MM_WRAP(to_bf16, t_to_bf16);
+    MM_WRAP(to_bf16_rows, t_to_bf16_rows);
     MM_WRAP(rmsnorm_forward_bf16, t_rmsnorm_forward_bf16);
     MM_WRAP(rmsnorm_backward_bf16, t_rmsnorm_backward_bf16);
     MM_WRAP(swiglu_forward_bf16, t_swiglu_forward_bf16);

@@ -41,6 +41,7 @@ static const mm_backend *mm_test_cpu_bf16(int ffn, int attention, int head) {
     be->set_precision = mm_test_bf16_set_precision;
     // shared by both blocks
     be->to_bf16 = mm_cpu_to_bf16;
+    be->to_bf16_rows = mm_cpu_to_bf16_rows;
     be->rmsnorm_forward_bf16 = mm_cpu_rmsnorm_forward_bf16;
     be->rmsnorm_backward_bf16 = mm_cpu_rmsnorm_backward_bf16;
     be->matmul_forward_bf16 = mm_cpu_matmul_forward_bf16;

@@ -1259,6 +1259,27 @@ static void to_bf16_case(const mm_backend *g, size_t n, int ss, int ds) {
     FREE_HOST(x, want, fill);
 }
 
+// to_bf16_rows of rows x cols, src rows lds floats and dst rows ldd values apart (dst `ds` values
+// into its allocation), against the reference bit for bit; the values between dst's rows and after
+// its last stay as they were (`model` writes the two halves of [z | m] this way).
+static void to_bf16_rows_case(const mm_backend *g, int rows, int cols, int lds, int ldd, int ds) {
+    const size_t ns = (size_t)rows * lds, nd = (size_t)rows * ldd + 1;
+    float *x = hrand(ns, 8);
+    mm_bf16 *want = hzero_bf16(nd), *fill = hzero_bf16(nd);
+    for (size_t i = 0; i < nd; i++) want[i] = fill[i] = 0x1234;
+    mm_cpu_to_bf16_rows(want, ldd, x, lds, rows, cols);
+    void *b1, *b2;
+    float *x_d = up_skewed(g, x, ns, 0, &b1);
+    mm_bf16 *y_d = up_skewed_bf16(g, fill, nd, ds, &b2);
+    g->to_bf16_rows(y_d, ldd, x_d, lds, rows, cols);
+    char what[112];
+    snprintf(what, sizeof what, "to_bf16_rows, %d x %d, lds %d, ldd %d, dst %d values in", rows, cols, lds,
+             ldd, ds);
+    expect_bf16_ulps(g, y_d, want, nd, 0, what);
+    FREE_DEV(g, b1, b2);
+    FREE_HOST(x, want, fill);
+}
+
 // rmsnorm_forward_bf16 and the SwiGLU pair in bf16 over rows of L (C = F = L), the fp32 buffers `fs`
 // floats and the bf16 ones `hs` values into their allocations: at most 1 bf16 ulp from the
 // reference (another expf or summation order may move a value across a rounding boundary).
@@ -1387,6 +1408,8 @@ static void ffn_zero_sized_case(const mm_backend *g) {
     mm_bf16 *a = (mm_bf16 *)(buf + 1280), *b = (mm_bf16 *)(buf + 1536), *c = (mm_bf16 *)(buf + 1792);
     const int C = 8, F = 4, K = 8, N = 4;
     g->to_bf16(a, f, 0);
+    g->to_bf16_rows(a, C, f, C, 0, C);
+    g->to_bf16_rows(a, C, f, C, N, 0);
     g->rmsnorm_forward_bf16(a, rstd, f, w, 0, C, 1e-5f);
     g->swiglu_forward_bf16(a, b, 0, F);
     g->swiglu_forward_bf16(a, b, 3, 0);
@@ -1403,7 +1426,8 @@ static void ffn_zero_sized_case(const mm_backend *g) {
 
 // Every op of the bf16 feed-forward block against the CPU reference: to_bf16 bit for bit (its
 // 16-byte / 8-byte vector path with a scalar tail, and scalar alone: unaligned source or
-// destination, fewer than 4 values); RMSNorm and SwiGLU in bf16 within 1 ulp on rows that take
+// destination, fewer than 4 values), to_bf16_rows bit for bit (rows into strided halves, vector
+// and scalar); RMSNorm and SwiGLU in bf16 within 1 ulp on rows that take
 // the vector path (MiniMind: C = 512, F = 1408; 8-byte aligned bf16 rows) and the scalar one
 // (buffers 2 or 4 bytes off alignment, an odd width), the norm's backward with a bf16 or fp32
 // dout and dinp's bf16 copy (used by both blocks); the products at MiniMind's FFN shapes
@@ -1411,9 +1435,9 @@ static void ffn_zero_sized_case(const mm_backend *g) {
 // cuBLASLt's fallback (MM_CUDA_RESIDUAL=copy); zero-sized calls.
 Test(cuda, ffn_bf16_ops_match_the_cpu_reference) {
     const mm_backend *g = need_gpu();
-    cr_assert(g->ffn_bf16 && g->to_bf16 && g->rmsnorm_forward_bf16 && g->swiglu_forward_bf16 &&
-                  g->swiglu_backward_bf16 && g->matmul_forward_bf16 && g->matmul_forward_residual_bf16 &&
-                  g->matmul_backward_bf16,
+    cr_assert(g->ffn_bf16 && g->to_bf16 && g->to_bf16_rows && g->rmsnorm_forward_bf16 &&
+                  g->swiglu_forward_bf16 && g->swiglu_backward_bf16 && g->matmul_forward_bf16 &&
+                  g->matmul_forward_residual_bf16 && g->matmul_backward_bf16,
               "the CUDA backend has every op of the bf16 feed-forward block");
     set_prec(g, "bf16");
     to_bf16_case(g, 1031, 0, 0);  // 257 vectors + 3 values
@@ -1422,6 +1446,10 @@ Test(cuda, ffn_bf16_ops_match_the_cpu_reference) {
     to_bf16_case(g, 1031, 0, 2);  // destination 4 bytes off (not 8)
     to_bf16_case(g, 4096, 4, 4);  // both offset and still aligned: vectors only
     to_bf16_case(g, 3, 0, 0);
+    to_bf16_rows_case(g, 9, 64, 64, 128, 0);   // `model`'s [z | m] halves: vectors
+    to_bf16_rows_case(g, 9, 64, 64, 128, 64);  // the second half (8-byte aligned rows)
+    to_bf16_rows_case(g, 7, 13, 15, 30, 0);    // odd widths and strides: value by value
+    to_bf16_rows_case(g, 7, 12, 16, 24, 1);    // dst 2 bytes off: value by value
     const struct {
         int len, fs, hs;
     } rows[] = {{512, 0, 0}, {1408, 0, 0}, {96, 1, 1}, {40, 0, 2}, {44, 0, 4}, {37, 0, 0}};

@@ -158,6 +158,9 @@ typedef struct mm_backend {
     int (*ffn_bf16)(void);
     // dst (n) = bf16(src)
     void (*to_bf16)(mm_bf16 *dst, const float *src, size_t n);
+    // dst (rows, cols; rows ldd apart) = bf16(src (rows, cols; rows lds apart)); the values between
+    // dst's rows are left alone (`model` builds its fusion MLP's input [z | m] in bf16 this way)
+    void (*to_bf16_rows)(mm_bf16 *dst, int ldd, const float *src, int lds, int rows, int cols);
     // rmsnorm_forward with a bf16 out
     void (*rmsnorm_forward_bf16)(mm_bf16 *out, float *rstd, const float *inp, const float *w, int N, int C,
                                  float eps);

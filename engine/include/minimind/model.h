@@ -94,7 +94,7 @@ typedef struct mm_activations {
     float *mscore;    // (L, N, K)
     float *mw;        // (L, N, K)
     float *mysoft;    // (L, N, K)
-    float *zm;        // (L, N, 2C) [z | m] (`model`); with m->ffn_bf16 (N, 2C), the current layer's
+    float *zm;        // (L, N, 2C) [z | m] (`model`); NULL with m->ffn_bf16 (zm16 instead)
     mm_bf16 *zm16;    // (L, N, 2C) [z | m] in bf16 (`model` with m->ffn_bf16)
     float *mout;      // (N, C)     the read-out m of the current layer
     float *mnoise;    // (N, K)     Gumbel noise (training with memory_select = gumbel)

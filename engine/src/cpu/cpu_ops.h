@@ -60,6 +60,7 @@ void mm_cpu_memory_read_backward(float *dw, float *dwte, const float *dm, const 
 void mm_cpu_copy_rows(float *dst, int ldd, const float *src, int lds, int rows, int cols, int accumulate);
 // The bf16 feed-forward ops' reference (ffn_bf16.c; not in the CPU table).
 void mm_cpu_to_bf16(mm_bf16 *dst, const float *src, size_t n);
+void mm_cpu_to_bf16_rows(mm_bf16 *dst, int ldd, const float *src, int lds, int rows, int cols);
 void mm_cpu_rmsnorm_forward_bf16(mm_bf16 *out, float *rstd, const float *inp, const float *w, int N, int C,
                                  float eps);
 void mm_cpu_rmsnorm_backward_bf16(float *dinp, mm_bf16 *dinp16, float *dw, const void *dout,

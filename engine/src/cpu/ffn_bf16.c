@@ -15,6 +15,10 @@ void mm_cpu_to_bf16(mm_bf16 *dst, const float *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = (mm_bf16)mm_bf16_bits(src[i]);
 }
 
+void mm_cpu_to_bf16_rows(mm_bf16 *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    for (int r = 0; r < rows; r++) mm_cpu_to_bf16(dst + (size_t)r * ldd, src + (size_t)r * lds, (size_t)cols);
+}
+
 void mm_cpu_rmsnorm_forward_bf16(mm_bf16 *out, float *rstd, const float *inp, const float *w, int N, int C,
                                  float eps) {
     const size_t n = (size_t)N * C;

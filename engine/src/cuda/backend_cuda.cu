@@ -235,6 +235,7 @@ static const mm_backend mm_cuda_backend = {
     .memory_read_backward = mm_cuda_memory_read_backward,
     .ffn_bf16 = mm_cuda_ffn_bf16,
     .to_bf16 = mm_cuda_to_bf16,
+    .to_bf16_rows = mm_cuda_to_bf16_rows,
     .rmsnorm_forward_bf16 = mm_cuda_rmsnorm_forward_bf16,
     .rmsnorm_backward_bf16 = mm_cuda_rmsnorm_backward_bf16,
     .swiglu_forward_bf16 = mm_cuda_swiglu_forward_bf16,

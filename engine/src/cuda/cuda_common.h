@@ -178,6 +178,7 @@ void mm_cuda_copy_rows(float *dst, int ldd, const float *src, int lds, int rows,
 int mm_cuda_ffn_configure(const char *env);
 int mm_cuda_ffn_bf16(void);
 void mm_cuda_to_bf16(mm_bf16 *dst, const float *src, size_t n);
+void mm_cuda_to_bf16_rows(mm_bf16 *dst, int ldd, const float *src, int lds, int rows, int cols);
 void mm_cuda_rmsnorm_forward_bf16(mm_bf16 *out, float *rstd, const float *inp, const float *w, int N, int C,
                                   float eps);
 void mm_cuda_rmsnorm_backward_bf16(float *dinp, mm_bf16 *dinp16, float *dw, const void *dout,

@@ -31,6 +31,32 @@ __global__ static void mm_to_bf16_vec4_kernel(mm_bf16 *dst, const float *src, si
     if (i < 4 * n4) mm_st4(dst + i, mm_ldv<float4>(src + i));
 }
 
+// dst row r (ldd apart) = bf16(src row r (lds apart)): rows on the grid's x, VEC values per thread
+// (4: src rows 16-byte, dst rows 8-byte aligned, cols a multiple of 4).
+template <int VEC>
+__global__ static void mm_to_bf16_rows_kernel(mm_bf16 *dst, int ldd, const float *src, int lds, int cols) {
+    const int c = (blockIdx.y * blockDim.x + threadIdx.x) * VEC;
+    if (c >= cols) return;
+    const float *s = src + (size_t)blockIdx.x * lds + c;
+    mm_bf16 *d = dst + (size_t)blockIdx.x * ldd + c;
+    if (VEC == 4)
+        mm_st4(d, mm_ldv<float4>(s));
+    else
+        mm_st1(d, s[0]);
+}
+
+void mm_cuda_to_bf16_rows(mm_bf16 *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    if (rows <= 0 || cols <= 0) return;  // a grid of 0 blocks is an invalid launch
+    const int vec =
+        cols % 4 == 0 && lds % 4 == 0 && ldd % 4 == 0 && mm_aligned(src, 16) && mm_aligned(dst, 8) ? 4 : 1;
+    const dim3 grid((unsigned)rows, mm_cdiv((size_t)cols / vec, TPB));
+    if (vec == 4)
+        mm_to_bf16_rows_kernel<4><<<grid, TPB>>>(dst, ldd, src, lds, cols);
+    else
+        mm_to_bf16_rows_kernel<1><<<grid, TPB>>>(dst, ldd, src, lds, cols);
+    MM_CU_LAUNCHED();
+}
+
 void mm_cuda_to_bf16(mm_bf16 *dst, const float *src, size_t n) {
     if (!n) return;  // a grid of 0 blocks is an invalid launch
     size_t done = 0;
