@@ -30,6 +30,6 @@ void mm_ref_narrow(mm_bf16 *dst, float *src, size_t n) {
 size_t mm_ref_span(size_t rows, size_t ld, size_t width) { return rows ? (rows - 1) * ld + width : 0; }
 
 void mm_ref_narrow_rows(mm_bf16 *dst, float *src, size_t rows, size_t ld, size_t width) {
-    for (size_t r = 0; r < rows; r++) mm_cpu_to_bf16(dst + r * ld, src + r * ld, width);
+    mm_cpu_to_bf16_rows(dst, (int)ld, src, (int)ld, (int)rows, (int)width);
     free(src);
 }
