@@ -1,13 +1,14 @@
 // The FlashAttention kernels' device primitives (engine/src/cuda/mma.h, cp_async.h) on the device
 // itself, against the PTX ISA's tables written out here: ldmatrix's layout (plain and .trans),
 // the fragment helpers' registers through tensor-core products (A from a tile, B from tile[n][k]
-// and from tile[k][n], A repacked from accumulators), the 16-bit packing's rounding against the
-// host's, cp.async groups. Built twice: with nvcc for a GPU (engine_test_cuda_fragments: without a
-// device it skips with a printed "no CUDA device" line, and fails with MM_REQUIRE_GPU=1 as
-// scripts/gpu_check.sh sets — the first thing it runs, so a layout the simulator got wrong shows
-// here by name before the attention tests fail), and rewritten by cu2cpp for the simulator
-// (engine_test_cuda_fragments_sim, in CI). Values are small multiples of 1/8 and 1/32: every
-// product and every sum is exact in fp32, so the results do not depend on the order of the sums.
+// and from tile[k][n], in smem_tile.h's swizzled layout, A repacked from accumulators), the
+// 16-bit packing's rounding against the host's, cp.async groups. Built twice: with nvcc for a GPU
+// (engine_test_cuda_fragments: without a device it skips with a printed "no CUDA device" line,
+// and fails with MM_REQUIRE_GPU=1 as scripts/gpu_check.sh sets — the first thing it runs, so a
+// layout the simulator got wrong shows here by name before the attention tests fail), and
+// rewritten by cu2cpp for the simulator (engine_test_cuda_fragments_sim, in CI). Values are small
+// multiples of 1/8 and 1/32: every product and every sum is exact in fp32, so the results do not
+// depend on the order of the sums.
 #include <criterion/criterion.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 
 #include "cuda/cp_async.h"
 #include "cuda/mma.h"
+#include "cuda/smem_tile.h"
 
 // The device, or skip (fail with MM_REQUIRE_GPU=1) naming the reason.
 static void need_device(void) {
@@ -105,31 +107,36 @@ Test(cuda_fragments, ldmatrix_in_the_ptx_layout) {
 
 // ---- products through the helpers: D (16 x 16: two n-tiles) = A B with A from a row-major tile
 // and B from tile[n][k] (kn 0) or tile[k][n] (kn 1); then E (16 x 16) = D, rounded to the format,
-// repacked as A from the accumulators, times B2 (tile[n][k]): the flash kernels' P V.
+// repacked as A from the accumulators, times B2 (tile[n][k]): the flash kernels' P V. Each operand
+// is the 16 x 16 block at rows r0, columns c0 of a swizzled 32 x 64 tile (smem_tile.h, as the
+// flash kernels keep theirs) whose other values are NaN: a block read from a wrong place gives NaN.
+enum { TR = 32, TC = 64 };
 template <int F>
 __global__ void products_kernel(float *d, float *e, const uint16_t *a, const uint16_t *b, const uint16_t *b2,
-                                int kn) {
-    __shared__ __align__(16) uint16_t ta[16 * LD];
-    __shared__ __align__(16) uint16_t tb[16 * LD];
-    __shared__ __align__(16) uint16_t tb2[16 * LD];
+                                int kn, int r0, int c0) {
+    __shared__ __align__(128) uint16_t ta[TR * TC];
+    __shared__ __align__(128) uint16_t tb[TR * TC];
+    __shared__ __align__(128) uint16_t tb2[TR * TC];
     const int l = threadIdx.x;
+    for (int i = l; i < TR * TC; i += 32) ta[i] = tb[i] = tb2[i] = 0x7fc0u;  // NaN in both formats
+    __syncthreads();
     for (int i = l; i < 256; i += 32) {
-        const int at = (i / 16) * LD + i % 16;
+        const int at = mm_tile_at(TC, r0 + i / 16, c0 + i % 16);
         ta[at] = a[i], tb[at] = b[i], tb2[at] = b2[i];
     }
     __syncthreads();
     uint32_t ar[4], br[4];
-    mm_mma_ldsm_a(ar, ta, LD, 0, 0, l);
+    mm_mma_ldsm_a(ar, ta, TC, r0, c0, l);
     if (kn)
-        mm_mma_ldsm_b2_kn(br, tb, LD, 0, 0, l);
+        mm_mma_ldsm_b2_kn(br, tb, TC, r0, c0, l);
     else
-        mm_mma_ldsm_b2(br, tb, LD, 0, 0, l);
+        mm_mma_ldsm_b2(br, tb, TC, r0, c0, l);
     float acc[2][4] = {}, out[2][4] = {};
     mm_mma<F>(acc[0], ar, br);
     mm_mma<F>(acc[1], ar, br + 2);
     uint32_t pa[4];
     mm_mma_a_from_acc<F>(pa, acc, 0);
-    mm_mma_ldsm_b2(br, tb2, LD, 0, 0, l);
+    mm_mma_ldsm_b2(br, tb2, TC, r0, c0, l);
     mm_mma<F>(out[0], pa, br);
     mm_mma<F>(out[1], pa, br + 2);
     for (int j = 0; j < 2; j++)
@@ -139,7 +146,7 @@ __global__ void products_kernel(float *d, float *e, const uint16_t *a, const uin
         }
 }
 
-static void products_case(int f16, int kn) {
+static void products_case(int f16, int kn, int r0, int c0) {
     uint16_t a[256], b[256], b2[256];
     float fa[256], fb[256], fb2[256];
     uint64_t s = 0x2545F4914F6CDD1Dull + (uint64_t)(2 * f16 + kn);
@@ -163,9 +170,9 @@ static void products_case(int f16, int kn) {
     cr_assert_eq(cudaMalloc(&de, sizeof e), cudaSuccess);
     uint16_t *da = to_device(a, 256), *db = to_device(b, 256), *db2 = to_device(b2, 256);
     if (f16)
-        products_kernel<MM_MMA_F16><<<1, 32>>>(dd, de, da, db, db2, kn);
+        products_kernel<MM_MMA_F16><<<1, 32>>>(dd, de, da, db, db2, kn, r0, c0);
     else
-        products_kernel<MM_MMA_BF16><<<1, 32>>>(dd, de, da, db, db2, kn);
+        products_kernel<MM_MMA_BF16><<<1, 32>>>(dd, de, da, db, db2, kn, r0, c0);
     from_device(d, dd, 256);
     from_device(e, de, 256);
     int wrong_d = 0, wrong_e = 0, rounded = 0;
@@ -188,9 +195,11 @@ static void products_case(int f16, int kn) {
             wrong_e += e[r * 16 + n] != (float)sum;
         }
     const char *fmt = f16 ? "fp16" : "bf16", *bt = kn ? "tile[k][n]" : "tile[n][k]";
-    cr_expect_eq(wrong_d, 0, "%s, B from %s: %d of 256 values of A B wrong", fmt, bt, wrong_d);
-    cr_expect_eq(wrong_e, 0, "%s: %d of 256 values of (A B) B2 wrong (A from the accumulators)", fmt,
-                 wrong_e);
+    cr_expect_eq(wrong_d, 0, "%s, B from %s, block (%d, %d): %d of 256 values of A B wrong", fmt, bt, r0, c0,
+                 wrong_d);
+    cr_expect_eq(wrong_e, 0,
+                 "%s, block (%d, %d): %d of 256 values of (A B) B2 wrong (A from the accumulators)", fmt, r0,
+                 c0, wrong_e);
     fprintf(stderr, "test_cuda_fragments: %s, B from %s: %d of 256 accumulators rounded\n", fmt, bt, rounded);
     cr_expect(rounded > 64, "%s: only %d of 256 accumulators needed rounding: the repacking tests little",
               fmt, rounded);
@@ -200,7 +209,10 @@ static void products_case(int f16, int kn) {
 Test(cuda_fragments, products_through_the_fragment_helpers) {
     need_device();
     for (int f16 = 0; f16 < 2; f16++)
-        for (int kn = 0; kn < 2; kn++) products_case(f16, kn);
+        for (int kn = 0; kn < 2; kn++) {
+            products_case(f16, kn, 0, 0);
+            products_case(f16, kn, 16, 48);  // the swizzle's steps: rows + 16 * 64, columns ^ 48
+        }
 }
 
 // ---- mm_pack2 on the device (cvt.rn.{bf16x2|f16x2}.f32 on a GPU) against the host's integer

@@ -13,6 +13,7 @@
 #include "cuda/attention_plan.h"
 #include "cuda/memory_math.h"
 #include "cuda/ops_math.h"
+#include "cuda/smem_tile.h"
 #include "minimind/memory.h"
 #include "test_rand.h"
 #include "test_util.h"
@@ -774,4 +775,82 @@ Test(cuda_host, copy_rows_op) {
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < ldd; c++) cr_assert_eq(dst[r * ldd + c], c < cols ? src[r * lds + c] : orig[r * ldd + c]);
     free(src), free(dst), free(orig);
+}
+
+// ---- the flash kernels' shared-memory tiles (smem_tile.h): 64 rows of 16, 32 or 64 values
+
+// How many distinct 16-byte chunk slots the n accesses (value offsets) fall in.
+static int tile_slots(const int *at, int n) {
+    unsigned seen = 0;
+    for (int i = 0; i < n; i++) seen |= 1u << mm_tile_slot(at[i]);
+    return __builtin_popcount(seen);
+}
+
+Test(cuda_host, smem_tile_permutes_whole_chunks_within_rows) {
+    for (int cols = 16; cols <= 64; cols *= 2) {
+        const int n = 64 * cols;
+        char *hit = calloc((size_t)n, 1);
+        cr_assert(hit);
+        for (int r = 0; r < 64; r++)
+            for (int c = 0; c < cols; c++) {
+                const int at = mm_tile_at(cols, r, c);
+                cr_assert(at >= 0 && at < n, "cols %d: (%d, %d) at %d", cols, r, c, at);
+                cr_assert_eq(at / cols, r, "cols %d: (%d, %d) left its row", cols, r, c);
+                cr_assert_eq(at - mm_tile_at(cols, r, c & ~7), c & 7, "cols %d: the chunk of (%d, %d) split",
+                             cols, r, c);
+                cr_assert(!hit[at], "cols %d: (%d, %d) lands where another value is", cols, r, c);
+                hit[at] = 1;
+            }
+        free(hit);
+    }
+}
+
+// The ldmatrix helpers' (mma.h) step: the address of (r0 + r, c0 + c) from that of (r, c), for
+// every block origin the kernels use (r0 % 8 == 0 within the tile, c0 % 16 == 0) and every
+// position in the block, in tiles at 128-byte aligned addresses.
+Test(cuda_host, smem_tile_steps_from_a_lane_address_by_constants) {
+    const uintptr_t bases[] = {0, 128, 128 * 1001, (uintptr_t)1 << 40};
+    for (int cols = 16; cols <= 64; cols *= 2)
+        for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++)
+            for (int r0 = 0; r0 + 16 <= 64; r0 += 8)
+                for (int c0 = 0; c0 < cols; c0 += 16)
+                    for (int r = 0; r < 16; r++)
+                        for (int c = 0; c < 16; c++) {
+                            const uintptr_t lane = bases[b] + 2 * (uintptr_t)mm_tile_at(cols, r, c);
+                            const uintptr_t want = bases[b] + 2 * (uintptr_t)mm_tile_at(cols, r0 + r, c0 + c);
+                            cr_assert_eq(mm_tile_addr_step(lane, cols, r0, c0), want,
+                                         "cols %d: block (%d, %d), value (%d, %d)", cols, r0, c0, r, c);
+                        }
+}
+
+// Every access phase of the flash kernels takes one shared-memory wavefront: an ldmatrix matrix
+// (8 rows at one chunk column), a cp.async phase (8 lanes, consecutive chunks in mm_fa_stage's
+// order), an 8-byte store phase (16 lanes, consecutive 4-value pieces: every bank once).
+Test(cuda_host, smem_tile_accesses_are_free_of_bank_conflicts) {
+    for (int cols = 16; cols <= 64; cols *= 2) {
+        const int chunks = cols / 8;
+        for (int r0 = 0; r0 < 64; r0 += 8)
+            for (int q = 0; q < chunks; q++) {
+                int at[8];
+                for (int j = 0; j < 8; j++) at[j] = mm_tile_at(cols, r0 + j, 8 * q);
+                cr_expect_eq(tile_slots(at, 8), 8, "cols %d: ldmatrix rows %d.. at chunk %d", cols, r0, q);
+            }
+        for (int e0 = 0; e0 < 64 * chunks; e0 += 8) {
+            int at[8];
+            for (int j = 0; j < 8; j++) at[j] = mm_tile_at(cols, (e0 + j) / chunks, 8 * ((e0 + j) % chunks));
+            cr_expect_eq(tile_slots(at, 8), 8, "cols %d: cp.async chunks %d..", cols, e0);
+        }
+        for (int e0 = 0; e0 < 64 * cols / 4; e0 += 16) {
+            unsigned banks = 0;
+            for (int j = 0; j < 16; j++) {
+                const int e = e0 + j, at = mm_tile_at(cols, e / (cols / 4), 4 * (e % (cols / 4)));
+                banks |= 3u << (at / 2 % 32);  // 8 bytes: two 4-byte banks
+            }
+            cr_expect_eq(banks, 0xffffffffu, "cols %d: 8-byte stores %d..", cols, e0);
+        }
+    }
+    // the measure can fail: rows of 64 values unswizzled put an ldmatrix matrix in one slot
+    int plain[8];
+    for (int j = 0; j < 8; j++) plain[j] = j * 64;
+    cr_assert_eq(tile_slots(plain, 8), 1);
 }

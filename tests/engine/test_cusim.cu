@@ -391,6 +391,32 @@ Test(cusim, ldmatrix_rows_need_16_byte_alignment) {
     cudaFree(d);
 }
 
+// Bank conflicts counted: one x4 ldmatrix whose lane l addresses row (l % 8 + 8 (l / 8 % 2)) *
+// stride + 8 (l / 16) of a 128-byte aligned tile, or (stride 0) all the same address.
+__global__ void ldmatrix_stride_kernel(int stride) {
+    __shared__ __align__(128) uint16_t tile[16 * 72];
+    for (int e = threadIdx.x; e < 16 * 72; e += 32) tile[e] = (uint16_t)e;
+    __syncthreads();
+    const int l = threadIdx.x;
+    uint32_t r[4];
+    mm_ldsm_x4<false>(r, tile + (l % 8 + 8 * (l / 8 % 2)) * stride + 8 * (l / 16));
+}
+
+static unsigned long conflicts_of(int stride) {
+    const unsigned long before = cusim_ldmatrix_conflicts();
+    ldmatrix_stride_kernel<<<1, 32>>>(stride);
+    cr_assert_eq(cudaDeviceSynchronize(), cudaSuccess);
+    return cusim_ldmatrix_conflicts() - before;
+}
+
+Test(cusim, ldmatrix_counts_bank_conflicts) {
+    // rows of 64 values: every row of a matrix in the same 16-byte bank group, 8 wavefronts each
+    cr_expect_eq(conflicts_of(64), 4ul * 7, "rows 128 bytes apart");
+    cr_expect_eq(conflicts_of(32), 4ul * 3, "rows 64 bytes apart: 2 groups of 4");
+    cr_expect_eq(conflicts_of(72), 0ul, "rows padded to 72 values: 8 groups");
+    cr_expect_eq(conflicts_of(0), 0ul, "one address per matrix: read once");
+}
+
 Test(cusim, ldmatrix_reads_shared_memory_only) {
     unsigned *d = nullptr;
     cr_assert_eq(cudaMalloc(&d, 128 * sizeof(unsigned)), cudaSuccess);

@@ -133,6 +133,9 @@ void cusim_mma_m16n8k16(int f16, float d[4], const uint32_t a[4], const uint32_t
 // row this lane addresses (lane 8i + j: row j of matrix i; 16-byte aligned). A warp collective:
 // all 32 lanes must execute it. trans: 1 for .trans. The layout: threads.cpp.
 void cusim_ldmatrix(int num, int trans, uint32_t *r, const void *row);
+// The shared-memory wavefronts every ldmatrix so far took beyond one per 8 x 8 matrix (bank
+// conflicts: threads.cpp), in this process; per kernel in MM_CUSIM_STATS (stats.cpp).
+unsigned long cusim_ldmatrix_conflicts(void);
 // cp.async.{ca|cg}.shared.global [dst], [src], bytes, src_bytes (inline PTX on a GPU): an
 // asynchronous copy of `bytes` (4, 8 or 16; both addresses aligned to it) from device memory into
 // shared memory, the first src_bytes read from src and the rest zeros. Here it lands when the

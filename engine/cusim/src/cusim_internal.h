@@ -14,6 +14,7 @@ void cusim_fail(cudaError_t err, int sticky, const char *what, const char *fmt, 
 int cusim_is_device(const void *p, size_t bytes);
 // Counts one call of `name` of `kind` (launch, cublas, copy, wait) when MM_CUSIM_STATS is set (stats.cpp).
 void cusim_count(const char *kind, const char *name);
+void cusim_count_n(const char *kind, const char *name, unsigned long n);
 
 // One product with fp32 C as cublasGemmEx computes it (cublas.cpp), counted as `fn`: for
 // cublasLt.cpp. A and B stored as ab: CUDA_R_32F, or CUDA_R_16BF / CUDA_R_16F with

@@ -7,7 +7,8 @@
 //
 // MM_CUSIM_STATS=FILE writes the table to FILE when the process exits ("-": stderr), one line per
 // (kind, name): "kind<TAB>name<TAB>calls". Kinds: launch, cublas, copy, wait (host waits for
-// the device). Unset: nothing is counted.
+// the device); per kernel, ldmatrix (8 x 8 matrices read) and ldmatrix_conflict (the shared-memory
+// wavefronts they took beyond one each: bank conflicts, threads.cpp). Unset: nothing is counted.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,8 @@ bool counting(void) {
 
 }  // namespace
 
-void cusim_count(const char *kind, const char *name) {
-    if (counting()) g_stats.calls[{kind, name}]++;
+void cusim_count_n(const char *kind, const char *name, unsigned long n) {
+    if (counting()) g_stats.calls[{kind, name}] += n;
 }
+
+void cusim_count(const char *kind, const char *name) { cusim_count_n(kind, name, 1); }

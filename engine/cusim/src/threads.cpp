@@ -220,6 +220,32 @@ struct ldmatrix_call {
     uint32_t *r;      // num registers
 };
 
+// Shared-memory bank conflicts of an ldmatrix: each 8 x 8 matrix is one 128-byte wavefront when
+// its 8 rows (16 bytes each: 4 of the 32 4-byte banks) fall in 8 distinct bank groups, address /
+// 16 mod 8; rows in the same group at different addresses take one wavefront more each (one
+// address is read once). The simulator's shared arrays are host arrays: their addresses mod 128
+// are the GPU's only for arrays aligned to 128 bytes (the flash kernels' tiles: smem_tile.h).
+unsigned long g_ldmatrix_extra;
+
+void count_ldmatrix_wavefronts(const fiber *warp, int num) {
+    unsigned long extra = 0;
+    for (int i = 0; i < num; i++) {
+        const char *rows[8];
+        int in_group[8] = {0}, most = 0;
+        for (int j = 0; j < 8; j++) {
+            rows[j] = (const char *)((const ldmatrix_call *)warp[8 * i + j].value)->row;
+            bool again = false;
+            for (int k = 0; k < j; k++) again = again || rows[k] == rows[j];
+            const int g = (int)(((uintptr_t)rows[j] / 16) % 8);
+            if (!again && ++in_group[g] > most) most = in_group[g];
+        }
+        extra += (unsigned long)(most - 1);
+    }
+    g_ldmatrix_extra += extra;
+    cusim_count_n("ldmatrix", g_run.kernel, (unsigned long)num);
+    if (extra) cusim_count_n("ldmatrix_conflict", g_run.kernel, extra);
+}
+
 // The PTX ISA's ldmatrix (m8n8, 16-bit values), written from the specification independently of
 // the kernels' helpers: row j of matrix i is the 8 values (16 bytes, 16-byte aligned, in shared
 // memory) at the address lane 8i + j gives; lane l receives in register i two values of matrix i
@@ -240,6 +266,7 @@ bool run_ldmatrix(const fiber *warp, int warp_id, char *why, size_t cap) {
             return false;
         }
     }
+    count_ldmatrix_wavefronts(warp, c0->num);
     uint16_t m[4][8][8];  // matrix, row, column: read before any register is written
     for (int i = 0; i < c0->num; i++)
         for (int j = 0; j < 8; j++) memcpy(m[i][j], ((const ldmatrix_call *)warp[8 * i + j].value)->row, 16);
@@ -425,6 +452,8 @@ uint64_t warp_collective(collective op, unsigned mask, uint64_t value, int src, 
 }
 
 }  // namespace
+
+unsigned long cusim_ldmatrix_conflicts(void) { return g_ldmatrix_extra; }
 
 const cusim_thread_coords *cusim_current = &g_host_coords;
 

@@ -30,11 +30,12 @@
 #include "cp_async.h"
 #include "cuda_common.h"
 #include "mma.h"
+#include "smem_tile.h"
 
-// 16-bit tiles in shared memory are 16-byte aligned; their rows are padded by 8 values (rows of
-// HS + 8 values: 16-byte aligned, as ldmatrix needs) so the 8 rows of 16 bytes one ldmatrix
-// matrix reads fall in 32 different banks.
-enum { FA_TILE = 64, FA_THREADS = 128, FA_PAD = 8 };
+// 16-bit tiles in shared memory: FA_TILE rows of HS values in smem_tile.h's swizzled layout
+// (unpadded; 128-byte aligned), so ldmatrix's rows, the cp.async copies and the 8-byte stores
+// each take one wavefront per phase.
+enum { FA_TILE = 64, FA_THREADS = 128 };
 
 __device__ __forceinline__ int mm_fa_min(int a, int b) { return a < b ? a : b; }
 
@@ -91,14 +92,14 @@ int mm_cuda_flash_ok(int B, int Tq, int Tk, int H, int hs, mm_precision p) {
 }
 
 // 64 rows of HS values of type T (row r at src + r*ld; zeros for r >= valid) into a 16-bit tile
-// tile[r][c] (row stride HS + pad). bf16 rows aligned to 8 values (ld a multiple of 8, src
-// 16-byte aligned: the model's q, k, v and dO) are copied asynchronously, 8 values per thread and
-// copy: the tile has landed after this thread's mm_cp_async_wait for their group and a barrier.
+// tile[r][c] (smem_tile.h: value (r, c) at mm_tile_at(HS, r, c), c .. c+7 together for c % 8 ==
+// 0). bf16 rows aligned to 8 values (ld a multiple of 8, src 16-byte aligned: the model's q, k, v
+// and dO) are copied asynchronously, 8 values per thread and copy: the tile has landed after this
+// thread's mm_cp_async_wait for their group and a barrier.
 // Every other tile is in shared memory after the barrier: when the rows are aligned to 4 values
 // (ld a multiple of 4, src 16 (fp32) or 8 (bf16)-byte aligned), 4 values per thread in one 16
-// (8)-byte load, fp32 converted as two pairs, and stored as 8 bytes (rows of HS + 8 16-bit values
-// keep the stores 8-byte aligned and each half-warp's 16 stores one contiguous 128 bytes); else a
-// warp reads 32 consecutive values of a row.
+// (8)-byte load, fp32 converted as two pairs, and stored as 8 bytes (each half-warp's 16 stores
+// fill one 128-byte line); else a warp reads 32 consecutive values of a row.
 template <int F, int HS, typename T>
 __device__ void mm_fa_stage(uint16_t *tile, const T *src, size_t ld, int valid) {
     static_assert(!mm_fa_bf16<T> || F == MM_MMA_BF16, "bf16 values enter bf16 products only");
@@ -108,7 +109,7 @@ __device__ void mm_fa_stage(uint16_t *tile, const T *src, size_t ld, int valid) 
 #endif
         for (int e = threadIdx.x; e < FA_TILE * HS / 8; e += FA_THREADS) {
             const int r = e / (HS / 8), c = 8 * (e % (HS / 8));
-            mm_cp_async16(tile + r * (HS + FA_PAD) + c, src + (size_t)(r < valid ? r : 0) * ld + c, r < valid);
+            mm_cp_async16(tile + mm_tile_at(HS, r, c), src + (size_t)(r < valid ? r : 0) * ld + c, r < valid);
         }
         return;
     }
@@ -119,13 +120,13 @@ __device__ void mm_fa_stage(uint16_t *tile, const T *src, size_t ld, int valid) 
         for (int e = threadIdx.x; e < FA_TILE * HS / 4; e += FA_THREADS) {
             const int r = e / (HS / 4), c = 4 * (e % (HS / 4));
             const uint2 pair = mm_fa_16x4<F>(src + (size_t)r * ld + c, r < valid);  // one 8-byte store
-            mm_stv<uint2>(tile + r * (HS + FA_PAD) + c, pair);
+            mm_stv<uint2>(tile + mm_tile_at(HS, r, c), pair);
         }
         return;
     }
     for (int e = threadIdx.x; e < FA_TILE * HS; e += FA_THREADS) {
         const int r = e / HS, c = e % HS;
-        tile[r * (HS + FA_PAD) + c] = mm_fa_16<F>(src + (size_t)r * ld + c, r < valid);
+        tile[mm_tile_at(HS, r, c)] = mm_fa_16<F>(src + (size_t)r * ld + c, r < valid);
     }
 }
 
@@ -152,37 +153,36 @@ __device__ __forceinline__ void mm_fa_stage_kv(uint16_t *kt, uint16_t *vt, const
 // This warp's 16 rows (r0 ..) of a staged tile as the A registers of the HS / 16 k-steps.
 template <int HS>
 __device__ __forceinline__ void mm_fa_as_a(uint32_t a[][4], const uint16_t *tile, int r0, int lane) {
-    for (int s = 0; s < HS / 16; s++) mm_mma_ldsm_a(a[s], tile, HS + FA_PAD, r0, 16 * s, lane);
+    for (int s = 0; s < HS / 16; s++) mm_mma_ldsm_a(a[s], tile, HS, r0, 16 * s, lane);
 }
 
 // acc[j] (16 rows x 8 columns, j = 0 .. 7) += A (16 x HS, registers) times the transposed rows of
-// a 64 x HS tile (tile[n][k], row stride HS + pad): Q K^T, dO V^T and their transposes.
+// a 64 x HS tile (tile[n][k]): Q K^T, dO V^T and their transposes.
 template <int F, int HS>
 __device__ __forceinline__ void mm_fa_rows_times(float acc[][4], const uint32_t a[][4], const uint16_t *tile,
                                                  int lane) {
-    for (int j = 0; j < FA_TILE / 8; j += 2)
-        for (int s = 0; s < HS / 16; s++) {
+    for (int s = 0; s < HS / 16; s++)  // per k-step one swizzled column, the rows a constant apart
+        for (int j = 0; j < FA_TILE / 8; j += 2) {
             uint32_t b[4];  // n-tiles j and j + 1
-            mm_mma_ldsm_b2(b, tile, HS + FA_PAD, 8 * j, 16 * s, lane);
+            mm_mma_ldsm_b2(b, tile, HS, 8 * j, 16 * s, lane);
             mm_mma<F>(acc[j], a[s], b);
             mm_mma<F>(acc[j + 1], a[s], b + 2);
         }
 }
 
-// acc[jd] (16 x HS) += P (16 x 64, the accumulators p) times a 64 x HS tile (tile[key][d], row
-// stride HS + pad): P V, dS K, P^T dO, dS^T Q.
+// acc[jd] (16 x HS) += P (16 x 64, the accumulators p) times a 64 x HS tile (tile[key][d]): P V,
+// dS K, P^T dO, dS^T Q.
 template <int F, int HS>
 __device__ __forceinline__ void mm_fa_acc_times(float acc[][4], const float p[][4], const uint16_t *tile, int lane) {
-    for (int s = 0; s < FA_TILE / 16; s++) {
-        uint32_t a[4];
-        mm_mma_a_from_acc<F>(a, p, s);
-        for (int jd = 0; jd < HS / 8; jd += 2) {
+    uint32_t a[FA_TILE / 16][4];  // P as A, all k-steps (p's registers die here)
+    for (int s = 0; s < FA_TILE / 16; s++) mm_mma_a_from_acc<F>(a[s], p, s);
+    for (int jd = 0; jd < HS / 8; jd += 2)  // per d-tile pair one swizzled column, the rows a constant apart
+        for (int s = 0; s < FA_TILE / 16; s++) {
             uint32_t b[4];  // d-tiles jd and jd + 1
-            mm_mma_ldsm_b2_kn(b, tile, HS + FA_PAD, 16 * s, 8 * jd, lane);
-            mm_mma<F>(acc[jd], a, b);
-            mm_mma<F>(acc[jd + 1], a, b + 2);
+            mm_mma_ldsm_b2_kn(b, tile, HS, 16 * s, 8 * jd, lane);
+            mm_mma<F>(acc[jd], a[s], b);
+            mm_mma<F>(acc[jd + 1], a[s], b + 2);
         }
-    }
 }
 
 // The quad of lanes holding one row (lanes 4g .. 4g+3) combine their values.
@@ -224,8 +224,8 @@ template <int F, int HS, typename T>
 __global__ void __launch_bounds__(FA_THREADS)
     mm_fa_forward_kernel(T *out, float *state, const T *q, int ldq, const T *k, const T *v, int ldkv, int B,
                          int Tq, int Tk, int H, int KV, float scale) {
-    __shared__ __align__(16) uint16_t ks[2][FA_TILE * (HS + FA_PAD)];
-    __shared__ __align__(16) uint16_t vs[2][FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(128) uint16_t ks[2][FA_TILE * HS];
+    __shared__ __align__(128) uint16_t vs[2][FA_TILE * HS];
     const int bh = blockIdx.x, b = bh / H, h = bh % H, g = h / (H / KV), q0 = mm_fa_query_tile();
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS;
     mm_fa_stage<F, HS>(ks[1], q + ((size_t)b * Tq + q0) * ldq + h * HS, ldq, mm_fa_min(FA_TILE, Tq - q0));
@@ -288,12 +288,14 @@ __device__ void mm_fa_delta_rows(float *D, float *d_rows, const T *dout, const T
     }
 }
 
+// 3 blocks per SM (at most 168 registers): left to itself nvcc gives it 172-218 registers on
+// sm_89 and sm_90 (2 blocks per SM) for no spill; bounded it spills 16-36 bytes (nvcc -Xptxas -v).
 template <int F, int HS, typename T>
-__global__ void __launch_bounds__(FA_THREADS)
+__global__ void __launch_bounds__(FA_THREADS, 3)
     mm_fa_dq_kernel(T *dq, float *D, const float *lse, const T *dout, const T *o, const T *q, int ldq,
                     const T *k, const T *v, int ldkv, int B, int Tq, int Tk, int H, int KV, float scale) {
-    __shared__ __align__(16) uint16_t ks[2][FA_TILE * (HS + FA_PAD)];
-    __shared__ __align__(16) uint16_t vs[2][FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(128) uint16_t ks[2][FA_TILE * HS];
+    __shared__ __align__(128) uint16_t vs[2][FA_TILE * HS];
     __shared__ float d_rows[FA_TILE];
     const int bh = blockIdx.x, b = bh / H, h = bh % H, g = h / (H / KV), q0 = mm_fa_query_tile();
     const int lane = threadIdx.x & 31, r0 = (threadIdx.x >> 5) * 16, C = H * HS,
@@ -348,8 +350,8 @@ __global__ void __launch_bounds__(FA_THREADS)
     mm_fa_dkv_kernel(DT *dk, DT *dv, mm_att_operand o, int ldo, const float *lse, const float *D,
                      const T *dout, const T *q, int ldq, const T *k, const T *v, int ldkv, int B, int Tq,
                      int Tk, int H, int KV, float scale) {
-    __shared__ __align__(16) uint16_t qs[2][FA_TILE * (HS + FA_PAD)];
-    __shared__ __align__(16) uint16_t dos[2][FA_TILE * (HS + FA_PAD)];
+    __shared__ __align__(128) uint16_t qs[2][FA_TILE * HS];
+    __shared__ __align__(128) uint16_t dos[2][FA_TILE * HS];
     __shared__ float lse_s[2][FA_TILE];
     __shared__ float d_s[2][FA_TILE];
     const int bh = blockIdx.x, b = bh / H, h = bh % H, g = h / (H / KV), k0 = blockIdx.y * FA_TILE;

@@ -10,10 +10,10 @@
 //   B (k x n)      b[0] (k 2t..2t+1, n g)                      b[1] (k 2t+8..2t+9, n g)
 //   C, D (fp32)    c[0], c[1] (g, 2t / 2t+1)                   c[2], c[3] (g+8, 2t / 2t+1)
 // ldmatrix (mm_ldsm_x4) loads four such registers per lane in one instruction from a 16-bit tile
-// in shared memory: A and B from tiles with the k index contiguous, B also from a tile with the n
-// index contiguous (.trans: no transposed copy of V, K, Q or dO is staged). An accumulator pair
-// (c[0..1] of n-tile 2s, 2s+1, ...) repacks into the A registers of the next product
-// (mm_mma_a_from_acc): the FlashAttention register reuse.
+// in shared memory (smem_tile.h): A and B from tiles with the k index contiguous, B also from a
+// tile with the n index contiguous (.trans: no transposed copy of V, K, Q or dO is staged). An
+// accumulator pair (c[0..1] of n-tile 2s, 2s+1, ...) repacks into the A registers of the next
+// product (mm_mma_a_from_acc): the FlashAttention register reuse.
 #ifndef MM_CUDA_MMA_H
 #define MM_CUDA_MMA_H
 
@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "ops_math.h"
+#include "smem_tile.h"
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
 #error "mma.sync m16n8k16 with bf16 inputs needs sm_80 or later (CMAKE_CUDA_ARCHITECTURES 80, 89, 90)"
@@ -111,31 +112,41 @@ template <bool TRANS> __device__ __forceinline__ void mm_ldsm_x4(uint32_t r[4], 
 #endif
 }
 
-// The tiles below are row-major 16-bit tiles in shared memory with rows 16-byte aligned (row
-// stride ld elements, a multiple of 8). Lane l addresses row l % 8 of matrix m = l / 8.
+// The tiles below are smem_tile.h's: 16-bit, `cols` values per row (16, 32 or 64), swizzled, so
+// every ldmatrix here reads its 8 rows from 8 distinct chunk slots; they start 128-byte aligned.
+// Lane l addresses row l % 8 of matrix m = l / 8: its address in the 16 x 16 block at the tile's
+// origin (the same for every call) stepped to the block at rows r0, columns c0 (multiples of 16).
+__device__ __forceinline__ const uint16_t *mm_ldsm_at(const uint16_t *tile, int cols, int lane_at, int r0,
+                                                      int c0) {
+    return (const uint16_t *)mm_tile_addr_step((uintptr_t)(tile + lane_at), cols, r0, c0);
+}
 
 // A registers of rows r0 .. r0+15, columns k0 .. k0+15: matrix m is rows r0 + 8 (m % 2),
 // columns k0 + 8 (m / 2) — a[m].
-__device__ __forceinline__ void mm_mma_ldsm_a(uint32_t a[4], const uint16_t *tile, int ld, int r0, int k0, int lane) {
+__device__ __forceinline__ void mm_mma_ldsm_a(uint32_t a[4], const uint16_t *tile, int cols, int r0, int k0,
+                                              int lane) {
     const int m = lane >> 3;
-    mm_ldsm_x4<false>(a, tile + (size_t)(r0 + (lane & 7) + 8 * (m & 1)) * ld + k0 + 8 * (m >> 1));
+    mm_ldsm_x4<false>(
+        a, mm_ldsm_at(tile, cols, mm_tile_at(cols, (lane & 7) + 8 * (m & 1), 8 * (m >> 1)), r0, k0));
 }
 
 // B registers of two n-tiles, columns n0 .. n0+7 (b[0..1]) and n0+8 .. n0+15 (b[2..3]), rows
 // k0 .. k0+15, from a tile stored with one row per n and the k index contiguous: tile[n][k].
 // Matrix m is rows (n) n0 + 8 (m / 2), columns (k) k0 + 8 (m % 2).
-__device__ __forceinline__ void mm_mma_ldsm_b2(uint32_t b[4], const uint16_t *tile, int ld, int n0, int k0,
+__device__ __forceinline__ void mm_mma_ldsm_b2(uint32_t b[4], const uint16_t *tile, int cols, int n0, int k0,
                                                int lane) {
     const int m = lane >> 3;
-    mm_ldsm_x4<false>(b, tile + (size_t)(n0 + (lane & 7) + 8 * (m >> 1)) * ld + k0 + 8 * (m & 1));
+    mm_ldsm_x4<false>(
+        b, mm_ldsm_at(tile, cols, mm_tile_at(cols, (lane & 7) + 8 * (m >> 1), 8 * (m & 1)), n0, k0));
 }
 
 // The same registers from a tile stored with one row per k: tile[k][n], transposed as it loads.
 // Matrix m is rows (k) k0 + 8 (m % 2), columns (n) n0 + 8 (m / 2).
-__device__ __forceinline__ void mm_mma_ldsm_b2_kn(uint32_t b[4], const uint16_t *tile, int ld, int k0, int n0,
-                                                  int lane) {
+__device__ __forceinline__ void mm_mma_ldsm_b2_kn(uint32_t b[4], const uint16_t *tile, int cols, int k0,
+                                                  int n0, int lane) {
     const int m = lane >> 3;
-    mm_ldsm_x4<true>(b, tile + (size_t)(k0 + (lane & 7) + 8 * (m & 1)) * ld + n0 + 8 * (m >> 1));
+    mm_ldsm_x4<true>(
+        b, mm_ldsm_at(tile, cols, mm_tile_at(cols, (lane & 7) + 8 * (m & 1), 8 * (m >> 1)), k0, n0));
 }
 #endif
 
