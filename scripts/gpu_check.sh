@@ -7,7 +7,8 @@
 #   PyTorch eager SDPA at batch 16: the tokens/s ratio, MFU), the remaining tests (attention on the
 #   GEMM path, host-side CUDA math, the CLI stop/resume test on the GPU), cuda_gemm_modes, the
 #   remaining benches (fp32, the MM_CUDA_* variants, batch 64, CPU, memory model), the remaining
-#   PyTorch runs, and a compute-sanitizer pass (memcheck, racecheck, synccheck) if one is installed.
+#   PyTorch runs, Nsight Compute on the flash kernels and a compute-sanitizer pass (memcheck,
+#   racecheck, synccheck), each if installed.
 # Output: stdout, and the logs in build-gpu/gpu_check/; on the device machine also
 # $OUT/gpu_check.tar.gz, renewed after every stage (the device call returns at most 8 files from
 # $OUT, and whatever a stage had written when a time limit struck).
@@ -247,18 +248,45 @@ if [ -n "$PY" ]; then
     saved
 fi
 
+# find_tool NAME: the CUDA tool NAME on PATH or where CUDA and Nsight install it (empty: none).
+find_tool() {
+    local t
+    t=$(command -v "$1" 2>/dev/null || true)
+    if [ -z "$t" ]; then
+        for t in /usr/local/cuda*/bin/"$1" /usr/local/cuda*/"$1"/"$1" /opt/nvidia/*/"$1" /opt/nvidia/*/bin/"$1" \
+            /opt/nvidia/*/*/"$1" /opt/nvidia/*/"$1"/"$1"; do
+            [ -x "$t" ] && break
+            t=
+        done
+    fi
+    echo "$t"
+}
+
+# (h2) Nsight Compute on the flash kernels, one launch each of the forward, dQ and dK/dV at the
+# benchmark's shape in bf16 (the first of each in one training step): duration, achieved occupancy
+# and what limits it, the pipes' and memories' throughput, shared-memory bank conflicts per
+# instruction kind — what the per-op profile cannot say. Informative: a failure (e.g. no access to
+# the counters) does not fail the check.
+NCU=$(find_tool ncu)
+if [ -n "$NCU" ]; then
+    echo "gpu_check: ncu: $NCU"
+    for k in forward dq dkv; do
+        stage "ncu_flash_$k" 90 30 "$NCU" --clock-control none --target-processes all -k "regex:mm_fa_${k}_kernel" -c 1 \
+            --section SpeedOfLight --section Occupancy --section LaunchStats --section ComputeWorkloadAnalysis \
+            --section MemoryWorkloadAnalysis_Tables "$BUILD/engine/minimind" bench --device cuda --precision bf16 \
+            --seq-len 512 --batch 16 --steps 1 --warmup-steps 0 >"$LOGS/ncu_flash_$k.txt" 2>&1 || true
+        saved
+    done
+else
+    note "skipped ncu: not found"
+fi
+
 # (i) compute-sanitizer, when installed and budget is left: memcheck (out-of-bounds and misaligned
 # accesses), racecheck (shared-memory hazards: the flash kernels' tiles), synccheck (barriers) over
 # the fragments test and the attention tests; Criterion's test processes are followed
 # (--target-processes all). A report fails the check (--error-exitcode); a time limit does not
 # (the tools slow kernels 10-100×).
-SAN=$(command -v compute-sanitizer 2>/dev/null || true)
-if [ -z "$SAN" ]; then
-    for s in /usr/local/cuda*/bin/compute-sanitizer /usr/local/cuda*/compute-sanitizer/compute-sanitizer \
-        /opt/nvidia/*/compute-sanitizer /opt/nvidia/*/bin/compute-sanitizer /opt/nvidia/*/compute-sanitizer/compute-sanitizer; do
-        if [ -x "$s" ]; then SAN=$s && break; fi
-    done
-fi
+SAN=$(find_tool compute-sanitizer)
 # sanitize NAME LIMIT SANITIZER_ARGS... TEST ARGS...: the test with the GPU tests' environment under
 # compute-sanitizer, its output in sanitizer_NAME.log; on a report, the log's last 40 lines.
 sanitize() {
