@@ -5,7 +5,7 @@ on random tokens, with torch.set_num_threads(--threads). --attention sdpa is Min
 path (scores, mask, softmax); default sdpa on a GPU, math on the CPU (and wherever torch lacks
 scaled_dot_product_attention, as 1.13 does).
 On a GPU (--device cuda) the step runs under torch.autocast in --precision bf16 or fp16 (fp32
-master weights; fp16 with torch.cuda.amp.GradScaler, the original MiniMind recipe) or in fp32;
+master weights; fp16 with GradScaler, the original MiniMind recipe) or in fp32;
 the timing synchronises the device.
 
 usage: bench_torch.py [--dim 512] [--n-layers 8] [--n-heads 8] [--n-kv-heads 2] [--vocab 6400]
@@ -73,7 +73,11 @@ def main():
     model = Transformer(cfg).to(device)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=5e-4)
-    scaler = torch.cuda.amp.GradScaler(enabled=a.precision == "fp16")
+    # torch.amp.GradScaler(device) since torch 2.3, which deprecates torch.cuda.amp.GradScaler (1.13 has only that)
+    if hasattr(torch, "amp") and hasattr(torch.amp, "GradScaler"):
+        scaler = torch.amp.GradScaler(device.type, enabled=a.precision == "fp16")
+    else:
+        scaler = torch.cuda.amp.GradScaler(enabled=a.precision == "fp16")
     g = torch.Generator().manual_seed(1)
     X = torch.randint(0, a.vocab, (a.batch, a.seq_len), generator=g).to(device)
     Y = torch.randint(0, a.vocab, (a.batch, a.seq_len), generator=g).to(device)

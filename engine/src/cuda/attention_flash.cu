@@ -37,6 +37,12 @@
 // each take one wavefront per phase.
 enum { FA_TILE = 64, FA_THREADS = 128 };
 
+// An RTX 4090 (sm_89) has 100 KB of shared memory per SM and reserves 1 KB per block: 3 blocks of
+// the forward or dQ kernel (four 16-bit tiles each, dQ also its rows' D) fit only in 33.3 KB each.
+constexpr int mm_fa_sm89_block_bytes = 100 * 1024 / 3 - 1024;
+static_assert(4 * FA_TILE * 64 * 2 + FA_TILE * 4 <= mm_fa_sm89_block_bytes,
+              "the forward and dQ kernels at head size 64 no longer fit 3 blocks per SM on an RTX 4090");
+
 __device__ __forceinline__ int mm_fa_min(int a, int b) { return a < b ? a : b; }
 
 // The grids are (B*H, tiles): a GPU starts blocks in index order, x fastest, so tile index y of
