@@ -6,8 +6,8 @@ activations in bf16, as PyTorch's autocast does, with bf16 copies of its weights
 (cuBLAS multiplies bf16 only by bf16) and the residual gradient's bf16 copy (see below):
   ffn        the SwiGLU block: ln2, h13, g and the gradients dg, dh13 (model_ffn_bf16.c)
   attention  ln1, qkv (after RoPE), the FlashAttention output and the gradients datty, dqkv
-             (model_attention_bf16.c); in fp32 the flash state also keeps a copy of O, and with
-             GQA the per-head dK, dV go through an fp32 scratch and a group sum in both
+             (model_attention_bf16.c); in fp32 the flash state also keeps a copy of O; with GQA
+             the per-head dK, dV go through a scratch of the storage's type and a group sum
 This counts each op's bytes (each input read once, each output written once) and FLOPs exactly as
 `bench --profile` does (attention: the causal half's products, no recomputation) and prices them
 at the GPU's datasheet ceilings: per op max(FLOP / peak, bytes / bandwidth), products at the
@@ -65,7 +65,7 @@ def attention_ops(B, T, C, H, KV, a):
     QKV = C + 2 * KVd
     pairs = B * H * T * (T + 1) / 2  # causal query-key pairs
     ocopy = 0 if a == 2 else N * C * 4  # fp32: the flash state keeps O for D = rowsum(dO o O)
-    scratch = 2 * (2 * N * C * 4) + 2 * N * KVd * a if KV != H else 0  # per-head dK, dV, then the group sum
+    scratch = 2 * (2 * N * C * a) + 2 * N * KVd * a if KV != H else 0  # per-head dK, dV (as stored), the group sum
     r = [
         ("rmsnorm forward (ln1)", 4 * N * C, N * C * 4 + C * 4 + N * C * a + N * 4, False),
         ("qkv = ln1 wqkv^T", 2 * N * QKV * C, N * C * a + QKV * C * w + N * QKV * a, True),

@@ -1607,6 +1607,43 @@ static void rope_bf16_case(const mm_backend *g, int B, int T, int NH, int hs, in
     FREE_HOST(cs, sn, x, want);
 }
 
+// With GQA the bf16 backward rounds each query head's dK, dV to bf16 (its per-head scratch) before
+// a kv group's sum; the fp32 path sums them in fp32. The fp32 path's own per-head gradients — the
+// same kernels on K, V repeated to H heads, so H == KV and nothing is shared — rounded and summed
+// in head order here give what the bf16 op stores: into rd's dk, dv columns (rows of ld, dk at
+// column C, dv at C + KV*hs). qkvf: the widened packed qkv (B*Tk rows of ld); stf_d: the fp32
+// path's state (lse and its copy of O: the same for any kv layout).
+static void fp32_path_group_sums_of_rounded_heads(const mm_backend *g, mm_bf16 *rd, const float *qkvf,
+                                                  const float *doutf_d, float *stf_d, int ld, int B, int Tq,
+                                                  int Tk, int H, int KV, int hs) {
+    const int C = H * hs, lde = 3 * C, rep = H / KV;
+    const size_t rows = (size_t)B * Tk, ne = rows * lde, ns = g->attention_state_floats(B, Tq, Tk, H, hs);
+    float *qkve = hzero(ne);  // q | k repeated | v repeated
+    for (size_t t = 0; t < rows; t++)
+        for (int c = 0; c < C; c++) {
+            const int kv = (c / hs) / rep * hs + c % hs;
+            qkve[t * lde + c] = qkvf[t * ld + c];
+            qkve[t * lde + C + c] = qkvf[t * ld + C + kv];
+            qkve[t * lde + 2 * C + c] = qkvf[t * ld + C + KV * hs + kv];
+        }
+    float *zero = hzero(ne > ns ? ne : ns);
+    float *qkve_d = up(g, qkve, 4 * ne), *dqkve_d = up(g, zero, 4 * ne), *datt_d = up(g, zero, 4 * ns);
+    g->attention_backward(dqkve_d, dqkve_d + C, dqkve_d + 2 * C, datt_d, doutf_d, stf_d, qkve_d, lde,
+                          qkve_d + C, qkve_d + 2 * C, lde, B, Tq, Tk, H, H, hs);
+    float *dqkve = down(g, dqkve_d, ne);
+    for (size_t t = 0; t < rows; t++)
+        for (int kv = 0; kv < KV * hs; kv++)
+            for (int part = 1; part <= 2; part++) {  // dk, dv
+                float acc = 0.0f;
+                for (int r = 0; r < rep; r++)
+                    acc += mm_bf16_float(
+                        mm_bf16_bits(dqkve[t * lde + part * C + (kv / hs * rep + r) * hs + kv % hs]));
+                rd[t * ld + C + (part - 1) * KV * hs + kv] = (mm_bf16)mm_bf16_bits(acc);
+            }
+    FREE_DEV(g, qkve_d, dqkve_d, datt_d);
+    FREE_HOST(qkve, zero, dqkve);
+}
+
 // attention_forward_bf16 and attention_backward_bf16 with q, k, v views into one packed (rows, ld)
 // qkv buffer as the model uses them (q at 0, k at C, v at C + KV*hs; ld = C + 2 KV*hs + pad) and
 // dq, dk, dv views into one dqkv buffer likewise, the packed buffers `skew` values into their
@@ -1619,7 +1656,9 @@ static void rope_bf16_case(const mm_backend *g, int B, int T, int NH, int hs, in
 //     (to_bf16): it stages the same 16-bit values and runs the same products, so out, and dq, dk,
 //     dv when its state's copy of O is replaced by the widened bf16 out (its D = rowsum(dO o O)
 //     then reads the same O), are within 1 ulp, at most 1 % of values off at all (the simulator:
-//     bit for bit), the whole dqkv buffer compared; lse within 1e-6.
+//     bit for bit), the whole dqkv buffer compared — with GQA dk, dv against its per-head
+//     gradients rounded and summed as the bf16 op does (fp32_path_group_sums_of_rounded_heads);
+//     lse within 1e-6.
 static void attention_bf16_case(const mm_backend *g, int B, int Tq, int Tk, int H, int KV, int hs, int pad,
                                 int skew) {
     const int C = H * hs, KVd = KV * hs, ld = C + 2 * KVd + pad;
@@ -1684,6 +1723,7 @@ static void attention_bf16_case(const mm_backend *g, int B, int Tq, int Tk, int 
     expect_close(g, stf_d, hst, nl, 1e-6, what);
     g->to_bf16(r_d, dqkvf_d, nb);
     mm_bf16 *rd = down_bf16(g, r_d, nb);
+    if (H != KV) fp32_path_group_sums_of_rounded_heads(g, rd, qkvf, doutf_d, stf_d, ld, B, Tq, Tk, H, KV, hs);
     snprintf(what, sizeof what, "attention_backward_bf16 dq|dk|dv vs the fp32 flash path's, %s", shape);
     expect_bf16_ulps(g, dqkv_d, rd, nb, 1, what);
     FREE_DEV(g, b1, b2, out_d, dout_d, st_d, datt_d, qkvf_d, doutf_d, outf_d, dqkvf_d, stf_d, dattf_d, r_d);

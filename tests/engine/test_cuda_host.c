@@ -413,6 +413,30 @@ Test(cuda_host, attention_index_helpers) {
     cr_expect_eq(mm_head_offset(1, 2, 5, 100, 3, 8), (size_t)(1 * 5 + 2) * 100 + 24);
 }
 
+// The group sum from a bf16 scratch (the bf16 attention block's per-head dK, dV) lands where the
+// fp32 one does and sums the heads' stored values in head order, in fp32.
+Test(cuda_host, attention_group_sum_of_a_bf16_scratch) {
+    const mm_att_shape s = {2, 5, 7, 8, 2, 4, 8 * 4 + 4, 2 * 4 * 2 + 3};  // B Tq Tk H KV hs ldq ldkv
+    const size_t nh = mm_att_dkv_scratch_len(&s);
+    float *f = frandv(nh, 3.0f);
+    uint16_t *h = malloc(nh * sizeof *h);
+    cr_assert(h);
+    for (size_t i = 0; i < nh; i++) h[i] = (uint16_t)mm_bf16_bits(f[i]), f[i] = mm_bf16_float(h[i]);
+    for (long e = 0; e < (long)s.B * s.Tk * s.KV * s.hs; e++) {
+        size_t at32, at16, i;
+        const float want = mm_att_group_value(f, &s, e, &at32),
+                    got = mm_att_group_value_bf16(h, &s, e, &at16);
+        cr_assert_eq(at16, at32, "element %ld", e);
+        cr_assert_eq(got, want, "element %ld: %.9g, the widened values sum to %.9g", e, (double)got,
+                     (double)want);
+        const size_t first = mm_att_group_at(&s, e, &i);
+        float acc = 0.0f;  // head order, written out: heads g*rep .. g*rep + rep-1 of (b, j, d)
+        for (int r = 0; r < s.H / s.KV; r++) acc += mm_bf16_float(h[first + (size_t)r * s.Tk * s.hs]);
+        cr_assert_eq(got, acc, "element %ld", e);
+    }
+    free(f), free(h);
+}
+
 // ---- memory layer (engine/src/cuda/memory_*.cu with memory_math.h) ----
 
 // A 32-lane warp replayed on the host: votes are built lane by lane, then the kernels' helpers.

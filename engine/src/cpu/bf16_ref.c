@@ -27,6 +27,10 @@ void mm_ref_narrow(mm_bf16 *dst, float *src, size_t n) {
     free(src);
 }
 
+void mm_ref_round(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = mm_bf16_float(mm_bf16_bits(x[i]));
+}
+
 size_t mm_ref_span(size_t rows, size_t ld, size_t width) { return rows ? (rows - 1) * ld + width : 0; }
 
 void mm_ref_narrow_rows(mm_bf16 *dst, float *src, size_t rows, size_t ld, size_t width) {

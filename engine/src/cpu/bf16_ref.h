@@ -15,6 +15,8 @@ float *mm_ref_floats(size_t n);
 float *mm_ref_widen(const mm_bf16 *x, size_t n);
 // dst (n) = bf16(src); frees src.
 void mm_ref_narrow(mm_bf16 *dst, float *src, size_t n);
+// x (n) = the values bf16(x) stands for (a bf16 store, then a load).
+void mm_ref_round(float *x, size_t n);
 // Values a tensor of `rows` rows of `width` values, rows `ld` apart, spans: (rows-1) ld + width.
 size_t mm_ref_span(size_t rows, size_t ld, size_t width);
 // dst rows (rows, width; rows ld apart) = bf16(src rows, same layout); the values between rows are

@@ -144,38 +144,49 @@ static void mm_att_run(const mm_att_jobs *jobs, const float **ptrs, int j, const
                          ptrs + (3 * j + 1) * M, p->ldb, 0.0f, (float *const *)(ptrs + (3 * j + 2) * M), p->ldc, M);
 }
 
+// A group's sum from the per-head scratch: fp32 (the fp32 ops), or bf16 (the bf16 ops: each head's
+// dK, dV as stored; attention_plan.h).
+__device__ __forceinline__ float mm_att_group_of(const float *src, const mm_att_shape *s, long e,
+                                                 size_t *at) {
+    return mm_att_group_value(src, s, e, at);
+}
+__device__ __forceinline__ float mm_att_group_of(const mm_bf16 *src, const mm_att_shape *s, long e,
+                                                 size_t *at) {
+    return mm_att_group_value_bf16(src, s, e, at);
+}
+
 // dk, dv (float or mm_bf16: rounded as stored) = the group sums of the per-head scratch dkh, dvh
-// (attention_plan.h: mm_att_group_value).
-template <typename T>
-__global__ static void mm_att_group_sum_kernel(T *dk, T *dv, const float *dkh, const float *dvh,
-                                               mm_att_shape s) {
+// (of type S: float or mm_bf16).
+template <typename T, typename S>
+__global__ static void mm_att_group_sum_kernel(T *dk, T *dv, const S *dkh, const S *dvh, mm_att_shape s) {
     const long n = (long)s.B * s.Tk * s.KV * s.hs;
     for (long e = blockIdx.x * (long)blockDim.x + threadIdx.x; e < n; e += (long)gridDim.x * blockDim.x) {
         size_t at;
-        float x = mm_att_group_value(dkh, &s, e, &at);
+        float x = mm_att_group_of(dkh, &s, e, &at);
         mm_st1(dk + at, x);
-        x = mm_att_group_value(dvh, &s, e, &at);
+        x = mm_att_group_of(dvh, &s, e, &at);
         mm_st1(dv + at, x);
     }
 }
 
-// The per-query-head scratch for dK, dV (2 x mm_att_dkv_scratch_len floats): *dkh, *dvh; NULL
-// when they go straight into dk, dv (H == KV). 0, or -1 when it could not be had (recorded).
-static int mm_att_dkv_scratch(const mm_att_shape *s, float **dkh, float **dvh) {
+// The per-query-head scratch for dK, dV (2 x mm_att_dkv_scratch_len values of type S): *dkh, *dvh;
+// NULL when they go straight into dk, dv (H == KV). 0, or -1 when it could not be had (recorded).
+template <typename S>
+static int mm_att_dkv_scratch(const mm_att_shape *s, S **dkh, S **dvh) {
     const size_t nh = mm_att_dkv_scratch_len(s);
     *dkh = *dvh = NULL;
     if (!nh) return 0;
-    *dkh = (float *)mm_cuda_scratch(MM_SCRATCH_ATT_DKV, 2 * nh * sizeof(float));
+    *dkh = (S *)mm_cuda_scratch(MM_SCRATCH_ATT_DKV, 2 * nh * sizeof(S));
     if (!*dkh) return -1;
     *dvh = *dkh + nh;
     return 0;
 }
 
 // dk, dv (rows of stride ldkv, type T) = the group sums of dkh, dvh: one launch.
-template <typename T>
-static void mm_att_group_sums(T *dk, T *dv, const float *dkh, const float *dvh, const mm_att_shape *s) {
+template <typename T, typename S>
+static void mm_att_group_sums(T *dk, T *dv, const S *dkh, const S *dvh, const mm_att_shape *s) {
     const size_t n = (size_t)s->B * s->Tk * s->KV * s->hs;
-    mm_att_group_sum_kernel<T><<<mm_cdiv(n, TPB), TPB>>>(dk, dv, dkh, dvh, *s);
+    mm_att_group_sum_kernel<T, S><<<mm_cdiv(n, TPB), TPB>>>(dk, dv, dkh, dvh, *s);
     MM_CU_LAUNCHED();
 }
 
@@ -260,7 +271,7 @@ void mm_cuda_attention_backward_bf16(mm_bf16 *dq, mm_bf16 *dk, mm_bf16 *dv, floa
     if ((long)B * H * Tq == 0 || Tk <= 0) return;  // nothing to compute: launch nothing
     if (!mm_att_bf16_ok("attention_backward_bf16", B, Tq, Tk, H, KV, hs)) return;
     const mm_att_shape s = mm_att_shape_of(B, Tq, Tk, H, KV, hs, ldq, ldkv);
-    float *dkh, *dvh;
+    mm_bf16 *dkh, *dvh;  // each head's dK, dV in bf16, as PyTorch's autocast stores them before the sum
     if (mm_att_dkv_scratch(&s, &dkh, &dvh) != 0) return;
     mm_cuda_flash_backward_bf16(dq, dk, dv, dkh, dvh, datt, att, dout, out, q, ldq, k, v, ldkv, B, Tq, Tk, H,
                                 KV, hs);

@@ -350,12 +350,14 @@ __global__ void __launch_bounds__(FA_THREADS, 3)
         }
 }
 
-// dK, dV of type DT: T when written straight into dk, dv (H == KV), float into the per-head scratch.
-template <int F, int HS, typename T, typename DT>
+// dK, dV (type T, as stored) straight into dk, dv (H == KV), or into the per-head scratch: in bf16
+// storage each head's gradient is rounded there before the group sum, as PyTorch's autocast stores
+// the repeated heads' gradients before repeat_kv's backward sums them.
+template <int F, int HS, typename T>
 __global__ void __launch_bounds__(FA_THREADS)
-    mm_fa_dkv_kernel(DT *dk, DT *dv, mm_att_operand o, int ldo, const float *lse, const float *D,
-                     const T *dout, const T *q, int ldq, const T *k, const T *v, int ldkv, int B, int Tq,
-                     int Tk, int H, int KV, float scale) {
+    mm_fa_dkv_kernel(T *dk, T *dv, mm_att_operand o, int ldo, const float *lse, const float *D, const T *dout,
+                     const T *q, int ldq, const T *k, const T *v, int ldkv, int B, int Tq, int Tk, int H,
+                     int KV, float scale) {
     __shared__ __align__(128) uint16_t qs[2][FA_TILE * HS];
     __shared__ __align__(128) uint16_t dos[2][FA_TILE * HS];
     __shared__ float lse_s[2][FA_TILE];
@@ -424,21 +426,20 @@ static void mm_fa_forward_launch(T *out, float *state, const T *q, int ldq, cons
     MM_CU_LAUNCHED();
 }
 
-// dk, dv of type DT where mm_att_dkv_operand says (straight into them when H == KV); D (B,H,Tq):
-// scratch, written by the dQ kernel (rowsum(dO o O), O = o) and read by the dK/dV kernel.
-template <int F, int HS, typename T, typename DT>
-static void mm_fa_backward_launch(T *dq, DT *dk, DT *dv, const float *lse, float *D, const T *dout,
-                                  const T *o, const T *q, int ldq, const T *k, const T *v, int ldkv, int B,
-                                  int Tq, int Tk, int H, int KV) {
+// dk, dv where mm_att_dkv_operand says (straight into them when H == KV); D (B,H,Tq): scratch,
+// written by the dQ kernel (rowsum(dO o O), O = o) and read by the dK/dV kernel.
+template <int F, int HS, typename T>
+static void mm_fa_backward_launch(T *dq, T *dk, T *dv, const float *lse, float *D, const T *dout, const T *o,
+                                  const T *q, int ldq, const T *k, const T *v, int ldkv, int B, int Tq,
+                                  int Tk, int H, int KV) {
     const float scale = 1.0f / sqrtf((float)HS);
     const dim3 qgrid((unsigned)(B * H), mm_cdiv(Tq, FA_TILE)), kgrid((unsigned)(B * H), mm_cdiv(Tk, FA_TILE));
     const mm_att_shape s = {B, Tq, Tk, H, KV, HS, ldq, ldkv};
     mm_fa_dq_kernel<F, HS, T>
         <<<qgrid, FA_THREADS>>>(dq, D, lse, dout, o, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, scale);
     MM_CU_LAUNCHED();
-    mm_fa_dkv_kernel<F, HS, T, DT><<<kgrid, FA_THREADS>>>(dk, dv, mm_att_dkv_operand(&s), mm_att_dkv_ld(&s),
-                                                          lse, D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV,
-                                                          scale);
+    mm_fa_dkv_kernel<F, HS, T><<<kgrid, FA_THREADS>>>(dk, dv, mm_att_dkv_operand(&s), mm_att_dkv_ld(&s), lse,
+                                                      D, dout, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, scale);
     MM_CU_LAUNCHED();
 }
 
@@ -450,8 +451,8 @@ static void mm_fa_forward_f(T *out, float *state, const T *q, int ldq, const T *
     else mm_fa_forward_launch<F, 64>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV);
 }
 
-template <int F, typename T, typename DT>
-static void mm_fa_backward_f(T *dq, DT *dk, DT *dv, const float *lse, float *D, const T *dout, const T *o,
+template <int F, typename T>
+static void mm_fa_backward_f(T *dq, T *dk, T *dv, const float *lse, float *D, const T *dout, const T *o,
                              const T *q, int ldq, const T *k, const T *v, int ldkv, int B, int Tq, int Tk,
                              int H, int KV, int hs) {
     if (hs == 16)
@@ -487,14 +488,11 @@ void mm_cuda_flash_forward_bf16(mm_bf16 *out, float *state, const mm_bf16 *q, in
     mm_fa_forward_f<MM_MMA_BF16>(out, state, q, ldq, k, v, ldkv, B, Tq, Tk, H, KV, hs);
 }
 
-void mm_cuda_flash_backward_bf16(mm_bf16 *dq, mm_bf16 *dk, mm_bf16 *dv, float *dkh, float *dvh, float *work,
-                                 const float *state, const mm_bf16 *dout, const mm_bf16 *out,
+void mm_cuda_flash_backward_bf16(mm_bf16 *dq, mm_bf16 *dk, mm_bf16 *dv, mm_bf16 *dkh, mm_bf16 *dvh,
+                                 float *work, const float *state, const mm_bf16 *dout, const mm_bf16 *out,
                                  const mm_bf16 *q, int ldq, const mm_bf16 *k, const mm_bf16 *v, int ldkv,
                                  int B, int Tq, int Tk, int H, int KV, int hs) {
-    if (H == KV)  // mm_att_dkv_direct
-        mm_fa_backward_f<MM_MMA_BF16>(dq, dk, dv, state, work, dout, out, q, ldq, k, v, ldkv, B, Tq, Tk, H,
-                                      KV, hs);
-    else
-        mm_fa_backward_f<MM_MMA_BF16>(dq, dkh, dvh, state, work, dout, out, q, ldq, k, v, ldkv, B, Tq, Tk, H,
-                                      KV, hs);
+    const int direct = H == KV;  // mm_att_dkv_direct: no scratch
+    mm_fa_backward_f<MM_MMA_BF16>(dq, direct ? dk : dkh, direct ? dv : dvh, state, work, dout, out, q, ldq, k,
+                                  v, ldkv, B, Tq, Tk, H, KV, hs);
 }

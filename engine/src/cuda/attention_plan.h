@@ -28,8 +28,8 @@
 // Calls per layer and step: 2 products forward, 4 backward (was one call per query head and
 // product: 6 H before), plus one small kernel per direction that fills the pointer arrays.
 // (bf16 / fp16 normally take attention_flash.cu instead, which writes its dK, dV per query head
-// with the same operand, mm_att_dkv_operand, and the same group sum — into bf16 dk, dv for the
-// attention block in bf16.)
+// with the same operand, mm_att_dkv_operand, and the same group sum — for the attention block in
+// bf16 from a bf16 scratch into bf16 dk, dv.)
 #ifndef MM_CUDA_ATTENTION_PLAN_H
 #define MM_CUDA_ATTENTION_PLAN_H
 
@@ -130,15 +130,27 @@ MM_HD mm_att_product mm_att_dv_product(const mm_att_shape *s) {  // dvh = att^T 
 }
 
 // Element e in [0, B*Tk*KV*hs) of the group sum: dst (b, j, g*hs + d) (rows of stride ldkv) =
-// sum over r < rep of src (b, g*rep + r, j, d) (the scratch), in r order. mm_att_group_value
-// returns the sum and sets *at to where it goes (attention.cu stores it as fp32 or bf16).
-MM_HD float mm_att_group_value(const float *src, const mm_att_shape *s, long e, size_t *at) {
+// sum over r < rep of src (b, g*rep + r, j, d) (the scratch), in r order. mm_att_group_at returns
+// where head g*rep's value is in the scratch (head g*rep + r's: r*Tk*hs further) and sets *at to
+// where the sum goes; mm_att_group_value sums a fp32 scratch, mm_att_group_value_bf16 a bf16 one
+// (the attention block in bf16: each head's dK, dV rounded as stored, the sum in fp32).
+// attention.cu stores the sum as fp32 or bf16.
+MM_HD size_t mm_att_group_at(const mm_att_shape *s, long e, size_t *at) {
     const int d = (int)(e % s->hs), g = (int)((e / s->hs) % s->KV);
     const long j = (e / ((long)s->hs * s->KV)) % s->Tk, b = e / ((long)s->hs * s->KV * s->Tk);
-    const int rep = s->H / s->KV;
-    float acc = 0.0f;
-    for (int r = 0; r < rep; r++) acc += src[(((size_t)b * s->H + (size_t)g * rep + r) * s->Tk + j) * s->hs + d];
     *at = ((size_t)b * s->Tk + j) * s->ldkv + (size_t)g * s->hs + d;
+    return (((size_t)b * s->H + (size_t)g * (s->H / s->KV)) * s->Tk + j) * s->hs + d;
+}
+MM_HD float mm_att_group_value(const float *src, const mm_att_shape *s, long e, size_t *at) {
+    const size_t i = mm_att_group_at(s, e, at), head = (size_t)s->Tk * s->hs;
+    float acc = 0.0f;
+    for (int r = 0; r < s->H / s->KV; r++) acc += src[i + r * head];
+    return acc;
+}
+MM_HD float mm_att_group_value_bf16(const uint16_t *src, const mm_att_shape *s, long e, size_t *at) {
+    const size_t i = mm_att_group_at(s, e, at), head = (size_t)s->Tk * s->hs;
+    float acc = 0.0f;
+    for (int r = 0; r < s->H / s->KV; r++) acc += mm_bf16_float(src[i + r * head]);
     return acc;
 }
 MM_HD void mm_att_group_sum(float *dst, const float *src, const mm_att_shape *s, long e) {

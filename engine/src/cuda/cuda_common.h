@@ -213,12 +213,12 @@ void mm_cuda_attention_backward_bf16(mm_bf16 *dq, mm_bf16 *dk, mm_bf16 *dv, floa
                                      const mm_bf16 *k, const mm_bf16 *v, int ldkv, int B, int Tq, int Tk,
                                      int H, int KV, int hs);
 // The FlashAttention kernels on bf16 storage (attention_flash.cu): the state keeps only lse
-// (B,H,Tq) (the backward reads `out`); dk, dv written in bf16 when H == KV, else dkh, dvh (fp32,
+// (B,H,Tq) (the backward reads `out`); dk, dv written in bf16 when H == KV, else dkh, dvh (bf16,
 // per query head: mm_att_dkv_operand's scratch) for attention.cu's group sum.
 void mm_cuda_flash_forward_bf16(mm_bf16 *out, float *state, const mm_bf16 *q, int ldq, const mm_bf16 *k,
                                 const mm_bf16 *v, int ldkv, int B, int Tq, int Tk, int H, int KV, int hs);
-void mm_cuda_flash_backward_bf16(mm_bf16 *dq, mm_bf16 *dk, mm_bf16 *dv, float *dkh, float *dvh, float *work,
-                                 const float *state, const mm_bf16 *dout, const mm_bf16 *out,
+void mm_cuda_flash_backward_bf16(mm_bf16 *dq, mm_bf16 *dk, mm_bf16 *dv, mm_bf16 *dkh, mm_bf16 *dvh,
+                                 float *work, const float *state, const mm_bf16 *dout, const mm_bf16 *out,
                                  const mm_bf16 *q, int ldq, const mm_bf16 *k, const mm_bf16 *v, int ldkv,
                                  int B, int Tq, int Tk, int H, int KV, int hs);
 void mm_cuda_memory_ema_accumulate(float *hsum, const int32_t *slot, const int32_t *start, int nseg,
