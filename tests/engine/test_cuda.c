@@ -1491,20 +1491,31 @@ static void block_switch_case(const mm_backend *g, const char *var, int (*on)(co
     cr_expect_eq(on(g), 1, "%s unset: the block in bf16", var);
 }
 
+// on(g) (what: its name) is 1 in bf16 only, 0 in fp32 and fp16; leaves the precision fp16.
+static void expect_on_in_bf16_only(const mm_backend *g, const char *what, int (*on)(const mm_backend *)) {
+    const char *const precs[] = {"bf16", "fp32", "fp16"};
+    for (int i = 0; i < 3; i++) {
+        set_prec(g, precs[i]);
+        cr_expect_eq(on(g), i == 0, "%s: %s = %d", precs[i], what, on(g));
+    }
+}
+
+// A bf16 block's switch: on(g) is 1 in bf16 only, and var turns it off (block_switch_case);
+// leaves the precision fp32.
+static void block_follows_the_precision_case(const mm_backend *g, const char *what, const char *var,
+                                             int (*on)(const mm_backend *)) {
+    expect_on_in_bf16_only(g, what, on);
+    set_prec(g, "bf16");
+    block_switch_case(g, var, on);
+    set_prec(g, "fp32");
+}
+
 static int ffn_on(const mm_backend *g) { return g->ffn_bf16(); }
 
 // ffn_bf16() is 1 in bf16 only, and MM_CUDA_FFN (read when the backend starts) turns it off with
 // "fp32"; "bf16", empty or unset keep it; anything else is refused, naming the variable.
 Test(cuda, ffn_bf16_follows_the_precision_and_MM_CUDA_FFN) {
-    const mm_backend *g = need_gpu();
-    const char *const precs[] = {"bf16", "fp32", "fp16"};
-    for (int i = 0; i < 3; i++) {
-        set_prec(g, precs[i]);
-        cr_expect_eq(g->ffn_bf16(), i == 0, "%s: ffn_bf16() = %d", precs[i], g->ffn_bf16());
-    }
-    set_prec(g, "bf16");
-    block_switch_case(g, "MM_CUDA_FFN", ffn_on);
-    set_prec(g, "fp32");
+    block_follows_the_precision_case(need_gpu(), "ffn_bf16()", "MM_CUDA_FFN", ffn_on);
 }
 
 // ---- the attention block in bf16 (backend.h; the reference: engine/src/cpu/attention_bf16.c) ----
@@ -1812,12 +1823,7 @@ static int attention_on(const mm_backend *g) { return g->attention_bf16(2, 80, 8
 Test(cuda, attention_bf16_follows_the_precision_the_shape_and_MM_CUDA_ATTN) {
     const mm_backend *g = need_gpu();
     attention_env_defaults(g);
-    const char *const precs[] = {"bf16", "fp32", "fp16"};
-    for (int i = 0; i < 3; i++) {
-        set_prec(g, precs[i]);
-        cr_expect_eq(g->attention_bf16(2, 80, 8, 64), i == 0, "%s: attention_bf16(2, 80, 8, 64) = %d",
-                     precs[i], g->attention_bf16(2, 80, 8, 64));
-    }
+    expect_on_in_bf16_only(g, "attention_bf16(2, 80, 8, 64)", attention_on);
     set_prec(g, "bf16");
     const struct {
         int B, T, H, hs, on;
@@ -1948,15 +1954,7 @@ static int head_on(const mm_backend *g) { return g->head_bf16(); }
 // head_bf16() is 1 in bf16 only, and MM_CUDA_HEAD (read when the backend starts) turns it off with
 // "fp32"; "bf16", empty or unset keep it; anything else is refused, naming the variable.
 Test(cuda, head_bf16_follows_the_precision_and_MM_CUDA_HEAD) {
-    const mm_backend *g = need_gpu();
-    const char *const precs[] = {"bf16", "fp32", "fp16"};
-    for (int i = 0; i < 3; i++) {
-        set_prec(g, precs[i]);
-        cr_expect_eq(g->head_bf16(), i == 0, "%s: head_bf16() = %d", precs[i], g->head_bf16());
-    }
-    set_prec(g, "bf16");
-    block_switch_case(g, "MM_CUDA_HEAD", head_on);
-    set_prec(g, "fp32");
+    block_follows_the_precision_case(need_gpu(), "head_bf16()", "MM_CUDA_HEAD", head_on);
 }
 
 // ---- zero-sized calls (no rows / no batch / no parameters) ----

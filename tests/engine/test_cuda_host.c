@@ -803,10 +803,12 @@ Test(cuda_host, copy_rows_op) {
 
 // ---- the flash kernels' shared-memory tiles (smem_tile.h): 64 rows of 16, 32 or 64 values
 
-// How many distinct 16-byte chunk slots the n accesses (value offsets) fall in.
+// How many distinct 16-byte chunk slots (0 .. 7 within a 128-byte line: 4 of the 32 banks each)
+// the n accesses (value offsets of 16-bit values) fall in: accesses of one phase in distinct slots
+// take distinct banks.
 static int tile_slots(const int *at, int n) {
     unsigned seen = 0;
-    for (int i = 0; i < n; i++) seen |= 1u << mm_tile_slot(at[i]);
+    for (int i = 0; i < n; i++) seen |= 1u << (at[i] * 2 / 16 % 8);
     return __builtin_popcount(seen);
 }
 

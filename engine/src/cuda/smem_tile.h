@@ -38,8 +38,4 @@ MM_HD uintptr_t mm_tile_addr_step(uintptr_t lane_addr, int cols, int r0, int c0)
     return (lane_addr + (uintptr_t)(2 * r0 * cols)) ^ (uintptr_t)(2 * c0);
 }
 
-// The 16-byte chunk slot (0 .. 7) within a 128-byte line of value offset `at`: accesses of one
-// phase that fall in distinct slots take distinct banks.
-MM_HD int mm_tile_slot(int at) { return (at >> 3) & 7; }
-
 #endif
