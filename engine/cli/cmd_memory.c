@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "minimind/checkpoint.h"
 #include "minimind/error.h"
+#include "minimind/evaluate.h"
 #include "minimind/inference.h"
 #include "minimind/memory.h"
 #include "minimind/model.h"
@@ -42,8 +43,22 @@ static const char mm_memory_usage[] =
 
 // ---- helpers ----
 
-// The text of a bank row (padding left out), malloc'd; ids_out (optional) gets the non-pad ids.
-static char *mm_entry_text(const mm_tokenizer *tok, const uint16_t *row, int LK, json_t *ids_out) {
+// The decoded text of ids[n] as a JSON string. Bytes that are not valid UTF-8 (a character cut
+// by an entry's length, split across tokens, or an EMA-rewritten entry) become U+FFFD: such an
+// entry prints as what it holds, never as an empty or a broken JSON line. NULL (error set) when
+// decoding fails.
+static json_t *mm_ids_json(const mm_tokenizer *tok, const int32_t *ids, size_t n) {
+    size_t len;
+    char *text = mm_tokenizer_decode(tok, ids, n, &len);
+    json_t *j = text ? mm_json_text(text, len) : NULL;
+    free(text);
+    if (text && !j) mm_errorf("memory: out of memory quoting a decoded text");
+    return j;
+}
+
+// The text of a bank row (padding left out) as a JSON string (mm_ids_json); ids_out (optional)
+// gets the non-pad ids.
+static json_t *mm_entry_json(const mm_tokenizer *tok, const uint16_t *row, int LK, json_t *ids_out) {
     int32_t ids[4096];
     int n = 0;
     for (int t = 0; t < LK && n < 4096; t++)
@@ -51,8 +66,14 @@ static char *mm_entry_text(const mm_tokenizer *tok, const uint16_t *row, int LK,
             ids[n++] = row[t];
             if (ids_out) json_array_append_new(ids_out, json_integer(row[t]));
         }
-    size_t len;
-    return mm_tokenizer_decode(tok, ids, (size_t)n, &len);
+    return mm_ids_json(tok, ids, (size_t)n);
+}
+
+// The JSON literal of a string value (taking it), malloc'd; NULL when j is NULL.
+static char *mm_quote_take(json_t *j) {
+    char *q = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    return q;
 }
 
 // A checkpoint's bank (U16 (num, LK)), its configuration and (optionally) its tokenizer.
@@ -146,21 +167,18 @@ static int mm_memory_inspect(int argc, char **argv) {
            mm_model_type_name(m->config.model_type), m->ms.num, m->ms.LK, K, mm_memory_select_name(m->ms.select));
     mm_read reads[MM_MEMORY_MAX_CANDIDATES];
     for (int t = 0; t < T; t++) {
-        char *tt = mm_tokenizer_decode(inf.tok, ids.data + t, 1, &(size_t){0});
-        json_t *js = json_string(tt ? tt : "?");
-        char *q = json_dumps(js, JSON_ENCODE_ANY);
+        char *q = mm_quote_take(mm_ids_json(inf.tok, ids.data + t, 1));
         printf("token %d %s\n", t, q ? q : "?");
-        free(q), free(tt), json_decref(js);
+        free(q);
         for (int l = layer < 0 ? 0 : layer; l <= (layer < 0 ? m->L - 1 : layer); l++) {
             const size_t off = ((size_t)l * T + t) * K;
             for (int k = 0; k < K; k++) reads[k].w = m->a.mw[off + k], reads[k].e = m->a.midx[off + k];
             qsort(reads, (size_t)K, sizeof *reads, mm_read_cmp);
             for (int k = 0; k < top; k++) {
-                char *text = mm_entry_text(inf.tok, m->bank + (size_t)reads[k].e * m->ms.LK, m->ms.LK, NULL);
-                json_t *jt = json_string(text ? text : "");
-                char *qt = json_dumps(jt, JSON_ENCODE_ANY);
-                printf("  layer %d  entry %-8d w %.4f  %s\n", l, reads[k].e, reads[k].w, qt ? qt : "");
-                free(qt), free(text), json_decref(jt);
+                char *qt = mm_quote_take(
+                    mm_entry_json(inf.tok, m->bank + (size_t)reads[k].e * m->ms.LK, m->ms.LK, NULL));
+                printf("  layer %d  entry %-8d w %.4f  %s\n", l, reads[k].e, reads[k].w, qt ? qt : "?");
+                free(qt);
             }
         }
     }
@@ -192,15 +210,20 @@ static int mm_memory_dump(int argc, char **argv) {
     if (mm_open_tokenizer(tokenizer, &b.cfg, model_path, &tok) != 0) goto done;
     for (int e = a; e <= z; e++) {
         json_t *ids = json_array();
-        char *text = mm_entry_text(tok, b.ids + (size_t)e * b.LK, b.LK, ids);
+        json_t *text = mm_entry_json(tok, b.ids + (size_t)e * b.LK, b.LK, ids);
         if (!text) {
             json_decref(ids);
             goto done;
         }
-        json_t *o = json_pack("{s:i,s:o,s:s}", "entry", e, "ids", ids, "text", text);
-        char *line = json_dumps(o, JSON_COMPACT);
-        printf("%s\n", line ? line : "{}");
-        free(line), free(text), json_decref(o);
+        json_t *o = json_pack("{s:i,s:o,s:o}", "entry", e, "ids", ids, "text", text);
+        char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!line) {
+            mm_errorf("memory dump: entry %d: out of memory building its JSON line", e);
+            goto done;
+        }
+        printf("%s\n", line);
+        free(line);
     }
     rc = 0;
 done:
@@ -237,11 +260,10 @@ static int mm_memory_diff(int argc, char **argv) {
         const uint16_t *r1 = b1.ids + (size_t)e * b1.LK, *r2 = b2.ids + (size_t)e * b2.LK;
         if (!memcmp(r1, r2, sizeof(uint16_t) * (size_t)b1.LK)) continue;
         if (changed++ >= max) continue;
-        char *t1 = mm_entry_text(tok, r1, b1.LK, NULL), *t2 = mm_entry_text(tok, r2, b2.LK, NULL);
-        json_t *j1 = json_string(t1 ? t1 : ""), *j2 = json_string(t2 ? t2 : "");
-        char *q1 = json_dumps(j1, JSON_ENCODE_ANY), *q2 = json_dumps(j2, JSON_ENCODE_ANY);
-        printf("entry %d\n  - %s\n  + %s\n", e, q1 ? q1 : "", q2 ? q2 : "");
-        free(t1), free(t2), free(q1), free(q2), json_decref(j1), json_decref(j2);
+        char *q1 = mm_quote_take(mm_entry_json(tok, r1, b1.LK, NULL));
+        char *q2 = mm_quote_take(mm_entry_json(tok, r2, b2.LK, NULL));
+        printf("entry %d\n  - %s\n  + %s\n", e, q1 ? q1 : "?", q2 ? q2 : "?");
+        free(q1), free(q2);
     }
     printf("memory diff: %ld of %d entries rewritten\n", changed, b1.num);
     rc = 0;

@@ -225,7 +225,8 @@ static char *generate(const char *ckpt, const char *prompt, const char *n) {
 Test(memory_cli, facts_accuracy_against_generate_and_instruments, .timeout = 300) {
     char *dir = mm_test_tmpdir("memfacts");
     build_fixture(dir);
-    char *ckpt = train(dir, "m", "model", "", 6);
+    // one epoch (78 steps): after a few steps the model completes every prompt with spaces only
+    char *ckpt = train(dir, "m", "model", "", 80);
     // a facts file whose answers are the model's own greedy completions (lines 0, 2) or not (1, 3)
     const char *prompts[4] = {"The hometown of", "Visitors to the head office of", "Kosu", "Most residents of"};
     json_t *lines = json_array();
@@ -321,6 +322,69 @@ Test(memory_cli, facts_accuracy_against_generate_and_instruments, .timeout = 300
 
     json_decref(lines);
     free(ckpt), free(facts), free(json), free(map);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+// "Zed " and 20 x U+9F98 (a character the fixture's corpus lacks: three byte tokens each): cut at
+// LK = 48 tokens, the entry ends inside a character (2 of its 3 bytes).
+#define BAD_SENTENCE                                                                           \
+    "Zed \xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98" \
+    "\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98"     \
+    "\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98"
+// what the memory commands print for it: 14 whole characters, then U+FFFD for each stray byte
+#define BAD_SHOWN                                                                              \
+    "Zed \xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98" \
+    "\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98\xe9\xbe\x98"     \
+    "\xef\xbf\xbd\xef\xbf\xbd"
+
+Test(memory_cli, entries_that_are_not_valid_utf8_print_with_replacement_characters, .timeout = 300) {
+    char *dir = mm_test_tmpdir("memutf8");
+    build_fixture(dir);
+    char *good = train(dir, "good", "model", "", 1);
+    // the bank again, its entry 0 now the cut sentence
+    char *trex = mm_test_path(dir, "bad.json"), *bank = mm_test_path(dir, "k.bank"),
+         *tok = mm_test_path(dir, "tok");
+    const char *text = "[{\"target\":[{\"sentence\":\"" BAD_SENTENCE
+                       "\",\"uuid\":\"u\",\"subject\":\"Zed\","
+                       "\"predicate\":\"p\",\"object\":\"o\"}]}]\n";
+    mm_test_write_file(trex, text, strlen(text));
+    const char *prep[] = {
+        MM_MINIMIND_EXE,   "prep", "knowledge",          "--tokenizer", tok, "--data", trex, "--out", bank,
+        "--knowledge-num", "64",   "--knowledge-length", "48",          NULL};
+    run_quiet(prep);
+    char *bad = train(dir, "bad", "model", "", 1);
+    mm_proc_result r;
+    // dump: a whole JSON line, entry, ids and the text with U+FFFD (it printed "{}")
+    const char *dump[] = {MM_MINIMIND_EXE, "memory", "dump", "--model_path", bad, "--entries", "0-0", NULL};
+    run_ok(dump, &r);
+    json_t *d = json_loads(r.out, 0, NULL);
+    cr_assert_not_null(d, "%s", r.out);
+    cr_assert_eq(json_integer_value(json_object_get(d, "entry")), 0);
+    cr_assert_eq(json_array_size(json_object_get(d, "ids")), 48);
+    cr_assert_str_eq(json_string_value(json_object_get(d, "text")), BAD_SHOWN);
+    json_decref(d);
+    mm_proc_result_free(&r);
+    // diff: the new text is shown (it printed an empty "+" line)
+    const char *diff[] = {MM_MINIMIND_EXE, "memory", "diff", "--from", good, "--to", bad, "--max", "1", NULL};
+    run_ok(diff, &r);
+    cr_assert(strstr(r.out, "  + \"" BAD_SHOWN "\"\n"), "%s", r.out);
+    mm_proc_result_free(&r);
+    // inspect: a prompt token that is one byte of a character prints as U+FFFD (it printed "?"),
+    // and every read entry as a quoted text
+    const char *ins[] = {
+        MM_MINIMIND_EXE, "memory", "inspect", "--model_path", bad, "--prompt", "\xe9\xbe\x98",
+        "--top",         "4",      NULL};
+    run_ok(ins, &r);
+    cr_assert(strstr(r.out, "token 1 \"\xef\xbf\xbd\"\n"), "%s", r.out);
+    int reads = 0;
+    for (const char *q = r.out; (q = strstr(q, "\n  layer ")); q++, reads++) {
+        const char *nl = strchr(q + 1, '\n'), *quote = strchr(q + 1, '"');
+        cr_assert(quote && (!nl || quote < nl), "a read without its text: %.80s", q + 1);
+    }
+    cr_assert_eq(reads, 4 * 2 * 4, "%s", r.out);
+    mm_proc_result_free(&r);
+    free(good), free(bad), free(trex), free(bank), free(tok);
     mm_test_rmtree(dir);
     free(dir);
 }
