@@ -2,8 +2,9 @@
 # The main job on the built-in demo data: installs what is missing, builds, then runs the real
 # pipeline end to end and prints what it produced:
 #   demo corpus -> tokenizer -> token file + knowledge bank -> training (a few minutes on the CPU)
-#   -> mandatory evaluation (eval.json) -> the memory-layer variant `model` trained the same way,
-#   fact recall of both side by side -> the expt workflow on a scratch repository
+#   -> mandatory evaluation on the validation text (eval.json) -> the memory-layer variant `model`
+#   trained the same way, fact recall of both side by side -> the expt workflow on a scratch
+#   repository
 # Usage: scripts/demo.sh [OUT_DIR]   (default: demo/; rerunning starts the demo over)
 # Environment: MM_DEMO_SEED (42), MM_DEMO_STEPS (400 per model, at most MM_DEMO_EPOCHS (2) epochs),
 # MM_DEMO_FACTS (2400).
@@ -49,7 +50,7 @@ max_seq_len = 128
 [data]
 data_path = $OUT/pretrain.tok
 tokenizer_path = $OUT/tokenizer
-eval_data_path = $OUT/data/eval.jsonl
+eval_data_path = $OUT/data/valid.jsonl
 
 [train]
 epochs = $EPOCHS
@@ -62,7 +63,7 @@ max_steps = $STEPS
 INI
 "$MM" train --config "$OUT/demo.ini" --out "$OUT/run"
 
-echo "== 6/6 evaluation (held-out wordings of the demo facts)"
+echo "== 6/6 evaluation (validation text: facts the training text never states, in its wordings)"
 "$MM" eval --model_path "$OUT/run/pretrain_128.safetensors" --num_samples 5 --max_new_tokens 24 \
   --json "$OUT/run/eval.json"
 

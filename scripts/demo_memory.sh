@@ -2,15 +2,17 @@
 # The memory-layer half of the demo: trains the `model` variant (FFN replaced by the
 # KnowledgeDataset memory, the demo's knowledge bank as its initial memory) with the same settings
 # as the baseline run of scripts/demo.sh, evaluates fact recall of both on the held-out fact
-# completions (eval_facts.jsonl: wordings never trained on) and on the same facts in a trained
-# wording (train_facts.jsonl: memorisation), and prints them side by side with the memory's usage.
+# completions (eval_facts.jsonl: wordings never trained on), on the same facts in a trained
+# wording (train_facts.jsonl: memorisation) and on the unseen facts (unseen_facts.jsonl: facts the
+# training text never states, which only the knowledge bank holds), and prints them side by side
+# with the memory's usage.
 #
 # Usage: scripts/demo_memory.sh OUT_DIR      (OUT_DIR produced by scripts/demo.sh)
 # Needs OUT/demo.ini, OUT/tokenizer, OUT/pretrain.tok, OUT/knowledge.bank,
-# OUT/data/eval_facts.jsonl, OUT/data/train_facts.jsonl and the baseline checkpoint
+# OUT/data/{eval,train,unseen}_facts.jsonl and the baseline checkpoint
 # OUT/run/pretrain_*.safetensors.
-# Writes OUT/run_memory/ (checkpoint, metrics, eval.json with "facts", eval_seen_facts.json) and
-# OUT/run/eval_facts.json, OUT/run/eval_seen_facts.json.
+# Writes OUT/run_memory/ (checkpoint, metrics, eval.json with "facts", eval_seen_facts.json,
+# eval_unseen_facts.json) and OUT/run/eval_facts.json, eval_seen_facts.json, eval_unseen_facts.json.
 # MM_DEMO_MEMORY_UPDATE=ema switches the bank to EMA updates (default frozen: the bank keeps the
 # fact sentences).
 set -euo pipefail
@@ -21,7 +23,8 @@ if [ $# -ne 1 ]; then
 fi
 OUT=$(cd "$1" && pwd)
 MM=${MM_MINIMIND:-$PWD/build/engine/minimind}
-for f in demo.ini tokenizer pretrain.tok knowledge.bank data/eval_facts.jsonl data/train_facts.jsonl; do
+for f in demo.ini tokenizer pretrain.tok knowledge.bank data/eval_facts.jsonl data/train_facts.jsonl \
+  data/unseen_facts.jsonl; do
   if [ ! -e "$OUT/$f" ]; then
     echo "demo_memory: $OUT/$f is missing (run scripts/demo.sh $1 first)" >&2
     exit 1
@@ -39,6 +42,7 @@ read -r NUM LEN < <(od -An -tu4 -j16 -N8 "$OUT/knowledge.bank")
 UPDATE=${MM_DEMO_MEMORY_UPDATE:-frozen}
 FACTS="$OUT/data/eval_facts.jsonl"
 SEEN="$OUT/data/train_facts.jsonl"
+UNSEEN="$OUT/data/unseen_facts.jsonl"
 
 echo "== 1/3 training model (memory layer: $NUM entries x $LEN tokens from knowledge.bank, $UPDATE)"
 "$MM" train --config "$OUT/demo.ini" --out "$OUT/run_memory" \
@@ -48,17 +52,21 @@ echo "== 1/3 training model (memory layer: $NUM entries x $LEN tokens from knowl
   --set knowledge.memory_update="$UPDATE"
 MEMCKPT=$(ls "$OUT"/run_memory/pretrain_*.safetensors | grep -v '\.state\.safetensors$' | head -n1)
 
-echo "== 2/3 evaluation: held-out texts + fact recall ($(wc -l < "$FACTS") facts)"
+echo "== 2/3 evaluation: validation text + fact recall ($(wc -l < "$FACTS") items per probe)"
 "$MM" eval --model_path "$MEMCKPT" --num_samples 5 --max_new_tokens 24 --quiet \
   --facts "$FACTS" --json "$OUT/run_memory/eval.json" | tee "$OUT/run_memory/facts.txt"
 "$MM" eval --model_path "$BASE" --quiet --facts "$FACTS" --num_samples 0 \
   --json "$OUT/run/eval_facts.json" | tee "$OUT/run/facts.txt"
-echo "   the same facts in a trained wording ($SEEN)"
-for run in run_memory run; do
-  CK=$(ls "$OUT/$run"/pretrain_*.safetensors | grep -v '\.state\.safetensors$' | head -n1)
-  "$MM" eval --model_path "$CK" --quiet --facts "$SEEN" --num_samples 0 \
-    --json "$OUT/$run/eval_seen_facts.json" | tee "$OUT/$run/seen_facts.txt"
-done
+probe() {  # probe NAME FILE: fact recall of both runs on FILE
+  echo "   $1 ($2)"
+  for run in run_memory run; do
+    CK=$(ls "$OUT/$run"/pretrain_*.safetensors | grep -v '\.state\.safetensors$' | head -n1)
+    "$MM" eval --model_path "$CK" --quiet --facts "$2" --num_samples 0 \
+      --json "$OUT/$run/eval_$1_facts.json" | tee "$OUT/$run/$1_facts.txt"
+  done
+}
+probe seen "$SEEN"
+probe unseen "$UNSEEN"
 
 echo "== 3/3 what the memory read for the first fact prompt (last layer, best entry per token)"
 PROMPT=$(head -n1 "$FACTS" | sed -e 's/^{"prompt":"\([^"]*\)".*/\1/')
@@ -75,6 +83,9 @@ printf '  %-16s %s\n' "model" "$(facts_line "$OUT/run_memory/facts.txt")"
 echo " trained wordings ($SEEN)"
 printf '  %-16s %s\n' "model_original" "$(facts_line "$OUT/run/seen_facts.txt")"
 printf '  %-16s %s\n' "model" "$(facts_line "$OUT/run_memory/seen_facts.txt")"
+echo " unseen facts, in the bank only ($UNSEEN)"
+printf '  %-16s %s\n' "model_original" "$(facts_line "$OUT/run/unseen_facts.txt")"
+printf '  %-16s %s\n' "model" "$(facts_line "$OUT/run_memory/unseen_facts.txt")"
 echo "memory usage in the last log window of the model run:" \
   "used fraction $(last_metric memory_used_fraction)," \
   "usage entropy $(last_metric memory_usage_entropy) nats," \

@@ -30,7 +30,7 @@ REPO=$OUT/workflow
 start=$(date +%s)
 
 echo "== demo data in $OUT"
-if [ -f "$OUT/data/pretrain.jsonl" ] && [ -f "$OUT/data/eval.jsonl" ]; then
+if [ -f "$OUT/data/pretrain.jsonl" ] && [ -f "$OUT/data/valid.jsonl" ]; then
   echo "   reusing $OUT/data"
 else
   "$MM" demo-data --out "$OUT/data" --seed 42
@@ -103,7 +103,7 @@ max_seq_len = 128
 [data]
 data_path = demo/pretrain.tok
 tokenizer_path = demo/tokenizer
-eval_data_path = demo/data/eval.jsonl
+eval_data_path = demo/data/valid.jsonl
 
 [train]
 epochs = 5

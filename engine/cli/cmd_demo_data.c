@@ -22,7 +22,8 @@ static const char mm_demo_usage[] =
     " (default " MM_DEMO_TEXT(MM_DEMO_DEFAULT_FACTS) ")\n"
     "\n"
     "files: pretrain.jsonl, sentence_trex_data.json, eval_facts.jsonl, eval.jsonl,\n"
-    "       manifest.json (see docs/demo-data.md)\n";
+    "       train_facts.jsonl, valid.jsonl, unseen_facts.jsonl, manifest.json\n"
+    "       (see docs/demo-data.md)\n";
 
 int mm_cmd_demo_data(int argc, char **argv) {
     const char *out = NULL;
@@ -48,7 +49,10 @@ int mm_cmd_demo_data(int argc, char **argv) {
             printf("wrote %s/%s: %lld %s, %lld bytes\n", out, st->name, st->records, unit,
                    st->bytes);
     }
-    printf("demo-data: seed %llu, %d facts about %d entities, %d held-out eval facts (%d items)\n",
-           (unsigned long long)seed, sum.n_facts, sum.n_entities, sum.n_eval_facts, 2 * sum.n_eval_facts);
+    printf(
+        "demo-data: seed %llu, %d facts about %d entities, %d held-out eval facts (%d items), "
+        "%d unseen facts (in the bank's source only, %d items)\n",
+        (unsigned long long)seed, sum.n_facts, sum.n_entities, sum.n_eval_facts, 2 * sum.n_eval_facts,
+        sum.n_unseen_facts, 2 * sum.n_unseen_facts);
     return 0;
 }

@@ -1,5 +1,6 @@
 // The demo corpus writer (see minimind/demo_data.h): renders the world of demo_facts.c into
-// pretrain.jsonl, sentence_trex_data.json, eval_facts.jsonl, eval.jsonl and manifest.json.
+// pretrain.jsonl, sentence_trex_data.json, eval_facts.jsonl, eval.jsonl, train_facts.jsonl,
+// valid.jsonl, unseen_facts.jsonl and manifest.json.
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -17,23 +18,27 @@ enum {
     MM_STREAM_PRETRAIN = 2,
     MM_STREAM_EVAL_PICK = 3,
     MM_STREAM_EVAL_DOCS = 4,
+    MM_STREAM_UNSEEN_PICK = 5,
+    MM_STREAM_VALID_DOCS = 6,
     MM_STREAM_UUID = 16
 };
 
 // Pretraining documents hold this many sentences (whole subject groups are kept together).
 #define MM_DOC_MIN_SENTENCES 2
 #define MM_DOC_MAX_SENTENCES 5
-// About one fact in MM_EVAL_EVERY gets eval items (at most about MM_EVAL_MAX_FACTS).
+// About one fact in MM_EVAL_EVERY gets eval items (at most about MM_EVAL_MAX_FACTS); as many
+// others are unseen facts (stated only in sentence_trex_data.json, valid.jsonl, unseen_facts.jsonl).
 #define MM_EVAL_EVERY 12
 #define MM_EVAL_MAX_FACTS 500
 
 static const char *const mm_file_names[MM_DEMO_N_FILES] = {
     "pretrain.jsonl", "sentence_trex_data.json", "eval_facts.jsonl", "eval.jsonl", "train_facts.jsonl",
-    "manifest.json"};
+    "valid.jsonl",    "unseen_facts.jsonl",      "manifest.json"};
 
 static const char *const mm_file_descriptions[MM_DEMO_N_FILES] = {
-    "pretraining text: JSON Lines {\"text\": ...}, short paragraphs stating every fact once with "
-    "each of the train templates (twice), in English and in Chinese (documents shuffled)",
+    "pretraining text: JSON Lines {\"text\": ...}, short paragraphs stating every fact but the "
+    "unseen ones twice with each of the train templates, in English and in Chinese (documents "
+    "shuffled)",
     "TREx-style fact records: a JSON list, one item per fact (list index = fact_id), "
     "{\"target\": [{\"sentence\", \"uuid\", \"subject\", \"predicate\", \"object\"}]} with the "
     "canonical English sentence",
@@ -46,6 +51,12 @@ static const char *const mm_file_descriptions[MM_DEMO_N_FILES] = {
     "the prompt being the start of a sentence that pretrain.jsonl contains (a train template with "
     "the subject first, preferably ending with the object and not the start of another fact's "
     "sentence about the same subject)",
+    "validation text: JSON Lines {\"text\": ...}, paragraphs like pretrain.jsonl's (train "
+    "templates, once each, both languages) stating only the unseen facts: facts pretrain.jsonl never "
+    "states and sentence_trex_data.json (hence the knowledge bank) does; the default eval_data_path "
+    "of the demo runs",
+    "unseen-fact completion (bank-only probe): JSON Lines like train_facts.jsonl (a train wording) "
+    "for the unseen facts, whose answers only the knowledge bank holds",
     "this file"};
 
 // ---------------------------------------------------------------------------------------------
@@ -222,17 +233,22 @@ static void mm_shuffle_docs(mm_demo_rng *rng, mm_docs *d) {
     }
 }
 
-// Every fact MM_DEMO_PRETRAIN_REPEATS times per (train template, language): one round per
-// (repeat, template) and language, each round regrouping the subjects into different paragraphs.
-static int mm_build_pretrain_docs(const mm_demo_world *w, uint64_t seed, mm_docs *docs) {
-    int n = w->n_facts, n_groups = 0;
-    int *group_first = mm_malloc(((size_t)n + 1) * sizeof(int));
-    int *order = mm_malloc((size_t)n * sizeof(int));
-    int *groups = mm_malloc((size_t)n * sizeof(int));
-    char *breakable = mm_malloc((size_t)n + 1);
-    int rc = (group_first && order && groups && breakable) ? 0 : -1;
+// Every fact not marked in `unseen` MM_DEMO_PRETRAIN_REPEATS times per (train template,
+// language): one round per (repeat, template) and language, each round regrouping the subjects
+// into different paragraphs.
+static int mm_build_pretrain_docs(const mm_demo_world *w, uint64_t seed, const char *unseen, mm_docs *docs) {
+    int n = 0, n_groups = 0;
+    int *stated = mm_malloc(((size_t)w->n_facts + 1) * sizeof(int));  // [n] fact indices, by subject
+    int *group_first = mm_malloc(((size_t)w->n_facts + 1) * sizeof(int));
+    int *order = mm_malloc(((size_t)w->n_facts + 1) * sizeof(int));
+    int *groups = mm_malloc(((size_t)w->n_facts + 1) * sizeof(int));
+    char *breakable = mm_malloc((size_t)w->n_facts + 1);
+    int rc = (stated && group_first && order && groups && breakable) ? 0 : -1;
+    for (int i = 0; rc == 0 && i < w->n_facts; i++)
+        if (!unseen[i]) stated[n++] = i;
     for (int i = 0; rc == 0 && i < n; i++)
-        if (i == 0 || w->facts[i].subject != w->facts[i - 1].subject) group_first[n_groups++] = i;
+        if (i == 0 || w->facts[stated[i]].subject != w->facts[stated[i - 1]].subject)
+            group_first[n_groups++] = i;
     if (rc == 0) group_first[n_groups] = n;
     mm_demo_rng rng;
     mm_demo_rng_seed(&rng, seed, MM_STREAM_PRETRAIN);
@@ -245,7 +261,7 @@ static int mm_build_pretrain_docs(const mm_demo_world *w, uint64_t seed, mm_docs
             for (int g = 0; g < n_groups; g++) {
                 int first = group_first[groups[g]], size = group_first[groups[g] + 1] - first;
                 for (int j = 0; j < size; j++) {
-                    order[k + j] = first + j;
+                    order[k + j] = stated[first + j];
                     breakable[k + j] = j == 0;
                 }
                 mm_demo_rng_shuffle(&rng, order + k, size);  // sentence order within a subject
@@ -256,6 +272,7 @@ static int mm_build_pretrain_docs(const mm_demo_world *w, uint64_t seed, mm_docs
         }
     }
     if (rc == 0) mm_shuffle_docs(&rng, docs);
+    free(stated);
     free(group_first);
     free(order);
     free(groups);
@@ -268,10 +285,11 @@ static int mm_cmp_int(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-// Picks the held-out evaluation facts (sorted fact indices): about one fact in MM_EVAL_EVERY (at
-// most MM_EVAL_MAX_FACTS), stratified so that every relation gets its share (at least one).
-// Returns the count or -1.
-static int mm_pick_eval_facts(const mm_demo_world *w, uint64_t seed, int **out) {
+// Picks about one fact in MM_EVAL_EVERY (at most MM_EVAL_MAX_FACTS; sorted fact indices) from
+// the facts not marked in `taken` (NULL: none), stratified so that every relation gets its share
+// (at least one while one is left); `stream` is the PRNG stream of this pick. Returns the count or -1.
+static int mm_pick_facts(const mm_demo_world *w, uint64_t seed, uint64_t stream, const char *taken,
+                         int **out) {
     long long target = w->n_facts / MM_EVAL_EVERY;
     if (target > MM_EVAL_MAX_FACTS) target = MM_EVAL_MAX_FACTS;
     if (target < 1) target = 1;
@@ -283,12 +301,12 @@ static int mm_pick_eval_facts(const mm_demo_world *w, uint64_t seed, int **out) 
     if (!all) return -1;
     for (int i = 0; i < w->n_facts; i++) all[i] = i;
     mm_demo_rng rng;
-    mm_demo_rng_seed(&rng, seed, MM_STREAM_EVAL_PICK);
+    mm_demo_rng_seed(&rng, seed, stream);
     mm_demo_rng_shuffle(&rng, all, w->n_facts);
     int n = 0;
     for (int i = 0; i < w->n_facts; i++) {
         int r = w->facts[all[i]].relation;
-        if (quota[r] > 0) {
+        if (quota[r] > 0 && !(taken && taken[all[i]])) {
             quota[r]--;
             all[n++] = all[i];
         }
@@ -298,20 +316,25 @@ static int mm_pick_eval_facts(const mm_demo_world *w, uint64_t seed, int **out) 
     return n;
 }
 
-static int mm_build_eval_docs(const mm_demo_world *w, uint64_t seed, const int *eval, int n_eval,
-                              mm_docs *docs) {
-    int *order = mm_malloc((size_t)(n_eval > 0 ? n_eval : 1) * sizeof(int));
-    char *breakable = mm_malloc((size_t)n_eval + 1);
+// Paragraphs of the facts `which[n]` in both languages: with heldout set, once in the held-out
+// template (eval.jsonl); otherwise once in every train template (valid.jsonl). `stream`: the PRNG
+// stream of these documents.
+static int mm_build_fact_docs(const mm_demo_world *w, uint64_t seed, uint64_t stream, const int *which, int n,
+                              int heldout, mm_docs *docs) {
+    int *order = mm_malloc((size_t)(n > 0 ? n : 1) * sizeof(int));
+    char *breakable = mm_malloc((size_t)n + 1);
     int rc = (order && breakable) ? 0 : -1;
+    const int rounds = heldout ? 1 : MM_DEMO_TRAIN_TEMPLATES;
     mm_demo_rng rng;
-    mm_demo_rng_seed(&rng, seed, MM_STREAM_EVAL_DOCS);
-    for (int lang = 0; rc == 0 && lang < MM_DEMO_N_LANGS; lang++) {
-        memcpy(order, eval, (size_t)n_eval * sizeof(int));
-        memset(breakable, 1, (size_t)n_eval + 1);
-        mm_demo_rng_shuffle(&rng, order, n_eval);
-        mm_pack_spec spec = {(mm_demo_lang)lang, 0, 1};
-        rc = mm_pack_docs(w, &rng, order, breakable, n_eval, &spec, docs);
-    }
+    mm_demo_rng_seed(&rng, seed, stream);
+    for (int round = 0; rc == 0 && round < rounds; round++)
+        for (int lang = 0; rc == 0 && lang < MM_DEMO_N_LANGS; lang++) {
+            memcpy(order, which, (size_t)n * sizeof(int));
+            memset(breakable, 1, (size_t)n + 1);
+            mm_demo_rng_shuffle(&rng, order, n);
+            mm_pack_spec spec = {(mm_demo_lang)lang, round, heldout};
+            rc = mm_pack_docs(w, &rng, order, breakable, n, &spec, docs);
+        }
     if (rc == 0) mm_shuffle_docs(&rng, docs);
     free(order);
     free(breakable);
@@ -417,11 +440,13 @@ static int mm_render_seen_prompt(const mm_demo_world *w, int fi, mm_demo_lang la
                      mm_demo_relation_name(f->relation), mm_demo_lang_code(lang));
 }
 
-// eval_facts.jsonl (held-out template) or, with seen = 1, train_facts.jsonl (a train template).
-static int mm_write_facts(const char *dir, const mm_demo_world *w, const int *eval, int n_eval, int seen,
-                          mm_demo_file_stat *st) {
+// Fact-completion items for the facts `eval[n_eval]` into `file`: with seen = 0 in the held-out
+// template (eval_facts.jsonl), with seen = 1 in a train template (train_facts.jsonl,
+// unseen_facts.jsonl).
+static int mm_write_facts(const char *dir, int file, const mm_demo_world *w, const int *eval, int n_eval,
+                          int seen, mm_demo_file_stat *st) {
     mm_out o;
-    if (mm_out_open(&o, dir, seen ? MM_DEMO_FILE_TRAIN_FACTS : MM_DEMO_FILE_EVAL_FACTS, st) != 0) return -1;
+    if (mm_out_open(&o, dir, file, st) != 0) return -1;
     char sentence[MM_DEMO_SENTENCE_CAP];
     int rc = 0;
     for (int i = 0; rc == 0 && i < n_eval; i++) {
@@ -456,7 +481,7 @@ static json_t *mm_manifest_json(const mm_demo_world *w, const mm_demo_summary *s
     if (!m) return NULL;
     int bad = 0;
     bad |= json_object_set_new(m, "generator", json_string("minimind demo-data"));
-    bad |= json_object_set_new(m, "format_version", json_integer(1));
+    bad |= json_object_set_new(m, "format_version", json_integer(2));
     if (w->seed <= (uint64_t)LLONG_MAX) {
         bad |= json_object_set_new(m, "seed", json_integer((json_int_t)w->seed));
     } else {
@@ -466,6 +491,7 @@ static json_t *mm_manifest_json(const mm_demo_world *w, const mm_demo_summary *s
     }
     bad |= json_object_set_new(m, "facts", json_integer(w->n_facts));
     bad |= json_object_set_new(m, "eval_facts", json_integer(sum->n_eval_facts));
+    bad |= json_object_set_new(m, "unseen_facts", json_integer(sum->n_unseen_facts));
     bad |= json_object_set_new(m, "languages", json_pack("[s, s]", "en", "zh"));
     bad |= json_object_set_new(m, "train_templates_per_relation_and_language",
                                json_integer(MM_DEMO_TRAIN_TEMPLATES));
@@ -527,40 +553,89 @@ static int mm_write_manifest(const char *dir, const mm_demo_world *w, mm_demo_su
     return mm_out_commit(&o);
 }
 
+// The picks of one world: eval facts (eval_facts.jsonl, eval.jsonl, train_facts.jsonl) and,
+// disjoint from them, unseen facts (valid.jsonl, unseen_facts.jsonl; absent from pretrain.jsonl).
+typedef struct mm_demo_picks {
+    int *eval, n_eval;
+    int *unseen, n_unseen;
+    char *is_unseen;  // [n_facts]
+} mm_demo_picks;
+
+static void mm_picks_free(mm_demo_picks *p) {
+    free(p->eval);
+    free(p->unseen);
+    free(p->is_unseen);
+}
+
+static int mm_picks_make(const mm_demo_world *w, uint64_t seed, mm_demo_picks *p) {
+    memset(p, 0, sizeof *p);
+    char *is_eval = mm_calloc((size_t)w->n_facts, 1);
+    p->is_unseen = mm_calloc((size_t)w->n_facts, 1);
+    int rc = is_eval && p->is_unseen ? 0 : -1;
+    if (rc == 0) p->n_eval = mm_pick_facts(w, seed, MM_STREAM_EVAL_PICK, NULL, &p->eval);
+    rc = rc == 0 && p->n_eval >= 0 ? 0 : -1;
+    for (int i = 0; rc == 0 && i < p->n_eval; i++) is_eval[p->eval[i]] = 1;
+    if (rc == 0) p->n_unseen = mm_pick_facts(w, seed, MM_STREAM_UNSEEN_PICK, is_eval, &p->unseen);
+    rc = rc == 0 && p->n_unseen >= 0 ? 0 : -1;
+    for (int i = 0; rc == 0 && i < p->n_unseen; i++) p->is_unseen[p->unseen[i]] = 1;
+    free(is_eval);
+    if (rc != 0) mm_picks_free(p);
+    return rc;
+}
+
+static int mm_write_fact_docs(const char *dir, int file, const mm_demo_world *w, uint64_t stream,
+                              const int *which, int n, int heldout, mm_demo_summary *sum) {
+    mm_docs docs = {0};
+    int rc = mm_build_fact_docs(w, w->seed, stream, which, n, heldout, &docs);
+    if (rc == 0) rc = mm_write_docs_file(dir, file, &docs, &sum->files[file]);
+    mm_docs_free(&docs);
+    return rc;
+}
+
+static int mm_demo_write_files(const char *dir, const mm_demo_world *w, const mm_demo_picks *p,
+                               mm_demo_summary *sum) {
+    mm_docs pretrain = {0};
+    int rc = mm_build_pretrain_docs(w, w->seed, p->is_unseen, &pretrain);
+    if (rc == 0)
+        rc = mm_write_docs_file(dir, MM_DEMO_FILE_PRETRAIN, &pretrain, &sum->files[MM_DEMO_FILE_PRETRAIN]);
+    mm_docs_free(&pretrain);
+    mm_demo_file_stat *st = sum->files;
+    if (rc == 0) rc = mm_write_trex(dir, w, &st[MM_DEMO_FILE_TREX]);
+    if (rc == 0)
+        rc = mm_write_facts(dir, MM_DEMO_FILE_EVAL_FACTS, w, p->eval, p->n_eval, 0,
+                            &st[MM_DEMO_FILE_EVAL_FACTS]);
+    if (rc == 0)
+        rc = mm_write_facts(dir, MM_DEMO_FILE_TRAIN_FACTS, w, p->eval, p->n_eval, 1,
+                            &st[MM_DEMO_FILE_TRAIN_FACTS]);
+    if (rc == 0)
+        rc = mm_write_fact_docs(dir, MM_DEMO_FILE_EVAL, w, MM_STREAM_EVAL_DOCS, p->eval, p->n_eval, 1, sum);
+    if (rc == 0)
+        rc = mm_write_fact_docs(dir, MM_DEMO_FILE_VALID, w, MM_STREAM_VALID_DOCS, p->unseen, p->n_unseen, 0,
+                                sum);
+    if (rc == 0)
+        rc = mm_write_facts(dir, MM_DEMO_FILE_UNSEEN_FACTS, w, p->unseen, p->n_unseen, 1,
+                            &st[MM_DEMO_FILE_UNSEEN_FACTS]);
+    if (rc == 0) rc = mm_write_manifest(dir, w, sum);
+    return rc;
+}
+
 int mm_demo_data_write(const char *out_dir, uint64_t seed, int n_facts, mm_demo_summary *summary) {
     mm_demo_summary local;
     mm_demo_summary *sum = summary ? summary : &local;
     memset(sum, 0, sizeof *sum);
     mm_demo_world w;
     if (mm_demo_world_build(&w, seed, n_facts) != 0) return -1;
-    if (mm_mkdir_p(out_dir) != 0) {
-        mm_demo_world_free(&w);
-        return -1;
+    mm_demo_picks picks;
+    int rc = mm_mkdir_p(out_dir);
+    if (rc == 0) rc = mm_picks_make(&w, seed, &picks);
+    if (rc == 0) {
+        sum->n_facts = w.n_facts;
+        sum->n_entities = w.n_entities;
+        sum->n_eval_facts = picks.n_eval;
+        sum->n_unseen_facts = picks.n_unseen;
+        rc = mm_demo_write_files(out_dir, &w, &picks, sum);
+        mm_picks_free(&picks);
     }
-    sum->n_facts = w.n_facts;
-    sum->n_entities = w.n_entities;
-    mm_docs pretrain = {0}, eval_docs = {0};
-    int *eval = NULL;
-    int n_eval = mm_pick_eval_facts(&w, seed, &eval);
-    int rc = n_eval < 0 ? -1 : 0;
-    sum->n_eval_facts = n_eval < 0 ? 0 : n_eval;
-    if (rc == 0) rc = mm_build_pretrain_docs(&w, seed, &pretrain);
-    if (rc == 0)
-        rc = mm_write_docs_file(out_dir, MM_DEMO_FILE_PRETRAIN, &pretrain,
-                                &sum->files[MM_DEMO_FILE_PRETRAIN]);
-    if (rc == 0) rc = mm_write_trex(out_dir, &w, &sum->files[MM_DEMO_FILE_TREX]);
-    if (rc == 0)
-        rc = mm_write_facts(out_dir, &w, eval, n_eval, 0, &sum->files[MM_DEMO_FILE_EVAL_FACTS]);
-    if (rc == 0)
-        rc = mm_write_facts(out_dir, &w, eval, n_eval, 1, &sum->files[MM_DEMO_FILE_TRAIN_FACTS]);
-    if (rc == 0) rc = mm_build_eval_docs(&w, seed, eval, n_eval, &eval_docs);
-    if (rc == 0)
-        rc = mm_write_docs_file(out_dir, MM_DEMO_FILE_EVAL, &eval_docs,
-                                &sum->files[MM_DEMO_FILE_EVAL]);
-    if (rc == 0) rc = mm_write_manifest(out_dir, &w, sum);
-    free(eval);
-    mm_docs_free(&pretrain);
-    mm_docs_free(&eval_docs);
     mm_demo_world_free(&w);
     return rc;
 }

@@ -12,9 +12,10 @@
 #include "minimind/error.h"
 #include "test_util.h"
 
-static const char *const demo_files[] = {"pretrain.jsonl", "sentence_trex_data.json", "eval_facts.jsonl",
-                                         "eval.jsonl", "train_facts.jsonl", "manifest.json"};
-#define N_DEMO_FILES 6
+static const char *const demo_files[] = {
+    "pretrain.jsonl", "sentence_trex_data.json", "eval_facts.jsonl", "eval.jsonl", "train_facts.jsonl",
+    "valid.jsonl",    "unseen_facts.jsonl",      "manifest.json"};
+#define N_DEMO_FILES 8
 
 // Runs `minimind demo-data ARGS...` and returns the result (the caller frees it).
 static mm_proc_result run_demo(const char *a1, const char *a2, const char *a3, const char *a4,
@@ -175,6 +176,22 @@ static const char *lookup(json_t *index, const char *subject, const char *predic
     return v ? json_string_value(v) : NULL;
 }
 
+// The unseen facts' ids (unseen_facts.jsonl) as a mask over the world's facts; their count.
+static int unseen_mask(const char *dir, int n_facts, char *mask) {
+    json_t *items = load_jsonl(dir, "unseen_facts.jsonl"), *item;
+    size_t i;
+    int n = 0;
+    memset(mask, 0, (size_t)n_facts);
+    json_array_foreach(items, i, item) {
+        json_int_t id = json_integer_value(json_object_get(item, "fact_id"));
+        cr_assert(id >= 0 && id < n_facts, "fact_id %lld", (long long)id);
+        n += !mask[id];
+        mask[id] = 1;
+    }
+    json_decref(items);
+    return n;
+}
+
 Test(demo_data, formats_counts_consistency_and_held_out_prompts) {
     char *dir = generate("demo_fmt", "42");
 
@@ -253,11 +270,14 @@ Test(demo_data, formats_counts_consistency_and_held_out_prompts) {
     free(slurp(dir, "pretrain.jsonl", &pre_len));
     cr_assert(pre_len >= 1000000 && pre_len <= 3000000, "pretrain.jsonl is %zu bytes", pre_len);
     char *all = pretrain_text(docs);
-    // Every TREx subject is mentioned in the pretraining text.
+    // The subject of every fact but the unseen ones is mentioned in the pretraining text.
+    char *unseen_ids = malloc(n_facts);
+    unseen_mask(dir, (int)n_facts, unseen_ids);
     json_array_foreach(trex, i, item) {
         json_t *t = json_array_get(json_object_get(item, "target"), 0);
-        cr_assert(strstr(all, str_field(t, "subject")) != NULL);
+        if (!unseen_ids[i]) cr_assert(strstr(all, str_field(t, "subject")) != NULL);
     }
+    free(unseen_ids);
 
     // --- eval_facts.jsonl: a few hundred items, both languages; answers learnable, prompts held
     // out.
@@ -322,13 +342,50 @@ Test(demo_data, formats_counts_consistency_and_held_out_prompts) {
     }
     json_decref(seen);
 
+    // --- unseen facts: as many as the eval facts, none of them, asked in a train wording; their
+    // sentences are in valid.jsonl and the TREx file (the bank's source), never in pretrain.jsonl.
+    json_t *unseen = load_jsonl(dir, "unseen_facts.jsonl"), *valid_docs = load_jsonl(dir, "valid.jsonl");
+    size_t n_unseen_items = json_array_size(unseen);
+    cr_assert_eq(n_unseen_items, n_items);
+    char *valid_all = pretrain_text(valid_docs);
+    json_t *eval_ids = json_object();
+    int n_canonical = 0;
+    json_array_foreach(ev, i, item) {
+        char id[32];
+        snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(item, "fact_id")));
+        json_object_set_new(eval_ids, id, json_true());
+    }
+    json_array_foreach(unseen, i, item) {
+        const char *prompt = str_field(item, "prompt"), *answer = str_field(item, "answer");
+        const char *lang = str_field(item, "lang");
+        json_int_t id = json_integer_value(json_object_get(item, "fact_id"));
+        cr_assert(id >= 0 && (size_t)id < n_facts);
+        char key[32], want[1024];
+        snprintf(key, sizeof key, "%lld", (long long)id);
+        cr_assert_null(json_object_get(eval_ids, key), "fact %s is both an eval and an unseen fact", key);
+        json_t *t = json_array_get(json_object_get(json_array_get(trex, (size_t)id), "target"), 0);
+        cr_assert_str_eq(str_field(item, "relation"), str_field(t, "predicate"));
+        if (!strcmp(lang, "en")) cr_assert_str_eq(answer, str_field(t, "object"), "en answer vs TREx object");
+        snprintf(want, sizeof want, "%s%s%s%s", prompt, !strcmp(lang, "en") ? " " : "", answer,
+                 str_field(item, "suffix"));
+        cr_assert(strstr(all, want) == NULL, "unseen fact's sentence '%s' is in pretrain.jsonl", want);
+        cr_assert(strstr(valid_all, want) != NULL, "valid.jsonl lacks '%s'", want);
+        if (!strcmp(lang, "en") && strcmp(str_field(t, "sentence"), want) == 0) n_canonical++;
+    }
+    cr_assert_gt(n_canonical, 0, "no unseen prompt in the canonical (TREx) wording");
+    json_decref(eval_ids);
+    json_decref(unseen);
+
     // --- manifest.json: seed, counts and sizes that match the files.
     json_t *m = load_json(dir, "manifest.json");
     cr_assert_eq(json_integer_value(json_object_get(m, "seed")), 42);
     cr_assert_eq((size_t)json_integer_value(json_object_get(m, "facts")), n_facts);
+    cr_assert_eq((size_t)json_integer_value(json_object_get(m, "unseen_facts")), n_unseen_items / 2);
     json_t *files = json_object_get(m, "files");
-    cr_assert_eq(json_array_size(files), 5);
-    size_t expect_records[5] = {json_array_size(docs), n_facts, n_items, json_array_size(ev_docs), n_items};
+    cr_assert_eq(json_array_size(files), 7);
+    size_t expect_records[7] = {
+        json_array_size(docs),       n_facts,       n_items, json_array_size(ev_docs), n_items,
+        json_array_size(valid_docs), n_unseen_items};
     json_array_foreach(files, i, item) {
         size_t len;
         free(slurp(dir, str_field(item, "name"), &len));
@@ -340,6 +397,8 @@ Test(demo_data, formats_counts_consistency_and_held_out_prompts) {
 
     free(all);
     free(ev_all);
+    free(valid_all);
+    json_decref(valid_docs);
     json_decref(m);
     json_decref(ev);
     json_decref(ev_docs);
@@ -373,28 +432,31 @@ static void split_sentences(const char *doc, char ***out, size_t *n, size_t *cap
     }
 }
 
-Test(demo_data, pretrain_states_every_fact_with_every_train_template_in_both_languages) {
+Test(demo_data, pretrain_states_every_seen_fact_with_every_train_template_in_both_languages) {
     char *dir = generate("demo_cover", "3");
     mm_demo_world w;
     cr_assert_eq(mm_demo_world_build(&w, 3, MM_DEMO_DEFAULT_FACTS), 0, "%s", mm_error_message());
     cr_assert_eq(w.n_facts, MM_DEMO_DEFAULT_FACTS);
-    // Expected multiset: each (fact, language, train template) MM_DEMO_PRETRAIN_REPEATS times.
+    char *unseen = malloc((size_t)w.n_facts);
+    int n_unseen = unseen_mask(dir, w.n_facts, unseen);
+    cr_assert(n_unseen >= w.n_facts / 13 && n_unseen <= w.n_facts / 11, "%d unseen facts", n_unseen);
+    // Expected multiset: each (seen fact, language, train template) MM_DEMO_PRETRAIN_REPEATS
+    // times. Absent: every sentence of an unseen fact, and every held-out sentence.
     size_t n_exp =
-        (size_t)w.n_facts * MM_DEMO_N_LANGS * MM_DEMO_TRAIN_TEMPLATES * MM_DEMO_PRETRAIN_REPEATS;
-    char **exp = malloc(n_exp * sizeof *exp), **held = malloc((size_t)w.n_facts * 2 * sizeof *held);
-    size_t k = 0;
+        (size_t)(w.n_facts - n_unseen) * MM_DEMO_N_LANGS * MM_DEMO_TRAIN_TEMPLATES * MM_DEMO_PRETRAIN_REPEATS;
+    size_t n_held = (size_t)w.n_facts * MM_DEMO_N_LANGS * MM_DEMO_TEMPLATES;
+    char **exp = malloc(n_exp * sizeof *exp), **held = malloc(n_held * sizeof *held);
+    size_t k = 0, h = 0;
     char buf[MM_DEMO_SENTENCE_CAP];
     for (int f = 0; f < w.n_facts; f++)
-        for (int lang = 0; lang < MM_DEMO_N_LANGS; lang++) {
-            for (int t = 0; t < MM_DEMO_TRAIN_TEMPLATES; t++) {
+        for (int lang = 0; lang < MM_DEMO_N_LANGS; lang++)
+            for (int t = 0; t < MM_DEMO_TEMPLATES; t++) {
                 cr_assert_gt(mm_demo_render(&w, &w.facts[f], lang, t, buf, sizeof buf, NULL), 0);
-                for (int r = 0; r < MM_DEMO_PRETRAIN_REPEATS; r++) exp[k++] = strdup(buf);
+                if (t == MM_DEMO_HELDOUT_TEMPLATE || unseen[f])
+                    held[h++] = strdup(buf);
+                else
+                    for (int r = 0; r < MM_DEMO_PRETRAIN_REPEATS; r++) exp[k++] = strdup(buf);
             }
-            cr_assert_gt(mm_demo_render(&w, &w.facts[f], lang, MM_DEMO_HELDOUT_TEMPLATE, buf,
-                                        sizeof buf, NULL),
-                         0);
-            held[2 * f + lang] = strdup(buf);
-        }
     cr_assert_eq(k, n_exp);
     json_t *docs = load_jsonl(dir, "pretrain.jsonl");
     char **got = NULL;
@@ -405,15 +467,16 @@ Test(demo_data, pretrain_states_every_fact_with_every_train_template_in_both_lan
     qsort(exp, n_exp, sizeof *exp, cmp_str);
     qsort(got, n_got, sizeof *got, cmp_str);
     for (i = 0; i < n_exp; i++) cr_assert_str_eq(got[i], exp[i]);
-    // No held-out sentence is a pretraining sentence.
-    for (int f = 0; f < 2 * w.n_facts; f++)
-        cr_assert_null(bsearch(&held[f], got, n_got, sizeof *got, cmp_str),
-                       "held-out sentence in pretrain: %s", held[f]);
+    // No held-out sentence, and no sentence of an unseen fact, is a pretraining sentence.
+    for (i = 0; i < h; i++)
+        cr_assert_null(bsearch(&held[i], got, n_got, sizeof *got, cmp_str),
+                       "held-out or unseen sentence in pretrain: %s", held[i]);
     for (i = 0; i < n_exp; i++) {
         free(exp[i]);
         free(got[i]);
     }
-    for (int f = 0; f < 2 * w.n_facts; f++) free(held[f]);
+    for (i = 0; i < h; i++) free(held[i]);
+    free(unseen);
     free(exp);
     free(got);
     free(held);

@@ -110,7 +110,7 @@ static inline void fx_data(const char *dir) {
     fx_write(dir, "demo/pretrain.tok", "tokens");
     fx_write(dir, "demo/tokenizer/tokenizer.json", "{}");
     fx_write(dir, "demo/data/pretrain.jsonl", "{\"text\":\"x\"}\n");
-    fx_write(dir, "demo/data/eval.jsonl", "{\"text\":\"y\"}\n");
+    fx_write(dir, "demo/data/valid.jsonl", "{\"text\":\"y\"}\n");
 }
 
 // The files a finished, evaluated run leaves in out/experiment_X_Y_Z/.

@@ -23,7 +23,10 @@
 // only for eval_facts.jsonl / eval.jsonl. English template 0 is the canonical (TREx) sentence.
 // train_facts.jsonl asks the same facts as eval_facts.jsonl in a wording that pretrain.jsonl
 // contains (the first train template with the subject before the object): a memorisation probe
-// beside the held-out (generalisation) one.
+// beside the held-out (generalisation) one. A second, disjoint pick of facts, the unseen facts, is
+// left out of pretrain.jsonl altogether: sentence_trex_data.json (the knowledge bank's source)
+// states them, valid.jsonl holds them in the train templates (validation text) and
+// unseen_facts.jsonl asks them like train_facts.jsonl (what only the bank can answer).
 #define MM_DEMO_TRAIN_TEMPLATES 4
 #define MM_DEMO_HELDOUT_TEMPLATE 4
 #define MM_DEMO_TEMPLATES 5
@@ -126,8 +129,17 @@ void mm_demo_rng_shuffle(mm_demo_rng *rng, int *a, int n);
 // ---- The corpus writer ----
 
 // Output files, in the order of mm_demo_summary.files.
-enum { MM_DEMO_FILE_PRETRAIN, MM_DEMO_FILE_TREX, MM_DEMO_FILE_EVAL_FACTS, MM_DEMO_FILE_EVAL,
-       MM_DEMO_FILE_TRAIN_FACTS, MM_DEMO_FILE_MANIFEST, MM_DEMO_N_FILES };
+enum {
+    MM_DEMO_FILE_PRETRAIN,
+    MM_DEMO_FILE_TREX,
+    MM_DEMO_FILE_EVAL_FACTS,
+    MM_DEMO_FILE_EVAL,
+    MM_DEMO_FILE_TRAIN_FACTS,
+    MM_DEMO_FILE_VALID,
+    MM_DEMO_FILE_UNSEEN_FACTS,
+    MM_DEMO_FILE_MANIFEST,
+    MM_DEMO_N_FILES
+};
 
 typedef struct mm_demo_file_stat {
     const char *name;   // file name inside the output directory, e.g. "pretrain.jsonl"
@@ -138,13 +150,14 @@ typedef struct mm_demo_file_stat {
 typedef struct mm_demo_summary {
     int n_facts;
     int n_entities;
-    int n_eval_facts;  // facts with eval items (each gives one English and one Chinese item)
+    int n_eval_facts;    // facts with eval items (each gives one English and one Chinese item)
+    int n_unseen_facts;  // facts only sentence_trex_data.json, valid.jsonl and unseen_facts.jsonl state
     mm_demo_file_stat files[MM_DEMO_N_FILES];
 } mm_demo_summary;
 
-// Writes pretrain.jsonl, sentence_trex_data.json, eval_facts.jsonl, eval.jsonl and manifest.json
-// into out_dir (created when missing; existing files are replaced atomically).
-// summary may be NULL. Returns 0, or -1 with the error set (naming the file).
+// Writes pretrain.jsonl, sentence_trex_data.json, eval_facts.jsonl, eval.jsonl, train_facts.jsonl,
+// valid.jsonl, unseen_facts.jsonl and manifest.json into out_dir (created when missing; existing files are
+// replaced atomically). summary may be NULL. Returns 0, or -1 with the error set (naming the file).
 int mm_demo_data_write(const char *out_dir, uint64_t seed, int n_facts, mm_demo_summary *summary);
 
 #endif
