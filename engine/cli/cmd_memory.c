@@ -43,21 +43,9 @@ static const char mm_memory_usage[] =
 
 // ---- helpers ----
 
-// The decoded text of ids[n] as a JSON string. Bytes that are not valid UTF-8 (a character cut
-// by an entry's length, split across tokens, or an EMA-rewritten entry) become U+FFFD: such an
-// entry prints as what it holds, never as an empty or a broken JSON line. NULL (error set) when
-// decoding fails.
-static json_t *mm_ids_json(const mm_tokenizer *tok, const int32_t *ids, size_t n) {
-    size_t len;
-    char *text = mm_tokenizer_decode(tok, ids, n, &len);
-    json_t *j = text ? mm_json_text(text, len) : NULL;
-    free(text);
-    if (text && !j) mm_errorf("memory: out of memory quoting a decoded text");
-    return j;
-}
-
-// The text of a bank row (padding left out) as a JSON string (mm_ids_json); ids_out (optional)
-// gets the non-pad ids.
+// The text of a bank row (padding left out) as a JSON string (mm_decode_json: bytes that are not
+// valid UTF-8 become U+FFFD, so such an entry prints as what it holds, never as an empty or a broken
+// JSON line); ids_out (optional) gets the non-pad ids.
 static json_t *mm_entry_json(const mm_tokenizer *tok, const uint16_t *row, int LK, json_t *ids_out) {
     int32_t ids[4096];
     int n = 0;
@@ -66,7 +54,7 @@ static json_t *mm_entry_json(const mm_tokenizer *tok, const uint16_t *row, int L
             ids[n++] = row[t];
             if (ids_out) json_array_append_new(ids_out, json_integer(row[t]));
         }
-    return mm_ids_json(tok, ids, (size_t)n);
+    return mm_decode_json(tok, ids, (size_t)n);
 }
 
 // The JSON literal of a string value (taking it), malloc'd; NULL when j is NULL.
@@ -167,7 +155,7 @@ static int mm_memory_inspect(int argc, char **argv) {
            mm_model_type_name(m->config.model_type), m->ms.num, m->ms.LK, K, mm_memory_select_name(m->ms.select));
     mm_read reads[MM_MEMORY_MAX_CANDIDATES];
     for (int t = 0; t < T; t++) {
-        char *q = mm_quote_take(mm_ids_json(inf.tok, ids.data + t, 1));
+        char *q = mm_quote_take(mm_decode_json(inf.tok, ids.data + t, 1));
         printf("token %d %s\n", t, q ? q : "?");
         free(q);
         for (int l = layer < 0 ? 0 : layer; l <= (layer < 0 ? m->L - 1 : layer); l++) {

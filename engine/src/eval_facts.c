@@ -49,34 +49,6 @@ int mm_fact_match(const char *completion, size_t clen, const char *answer, size_
     return isdigit((unsigned char)answer[alen - 1]) && !(next < 128 && isdigit((int)next));
 }
 
-json_t *mm_json_text(const char *s, size_t n) {
-    json_t *j = json_stringn(s, n);
-    if (j) return j;
-    char *buf = malloc(3 * n + 1);
-    if (!buf) return json_string("");
-    size_t o = 0;
-    for (size_t i = 0; i < n;) {
-        size_t l;
-        unsigned c = mm_utf8_at((const unsigned char *)s + i, n - i, &l);
-        json_t *probe = l > 1 ? json_stringn(s + i, l) : NULL;
-        if (l == 1 && c < 128) {
-            buf[o++] = (char)c;
-        } else if (probe) {
-            memcpy(buf + o, s + i, l);
-            o += l;
-        } else {
-            memcpy(buf + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            l = 1;
-        }
-        json_decref(probe);
-        i += l;
-    }
-    j = json_stringn(buf, o);
-    free(buf);
-    return j ? j : json_string("");
-}
-
 static void mm_tally(json_t *by, const char *key, int ok) {
     if (!key) return;
     json_t *t = json_object_get(by, key);
@@ -165,6 +137,13 @@ int mm_eval_facts(mm_inference *inf, const char *path, int max_items, int new_to
         json_t *sj = json_object_get(obj, "suffix");
         if (json_is_string(sj)) suffix = json_string_value(sj), slen = json_string_length(sj);
         int ok = mm_fact_match(completion, clen, answer, alen, suffix, slen);
+        json_t *completion_json = mm_json_text(completion, clen);
+        if (!completion_json) {
+            free(completion);
+            json_decref(obj);
+            rc = mm_error_prefix("%s:%ld", path, r.line_no);
+            break;
+        }
         correct += ok;
         n++;
         const char *lang = json_string_value(json_object_get(obj, "lang"));
@@ -175,7 +154,7 @@ int mm_eval_facts(mm_inference *inf, const char *path, int max_items, int new_to
         json_object_set_new(it, "line", json_integer(r.line_no));
         json_object_set_new(it, "prompt", json_stringn_nocheck(prompt, plen));
         json_object_set_new(it, "answer", json_stringn_nocheck(answer, alen));
-        json_object_set_new(it, "completion", mm_json_text(completion, clen));
+        json_object_set_new(it, "completion", completion_json);
         json_object_set_new(it, "correct", json_boolean(ok));
         if (lang) json_object_set_new(it, "lang", json_string(lang));
         if (rel) json_object_set_new(it, "relation", json_string(rel));

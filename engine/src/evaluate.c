@@ -50,33 +50,32 @@ static int mm_utf8_seq(const unsigned char *s, size_t n) {
     return len;
 }
 
-// Text of ids as a JSON string value (new reference). Byte-level tokens can split a character
-// (a prompt cut after 30 tokens, a generation stopped mid-character): invalid UTF-8 becomes
-// U+FFFD, as Hugging Face's decode does, so the text is valid JSON.
-static json_t *mm_ids_text(const mm_inference *inf, const int32_t *ids, size_t n) {
-    size_t len = 0;
-    char *s = mm_tokenizer_decode(inf->tok, ids, n, &len);
-    if (!s) return NULL;
-    char *out = mm_malloc(3 * len + 1);  // each invalid byte at most becomes 3 bytes
-    json_t *j = NULL;
-    if (out) {
-        size_t o = 0;
-        for (size_t i = 0; i < len;) {
-            int k = mm_utf8_seq((const unsigned char *)s + i, len - i);
-            if (k > 0) {
-                memcpy(out + o, s + i, (size_t)k);
-                o += (size_t)k;
-                i += (size_t)k;
-            } else {
-                memcpy(out + o, "\xEF\xBF\xBD", 3);
-                o += 3;
-                i += (size_t)-k;
-            }
+json_t *mm_json_text(const char *s, size_t n) {
+    char *out = mm_malloc(3 * n + 1);  // each invalid byte at most becomes 3 bytes
+    if (!out) return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        int k = mm_utf8_seq((const unsigned char *)s + i, n - i);
+        if (k > 0) {
+            memcpy(out + o, s + i, (size_t)k);
+            o += (size_t)k;
+            i += (size_t)k;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i += (size_t)-k;
         }
-        j = json_stringn(out, o);
-        if (!j) mm_errorf("decode: text is not valid UTF-8 after replacement (NUL byte?)");
     }
+    json_t *j = json_stringn(out, o);
+    if (!j) mm_errorf("out of memory building a JSON string of %zu bytes", o);
     free(out);
+    return j;
+}
+
+json_t *mm_decode_json(const mm_tokenizer *tok, const int32_t *ids, size_t n) {
+    size_t len = 0;
+    char *s = mm_tokenizer_decode(tok, ids, n, &len);
+    json_t *j = s ? mm_json_text(s, len) : NULL;
     free(s);
     return j;
 }
@@ -103,9 +102,9 @@ static int mm_eval_one(mm_inference *inf, const mm_eval_args *a, const char *tex
     size_t ref_end = ids.len;
     if (ref_end > (size_t)np + (size_t)a->max_new_tokens) ref_end = (size_t)np + (size_t)a->max_new_tokens;
     if (ref_end > (size_t)np && ids.data[ref_end - 1] == MM_TOKEN_EOS) ref_end--;
-    json_t *input = mm_ids_text(inf, ids.data, (size_t)np);
-    json_t *ref = input ? mm_ids_text(inf, ids.data + np, ref_end - (size_t)np) : NULL;
-    json_t *out = ref ? mm_ids_text(inf, gen.data, gen.len) : NULL;
+    json_t *input = mm_decode_json(inf->tok, ids.data, (size_t)np);
+    json_t *ref = input ? mm_decode_json(inf->tok, ids.data + np, ref_end - (size_t)np) : NULL;
+    json_t *out = ref ? mm_decode_json(inf->tok, gen.data, gen.len) : NULL;
     if (!out) {
         json_decref(input);
         json_decref(ref);
