@@ -175,6 +175,43 @@ Test(git_snapshot, patch_recreates_the_work_tree) {
     free(tmp);
 }
 
+// A file name that is not UTF-8 (Latin-1 "café"): listed in git.json with U+FFFD, counted in the
+// diffstat, kept in the patch (jansson refused the raw name: the file's entry and the whole
+// diffstat went missing from git.json).
+Test(git_snapshot, file_names_that_are_not_utf8_stay_in_git_json) {
+    char *tmp = mm_test_tmpdir("gitsnap8");
+    char *repo = mm_test_path(tmp, "repo");
+    mkdir(repo, 0755);
+    EXT_GIT_OK(repo, "init", "-q");
+    ext_write_str(repo, "a.txt", "one\n");
+    EXT_GIT_OK(repo, "add", "-A");
+    EXT_GIT_OK(repo, "commit", "-q", "-m", "base");
+    ext_write_str(repo, "a.txt", "one\ntwo\n");
+    ext_write_str(repo, "caf\xe9.txt", "latin-1 name\n");
+
+    char *out = snapshot(repo, NULL);
+    json_t *j = load_json(out, "git.json");
+    json_t *files = json_object_get(j, "files");
+    cr_assert_eq(json_array_size(files), 2, "%zu files listed", json_array_size(files));
+    int found = 0;
+    for (size_t i = 0; i < 2; i++)
+        found += !strcmp(json_string_value(json_object_get(json_array_get(files, i), "path")),
+                         "caf\xef\xbf\xbd.txt");
+    cr_assert_eq(found, 1, "the Latin-1 name is not listed as caf\\uFFFD.txt");
+    const char *diffstat = json_string_value(json_object_get(j, "diffstat"));
+    cr_assert_not_null(diffstat, "git.json lacks its diffstat");
+    cr_assert(strstr(diffstat, "caf\xef\xbf\xbd.txt") && strstr(diffstat, "2 files changed"), "%s", diffstat);
+    size_t plen;
+    char *patch = ext_read(out, "git.patch", &plen);
+    cr_assert(strstr(patch, "latin-1 name"), "the file is not in git.patch");
+    free(patch);
+    json_decref(j);
+    free(out);
+    mm_test_rmtree(tmp);
+    free(repo);
+    free(tmp);
+}
+
 Test(git_snapshot, repository_without_commits) {
     char *tmp = mm_test_tmpdir("gitsnap0");
     char *repo = mm_test_path(tmp, "repo");

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "minimind/config.h"
+#include "minimind/json_text.h"
 #include "minimind/tokenizer.h"
 
 typedef struct mm_eval_args {
@@ -50,12 +51,8 @@ int mm_evaluate(const mm_eval_args *a);
 struct mm_inference;
 int mm_eval_facts(struct mm_inference *inf, const char *path, int max_items, int new_tokens, int quiet,
                   json_t **out);
-// A JSON string of text that may not be valid UTF-8 (byte-level tokens can split a character: a
-// prompt cut after N tokens, a generation stopped mid-character, a bank entry cut at its length):
-// each maximal invalid subpart becomes one U+FFFD, as Python's errors="replace" and Hugging Face's
-// decode do (new reference). NULL (error set) when out of memory.
-json_t *mm_json_text(const char *s, size_t n);
-// The decoded text of ids[n] as such a JSON string; NULL (error set) when decoding fails.
+// The decoded text of ids[n] as a JSON string (mm_json_text: invalid UTF-8 becomes U+FFFD); NULL
+// (error set) when decoding fails.
 json_t *mm_decode_json(const mm_tokenizer *tok, const int32_t *ids, size_t n);
 // The matching rule above (exposed for tests). suffix (slen bytes, may be NULL/0) is the item's
 // optional "suffix": the rest of the sentence after the answer ("上班。" in "每天早上，X都会去Y上班。").
