@@ -17,7 +17,7 @@ static const char mm_eval_usage[] =
     "                     [--tokenizer PATH] [--model_type T] [--dim N] [--n_layers N]\n"
     "                     [--n_heads N] [--max_seq_len N] [--quiet]\n"
     "                     [--facts FILE.jsonl [--facts_max N] [--facts_new_tokens 16]]\n"
-    "                     [--device auto|cpu|cuda[:N]]\n"
+    "                     [--device auto|cpu|cuda[:N]] [--bank empty|shuffle[:SEED]|FILE.bank]\n"
     "\n"
     "For each of the first num_samples documents ({\"text\"} lines): the first prompt_tokens tokens\n"
     "are the prompt, the model continues it (greedy unless --sample), the following tokens are the\n"
@@ -30,7 +30,13 @@ static const char mm_eval_usage[] =
     "demo's eval_facts.jsonl) is completed greedily (up to --facts_new_tokens tokens); a completion is\n"
     "correct when it begins with the answer followed by its end, a space or punctuation (numbers: any\n"
     "non-digit). Prints the accuracy; eval.json gets \"facts\" (accuracy, by_lang, by_relation, items).\n"
-    "With --facts and no evaluation data, or --num_samples 0, only the facts are evaluated.\n";
+    "With --facts and no evaluation data, or --num_samples 0, only the facts are evaluated.\n"
+    "\n"
+    "--bank SPEC (model / model_no_feed): evaluate with another memory bank, keys and weights unchanged:\n"
+    "\"empty\" (all padding: every read returns nothing), \"shuffle[:SEED]\" (the entries' texts permuted\n"
+    "over the keys) or a bank from `prep knowledge` of the model's shape (placed by the model's cluster\n"
+    "cache, if it was trained with one). eval.json gets \"bank\". What the loss and the recall lose\n"
+    "against the model's own bank is what the model reads from it.\n";
 
 // The dimension flags of the original eval_model.py: checked against the checkpoint's metadata.
 typedef struct mm_eval_dim_flag {
@@ -85,6 +91,7 @@ int mm_cmd_eval(int argc, char **argv) {
         mm_opt_int("--facts_max", &a.facts_max, 0, 1 << 30),
         mm_opt_int("--facts_new_tokens", &a.facts_new_tokens, 1, 1 << 30),
         mm_opt_str("--device D", &a.device),
+        mm_opt_str("--bank SPEC", &a.bank),
     };
     int rc = mm_cli_parse("eval", mm_eval_usage, argc, argv, opts, MM_NOPTS(opts));
     if (rc != MM_CLI_CONTINUE) return rc;

@@ -12,6 +12,7 @@
 #include "minimind/inference.h"
 #include "minimind/json_text.h"
 #include "minimind/jsonl.h"
+#include "minimind/memory_ablation.h"
 #include "minimind/progress.h"
 
 void mm_eval_args_default(mm_eval_args *a) {
@@ -149,8 +150,13 @@ int mm_evaluate(const mm_eval_args *a) {
     if (mm_inference_open_on(&inf, a->device, a->model_path, a->tokenizer_path, a->expect, a->expect_mask) != 0) return -1;
     const char *data = a->data_path && *a->data_path ? a->data_path : inf.cfg.data.eval_data_path;
     int rc = -1;
-    json_t *root = NULL, *samples = json_array(), *facts = NULL;
+    json_t *root = NULL, *samples = json_array(), *facts = NULL, *bank = NULL;
     mm_eval_totals tot = {0};
+    if (a->bank && *a->bank) {
+        if (mm_model_replace_bank(&inf.model, &inf.cfg, a->bank, &bank) != 0) goto done;
+        printf("eval: memory bank replaced by %s (%lld of %d entries filled)\n", a->bank,
+               (long long)json_integer_value(json_object_get(bank, "filled_entries")), inf.model.ms.num);
+    }
     if (a->facts_path && a->num_samples == 0) data = "";  // facts only
     if (!*data && !a->facts_path) {
         mm_errorf("%s: no evaluation data: pass --data (the checkpoint records no [data] eval_data_path)", a->model_path);
@@ -167,6 +173,7 @@ int mm_evaluate(const mm_eval_args *a) {
         root = json_pack("{s:s,s:s}", "model_path", a->model_path, "model_type",
                          mm_model_type_name(inf.cfg.model.model_type));
     }
+    if (bank) json_object_set(root, "bank", bank);
     if (a->facts_path) {
         if (mm_eval_facts(&inf, a->facts_path, a->facts_max, a->facts_new_tokens, a->quiet, &facts) != 0) goto done;
         json_object_set_new(root, "facts", facts);
@@ -181,6 +188,7 @@ int mm_evaluate(const mm_eval_args *a) {
 done:
     json_decref(root);
     json_decref(samples);
+    json_decref(bank);
     mm_inference_close(&inf);
     return rc;
 }

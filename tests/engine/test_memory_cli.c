@@ -3,7 +3,8 @@
 // --facts; the metrics' memory fields; EMA keeps frozen entries and ids < V and `memory diff` counts
 // what changed (checked against the two checkpoints' banks read here); `eval --facts` against
 // `minimind generate` as the oracle; `memory inspect` / `dump` against the bank's mapping file;
-// `memory cluster` and cluster_cache_path.
+// `memory cluster` and cluster_cache_path; `eval --bank` (the model's own bank file gives the same
+// numbers, with and without a cluster cache; empty and shuffled banks; errors).
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
@@ -15,7 +16,9 @@
 #include "minimind/atomic_file.h"
 #include "minimind/error.h"
 #include "minimind/evaluate.h"
+#include "minimind/inference.h"
 #include "minimind/memory.h"
+#include "minimind/memory_ablation.h"
 #include "minimind/safetensors.h"
 #include "test_util.h"
 
@@ -448,4 +451,147 @@ Test(memory_cli, fact_matching_rule) {
     cr_assert(!MS(" Voveland", "Vove", " land"), "an English suffix starts with its space");
 #undef MS
 #undef M
+}
+
+// `eval --data DIR/data/valid.jsonl` of ckpt with --bank SPEC (NULL: none); returns eval.json.
+static json_t *eval_with_bank(const char *dir, const char *ckpt, const char *spec) {
+    char *data = mm_test_path(dir, "data/valid.jsonl"), *json = mm_test_path(dir, "bank_eval.json");
+    const char *argv[] = {MM_MINIMIND_EXE,
+                          "eval",
+                          "--model_path",
+                          ckpt,
+                          "--data",
+                          data,
+                          "--num_samples",
+                          "4",
+                          "--max_new_tokens",
+                          "3",
+                          "--json",
+                          json,
+                          "--quiet",
+                          spec ? "--bank" : NULL,
+                          spec,
+                          NULL};
+    run_quiet(argv);
+    json_t *j = load_json(json);
+    free(data), free(json);
+    return j;
+}
+
+static double mean_loss(json_t *ev) {
+    return json_real_value(json_object_get(json_object_get(ev, "summary"), "mean_loss"));
+}
+
+// The samples (losses and continuations) of two evaluations are the same, bit for bit.
+static void expect_same_samples(json_t *a, json_t *b, const char *what) {
+    cr_assert(json_equal(json_object_get(a, "samples"), json_object_get(b, "samples")), "%s: samples differ",
+              what);
+}
+
+static void expect_eval_fails(const char *ckpt, const char *spec, const char *want) {
+    const char *argv[] = {
+        MM_MINIMIND_EXE, "eval", "--model_path", ckpt, "--num_samples", "1", "--bank", spec, NULL};
+    mm_proc_result r;
+    cr_assert_eq(mm_test_run(argv, NULL, &r), 0);
+    cr_assert_eq(r.status, 1, "--bank %s: status %d\n%s", spec, r.status, r.err);
+    cr_assert(strstr(r.err, "minimind: error: ") && strstr(r.err, want), "--bank %s: want '%s' in:\n%s", spec,
+              want, r.err);
+    mm_proc_result_free(&r);
+}
+
+Test(memory_cli, eval_bank_replacements, .timeout = 300) {
+    char *dir = mm_test_tmpdir("membank");
+    build_fixture(dir);
+    char *ckpt = train(dir, "m", "model", "", 4), *bank = mm_test_path(dir, "k.bank");
+    json_t *own = eval_with_bank(dir, ckpt, NULL);
+    cr_assert_null(json_object_get(own, "bank"));
+    // the bank file the model was trained with (frozen): the same numbers
+    json_t *file = eval_with_bank(dir, ckpt, bank);
+    expect_same_samples(own, file, "--bank k.bank");
+    json_t *fd = json_object_get(file, "bank");
+    cr_assert_str_eq(json_string_value(json_object_get(fd, "kind")), "file");
+    cr_assert_eq(json_integer_value(json_object_get(fd, "entries")), NUM);
+    const long filled = (long)json_integer_value(json_object_get(fd, "filled_entries"));
+    cr_assert(filled > 0 && filled <= NUM, "%ld filled", filled);
+    // empty: nothing to read, another loss
+    json_t *empty = eval_with_bank(dir, ckpt, "empty");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(empty, "bank"), "filled_entries")), 0);
+    cr_assert(mean_loss(empty) != mean_loss(own), "an empty bank changes nothing (%.17g)", mean_loss(own));
+    // shuffle: deterministic per seed, the same entries filled, another loss
+    json_t *s3 = eval_with_bank(dir, ckpt, "shuffle:3"), *s3b = eval_with_bank(dir, ckpt, "shuffle:3");
+    expect_same_samples(s3, s3b, "shuffle:3 twice");
+    json_t *sd = json_object_get(s3, "bank");
+    cr_assert_eq(json_integer_value(json_object_get(sd, "seed")), 3);
+    cr_assert_eq((long)json_integer_value(json_object_get(sd, "filled_entries")), filled);
+    cr_assert(mean_loss(s3) != mean_loss(own), "a shuffled bank changes nothing");
+    json_decref(own), json_decref(file), json_decref(empty), json_decref(s3), json_decref(s3b);
+
+    // errors: a bad seed, a bank of another shape, a model without memory
+    expect_eval_fails(ckpt, "shuffle:x", "--bank shuffle:x: the seed must be an unsigned integer");
+    char *small = mm_test_path(dir, "small.bank"), *trex = mm_test_path(dir, "data/sentence_trex_data.json"),
+         *tok = mm_test_path(dir, "tok");
+    const char *prep[] = {
+        MM_MINIMIND_EXE,   "prep", "knowledge",          "--tokenizer", tok, "--data", trex, "--out", small,
+        "--knowledge-num", "49",   "--knowledge-length", "48",          NULL};
+    run_quiet(prep);
+    expect_eval_fails(ckpt, small, "the bank holds 49 entries of 48 tokens, the model 64 of 48");
+    char *orig = train(dir, "o", "model_original", "", 1);
+    expect_eval_fails(orig, "empty", "--bank empty: model_type model_original has no memory bank");
+
+    // with a cluster cache the model's rows were placed by it: the file is placed the same way
+    char *cache = mm_test_path(dir, "grid.cluster");
+    char *ini0 = write_ini(dir, "c0", "model", "", 1);
+    const char *cl[] = {MM_MINIMIND_EXE, "memory", "cluster", "--config", ini0, "--out", cache, NULL};
+    run_quiet(cl);
+    char know[4200];
+    snprintf(know, sizeof know, "cluster_cache_path = %s\n", cache);
+    char *clustered = train(dir, "c", "model", know, 2);
+    json_t *cown = eval_with_bank(dir, clustered, NULL), *cfile = eval_with_bank(dir, clustered, bank);
+    expect_same_samples(cown, cfile, "--bank k.bank on a model trained with a cluster cache");
+    json_decref(cown), json_decref(cfile);
+    free(small), free(trex), free(tok), free(orig), free(cache), free(ini0), free(clustered);
+    free(ckpt), free(bank);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+// The replacements in the model itself: a shuffle permutes the rows (the same multiset, another
+// order; another seed, another order), empty is all padding, and a failed replacement leaves the
+// bank as it was.
+static int cmp_row(const void *a, const void *b) { return memcmp(a, b, LK * sizeof(uint16_t)); }
+
+Test(memory_cli, bank_shuffle_permutes_rows) {
+    char *dir = mm_test_tmpdir("memshuf");
+    build_fixture(dir);
+    char *ckpt = train(dir, "m", "model", "", 1);
+    mm_inference inf;
+    cr_assert_eq(mm_inference_open(&inf, ckpt, NULL, NULL, 0), 0, "%s", mm_error_message());
+    const size_t n = (size_t)NUM * LK;
+    uint16_t *orig = malloc(n * sizeof(uint16_t)), *s1 = malloc(n * sizeof(uint16_t));
+    memcpy(orig, inf.model.bank, n * sizeof(uint16_t));
+    json_t *d;
+    cr_assert_eq(mm_model_replace_bank(&inf.model, &inf.cfg, "shuffle:1", &d), 0, "%s", mm_error_message());
+    json_decref(d);
+    memcpy(s1, inf.model.bank, n * sizeof(uint16_t));
+    cr_assert(memcmp(s1, orig, n * sizeof(uint16_t)) != 0, "shuffle:1 kept the order");
+    cr_assert_eq(mm_model_replace_bank(&inf.model, &inf.cfg, "no/such.bank", &d), -1);
+    cr_assert(strstr(mm_error_message(), "no/such.bank"), "%s", mm_error_message());
+    cr_assert_null(d);
+    cr_assert_eq(memcmp(inf.model.bank, s1, n * sizeof(uint16_t)), 0,
+                 "a failed replacement changed the bank");
+    memcpy(inf.model.bank, orig, n * sizeof(uint16_t));
+    cr_assert_eq(mm_model_replace_bank(&inf.model, &inf.cfg, "shuffle:2", &d), 0);
+    json_decref(d);
+    cr_assert(memcmp(inf.model.bank, s1, n * sizeof(uint16_t)) != 0,
+              "shuffle:1 and shuffle:2 give the same order");
+    qsort(s1, NUM, LK * sizeof(uint16_t), cmp_row);
+    qsort(orig, NUM, LK * sizeof(uint16_t), cmp_row);
+    cr_assert_eq(memcmp(s1, orig, n * sizeof(uint16_t)), 0, "shuffle:1 is not a permutation of the rows");
+    cr_assert_eq(mm_model_replace_bank(&inf.model, &inf.cfg, "empty", &d), 0);
+    json_decref(d);
+    for (size_t i = 0; i < n; i++) cr_assert_eq(inf.model.bank[i], MM_MEMORY_PAD);
+    mm_inference_close(&inf);
+    free(orig), free(s1), free(ckpt);
+    mm_test_rmtree(dir);
+    free(dir);
 }
