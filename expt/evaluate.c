@@ -50,6 +50,13 @@ static int ex_push_opt(ex_strv *argv, const ex_ini *ini, const char *section, co
     return ex_strv_push(argv, flag) || ex_strv_push(argv, v) ? -1 : 0;
 }
 
+// `--bank_ablation SPEC` when [eval] bank_ablation is set and not "none".
+static int ex_push_ablation(ex_strv *argv, const ex_ini *ini) {
+    const char *v = ex_ini_get(ini, "eval", "bank_ablation");
+    if (!v || !*v || !strcmp(v, "none")) return 0;
+    return ex_strv_push(argv, "--bank_ablation") || ex_strv_push(argv, v) ? -1 : 0;
+}
+
 int ex_eval_argv(const ex_project *p, const char *version, int need_checkpoint, ex_strv *argv) {
     char *path = ex_config_path(p, version), *out = ex_out_dir(p, version), *ckpt = NULL, *json = NULL;
     ex_ini ini = {0};
@@ -81,7 +88,7 @@ int ex_eval_argv(const ex_project *p, const char *version, int need_checkpoint, 
           ex_push_opt(argv, &ini, "eval", "top_p", "--top_p") ||
           ex_push_opt(argv, &ini, "train", "seed", "--seed"))) ||
         ex_push_opt(argv, &ini, "eval", "facts_path", "--facts") ||
-        ex_push_opt(argv, &ini, "eval", "facts_max", "--facts_max") ||
+        ex_push_opt(argv, &ini, "eval", "facts_max", "--facts_max") || ex_push_ablation(argv, &ini) ||
         ex_strv_push(argv, "--json") || ex_strv_push(argv, json))
         goto done;
     rc = 0;

@@ -87,8 +87,15 @@ static void ex_gate_config(ex_gate *x, const char *path, const char *rel, ex_ini
         return;
     }
     const char *mt = ex_ini_get(ini, "model", "model_type");
-    ex_gate_set(x, 1, "%s: %d keys, model_type %s", rel, ini->n, mt ? mt : "(default)");
+    const char *ab = ex_ini_get(ini, "eval", "bank_ablation");
     *ok = 1;
+    if ((!mt || !strcmp(mt, "model_original")) && ab &&
+        strcmp(ab, "none") != 0) {  // the evaluation would fail
+        ex_gate_set(x, 0, "%s: [eval] bank_ablation = %s needs a memory bank, model_type %s has none", rel,
+                    ab, mt ? mt : "model_original (the default)");
+        return;
+    }
+    ex_gate_set(x, 1, "%s: %d keys, model_type %s", rel, ini->n, mt ? mt : "(default)");
 }
 
 // Data paths: every path key that must exist does (relative to the repository root); data_path

@@ -459,6 +459,31 @@ static void ex_facts_cell(ex_buf *b, const ex_eval *e) {
     }
 }
 
+// [eval] bank_ablation: the same evaluation with the memory bank emptied or shuffled — what the
+// model reads from its bank is what these rows lose against the rows above.
+static void ex_ablation_rows(ex_buf *b, const ex_eval *e) {
+    json_t *bank = json_object_get(e->ablation, "bank"), *sum = json_object_get(e->ablation, "summary");
+    json_t *f = json_object_get(e->ablation, "facts");
+    const char *spec = ex_json_str(bank, "spec");
+    if (!spec) spec = "?";
+    if (sum) {
+        const double l = ex_json_num(sum, "mean_loss", NAN);
+        ex_buf_puts(b, "| mean loss, bank ");
+        ex_buf_md_cell(b, spec, 40);
+        ex_buf_puts(b, " | ");
+        ex_num(b, "%.4f", l);
+        ex_buf_puts(b, " (");
+        ex_num(b, "%+.4f", l - e->mean_loss);
+        ex_buf_puts(b, ") |\n");
+    }
+    if (f) {
+        const int c = (int)ex_json_num(f, "correct", 0), t = (int)ex_json_num(f, "total", 0);
+        ex_buf_puts(b, "| fact recall, bank ");
+        ex_buf_md_cell(b, spec, 40);
+        ex_buf_printf(b, " | %d/%d = %.1f %% |\n", c, t, t ? 100.0 * c / t : 0.0);
+    }
+}
+
 static char *ex_region_evaluation(const ex_project *p, const char *version) {
     ex_buf b = {0};
     char *path = ex_out_file(p, version, "eval.json");
@@ -479,6 +504,7 @@ static char *ex_region_evaluation(const ex_project *p, const char *version) {
             ex_facts_cell(&b, &e);
             ex_buf_puts(&b, " |\n");
         }
+        if (e.ablation) ex_ablation_rows(&b, &e);
         size_t n = e.samples ? json_array_size(e.samples) : 0;
         if (n) {
             ex_buf_puts(&b, "\n| # | input | reference | output | loss |\n|---|---|---|---|---|\n");

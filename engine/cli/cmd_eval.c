@@ -18,6 +18,7 @@ static const char mm_eval_usage[] =
     "                     [--n_heads N] [--max_seq_len N] [--quiet]\n"
     "                     [--facts FILE.jsonl [--facts_max N] [--facts_new_tokens 16]]\n"
     "                     [--device auto|cpu|cuda[:N]] [--bank empty|shuffle[:SEED]|FILE.bank]\n"
+    "                     [--bank_ablation empty|shuffle[:SEED]|FILE.bank]\n"
     "\n"
     "For each of the first num_samples documents ({\"text\"} lines): the first prompt_tokens tokens\n"
     "are the prompt, the model continues it (greedy unless --sample), the following tokens are the\n"
@@ -36,7 +37,9 @@ static const char mm_eval_usage[] =
     "\"empty\" (all padding: every read returns nothing), \"shuffle[:SEED]\" (the entries' texts permuted\n"
     "over the keys) or a bank from `prep knowledge` of the model's shape (placed by the model's cluster\n"
     "cache, if it was trained with one). eval.json gets \"bank\". What the loss and the recall lose\n"
-    "against the model's own bank is what the model reads from it.\n";
+    "against the model's own bank is what the model reads from it. --bank_ablation SPEC evaluates\n"
+    "twice: as given, then (quietly) with the bank replaced by SPEC; eval.json gets \"bank_ablation\"\n"
+    "(its bank, summary and fact recall) and one line compares the two.\n";
 
 // The dimension flags of the original eval_model.py: checked against the checkpoint's metadata.
 typedef struct mm_eval_dim_flag {
@@ -92,6 +95,7 @@ int mm_cmd_eval(int argc, char **argv) {
         mm_opt_int("--facts_new_tokens", &a.facts_new_tokens, 1, 1 << 30),
         mm_opt_str("--device D", &a.device),
         mm_opt_str("--bank SPEC", &a.bank),
+        mm_opt_str("--bank_ablation SPEC", &a.bank_ablation),
     };
     int rc = mm_cli_parse("eval", mm_eval_usage, argc, argv, opts, MM_NOPTS(opts));
     if (rc != MM_CLI_CONTINUE) return rc;

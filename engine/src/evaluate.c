@@ -145,38 +145,112 @@ static json_t *mm_eval_summary(const mm_eval_args *a, const mm_inference *inf, c
     return root;
 }
 
+// Replaces the model's bank by spec (mm_model_replace_bank) and says so; *desc: its description.
+static int mm_eval_replace_bank(mm_inference *inf, const char *spec, const char *what, json_t **desc) {
+    if (mm_model_replace_bank(&inf->model, &inf->cfg, spec, desc) != 0) return -1;
+    printf("eval: %smemory bank replaced by %s (%lld of %d entries filled)\n", what, spec,
+           (long long)json_integer_value(json_object_get(*desc, "filled_entries")), inf->model.ms.num);
+    return 0;
+}
+
+// One evaluation of the model as it is: the text samples (when data is not empty) and the facts
+// (when facts_path is set). Returns the eval.json root (new reference) or NULL (error set).
+static json_t *mm_eval_pass(mm_inference *inf, const mm_eval_args *a, const char *data) {
+    json_t *root = NULL, *samples = json_array(), *facts = NULL;
+    mm_eval_totals tot = {0};
+    if (*data) {
+        if (mm_eval_samples(inf, a, data, samples, &tot) != 0) goto fail;
+        root = mm_eval_summary(a, inf, data, &tot);
+        json_object_set(root, "samples", samples);
+        double mean = tot.loss_sum / tot.n;
+        printf(
+            "eval: %d samples, mean loss %.4f, perplexity %.3f (token-weighted loss %.4f over %ld tokens)\n",
+            tot.n, mean, exp(mean), tot.token_loss_sum / (double)tot.tokens, tot.tokens);
+    } else {
+        root = json_pack("{s:s,s:s}", "model_path", a->model_path, "model_type",
+                         mm_model_type_name(inf->cfg.model.model_type));
+    }
+    if (a->facts_path) {
+        if (mm_eval_facts(inf, a->facts_path, a->facts_max, a->facts_new_tokens, a->quiet, &facts) != 0)
+            goto fail;
+        json_object_set_new(root, "facts", facts);
+    }
+    json_decref(samples);
+    return root;
+fail:
+    json_decref(root);
+    json_decref(samples);
+    return NULL;
+}
+
+// The ablation pass (--bank_ablation SPEC): the same evaluation, quiet, with the bank replaced by
+// SPEC; {"bank", "summary", "facts": {"correct", "total", "accuracy", "by_lang"}} of it, and one
+// line comparing it with the first pass (`first`).
+static json_t *mm_eval_ablation(mm_inference *inf, const mm_eval_args *a, const char *data,
+                                const json_t *first) {
+    json_t *desc, *out = NULL;
+    if (mm_eval_replace_bank(inf, a->bank_ablation, "ablation: ", &desc) != 0) return NULL;
+    mm_eval_args q = *a;
+    q.quiet = 1;
+    json_t *r = mm_eval_pass(inf, &q, data);
+    if (r) {
+        out = json_pack("{s:o}", "bank", desc);
+        desc = NULL;
+        json_t *sum = json_object_get(r, "summary"), *f = json_object_get(r, "facts");
+        if (out && sum) json_object_set(out, "summary", sum);
+        if (out && f)
+            json_object_set_new(
+                out, "facts",
+                json_pack("{s:O, s:O, s:O, s:O}", "correct", json_object_get(f, "correct"), "total",
+                          json_object_get(f, "total"), "accuracy", json_object_get(f, "accuracy"), "by_lang",
+                          json_object_get(f, "by_lang")));
+        if (!out) mm_errorf("eval: out of memory (bank_ablation)");
+    }
+    if (out) {
+        const json_t *s0 = json_object_get(first, "summary"), *s1 = json_object_get(out, "summary");
+        const json_t *f0 = json_object_get(first, "facts"), *f1 = json_object_get(out, "facts");
+        printf("eval: ablation %s:", a->bank_ablation);
+        if (s0 && s1) {
+            const double l0 = json_real_value(json_object_get(s0, "mean_loss"));
+            const double l1 = json_real_value(json_object_get(s1, "mean_loss"));
+            printf(" mean loss %.4f (%+.4f against the evaluation above)", l1, l1 - l0);
+        }
+        if (f0 && f1)
+            printf("%s facts %lld/%lld correct (%lld above)", s0 && s1 ? ";" : "",
+                   (long long)json_integer_value(json_object_get(f1, "correct")),
+                   (long long)json_integer_value(json_object_get(f1, "total")),
+                   (long long)json_integer_value(json_object_get(f0, "correct")));
+        printf("\n");
+    }
+    json_decref(desc);
+    json_decref(r);
+    return out;
+}
+
 int mm_evaluate(const mm_eval_args *a) {
     mm_inference inf;
     if (mm_inference_open_on(&inf, a->device, a->model_path, a->tokenizer_path, a->expect, a->expect_mask) != 0) return -1;
     const char *data = a->data_path && *a->data_path ? a->data_path : inf.cfg.data.eval_data_path;
     int rc = -1;
-    json_t *root = NULL, *samples = json_array(), *facts = NULL, *bank = NULL;
-    mm_eval_totals tot = {0};
-    if (a->bank && *a->bank) {
-        if (mm_model_replace_bank(&inf.model, &inf.cfg, a->bank, &bank) != 0) goto done;
-        printf("eval: memory bank replaced by %s (%lld of %d entries filled)\n", a->bank,
-               (long long)json_integer_value(json_object_get(bank, "filled_entries")), inf.model.ms.num);
-    }
+    json_t *root = NULL, *bank = NULL;
     if (a->facts_path && a->num_samples == 0) data = "";  // facts only
     if (!*data && !a->facts_path) {
         mm_errorf("%s: no evaluation data: pass --data (the checkpoint records no [data] eval_data_path)", a->model_path);
         goto done;
     }
-    if (*data) {
-        if (mm_eval_samples(&inf, a, data, samples, &tot) != 0) goto done;
-        root = mm_eval_summary(a, &inf, data, &tot);
-        json_object_set(root, "samples", samples);
-        double mean = tot.loss_sum / tot.n;
-        printf("eval: %d samples, mean loss %.4f, perplexity %.3f (token-weighted loss %.4f over %ld tokens)\n",
-               tot.n, mean, exp(mean), tot.token_loss_sum / (double)tot.tokens, tot.tokens);
-    } else {
-        root = json_pack("{s:s,s:s}", "model_path", a->model_path, "model_type",
-                         mm_model_type_name(inf.cfg.model.model_type));
+    if (a->bank && *a->bank && mm_eval_replace_bank(&inf, a->bank, "", &bank) != 0) goto done;
+    if (a->bank_ablation && *a->bank_ablation && !inf.model.mem) {  // before the first pass, not after it
+        mm_errorf("--bank_ablation %s: model_type %s has no memory bank", a->bank_ablation,
+                  mm_model_type_name(inf.cfg.model.model_type));
+        goto done;
     }
+    root = mm_eval_pass(&inf, a, data);
+    if (!root) goto done;
     if (bank) json_object_set(root, "bank", bank);
-    if (a->facts_path) {
-        if (mm_eval_facts(&inf, a->facts_path, a->facts_max, a->facts_new_tokens, a->quiet, &facts) != 0) goto done;
-        json_object_set_new(root, "facts", facts);
+    if (a->bank_ablation && *a->bank_ablation) {
+        json_t *ab = mm_eval_ablation(&inf, a, data, root);
+        if (!ab) goto done;
+        json_object_set_new(root, "bank_ablation", ab);
     }
     rc = 0;
     if (a->json_out) {
@@ -187,7 +261,6 @@ int mm_evaluate(const mm_eval_args *a) {
     }
 done:
     json_decref(root);
-    json_decref(samples);
     json_decref(bank);
     mm_inference_close(&inf);
     return rc;

@@ -453,8 +453,8 @@ Test(memory_cli, fact_matching_rule) {
 #undef M
 }
 
-// `eval --data DIR/data/valid.jsonl` of ckpt with --bank SPEC (NULL: none); returns eval.json.
-static json_t *eval_with_bank(const char *dir, const char *ckpt, const char *spec) {
+// `eval --data DIR/data/valid.jsonl` of ckpt with FLAG SPEC (flag NULL: none); returns eval.json.
+static json_t *eval_with(const char *dir, const char *ckpt, const char *flag, const char *spec) {
     char *data = mm_test_path(dir, "data/valid.jsonl"), *json = mm_test_path(dir, "bank_eval.json");
     const char *argv[] = {MM_MINIMIND_EXE,
                           "eval",
@@ -469,13 +469,17 @@ static json_t *eval_with_bank(const char *dir, const char *ckpt, const char *spe
                           "--json",
                           json,
                           "--quiet",
-                          spec ? "--bank" : NULL,
+                          flag,
                           spec,
                           NULL};
     run_quiet(argv);
     json_t *j = load_json(json);
     free(data), free(json);
     return j;
+}
+
+static json_t *eval_with_bank(const char *dir, const char *ckpt, const char *spec) {
+    return eval_with(dir, ckpt, spec ? "--bank" : NULL, spec);
 }
 
 static double mean_loss(json_t *ev) {
@@ -488,14 +492,17 @@ static void expect_same_samples(json_t *a, json_t *b, const char *what) {
               what);
 }
 
-static void expect_eval_fails(const char *ckpt, const char *spec, const char *want) {
-    const char *argv[] = {
-        MM_MINIMIND_EXE, "eval", "--model_path", ckpt, "--num_samples", "1", "--bank", spec, NULL};
+static void expect_eval_fails(const char *dir, const char *ckpt, const char *flag, const char *spec,
+                              const char *want) {
+    char *data = mm_test_path(dir, "data/valid.jsonl");
+    const char *argv[] = {MM_MINIMIND_EXE, "eval", "--model_path", ckpt, "--data", data,
+                          "--num_samples", "1",    flag,           spec, NULL};
     mm_proc_result r;
     cr_assert_eq(mm_test_run(argv, NULL, &r), 0);
-    cr_assert_eq(r.status, 1, "--bank %s: status %d\n%s", spec, r.status, r.err);
-    cr_assert(strstr(r.err, "minimind: error: ") && strstr(r.err, want), "--bank %s: want '%s' in:\n%s", spec,
-              want, r.err);
+    free(data);
+    cr_assert_eq(r.status, 1, "%s %s: status %d\n%s", flag, spec, r.status, r.err);
+    cr_assert(strstr(r.err, "minimind: error: ") && strstr(r.err, want), "%s %s: want '%s' in:\n%s", flag,
+              spec, want, r.err);
     mm_proc_result_free(&r);
 }
 
@@ -524,19 +531,32 @@ Test(memory_cli, eval_bank_replacements, .timeout = 300) {
     cr_assert_eq(json_integer_value(json_object_get(sd, "seed")), 3);
     cr_assert_eq((long)json_integer_value(json_object_get(sd, "filled_entries")), filled);
     cr_assert(mean_loss(s3) != mean_loss(own), "a shuffled bank changes nothing");
+    // --bank_ablation: the first pass as without it, the second as --bank empty
+    json_t *ab = eval_with(dir, ckpt, "--bank_ablation", "empty"),
+           *abl = json_object_get(ab, "bank_ablation");
+    expect_same_samples(own, ab, "the first pass of --bank_ablation");
+    cr_assert(json_equal(json_object_get(abl, "summary"), json_object_get(empty, "summary")),
+              "--bank_ablation empty: its summary is not --bank empty's");
+    cr_assert(json_equal(json_object_get(abl, "bank"), json_object_get(empty, "bank")));
+    json_decref(ab);
     json_decref(own), json_decref(file), json_decref(empty), json_decref(s3), json_decref(s3b);
 
     // errors: a bad seed, a bank of another shape, a model without memory
-    expect_eval_fails(ckpt, "shuffle:x", "--bank shuffle:x: the seed must be an unsigned integer");
+    expect_eval_fails(dir, ckpt, "--bank", "shuffle:x",
+                      "--bank shuffle:x: the seed must be an unsigned integer");
     char *small = mm_test_path(dir, "small.bank"), *trex = mm_test_path(dir, "data/sentence_trex_data.json"),
          *tok = mm_test_path(dir, "tok");
     const char *prep[] = {
         MM_MINIMIND_EXE,   "prep", "knowledge",          "--tokenizer", tok, "--data", trex, "--out", small,
         "--knowledge-num", "49",   "--knowledge-length", "48",          NULL};
     run_quiet(prep);
-    expect_eval_fails(ckpt, small, "the bank holds 49 entries of 48 tokens, the model 64 of 48");
+    expect_eval_fails(dir, ckpt, "--bank", small,
+                      "the bank holds 49 entries of 48 tokens, the model 64 of 48");
     char *orig = train(dir, "o", "model_original", "", 1);
-    expect_eval_fails(orig, "empty", "--bank empty: model_type model_original has no memory bank");
+    expect_eval_fails(dir, orig, "--bank", "empty",
+                      "--bank empty: model_type model_original has no memory bank");
+    expect_eval_fails(dir, orig, "--bank_ablation", "empty",
+                      "--bank_ablation empty: model_type model_original has no memory bank");
 
     // with a cluster cache the model's rows were placed by it: the file is placed the same way
     char *cache = mm_test_path(dir, "grid.cluster");

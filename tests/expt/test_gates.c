@@ -134,10 +134,40 @@ Test(gates, configuration_parses) {
         cr_assert(!g.gates[G_PATHS].passed, "paths cannot be checked without a configuration");
         free(t);
     }
+    // [eval] bank_ablation on a model without a bank (the default model_original): the evaluation
+    // would fail, so the gate does; the configuration still parses (paths are checked). With a
+    // memory model, or "none", it passes.
+    ex_gate_list g;
+    static const char *const ablation[][3] = {
+        {"[eval]\nbank_ablation = empty\n", "",
+         "bank_ablation = empty needs a memory bank, model_type model_original"},
+        {"[eval]\nbank_ablation = shuffle\n", "model_original", "model_type model_original has none"},
+        {"[eval]\nbank_ablation = none\n", "model_original", NULL},
+        {"[eval]\nbank_ablation = empty\n", "model", NULL},
+    };
+    for (size_t i = 0; i < sizeof ablation / sizeof ablation[0]; i++) {
+        const char *mt = strstr(ini, "model_type = model_original\n");
+        cr_assert_not_null(mt, "the template's model_type line");
+        size_t n = strlen(ini) + strlen(ablation[i][0]) + 64;
+        char *t = malloc(n);
+        snprintf(t, n, "%.*s%s%s%s%s", (int)(mt - ini), ini, *ablation[i][1] ? "model_type = " : "",
+                 ablation[i][1], *ablation[i][1] ? "\n" : "", mt + strlen("model_type = model_original\n"));
+        strcat(t, ablation[i][0]);
+        fx_write(dir, "run_file/experiment_1.0.0.ini", t);
+        cr_assert_eq(ex_gates_all(&p, "1.0.0", &g), 0);
+        const char *why = g.gates[G_CONFIG].reason;
+        if (ablation[i][2]) {
+            cr_assert(!g.gates[G_CONFIG].passed && strstr(why, ablation[i][2]), "%s: %s", ablation[i][0],
+                      why);
+            cr_assert(g.gates[G_PATHS].passed, "the paths are still checked: %s", g.gates[G_PATHS].reason);
+        } else {
+            cr_assert(g.gates[G_CONFIG].passed, "%s%s: %s", ablation[i][0], ablation[i][1], why);
+        }
+        free(t);
+    }
     // A missing file.
     char *path = fx_path(dir, "run_file/experiment_1.0.0.ini");
     unlink(path);
-    ex_gate_list g;
     cr_assert_eq(ex_gates_all(&p, "1.0.0", &g), 0);
     cr_assert_not_null(strstr(g.gates[G_CONFIG].reason, "run_file/experiment_1.0.0.ini: missing"), "%s",
                        g.gates[G_CONFIG].reason);

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evaluate.h"
 #include "expt_fixture.h"
+#include "proc.h"
 #include "project.h"
 #include "report.h"
 
@@ -371,6 +373,51 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
     cr_assert(fx_exists(dir, "experiment/assets/diff_1.0.0_1.0.1_loss.svg"));
     mm_proc_result_free(&r);
     free(stat), free(c1), free(c2);
+    ex_project_close(&p);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+// [eval] bank_ablation: the mandatory evaluation's command gets `--bank_ablation SPEC` (not for
+// "none"), and the record's evaluation shows the ablation's loss (with its difference) and recall.
+Test(report, bank_ablation_flag_and_rows) {
+    ex_project p;
+    char *dir = setup("rep_ablation", &p);
+    char *ini = fx_read(dir, "run_file/experiment_1.0.0.ini", NULL);
+    static const char *const cases[][2] = {{"", NULL},
+                                           {"[eval]\nbank_ablation = none\n", NULL},
+                                           {"[eval]\nbank_ablation = shuffle\n", "shuffle"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = strlen(ini) + strlen(cases[i][0]) + 1;
+        char *t = malloc(n);
+        snprintf(t, n, "%s%s", ini, cases[i][0]);
+        fx_write(dir, "run_file/experiment_1.0.0.ini", t);
+        free(t);
+        ex_strv argv = {0};
+        cr_assert_eq(ex_eval_argv(&p, "1.0.0", 0, &argv), 0, "%s", mm_error_message());
+        size_t at = argv.n;
+        for (size_t k = 0; k < argv.n; k++)
+            if (!strcmp(argv.v[k], "--bank_ablation")) at = k;
+        if (cases[i][1]) {
+            cr_assert(at + 1 < argv.n && !strcmp(argv.v[at + 1], cases[i][1]),
+                      "case %zu: no --bank_ablation %s", i, cases[i][1]);
+        } else {
+            cr_assert_eq(at, argv.n, "case %zu: --bank_ablation passed", i);
+        }
+        ex_strv_free(&argv);
+    }
+    fx_run_outputs(dir, "out/experiment_1_0_0", COMMIT);
+    fx_write(
+        dir, "out/experiment_1_0_0/eval.json",
+        "{\"summary\":{\"mean_loss\":3.5,\"num_samples\":4},\"facts\":{\"path\":\"f.jsonl\",\"total\":78,"
+        "\"correct\":59},\"bank_ablation\":{\"bank\":{\"spec\":\"empty\",\"kind\":\"empty\"},"
+        "\"summary\":{\"mean_loss\":3.25,\"num_samples\":4},\"facts\":{\"total\":78,\"correct\":58}}}");
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    size_t rn;
+    char *rec = fx_read(dir, "experiment/experiment_1.0.0.md", &rn), *ev = region_text(rec, rn, "evaluation");
+    cr_assert_not_null(strstr(ev, "| mean loss, bank empty | 3.2500 (-0.2500) |\n"), "%s", ev);
+    cr_assert_not_null(strstr(ev, "| fact recall, bank empty | 58/78 = 74.4 % |\n"), "%s", ev);
+    free(rec), free(ev), free(ini);
     ex_project_close(&p);
     mm_test_rmtree(dir);
     free(dir);

@@ -81,6 +81,8 @@ typedef struct mm_eval_config {
     double top_p;        // 0.85
     char facts_path[MM_CONFIG_STR_MAX];  // "" = none; else `expt` evaluations also run `eval --facts`
     int facts_max;                       // 0 = every item of facts_path
+    char bank_ablation[8];  // "none" | "empty" | "shuffle": `expt` evaluations of a memory model also run
+                            // `eval --bank_ablation` (what the model reads from its bank)
 } mm_eval_config;
 
 typedef struct mm_run_config {

@@ -33,7 +33,9 @@ typedef struct mm_eval_args {
     int facts_max;               // 0 = every fact
     int facts_new_tokens;        // 16
     const char *device;          // auto|cpu|cuda[:N]; NULL = cpu
-    const char *bank;  // another memory bank (mm_model_replace_bank's SPEC); NULL = the checkpoint's
+    const char *bank;           // another memory bank (mm_model_replace_bank's SPEC); NULL = the checkpoint's
+    const char *bank_ablation;  // NULL, or a second, quiet pass with the bank replaced by this SPEC:
+                                // eval.json "bank_ablation" {"bank", "summary", "facts"}
 } mm_eval_args;
 
 void mm_eval_args_default(mm_eval_args *a);
