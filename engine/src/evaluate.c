@@ -183,6 +183,24 @@ fail:
     return NULL;
 }
 
+// "eval: ablation SPEC: mean loss L (+D against the evaluation above); facts C/T correct (C0 above)".
+static void mm_print_ablation(const char *spec, const json_t *first, const json_t *ablation) {
+    const json_t *s0 = json_object_get(first, "summary"), *s1 = json_object_get(ablation, "summary");
+    const json_t *f0 = json_object_get(first, "facts"), *f1 = json_object_get(ablation, "facts");
+    printf("eval: ablation %s:", spec);
+    if (s0 && s1) {
+        const double l0 = json_real_value(json_object_get(s0, "mean_loss"));
+        const double l1 = json_real_value(json_object_get(s1, "mean_loss"));
+        printf(" mean loss %.4f (%+.4f against the evaluation above)", l1, l1 - l0);
+    }
+    if (f0 && f1)
+        printf("%s facts %lld/%lld correct (%lld above)", s0 && s1 ? ";" : "",
+               (long long)json_integer_value(json_object_get(f1, "correct")),
+               (long long)json_integer_value(json_object_get(f1, "total")),
+               (long long)json_integer_value(json_object_get(f0, "correct")));
+    printf("\n");
+}
+
 // The ablation pass (--bank_ablation SPEC): the same evaluation, quiet, with the bank replaced by
 // SPEC; {"bank", "summary", "facts": {"correct", "total", "accuracy", "by_lang"}} of it, and one
 // line comparing it with the first pass (`first`).
@@ -206,22 +224,7 @@ static json_t *mm_eval_ablation(mm_inference *inf, const mm_eval_args *a, const 
                           json_object_get(f, "by_lang")));
         if (!out) mm_errorf("eval: out of memory (bank_ablation)");
     }
-    if (out) {
-        const json_t *s0 = json_object_get(first, "summary"), *s1 = json_object_get(out, "summary");
-        const json_t *f0 = json_object_get(first, "facts"), *f1 = json_object_get(out, "facts");
-        printf("eval: ablation %s:", a->bank_ablation);
-        if (s0 && s1) {
-            const double l0 = json_real_value(json_object_get(s0, "mean_loss"));
-            const double l1 = json_real_value(json_object_get(s1, "mean_loss"));
-            printf(" mean loss %.4f (%+.4f against the evaluation above)", l1, l1 - l0);
-        }
-        if (f0 && f1)
-            printf("%s facts %lld/%lld correct (%lld above)", s0 && s1 ? ";" : "",
-                   (long long)json_integer_value(json_object_get(f1, "correct")),
-                   (long long)json_integer_value(json_object_get(f1, "total")),
-                   (long long)json_integer_value(json_object_get(f0, "correct")));
-        printf("\n");
-    }
+    if (out) mm_print_ablation(a->bank_ablation, first, out);
     json_decref(desc);
     json_decref(r);
     return out;
