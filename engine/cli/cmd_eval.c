@@ -38,8 +38,9 @@ static const char mm_eval_usage[] =
     "over the keys) or a bank from `prep knowledge` of the model's shape (placed by the model's cluster\n"
     "cache, if it was trained with one). eval.json gets \"bank\". What the loss and the recall lose\n"
     "against the model's own bank is what the model reads from it. --bank_ablation SPEC evaluates\n"
-    "twice: as given, then (quietly) with the bank replaced by SPEC; eval.json gets \"bank_ablation\"\n"
-    "(its bank, summary and fact recall) and one line compares the two.\n";
+    "twice: as given, then (quietly, losses without continuations) with the bank replaced by SPEC;\n"
+    "eval.json gets \"bank_ablation\" (its bank, summary and fact recall) and one line compares\n"
+    "the two.\n";
 
 // The dimension flags of the original eval_model.py: checked against the checkpoint's metadata.
 typedef struct mm_eval_dim_flag {

@@ -201,15 +201,16 @@ static void mm_print_ablation(const char *spec, const json_t *first, const json_
     printf("\n");
 }
 
-// The ablation pass (--bank_ablation SPEC): the same evaluation, quiet, with the bank replaced by
-// SPEC; {"bank", "summary", "facts": {"correct", "total", "accuracy", "by_lang"}} of it, and one
-// line comparing it with the first pass (`first`).
+// The ablation pass (--bank_ablation SPEC): the same evaluation, quiet and without continuing the
+// samples, with the bank replaced by SPEC; {"bank", "summary", "facts": {"correct", "total", "accuracy",
+// "by_lang"}} of it, and one line comparing it with the first pass (`first`).
 static json_t *mm_eval_ablation(mm_inference *inf, const mm_eval_args *a, const char *data,
                                 const json_t *first) {
     json_t *desc, *out = NULL;
     if (mm_eval_replace_bank(inf, a->bank_ablation, "ablation: ", &desc) != 0) return NULL;
     mm_eval_args q = *a;
     q.quiet = 1;
+    q.max_new_tokens = 0;  // the samples' losses are teacher-forced: no continuation needed
     json_t *r = mm_eval_pass(inf, &q, data);
     if (r) {
         out = json_pack("{s:o}", "bank", desc);
