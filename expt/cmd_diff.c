@@ -113,6 +113,12 @@ static double ex_facts_accuracy(const ex_side *s) {
     return s->have_e && s->e.facts && s->e.facts_total > 0 ? (double)s->e.facts_correct / s->e.facts_total : NAN;
 }
 
+// The evaluation loss with the bank ablated ([eval] bank_ablation; NaN when it has none).
+static double ex_ablated_loss(const ex_side *s) {
+    if (!s->have_e || !s->e.ablation) return NAN;
+    return ex_json_num(json_object_get(s->e.ablation, "summary"), "mean_loss", NAN);
+}
+
 static void ex_diff_metrics(const ex_side *a, const ex_side *b) {
     printf("\n## metrics\n  %-16s %14s %14s %12s\n", "", a->version, b->version, "change");
     ex_metric_row("final loss", a->have_m ? a->m.final_loss : NAN, b->have_m ? b->m.final_loss : NAN, "%.4f");
@@ -122,6 +128,7 @@ static void ex_diff_metrics(const ex_side *a, const ex_side *b) {
     ex_metric_row("eval loss", a->have_e ? a->e.mean_loss : NAN, b->have_e ? b->e.mean_loss : NAN, "%.4f");
     ex_metric_row("perplexity", a->have_e ? a->e.perplexity : NAN, b->have_e ? b->e.perplexity : NAN, "%.3f");
     ex_metric_row("fact recall", ex_facts_accuracy(a), ex_facts_accuracy(b), "%.4f");
+    ex_metric_row("ablated loss", ex_ablated_loss(a), ex_ablated_loss(b), "%.4f");
     ex_metric_row("duration (s)", a->duration_s, b->duration_s, "%.0f");
 }
 

@@ -347,9 +347,11 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
     // 1.0.1 also evaluated fact recall ([eval] facts_path): 61 of 78; 1.0.0 did not
     fx_write(dir, "out/experiment_1_0_1/eval.json",
              "{\"samples\":[{\"input\":\"a\",\"reference\":\"b\",\"output\":\"c\",\"loss\":2.0}],"
-             "\"summary\":{\"mean_loss\":2.0,\"num_samples\":1},\"facts\":{\"path\":\"demo/data/train_facts.jsonl\","
+             "\"summary\":{\"mean_loss\":2.0,\"num_samples\":1},\"facts\":{\"path\":\"demo/data/"
+             "train_facts.jsonl\","
              "\"total\":78,\"correct\":61,\"by_lang\":{\"en\":{\"correct\":27,\"total\":39},"
-             "\"zh\":{\"correct\":34,\"total\":39}}}}");
+             "\"zh\":{\"correct\":34,\"total\":39}}},\"bank_ablation\":{\"bank\":{\"spec\":\"empty\"},"
+             "\"summary\":{\"mean_loss\":2.25}}}");
     cr_assert_eq(ex_report_experiment(&p, "1.0.1"), 0, "%s", mm_error_message());
     size_t rn;
     char *rec = fx_read(dir, "experiment/experiment_1.0.1.md", &rn), *ev = region_text(rec, rn, "evaluation");
@@ -363,6 +365,7 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
     cr_assert_null(strstr(r.out, "model_type:"), "only keys that differ: %s", r.out);
     cr_assert_not_null(strstr(r.out, "final loss"), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "  fact recall                   -         0.7821 "), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "  ablated loss                  -         2.2500 "), "%s", r.out);
     // The code diffstat's summary equals git's own.
     char *stat = git_out(dir, "diff", "--stat", c1, c2);
     const char *summary = strrchr(stat, '\n');
