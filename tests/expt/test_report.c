@@ -2,6 +2,7 @@
 // bytes untouched on hand-edited records (CRLF, BOM, deleted markers), missing files reported,
 // INDEX.md, and `expt diff` against `git diff --stat`.
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,17 @@ static char *region_text(const char *text, size_t len, const char *name) {
     char *s = strndup(r.text + g->content_start, g->content_end - g->content_start);
     ex_record_free(&r);
     return s;
+}
+
+// Regenerates the record of `version` and returns its evaluation region (malloc'd).
+static char *evaluation_of(ex_project *p, const char *dir, const char *version) {
+    cr_assert_eq(ex_report_experiment(p, version), 0, "%s", mm_error_message());
+    char rel[128];
+    snprintf(rel, sizeof rel, "experiment/experiment_%s.md", version);
+    size_t rn;
+    char *rec = fx_read(dir, rel, &rn), *ev = region_text(rec, rn, "evaluation");
+    free(rec);
+    return ev;
 }
 
 // Asserts that a and b are identical outside the machine regions (and have the same regions).
@@ -352,11 +364,9 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
              "\"total\":78,\"correct\":61,\"by_lang\":{\"en\":{\"correct\":27,\"total\":39},"
              "\"zh\":{\"correct\":34,\"total\":39}}},\"bank_ablation\":{\"bank\":{\"spec\":\"empty\"},"
              "\"summary\":{\"mean_loss\":2.25}}}");
-    cr_assert_eq(ex_report_experiment(&p, "1.0.1"), 0, "%s", mm_error_message());
-    size_t rn;
-    char *rec = fx_read(dir, "experiment/experiment_1.0.1.md", &rn), *ev = region_text(rec, rn, "evaluation");
+    char *ev = evaluation_of(&p, dir, "1.0.1");
     cr_assert_not_null(strstr(ev, "| fact recall | 61/78 = 78.2 % (en 27/39; zh 34/39) on train_facts.jsonl |"), "%s", ev);
-    free(rec), free(ev);
+    free(ev);
     mm_proc_result r = fx_expt(dir, "diff", "1.0.0", "1.0.1", NULL, NULL, NULL);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_assert_not_null(strstr(r.out, "  [train] learning_rate: 0.0005 -> 0.001\n"), "%s", r.out);
@@ -415,12 +425,10 @@ Test(report, bank_ablation_flag_and_rows) {
         "{\"summary\":{\"mean_loss\":3.5,\"num_samples\":4},\"facts\":{\"path\":\"f.jsonl\",\"total\":78,"
         "\"correct\":59},\"bank_ablation\":{\"bank\":{\"spec\":\"empty\",\"kind\":\"empty\"},"
         "\"summary\":{\"mean_loss\":3.25,\"num_samples\":4},\"facts\":{\"total\":78,\"correct\":58}}}");
-    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
-    size_t rn;
-    char *rec = fx_read(dir, "experiment/experiment_1.0.0.md", &rn), *ev = region_text(rec, rn, "evaluation");
+    char *ev = evaluation_of(&p, dir, "1.0.0");
     cr_assert_not_null(strstr(ev, "| mean loss, bank empty | 3.2500 (-0.2500) |\n"), "%s", ev);
     cr_assert_not_null(strstr(ev, "| fact recall, bank empty | 58/78 = 74.4 % |\n"), "%s", ev);
-    free(rec), free(ev), free(ini);
+    free(ev), free(ini);
     ex_project_close(&p);
     mm_test_rmtree(dir);
     free(dir);
