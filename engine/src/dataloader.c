@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "minimind/error.h"
+#include "minimind/splitmix.h"
 
 struct mm_dataloader {
     mm_tokfile tf;
@@ -24,13 +25,6 @@ void mm_dataloader_opts_default(mm_dataloader_opts *o) {
     o->seed = 42;
     o->shuffle = 1;
     o->world_size = 1;
-}
-
-static uint64_t mm_splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 // Fisher-Yates with a splitmix64 stream seeded from (seed, epoch): the same on every rank.

@@ -7,16 +7,10 @@
 
 #include "minimind/demo_data.h"
 #include "minimind/error.h"
+#include "minimind/splitmix.h"
 
 // ---------------------------------------------------------------------------------------------
 // PRNG: splitmix64 expands (seed, stream) into the xoshiro256** state.
-
-static uint64_t mm_splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 void mm_demo_rng_seed(mm_demo_rng *rng, uint64_t seed, uint64_t stream) {
     uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03ull);

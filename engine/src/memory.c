@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "minimind/error.h"
+#include "minimind/splitmix.h"
 
 int mm_memory_shape_init(mm_memory_shape *s, const mm_model_config *cfg, int num_candidates,
                          mm_memory_select select) {
@@ -66,13 +67,6 @@ void mm_memory_backward(const mm_backend *be, const mm_memory_shape *s, const mm
     be->memory_topk_backward(dq, dw->keys, dscore, a->idx, a->q, w->keys, N, s->D, s->S, s->K);
     // q = z W_q^T: dz += dq W_q, dW_q += dq^T z
     be->matmul_backward(dz, dw->wq, dq, z, w->wq, N, s->C, s->D, 1);
-}
-
-// splitmix64 finaliser: a counter-based generator (noise i of draw `counter` under `seed`).
-static uint64_t mm_mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
 }
 
 void mm_memory_gumbel_noise(float *noise, size_t n, uint64_t seed, uint64_t counter) {

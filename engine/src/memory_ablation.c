@@ -10,16 +10,9 @@
 #include "minimind/error.h"
 #include "minimind/knowledge.h"
 #include "minimind/memory.h"
+#include "minimind/splitmix.h"
 
 #define MM_SHUFFLE_PREFIX "shuffle"
-
-// splitmix64: the shuffle's PRNG (a seed gives the same permutation on every machine).
-static uint64_t mm_splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 // "shuffle" or "shuffle:SEED" -> 1 with *seed set (default 0); 0 for another spec; -1 (error set)
 // for a malformed seed.

@@ -11,6 +11,7 @@
 
 #include "cuda/ops_math.h"
 #include "minimind/error.h"
+#include "minimind/splitmix.h"
 #include "model_attention_bf16.h"
 #include "model_ffn_bf16.h"
 #include "model_memory.h"
@@ -21,14 +22,6 @@
 
 // ---------------------------------------------------------------------------------------------
 // Parameters
-
-// splitmix64: a small deterministic generator for the initialisation.
-static uint64_t mm_splitmix64(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 // U(-bound, bound), as torch.nn.Linear's default (kaiming_uniform with a=sqrt(5)) = U(±1/sqrt(fan_in)).
 static void mm_init_uniform(float *p, size_t n, float bound, uint64_t *rng) {

@@ -22,6 +22,7 @@
 #include "minimind/error.h"
 #include "minimind/jsonl.h"
 #include "minimind/progress.h"
+#include "minimind/splitmix.h"
 #include "minimind/tokenizer.h"
 #include "tokenizer_internal.h"
 
@@ -339,13 +340,7 @@ static int mm_add_token(mm_trainer *t, const char *bytes, size_t n) {
 }
 
 // splitmix64 finalizer: every bit of the pair key reaches the low bits used as the slot.
-static inline uint64_t mm_pair_hash(uint64_t k) {
-    k ^= k >> 30;
-    k *= 0xBF58476D1CE4E5B9ull;
-    k ^= k >> 27;
-    k *= 0x94D049BB133111EBull;
-    return k ^ (k >> 31);
-}
+static inline uint64_t mm_pair_hash(uint64_t k) { return mm_mix64(k); }
 
 // The info index of pair key, created (count 0) when absent; -1 when out of memory.
 static long mm_pair_get(mm_trainer *t, uint64_t key) {
