@@ -38,13 +38,8 @@
 #include "jsonfile.h"
 #include "minimind/atomic_file.h"
 #include "minimind/error.h"
-#include "minimind/json_text.h"
 #include "proc.h"
 #include "runfiles.h"
-
-// Paths, branch names and diffstat lines need not be UTF-8 (a Latin-1 file name); json_string would
-// refuse them and the field or the file's entry would silently go missing from git.json.
-static json_t *ex_text(const char *s) { return mm_json_text(s, strlen(s)); }
 
 typedef struct ex_stat {
     int files, insertions, deletions;
@@ -196,8 +191,8 @@ static int ex_walk_diff(ex_snap *s, git_diff *diff, int write_patch) {
             }
             git_patch_free(patch);
         } else if (s->over_cap) {
-            json_array_append_new(s->over_cap,
-                                  json_pack("{s:o, s:I}", "path", ex_text(path), "size", (json_int_t)size));
+            json_array_append_new(
+                s->over_cap, json_pack("{s:o, s:I}", "path", ex_json_text(path), "size", (json_int_t)size));
         }
         s->all.files++;
         s->all.insertions += (int)adds;
@@ -208,10 +203,10 @@ static int ex_walk_diff(ex_snap *s, git_diff *diff, int write_patch) {
             s->tracked.deletions += (int)dels;
         }
         if (s->files)
-            json_array_append_new(s->files,
-                                  json_pack("{s:o, s:s, s:i, s:i, s:b, s:b}", "path", ex_text(path), "status",
-                                            ex_delta_status(d->status), "insertions", (int)adds, "deletions",
-                                            (int)dels, "binary", binary, "included", !over));
+            json_array_append_new(
+                s->files, json_pack("{s:o, s:s, s:i, s:i, s:b, s:b}", "path", ex_json_text(path), "status",
+                                    ex_delta_status(d->status), "insertions", (int)adds, "deletions",
+                                    (int)dels, "binary", binary, "included", !over));
         if (ex_add_stat_line(s, path, adds, dels, binary, over) != 0) return -1;
     }
     return 0;
@@ -235,7 +230,7 @@ static json_t *ex_stat_json(const ex_stat *st, const char *text) {
     ex_shortstat(st, ss, sizeof ss);
     json_t *j = json_pack("{s:i, s:i, s:i, s:s}", "files_changed", st->files, "insertions", st->insertions,
                           "deletions", st->deletions, "shortstat", ss);
-    if (j && text) json_object_set_new(j, "text", ex_text(text));
+    if (j && text) json_object_set_new(j, "text", ex_json_text(text));
     return j;
 }
 
@@ -362,7 +357,7 @@ int ex_git_snapshot_based(const ex_project *p, const char *out_dir, const char *
     ex_iso_utc(time(NULL), when, sizeof when);
     j = json_object();
     json_object_set_new(j, "commit", json_string(commit_hex));
-    json_object_set_new(j, "branch", branch ? ex_text(branch) : json_null());
+    json_object_set_new(j, "branch", branch ? ex_json_text(branch) : json_null());
     json_object_set_new(j, "dirty", json_boolean(s.all.files > 0));
     json_object_set_new(j, "taken_at", json_string(when));
     char ss[256];
@@ -371,7 +366,7 @@ int ex_git_snapshot_based(const ex_project *p, const char *out_dir, const char *
     char *text = mm_malloc(tn);
     if (!text) goto done;
     snprintf(text, tn, "%s%s\n", s.text ? s.text : "", ss);
-    json_object_set_new(j, "diffstat", ex_text(text));
+    json_object_set_new(j, "diffstat", ex_json_text(text));
     free(text);
     json_object_set_new(j, "diffstat_summary", ex_stat_json(&s.all, NULL));
     json_object_set_new(j, "tracked_diffstat", ex_stat_json(&s.tracked, NULL));
@@ -386,7 +381,8 @@ int ex_git_snapshot_based(const ex_project *p, const char *out_dir, const char *
         json_t *b = ex_based_on_json(&s, based_on_commit, &since_text);
         if (!b) goto done;
         json_object_set_new(j, "based_on_commit", json_string(based_on_commit));
-        json_object_set_new(j, "diffstat_since_based_on", since_text ? ex_text(since_text) : json_null());
+        json_object_set_new(j, "diffstat_since_based_on",
+                            since_text ? ex_json_text(since_text) : json_null());
         json_object_set_new(j, "since_based_on", b);
         free(since_text);
     } else {

@@ -8,6 +8,7 @@
 
 #include "minimind/atomic_file.h"
 #include "minimind/error.h"
+#include "minimind/json_text.h"
 
 json_t *ex_json_load(const char *path, int *missing) {
     if (missing) *missing = 0;
@@ -69,3 +70,5 @@ int ex_json_bool(const json_t *obj, const char *key, int def) {
     json_t *v = obj ? json_object_get(obj, key) : NULL;
     return json_is_boolean(v) ? json_is_true(v) : def;
 }
+
+json_t *ex_json_text(const char *s) { return mm_json_text(s, strlen(s)); }

@@ -195,7 +195,7 @@ typedef struct ex_run {
 
 static int ex_write_run_json(ex_run *r, pid_t child) {
     json_t *cmd = json_array();
-    for (size_t i = 0; i < r->argv.n; i++) json_array_append_new(cmd, json_string(r->argv.v[i]));
+    for (size_t i = 0; i < r->argv.n; i++) json_array_append_new(cmd, ex_json_text(r->argv.v[i]));
     unsigned long long cticks = 0;
     int have_child = child > 0 && ex_proc_start_ticks(child, &cticks) == 0;
     json_t *j =
@@ -223,12 +223,12 @@ static int ex_write_exit_json(ex_run *r, int wstatus, int spawned, int stopped, 
         status = json_integer(WEXITSTATUS(wstatus));
     else if (WIFSIGNALED(wstatus))
         sig = WTERMSIG(wstatus);
-    json_t *j = json_pack("{s:s, s:I, s:o, s:i, s:b, s:s, s:s, s:f, s:I, s:s, s:o, s:o, s:s, s:O}", "version",
+    json_t *j = json_pack("{s:s, s:I, s:o, s:i, s:b, s:s, s:s, s:f, s:I, s:s, s:o, s:o, s:o, s:O}", "version",
                           r->version, "pid", (json_int_t)getpid(), "status", status, "signal", sig, "stopped",
                           stopped, "start_time", r->start_iso, "end_time", end_iso, "duration_s",
                           ex_wall_s() - r->start_s, "peak_rss_kb", (json_int_t)peak_kb, "host", r->host,
-                          "cpu", ex_cpu_model(), "gpu", ex_gpu_model(), "log_tail", tail ? tail : "", "eval",
-                          eval ? eval : json_null());
+                          "cpu", ex_cpu_model(), "gpu", ex_gpu_model(), "log_tail",
+                          ex_json_text(tail ? tail : ""), "eval", eval ? eval : json_null());
     free(tail);
     if (!j) return mm_errorf("exit.json: cannot encode");
     int rc = ex_json_save(r->exit_json, j);
@@ -246,7 +246,7 @@ static json_t *ex_run_eval(ex_run *r, char *const env[], int *stop_requested) {
     ex_strv argv = {0};
     if (ex_eval_argv(r->p, r->version, 1, &argv) != 0) {
         ex_slog("evaluation: error: %s", mm_error_message());
-        return json_pack("{s:b, s:n, s:s}", "ran", 0, "status", "reason", mm_error_message());
+        return json_pack("{s:b, s:n, s:o}", "ran", 0, "status", "reason", ex_json_text(mm_error_message()));
     }
     char line[8192] = "";
     for (size_t i = 0; i < argv.n; i++) {
@@ -258,7 +258,8 @@ static json_t *ex_run_eval(ex_run *r, char *const env[], int *stop_requested) {
     json_t *res;
     if (ex_spawn(argv.v, env, 1, &pid) != 0) {
         ex_slog("evaluation: error: %s", mm_error_message());
-        res = json_pack("{s:b, s:i, s:s}", "ran", 1, "status", 127, "reason", mm_error_message());
+        res =
+            json_pack("{s:b, s:i, s:o}", "ran", 1, "status", 127, "reason", ex_json_text(mm_error_message()));
     } else {
         int st = ex_wait_run(pid, stop_requested);
         int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);

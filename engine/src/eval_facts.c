@@ -9,6 +9,7 @@
 #include "minimind/error.h"
 #include "minimind/evaluate.h"
 #include "minimind/inference.h"
+#include "minimind/json_text.h"
 #include "minimind/jsonl.h"
 #include "minimind/progress.h"
 #include "minimind/sampler.h"
@@ -168,7 +169,7 @@ int mm_eval_facts(mm_inference *inf, const char *path, int max_items, int new_to
     if (rc == 0 && n == 0) rc = mm_errorf("%s: no facts to evaluate (empty file)", path);
     if (rc == 0) {
         json_t *res = json_object();
-        json_object_set_new(res, "path", json_string(path));
+        json_object_set_new(res, "path", mm_json_text(path, strlen(path)));
         json_object_set_new(res, "matching", json_string("greedy completion, leading spaces removed, begins with the answer "
                                                          "followed by the end, a space, punctuation or the first character of the item's suffix "
                                                          "(numbers: any non-digit)"));

@@ -8,6 +8,7 @@
 
 #include "minimind/atomic_file.h"
 #include "minimind/error.h"
+#include "minimind/json_text.h"
 #include "minimind/jsonl.h"
 
 static char *mm_join(const char *dir, const char *name) {
@@ -81,7 +82,7 @@ fail:
 
 static int mm_progress_write(const mm_metrics_log *log, json_t *row, const char *status, const char *message) {
     json_object_set_new(row, "status", json_string(status));
-    if (message) json_object_set_new(row, "message", json_string(message));
+    if (message) json_object_set_new(row, "message", mm_json_text(message, strlen(message)));
     if (log->device) json_object_set_new(row, "device", json_string(log->device));
     if (log->precision) json_object_set_new(row, "precision", json_string(log->precision));
     if (log->attention) json_object_set_new(row, "attention", json_string(log->attention));

@@ -7,6 +7,7 @@
 //    checkpoint stays loadable with finite weights;
 //  - bad configurations and corrupt checkpoints get `minimind: error: FILE...` and exit 1;
 //  - metrics.jsonl rows carry every DESIGN.md field, lr follows the cosine schedule computed here;
+//    progress.json keeps a final message that is not UTF-8 (a Latin-1 path in an error);
 //  - on the demo corpus the loss falls well below the unigram entropy of the training targets.
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 
 #include "minimind/device.h"
 #include "minimind/error.h"
+#include "minimind/metrics.h"
 #include "minimind/safetensors.h"
 #include "minimind/tokfile.h"
 #include "test_util.h"
@@ -1040,4 +1042,26 @@ Test(fp16, loss_scaling_matches_fp32_grows_at_2000_and_resumes_exactly, .timeout
     json_decref(a), json_decref(b), json_decref(c);
     free(sp), free(sp2), free(ini16), free(ini32), free(ref), free(r32), free(out);
     mm_fx_data_free(&d);
+}
+
+// The final message names a file whose name is not UTF-8: progress.json keeps it, the byte as
+// U+FFFD (json_string refused it, and the message went missing).
+Test(train, progress_message_that_is_not_utf8_is_kept) {
+    char *dir = mm_test_tmpdir("progmsg"), *progress = mm_test_path(dir, "progress.json");
+    mm_metrics_log log = {0};
+    cr_assert_eq(mm_metrics_open(&log, dir, -1), 0, "%s", mm_error_message());
+    mm_metrics_row row = {0};
+    row.step = 3;
+    cr_assert_eq(mm_metrics_finish(&log, &row, "failed", "data/caf\xe9.tok: truncated"), 0, "%s",
+                 mm_error_message());
+    mm_metrics_close(&log);
+    json_t *j = json_load_file(progress, 0, NULL);
+    cr_assert_not_null(j, "progress.json does not parse");
+    cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "failed");
+    const char *msg = json_string_value(json_object_get(j, "message"));
+    cr_assert(msg && !strcmp(msg, "data/caf\xef\xbf\xbd.tok: truncated"), "message: %s",
+              msg ? msg : "(missing)");
+    json_decref(j);
+    mm_test_rmtree(dir);
+    free(dir), free(progress);
 }

@@ -35,9 +35,12 @@ static const char run_script[] =
     "fi\n"
     "exec \"$MINIMIND\" train --config \"$EXPT_CONFIG\" --out \"$EXPT_OUT\"\n";
 
+// The repository's directory name under the test's temp directory (a test may change it).
+static const char *repo_name = "repo";
+
 static void setup_ini(fixture *f, int steps, double pause, const char *script, const char *extra) {
     f->tmp = mm_test_tmpdir("sup");
-    f->repo = mm_test_path(f->tmp, "repo");
+    f->repo = mm_test_path(f->tmp, repo_name);
     mkdir(f->repo, 0755);
     EXT_GIT_OK(f->repo, "init", "-q");
     char ini[1024];
@@ -229,6 +232,31 @@ Test(supervisor, fresh_eval_from_the_script_is_kept) {
     json_decref(ex);
     ex_status s = status_of(&f);
     cr_assert(s.state == EX_EVALUATED || s.state == EX_QUALIFIED, "state %s", ex_state_name(s.state));
+    teardown(&f);
+}
+
+// Text that is not UTF-8 (a Latin-1 directory name, a run script printing Latin-1) reaches run.json
+// and exit.json with U+FFFD in place of the bytes; before, json_string refused it and exit.json
+// could not be written at all ("cannot encode"), and run.json's command lost its script path.
+Test(supervisor, text_that_is_not_utf8_is_kept_in_run_and_exit_json) {
+    fixture f;
+    repo_name = "r\xe9po";
+    setup(&f, 2, 0.01,
+          "#!/bin/sh\nset -e\n\"$MINIMIND\" train --config \"$EXPT_CONFIG\" --out \"$EXPT_OUT\"\n"
+          "printf 'caf\\351 au lait\\n'\n");
+    repo_name = "repo";
+    cr_assert_eq(launch(&f, 1, 0), 0);
+    json_t *ex = out_json(&f, "exit.json"), *run = out_json(&f, "run.json");
+    cr_assert_not_null(ex, "exit.json was not written");
+    cr_assert_not_null(run, "run.json was not written");
+    const char *tail = json_string_value(json_object_get(ex, "log_tail"));
+    cr_assert(tail && strstr(tail, "caf\xef\xbf\xbd au lait\n"), "log_tail: %s", tail ? tail : "(missing)");
+    json_t *cmd = json_object_get(run, "command");
+    cr_assert_eq(json_array_size(cmd), 2, "run.json command: %zu elements", json_array_size(cmd));
+    const char *script = json_string_value(json_array_get(cmd, 1));
+    cr_assert(script && strstr(script, "/r\xef\xbf\xbdpo/run_file/"), "%s", script ? script : "(missing)");
+    json_decref(ex);
+    json_decref(run);
     teardown(&f);
 }
 
