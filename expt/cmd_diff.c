@@ -113,10 +113,32 @@ static double ex_facts_accuracy(const ex_side *s) {
     return s->have_e && s->e.facts && s->e.facts_total > 0 ? (double)s->e.facts_correct / s->e.facts_total : NAN;
 }
 
-// The evaluation loss with the bank ablated ([eval] bank_ablation; NaN when it has none).
-static double ex_ablated_loss(const ex_side *s) {
+// The evaluation loss with the bank ablated ([eval] bank_ablation; NaN when it has none); layer >=
+// 0: with that layer's bank alone empty (bank_ablation = layers; NaN when the side has no such row).
+static double ex_ablated_loss(const ex_side *s, int layer) {
     if (!s->have_e || !s->e.ablation) return NAN;
-    return ex_json_num(json_object_get(s->e.ablation, "summary"), "mean_loss", NAN);
+    const json_t *ab = s->e.ablation;
+    if (layer >= 0) {
+        const json_t *layers = json_object_get(ab, "layers");
+        ab = NULL;
+        for (size_t i = 0; i < json_array_size(layers); i++)
+            if (ex_json_num(json_array_get(layers, i), "layer", -1) == layer) ab = json_array_get(layers, i);
+    }
+    return ex_json_num(json_object_get(ab, "summary"), "mean_loss", NAN);
+}
+
+// The number of layers either side's per-layer ablation covers (0 without bank_ablation = layers).
+static int ex_ablated_layers(const ex_side *a, const ex_side *b) {
+    int n = 0;
+    const ex_side *sides[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        const json_t *layers = sides[i]->have_e ? json_object_get(sides[i]->e.ablation, "layers") : NULL;
+        for (size_t k = 0; k < json_array_size(layers); k++) {
+            const double l = ex_json_num(json_array_get(layers, k), "layer", -1);
+            if (l >= n && l < 4096) n = (int)l + 1;
+        }
+    }
+    return n;
 }
 
 static void ex_diff_metrics(const ex_side *a, const ex_side *b) {
@@ -128,7 +150,13 @@ static void ex_diff_metrics(const ex_side *a, const ex_side *b) {
     ex_metric_row("eval loss", a->have_e ? a->e.mean_loss : NAN, b->have_e ? b->e.mean_loss : NAN, "%.4f");
     ex_metric_row("perplexity", a->have_e ? a->e.perplexity : NAN, b->have_e ? b->e.perplexity : NAN, "%.3f");
     ex_metric_row("fact recall", ex_facts_accuracy(a), ex_facts_accuracy(b), "%.4f");
-    ex_metric_row("ablated loss", ex_ablated_loss(a), ex_ablated_loss(b), "%.4f");
+    ex_metric_row("ablated loss", ex_ablated_loss(a, -1), ex_ablated_loss(b, -1), "%.4f");
+    for (int l = 0, n = ex_ablated_layers(a, b); l < n; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "  layer %d", l);
+        const double la = ex_ablated_loss(a, l), lb = ex_ablated_loss(b, l);
+        if (isfinite(la) || isfinite(lb)) ex_metric_row(name, la, lb, "%.4f");
+    }
     ex_metric_row("duration (s)", a->duration_s, b->duration_s, "%.0f");
 }
 

@@ -459,28 +459,41 @@ static void ex_facts_cell(ex_buf *b, const ex_eval *e) {
     }
 }
 
-// [eval] bank_ablation: the same evaluation with the memory bank emptied or shuffled — what the
-// model reads from its bank is what these rows lose against the rows above.
-static void ex_ablation_rows(ex_buf *b, const ex_eval *e) {
-    json_t *bank = json_object_get(e->ablation, "bank"), *sum = json_object_get(e->ablation, "summary");
-    json_t *f = json_object_get(e->ablation, "facts");
-    const char *spec = ex_json_str(bank, "spec");
-    if (!spec) spec = "?";
+// One ablation's rows: "| mean loss, WHAT | L (+D) |" and "| fact recall, WHAT | C/T = P % |"
+// (what = "bank SPEC" or "layer L: bank empty"), D against the evaluation's mean loss.
+static void ex_ablation_pair(ex_buf *b, const char *what, const json_t *ab, double mean_loss) {
+    json_t *sum = json_object_get(ab, "summary"), *f = json_object_get(ab, "facts");
     if (sum) {
         const double l = ex_json_num(sum, "mean_loss", NAN);
-        ex_buf_puts(b, "| mean loss, bank ");
-        ex_buf_md_cell(b, spec, 40);
+        ex_buf_puts(b, "| mean loss, ");
+        ex_buf_md_cell(b, what, 60);
         ex_buf_puts(b, " | ");
         ex_num(b, "%.4f", l);
         ex_buf_puts(b, " (");
-        ex_num(b, "%+.4f", l - e->mean_loss);
+        ex_num(b, "%+.4f", l - mean_loss);
         ex_buf_puts(b, ") |\n");
     }
     if (f) {
         const int c = (int)ex_json_num(f, "correct", 0), t = (int)ex_json_num(f, "total", 0);
-        ex_buf_puts(b, "| fact recall, bank ");
-        ex_buf_md_cell(b, spec, 40);
+        ex_buf_puts(b, "| fact recall, ");
+        ex_buf_md_cell(b, what, 60);
         ex_buf_printf(b, " | %d/%d = %.1f %% |\n", c, t, t ? 100.0 * c / t : 0.0);
+    }
+}
+
+// [eval] bank_ablation: the same evaluation with the memory bank emptied or shuffled, and with
+// "layers" also with each layer's bank alone empty — what the model reads from its bank (and in
+// which layers) is what these rows lose against the rows above.
+static void ex_ablation_rows(ex_buf *b, const ex_eval *e) {
+    const char *spec = ex_json_str(json_object_get(e->ablation, "bank"), "spec");
+    char what[96];
+    snprintf(what, sizeof what, "bank %s", spec ? spec : "?");
+    ex_ablation_pair(b, what, e->ablation, e->mean_loss);
+    json_t *layers = json_object_get(e->ablation, "layers");
+    for (size_t i = 0; i < json_array_size(layers); i++) {
+        json_t *l = json_array_get(layers, i);
+        snprintf(what, sizeof what, "layer %d: bank empty", (int)ex_json_num(l, "layer", -1));
+        ex_ablation_pair(b, what, l, e->mean_loss);
     }
 }
 

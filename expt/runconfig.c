@@ -13,7 +13,7 @@ static const char *const ex_model_types[] = {"model_original", "model", "model_n
 static const char *const ex_memory_selects[] = {"softmax", "gumbel", NULL};
 static const char *const ex_memory_updates[] = {"frozen", "ema", NULL};
 static const char *const ex_precisions[] = {"fp32", "bf16", "fp16", NULL};
-static const char *const ex_bank_ablations[] = {"none", "empty", "shuffle", NULL};
+static const char *const ex_bank_ablations[] = {"none", "empty", "shuffle", "layers", NULL};
 
 #define INT(s, k) \
     { s, k, EX_KEY_INT, NULL, 0 }

@@ -5,15 +5,15 @@
 # completions (eval_facts.jsonl: wordings never trained on), on the same facts in a trained
 # wording (train_facts.jsonl: memorisation) and on the unseen facts (unseen_facts.jsonl: facts the
 # training text never states, which only the knowledge bank holds), and prints them side by side
-# with the memory's usage and the memory model's validation loss with its bank emptied or shuffled
-# (`eval --bank`: what it reads from the bank).
+# with the memory's usage and the memory model's validation loss with its bank emptied or shuffled,
+# and with each layer's bank emptied alone (`eval --bank`: what it reads from the bank, and where).
 #
 # Usage: scripts/demo_memory.sh OUT_DIR      (OUT_DIR produced by scripts/demo.sh)
 # Needs OUT/demo.ini, OUT/tokenizer, OUT/pretrain.tok, OUT/knowledge.bank,
 # OUT/data/{eval,train,unseen}_facts.jsonl and the baseline checkpoint
 # OUT/run/pretrain_*.safetensors.
 # Writes OUT/run_memory/ (checkpoint, metrics, eval.json with "facts", eval_seen_facts.json,
-# eval_unseen_facts.json, eval_bank_{own,empty,shuffle}.json: the validation loss by bank) and OUT/run/eval_facts.json, eval_seen_facts.json, eval_unseen_facts.json.
+# eval_unseen_facts.json, eval_bank_{own,empty,shuffle,empty@L}.json: the validation loss by bank) and OUT/run/eval_facts.json, eval_seen_facts.json, eval_unseen_facts.json.
 # MM_DEMO_MEMORY_UPDATE=ema switches the bank to EMA updates (default frozen: the bank keeps the
 # fact sentences).
 set -euo pipefail
@@ -78,10 +78,12 @@ ablate() {  # ablate own|SPEC: mean loss of the memory model on the validation t
 OWN=$(ablate own)
 EMPTY=$(ablate empty)
 SHUFFLED=$(ablate shuffle)
+LAST=$(( $(grep '^n_layers' "$OUT/run_memory/config.ini" | sed 's/[^0-9]//g') - 1 ))
+LAYERS=()  # each layer alone reading an empty bank (eval --bank empty@L): which layers read it
+for L in $(seq 0 "$LAST"); do LAYERS+=("layer $L empty" "$(ablate "empty@$L")"); done
 
 echo "== 3/3 what the memory read for the first fact prompt (last layer, best entry per token)"
 PROMPT=$(head -n1 "$FACTS" | sed -e 's/^{"prompt":"\([^"]*\)".*/\1/')
-LAST=$(( $(grep '^n_layers' "$OUT/run_memory/config.ini" | sed 's/[^0-9]//g') - 1 ))
 "$MM" memory inspect --model_path "$MEMCKPT" --prompt "$PROMPT" --layer "$LAST" --top 1 | tail -n 8
 
 facts_line() { grep '^facts: ' "$1" | tail -n1; }
@@ -98,7 +100,7 @@ echo " unseen facts, in the bank only ($UNSEEN)"
 printf '  %-16s %s\n' "model_original" "$(facts_line "$OUT/run/unseen_facts.txt")"
 printf '  %-16s %s\n' "model" "$(facts_line "$OUT/run_memory/unseen_facts.txt")"
 echo "the memory model on the validation text (20 samples), by bank (eval --bank)"
-printf '  %-16s %s\n' "its own" "$OWN" "empty" "$EMPTY" "shuffled" "$SHUFFLED"
+printf '  %-16s %s\n' "its own" "$OWN" "empty" "$EMPTY" "shuffled" "$SHUFFLED" "${LAYERS[@]}"
 echo "memory usage in the last log window of the model run:" \
   "used fraction $(last_metric memory_used_fraction)," \
   "usage entropy $(last_metric memory_usage_entropy) nats," \

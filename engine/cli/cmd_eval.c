@@ -17,8 +17,9 @@ static const char mm_eval_usage[] =
     "                     [--tokenizer PATH] [--model_type T] [--dim N] [--n_layers N]\n"
     "                     [--n_heads N] [--max_seq_len N] [--quiet]\n"
     "                     [--facts FILE.jsonl [--facts_max N] [--facts_new_tokens 16]]\n"
-    "                     [--device auto|cpu|cuda[:N]] [--bank empty|shuffle[:SEED]|FILE.bank]\n"
-    "                     [--bank_ablation empty|shuffle[:SEED]|FILE.bank]\n"
+    "                     [--device auto|cpu|cuda[:N]]\n"
+    "                     [--bank empty|empty@L[,L...]|shuffle[:SEED]|FILE.bank]\n"
+    "                     [--bank_ablation empty|empty@L[,L...]|layers|shuffle[:SEED]|FILE.bank]\n"
     "\n"
     "For each of the first num_samples documents ({\"text\"} lines): the first prompt_tokens tokens\n"
     "are the prompt, the model continues it (greedy unless --sample), the following tokens are the\n"
@@ -34,13 +35,16 @@ static const char mm_eval_usage[] =
     "With --facts and no evaluation data, or --num_samples 0, only the facts are evaluated.\n"
     "\n"
     "--bank SPEC (model / model_no_feed): evaluate with another memory bank, keys and weights unchanged:\n"
-    "\"empty\" (all padding: every read returns nothing), \"shuffle[:SEED]\" (the entries' texts permuted\n"
+    "\"empty\" (all padding: every read returns nothing), \"empty@L[,L...]\" (only the 0-based layers\n"
+    "listed read an empty bank, the others their own), \"shuffle[:SEED]\" (the entries' texts permuted\n"
     "over the keys) or a bank from `prep knowledge` of the model's shape (placed by the model's cluster\n"
     "cache, if it was trained with one). eval.json gets \"bank\". What the loss and the recall lose\n"
     "against the model's own bank is what the model reads from it. --bank_ablation SPEC evaluates\n"
     "twice: as given, then (quietly, losses without continuations) with the bank replaced by SPEC;\n"
     "eval.json gets \"bank_ablation\" (its bank, summary and fact recall) and one line compares\n"
-    "the two.\n";
+    "the two. --bank_ablation layers: which layers read their bank? One quiet pass per memory layer,\n"
+    "that layer alone reading an empty bank (\"bank_ablation\".\"layers\"), then one with the whole\n"
+    "bank empty.\n";
 
 // The dimension flags of the original eval_model.py: checked against the checkpoint's metadata.
 typedef struct mm_eval_dim_flag {

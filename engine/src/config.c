@@ -37,7 +37,7 @@ static const char *const mm_model_type_names[] = {"model_original", "model", "mo
 static const char *const mm_memory_select_names[] = {"softmax", "gumbel", NULL};
 static const char *const mm_memory_update_names[] = {"frozen", "ema", NULL};
 static const char *const mm_precision_names[] = {"fp32", "bf16", "fp16", NULL};
-static const char *const mm_bank_ablation_names[] = {"none", "empty", "shuffle", NULL};
+static const char *const mm_bank_ablation_names[] = {"none", "empty", "shuffle", "layers", NULL};
 
 #define OFF(field) offsetof(mm_run_config, field)
 #define STR(field) OFF(field), sizeof(((mm_run_config *)0)->field)

@@ -132,9 +132,9 @@ static json_t *mm_eval_summary(const mm_eval_args *a, const mm_inference *inf, c
     json_object_set_new(s, "token_loss", json_real(tok));
     json_object_set_new(s, "tokens", json_integer(tot->tokens));
     json_t *root = json_object();
-    json_object_set_new(root, "model_path", json_string(a->model_path));
+    json_object_set_new(root, "model_path", mm_json_text(a->model_path, strlen(a->model_path)));
     json_object_set_new(root, "model_type", json_string(mm_model_type_name(inf->cfg.model.model_type)));
-    json_object_set_new(root, "data", json_string(data));
+    json_object_set_new(root, "data", mm_json_text(data, strlen(data)));
     json_object_set_new(root, "prompt_tokens", json_integer(a->prompt_tokens));
     json_object_set_new(root, "max_new_tokens", json_integer(a->max_new_tokens));
     json_object_set_new(root, "sampling", a->sample ? json_pack("{s:s,s:f,s:f,s:I}", "mode", "top_p", "temperature",
@@ -148,8 +148,14 @@ static json_t *mm_eval_summary(const mm_eval_args *a, const mm_inference *inf, c
 // Replaces the model's bank by spec (mm_model_replace_bank) and says so; *desc: its description.
 static int mm_eval_replace_bank(mm_inference *inf, const char *spec, const char *what, json_t **desc) {
     if (mm_model_replace_bank(&inf->model, &inf->cfg, spec, desc) != 0) return -1;
-    printf("eval: %smemory bank replaced by %s (%lld of %d entries filled)\n", what, spec,
-           (long long)json_integer_value(json_object_get(*desc, "filled_entries")), inf->model.ms.num);
+    const json_t *layers = json_object_get(*desc, "layers");
+    if (layers)
+        printf("eval: %smemory layer%s %s read%s an empty bank\n", what,
+               json_array_size(layers) > 1 ? "s" : "", spec + strlen("empty@"),
+               json_array_size(layers) > 1 ? "" : "s");
+    else
+        printf("eval: %smemory bank replaced by %s (%lld of %d entries filled)\n", what, spec,
+               (long long)json_integer_value(json_object_get(*desc, "filled_entries")), inf->model.ms.num);
     return 0;
 }
 
@@ -167,8 +173,12 @@ static json_t *mm_eval_pass(mm_inference *inf, const mm_eval_args *a, const char
             "eval: %d samples, mean loss %.4f, perplexity %.3f (token-weighted loss %.4f over %ld tokens)\n",
             tot.n, mean, exp(mean), tot.token_loss_sum / (double)tot.tokens, tot.tokens);
     } else {
-        root = json_pack("{s:s,s:s}", "model_path", a->model_path, "model_type",
-                         mm_model_type_name(inf->cfg.model.model_type));
+        root = json_pack("{s:o,s:s}", "model_path", mm_json_text(a->model_path, strlen(a->model_path)),
+                         "model_type", mm_model_type_name(inf->cfg.model.model_type));
+        if (!root) {
+            mm_errorf("eval: out of memory (eval.json)");
+            goto fail;
+        }
     }
     if (a->facts_path) {
         if (mm_eval_facts(inf, a->facts_path, a->facts_max, a->facts_new_tokens, a->quiet, &facts) != 0)
@@ -201,33 +211,72 @@ static void mm_print_ablation(const char *spec, const json_t *first, const json_
     printf("\n");
 }
 
-// The ablation pass (--bank_ablation SPEC): the same evaluation, quiet and without continuing the
-// samples, with the bank replaced by SPEC; {"bank", "summary", "facts": {"correct", "total", "accuracy",
-// "by_lang"}} of it, and one line comparing it with the first pass (`first`).
-static json_t *mm_eval_ablation(mm_inference *inf, const mm_eval_args *a, const char *data,
-                                const json_t *first) {
-    json_t *desc, *out = NULL;
-    if (mm_eval_replace_bank(inf, a->bank_ablation, "ablation: ", &desc) != 0) return NULL;
+// The same evaluation as the first pass (`first`), quiet and without continuing the samples, of
+// the model as it is now: {"summary", "facts": {"correct", "total", "accuracy", "by_lang"}} of it
+// (new reference, or NULL with the error set), and one line comparing it with the first pass.
+static json_t *mm_eval_quiet_pass(mm_inference *inf, const mm_eval_args *a, const char *data,
+                                  const char *spec, const json_t *first) {
     mm_eval_args q = *a;
     q.quiet = 1;
     q.max_new_tokens = 0;  // the samples' losses are teacher-forced: no continuation needed
-    json_t *r = mm_eval_pass(inf, &q, data);
-    if (r) {
-        out = json_pack("{s:o}", "bank", desc);
-        desc = NULL;
-        json_t *sum = json_object_get(r, "summary"), *f = json_object_get(r, "facts");
-        if (out && sum) json_object_set(out, "summary", sum);
-        if (out && f)
-            json_object_set_new(
-                out, "facts",
-                json_pack("{s:O, s:O, s:O, s:O}", "correct", json_object_get(f, "correct"), "total",
-                          json_object_get(f, "total"), "accuracy", json_object_get(f, "accuracy"), "by_lang",
-                          json_object_get(f, "by_lang")));
-        if (!out) mm_errorf("eval: out of memory (bank_ablation)");
-    }
-    if (out) mm_print_ablation(a->bank_ablation, first, out);
-    json_decref(desc);
+    json_t *r = mm_eval_pass(inf, &q, data), *out = r ? json_object() : NULL;
+    if (r && !out) mm_errorf("eval: out of memory (bank_ablation)");
+    json_t *sum = r ? json_object_get(r, "summary") : NULL, *f = r ? json_object_get(r, "facts") : NULL;
+    if (out && sum) json_object_set(out, "summary", sum);
+    if (out && f)
+        json_object_set_new(
+            out, "facts",
+            json_pack("{s:O, s:O, s:O, s:O}", "correct", json_object_get(f, "correct"), "total",
+                      json_object_get(f, "total"), "accuracy", json_object_get(f, "accuracy"), "by_lang",
+                      json_object_get(f, "by_lang")));
+    if (out) mm_print_ablation(spec, first, out);
     json_decref(r);
+    return out;
+}
+
+// --bank_ablation layers, before the whole bank is emptied: one pass per memory layer that still
+// reads its bank, with that layer alone reading an empty bank; [{"layer", "summary", "facts"}].
+static json_t *mm_eval_layer_ablations(mm_inference *inf, const mm_eval_args *a, const char *data,
+                                       const json_t *first) {
+    mm_model *m = &inf->model;
+    json_t *layers = json_array();
+    for (int l = 0; layers && l < m->L; l++) {
+        if (m->mem_muted[l]) continue;  // --bank empty@l: the first pass already is that
+        char spec[32];
+        snprintf(spec, sizeof spec, "empty@%d", l);
+        m->mem_muted[l] = 1;
+        json_t *r = mm_eval_quiet_pass(inf, a, data, spec, first);
+        m->mem_muted[l] = 0;
+        if (!r || json_object_set_new(r, "layer", json_integer(l)) != 0 ||
+            json_array_append_new(layers, r) != 0) {
+            json_decref(layers);
+            return NULL;
+        }
+    }
+    if (!layers) mm_errorf("eval: out of memory (bank_ablation)");
+    return layers;
+}
+
+// The ablation passes (--bank_ablation SPEC): {"spec", "bank", "summary", "facts"} of the model with
+// its bank replaced by SPEC; for SPEC "layers", "layers": [...] (mm_eval_layer_ablations) and then
+// the whole bank emptied.
+static json_t *mm_eval_ablation(mm_inference *inf, const mm_eval_args *a, const char *data,
+                                const json_t *first) {
+    const int sweep = !strcmp(a->bank_ablation, MM_BANK_ABLATION_LAYERS);
+    json_t *layers = sweep ? mm_eval_layer_ablations(inf, a, data, first) : NULL, *desc = NULL, *out = NULL;
+    if (sweep && !layers) return NULL;
+    if (mm_eval_replace_bank(inf, sweep ? "empty" : a->bank_ablation, "ablation: ", &desc) == 0)
+        out = mm_eval_quiet_pass(inf, a, data, sweep ? "empty" : a->bank_ablation, first);
+    if (out &&
+        (json_object_set_new(out, "spec", mm_json_text(a->bank_ablation, strlen(a->bank_ablation))) != 0 ||
+         json_object_set(out, "bank", desc) != 0 ||
+         (layers && json_object_set(out, "layers", layers) != 0))) {
+        json_decref(out);
+        out = NULL;
+        mm_errorf("eval: out of memory (bank_ablation)");
+    }
+    json_decref(desc);
+    json_decref(layers);
     return out;
 }
 
@@ -240,6 +289,11 @@ int mm_evaluate(const mm_eval_args *a) {
     if (a->facts_path && a->num_samples == 0) data = "";  // facts only
     if (!*data && !a->facts_path) {
         mm_errorf("%s: no evaluation data: pass --data (the checkpoint records no [data] eval_data_path)", a->model_path);
+        goto done;
+    }
+    if (a->bank && !strcmp(a->bank, MM_BANK_ABLATION_LAYERS)) {
+        mm_errorf("--bank %s: the per-layer sweep is a --bank_ablation spec (--bank takes one bank)",
+                  a->bank);
         goto done;
     }
     if (a->bank && *a->bank && mm_eval_replace_bank(&inf, a->bank, "", &bank) != 0) goto done;

@@ -1,6 +1,7 @@
 // Evaluating a memory model with another bank (`minimind eval --bank SPEC`, see
-// minimind/memory_ablation.h): the ablations "empty" and "shuffle", or a bank file placed as the
-// model's training placed its own. Dimension names: NUM entries, LK tokens per entry.
+// minimind/memory_ablation.h): the ablations "empty", "empty@L" (one layer's) and "shuffle", or a
+// bank file placed as the model's training placed its own. Dimension names: NUM entries, LK tokens
+// per entry.
 #include "minimind/memory_ablation.h"
 
 #include <stdio.h>
@@ -8,11 +9,13 @@
 #include <string.h>
 
 #include "minimind/error.h"
+#include "minimind/json_text.h"
 #include "minimind/knowledge.h"
 #include "minimind/memory.h"
 #include "minimind/splitmix.h"
 
 #define MM_SHUFFLE_PREFIX "shuffle"
+#define MM_MUTE_PREFIX "empty@"
 
 // "shuffle" or "shuffle:SEED" -> 1 with *seed set (default 0); 0 for another spec; -1 (error set)
 // for a malformed seed.
@@ -27,6 +30,30 @@ static int mm_parse_shuffle(const char *spec, uint64_t *seed) {
     if (!*s || *end || *s == '-' || *s == '+')
         return mm_errorf("--bank %s: the seed must be an unsigned integer (shuffle:SEED)", spec);
     *seed = v;
+    return 1;
+}
+
+// The spec as a JSON string: a bank file's name need not be UTF-8 (minimind/json_text.h).
+static json_t *mm_spec_json(const char *spec) { return mm_json_text(spec, strlen(spec)); }
+
+// "empty@L[,L...]" -> 1 with muted[l] = 1 for each layer listed (0-based, < L); 0 for another spec;
+// -1 (error set) for a malformed list or a layer out of range.
+static int mm_parse_mute(const char *spec, int L, unsigned char *muted) {
+    const size_t n = strlen(MM_MUTE_PREFIX);
+    if (strncmp(spec, MM_MUTE_PREFIX, n) != 0) return 0;
+    const char *s = spec + n;
+    do {
+        char *end;
+        long l = strtol(s, &end, 10);
+        if (*s < '0' || *s > '9' || (*end && *end != ','))
+            return mm_errorf("--bank %s: expected empty@LAYER[,LAYER...] with 0-based layer numbers", spec);
+        if (l >= L)
+            return mm_errorf("--bank %s: layer %ld does not exist (n_layers %d: 0..%d)", spec, l, L, L - 1);
+        muted[l] = 1;
+        s = *end ? end + 1 : end;
+    } while (*s);
+    if (s[-1] == ',')
+        return mm_errorf("--bank %s: expected empty@LAYER[,LAYER...] with 0-based layer numbers", spec);
     return 1;
 }
 
@@ -80,11 +107,33 @@ static long mm_filled_entries(const uint16_t *bank, int num, int LK) {
     return n;
 }
 
+// "empty@L[,L...]": the layers listed read an empty bank from now on (the others keep theirs);
+// *desc {"spec", "kind": "empty_layers", "layers": [...]}. 1 when spec is such a list, 0 when it
+// is not, -1 (error set, m unchanged) when it is malformed.
+static int mm_mute_layers(mm_model *m, const char *spec, json_t **desc) {
+    unsigned char *muted = mm_calloc((size_t)m->L, 1);
+    if (!muted) return -1;
+    int rc = mm_parse_mute(spec, m->L, muted);
+    json_t *layers = rc > 0 ? json_array() : NULL;
+    for (int l = 0; layers && l < m->L; l++)
+        if (muted[l] && json_array_append_new(layers, json_integer(l)) != 0) break;
+    if (rc > 0) {
+        *desc = json_pack("{s:o, s:s, s:o}", "spec", mm_spec_json(spec), "kind", "empty_layers", "layers",
+                          layers);
+        if (!*desc) rc = mm_errorf("--bank %s: out of memory", spec);
+    }
+    for (int l = 0; rc > 0 && l < m->L; l++) m->mem_muted[l] |= muted[l];
+    free(muted);
+    return rc;
+}
+
 int mm_model_replace_bank(mm_model *m, const mm_run_config *cfg, const char *spec, json_t **desc) {
     *desc = NULL;
     if (!m->mem)
         return mm_errorf("--bank %s: model_type %s has no memory bank", spec,
                          mm_model_type_name(m->config.model_type));
+    const int mute = mm_mute_layers(m, spec, desc);
+    if (mute != 0) return mute < 0 ? -1 : 0;
     const int num = m->ms.num, LK = m->ms.LK;
     uint16_t *bank = mm_malloc(sizeof(uint16_t) * ((size_t)num + 1) * LK);  // + the shuffle's spare row
     if (!bank) return -1;
@@ -104,7 +153,7 @@ int mm_model_replace_bank(mm_model *m, const mm_run_config *cfg, const char *spe
     }
     if (rc == 0) rc = mm_model_set_bank(m, bank, spec);
     if (rc == 0) {
-        *desc = json_pack("{s:s, s:s, s:i, s:I}", "spec", spec, "kind", kind, "entries", num,
+        *desc = json_pack("{s:o, s:s, s:i, s:I}", "spec", mm_spec_json(spec), "kind", kind, "entries", num,
                           "filled_entries", (json_int_t)mm_filled_entries(bank, num, LK));
         if (*desc && shuffle) json_object_set_new(*desc, "seed", json_integer((json_int_t)seed));
         if (!*desc) rc = mm_errorf("--bank %s: out of memory", spec);

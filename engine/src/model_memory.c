@@ -28,6 +28,8 @@ int mm_model_memory_setup(mm_model *m, int num_candidates, mm_memory_select sele
     size_t n = (size_t)m->ms.num * (size_t)m->ms.LK;
     m->bank = mm_calloc(n, sizeof(uint16_t));  // all padding until a bank is loaded
     if (!m->bank) return mm_error_prefix("model: memory bank of %zu ids", n);
+    m->mem_muted = mm_calloc((size_t)m->L, 1);
+    if (!m->mem_muted) return mm_error_prefix("model: memory layer switches");
     if (m->be->host_resident) {
         m->dbank = m->bank;
         return 0;
@@ -42,11 +44,13 @@ void mm_model_memory_free(mm_model *m) {
     const mm_backend *b = m->be ? m->be : mm_backend_cpu();
     if (m->dbank != m->bank) b->free(m->dbank);
     free(m->bank);
+    free(m->mem_muted);
     b->free(m->macts);
     b->free(m->mgacts);
     b->free(m->minfer);
     free(m->mhost);
     m->bank = m->dbank = NULL;
+    m->mem_muted = NULL;
     m->macts = m->mgacts = m->minfer = m->mhost = NULL;
 }
 
@@ -165,6 +169,12 @@ int mm_model_memory_track(mm_model *m, const float *hres, int N) {
     return 0;
 }
 
+// A muted layer (m->mem_muted[l]) reads an empty bank: mout (N, C) = 0, what an all-padding bank
+// gives (every value v_e is 0), whatever the selection.
+static void mm_mute_read(const mm_model *m, int l, float *mout, int N) {
+    if (m->mem_muted[l]) m->be->zero(mout, (size_t)N * m->C * sizeof(float));
+}
+
 // out (N, C) = h + fusion(zm) or h + mout; h13 (N, 2F), g (N, F) for the fusion's backward.
 static void mm_second_half(const mm_model *m, const mm_layer_weights *w, float *out, const float *h,
                            const float *z, const float *mout, float *zm, float *h13, float *g, int N) {
@@ -216,6 +226,7 @@ int mm_model_memory_forward(mm_model *m, int l, const float *hres, const float *
         noise = a->mnoise;
     }
     mm_memory_forward(m->be, &m->ms, &mw, m->dbank, m->tok_embeddings, z, noise, N, &ma, a->mout, a->mscratch);
+    mm_mute_read(m, l, a->mout, N);
     if (m->ffn_bf16) {
         mm_second_half_bf16(m, l, xo, hres, z, a->mout, N);
         return 0;
@@ -251,6 +262,7 @@ void mm_model_memory_backward(mm_model *m, int l, const float *z) {
     } else {
         be->zero(ga->dln, Ns * C * sizeof(float));
     }
+    if (m->mem_muted[l]) return;  // m = 0 is a constant: dz alone reaches z
     mm_memory_acts ma = mm_layer_macts(m, l, Ns);
     mm_memory_weights mw = {w->mem_query, w->mem_keys}, mdw = {dw->mem_query, dw->mem_keys};
     mm_memory_backward(be, &m->ms, &mw, &mdw, m->dbank, m->tok_embeddings, m->dtok_embeddings, z, &ma, dm, N, ga->dln,
@@ -279,6 +291,7 @@ int mm_model_memory_forward_cached(mm_model *m, int l, float *x, const float *z,
     const mm_layer_weights *w = &m->layers[l];
     mm_memory_weights mw = {w->mem_query, w->mem_keys};
     mm_memory_forward(m->be, &m->ms, &mw, m->dbank, m->tok_embeddings, z, NULL, n, &ma, mout, p);
+    mm_mute_read(m, l, mout, n);
     mm_second_half(m, w, x, x, z, mout, zm, h13, g, n);
     return 0;
 }

@@ -4,7 +4,8 @@
 // what changed (checked against the two checkpoints' banks read here); `eval --facts` against
 // `minimind generate` as the oracle; `memory inspect` / `dump` against the bank's mapping file;
 // `memory cluster` and cluster_cache_path; `eval --bank` (the model's own bank file gives the same
-// numbers, with and without a cluster cache; empty and shuffled banks; errors).
+// numbers, with and without a cluster cache; empty and shuffled banks; one layer's bank empty and
+// the per-layer sweep; errors).
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
@@ -506,6 +507,37 @@ static void expect_eval_fails(const char *dir, const char *ckpt, const char *fla
     mm_proc_result_free(&r);
 }
 
+// --bank empty@L and --bank_ablation layers (the fixture's 2 layers): each layer alone against
+// --bank empty@L; both layers muted is the empty bank; the sweep ends with the whole bank empty.
+static void expect_layer_ablations(const char *dir, const char *ckpt, json_t *own, json_t *empty) {
+    json_t *both = eval_with(dir, ckpt, "--bank", "empty@1,0");
+    cr_assert(json_equal(json_object_get(both, "samples"), json_object_get(empty, "samples")),
+              "--bank empty@1,0 differs from --bank empty");
+    json_t *bd = json_object_get(both, "bank");
+    cr_assert_str_eq(json_string_value(json_object_get(bd, "kind")), "empty_layers");
+    cr_assert_eq(json_array_size(json_object_get(bd, "layers")), 2);
+    json_t *sweep = eval_with(dir, ckpt, "--bank_ablation", "layers"),
+           *ab = json_object_get(sweep, "bank_ablation");
+    expect_same_samples(own, sweep, "the first pass of --bank_ablation layers");
+    cr_assert_str_eq(json_string_value(json_object_get(ab, "spec")), "layers");
+    cr_assert(json_equal(json_object_get(ab, "summary"), json_object_get(empty, "summary")),
+              "--bank_ablation layers: the whole-bank pass is not --bank empty");
+    json_t *layers = json_object_get(ab, "layers");
+    cr_assert_eq(json_array_size(layers), 2);
+    for (int l = 0; l < 2; l++) {
+        char spec[16];
+        snprintf(spec, sizeof spec, "empty@%d", l);
+        json_t *one = eval_with(dir, ckpt, "--bank", spec), *entry = json_array_get(layers, (size_t)l);
+        cr_assert_eq(json_integer_value(json_object_get(entry, "layer")), l);
+        cr_assert(json_equal(json_object_get(entry, "summary"), json_object_get(one, "summary")),
+                  "--bank_ablation layers: layer %d's pass is not --bank %s", l, spec);
+        cr_assert(mean_loss(one) != mean_loss(own) && mean_loss(one) != mean_loss(empty),
+                  "%s: the loss of the own bank or of the empty one (%.17g)", spec, mean_loss(one));
+        json_decref(one);
+    }
+    json_decref(both), json_decref(sweep);
+}
+
 Test(memory_cli, eval_bank_replacements, .timeout = 300) {
     char *dir = mm_test_tmpdir("membank");
     build_fixture(dir);
@@ -539,11 +571,18 @@ Test(memory_cli, eval_bank_replacements, .timeout = 300) {
               "--bank_ablation empty: its summary is not --bank empty's");
     cr_assert(json_equal(json_object_get(abl, "bank"), json_object_get(empty, "bank")));
     json_decref(ab);
+    expect_layer_ablations(dir, ckpt, own, empty);
     json_decref(own), json_decref(file), json_decref(empty), json_decref(s3), json_decref(s3b);
 
     // errors: a bad seed, a bank of another shape, a model without memory
     expect_eval_fails(dir, ckpt, "--bank", "shuffle:x",
                       "--bank shuffle:x: the seed must be an unsigned integer");
+    expect_eval_fails(dir, ckpt, "--bank", "empty@2",
+                      "--bank empty@2: layer 2 does not exist (n_layers 2: 0..1)");
+    expect_eval_fails(dir, ckpt, "--bank", "empty@0,", "--bank empty@0,: expected empty@LAYER[,LAYER...]");
+    expect_eval_fails(dir, ckpt, "--bank", "empty@-1", "--bank empty@-1: expected empty@LAYER[,LAYER...]");
+    expect_eval_fails(dir, ckpt, "--bank", "layers",
+                      "--bank layers: the per-layer sweep is a --bank_ablation spec");
     char *small = mm_test_path(dir, "small.bank"), *trex = mm_test_path(dir, "data/sentence_trex_data.json"),
          *tok = mm_test_path(dir, "tok");
     const char *prep[] = {

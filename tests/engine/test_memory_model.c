@@ -47,7 +47,8 @@ static void random_bank(mm_model *m) {
 
 enum { STEPS = 10, K = 8 };
 
-static void parity(mm_model_type type, int B, int T, double tol) {
+// muted: a layer that reads an empty bank (mm_model.mem_muted; metadata muted_layers), or -1.
+static void parity(mm_model_type type, int B, int T, double tol, int muted) {
     const float lr = 1e-3f, wd = 0.01f, clip = 1.0f;
     mm_model_config cfg_in;
     small_config(&cfg_in, type);
@@ -55,6 +56,7 @@ static void parity(mm_model_type type, int B, int T, double tol) {
     cr_assert_eq(mm_model_init_memory(&m, &cfg_in, K, MM_MEMORY_SELECT_SOFTMAX, NULL, 4321), 0, "%s",
                  mm_error_message());
     random_bank(&m);
+    if (muted >= 0) m.mem_muted[muted] = 1;
     const mm_model_config *cfg = &m.config;
     const int N = B * T, V = m.V;
     mm_parity_batch b;
@@ -76,6 +78,7 @@ static void parity(mm_model_type type, int B, int T, double tol) {
     set_meta_num(&st, "knowledge_length", cfg->knowledge_length);
     set_meta_num(&st, "num_candidates", K);
     set_meta_num(&st, "fusion_hidden", m.F);
+    if (muted >= 0) set_meta_num(&st, "muted_layers", muted);
     set_meta_steps(&st, STEPS, lr, wd, clip);
     cr_assert_eq(mm_st_write(&st, in), 0, "%s", mm_error_message());
     mm_st_free(&st);
@@ -120,12 +123,73 @@ static void parity(mm_model_type type, int B, int T, double tol) {
 
 Test(memory_model, model_vs_pytorch) {
     MM_NEED_PYTHON("torch,safetensors");
-    parity(MM_MODEL_MEMORY, 2, 16, 1e-4);
+    parity(MM_MODEL_MEMORY, 2, 16, 1e-4, -1);
 }
 
 Test(memory_model, model_no_feed_vs_pytorch) {
     MM_NEED_PYTHON("torch,safetensors");
-    parity(MM_MODEL_NO_FEED, 2, 16, 1e-4);
+    parity(MM_MODEL_NO_FEED, 2, 16, 1e-4, -1);
+}
+
+// `eval --bank empty@L`: the layer's read-out is 0, the others read the bank; the reference
+// multiplies that layer's m by 0.
+Test(memory_model, muted_layer_vs_pytorch) {
+    MM_NEED_PYTHON("torch,safetensors");
+    parity(MM_MODEL_MEMORY, 2, 16, 1e-4, 1);
+    parity(MM_MODEL_NO_FEED, 2, 16, 1e-4, 0);
+}
+
+// Every layer muted reads what an all-padding bank gives: the same loss, gradients and cached
+// logits bit for bit (the muted backward skips the memory; the empty bank's backward adds zeros).
+static void all_muted_case(mm_model_type type) {
+    mm_model_config cfg;
+    small_config(&cfg, type);
+    mm_model muted, empty;
+    cr_assert_eq(mm_model_init_memory(&muted, &cfg, K, MM_MEMORY_SELECT_SOFTMAX, NULL, 99), 0);
+    cr_assert_eq(mm_model_init_memory(&empty, &cfg, K, MM_MEMORY_SELECT_SOFTMAX, NULL, 99), 0);
+    random_bank(&muted);  // `empty` keeps its all-padding bank
+    for (int l = 0; l < muted.L; l++) muted.mem_muted[l] = 1;
+    mm_parity_batch b;
+    mm_parity_batch_make(&b, 2, 12, muted.V, rnd);
+    float lm, le;
+    float *xm = mm_parity_forward_backward(&muted, &b, &lm),
+          *xe = mm_parity_forward_backward(&empty, &b, &le);
+    const char *tn = mm_model_type_name(type);
+    const int V = muted.V;
+    cr_assert_eq(memcmp(&lm, &le, sizeof lm), 0, "%s: loss %.9g (all muted) vs %.9g (empty bank)", tn, lm,
+                 le);
+    cr_assert_eq(memcmp(xm, xe, sizeof(float) * 24 * V), 0, "%s: logits differ", tn);
+    for (int i = 0; i < muted.n_table; i++) {
+        const mm_param *p = &muted.table[i], *q = &empty.table[i];
+        for (size_t j = 0; j < p->numel; j++)
+            cr_assert_eq(p->grad[j], q->grad[j],
+                         "%s: gradient of %s [%zu]: %.9g (all muted) vs %.9g (empty bank)", tn, p->name, j,
+                         p->grad[j], q->grad[j]);
+    }
+    float *cm = malloc(sizeof(float) * V), *ce = malloc(sizeof(float) * V);
+    cr_assert_eq(mm_model_forward_cached(&muted, b.X, 9, 0, cm), 0, "%s", mm_error_message());
+    cr_assert_eq(mm_model_forward_cached(&empty, b.X, 9, 0, ce), 0, "%s", mm_error_message());
+    cr_assert_eq(memcmp(cm, ce, sizeof(float) * V), 0, "%s: cached logits differ", tn);
+    // one layer alone: another loss, and no gradient reaches that layer's memory
+    muted.mem_muted[0] = 0;
+    free(xm);
+    xm = mm_parity_forward_backward(&muted, &b, &lm);
+    cr_assert(lm != le, "%s: muting layer 1 alone gives the empty bank's loss", tn);
+    const mm_param *q1 = mm_model_find_param(&muted, "layers.1.memory.query.weight");
+    const mm_param *q0 = mm_model_find_param(&muted, "layers.0.memory.query.weight");
+    cr_assert(q0 && q1);
+    double n0 = 0, n1 = 0;
+    for (size_t j = 0; j < q0->numel; j++) n0 += fabs(q0->grad[j]), n1 += fabs(q1->grad[j]);
+    cr_assert(n0 > 0 && n1 == 0, "%s: |grad W_q| layer 0 %.3g (reads), layer 1 %.3g (muted)", tn, n0, n1);
+    free(xm), free(xe), free(cm), free(ce);
+    mm_parity_batch_free(&b);
+    mm_model_free(&muted);
+    mm_model_free(&empty);
+}
+
+Test(memory_model, all_layers_muted_equal_an_empty_bank) {
+    all_muted_case(MM_MODEL_MEMORY);
+    all_muted_case(MM_MODEL_NO_FEED);
 }
 
 static void kv_case(mm_model_type type) {

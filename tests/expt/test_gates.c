@@ -144,6 +144,8 @@ Test(gates, configuration_parses) {
         {"[eval]\nbank_ablation = shuffle\n", "model_original", "model_type model_original has none"},
         {"[eval]\nbank_ablation = none\n", "model_original", NULL},
         {"[eval]\nbank_ablation = empty\n", "model", NULL},
+        {"[eval]\nbank_ablation = layers\n", "model_original", "model_type model_original has none"},
+        {"[eval]\nbank_ablation = layers\n", "model_no_feed", NULL},
     };
     for (size_t i = 0; i < sizeof ablation / sizeof ablation[0]; i++) {
         const char *mt = strstr(ini, "model_type = model_original\n");

@@ -357,13 +357,14 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
     fx_write(dir, "out/experiment_1_0_1/config.ini",
              "[model]\nmodel_type = model_original\ndim = 64\n[train]\nlearning_rate = 0.001\nseed = 7\n");
     // 1.0.1 also evaluated fact recall ([eval] facts_path): 61 of 78; 1.0.0 did not
-    fx_write(dir, "out/experiment_1_0_1/eval.json",
-             "{\"samples\":[{\"input\":\"a\",\"reference\":\"b\",\"output\":\"c\",\"loss\":2.0}],"
-             "\"summary\":{\"mean_loss\":2.0,\"num_samples\":1},\"facts\":{\"path\":\"demo/data/"
-             "train_facts.jsonl\","
-             "\"total\":78,\"correct\":61,\"by_lang\":{\"en\":{\"correct\":27,\"total\":39},"
-             "\"zh\":{\"correct\":34,\"total\":39}}},\"bank_ablation\":{\"bank\":{\"spec\":\"empty\"},"
-             "\"summary\":{\"mean_loss\":2.25}}}");
+    fx_write(
+        dir, "out/experiment_1_0_1/eval.json",
+        "{\"samples\":[{\"input\":\"a\",\"reference\":\"b\",\"output\":\"c\",\"loss\":2.0}],"
+        "\"summary\":{\"mean_loss\":2.0,\"num_samples\":1},\"facts\":{\"path\":\"demo/data/"
+        "train_facts.jsonl\","
+        "\"total\":78,\"correct\":61,\"by_lang\":{\"en\":{\"correct\":27,\"total\":39},"
+        "\"zh\":{\"correct\":34,\"total\":39}}},\"bank_ablation\":{\"bank\":{\"spec\":\"empty\"},"
+        "\"summary\":{\"mean_loss\":2.25},\"layers\":[{\"layer\":1,\"summary\":{\"mean_loss\":2.125}}]}}");
     char *ev = evaluation_of(&p, dir, "1.0.1");
     cr_assert_not_null(strstr(ev, "| fact recall | 61/78 = 78.2 % (en 27/39; zh 34/39) on train_facts.jsonl |"), "%s", ev);
     free(ev);
@@ -376,6 +377,8 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
     cr_assert_not_null(strstr(r.out, "final loss"), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "  fact recall                   -         0.7821 "), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "  ablated loss                  -         2.2500 "), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "\n    layer 1                     -         2.1250 "), "%s", r.out);
+    cr_assert_null(strstr(r.out, "layer 0"), "a layer neither side ablated: %s", r.out);
     // The code diffstat's summary equals git's own.
     char *stat = git_out(dir, "diff", "--stat", c1, c2);
     const char *summary = strrchr(stat, '\n');
@@ -392,14 +395,16 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
 }
 
 // [eval] bank_ablation: the mandatory evaluation's command gets `--bank_ablation SPEC` (not for
-// "none"), and the record's evaluation shows the ablation's loss (with its difference) and recall.
+// "none"), and the record's evaluation shows the ablation's loss (with its difference) and recall,
+// with "layers" also each layer's.
 Test(report, bank_ablation_flag_and_rows) {
     ex_project p;
     char *dir = setup("rep_ablation", &p);
     char *ini = fx_read(dir, "run_file/experiment_1.0.0.ini", NULL);
     static const char *const cases[][2] = {{"", NULL},
                                            {"[eval]\nbank_ablation = none\n", NULL},
-                                           {"[eval]\nbank_ablation = shuffle\n", "shuffle"}};
+                                           {"[eval]\nbank_ablation = shuffle\n", "shuffle"},
+                                           {"[eval]\nbank_ablation = layers\n", "layers"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n = strlen(ini) + strlen(cases[i][0]) + 1;
         char *t = malloc(n);
@@ -428,6 +433,22 @@ Test(report, bank_ablation_flag_and_rows) {
     char *ev = evaluation_of(&p, dir, "1.0.0");
     cr_assert_not_null(strstr(ev, "| mean loss, bank empty | 3.2500 (-0.2500) |\n"), "%s", ev);
     cr_assert_not_null(strstr(ev, "| fact recall, bank empty | 58/78 = 74.4 % |\n"), "%s", ev);
+    free(ev);
+    // "layers": a pair of rows per layer after the whole bank's
+    fx_write(
+        dir, "out/experiment_1_0_0/eval.json",
+        "{\"summary\":{\"mean_loss\":3.5,\"num_samples\":4},\"bank_ablation\":{\"spec\":\"layers\","
+        "\"bank\":{\"spec\":\"empty\",\"kind\":\"empty\"},\"summary\":{\"mean_loss\":3.75},"
+        "\"facts\":{\"total\":78,\"correct\":50},\"layers\":[{\"layer\":0,\"summary\":{\"mean_loss\":3.5625},"
+        "\"facts\":{\"total\":78,\"correct\":57}},{\"layer\":1,\"summary\":{\"mean_loss\":3.625}}]}}");
+    ev = evaluation_of(&p, dir, "1.0.0");
+    const char *rows =
+        "| mean loss, bank empty | 3.7500 (+0.2500) |\n"
+        "| fact recall, bank empty | 50/78 = 64.1 % |\n"
+        "| mean loss, layer 0: bank empty | 3.5625 (+0.0625) |\n"
+        "| fact recall, layer 0: bank empty | 57/78 = 73.1 % |\n"
+        "| mean loss, layer 1: bank empty | 3.6250 (+0.1250) |\n";
+    cr_assert_not_null(strstr(ev, rows), "want\n%s\nin\n%s", rows, ev);
     free(ev), free(ini);
     ex_project_close(&p);
     mm_test_rmtree(dir);

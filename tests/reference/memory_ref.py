@@ -13,7 +13,8 @@ layer OUT: m (N,C), idx (N,K) int32, score (N,K), w (N,K), grad.z, grad.wq, grad
 model IN: as model_ref.py (every parameter by its state-dict name, X, Y, mask, metadata incl.
   steps/lr/weight_decay/grad_clip/warmup) plus memory_bank (NUM,LK) int32 and metadata
   model_type (model|model_no_feed), knowledge_dim, knowledge_num, knowledge_length, num_candidates,
-  fusion_hidden (the `model` fusion MLP's hidden size).
+  fusion_hidden (the `model` fusion MLP's hidden size); optional metadata muted_layers
+  (comma-separated 0-based layers whose read-out is 0: they read an empty bank).
 model OUT: logits, loss, grad.<name> of every parameter, losses (steps,) as model_ref.py.
 """
 import math
@@ -84,9 +85,10 @@ class Memory(nn.Module):
 
 
 class MemoryBlock(nn.Module):
-    def __init__(self, cfg, bank, wte):
+    def __init__(self, cfg, bank, wte, muted=False):
         super().__init__()
         self.cfg = cfg
+        self.muted = muted
         self.attention = model_ref.Attention(cfg)
         self.attention_norm = model_ref.RMSNorm(cfg["dim"], cfg["norm_eps"])
         self.ffn_norm = model_ref.RMSNorm(cfg["dim"], cfg["norm_eps"])
@@ -101,6 +103,8 @@ class MemoryBlock(nn.Module):
         zf = z.reshape(b * t, c)
         mem = self.memory
         m, _, _, _ = memory_read(zf, mem.query.weight, mem.keys, self.bank, self.wte(), mem.K, "softmax")
+        if self.muted:
+            m = m * 0.0  # an empty bank: no value to read (the memory's gradients become 0, not None)
         if self.cfg["model_type"] == "model":
             out = mem.fusion(torch.cat([zf, m], dim=-1))
         else:
@@ -113,7 +117,8 @@ class MemoryTransformer(nn.Module):
         super().__init__()
         self.tok_embeddings = nn.Embedding(cfg["vocab_size"], cfg["dim"])
         wte = lambda: self.tok_embeddings.weight  # noqa: E731
-        self.layers = nn.ModuleList([MemoryBlock(cfg, bank, wte) for _ in range(cfg["n_layers"])])
+        self.layers = nn.ModuleList(
+            [MemoryBlock(cfg, bank, wte, i in cfg["muted_layers"]) for i in range(cfg["n_layers"])])
         self.norm = model_ref.RMSNorm(cfg["dim"], cfg["norm_eps"])
         self.output = nn.Linear(cfg["dim"], cfg["vocab_size"], bias=False)
         self.tok_embeddings.weight = self.output.weight  # tied
@@ -137,6 +142,7 @@ def run_model(inp, out):
     for k in ["norm_eps", "rope_theta", "lr", "weight_decay", "grad_clip"]:
         cfg[k] = float(meta[k])
     cfg["model_type"] = meta["model_type"]
+    cfg["muted_layers"] = {int(v) for v in meta.get("muted_layers", "").split(",") if v}
     tensors = load_file(inp)
     X, Y, mask = tensors.pop("X").long(), tensors.pop("Y").long(), tensors.pop("mask").float()
     bank = tensors.pop("memory_bank").long()

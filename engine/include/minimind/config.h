@@ -81,8 +81,9 @@ typedef struct mm_eval_config {
     double top_p;        // 0.85
     char facts_path[MM_CONFIG_STR_MAX];  // "" = none; else `expt` evaluations also run `eval --facts`
     int facts_max;                       // 0 = every item of facts_path
-    char bank_ablation[8];  // "none" | "empty" | "shuffle": `expt` evaluations of a memory model also run
-                            // `eval --bank_ablation` (what the model reads from its bank)
+    char bank_ablation[8];  // "none" | "empty" | "shuffle" | "layers": `expt` evaluations of a memory
+                            // model also run `eval --bank_ablation` (what the model reads from its
+                            // bank; "layers": from which layers)
 } mm_eval_config;
 
 typedef struct mm_run_config {

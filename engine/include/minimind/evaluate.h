@@ -35,8 +35,14 @@ typedef struct mm_eval_args {
     const char *device;          // auto|cpu|cuda[:N]; NULL = cpu
     const char *bank;           // another memory bank (mm_model_replace_bank's SPEC); NULL = the checkpoint's
     const char *bank_ablation;  // NULL, or a second, quiet pass with the bank replaced by this SPEC:
-                                // eval.json "bank_ablation" {"bank", "summary", "facts"}
+                                // eval.json "bank_ablation" {"spec", "bank", "summary", "facts"};
+                                // MM_BANK_ABLATION_LAYERS: first one pass per memory layer with
+                                // that layer's bank empty ("layers": [{"layer", "summary",
+                                // "facts"}]), then the whole bank empty
 } mm_eval_args;
+
+// --bank_ablation: the per-layer sweep (also an [eval] bank_ablation choice).
+#define MM_BANK_ABLATION_LAYERS "layers"
 
 void mm_eval_args_default(mm_eval_args *a);
 // With facts_path, eval.json gets a "facts" object (mm_eval_facts); the text samples are then

@@ -127,6 +127,9 @@ typedef struct mm_model {
     uint16_t *bank;                  // (knowledge_num, knowledge_length) shared by every layer (host memory)
     uint16_t *dbank;                 // the bank where the backend computes (== bank on a host-resident
                                      // backend; a device copy otherwise, see mm_model_sync_bank)
+    unsigned char *mem_muted;        // (L) memory variants: 1 = layer l reads an empty bank (its read-out
+                                     // m is 0, as with an all-padding bank; no gradient reaches its
+                                     // memory); set by `eval --bank empty@L` (mm_model_replace_bank)
     int training;                    // 1: Gumbel noise on (set by the trainer)
     uint64_t noise_seed, noise_step; // Gumbel noise of forward f: seed, (noise_step, layer)
     mm_memory_tracker *tracker;      // when set (and training): every forward adds its reads
