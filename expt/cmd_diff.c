@@ -157,6 +157,11 @@ static void ex_diff_metrics(const ex_side *a, const ex_side *b) {
         const double la = ex_ablated_loss(a, l), lb = ex_ablated_loss(b, l);
         if (isfinite(la) || isfinite(lb)) ex_metric_row(name, la, lb, "%.4f");
     }
+    const double ua = a->have_m ? a->m.mem_used : NAN, ub = b->have_m ? b->m.mem_used : NAN;
+    if (isfinite(ua) || isfinite(ub)) {  // memory variants: the last log window's usage of the bank
+        ex_metric_row("memory read", ua, ub, "%.4f");
+        ex_metric_row("memory KL", a->have_m ? a->m.mem_kl : NAN, b->have_m ? b->m.mem_kl : NAN, "%.4f");
+    }
     ex_metric_row("duration (s)", a->duration_s, b->duration_s, "%.0f");
 }
 

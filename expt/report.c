@@ -364,6 +364,22 @@ static int ex_write_loss_svg(const ex_project *p, const char *version, const ex_
     return rc;
 }
 
+// A memory variant's usage of its bank (metrics.jsonl, docs/memory.md "Instruments"): the last log
+// window's, and what EMA updates rewrote over the run (when the run made any).
+static void ex_memory_rows(ex_buf *b, const ex_metrics *m) {
+    if (isnan(m->mem_used)) return;
+    ex_buf_puts(b, "| memory entries read (last log window) | ");
+    ex_num(b, "%.1f %% of the bank", 100.0 * m->mem_used);
+    ex_buf_puts(b, " |\n| memory usage entropy / KL from uniform (last window) | ");
+    ex_num(b, "%.3f", m->mem_entropy);
+    ex_buf_puts(b, " / ");
+    ex_num(b, "%.3f", m->mem_kl);
+    ex_buf_puts(b, " nats |\n");
+    if (m->mem_updates > 0)
+        ex_buf_printf(b, "| memory entries rewritten (EMA) | %lld in %lld updates |\n", m->mem_rewritten,
+                      m->mem_updates);
+}
+
 static char *ex_region_training(const ex_project *p, const char *version, int *err) {
     ex_buf b = {0};
     char *path = ex_out_file(p, version, "metrics.jsonl");
@@ -395,6 +411,7 @@ static char *ex_region_training(const ex_project *p, const char *version, int *e
         if (m.n_bad)
             ex_buf_printf(&b, "| anomalies | %d non-finite or unreadable lines (first: line %ld) |\n", m.n_bad,
                           m.first_bad_line);
+        ex_memory_rows(&b, &m);
         if (ex_write_loss_svg(p, version, &m) != 0) {
             *err = 1;
         } else {

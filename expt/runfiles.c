@@ -37,9 +37,20 @@ static void ex_metrics_bad(ex_metrics *m, long line) {
     if (!m->n_bad++) m->first_bad_line = line;
 }
 
+// The memory usage fields of a row (a memory variant's run): the window's, and the EMA's counts.
+static void ex_metrics_memory(ex_metrics *m, const json_t *o) {
+    if (!json_object_get(o, "memory_used_fraction")) return;
+    m->mem_used = ex_json_num(o, "memory_used_fraction", NAN);
+    m->mem_entropy = ex_json_num(o, "memory_usage_entropy", NAN);
+    m->mem_kl = ex_json_num(o, "memory_kl_uniform", NAN);
+    m->mem_rewritten += ex_json_int(o, "memory_entries_rewritten", 0);
+    m->mem_updates += ex_json_int(o, "memory_ema_updates", 0);
+}
+
 int ex_metrics_load(const char *path, ex_metrics *m) {
     memset(m, 0, sizeof *m);
     m->final_loss = m->best_loss = m->best_step = m->tokens_per_s = m->elapsed_s = NAN;
+    m->mem_used = m->mem_entropy = m->mem_kl = NAN;
     mm_jsonl_reader r;
     if (mm_jsonl_open(&r, path) != 0) return -1;
     int cap = 0, rc = 0;
@@ -74,6 +85,7 @@ int ex_metrics_load(const char *path, ex_metrics *m) {
             if (isfinite(ts)) m->total_steps = (long long)ts;
             m->tokens_per_s = ex_json_num(o, "tokens_per_s", NAN);
             m->elapsed_s = ex_json_num(o, "elapsed_s", NAN);
+            ex_metrics_memory(m, o);
         }
         json_decref(o);
     }

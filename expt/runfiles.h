@@ -52,6 +52,10 @@ typedef struct ex_metrics {
     double tokens_per_s, elapsed_s;  // of the last line (NaN when absent)
     int n_bad;             // lines with a non-finite loss, or not parseable as JSON
     long first_bad_line;   // 1-based line of the first such line (0 if none)
+    // Memory variants (docs/memory.md, "Instruments"): the last row's log window, NaN when the run
+    // logs no memory usage; the EMA's rewritten entries and updates summed over every row.
+    double mem_used, mem_entropy, mem_kl;  // memory_used_fraction, memory_usage_entropy, memory_kl_uniform
+    long long mem_rewritten, mem_updates;
 } ex_metrics;
 
 // Returns 0, or -1 when the file cannot be opened (message set).

@@ -103,6 +103,7 @@ Test(report, fills_regions_from_run_files_and_is_idempotent) {
     cr_assert_not_null(strstr(tr, "| 0 | 1–2 | 8.5000 | 7.2500 | 7.2500 | 7.8750 | 4.000e-04 |"), "%s", tr);
     cr_assert_not_null(strstr(tr, "| 1 | 3–4 | 6.0000 | 6.5000 | 6.0000 | 6.2500 | 1.000e-04 |"), "%s", tr);
     cr_assert_not_null(strstr(tr, "![loss and learning rate](assets/experiment_1.0.0_loss.svg)"), "%s", tr);
+    cr_assert_null(strstr(tr, "memory"), "model_original logs no memory usage: %s", tr);
     char *ev = region_text(after, n1, "evaluation");
     cr_assert_not_null(strstr(ev, "| mean loss | 2.5000 |"), "%s", ev);
     cr_assert_not_null(strstr(ev, "| perplexity | 12.182 |"), "%s", ev);
@@ -365,6 +366,10 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
         "\"total\":78,\"correct\":61,\"by_lang\":{\"en\":{\"correct\":27,\"total\":39},"
         "\"zh\":{\"correct\":34,\"total\":39}}},\"bank_ablation\":{\"bank\":{\"spec\":\"empty\"},"
         "\"summary\":{\"mean_loss\":2.25},\"layers\":[{\"layer\":1,\"summary\":{\"mean_loss\":2.125}}]}}");
+    // 1.0.1 is a memory run: its last log window read 31.25 % of the bank
+    fx_write(dir, "out/experiment_1_0_1/metrics.jsonl",
+             "{\"step\":1,\"loss\":8.0,\"memory_used_fraction\":0.5,\"memory_kl_uniform\":1.0}\n"
+             "{\"step\":2,\"loss\":7.0,\"memory_used_fraction\":0.3125,\"memory_kl_uniform\":2.5}\n");
     char *ev = evaluation_of(&p, dir, "1.0.1");
     cr_assert_not_null(strstr(ev, "| fact recall | 61/78 = 78.2 % (en 27/39; zh 34/39) on train_facts.jsonl |"), "%s", ev);
     free(ev);
@@ -379,6 +384,8 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
     cr_assert_not_null(strstr(r.out, "  ablated loss                  -         2.2500 "), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "\n    layer 1                     -         2.1250 "), "%s", r.out);
     cr_assert_null(strstr(r.out, "layer 0"), "a layer neither side ablated: %s", r.out);
+    cr_assert_not_null(strstr(r.out, "\n  memory read                   -         0.3125 "), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "\n  memory KL                     -         2.5000 "), "%s", r.out);
     // The code diffstat's summary equals git's own.
     char *stat = git_out(dir, "diff", "--stat", c1, c2);
     const char *summary = strrchr(stat, '\n');
@@ -389,6 +396,45 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
     cr_assert(fx_exists(dir, "experiment/assets/diff_1.0.0_1.0.1_loss.svg"));
     mm_proc_result_free(&r);
     free(stat), free(c1), free(c2);
+    ex_project_close(&p);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+// A memory run's metrics rows: the record's training table shows the last log window's usage of
+// the bank and what the EMA rewrote over the whole run (rows summed, a resumed run's included).
+Test(report, memory_usage_rows) {
+    ex_project p;
+    char *dir = setup("rep_memuse", &p);
+    fx_run_outputs(dir, "out/experiment_1_0_0", COMMIT);
+    fx_write(dir, "out/experiment_1_0_0/metrics.jsonl",
+             "{\"step\":10,\"loss\":8.0,\"memory_used_fraction\":0.75,\"memory_usage_entropy\":7.0,"
+             "\"memory_kl_uniform\":1.3,\"memory_entries_rewritten\":40,\"memory_ema_updates\":1}\n"
+             "{\"step\":20,\"loss\":7.0,\"memory_used_fraction\":0.5,\"memory_usage_entropy\":7.5,"
+             "\"memory_kl_uniform\":0.8,\"memory_entries_rewritten\":0,\"memory_ema_updates\":0}\n"
+             "{\"step\":30,\"loss\":6.0,\"memory_used_fraction\":0.25,\"memory_usage_entropy\":6.25,"
+             "\"memory_kl_uniform\":2.0625,\"memory_entries_rewritten\":2,\"memory_ema_updates\":1}\n");
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    size_t n;
+    char *rec = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
+    char *tr = region_text(rec, n, "training");
+    const char *rows =
+        "| memory entries read (last log window) | 25.0 % of the bank |\n"
+        "| memory usage entropy / KL from uniform (last window) | 6.250 / 2.062 nats |\n"
+        "| memory entries rewritten (EMA) | 42 in 2 updates |\n";
+    cr_assert_not_null(strstr(tr, rows), "want\n%s\nin\n%s", rows, tr);
+    // frozen: no EMA row
+    fx_write(dir, "out/experiment_1_0_0/metrics.jsonl",
+             "{\"step\":10,\"loss\":8.0,\"memory_used_fraction\":0.75,\"memory_usage_entropy\":7.0,"
+             "\"memory_kl_uniform\":1.3,\"memory_entries_rewritten\":0,\"memory_ema_updates\":0}\n");
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    free(rec), free(tr);
+    rec = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
+    tr = region_text(rec, n, "training");
+    cr_assert_not_null(strstr(tr, "| memory entries read (last log window) | 75.0 % of the bank |\n"), "%s",
+                       tr);
+    cr_assert_null(strstr(tr, "rewritten"), "%s", tr);
+    free(rec), free(tr);
     ex_project_close(&p);
     mm_test_rmtree(dir);
     free(dir);
