@@ -12,16 +12,19 @@
 #include "minimind/atomic_file.h"
 #include "minimind/error.h"
 #include "record.h"
+#include "runconfig.h"
 #include "strbuf.h"
 #include "templates.h"
 
 static const char ex_new_usage[] =
-    "usage: expt new X.Y.Z [--from A.B.C] [--model-type T] [--lang zh|en]\n\n"
+    "usage: expt new X.Y.Z [--from A.B.C] [--model-type T] [--set SECTION.KEY=VALUE ...] [--lang zh|en]\n\n"
     "Creates experiment/experiment_X.Y.Z.md (from templates/EXPERIMENT_TEMPLATE.md, or .en.md with\n"
     "--lang en), run_file/experiment_X.Y.Z.sh and run_file/experiment_X.Y.Z.ini. Refuses to overwrite.\n"
     "  X.Y.Z            digits only: X architecture, Y feature or important parameters, Z tuning\n"
     "  --from A.B.C     copy A.B.C's configuration and fill \"based on\" with A.B.C\n"
     "  --model-type T   model_original (default), model or model_no_feed\n"
+    "  --set S.K=V      set [S] K = V in the new configuration (repeatable; checked as the run's\n"
+    "                   pre-run gate checks it: an unknown key or a bad value creates nothing)\n"
     "  --lang zh|en     record language (default: expt.ini [record] lang, else zh)\n";
 
 static const char *const ex_model_types[] = {"model_original", "model", "model_no_feed", NULL};
@@ -43,7 +46,18 @@ static char *ex_replace_all(const char *s, const char *from, const char *to) {
     return ex_buf_take(&b);
 }
 
-// Sets `key = value` in [section] of INI text, keeping every other byte (and the line's ending);
+// Where an inline comment starts in the value [v, end) — whitespace then ';' (inih's rule) — or end.
+static const char *ex_inline_comment(const char *v, const char *end) {
+    for (const char *c = v; c < end; c++)
+        if (*c == ';' && c > v && (c[-1] == ' ' || c[-1] == '\t')) {
+            while (c > v && (c[-1] == ' ' || c[-1] == '\t')) c--;
+            return c;
+        }
+    return end;
+}
+
+// Sets `key = value` in [section] of INI text, keeping every other byte (the line's inline comment
+// and ending too);
 // the key is added right after the section header when absent, the section at the end when absent.
 static char *ex_ini_text_set(const char *text, const char *section, const char *key, const char *value) {
     const char *eol = strstr(text, "\r\n") ? "\r\n" : "\n";
@@ -67,7 +81,8 @@ static char *ex_ini_text_set(const char *text, const char *section, const char *
             if (k < end && (*k == '=' || *k == ':')) {
                 ex_buf_append(&b, line, (size_t)(k + 1 - line));
                 ex_buf_printf(&b, " %s", value);
-                ex_buf_append(&b, end, (size_t)(next - end));
+                const char *comment = ex_inline_comment(k + 1, end);  // kept: " ; why"
+                ex_buf_append(&b, comment, (size_t)(next - comment));
                 c = next;
                 done = 1;
                 continue;
@@ -96,7 +111,41 @@ static char *ex_ini_text_set(const char *text, const char *section, const char *
 
 typedef struct ex_new_opts {
     const char *version, *from, *model_type, *lang;
+    mm_strlist sets;  // --set SECTION.KEY=VALUE, in order
 } ex_new_opts;
+
+// "SECTION.KEY=VALUE" split into its parts (section and key in fixed buffers); 0, or -1 with the
+// error set when malformed, unknown or not a value the engine accepts.
+typedef struct ex_set {
+    char section[64], key[64];
+    const char *value;
+} ex_set;
+
+static int ex_set_parse(const char *arg, ex_set *s) {
+    const char *dot = strchr(arg, '.'), *eq = strchr(arg, '=');
+    if (!dot || !eq || dot > eq || dot == arg || eq == dot + 1 || (size_t)(dot - arg) >= sizeof s->section ||
+        (size_t)(eq - dot - 1) >= sizeof s->key)
+        return mm_errorf("--set '%s': expected SECTION.KEY=VALUE, e.g. train.learning_rate=1e-3", arg);
+    memcpy(s->section, arg, (size_t)(dot - arg));
+    s->section[dot - arg] = '\0';
+    memcpy(s->key, dot + 1, (size_t)(eq - dot - 1));
+    s->key[eq - dot - 1] = '\0';
+    s->value = eq + 1;
+    const char *why = ex_config_check(s->section, s->key, s->value);
+    return why ? mm_errorf("--set %s: [%s] %s: %s", arg, s->section, s->key, why) : 0;
+}
+
+// Applies every --set to the configuration's text (keeping its comments and every other line).
+static char *ex_apply_sets(char *ini, const mm_strlist *sets) {
+    for (int i = 0; ini && i < sets->n; i++) {
+        ex_set s;
+        char *set =
+            ex_set_parse(sets->v[i], &s) == 0 ? ex_ini_text_set(ini, s.section, s.key, s.value) : NULL;
+        free(ini);
+        ini = set;
+    }
+    return ini;
+}
 
 // Parses and checks the arguments. Returns EX_CONTINUE, or the exit status (0 after --help).
 static int ex_new_parse(int argc, char **argv, ex_new_opts *o) {
@@ -104,6 +153,7 @@ static int ex_new_parse(int argc, char **argv, ex_new_opts *o) {
         mm_opt_required(mm_opt_arg("X.Y.Z", &o->version)),
         mm_opt_str("--from", &o->from),
         mm_opt_str("--model-type", &o->model_type),
+        mm_opt_list("--set SECTION.KEY=VALUE", &o->sets),
         mm_opt_str("--lang", &o->lang),
     };
     int rc = ex_parse_args("new", ex_new_usage, argc, argv, opts, MM_NOPTS(opts));
@@ -120,6 +170,10 @@ static int ex_new_parse(int argc, char **argv, ex_new_opts *o) {
     }
     if (o->lang && strcmp(o->lang, "zh") && strcmp(o->lang, "en"))
         return ex_usage_error("new", "--lang '%s': expected zh or en", o->lang);
+    for (int i = 0; i < o->sets.n; i++) {
+        ex_set s;
+        if (ex_set_parse(o->sets.v[i], &s) != 0) return ex_usage_error("new", "%s", mm_error_message());
+    }
     return EX_CONTINUE;
 }
 
@@ -185,16 +239,19 @@ static int ex_new_contents(const ex_project *p, const ex_new_opts *o, char **rec
         ini = v ? ex_replace_all(v, "{{MODEL_TYPE}}", o->model_type ? o->model_type : "model_original") : NULL;
         free(v);
     }
-    *config = ini;
-    return ini ? 0 : -1;
+    *config = ex_apply_sets(ini, &o->sets);
+    return *config ? 0 : -1;
 }
 
 int ex_cmd_new(int argc, char **argv) {
     ex_new_opts o = {0};
     int rc = ex_new_parse(argc, argv, &o);
-    if (rc != EX_CONTINUE) return rc;
     ex_project p;
-    if (ex_open_project(&p, NULL) != 0) return 1;
+    if (rc == EX_CONTINUE && ex_open_project(&p, NULL) != 0) rc = 1;
+    if (rc != EX_CONTINUE) {
+        mm_strlist_free(&o.sets);
+        return rc;
+    }
     char *paths[3] = {ex_record_path(&p, o.version), ex_script_path(&p, o.version), ex_config_path(&p, o.version)};
     char *record = NULL, *script = NULL, *config = NULL;
     size_t record_len = 0;
@@ -240,6 +297,7 @@ int ex_cmd_new(int argc, char **argv) {
     }
     for (int i = 0; i < 3; i++) free(paths[i]);
     free(record), free(script), free(config);
+    mm_strlist_free(&o.sets);
     ex_project_close(&p);
     return rc;
 }

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 
 #include "expt_fixture.h"
+#include "inifile.h"
+#include "runconfig.h"
 #include "templates.h"
 
 static char *inited(const char *tag) {
@@ -177,6 +179,53 @@ Test(new_, from_copies_the_configuration_and_fills_based_on) {
     mm_proc_result_free(&pr);
     cr_assert(!fx_exists(dir, "experiment/experiment_3.0.0.md"));
     free(ini), free(ini2), free(path);
+    done(dir);
+}
+
+// --set SECTION.KEY=VALUE: each key set in the new configuration (an existing line keeps its
+// inline comment and line ending; a missing key goes under its section's header; a missing section
+// is appended); the result passes the configuration gate. A bad --set creates nothing.
+Test(new_, set_edits_the_new_configuration) {
+    char *dir = inited("n_set");
+    fx_expt_ok(dir, "new", "1.0.0", "--model-type", "model_no_feed");
+    fx_write(dir, "run_file/experiment_1.0.0.ini",
+             "[model]\r\nmodel_type = model_no_feed\r\ndim = 256 ; smaller\r\n[train]\r\nlearning_rate = "
+             "1e-3\r\n");
+    mm_proc_result r =
+        fx_expt(dir, "new", "1.1.0", "--from=1.0.0", "--set", "model.dim=128", "--set=train.batch_size=8");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    mm_proc_result_free(&r);
+    r = fx_expt(dir, "new", "1.2.0", "--from=1.1.0", "--set", "knowledge.knowledge_num=4096", NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    mm_proc_result_free(&r);
+    char *ini = fx_read(dir, "run_file/experiment_1.2.0.ini", NULL);
+    cr_assert_str_eq(
+        ini,
+        "[model]\r\nmodel_type = model_no_feed\r\ndim = 128 ; smaller\r\n[train]\r\nbatch_size = "
+        "8\r\nlearning_rate = 1e-3\r\n\r\n[knowledge]\r\nknowledge_num = 4096\r\n");
+    char *path = fx_path(dir, "run_file/experiment_1.2.0.ini");
+    ex_ini cfg;
+    cr_assert_eq(ex_config_load(path, &cfg), 0, "%s", mm_error_message());
+    cr_assert_str_eq(ex_ini_get(&cfg, "model", "dim"), "128");
+    ex_ini_free(&cfg);
+    static const char *const bad[][2] = {
+        {"train.lr=1", "--set train.lr=1: [train] lr: unknown key"},
+        {"train.learning_rate=fast", "--set train.learning_rate=fast: [train] learning_rate: not a number"},
+        {"model.model_type=gpt", "[model] model_type: unknown model_type 'gpt'"},
+        {"learning_rate=1", "--set 'learning_rate=1': expected SECTION.KEY=VALUE"},
+        {"train.=1", "expected SECTION.KEY=VALUE"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = fx_expt(dir, "new", "1.3.0", "--set", bad[i][0], NULL, NULL);
+        cr_assert_eq(r.status, 2, "--set %s: status %d", bad[i][0], r.status);
+        cr_assert_not_null(strstr(r.err, bad[i][1]), "--set %s: want '%s' in %s", bad[i][0], bad[i][1],
+                           r.err);
+        mm_proc_result_free(&r);
+    }
+    cr_assert(
+        !fx_exists(dir, "run_file/experiment_1.3.0.ini") && !fx_exists(dir, "experiment/experiment_1.3.0.md"),
+        "a bad --set created files");
+    free(ini), free(path);
     done(dir);
 }
 
