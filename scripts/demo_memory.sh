@@ -6,14 +6,16 @@
 # wording (train_facts.jsonl: memorisation) and on the unseen facts (unseen_facts.jsonl: facts the
 # training text never states, which only the knowledge bank holds), and prints them side by side
 # with the memory's usage and the memory model's validation loss with its bank emptied or shuffled,
-# and with each layer's bank emptied alone (`eval --bank`: what it reads from the bank, and where).
+# and with each layer's bank emptied alone (`eval --bank`: what it reads from the bank, and where),
+# and whether each layer's lookup finds the entry stating a fact (`memory retrieval`).
 #
 # Usage: scripts/demo_memory.sh OUT_DIR      (OUT_DIR produced by scripts/demo.sh)
 # Needs OUT/demo.ini, OUT/tokenizer, OUT/pretrain.tok, OUT/knowledge.bank,
 # OUT/data/{eval,train,unseen}_facts.jsonl and the baseline checkpoint
 # OUT/run/pretrain_*.safetensors.
 # Writes OUT/run_memory/ (checkpoint, metrics, eval.json with "facts", eval_seen_facts.json,
-# eval_unseen_facts.json, eval_bank_{own,empty,shuffle,empty@L}.json: the validation loss by bank) and OUT/run/eval_facts.json, eval_seen_facts.json, eval_unseen_facts.json.
+# eval_unseen_facts.json, eval_bank_{own,empty,shuffle,empty@L}.json: the validation loss by bank,
+# retrieval.json) and OUT/run/eval_facts.json, eval_seen_facts.json, eval_unseen_facts.json.
 # MM_DEMO_MEMORY_UPDATE=ema switches the bank to EMA updates (default frozen: the bank keeps the
 # fact sentences).
 set -euo pipefail
@@ -101,6 +103,9 @@ printf '  %-16s %s\n' "model_original" "$(facts_line "$OUT/run/unseen_facts.txt"
 printf '  %-16s %s\n' "model" "$(facts_line "$OUT/run_memory/unseen_facts.txt")"
 echo "the memory model on the validation text (20 samples), by bank (eval --bank)"
 printf '  %-16s %s\n' "its own" "$OWN" "empty" "$EMPTY" "shuffled" "$SHUFFLED" "${LAYERS[@]}"
+echo "does the lookup find the entry stating the fact? (memory retrieval, trained wordings)"
+"$MM" memory retrieval --model_path "$MEMCKPT" --facts "$SEEN" --json "$OUT/run_memory/retrieval.json" \
+  | grep -v '^memory retrieval: wrote' | sed 's/^/  /'
 echo "memory usage in the last log window of the model run:" \
   "used fraction $(last_metric memory_used_fraction)," \
   "usage entropy $(last_metric memory_usage_entropy) nats," \

@@ -3,6 +3,7 @@
 //   dump     entries A-B of a checkpoint's bank as JSON Lines {"entry", "ids", "text"}
 //   diff     the entries that differ between two checkpoints' banks, before and after
 //   cluster  write a cluster cache (cluster_cache_path) for a run configuration
+//   retrieval  for fact prompts, whether each layer reads the entry stating the fact
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "minimind/evaluate.h"
 #include "minimind/inference.h"
 #include "minimind/memory.h"
+#include "minimind/memory_retrieval.h"
 #include "minimind/model.h"
 #include "minimind/progress.h"
 #include "minimind/safetensors.h"
@@ -21,10 +23,13 @@
 #include "options.h"
 
 static const char mm_memory_usage[] =
-    "usage: minimind memory inspect --model_path CKPT --prompt TEXT [--layer L] [--top K] [--tokenizer PATH]\n"
+    "usage: minimind memory inspect --model_path CKPT --prompt TEXT [--layer L] [--top K] [--tokenizer "
+    "PATH]\n"
     "       minimind memory dump --model_path CKPT [--entries A-B] [--tokenizer PATH]\n"
     "       minimind memory diff --from CKPT1 --to CKPT2 [--max N] [--tokenizer PATH]\n"
     "       minimind memory cluster --config RUN.ini --out FILE [--model_path CKPT]\n"
+    "       minimind memory retrieval --model_path CKPT --facts FILE.jsonl [--facts_max N] [--bank BANK]\n"
+    "                                 [--json OUT] [--tokenizer PATH]\n"
     "       minimind memory bench [--knowledge_num 1048576] [--rows 2048] [--dim 512] [--knowledge_dim 128]\n"
     "                             [--knowledge_length 32] [--num_candidates 16] [--reps 5]\n"
     "\n"
@@ -37,6 +42,11 @@ static const char mm_memory_usage[] =
     "cluster  assigns the bank rows of [knowledge] database_init_path to the sqrt(N) x sqrt(N) key\n"
     "         grid by their mean embeddings (the initial embeddings of [train] seed, or those of\n"
     "         --model_path) and writes FILE for [knowledge] cluster_cache_path.\n"
+    "retrieval  does each layer's lookup find the entry that states a fact? For each {\"prompt\",\n"
+    "         \"fact_id\"} line (the demo's fact files), the fact's entry is the row of BANK (default: the\n"
+    "         model's database_init_path) whose BANK.mapping.jsonl line has \"index\" = fact_id; per\n"
+    "         layer: facts whose answer position (the prompt's last token) reads an entry holding\n"
+    "         that text, facts read anywhere in the prompt, and the mean weight at the answer.\n"
     "bench    times one memory layer (forward + backward, softmax) on random data: ms per call and\n"
     "         microseconds per token, the product-key part separately.\n"
     "The tokenizer defaults to the [data] tokenizer_path recorded in the checkpoint.\n";
@@ -176,6 +186,21 @@ done:
     mm_ids_free(&ids);
     mm_inference_close(&inf);
     return rc;
+}
+
+// ---- retrieval ----
+
+static int mm_memory_retrieval_cmd(int argc, char **argv) {
+    mm_retrieval_args a = {0};
+    mm_opt opts[] = {mm_opt_required(mm_opt_str("--model_path CKPT", &a.model_path)),
+                     mm_opt_required(mm_opt_str("--facts FILE", &a.facts_path)),
+                     mm_opt_int("--facts_max", &a.facts_max, 0, 1 << 30),
+                     mm_opt_str("--bank BANK", &a.bank_path),
+                     mm_opt_str("--json OUT", &a.json_out),
+                     mm_opt_str("--tokenizer PATH", &a.tokenizer_path)};
+    int rc = mm_cli_parse("memory retrieval", mm_memory_usage, argc, argv, opts, MM_NOPTS(opts));
+    if (rc != MM_CLI_CONTINUE) return rc;
+    return mm_memory_retrieval(&a) == 0 ? 0 : mm_cli_fail();
 }
 
 // ---- dump ----
@@ -382,9 +407,11 @@ int mm_cmd_memory(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "inspect")) return mm_memory_inspect(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "retrieval")) return mm_memory_retrieval_cmd(argc - 1, argv + 1);
     if (!strcmp(argv[1], "dump")) return mm_memory_dump(argc - 1, argv + 1);
     if (!strcmp(argv[1], "diff")) return mm_memory_diff(argc - 1, argv + 1);
     if (!strcmp(argv[1], "cluster")) return mm_memory_cluster(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return mm_memory_bench(argc - 1, argv + 1);
-    return mm_cli_usage_error("memory: unknown subcommand '%s' (inspect, dump, diff, cluster, bench)", argv[1]);
+    return mm_cli_usage_error(
+        "memory: unknown subcommand '%s' (inspect, dump, diff, cluster, retrieval, bench)", argv[1]);
 }

@@ -18,6 +18,7 @@
 #include "minimind/error.h"
 #include "minimind/evaluate.h"
 #include "minimind/inference.h"
+#include "minimind/knowledge.h"
 #include "minimind/memory.h"
 #include "minimind/memory_ablation.h"
 #include "minimind/safetensors.h"
@@ -651,6 +652,201 @@ Test(memory_cli, bank_shuffle_permutes_rows) {
     for (size_t i = 0; i < n; i++) cr_assert_eq(inf.model.bank[i], MM_MEMORY_PAD);
     mm_inference_close(&inf);
     free(orig), free(s1), free(ckpt);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+// ---- memory retrieval ----
+
+// A copy of checkpoint src at dst whose bank entries e with e % every == 0 hold `row` (LK ids), the
+// others what they held.
+static void ckpt_with_bank_of(const char *src, const char *dst, const uint16_t *row, int every) {
+    mm_safetensors in, out;
+    cr_assert_eq(mm_st_read(&in, src), 0, "%s", mm_error_message());
+    mm_st_init(&out);
+    uint16_t *bank = malloc(sizeof(uint16_t) * NUM * LK);
+    memcpy(bank, mm_st_find(&in, "memory_bank")->data, sizeof(uint16_t) * NUM * LK);
+    for (int e = 0; e < NUM; e += every) memcpy(bank + (size_t)e * LK, row, sizeof(uint16_t) * LK);
+    for (int i = 0; i < in.n_tensors; i++) {
+        const mm_st_tensor *t = &in.tensors[i];
+        const void *data = strcmp(t->name, "memory_bank") ? t->data : bank;
+        cr_assert_eq(mm_st_add(&out, t->name, t->dtype, t->ndim, t->shape, data), 0);
+    }
+    for (int i = 0; i < in.n_meta; i++)
+        cr_assert_eq(mm_st_set_meta(&out, in.meta[i].key, in.meta[i].value), 0);
+    cr_assert_eq(mm_st_write(&out, dst), 0, "%s", mm_error_message());
+    mm_st_free(&out);
+    mm_st_free(&in);
+    free(bank);
+}
+
+// `memory retrieval --json` of ckpt on the first 20 facts of train_facts.jsonl (extra: one more
+// flag and value, or NULL).
+static json_t *retrieval(const char *dir, const char *ckpt, const char *flag, const char *value) {
+    char *facts = mm_test_path(dir, "data/train_facts.jsonl"), *json = mm_test_path(dir, "retrieval.json");
+    const char *argv[] = {MM_MINIMIND_EXE, "memory", "retrieval", "--model_path", ckpt, "--facts", facts,
+                          "--facts_max",   "20",     "--json",    json,           flag, value,     NULL};
+    run_quiet(argv);
+    json_t *j = load_json(json);
+    free(facts), free(json);
+    return j;
+}
+
+static long jint(const json_t *o, const char *k) { return (long)json_integer_value(json_object_get(o, k)); }
+
+// The per-layer totals are the items' sums, and found at the answer <= found in the prompt <= in the
+// bank; returns in_bank.
+static long expect_consistent_totals(const json_t *r) {
+    const json_t *layers = json_object_get(r, "layers"), *items = json_object_get(r, "items");
+    const long in_bank = jint(r, "in_bank");
+    long counted = 0;
+    for (size_t i = 0; i < json_array_size(items); i++)
+        counted += json_is_true(json_object_get(json_array_get(items, i), "in_bank"));
+    cr_assert_eq(counted, in_bank);
+    for (size_t l = 0; l < json_array_size(layers); l++) {
+        const json_t *L = json_array_get(layers, l);
+        long at = 0, any = 0;
+        for (size_t i = 0; i < json_array_size(items); i++) {
+            const json_t *x = json_array_get(json_object_get(json_array_get(items, i), "layers"), l);
+            at += x && json_is_true(json_object_get(x, "found_at_answer"));
+            any += x && json_is_true(json_object_get(x, "found_in_prompt"));
+        }
+        cr_assert(jint(L, "found_at_answer") == at && jint(L, "found_in_prompt") == any, "layer %zu totals",
+                  l);
+        cr_assert(at <= any && any <= in_bank,
+                  "layer %zu: %ld at the answer, %ld in the prompt, %ld in the bank", l, at, any, in_bank);
+    }
+    return in_bank;
+}
+
+// The facts among the first n lines of FILE whose fact_id is below `below`; *first_id: line 1's.
+static long facts_below(const char *file, int n, long below, long *first_id) {
+    FILE *fp = fopen(file, "r");
+    cr_assert_not_null(fp);
+    char line[4096];
+    long count = 0;
+    for (int i = 0; i < n && fgets(line, sizeof line, fp); i++) {
+        json_t *o = json_loads(line, 0, NULL);
+        long id = jint(o, "fact_id");
+        if (i == 0) *first_id = id;
+        count += id < below;
+        json_decref(o);
+    }
+    fclose(fp);
+    return count;
+}
+
+// Item `it` (a fact_id x prompt) of `memory retrieval` against `memory inspect --top K` of ckpt:
+// per layer, the weight the prompt's last token puts on entries stating x (even entries and entry
+// x, see ckpt_with_bank_of) and whether it reads one.
+static void expect_answer_reads_as_inspect(const char *ckpt, const json_t *it, long x) {
+    cr_assert_eq(jint(it, "fact_id"), x);
+    const char *prompt = json_string_value(json_object_get(it, "prompt"));
+    const char *argv[] = {MM_MINIMIND_EXE, "memory", "inspect", "--model_path", ckpt, "--prompt", prompt,
+                          "--top",         "4",      NULL};
+    mm_proc_result r;
+    run_ok(argv, &r);
+    const char *last = r.out, *p;
+    while ((p = strstr(last + 1, "\ntoken "))) last = p;  // the last token's block
+    double w[2] = {0, 0};
+    int reads[2] = {0, 0};
+    for (p = strstr(last, "\n  layer "); p; p = strstr(p + 1, "\n  layer ")) {
+        int l, e;
+        float wt;
+        cr_assert_eq(sscanf(p, "\n  layer %d  entry %d w %f", &l, &e, &wt), 3, "%.80s", p);
+        if (e % 2 == 0 || e == x) w[l] += wt, reads[l] = 1;
+    }
+    for (int l = 0; l < 2; l++) {
+        const json_t *L = json_array_get(json_object_get(it, "layers"), (size_t)l);
+        const double got = json_real_value(json_object_get(L, "weight_at_answer"));
+        cr_assert_eq(json_is_true(json_object_get(L, "found_at_answer")), reads[l], "layer %d", l);
+        cr_assert(fabs(got - w[l]) < 4 * 5e-5, "layer %d: weight at the answer %.5f, inspect %.4f", l, got,
+                  w[l]);
+    }
+    cr_assert(reads[0] || reads[1], "the half bank is read at neither layer: a vacuous check");
+    mm_proc_result_free(&r);
+}
+
+// The fixture bank holds the first NUM facts of the demo world (mapping line r: "index" r), so a
+// fact is in the model's bank when fact_id < NUM. On a bank whose every entry states fact X, each
+// layer's answer position reads X with all its weight, for both of X's items (en, zh), and every
+// other fact is in no entry. Errors: items without fact_id, model_original, a bank without mapping.
+Test(memory_cli, retrieval_finds_the_entry_stating_the_fact, .timeout = 300) {
+    char *dir = mm_test_tmpdir("memret");
+    build_fixture(dir);
+    char *ckpt = train(dir, "m", "model", "", 4), *facts = mm_test_path(dir, "data/train_facts.jsonl");
+    long x = -1;
+    const long in_bank = facts_below(facts, 20, NUM, &x);
+    json_t *r = retrieval(dir, ckpt, NULL, NULL);
+    cr_assert_eq(jint(r, "facts"), 20);
+    cr_assert_eq(expect_consistent_totals(r), in_bank);
+    cr_assert_eq(json_array_size(json_object_get(r, "layers")), 2);
+    json_decref(r);
+
+    // every entry states fact x (bank row x of k.bank: the mapping's line x has index x)
+    char *bank = mm_test_path(dir, "k.bank"), *one = mm_test_path(dir, "one.safetensors");
+    mm_kbank kb;
+    cr_assert_eq(mm_kbank_open(&kb, bank), 0, "%s", mm_error_message());
+    cr_assert(x < NUM, "the first fact (%ld) is not in the fixture bank", x);
+    ckpt_with_bank_of(ckpt, one, mm_kbank_row(&kb, (uint32_t)x), 1);
+    r = retrieval(dir, one, "--bank", bank);
+    json_t *items = json_object_get(r, "items");
+    long found = 0;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        const json_t *it = json_array_get(items, i);
+        const int is_x = jint(it, "fact_id") == x;
+        cr_assert_eq(json_is_true(json_object_get(it, "in_bank")), is_x, "item %zu (fact %ld)", i,
+                     jint(it, "fact_id"));
+        for (size_t l = 0; is_x && l < 2; l++) {
+            const json_t *L = json_array_get(json_object_get(it, "layers"), l);
+            cr_assert(json_is_true(json_object_get(L, "found_at_answer")));
+            cr_assert(json_is_true(json_object_get(L, "found_in_prompt")));
+            const double w = json_real_value(json_object_get(L, "weight_at_answer"));
+            cr_assert(fabs(w - 1.0) < 1e-5, "layer %zu: weight on the fact %.7f, not all of it", l, w);
+        }
+        found += is_x;
+    }
+    cr_assert_eq(found, 2, "fact %ld: %ld items (en and zh)", x, found);
+    cr_assert_eq(expect_consistent_totals(r), 2);
+    cr_assert_eq(jint(json_array_get(json_object_get(r, "layers"), 1), "found_at_answer"), 2);
+    json_decref(r);
+
+    // the even entries state fact x (and entry x itself): what the answer position reads, against
+    // `memory inspect` of the same prompt (its last token's reads)
+    char *half = mm_test_path(dir, "half.safetensors");
+    ckpt_with_bank_of(ckpt, half, mm_kbank_row(&kb, (uint32_t)x), 2);
+    mm_kbank_close(&kb);
+    r = retrieval(dir, half, "--bank", bank);
+    expect_answer_reads_as_inspect(half, json_array_get(json_object_get(r, "items"), 0), x);
+    json_decref(r);
+    free(half);
+
+    // errors
+    char *nofid = mm_test_path(dir, "nofid.jsonl"), *orig = train(dir, "o", "model_original", "", 1);
+    const char *nofid_text = "{\"prompt\":\"Koti Lanir is a native of\",\"answer\":\"Vove\"}\n";
+    mm_test_write_file(nofid, nofid_text, strlen(nofid_text));
+    const char *bad[][2] = {{nofid, "nofid.jsonl:1: missing integer field 'fact_id'"}};
+    const char *a1[] = {MM_MINIMIND_EXE, "memory",  "retrieval", "--model_path", ckpt,
+                        "--facts",       bad[0][0], NULL};
+    const char *a2[] = {MM_MINIMIND_EXE, "memory", "retrieval", "--model_path", orig, "--facts", facts, NULL};
+    char *copy = mm_test_path(dir, "copy.bank");
+    size_t n;
+    char *bytes = mm_read_file(bank, &n);
+    mm_test_write_file(copy, bytes, n);
+    const char *a3[] = {MM_MINIMIND_EXE, "memory", "retrieval", "--model_path", ckpt,
+                        "--facts",       facts,    "--bank",    copy,           NULL};
+    const char *const *cases[] = {a1, a2, a3};
+    const char *want[] = {bad[0][1], "model_type model_original has no memory layer",
+                          "copy.bank.mapping.jsonl"};
+    for (int i = 0; i < 3; i++) {
+        mm_proc_result pr;
+        cr_assert_eq(mm_test_run(cases[i], NULL, &pr), 0);
+        cr_assert_eq(pr.status, 1, "case %d: status %d", i, pr.status);
+        cr_assert(strstr(pr.err, "minimind: error: ") && strstr(pr.err, want[i]), "case %d: want '%s' in %s",
+                  i, want[i], pr.err);
+        mm_proc_result_free(&pr);
+    }
+    free(bytes), free(copy), free(nofid), free(orig), free(bank), free(one), free(ckpt), free(facts);
     mm_test_rmtree(dir);
     free(dir);
 }
