@@ -141,6 +141,19 @@ static int ex_ablated_layers(const ex_side *a, const ex_side *b) {
     return n;
 }
 
+// [eval] retrieval: the largest fraction of the facts in the bank whose entry a layer reads at the
+// answer position (NaN without it).
+static double ex_retrieval_best(const ex_side *s) {
+    const json_t *r = s->have_e ? s->e.retrieval : NULL, *layers = json_object_get(r, "layers");
+    const double n = ex_json_num(r, "in_bank", 0);
+    double best = NAN;
+    for (size_t l = 0; n > 0 && l < json_array_size(layers); l++) {
+        const double f = ex_json_num(json_array_get(layers, l), "found_at_answer", 0) / n;
+        if (!(f <= best)) best = f;
+    }
+    return best;
+}
+
 static void ex_diff_metrics(const ex_side *a, const ex_side *b) {
     printf("\n## metrics\n  %-16s %14s %14s %12s\n", "", a->version, b->version, "change");
     ex_metric_row("final loss", a->have_m ? a->m.final_loss : NAN, b->have_m ? b->m.final_loss : NAN, "%.4f");
@@ -150,6 +163,8 @@ static void ex_diff_metrics(const ex_side *a, const ex_side *b) {
     ex_metric_row("eval loss", a->have_e ? a->e.mean_loss : NAN, b->have_e ? b->e.mean_loss : NAN, "%.4f");
     ex_metric_row("perplexity", a->have_e ? a->e.perplexity : NAN, b->have_e ? b->e.perplexity : NAN, "%.3f");
     ex_metric_row("fact recall", ex_facts_accuracy(a), ex_facts_accuracy(b), "%.4f");
+    const double ra = ex_retrieval_best(a), rb = ex_retrieval_best(b);
+    if (isfinite(ra) || isfinite(rb)) ex_metric_row("retrieval", ra, rb, "%.4f");
     ex_metric_row("ablated loss", ex_ablated_loss(a, -1), ex_ablated_loss(b, -1), "%.4f");
     for (int l = 0, n = ex_ablated_layers(a, b); l < n; l++) {
         char name[32];

@@ -57,6 +57,12 @@ static int ex_push_ablation(ex_strv *argv, const ex_ini *ini) {
     return ex_strv_push(argv, "--bank_ablation") || ex_strv_push(argv, v) ? -1 : 0;
 }
 
+// `--retrieval` when [eval] retrieval = on.
+static int ex_push_retrieval(ex_strv *argv, const ex_ini *ini) {
+    const char *v = ex_ini_get(ini, "eval", "retrieval");
+    return v && !strcmp(v, "on") ? ex_strv_push(argv, "--retrieval") : 0;
+}
+
 int ex_eval_argv(const ex_project *p, const char *version, int need_checkpoint, ex_strv *argv) {
     char *path = ex_config_path(p, version), *out = ex_out_dir(p, version), *ckpt = NULL, *json = NULL;
     ex_ini ini = {0};
@@ -89,7 +95,7 @@ int ex_eval_argv(const ex_project *p, const char *version, int need_checkpoint, 
           ex_push_opt(argv, &ini, "train", "seed", "--seed"))) ||
         ex_push_opt(argv, &ini, "eval", "facts_path", "--facts") ||
         ex_push_opt(argv, &ini, "eval", "facts_max", "--facts_max") || ex_push_ablation(argv, &ini) ||
-        ex_strv_push(argv, "--json") || ex_strv_push(argv, json))
+        ex_push_retrieval(argv, &ini) || ex_strv_push(argv, "--json") || ex_strv_push(argv, json))
         goto done;
     rc = 0;
 done:

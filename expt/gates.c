@@ -87,12 +87,20 @@ static void ex_gate_config(ex_gate *x, const char *path, const char *rel, ex_ini
         return;
     }
     const char *mt = ex_ini_get(ini, "model", "model_type");
-    const char *ab = ex_ini_get(ini, "eval", "bank_ablation");
+    const char *ab = ex_ini_get(ini, "eval", "bank_ablation"), *rt = ex_ini_get(ini, "eval", "retrieval");
+    const int bankless = !mt || !strcmp(mt, "model_original"), retrieval = rt && !strcmp(rt, "on");
     *ok = 1;
-    if ((!mt || !strcmp(mt, "model_original")) && ab &&
-        strcmp(ab, "none") != 0) {  // the evaluation would fail
-        ex_gate_set(x, 0, "%s: [eval] bank_ablation = %s needs a memory bank, model_type %s has none", rel,
-                    ab, mt ? mt : "model_original (the default)");
+    // settings the evaluation would fail on
+    if (bankless && (retrieval || (ab && strcmp(ab, "none") != 0))) {
+        ex_gate_set(x, 0, "%s: [eval] %s = %s needs a memory bank, model_type %s has none", rel,
+                    retrieval ? "retrieval" : "bank_ablation", retrieval ? rt : ab,
+                    mt ? mt : "model_original (the default)");
+        return;
+    }
+    if (retrieval && !ex_ini_get(ini, "eval", "facts_path")) {
+        ex_gate_set(
+            x, 0, "%s: [eval] retrieval = on needs [eval] facts_path (the facts whose entries it looks for)",
+            rel);
         return;
     }
     ex_gate_set(x, 1, "%s: %d keys, model_type %s", rel, ini->n, mt ? mt : "(default)");

@@ -514,6 +514,26 @@ static void ex_ablation_rows(ex_buf *b, const ex_eval *e) {
     }
 }
 
+// "C0, C1, ... of N" over the layers of a retrieval summary's `key` counts.
+static void ex_retrieval_counts(ex_buf *b, const json_t *layers, const char *key, long n) {
+    for (size_t l = 0; l < json_array_size(layers); l++)
+        ex_buf_printf(b, "%s%lld", l ? ", " : "", (long long)ex_json_int(json_array_get(layers, l), key, 0));
+    ex_buf_printf(b, " of %ld", n);
+}
+
+// [eval] retrieval = on: per layer (0, 1, ...), the facts whose entry the lookup reads at the answer
+// position and anywhere in the prompt, beside what uniform reads would find (docs/memory.md).
+static void ex_retrieval_rows(ex_buf *b, const json_t *r) {
+    const json_t *layers = json_object_get(r, "layers"), *chance = json_object_get(r, "chance");
+    const long n = (long)ex_json_int(r, "in_bank", 0);
+    ex_buf_puts(b, "| fact's entry read at the answer, by layer | ");
+    ex_retrieval_counts(b, layers, "found_at_answer", n);
+    ex_num(b, " (uniform reads: %.1f) |\n", ex_json_num(chance, "found_at_answer", NAN));
+    ex_buf_puts(b, "| fact's entry read anywhere in the prompt, by layer | ");
+    ex_retrieval_counts(b, layers, "found_in_prompt", n);
+    ex_num(b, " (uniform reads: %.1f) |\n", ex_json_num(chance, "found_in_prompt", NAN));
+}
+
 static char *ex_region_evaluation(const ex_project *p, const char *version) {
     ex_buf b = {0};
     char *path = ex_out_file(p, version, "eval.json");
@@ -534,6 +554,7 @@ static char *ex_region_evaluation(const ex_project *p, const char *version) {
             ex_facts_cell(&b, &e);
             ex_buf_puts(&b, " |\n");
         }
+        if (e.retrieval) ex_retrieval_rows(&b, e.retrieval);
         if (e.ablation) ex_ablation_rows(&b, &e);
         size_t n = e.samples ? json_array_size(e.samples) : 0;
         if (n) {

@@ -14,6 +14,7 @@ static const char *const ex_memory_selects[] = {"softmax", "gumbel", NULL};
 static const char *const ex_memory_updates[] = {"frozen", "ema", NULL};
 static const char *const ex_precisions[] = {"fp32", "bf16", "fp16", NULL};
 static const char *const ex_bank_ablations[] = {"none", "empty", "shuffle", "layers", NULL};
+static const char *const ex_off_on[] = {"off", "on", NULL};
 
 #define INT(s, k) \
     { s, k, EX_KEY_INT, NULL, 0 }
@@ -71,6 +72,7 @@ const ex_config_key ex_config_keys[] = {
     {"eval", "facts_path", EX_KEY_PATH, NULL, 1},
     INT("eval", "facts_max"),
     {"eval", "bank_ablation", EX_KEY_CHOICE, ex_bank_ablations, 0},
+    {"eval", "retrieval", EX_KEY_CHOICE, ex_off_on, 0},
     {NULL, NULL, EX_KEY_INT, NULL, 0},
 };
 #undef INT

@@ -117,6 +117,8 @@ int ex_eval_load(const char *path, ex_eval *e) {
     e->facts_total = (int)ex_json_num(e->facts, "total", 0);
     json_t *ab = json_object_get(e->root, "bank_ablation");
     e->ablation = json_is_object(ab) ? ab : NULL;
+    json_t *rt = json_object_get(e->root, "retrieval");
+    e->retrieval = json_is_object(rt) ? rt : NULL;
     double ns = ex_json_num(sum, "num_samples", NAN);
     e->num_samples = isfinite(ns) ? (int)ns : (e->samples ? (int)json_array_size(e->samples) : 0);
     if (!isfinite(e->mean_loss) && e->samples) {

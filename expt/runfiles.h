@@ -72,6 +72,7 @@ typedef struct ex_eval {
     json_t *facts;     // the "facts" object of `eval --facts` (borrowed; NULL when absent)
     int facts_correct, facts_total;  // 0 / 0 when absent
     json_t *ablation;  // the "bank_ablation" object of `eval --bank_ablation` (borrowed; NULL when absent)
+    json_t *retrieval;  // the "retrieval" object of `eval --retrieval` (borrowed; NULL when absent)
 } ex_eval;
 
 // Returns 0 or -1 (missing file, not JSON, "summary.mean_loss" absent and no sample losses).

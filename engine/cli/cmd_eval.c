@@ -20,6 +20,7 @@ static const char mm_eval_usage[] =
     "                     [--device auto|cpu|cuda[:N]]\n"
     "                     [--bank empty|empty@L[,L...]|shuffle[:SEED]|FILE.bank]\n"
     "                     [--bank_ablation empty|empty@L[,L...]|layers|shuffle[:SEED]|FILE.bank]\n"
+    "                     [--retrieval]\n"
     "\n"
     "For each of the first num_samples documents ({\"text\"} lines): the first prompt_tokens tokens\n"
     "are the prompt, the model continues it (greedy unless --sample), the following tokens are the\n"
@@ -44,7 +45,11 @@ static const char mm_eval_usage[] =
     "eval.json gets \"bank_ablation\" (its bank, summary and fact recall) and one line compares\n"
     "the two. --bank_ablation layers: which layers read their bank? One quiet pass per memory layer,\n"
     "that layer alone reading an empty bank (\"bank_ablation\".\"layers\"), then one with the whole\n"
-    "bank empty.\n";
+    "bank empty.\n"
+    "\n"
+    "--retrieval (memory models, with --facts): also `minimind memory retrieval` on the facts, for the\n"
+    "model as first evaluated: per layer, whether the lookup reads the entry that states each fact\n"
+    "(items need a fact_id; the bank's mapping file gives its row). eval.json gets \"retrieval\".\n";
 
 // The dimension flags of the original eval_model.py: checked against the checkpoint's metadata.
 typedef struct mm_eval_dim_flag {
@@ -101,11 +106,14 @@ int mm_cmd_eval(int argc, char **argv) {
         mm_opt_str("--device D", &a.device),
         mm_opt_str("--bank SPEC", &a.bank),
         mm_opt_str("--bank_ablation SPEC", &a.bank_ablation),
+        mm_opt_flag("--retrieval", &a.retrieval),
     };
     int rc = mm_cli_parse("eval", mm_eval_usage, argc, argv, opts, MM_NOPTS(opts));
     if (rc != MM_CLI_CONTINUE) return rc;
     if (a.num_samples < 1 && !a.facts_path)
         return mm_cli_usage_error("eval: --num_samples must be >= 1 (0 only with --facts) (see --help)");
+    if (a.retrieval && !a.facts_path)
+        return mm_cli_usage_error("eval: --retrieval needs --facts FILE (items with a fact_id) (see --help)");
     mm_run_config expect;
     if (mm_eval_expect(a.model_path, dims, (int)(sizeof dims / sizeof dims[0]), &expect, &a.expect_mask) != 0)
         return mm_cli_fail();

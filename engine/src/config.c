@@ -38,6 +38,7 @@ static const char *const mm_memory_select_names[] = {"softmax", "gumbel", NULL};
 static const char *const mm_memory_update_names[] = {"frozen", "ema", NULL};
 static const char *const mm_precision_names[] = {"fp32", "bf16", "fp16", NULL};
 static const char *const mm_bank_ablation_names[] = {"none", "empty", "shuffle", "layers", NULL};
+static const char *const mm_off_on_names[] = {"off", "on", NULL};
 
 #define OFF(field) offsetof(mm_run_config, field)
 #define STR(field) OFF(field), sizeof(((mm_run_config *)0)->field)
@@ -96,6 +97,7 @@ static const mm_key mm_keys[] = {
     {"eval", "facts_path", K_PATH, STR(eval.facts_path), 0, 0, NULL, K_MUST_EXIST},
     {"eval", "facts_max", K_INT, NUM(eval.facts_max), 0, 1 << 30, NULL, 0},
     {"eval", "bank_ablation", K_CHOICE, STR(eval.bank_ablation), 0, 0, mm_bank_ablation_names, 0},
+    {"eval", "retrieval", K_CHOICE, STR(eval.retrieval), 0, 0, mm_off_on_names, 0},
 };
 _Static_assert(sizeof(mm_model_type) == sizeof(int) && sizeof(mm_memory_select) == sizeof(int) &&
                    sizeof(mm_memory_update) == sizeof(int),
@@ -169,6 +171,7 @@ void mm_config_default(mm_run_config *c) {
     c->eval.temperature = 0.85;
     c->eval.top_p = 0.85;
     mm_copy_str(c->eval.bank_ablation, sizeof c->eval.bank_ablation, "none");
+    mm_copy_str(c->eval.retrieval, sizeof c->eval.retrieval, "off");
 }
 
 // ---- setting one key ----------------------------------------------------------------------------

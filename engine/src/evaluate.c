@@ -13,6 +13,7 @@
 #include "minimind/json_text.h"
 #include "minimind/jsonl.h"
 #include "minimind/memory_ablation.h"
+#include "minimind/memory_retrieval.h"
 #include "minimind/progress.h"
 
 void mm_eval_args_default(mm_eval_args *a) {
@@ -280,6 +281,15 @@ static json_t *mm_eval_ablation(mm_inference *inf, const mm_eval_args *a, const 
     return out;
 }
 
+// --retrieval: root "retrieval" = mm_retrieval_measure on the facts, printed.
+static int mm_eval_retrieval(mm_inference *inf, const mm_eval_args *a, json_t *root) {
+    json_t *r;
+    if (mm_retrieval_measure(inf, a->facts_path, NULL, a->facts_max, 0, &r) != 0)
+        return mm_error_prefix("--retrieval");
+    mm_retrieval_print(r);
+    return json_object_set_new(root, "retrieval", r) == 0 ? 0 : mm_errorf("eval: out of memory (retrieval)");
+}
+
 int mm_evaluate(const mm_eval_args *a) {
     mm_inference inf;
     if (mm_inference_open_on(&inf, a->device, a->model_path, a->tokenizer_path, a->expect, a->expect_mask) != 0) return -1;
@@ -305,6 +315,7 @@ int mm_evaluate(const mm_eval_args *a) {
     root = mm_eval_pass(&inf, a, data);
     if (!root) goto done;
     if (bank) json_object_set(root, "bank", bank);
+    if (a->retrieval && mm_eval_retrieval(&inf, a, root) != 0) goto done;
     if (a->bank_ablation && *a->bank_ablation) {
         json_t *ab = mm_eval_ablation(&inf, a, data, root);
         if (!ab) goto done;

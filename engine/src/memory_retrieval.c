@@ -182,6 +182,27 @@ typedef struct mm_rreads {
     int T;  // positions read (<s> + prompt, cut at max_seq_len)
 } mm_rreads;
 
+// The forward's reads, idx and w (n each, (L, T, K) at batch 1), where the host can read them: the
+// activations themselves on a host-resident backend, copies (free both) on a device.
+static int mm_reads_on_host(const mm_model *m, size_t n, const int32_t **idx, const float **w) {
+    *idx = m->a.midx, *w = m->a.mw;
+    if (m->be->host_resident) return 0;
+    int32_t *hi = mm_malloc(sizeof *hi * n);
+    float *hw = mm_malloc(sizeof *hw * n);
+    if (!hi || !hw) {
+        free(hi), free(hw);
+        return -1;
+    }
+    m->be->copy_d2h(hi, m->a.midx, sizeof *hi * n);
+    m->be->copy_d2h(hw, m->a.mw, sizeof *hw * n);
+    if (m->be->check && m->be->check() != 0) {
+        free(hi), free(hw);
+        return mm_error_prefix("retrieval: reading the reads from %s", m->be->name);
+    }
+    *idx = hi, *w = hw;
+    return 0;
+}
+
 static int mm_rfact_probe(mm_inference *inf, const mm_rfact *f, mm_rreads *r) {
     mm_model *m = &inf->model;
     mm_ids ids = {0};
@@ -191,17 +212,21 @@ static int mm_rfact_probe(mm_inference *inf, const mm_rfact *f, mm_rreads *r) {
     const int T = (int)ids.len, K = m->ms.K, LK = m->ms.LK;
     r->T = T;
     if (mm_model_forward(m, ids.data, NULL, NULL, 1, T, NULL, NULL) != 0) goto done;
+    const int32_t *idx;
+    const float *w;
+    if (mm_reads_on_host(m, (size_t)m->L * T * K, &idx, &w) != 0) goto done;
     for (int l = 0; l < m->L; l++) {
         r->w[l] = 0.0, r->at[l] = r->any[l] = 0;
         for (int t = 0; t < T; t++)
             for (int k = 0; k < K; k++) {
                 const size_t i = ((size_t)l * T + t) * K + k;  // (L, T, K) reads, batch 1
-                const uint16_t *entry = m->bank + (size_t)m->a.midx[i] * LK;
+                const uint16_t *entry = m->bank + (size_t)idx[i] * LK;
                 if (memcmp(entry, f->ids, sizeof(uint16_t) * (size_t)LK)) continue;
                 r->any[l] = 1;
-                if (t == T - 1) r->at[l] = 1, r->w[l] += m->a.mw[i];
+                if (t == T - 1) r->at[l] = 1, r->w[l] += w[i];
             }
     }
+    if (idx != m->a.midx) free((void *)idx), free((void *)w);
     rc = 0;
 done:
     mm_ids_free(&ids);
@@ -249,55 +274,60 @@ static int mm_retrieval_run(mm_inference *inf, const mm_rfacts *f, mm_rlayer *pe
 
 // ---- the command ----
 
-static int mm_retrieval_report(const mm_retrieval_args *a, const mm_inference *inf, const mm_rfacts *f,
-                               const mm_rlayer *per, const mm_rchance *chance, json_t *items) {
+// The summary {"facts", "in_bank", "num", "candidates", "chance", "layers"} (+ "items").
+static json_t *mm_retrieval_summary(const mm_inference *inf, const mm_rfacts *f, const mm_rlayer *per,
+                                    const mm_rchance *chance, json_t *items) {
     const mm_model *m = &inf->model;
     int in_bank = 0;
     for (int i = 0; i < f->n; i++) in_bank += f->v[i].in_bank;
-    printf(
-        "memory retrieval: %d facts, %d of them stated by an entry of the model's bank; %d candidates "
-        "of %d entries per read: uniform reads would find %.1f at the answer position and %.1f anywhere in "
-        "the prompt\n",
-        f->n, in_bank, m->ms.K, m->ms.num, chance->at_answer, chance->in_prompt);
+    const double d = in_bank ? in_bank : 1;
     json_t *layers = json_array();
-    for (int l = 0; l < m->L; l++) {
-        const double d = in_bank ? in_bank : 1;
-        printf(
-            "  layer %d: found at the answer position %d/%d (%.1f %%), anywhere in the prompt %d/%d "
-            "(%.1f %%), mean weight at the answer %.4f\n",
-            l, per[l].found_at_answer, in_bank, 100.0 * per[l].found_at_answer / d, per[l].found_in_prompt,
-            in_bank, 100.0 * per[l].found_in_prompt / d, per[l].weight_at_answer / d);
+    for (int l = 0; layers && l < m->L; l++)
         json_array_append_new(
             layers, json_pack("{s:i, s:i, s:i, s:f}", "layer", l, "found_at_answer", per[l].found_at_answer,
                               "found_in_prompt", per[l].found_in_prompt, "mean_weight_at_answer",
                               per[l].weight_at_answer / d));
-    }
-    if (!a->json_out) {
-        json_decref(layers);
-        return 0;
-    }
-    json_t *root =
-        json_pack("{s:o, s:i, s:i, s:i, s:i, s:{s:f, s:f}, s:O, s:O}", "model_path",
-                  mm_json_text(a->model_path, strlen(a->model_path)), "facts", f->n, "in_bank", in_bank,
-                  "num", m->ms.num, "candidates", m->ms.K, "chance", "found_at_answer", chance->at_answer,
-                  "found_in_prompt", chance->in_prompt, "layers", layers, "items", items);
-    json_decref(layers);
-    char *text = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
-    int rc =
-        text ? mm_write_file_atomic(a->json_out, text, strlen(text)) : mm_errorf("retrieval: out of memory");
-    if (rc == 0) printf("memory retrieval: wrote %s\n", a->json_out);
-    free(text);
-    json_decref(root);
-    return rc;
+    json_t *root = json_pack("{s:i, s:i, s:i, s:i, s:{s:f, s:f}, s:o}", "facts", f->n, "in_bank", in_bank,
+                             "num", m->ms.num, "candidates", m->ms.K, "chance", "found_at_answer",
+                             chance->at_answer, "found_in_prompt", chance->in_prompt, "layers", layers);
+    if (root && items) json_object_set(root, "items", items);
+    if (!root) mm_errorf("retrieval: out of memory");
+    return root;
 }
 
-// The bank file the facts' rows come from: --bank, else the one the model was trained from.
-static int mm_retrieval_bank(const mm_retrieval_args *a, const mm_inference *inf, mm_kbank *kb,
-                             char **mapping) {
-    const char *path = a->bank_path && *a->bank_path ? a->bank_path : inf->cfg.knowledge.database_init_path;
+void mm_retrieval_print(const json_t *r) {
+    const long n = (long)json_integer_value(json_object_get(r, "in_bank"));
+    const json_t *chance = json_object_get(r, "chance"), *layers = json_object_get(r, "layers");
+    printf(
+        "memory retrieval: %lld facts, %ld of them stated by an entry of the model's bank; %lld candidates "
+        "of "
+        "%lld entries per read: uniform reads would find %.1f at the answer position and %.1f anywhere in "
+        "the "
+        "prompt\n",
+        (long long)json_integer_value(json_object_get(r, "facts")), n,
+        (long long)json_integer_value(json_object_get(r, "candidates")),
+        (long long)json_integer_value(json_object_get(r, "num")),
+        json_real_value(json_object_get(chance, "found_at_answer")),
+        json_real_value(json_object_get(chance, "found_in_prompt")));
+    const double d = n ? (double)n : 1.0;
+    for (size_t l = 0; l < json_array_size(layers); l++) {
+        const json_t *x = json_array_get(layers, l);
+        const long at = (long)json_integer_value(json_object_get(x, "found_at_answer"));
+        const long any = (long)json_integer_value(json_object_get(x, "found_in_prompt"));
+        printf(
+            "  layer %zu: found at the answer position %ld/%ld (%.1f %%), anywhere in the prompt %ld/%ld "
+            "(%.1f %%), mean weight at the answer %.4f\n",
+            l, at, n, 100.0 * at / d, any, n, 100.0 * any / d,
+            json_real_value(json_object_get(x, "mean_weight_at_answer")));
+    }
+}
+
+// The bank file the facts' rows come from: bank_path, else the one the model was trained from.
+static int mm_retrieval_bank(const mm_inference *inf, const char *bank_path, mm_kbank *kb, char **mapping) {
+    const char *path = bank_path && *bank_path ? bank_path : inf->cfg.knowledge.database_init_path;
     if (!*path)
-        return mm_errorf("%s: the checkpoint records no [knowledge] database_init_path: pass --bank BANK",
-                         a->model_path);
+        return mm_errorf(
+            "retrieval: the checkpoint records no [knowledge] database_init_path: pass the bank");
     if (mm_kbank_open(kb, path) != 0) return -1;
     if ((int)kb->length != inf->model.ms.LK) {
         mm_kbank_close(kb);
@@ -308,34 +338,48 @@ static int mm_retrieval_bank(const mm_retrieval_args *a, const mm_inference *inf
     return *mapping ? 0 : -1;
 }
 
-int mm_memory_retrieval(const mm_retrieval_args *a) {
-    mm_inference inf;
-    if (mm_inference_open(&inf, a->model_path, a->tokenizer_path, NULL, 0) != 0) return -1;
+int mm_retrieval_measure(mm_inference *inf, const char *facts_path, const char *bank_path, int facts_max,
+                         int with_items, json_t **out) {
+    *out = NULL;
+    if (!inf->model.mem) return mm_errorf("retrieval: model_type model_original has no memory layer");
     mm_rfacts f = {0};
     mm_kbank kb;
     char *mapping = NULL;
-    mm_rlayer *per = NULL;
+    if (mm_retrieval_bank(inf, bank_path, &kb, &mapping) != 0) return -1;
+    mm_rlayer *per = mm_calloc((size_t)inf->model.L, sizeof *per);
     json_t *items = json_array();
-    int rc = -1, have_bank = 0;
-    if (!inf.model.mem) {
-        mm_errorf("%s: model_type model_original has no memory layer", a->model_path);
-        goto done;
-    }
-    if (mm_retrieval_bank(a, &inf, &kb, &mapping) != 0) goto done;
-    have_bank = 1;
-    per = mm_calloc((size_t)inf.model.L, sizeof *per);
-    if (!per || !items || mm_rfacts_read(a->facts_path, a->facts_max, &f) != 0 ||
-        mm_rfacts_rows(&f, mapping, &kb) != 0 ||
-        mm_rfacts_in_bank(&f, inf.model.bank, inf.model.ms.num, inf.model.ms.LK) != 0)
-        goto done;
     mm_rchance chance = {0, 0};
-    if (mm_retrieval_run(&inf, &f, per, &chance, items) != 0) goto done;
-    rc = mm_retrieval_report(a, &inf, &f, per, &chance, items);
-done:
-    if (have_bank) mm_kbank_close(&kb);
+    int rc = -1;
+    if (per && items && mm_rfacts_read(facts_path, facts_max, &f) == 0 &&
+        mm_rfacts_rows(&f, mapping, &kb) == 0 &&
+        mm_rfacts_in_bank(&f, inf->model.bank, inf->model.ms.num, inf->model.ms.LK) == 0 &&
+        mm_retrieval_run(inf, &f, per, &chance, items) == 0) {
+        *out = mm_retrieval_summary(inf, &f, per, &chance, with_items ? items : NULL);
+        rc = *out ? 0 : -1;
+    }
+    mm_kbank_close(&kb);
     json_decref(items);
     free(per), free(mapping);
     mm_rfacts_free(&f);
+    return rc;
+}
+
+int mm_memory_retrieval(const mm_retrieval_args *a) {
+    mm_inference inf;
+    if (mm_inference_open(&inf, a->model_path, a->tokenizer_path, NULL, 0) != 0) return -1;
+    json_t *r;
+    int rc = mm_retrieval_measure(&inf, a->facts_path, a->bank_path, a->facts_max, 1, &r);
+    if (rc != 0) mm_error_prefix("%s", a->model_path);
+    if (rc == 0) mm_retrieval_print(r);
+    if (rc == 0 && a->json_out) {
+        json_object_set_new(r, "model_path", mm_json_text(a->model_path, strlen(a->model_path)));
+        char *text = json_dumps(r, JSON_INDENT(2));
+        rc = text ? mm_write_file_atomic(a->json_out, text, strlen(text))
+                  : mm_errorf("retrieval: out of memory");
+        if (rc == 0) printf("memory retrieval: wrote %s\n", a->json_out);
+        free(text);
+    }
+    json_decref(r);
     mm_inference_close(&inf);
     return rc;
 }

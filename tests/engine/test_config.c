@@ -299,6 +299,7 @@ static void make_nondefault(mm_run_config *c) {
         "eval.top_p=0.95",
         "eval.facts_max=5",
         "eval.bank_ablation=shuffle",
+        "eval.retrieval=on",
     };
     mm_config_default(c);
     for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)

@@ -781,6 +781,40 @@ Test(memory_cli, retrieval_finds_the_entry_stating_the_fact, .timeout = 300) {
     cr_assert_eq(jint(r, "facts"), 20);
     cr_assert_eq(expect_consistent_totals(r), in_bank);
     cr_assert_eq(json_array_size(json_object_get(r, "layers")), 2);
+    // eval --retrieval: the same summary in eval.json, on the CPU and behind the device memory model
+    char *ej = mm_test_path(dir, "eval_retrieval.json");
+    for (int staged = 0; staged < 2; staged++) {
+        const char *argv[] = {MM_MINIMIND_EXE,
+                              "eval",
+                              "--model_path",
+                              ckpt,
+                              "--facts",
+                              facts,
+                              "--facts_max",
+                              "20",
+                              "--num_samples",
+                              "0",
+                              "--retrieval",
+                              "--quiet",
+                              "--json",
+                              ej,
+                              "--device",
+                              staged ? "cpu-staged" : "cpu",
+                              NULL};
+        run_quiet(argv);
+        json_t *ev = load_json(ej), *er = json_object_get(ev, "retrieval");
+        cr_assert(json_equal(json_object_get(er, "layers"), json_object_get(r, "layers")) &&
+                      json_equal(json_object_get(er, "chance"), json_object_get(r, "chance")),
+                  "eval --retrieval (%s) differs from memory retrieval", staged ? "cpu-staged" : "cpu");
+        cr_assert_null(json_object_get(er, "items"), "eval.json keeps the summary only");
+        json_decref(ev);
+    }
+    const char *noflag[] = {MM_MINIMIND_EXE, "eval", "--model_path", ckpt, "--retrieval", NULL};
+    mm_proc_result pr0;
+    cr_assert_eq(mm_test_run(noflag, NULL, &pr0), 0);
+    cr_assert(pr0.status == 2 && strstr(pr0.err, "--retrieval needs --facts"), "%d %s", pr0.status, pr0.err);
+    mm_proc_result_free(&pr0);
+    free(ej);
     json_decref(r);
 
     // every entry states fact x (bank row x of k.bank: the mapping's line x has index x)

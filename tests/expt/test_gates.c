@@ -146,6 +146,11 @@ Test(gates, configuration_parses) {
         {"[eval]\nbank_ablation = empty\n", "model", NULL},
         {"[eval]\nbank_ablation = layers\n", "model_original", "model_type model_original has none"},
         {"[eval]\nbank_ablation = layers\n", "model_no_feed", NULL},
+        {"[eval]\nretrieval = on\nfacts_path = run_file/experiment_1.0.0.ini\n", "model_original",
+         "[eval] retrieval = on needs a memory bank, model_type model_original has none"},
+        {"[eval]\nretrieval = on\n", "model", "[eval] retrieval = on needs [eval] facts_path"},
+        {"[eval]\nretrieval = on\nfacts_path = run_file/experiment_1.0.0.ini\n", "model", NULL},
+        {"[eval]\nretrieval = off\n", "model_original", NULL},
     };
     for (size_t i = 0; i < sizeof ablation / sizeof ablation[0]; i++) {
         const char *mt = strstr(ini, "model_type = model_original\n");

@@ -367,14 +367,14 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
     fx_write(dir, "out/experiment_1_0_1/config.ini",
              "[model]\nmodel_type = model_original\ndim = 64\n[train]\nlearning_rate = 0.001\nseed = 7\n");
     // 1.0.1 also evaluated fact recall ([eval] facts_path): 61 of 78; 1.0.0 did not
-    fx_write(
-        dir, "out/experiment_1_0_1/eval.json",
-        "{\"samples\":[{\"input\":\"a\",\"reference\":\"b\",\"output\":\"c\",\"loss\":2.0}],"
-        "\"summary\":{\"mean_loss\":2.0,\"num_samples\":1},\"facts\":{\"path\":\"demo/data/"
-        "train_facts.jsonl\","
-        "\"total\":78,\"correct\":61,\"by_lang\":{\"en\":{\"correct\":27,\"total\":39},"
-        "\"zh\":{\"correct\":34,\"total\":39}}},\"bank_ablation\":{\"bank\":{\"spec\":\"empty\"},"
-        "\"summary\":{\"mean_loss\":2.25},\"layers\":[{\"layer\":1,\"summary\":{\"mean_loss\":2.125}}]}}");
+    fx_write(dir, "out/experiment_1_0_1/eval.json",
+             "{\"samples\":[{\"input\":\"a\",\"reference\":\"b\",\"output\":\"c\",\"loss\":2.0}],"
+             "\"summary\":{\"mean_loss\":2.0,\"num_samples\":1},\"facts\":{\"path\":\"demo/data/"
+             "train_facts.jsonl\","
+             "\"total\":78,\"correct\":61,\"by_lang\":{\"en\":{\"correct\":27,\"total\":39},"
+             "\"zh\":{\"correct\":34,\"total\":39}}},\"bank_ablation\":{\"bank\":{\"spec\":\"empty\"},"
+             "\"summary\":{\"mean_loss\":2.25},\"layers\":[{\"layer\":1,\"summary\":{\"mean_loss\":2.125}}]},"
+             "\"retrieval\":{\"in_bank\":40,\"layers\":[{\"found_at_answer\":2},{\"found_at_answer\":5}]}}");
     // 1.0.1 is a memory run: its last log window read 31.25 % of the bank
     fx_write(dir, "out/experiment_1_0_1/metrics.jsonl",
              "{\"step\":1,\"loss\":8.0,\"memory_used_fraction\":0.5,\"memory_kl_uniform\":1.0}\n"
@@ -391,6 +391,7 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
     cr_assert_not_null(strstr(r.out, "final loss"), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "  fact recall                   -         0.7821 "), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "  ablated loss                  -         2.2500 "), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "  retrieval                     -         0.1250 "), "%s", r.out);
     cr_assert_not_null(strstr(r.out, "\n    layer 1                     -         2.1250 "), "%s", r.out);
     cr_assert_null(strstr(r.out, "layer 0"), "a layer neither side ablated: %s", r.out);
     cr_assert_not_null(strstr(r.out, "\n  memory read                   -         0.3125 "), "%s", r.out);
@@ -459,7 +460,8 @@ Test(report, bank_ablation_flag_and_rows) {
     static const char *const cases[][2] = {{"", NULL},
                                            {"[eval]\nbank_ablation = none\n", NULL},
                                            {"[eval]\nbank_ablation = shuffle\n", "shuffle"},
-                                           {"[eval]\nbank_ablation = layers\n", "layers"}};
+                                           {"[eval]\nbank_ablation = layers\n", "layers"},
+                                           {"[eval]\nretrieval = on\nbank_ablation = none\n", NULL}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n = strlen(ini) + strlen(cases[i][0]) + 1;
         char *t = malloc(n);
@@ -477,6 +479,9 @@ Test(report, bank_ablation_flag_and_rows) {
         } else {
             cr_assert_eq(at, argv.n, "case %zu: --bank_ablation passed", i);
         }
+        int retrieval = 0;
+        for (size_t k = 0; k < argv.n; k++) retrieval |= !strcmp(argv.v[k], "--retrieval");
+        cr_assert_eq(retrieval, strstr(cases[i][0], "retrieval = on") != NULL, "case %zu: --retrieval", i);
         ex_strv_free(&argv);
     }
     fx_run_outputs(dir, "out/experiment_1_0_0", COMMIT);
@@ -504,6 +509,18 @@ Test(report, bank_ablation_flag_and_rows) {
         "| fact recall, layer 0: bank empty | 57/78 = 73.1 % |\n"
         "| mean loss, layer 1: bank empty | 3.6250 (+0.1250) |\n";
     cr_assert_not_null(strstr(ev, rows), "want\n%s\nin\n%s", rows, ev);
+    free(ev);
+    // [eval] retrieval = on: the facts whose entry each layer reads
+    fx_write(dir, "out/experiment_1_0_0/eval.json",
+             "{\"summary\":{\"mean_loss\":3.5,\"num_samples\":4},\"retrieval\":{\"facts\":80,\"in_bank\":78,"
+             "\"chance\":{\"found_at_answer\":0.30,\"found_in_prompt\":1.75},\"layers\":[{\"layer\":0,"
+             "\"found_at_answer\":0,\"found_in_prompt\":1},{\"layer\":1,\"found_at_answer\":12,"
+             "\"found_in_prompt\":30}]}}");
+    ev = evaluation_of(&p, dir, "1.0.0");
+    const char *rrows =
+        "| fact's entry read at the answer, by layer | 0, 12 of 78 (uniform reads: 0.3) |\n"
+        "| fact's entry read anywhere in the prompt, by layer | 1, 30 of 78 (uniform reads: 1.8) |\n";
+    cr_assert_not_null(strstr(ev, rrows), "want\n%s\nin\n%s", rrows, ev);
     free(ev), free(ini);
     ex_project_close(&p);
     mm_test_rmtree(dir);

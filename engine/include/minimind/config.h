@@ -84,6 +84,8 @@ typedef struct mm_eval_config {
     char bank_ablation[8];  // "none" | "empty" | "shuffle" | "layers": `expt` evaluations of a memory
                             // model also run `eval --bank_ablation` (what the model reads from its
                             // bank; "layers": from which layers)
+    char retrieval[4];      // "off" | "on": `expt` evaluations of a memory model with facts_path also
+                            // run `eval --retrieval` (do the lookups find the facts' entries?)
 } mm_eval_config;
 
 typedef struct mm_run_config {

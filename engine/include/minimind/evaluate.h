@@ -39,6 +39,8 @@ typedef struct mm_eval_args {
                                 // MM_BANK_ABLATION_LAYERS: first one pass per memory layer with
                                 // that layer's bank empty ("layers": [{"layer", "summary",
                                 // "facts"}]), then the whole bank empty
+    int retrieval;              // with facts_path: eval.json "retrieval" (mm_retrieval_measure) of the
+                                // model as first evaluated: do the lookups find the facts' entries?
 } mm_eval_args;
 
 // --bank_ablation: the per-layer sweep (also an [eval] bank_ablation choice).

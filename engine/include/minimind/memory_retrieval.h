@@ -12,6 +12,10 @@
 #ifndef MINIMIND_MEMORY_RETRIEVAL_H
 #define MINIMIND_MEMORY_RETRIEVAL_H
 
+#include <jansson.h>
+
+#include "minimind/inference.h"
+
 typedef struct mm_retrieval_args {
     const char *model_path;      // checkpoint of a memory variant (required)
     const char *facts_path;      // JSON Lines {"prompt", "fact_id", ...} (required)
@@ -29,5 +33,13 @@ typedef struct mm_retrieval_args {
 
 // Prints one line per layer; 0, or -1 with the error set (files and lines named).
 int mm_memory_retrieval(const mm_retrieval_args *a);
+
+// The measurement on an open model (as `eval --retrieval` has it, its bank possibly replaced):
+// *out (new reference) = {"facts", "in_bank", "num", "candidates", "chance", "layers"}, with
+// "items" when with_items. bank_path NULL/"" = the checkpoint's database_init_path. 0 or -1.
+int mm_retrieval_measure(mm_inference *inf, const char *facts_path, const char *bank_path, int facts_max,
+                         int with_items, json_t **out);
+// Prints a summary as `memory retrieval` does.
+void mm_retrieval_print(const json_t *r);
 
 #endif
