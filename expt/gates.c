@@ -108,6 +108,19 @@ static void ex_gate_config(ex_gate *x, const char *path, const char *rel, ex_ini
 
 // Data paths: every path key that must exist does (relative to the repository root); data_path
 // (training), tokenizer_path and eval_data_path (the mandatory evaluation) must be set.
+static int ex_retrieval_on(const ex_ini *ini) {
+    const char *v = ex_ini_get(ini, "eval", "retrieval");
+    return v && !strcmp(v, "on");
+}
+
+// BANK.mapping.jsonl beside the bank (the name minimind/knowledge.h gives it; `memory retrieval`
+// finds the facts' rows through it).
+static int ex_mapping_exists(const char *bank) {
+    char mapping[4096];
+    const int n = snprintf(mapping, sizeof mapping, "%s.mapping.jsonl", bank);
+    return n > 0 && (size_t)n < sizeof mapping && ex_exists(mapping);
+}
+
 static void ex_gate_paths(ex_gate *x, const ex_project *p, const ex_ini *ini, int config_ok) {
     if (!config_ok) {
         ex_gate_set(x, 0, "the configuration does not parse");
@@ -134,6 +147,12 @@ static void ex_gate_paths(ex_gate *x, const ex_project *p, const ex_ini *ini, in
         }
         if (!ex_exists(abs)) {
             ex_append(why, sizeof why, "%s%s = %s does not exist", ok ? "" : "; ", k->key, v);
+            ok = 0;
+        } else if (!strcmp(k->key, "database_init_path") && ex_retrieval_on(ini) && !ex_mapping_exists(abs)) {
+            ex_append(why, sizeof why,
+                      "%s%s.mapping.jsonl (beside %s, written by `minimind prep knowledge`) does "
+                      "not exist: [eval] retrieval = on reads it",
+                      ok ? "" : "; ", v, k->key);
             ok = 0;
         }
         checked++;

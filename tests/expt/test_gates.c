@@ -199,6 +199,22 @@ Test(gates, data_paths_exist) {
     expect_gates(&p, G_PATHS, "database_init_path = demo/db.json does not exist");
     fx_write(dir, "demo/db.json", "[]");
     expect_gates(&p, -1, "");
+    // [eval] retrieval = on also needs the bank's mapping file beside it
+    char *mem = fx_read(dir, "run_file/experiment_1.0.0.ini", NULL);
+    char *at = strstr(mem, "model_type = model_original\n");
+    cr_assert_not_null(at);
+    memmove(at + strlen("model_type = model"), at + strlen("model_type = model_original"),
+            strlen(at + strlen("model_type = model_original")) + 1);
+    size_t m = strlen(mem) + 64;
+    char *u = malloc(m);
+    snprintf(u, m, "%s[eval]\nretrieval = on\nfacts_path = demo/db.json\n", mem);
+    fx_write(dir, "run_file/experiment_1.0.0.ini", u);
+    expect_gates(&p, G_PATHS,
+                 "demo/db.json.mapping.jsonl (beside database_init_path, written by `minimind prep "
+                 "knowledge`) does not exist: [eval] retrieval = on reads it");
+    fx_write(dir, "demo/db.json.mapping.jsonl", "");
+    expect_gates(&p, -1, "");
+    free(u), free(mem);
     free(t), free(ini), free(tok);
     done(&p, dir);
 }
