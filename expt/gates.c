@@ -9,11 +9,12 @@
 #include <string.h>
 
 #include "fsutil.h"
-#include "minimind/error.h"
-#include "record.h"
-#include "runconfig.h"
 #include "inifile.h"
 #include "jsonfile.h"
+#include "minimind/error.h"
+#include "minimind/jsonl.h"
+#include "record.h"
+#include "runconfig.h"
 #include "runfiles.h"
 
 static ex_gate *ex_gate_add(ex_gate_list *g, const char *name) {
@@ -106,11 +107,22 @@ static void ex_gate_config(ex_gate *x, const char *path, const char *rel, ex_ini
     ex_gate_set(x, 1, "%s: %d keys, model_type %s", rel, ini->n, mt ? mt : "(default)");
 }
 
-// Data paths: every path key that must exist does (relative to the repository root); data_path
-// (training), tokenizer_path and eval_data_path (the mandatory evaluation) must be set.
 static int ex_retrieval_on(const ex_ini *ini) {
     const char *v = ex_ini_get(ini, "eval", "retrieval");
     return v && !strcmp(v, "on");
+}
+
+// The first item of the facts file carries an integer fact_id (`eval --retrieval` needs one per
+// item to find the fact's bank row; a file of other facts would fail the evaluation after the run).
+static int ex_facts_have_ids(const char *facts) {
+    mm_jsonl_reader r;
+    if (mm_jsonl_open(&r, facts) != 0) return 0;
+    json_t *o = NULL;
+    const int ok = mm_jsonl_next(&r, &o) == 1 && json_is_integer(json_object_get(o, "fact_id"));
+    json_decref(o);
+    mm_jsonl_close(&r);
+    mm_error_clear();
+    return ok;
 }
 
 // BANK.mapping.jsonl beside the bank (the name minimind/knowledge.h gives it; `memory retrieval`
@@ -121,6 +133,8 @@ static int ex_mapping_exists(const char *bank) {
     return n > 0 && (size_t)n < sizeof mapping && ex_exists(mapping);
 }
 
+// Data paths: every path key that must exist does (relative to the repository root); data_path
+// (training), tokenizer_path and eval_data_path (the mandatory evaluation) must be set.
 static void ex_gate_paths(ex_gate *x, const ex_project *p, const ex_ini *ini, int config_ok) {
     if (!config_ok) {
         ex_gate_set(x, 0, "the configuration does not parse");
@@ -153,6 +167,12 @@ static void ex_gate_paths(ex_gate *x, const ex_project *p, const ex_ini *ini, in
                       "%s%s.mapping.jsonl (beside %s, written by `minimind prep knowledge`) does "
                       "not exist: [eval] retrieval = on reads it",
                       ok ? "" : "; ", v, k->key);
+            ok = 0;
+        } else if (!strcmp(k->key, "facts_path") && ex_retrieval_on(ini) && !ex_facts_have_ids(abs)) {
+            ex_append(why, sizeof why,
+                      "%s%s = %s: its first item has no integer fact_id, which [eval] retrieval "
+                      "= on needs",
+                      ok ? "" : "; ", k->key, v);
             ok = 0;
         }
         checked++;

@@ -146,12 +146,13 @@ Test(gates, configuration_parses) {
         {"[eval]\nbank_ablation = empty\n", "model", NULL},
         {"[eval]\nbank_ablation = layers\n", "model_original", "model_type model_original has none"},
         {"[eval]\nbank_ablation = layers\n", "model_no_feed", NULL},
-        {"[eval]\nretrieval = on\nfacts_path = run_file/experiment_1.0.0.ini\n", "model_original",
+        {"[eval]\nretrieval = on\nfacts_path = demo/facts.jsonl\n", "model_original",
          "[eval] retrieval = on needs a memory bank, model_type model_original has none"},
         {"[eval]\nretrieval = on\n", "model", "[eval] retrieval = on needs [eval] facts_path"},
-        {"[eval]\nretrieval = on\nfacts_path = run_file/experiment_1.0.0.ini\n", "model", NULL},
+        {"[eval]\nretrieval = on\nfacts_path = demo/facts.jsonl\n", "model", NULL},
         {"[eval]\nretrieval = off\n", "model_original", NULL},
     };
+    fx_write(dir, "demo/facts.jsonl", "{\"prompt\":\"Vove is in\",\"answer\":\"Zasu\",\"fact_id\":7}\n");
     for (size_t i = 0; i < sizeof ablation / sizeof ablation[0]; i++) {
         const char *mt = strstr(ini, "model_type = model_original\n");
         cr_assert_not_null(mt, "the template's model_type line");
@@ -207,12 +208,15 @@ Test(gates, data_paths_exist) {
             strlen(at + strlen("model_type = model_original")) + 1);
     size_t m = strlen(mem) + 64;
     char *u = malloc(m);
-    snprintf(u, m, "%s[eval]\nretrieval = on\nfacts_path = demo/db.json\n", mem);
+    snprintf(u, m, "%s[eval]\nretrieval = on\nfacts_path = demo/facts.jsonl\n", mem);
     fx_write(dir, "run_file/experiment_1.0.0.ini", u);
+    fx_write(dir, "demo/facts.jsonl", "{\"prompt\":\"Vove is in\",\"answer\":\"Zasu\"}\n");
     expect_gates(&p, G_PATHS,
                  "demo/db.json.mapping.jsonl (beside database_init_path, written by `minimind prep "
                  "knowledge`) does not exist: [eval] retrieval = on reads it");
     fx_write(dir, "demo/db.json.mapping.jsonl", "");
+    expect_gates(&p, G_PATHS, "facts_path = demo/facts.jsonl: its first item has no integer fact_id");
+    fx_write(dir, "demo/facts.jsonl", "\n{\"prompt\":\"Vove is in\",\"answer\":\"Zasu\",\"fact_id\":7}\n");
     expect_gates(&p, -1, "");
     free(u), free(mem);
     free(t), free(ini), free(tok);
