@@ -824,6 +824,42 @@ Test(cuda, memory_model_loss_gradients_tracker_ema_match_cpu) {
     memory_model_case(g, MM_MODEL_MEMORY, MM_MEMORY_SELECT_GUMBEL);
 }
 
+// `eval --bank empty@0` on the GPU: layer 0 muted on both backends (its read-out zeroed on the
+// device, its memory backward skipped): the loss, every gradient, layer 0's memory gradients
+// exactly 0 on the GPU too, and the KV-cache inference's logits like the CPU's.
+Test(cuda, muted_memory_layer_matches_cpu) {
+    const mm_backend *g = need_gpu();
+    mm_model_config cfg = tiny_config();
+    cfg.model_type = MM_MODEL_MEMORY;
+    cfg.knowledge_num = 256, cfg.knowledge_length = 6, cfg.knowledge_dim = 32;
+    mm_model mc, mg;
+    cr_assert(mm_model_init_memory(&mc, &cfg, 8, MM_MEMORY_SELECT_SOFTMAX, mm_backend_cpu(), 5) == 0, "%s",
+              mm_error_message());
+    cr_assert(mm_model_init_memory(&mg, &cfg, 8, MM_MEMORY_SELECT_SOFTMAX, g, 5) == 0, "%s",
+              mm_error_message());
+    set_random_bank(&mc, &mg);
+    mc.mem_muted[0] = mg.mem_muted[0] = 1;
+    int32_t X[PB * PT], Y[PB * PT];
+    float lc, lg;
+    parity_step(&mc, &mg, X, Y, 9, &lc, &lg);
+    cr_expect(fabsf(lc - lg) < 1e-5f * lc, "muted layer 0: loss cpu %.7f gpu %.7f", lc, lg);
+    expect_close(g, mg.grads, mc.grads, mc.num_params, 1e-4, "muted layer 0: all gradients");
+    const mm_param *q = mm_model_find_param(&mg, "layers.0.memory.query.weight");
+    float *gq = down(g, mg.grads + (q->data - mg.params), q->numel);
+    for (size_t i = 0; i < q->numel; i++)
+        cr_assert_eq(gq[i], 0.0f, "layer 0's W_q gradient [%zu] = %g", i, gq[i]);
+    free(gq);
+    float *lgc = hzero((size_t)mc.V), *lgg = hzero((size_t)mc.V);
+    cr_assert(mm_model_forward_cached(&mc, X, 6, 0, lgc) == 0);
+    cr_assert(mm_model_forward_cached(&mg, X, 6, 0, lgg) == 0, "%s", mm_error_message());
+    double e = 0, m = 1e-3;
+    for (int v = 0; v < mc.V; v++) e = fmax(e, fabs(lgg[v] - lgc[v])), m = fmax(m, fabs(lgc[v]));
+    cr_expect(e / m < 1e-4, "muted layer 0: cached logits relative error %g", e / m);
+    free(lgc), free(lgg);
+    mm_model_free(&mc);
+    mm_model_free(&mg);
+}
+
 // Per parameter tensor of mc (not the tied ones): max |gg - mc's grad| / max |mc's grad| below
 // tol, or tol_selection for the memory selection's (memory.query, memory.keys, and
 // model_no_feed's ffn_norm, which only feeds the query): bf16 moves a few near-tie candidates
