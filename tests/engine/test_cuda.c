@@ -736,17 +736,24 @@ static void set_random_bank(mm_model *a, mm_model *b) {
     free(ids);
 }
 
+// The same `type` model (knowledge_num 256 of 6 tokens, knowledge_dim 32, 8 candidates, seed 5) on
+// the CPU (mc) and on the device g (mg), with the same random bank.
+static void memory_pair(const mm_backend *g, mm_model_type type, mm_memory_select sel, mm_model *mc,
+                        mm_model *mg) {
+    mm_model_config cfg = tiny_config();
+    cfg.model_type = type;
+    cfg.knowledge_num = 256, cfg.knowledge_length = 6, cfg.knowledge_dim = 32;
+    cr_assert(mm_model_init_memory(mc, &cfg, 8, sel, mm_backend_cpu(), 5) == 0, "%s", mm_error_message());
+    cr_assert(mm_model_init_memory(mg, &cfg, 8, sel, g, 5) == 0, "%s", mm_error_message());
+    set_random_bank(mc, mg);
+}
+
 // `model` / `model_no_feed` on the GPU vs the CPU: loss, every gradient, the usage tracker (with EMA
 // sums), determinism (a second GPU step gives the same gradients bit for bit), an EMA update of the
 // bank, and the KV-cache inference's logits.
 static void memory_model_case(const mm_backend *g, mm_model_type type, mm_memory_select sel) {
-    mm_model_config cfg = tiny_config();
-    cfg.model_type = type;
-    cfg.knowledge_num = 256, cfg.knowledge_length = 6, cfg.knowledge_dim = 32;
     mm_model mc, mg;
-    cr_assert(mm_model_init_memory(&mc, &cfg, 8, sel, mm_backend_cpu(), 5) == 0, "%s", mm_error_message());
-    cr_assert(mm_model_init_memory(&mg, &cfg, 8, sel, g, 5) == 0, "%s", mm_error_message());
-    set_random_bank(&mc, &mg);
+    memory_pair(g, type, sel, &mc, &mg);
     mm_memory_tracker tc, tg;
     cr_assert(mm_memory_tracker_init(&tc, mc.be, mc.ms.num, mc.C, 1) == 0 &&
               mm_memory_tracker_init(&tg, mg.be, mg.ms.num, mg.C, 1) == 0);
@@ -829,15 +836,8 @@ Test(cuda, memory_model_loss_gradients_tracker_ema_match_cpu) {
 // exactly 0 on the GPU too, and the KV-cache inference's logits like the CPU's.
 Test(cuda, muted_memory_layer_matches_cpu) {
     const mm_backend *g = need_gpu();
-    mm_model_config cfg = tiny_config();
-    cfg.model_type = MM_MODEL_MEMORY;
-    cfg.knowledge_num = 256, cfg.knowledge_length = 6, cfg.knowledge_dim = 32;
     mm_model mc, mg;
-    cr_assert(mm_model_init_memory(&mc, &cfg, 8, MM_MEMORY_SELECT_SOFTMAX, mm_backend_cpu(), 5) == 0, "%s",
-              mm_error_message());
-    cr_assert(mm_model_init_memory(&mg, &cfg, 8, MM_MEMORY_SELECT_SOFTMAX, g, 5) == 0, "%s",
-              mm_error_message());
-    set_random_bank(&mc, &mg);
+    memory_pair(g, MM_MODEL_MEMORY, MM_MEMORY_SELECT_SOFTMAX, &mc, &mg);
     mc.mem_muted[0] = mg.mem_muted[0] = 1;
     int32_t X[PB * PT], Y[PB * PT];
     float lc, lg;
@@ -888,14 +888,8 @@ static void expect_tensor_grads(const mm_model *mc, const float *gg, double tol,
 // near-tie candidates of the next layer's top-K, test_ffn_bf16.c), and a second step bit for bit.
 Test(cuda, memory_model_in_bf16_with_the_fusion_in_bf16) {
     const mm_backend *g = need_gpu();
-    mm_model_config cfg = tiny_config();
-    cfg.model_type = MM_MODEL_MEMORY;
-    cfg.knowledge_num = 256, cfg.knowledge_length = 6, cfg.knowledge_dim = 32;
     mm_model mc, mg;
-    cr_assert(mm_model_init_memory(&mc, &cfg, 8, MM_MEMORY_SELECT_SOFTMAX, mm_backend_cpu(), 5) == 0, "%s",
-              mm_error_message());
-    cr_assert(mm_model_init_memory(&mg, &cfg, 8, MM_MEMORY_SELECT_SOFTMAX, g, 5) == 0, "%s", mm_error_message());
-    set_random_bank(&mc, &mg);
+    memory_pair(g, MM_MODEL_MEMORY, MM_MEMORY_SELECT_SOFTMAX, &mc, &mg);
     set_prec(g, "bf16");
     int32_t X[PB * PT], Y[PB * PT];
     float lc, lg, lg2;
