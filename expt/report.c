@@ -522,7 +522,8 @@ static void ex_retrieval_counts(ex_buf *b, const json_t *layers, const char *key
 }
 
 // [eval] retrieval = on: per layer (0, 1, ...), the facts whose entry the lookup reads at the answer
-// position and anywhere in the prompt, beside what uniform reads would find (docs/memory.md).
+// position and anywhere in the prompt, beside what uniform reads would find, and the answer
+// position's weight on empty entries beside their share of the bank (docs/memory.md).
 static void ex_retrieval_rows(ex_buf *b, const json_t *r) {
     const json_t *layers = json_object_get(r, "layers"), *chance = json_object_get(r, "chance");
     const long n = (long)ex_json_int(r, "in_bank", 0);
@@ -532,6 +533,14 @@ static void ex_retrieval_rows(ex_buf *b, const json_t *r) {
     ex_buf_puts(b, "| fact's entry read anywhere in the prompt, by layer | ");
     ex_retrieval_counts(b, layers, "found_in_prompt", n);
     ex_num(b, " (uniform reads: %.1f) |\n", ex_json_num(chance, "found_in_prompt", NAN));
+    ex_buf_puts(b, "| weight on empty entries at the answer, by layer | ");
+    for (size_t l = 0; l < json_array_size(layers); l++) {
+        if (l) ex_buf_puts(b, ", ");
+        ex_num(b, "%.2f", ex_json_num(json_array_get(layers, l), "mean_empty_weight_at_answer", NAN));
+    }
+    const double num = ex_json_num(r, "num", NAN);
+    ex_num(b, " (empty entries: %.1f %% of the bank) |\n",
+           100.0 * ex_json_num(r, "empty_entries", NAN) / num);
 }
 
 static char *ex_region_evaluation(const ex_project *p, const char *version) {

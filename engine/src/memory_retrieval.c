@@ -15,6 +15,7 @@
 #include "minimind/json_text.h"
 #include "minimind/jsonl.h"
 #include "minimind/knowledge.h"
+#include "minimind/memory.h"
 #include "minimind/progress.h"
 
 // ---- the facts and their bank rows ----
@@ -165,7 +166,8 @@ static int mm_rfacts_in_bank(mm_rfacts *f, const uint16_t *bank, int num, int LK
 
 typedef struct mm_rlayer {
     int found_at_answer, found_in_prompt;
-    double weight_at_answer;  // summed over the facts in the bank
+    double weight_at_answer;        // summed over the facts in the bank
+    double empty_weight_at_answer;  // on empty entries, summed likewise
 } mm_rlayer;
 
 // What reads of K uniformly random entries of NUM would find, summed over the facts in the bank
@@ -175,9 +177,10 @@ typedef struct mm_rchance {
 } mm_rchance;
 
 // What one fact's prompt reads, per layer: whether the answer position reads an entry holding the
-// fact's text (at[l]) and with what summed weight (w[l]); whether any position does (any[l]).
+// fact's text (at[l]) and with what summed weight (w[l]); whether any position does (any[l]); the
+// answer position's weight on empty (all-padding) entries, which read nothing (empty[l]).
 typedef struct mm_rreads {
-    double *w;
+    double *w, *empty;
     int *at, *any;
     int T;  // positions read (<s> + prompt, cut at max_seq_len)
 } mm_rreads;
@@ -203,6 +206,12 @@ static int mm_reads_on_host(const mm_model *m, size_t n, const int32_t **idx, co
     return 0;
 }
 
+static int mm_entry_empty(const uint16_t *entry, int LK) {
+    for (int t = 0; t < LK; t++)
+        if (entry[t] != MM_MEMORY_PAD) return 0;
+    return 1;
+}
+
 static int mm_rfact_probe(mm_inference *inf, const mm_rfact *f, mm_rreads *r) {
     mm_model *m = &inf->model;
     mm_ids ids = {0};
@@ -216,11 +225,12 @@ static int mm_rfact_probe(mm_inference *inf, const mm_rfact *f, mm_rreads *r) {
     const float *w;
     if (mm_reads_on_host(m, (size_t)m->L * T * K, &idx, &w) != 0) goto done;
     for (int l = 0; l < m->L; l++) {
-        r->w[l] = 0.0, r->at[l] = r->any[l] = 0;
+        r->w[l] = r->empty[l] = 0.0, r->at[l] = r->any[l] = 0;
         for (int t = 0; t < T; t++)
             for (int k = 0; k < K; k++) {
                 const size_t i = ((size_t)l * T + t) * K + k;  // (L, T, K) reads, batch 1
                 const uint16_t *entry = m->bank + (size_t)idx[i] * LK;
+                if (t == T - 1 && mm_entry_empty(entry, LK)) r->empty[l] += w[i];
                 if (memcmp(entry, f->ids, sizeof(uint16_t) * (size_t)LK)) continue;
                 r->any[l] = 1;
                 if (t == T - 1) r->at[l] = 1, r->w[l] += w[i];
@@ -236,9 +246,9 @@ done:
 static json_t *mm_rfact_json(const mm_rfact *f, const mm_rreads *r, int L) {
     json_t *layers = json_array();
     for (int l = 0; layers && l < L && f->in_bank; l++)
-        json_array_append_new(layers,
-                              json_pack("{s:i, s:b, s:f, s:b}", "layer", l, "found_at_answer", r->at[l],
-                                        "weight_at_answer", r->w[l], "found_in_prompt", r->any[l]));
+        json_array_append_new(layers, json_pack("{s:i, s:b, s:f, s:b, s:f}", "layer", l, "found_at_answer",
+                                                r->at[l], "weight_at_answer", r->w[l], "found_in_prompt",
+                                                r->any[l], "empty_weight_at_answer", r->empty[l]));
     return json_pack("{s:I, s:o, s:I, s:b, s:o}", "fact_id", (json_int_t)f->fact_id, "prompt",
                      mm_json_text(f->prompt, f->plen), "bank_row", (json_int_t)f->row, "in_bank", f->in_bank,
                      "layers", layers ? layers : json_null());
@@ -249,9 +259,9 @@ static int mm_retrieval_run(mm_inference *inf, const mm_rfacts *f, mm_rlayer *pe
                             json_t *items) {
     const int L = inf->model.L;
     const double p = (double)inf->model.ms.K / inf->model.ms.num;
-    mm_rreads r = {mm_calloc((size_t)L, sizeof(double)), mm_calloc((size_t)L, sizeof(int)),
-                   mm_calloc((size_t)L, sizeof(int)), 0};
-    int rc = r.w && r.at && r.any ? 0 : -1;
+    mm_rreads r = {mm_calloc((size_t)L, sizeof(double)), mm_calloc((size_t)L, sizeof(double)),
+                   mm_calloc((size_t)L, sizeof(int)), mm_calloc((size_t)L, sizeof(int)), 0};
+    int rc = r.w && r.empty && r.at && r.any ? 0 : -1;
     mm_progress bar;
     mm_progress_begin(&bar, "retrieval", f->n, "facts", 1.0);
     for (int i = 0; rc == 0 && i < f->n; i++) {
@@ -262,13 +272,14 @@ static int mm_retrieval_run(mm_inference *inf, const mm_rfacts *f, mm_rlayer *pe
             per[l].found_at_answer += r.at[l];
             per[l].found_in_prompt += r.any[l];
             per[l].weight_at_answer += r.w[l];
+            per[l].empty_weight_at_answer += r.empty[l];
         }
         if (rc == 0 && json_array_append_new(items, mm_rfact_json(x, &r, L)) != 0)
             rc = mm_errorf("retrieval: out of memory");
         mm_progress_update(&bar, i + 1, NULL);
     }
     mm_progress_end(&bar, f->n, NULL);
-    free(r.w), free(r.at), free(r.any);
+    free(r.w), free(r.empty), free(r.at), free(r.any);
     return rc;
 }
 
@@ -283,13 +294,17 @@ static json_t *mm_retrieval_summary(const mm_inference *inf, const mm_rfacts *f,
     const double d = in_bank ? in_bank : 1;
     json_t *layers = json_array();
     for (int l = 0; layers && l < m->L; l++)
-        json_array_append_new(
-            layers, json_pack("{s:i, s:i, s:i, s:f}", "layer", l, "found_at_answer", per[l].found_at_answer,
-                              "found_in_prompt", per[l].found_in_prompt, "mean_weight_at_answer",
-                              per[l].weight_at_answer / d));
-    json_t *root = json_pack("{s:i, s:i, s:i, s:i, s:{s:f, s:f}, s:o}", "facts", f->n, "in_bank", in_bank,
-                             "num", m->ms.num, "candidates", m->ms.K, "chance", "found_at_answer",
-                             chance->at_answer, "found_in_prompt", chance->in_prompt, "layers", layers);
+        json_array_append_new(layers,
+                              json_pack("{s:i, s:i, s:i, s:f, s:f}", "layer", l, "found_at_answer",
+                                        per[l].found_at_answer, "found_in_prompt", per[l].found_in_prompt,
+                                        "mean_weight_at_answer", per[l].weight_at_answer / d,
+                                        "mean_empty_weight_at_answer", per[l].empty_weight_at_answer / d));
+    long empty = 0;
+    for (int e = 0; e < m->ms.num; e++) empty += mm_entry_empty(m->bank + (size_t)e * m->ms.LK, m->ms.LK);
+    json_t *root = json_pack("{s:i, s:i, s:i, s:I, s:i, s:{s:f, s:f}, s:o}", "facts", f->n, "in_bank",
+                             in_bank, "num", m->ms.num, "empty_entries", (json_int_t)empty, "candidates",
+                             m->ms.K, "chance", "found_at_answer", chance->at_answer, "found_in_prompt",
+                             chance->in_prompt, "layers", layers);
     if (root && items) json_object_set(root, "items", items);
     if (!root) mm_errorf("retrieval: out of memory");
     return root;
@@ -297,6 +312,8 @@ static json_t *mm_retrieval_summary(const mm_inference *inf, const mm_rfacts *f,
 
 void mm_retrieval_print(const json_t *r) {
     const long n = (long)json_integer_value(json_object_get(r, "in_bank"));
+    const long long empty = (long long)json_integer_value(json_object_get(r, "empty_entries"));
+    const long long num = (long long)json_integer_value(json_object_get(r, "num"));
     const json_t *chance = json_object_get(r, "chance"), *layers = json_object_get(r, "layers");
     printf(
         "memory retrieval: %lld facts, %ld of them stated by an entry of the model's bank; %lld candidates "
@@ -316,10 +333,13 @@ void mm_retrieval_print(const json_t *r) {
         const long any = (long)json_integer_value(json_object_get(x, "found_in_prompt"));
         printf(
             "  layer %zu: found at the answer position %ld/%ld (%.1f %%), anywhere in the prompt %ld/%ld "
-            "(%.1f %%), mean weight at the answer %.4f\n",
+            "(%.1f %%), mean weight at the answer %.4f (on empty entries %.4f)\n",
             l, at, n, 100.0 * at / d, any, n, 100.0 * any / d,
-            json_real_value(json_object_get(x, "mean_weight_at_answer")));
+            json_real_value(json_object_get(x, "mean_weight_at_answer")),
+            json_real_value(json_object_get(x, "mean_empty_weight_at_answer")));
     }
+    printf("  (empty entries, which read nothing, are %lld of the %lld: %.1f %%)\n", empty, num,
+           100.0 * (double)empty / (double)(num ? num : 1));
 }
 
 // The bank file the facts' rows come from: bank_path, else the one the model was trained from.

@@ -659,13 +659,12 @@ Test(memory_cli, bank_shuffle_permutes_rows) {
 // ---- memory retrieval ----
 
 // A copy of checkpoint src at dst whose bank entries e with e % every == 0 hold `row` (LK ids), the
-// others what they held.
+// others all padding (empty).
 static void ckpt_with_bank_of(const char *src, const char *dst, const uint16_t *row, int every) {
     mm_safetensors in, out;
     cr_assert_eq(mm_st_read(&in, src), 0, "%s", mm_error_message());
     mm_st_init(&out);
-    uint16_t *bank = malloc(sizeof(uint16_t) * NUM * LK);
-    memcpy(bank, mm_st_find(&in, "memory_bank")->data, sizeof(uint16_t) * NUM * LK);
+    uint16_t *bank = calloc((size_t)NUM * LK, sizeof(uint16_t));  // MM_MEMORY_PAD is 0
     for (int e = 0; e < NUM; e += every) memcpy(bank + (size_t)e * LK, row, sizeof(uint16_t) * LK);
     for (int i = 0; i < in.n_tensors; i++) {
         const mm_st_tensor *t = &in.tensors[i];
@@ -737,8 +736,8 @@ static long facts_below(const char *file, int n, long below, long *first_id) {
 }
 
 // Item `it` (a fact_id x prompt) of `memory retrieval` against `memory inspect --top K` of ckpt:
-// per layer, the weight the prompt's last token puts on entries stating x (even entries and entry
-// x, see ckpt_with_bank_of) and whether it reads one.
+// per layer, the weight the prompt's last token puts on entries stating x (the even entries, see
+// ckpt_with_bank_of) and on the empty ones (the odd), and whether it reads one stating x.
 static void expect_answer_reads_as_inspect(const char *ckpt, const json_t *it, long x) {
     cr_assert_eq(jint(it, "fact_id"), x);
     const char *prompt = json_string_value(json_object_get(it, "prompt"));
@@ -748,13 +747,16 @@ static void expect_answer_reads_as_inspect(const char *ckpt, const json_t *it, l
     run_ok(argv, &r);
     const char *last = r.out, *p;
     while ((p = strstr(last + 1, "\ntoken "))) last = p;  // the last token's block
-    double w[2] = {0, 0};
+    double w[2] = {0, 0}, empty[2] = {0, 0};
     int reads[2] = {0, 0};
     for (p = strstr(last, "\n  layer "); p; p = strstr(p + 1, "\n  layer ")) {
         int l, e;
         float wt;
         cr_assert_eq(sscanf(p, "\n  layer %d  entry %d w %f", &l, &e, &wt), 3, "%.80s", p);
-        if (e % 2 == 0 || e == x) w[l] += wt, reads[l] = 1;
+        if (e % 2 == 0)
+            w[l] += wt, reads[l] = 1;
+        else
+            empty[l] += wt;
     }
     for (int l = 0; l < 2; l++) {
         const json_t *L = json_array_get(json_object_get(it, "layers"), (size_t)l);
@@ -762,8 +764,12 @@ static void expect_answer_reads_as_inspect(const char *ckpt, const json_t *it, l
         cr_assert_eq(json_is_true(json_object_get(L, "found_at_answer")), reads[l], "layer %d", l);
         cr_assert(fabs(got - w[l]) < 4 * 5e-5, "layer %d: weight at the answer %.5f, inspect %.4f", l, got,
                   w[l]);
+        const double ge = json_real_value(json_object_get(L, "empty_weight_at_answer"));
+        cr_assert(fabs(ge - empty[l]) < 4 * 5e-5, "layer %d: weight on empty entries %.5f, inspect %.4f", l,
+                  ge, empty[l]);
     }
-    cr_assert(reads[0] || reads[1], "the half bank is read at neither layer: a vacuous check");
+    cr_assert((reads[0] || reads[1]) && empty[0] + empty[1] > 0,
+              "the half bank's entries stating x or its empty ones are not read: a vacuous check");
     mm_proc_result_free(&r);
 }
 
@@ -841,16 +847,21 @@ Test(memory_cli, retrieval_finds_the_entry_stating_the_fact, .timeout = 300) {
         found += is_x;
     }
     cr_assert_eq(found, 2, "fact %ld: %ld items (en and zh)", x, found);
+    cr_assert_eq(jint(r, "empty_entries"), 0);
+    cr_assert_eq(json_real_value(json_object_get(json_array_get(json_object_get(r, "layers"), 0),
+                                                 "mean_empty_weight_at_answer")),
+                 0.0);
     cr_assert_eq(expect_consistent_totals(r), 2);
     cr_assert_eq(jint(json_array_get(json_object_get(r, "layers"), 1), "found_at_answer"), 2);
     json_decref(r);
 
-    // the even entries state fact x (and entry x itself): what the answer position reads, against
+    // the even entries state fact x, the odd are empty: what the answer position reads, against
     // `memory inspect` of the same prompt (its last token's reads)
     char *half = mm_test_path(dir, "half.safetensors");
     ckpt_with_bank_of(ckpt, half, mm_kbank_row(&kb, (uint32_t)x), 2);
     mm_kbank_close(&kb);
     r = retrieval(dir, half, "--bank", bank);
+    cr_assert_eq(jint(r, "empty_entries"), NUM / 2);
     expect_answer_reads_as_inspect(half, json_array_get(json_object_get(r, "items"), 0), x);
     json_decref(r);
     free(half);

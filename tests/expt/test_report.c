@@ -511,15 +511,20 @@ Test(report, bank_ablation_flag_and_rows) {
     cr_assert_not_null(strstr(ev, rows), "want\n%s\nin\n%s", rows, ev);
     free(ev);
     // [eval] retrieval = on: the facts whose entry each layer reads
-    fx_write(dir, "out/experiment_1_0_0/eval.json",
-             "{\"summary\":{\"mean_loss\":3.5,\"num_samples\":4},\"retrieval\":{\"facts\":80,\"in_bank\":78,"
-             "\"chance\":{\"found_at_answer\":0.30,\"found_in_prompt\":1.75},\"layers\":[{\"layer\":0,"
-             "\"found_at_answer\":0,\"found_in_prompt\":1},{\"layer\":1,\"found_at_answer\":12,"
-             "\"found_in_prompt\":30}]}}");
+    fx_write(
+        dir, "out/experiment_1_0_0/eval.json",
+        "{\"summary\":{\"mean_loss\":3.5,\"num_samples\":4},\"retrieval\":{\"facts\":80,\"in_bank\":78,"
+        "\"num\":4096,\"empty_entries\":1024,\"chance\":{\"found_at_answer\":0.30,\"found_in_prompt\":1.75},"
+        "\"layers\":[{\"layer\":0,\"found_at_answer\":0,\"found_in_prompt\":1,\"mean_empty_weight_at_"
+        "answer\":"
+        "0.5},{\"layer\":1,\"found_at_answer\":12,\"found_in_prompt\":30,\"mean_empty_weight_at_answer\":"
+        "0.125}]}}");
     ev = evaluation_of(&p, dir, "1.0.0");
     const char *rrows =
         "| fact's entry read at the answer, by layer | 0, 12 of 78 (uniform reads: 0.3) |\n"
-        "| fact's entry read anywhere in the prompt, by layer | 1, 30 of 78 (uniform reads: 1.8) |\n";
+        "| fact's entry read anywhere in the prompt, by layer | 1, 30 of 78 (uniform reads: 1.8) |\n"
+        "| weight on empty entries at the answer, by layer | 0.50, 0.12 (empty entries: 25.0 % of the bank) "
+        "|\n";
     cr_assert_not_null(strstr(ev, rrows), "want\n%s\nin\n%s", rrows, ev);
     free(ev), free(ini);
     ex_project_close(&p);

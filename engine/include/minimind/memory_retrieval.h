@@ -6,9 +6,9 @@
 // the fact" when its entry holds that row's text (its token ids; the model's bank, wherever
 // training placed the row, duplicates included). Per layer: how many facts are found at the
 // answer position (the prompt's last token, which predicts the answer) and at any position of the
-// prompt, and the mean read weight on the fact at the answer position, beside what uniformly random
-// reads would find (K/N per position). Facts whose text is in no entry of the model's bank (rewritten by EMA,
-// or past knowledge_num) are counted apart.
+// prompt, and the mean read weight on the fact at the answer position (and on empty entries, which
+// read nothing), beside what uniformly random reads would find (K/N per position). Facts whose text is in no
+// entry of the model's bank (rewritten by EMA, or past knowledge_num) are counted apart.
 #ifndef MINIMIND_MEMORY_RETRIEVAL_H
 #define MINIMIND_MEMORY_RETRIEVAL_H
 
@@ -23,11 +23,12 @@ typedef struct mm_retrieval_args {
                                  // checkpoint's [knowledge] database_init_path
     const char *tokenizer_path;  // NULL/"" = the checkpoint's [data] tokenizer_path
     const char *json_out;        // NULL, or retrieval.json: {"model_path", "facts", "in_bank", "num",
-                                 // "candidates", "chance": {"found_at_answer", "found_in_prompt"},
-                                 // "layers": [{"layer", "found_at_answer", "found_in_prompt",
-                                 // "mean_weight_at_answer"}], "items": [{"fact_id", "prompt",
-                                 // "bank_row", "in_bank", "layers": [{"layer", "found_at_answer",
-                                 // "weight_at_answer", "found_in_prompt"}]}]}
+                           // "empty_entries", "candidates", "chance": {"found_at_answer", "found_in_prompt"},
+                           // "layers": [{"layer", "found_at_answer", "found_in_prompt",
+                           // "mean_weight_at_answer", "mean_empty_weight_at_answer"}],
+                           // "items": [{"fact_id", "prompt", "bank_row", "in_bank", "layers":
+                           // [{"layer", "found_at_answer", "weight_at_answer",
+                           // "found_in_prompt", "empty_weight_at_answer"}]}]}
     int facts_max;               // 0 = every item
 } mm_retrieval_args;
 
@@ -35,7 +36,8 @@ typedef struct mm_retrieval_args {
 int mm_memory_retrieval(const mm_retrieval_args *a);
 
 // The measurement on an open model (as `eval --retrieval` has it, its bank possibly replaced):
-// *out (new reference) = {"facts", "in_bank", "num", "candidates", "chance", "layers"}, with
+// *out (new reference) = {"facts", "in_bank", "num", "empty_entries", "candidates", "chance",
+// "layers"}, with
 // "items" when with_items. bank_path NULL/"" = the checkpoint's database_init_path. 0 or -1.
 int mm_retrieval_measure(mm_inference *inf, const char *facts_path, const char *bank_path, int facts_max,
                          int with_items, json_t **out);
