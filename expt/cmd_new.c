@@ -121,6 +121,17 @@ typedef struct ex_set {
     const char *value;
 } ex_set;
 
+// Why `key = value` cannot be one INI line as inih reads it back (NULL when it can): no line
+// break, no ';' after whitespace (the rest would be an inline comment), under inih's 200 bytes.
+static const char *ex_set_value_fits(const ex_set *s) {
+    if (strpbrk(s->value, "\r\n")) return "a value cannot hold a line break";
+    for (const char *c = strchr(s->value, ';'); c; c = strchr(c + 1, ';'))
+        if (c > s->value && (c[-1] == ' ' || c[-1] == '\t'))
+            return "a ';' after a space would start a comment in the INI file";
+    if (strlen(s->key) + 3 + strlen(s->value) >= 200) return "the line would pass the INI reader's 200 bytes";
+    return NULL;
+}
+
 static int ex_set_parse(const char *arg, ex_set *s) {
     const char *dot = strchr(arg, '.'), *eq = strchr(arg, '=');
     if (!dot || !eq || dot > eq || dot == arg || eq == dot + 1 || (size_t)(dot - arg) >= sizeof s->section ||
@@ -132,6 +143,7 @@ static int ex_set_parse(const char *arg, ex_set *s) {
     s->key[eq - dot - 1] = '\0';
     s->value = eq + 1;
     const char *why = ex_config_check(s->section, s->key, s->value);
+    if (!why) why = ex_set_value_fits(s);
     return why ? mm_errorf("--set %s: [%s] %s: %s", arg, s->section, s->key, why) : 0;
 }
 

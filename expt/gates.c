@@ -104,6 +104,14 @@ static void ex_gate_config(ex_gate *x, const char *path, const char *rel, ex_ini
             rel);
         return;
     }
+    if (retrieval && !ex_ini_get(ini, "knowledge", "database_init_path")) {
+        ex_gate_set(
+            x, 0,
+            "%s: [eval] retrieval = on needs [knowledge] database_init_path (the bank whose rows state the "
+            "facts)",
+            rel);
+        return;
+    }
     ex_gate_set(x, 1, "%s: %d keys, model_type %s", rel, ini->n, mt ? mt : "(default)");
 }
 
@@ -112,17 +120,23 @@ static int ex_retrieval_on(const ex_ini *ini) {
     return v && !strcmp(v, "on");
 }
 
-// The first item of the facts file carries an integer fact_id (`eval --retrieval` needs one per
-// item to find the fact's bank row; a file of other facts would fail the evaluation after the run).
-static int ex_facts_have_ids(const char *facts) {
+// 0 when every item of the facts file carries an integer fact_id (`eval --retrieval` needs one per
+// item to find the fact's bank row); else the first line without one (or not an object).
+static long ex_facts_without_id(const char *facts) {
     mm_jsonl_reader r;
-    if (mm_jsonl_open(&r, facts) != 0) return 0;
-    json_t *o = NULL;
-    const int ok = mm_jsonl_next(&r, &o) == 1 && json_is_integer(json_object_get(o, "fact_id"));
-    json_decref(o);
+    if (mm_jsonl_open(&r, facts) != 0) return 1;
+    long bad = 0;
+    for (;;) {
+        json_t *o = NULL;
+        const int got = mm_jsonl_next(&r, &o);
+        if (got == 0) break;
+        if (got != 1 || !json_is_integer(json_object_get(o, "fact_id"))) bad = r.line_no ? r.line_no : 1;
+        json_decref(o);
+        if (bad) break;
+    }
     mm_jsonl_close(&r);
     mm_error_clear();
-    return ok;
+    return bad;
 }
 
 // BANK.mapping.jsonl beside the bank (the name minimind/knowledge.h gives it; `memory retrieval`
@@ -143,6 +157,7 @@ static void ex_gate_paths(ex_gate *x, const ex_project *p, const ex_ini *ini, in
     static const char *const required[] = {"data_path", "tokenizer_path", "eval_data_path", NULL};
     char why[512] = "";
     int ok = 1, checked = 0;
+    long line;
     for (const ex_config_key *k = ex_config_keys; k->section; k++) {
         if (k->kind != EX_KEY_PATH || !k->must_exist) continue;
         const char *v = ex_ini_get(ini, k->section, k->key);
@@ -168,11 +183,11 @@ static void ex_gate_paths(ex_gate *x, const ex_project *p, const ex_ini *ini, in
                       "not exist: [eval] retrieval = on reads it",
                       ok ? "" : "; ", v, k->key);
             ok = 0;
-        } else if (!strcmp(k->key, "facts_path") && ex_retrieval_on(ini) && !ex_facts_have_ids(abs)) {
+        } else if (!strcmp(k->key, "facts_path") && ex_retrieval_on(ini) &&
+                   (line = ex_facts_without_id(abs))) {
             ex_append(why, sizeof why,
-                      "%s%s = %s: its first item has no integer fact_id, which [eval] retrieval "
-                      "= on needs",
-                      ok ? "" : "; ", k->key, v);
+                      "%s%s = %s: line %ld has no integer fact_id, which [eval] retrieval = on needs",
+                      ok ? "" : "; ", k->key, v, line);
             ok = 0;
         }
         checked++;

@@ -52,7 +52,10 @@ int ex_json_save(const char *path, const json_t *obj) {
 long long ex_json_int(const json_t *obj, const char *key, long long def) {
     json_t *v = obj ? json_object_get(obj, key) : NULL;
     if (json_is_integer(v)) return json_integer_value(v);
-    if (json_is_real(v)) return (long long)json_real_value(v);
+    if (json_is_real(v)) {  // in range only: the cast of a larger value is undefined
+        const double x = json_real_value(v);
+        return x > -9.2e18 && x < 9.2e18 ? (long long)x : def;
+    }
     return def;
 }
 

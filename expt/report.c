@@ -463,8 +463,8 @@ static void ex_facts_cell(ex_buf *b, const ex_eval *e) {
     json_t *v;
     int first = 1;
     json_object_foreach(by, lang, v) {
-        ex_buf_printf(b, "%s%s %d/%d", first ? " (" : "; ", lang, (int)ex_json_num(v, "correct", 0),
-                      (int)ex_json_num(v, "total", 0));
+        ex_buf_printf(b, "%s%s %d/%d", first ? " (" : "; ", lang, (int)ex_json_int(v, "correct", 0),
+                      (int)ex_json_int(v, "total", 0));
         first = 0;
     }
     if (!first) ex_buf_puts(b, ")");
@@ -491,7 +491,7 @@ static void ex_ablation_pair(ex_buf *b, const char *what, const json_t *ab, doub
         ex_buf_puts(b, ") |\n");
     }
     if (f) {
-        const int c = (int)ex_json_num(f, "correct", 0), t = (int)ex_json_num(f, "total", 0);
+        const int c = (int)ex_json_int(f, "correct", 0), t = (int)ex_json_int(f, "total", 0);
         ex_buf_puts(b, "| fact recall, ");
         ex_buf_md_cell(b, what, 60);
         ex_buf_printf(b, " | %d/%d = %.1f %% |\n", c, t, t ? 100.0 * c / t : 0.0);
@@ -509,7 +509,7 @@ static void ex_ablation_rows(ex_buf *b, const ex_eval *e) {
     json_t *layers = json_object_get(e->ablation, "layers");
     for (size_t i = 0; i < json_array_size(layers); i++) {
         json_t *l = json_array_get(layers, i);
-        snprintf(what, sizeof what, "layer %d: bank empty", (int)ex_json_num(l, "layer", -1));
+        snprintf(what, sizeof what, "layer %d: bank empty", (int)ex_json_int(l, "layer", -1));
         ex_ablation_pair(b, what, l, e->mean_loss);
     }
 }
@@ -526,21 +526,30 @@ static void ex_retrieval_counts(ex_buf *b, const json_t *layers, const char *key
 // position's weight on empty entries beside their share of the bank (docs/memory.md).
 static void ex_retrieval_rows(ex_buf *b, const json_t *r) {
     const json_t *layers = json_object_get(r, "layers"), *chance = json_object_get(r, "chance");
+    const char *error = ex_json_str(r, "error");
+    if (error) {  // the evaluation went on without it
+        ex_buf_puts(b, "| fact's entry read, by layer | not measured: ");
+        ex_buf_md_cell(b, error, 200);
+        ex_buf_puts(b, " |\n");
+        return;
+    }
     const long n = (long)ex_json_int(r, "in_bank", 0);
     ex_buf_puts(b, "| fact's entry read at the answer, by layer | ");
     ex_retrieval_counts(b, layers, "found_at_answer", n);
-    ex_num(b, " (uniform reads: %.1f) |\n", ex_json_num(chance, "found_at_answer", NAN));
-    ex_buf_puts(b, "| fact's entry read anywhere in the prompt, by layer | ");
+    ex_buf_puts(b, " (uniform reads: ");
+    ex_num(b, "%.1f", ex_json_num(chance, "found_at_answer", NAN));
+    ex_buf_puts(b, ") |\n| fact's entry read anywhere in the prompt, by layer | ");
     ex_retrieval_counts(b, layers, "found_in_prompt", n);
-    ex_num(b, " (uniform reads: %.1f) |\n", ex_json_num(chance, "found_in_prompt", NAN));
-    ex_buf_puts(b, "| weight on empty entries at the answer, by layer | ");
+    ex_buf_puts(b, " (uniform reads: ");
+    ex_num(b, "%.1f", ex_json_num(chance, "found_in_prompt", NAN));
+    ex_buf_puts(b, ") |\n| weight on empty entries at the answer, by layer | ");
     for (size_t l = 0; l < json_array_size(layers); l++) {
         if (l) ex_buf_puts(b, ", ");
         ex_num(b, "%.2f", ex_json_num(json_array_get(layers, l), "mean_empty_weight_at_answer", NAN));
     }
-    const double num = ex_json_num(r, "num", NAN);
-    ex_num(b, " (empty entries: %.1f %% of the bank) |\n",
-           100.0 * ex_json_num(r, "empty_entries", NAN) / num);
+    ex_buf_puts(b, " (empty entries: ");
+    ex_num(b, "%.1f", 100.0 * ex_json_num(r, "empty_entries", NAN) / ex_json_num(r, "num", NAN));
+    ex_buf_puts(b, " % of the bank) |\n");
 }
 
 static char *ex_region_evaluation(const ex_project *p, const char *version) {

@@ -2,6 +2,7 @@
 // eval.json and experiment.log (see runfiles.h).
 #include "runfiles.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,14 +38,20 @@ static void ex_metrics_bad(ex_metrics *m, long line) {
     if (!m->n_bad++) m->first_bad_line = line;
 }
 
+// a + b for counts read from a file: negative counts are ignored, the sum saturates.
+static long long ex_add_count(long long a, long long b) {
+    if (b <= 0) return a;
+    return a > LLONG_MAX - b ? LLONG_MAX : a + b;
+}
+
 // The memory usage fields of a row (a memory variant's run): the window's, and the EMA's counts.
 static void ex_metrics_memory(ex_metrics *m, const json_t *o) {
     if (!json_object_get(o, "memory_used_fraction")) return;
     m->mem_used = ex_json_num(o, "memory_used_fraction", NAN);
     m->mem_entropy = ex_json_num(o, "memory_usage_entropy", NAN);
     m->mem_kl = ex_json_num(o, "memory_kl_uniform", NAN);
-    m->mem_rewritten += ex_json_int(o, "memory_entries_rewritten", 0);
-    m->mem_updates += ex_json_int(o, "memory_ema_updates", 0);
+    m->mem_rewritten = ex_add_count(m->mem_rewritten, ex_json_int(o, "memory_entries_rewritten", 0));
+    m->mem_updates = ex_add_count(m->mem_updates, ex_json_int(o, "memory_ema_updates", 0));
 }
 
 int ex_metrics_load(const char *path, ex_metrics *m) {
@@ -113,8 +120,8 @@ int ex_eval_load(const char *path, ex_eval *e) {
     e->perplexity = ex_json_num(sum, "perplexity", NAN);
     json_t *f = json_object_get(e->root, "facts");
     e->facts = json_is_object(f) ? f : NULL;
-    e->facts_correct = (int)ex_json_num(e->facts, "correct", 0);
-    e->facts_total = (int)ex_json_num(e->facts, "total", 0);
+    e->facts_correct = (int)ex_json_int(e->facts, "correct", 0);
+    e->facts_total = (int)ex_json_int(e->facts, "total", 0);
     json_t *ab = json_object_get(e->root, "bank_ablation");
     e->ablation = json_is_object(ab) ? ab : NULL;
     json_t *rt = json_object_get(e->root, "retrieval");

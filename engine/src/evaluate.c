@@ -248,8 +248,13 @@ static json_t *mm_eval_layer_ablations(mm_inference *inf, const mm_eval_args *a,
         m->mem_muted[l] = 1;
         json_t *r = mm_eval_quiet_pass(inf, a, data, spec, first);
         m->mem_muted[l] = 0;
-        if (!r || json_object_set_new(r, "layer", json_integer(l)) != 0 ||
-            json_array_append_new(layers, r) != 0) {
+        int ok = r && json_object_set_new(r, "layer", json_integer(l)) == 0;
+        if (ok)
+            ok = json_array_append_new(layers, r) == 0;  // takes r, also on failure
+        else
+            json_decref(r);
+        if (!ok) {
+            if (r) mm_errorf("eval: out of memory (bank_ablation)");
             json_decref(layers);
             return NULL;
         }
@@ -282,12 +287,19 @@ static json_t *mm_eval_ablation(mm_inference *inf, const mm_eval_args *a, const 
 }
 
 // --retrieval: root "retrieval" = mm_retrieval_measure on the facts, printed.
+// A failure (a fact without fact_id further down the file, ...) does not discard the evaluation:
+// "retrieval" is then {"error": MESSAGE} and a warning is printed.
 static int mm_eval_retrieval(mm_inference *inf, const mm_eval_args *a, json_t *root) {
     json_t *r;
-    if (mm_retrieval_measure(inf, a->facts_path, NULL, a->facts_max, 0, &r) != 0)
-        return mm_error_prefix("--retrieval");
-    mm_retrieval_print(r);
-    return json_object_set_new(root, "retrieval", r) == 0 ? 0 : mm_errorf("eval: out of memory (retrieval)");
+    if (mm_retrieval_measure(inf, a->facts_path, NULL, a->facts_max, 0, &r) == 0) {
+        mm_retrieval_print(r);
+    } else {
+        const char *why = mm_error_message();
+        fprintf(stderr, "minimind: warning: --retrieval: %s (the evaluation goes on without it)\n", why);
+        r = json_pack("{s:o}", "error", mm_json_text(why, strlen(why)));
+    }
+    return r && json_object_set_new(root, "retrieval", r) == 0 ? 0
+                                                               : mm_errorf("eval: out of memory (retrieval)");
 }
 
 int mm_evaluate(const mm_eval_args *a) {
@@ -310,6 +322,10 @@ int mm_evaluate(const mm_eval_args *a) {
     if (a->bank_ablation && *a->bank_ablation && !inf.model.mem) {  // before the first pass, not after it
         mm_errorf("--bank_ablation %s: model_type %s has no memory bank", a->bank_ablation,
                   mm_model_type_name(inf.cfg.model.model_type));
+        goto done;
+    }
+    if (a->retrieval && mm_retrieval_check(&inf, NULL) != 0) {
+        mm_error_prefix("--retrieval");
         goto done;
     }
     root = mm_eval_pass(&inf, a, data);

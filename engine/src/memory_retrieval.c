@@ -226,6 +226,10 @@ static int mm_rfact_probe(mm_inference *inf, const mm_rfact *f, mm_rreads *r) {
     if (mm_reads_on_host(m, (size_t)m->L * T * K, &idx, &w) != 0) goto done;
     for (int l = 0; l < m->L; l++) {
         r->w[l] = r->empty[l] = 0.0, r->at[l] = r->any[l] = 0;
+        if (m->mem_muted[l]) {  // `--bank empty@l`: its reads return nothing, as empty entries do
+            r->empty[l] = 1.0;
+            continue;
+        }
         for (int t = 0; t < T; t++)
             for (int k = 0; k < K; k++) {
                 const size_t i = ((size_t)l * T + t) * K + k;  // (L, T, K) reads, batch 1
@@ -294,11 +298,11 @@ static json_t *mm_retrieval_summary(const mm_inference *inf, const mm_rfacts *f,
     const double d = in_bank ? in_bank : 1;
     json_t *layers = json_array();
     for (int l = 0; layers && l < m->L; l++)
-        json_array_append_new(layers,
-                              json_pack("{s:i, s:i, s:i, s:f, s:f}", "layer", l, "found_at_answer",
-                                        per[l].found_at_answer, "found_in_prompt", per[l].found_in_prompt,
-                                        "mean_weight_at_answer", per[l].weight_at_answer / d,
-                                        "mean_empty_weight_at_answer", per[l].empty_weight_at_answer / d));
+        json_array_append_new(layers, json_pack("{s:i, s:i, s:i, s:f, s:f, s:b}", "layer", l,
+                                                "found_at_answer", per[l].found_at_answer, "found_in_prompt",
+                                                per[l].found_in_prompt, "mean_weight_at_answer",
+                                                per[l].weight_at_answer / d, "mean_empty_weight_at_answer",
+                                                per[l].empty_weight_at_answer / d, "muted", m->mem_muted[l]));
     long empty = 0;
     for (int e = 0; e < m->ms.num; e++) empty += mm_entry_empty(m->bank + (size_t)e * m->ms.LK, m->ms.LK);
     json_t *root = json_pack("{s:i, s:i, s:i, s:I, s:i, s:{s:f, s:f}, s:o}", "facts", f->n, "in_bank",
@@ -331,6 +335,10 @@ void mm_retrieval_print(const json_t *r) {
         const json_t *x = json_array_get(layers, l);
         const long at = (long)json_integer_value(json_object_get(x, "found_at_answer"));
         const long any = (long)json_integer_value(json_object_get(x, "found_in_prompt"));
+        if (json_is_true(json_object_get(x, "muted"))) {
+            printf("  layer %zu: muted (reads an empty bank: --bank empty@%zu)\n", l, l);
+            continue;
+        }
         printf(
             "  layer %zu: found at the answer position %ld/%ld (%.1f %%), anywhere in the prompt %ld/%ld "
             "(%.1f %%), mean weight at the answer %.4f (on empty entries %.4f)\n",
@@ -358,6 +366,23 @@ static int mm_retrieval_bank(const mm_inference *inf, const char *bank_path, mm_
     return *mapping ? 0 : -1;
 }
 
+int mm_retrieval_check(const mm_inference *inf, const char *bank_path) {
+    if (!inf->model.mem) return mm_errorf("retrieval: model_type model_original has no memory layer");
+    mm_kbank kb;
+    char *mapping = NULL;
+    if (mm_retrieval_bank(inf, bank_path, &kb, &mapping) != 0) return -1;
+    FILE *fp = fopen(mapping, "rb");
+    int rc = fp ? 0
+                : mm_errorf_errno(
+                      "%s: cannot open the bank's mapping file (written by `minimind prep knowledge` "
+                      "beside it)",
+                      mapping);
+    if (fp) fclose(fp);
+    mm_kbank_close(&kb);
+    free(mapping);
+    return rc;
+}
+
 int mm_retrieval_measure(mm_inference *inf, const char *facts_path, const char *bank_path, int facts_max,
                          int with_items, json_t **out) {
     *out = NULL;
@@ -370,6 +395,7 @@ int mm_retrieval_measure(mm_inference *inf, const char *facts_path, const char *
     json_t *items = json_array();
     mm_rchance chance = {0, 0};
     int rc = -1;
+    if (!items) mm_errorf("retrieval: out of memory");
     if (per && items && mm_rfacts_read(facts_path, facts_max, &f) == 0 &&
         mm_rfacts_rows(&f, mapping, &kb) == 0 &&
         mm_rfacts_in_bank(&f, inf->model.bank, inf->model.ms.num, inf->model.ms.LK) == 0 &&

@@ -815,6 +815,35 @@ Test(memory_cli, retrieval_finds_the_entry_stating_the_fact, .timeout = 300) {
         cr_assert_null(json_object_get(er, "items"), "eval.json keeps the summary only");
         json_decref(ev);
     }
+    // a muted layer reads nothing; a fact without fact_id further down: the evaluation goes on, its
+    // "retrieval" holds the reason
+    char *bad_ids = mm_test_path(dir, "bad_ids.jsonl");
+    const char *bad_text =
+        "{\"prompt\":\"a\",\"answer\":\"b\",\"fact_id\":1}\n{\"prompt\":\"c\",\"answer\":\"d\"}\n";
+    mm_test_write_file(bad_ids, bad_text, strlen(bad_text));
+    for (int k = 0; k < 2; k++) {
+        const char *argv[] = {
+            MM_MINIMIND_EXE, "eval", "--model_path",  ckpt,      "--facts",     k ? bad_ids : facts,
+            "--facts_max",   "20",   "--num_samples", "0",       "--retrieval", "--quiet",
+            "--json",        ej,     "--bank",        "empty@1", NULL};
+        run_quiet(argv);
+        json_t *ev = load_json(ej), *er = json_object_get(ev, "retrieval");
+        if (k == 0) {
+            const json_t *l1 = json_array_get(json_object_get(er, "layers"), 1);
+            cr_assert(json_is_true(json_object_get(l1, "muted")) && jint(l1, "found_in_prompt") == 0 &&
+                          json_real_value(json_object_get(l1, "mean_empty_weight_at_answer")) == 1.0,
+                      "a muted layer: muted, nothing found, all its weight on nothing");
+            cr_assert(
+                json_is_false(json_object_get(json_array_get(json_object_get(er, "layers"), 0), "muted")));
+        } else {
+            const char *err = json_string_value(json_object_get(er, "error"));
+            cr_assert(err && strstr(err, "bad_ids.jsonl:2: missing integer field 'fact_id'"), "%s",
+                      err ? err : "retrieval error not recorded");
+            cr_assert_not_null(json_object_get(ev, "facts"), "the facts pass is kept");
+        }
+        json_decref(ev);
+    }
+    free(bad_ids);
     const char *noflag[] = {MM_MINIMIND_EXE, "eval", "--model_path", ckpt, "--retrieval", NULL};
     mm_proc_result pr0;
     cr_assert_eq(mm_test_run(noflag, NULL, &pr0), 0);
@@ -880,10 +909,13 @@ Test(memory_cli, retrieval_finds_the_entry_stating_the_fact, .timeout = 300) {
     mm_test_write_file(copy, bytes, n);
     const char *a3[] = {MM_MINIMIND_EXE, "memory", "retrieval", "--model_path", ckpt,
                         "--facts",       facts,    "--bank",    copy,           NULL};
-    const char *const *cases[] = {a1, a2, a3};
+    // eval --retrieval on a model without memory: refused before the evaluation's first pass
+    const char *a4[] = {MM_MINIMIND_EXE, "eval", "--model_path", orig, "--facts", facts, "--retrieval", NULL};
+    const char *const *cases[] = {a1, a2, a3, a4};
     const char *want[] = {bad[0][1], "model_type model_original has no memory layer",
-                          "copy.bank.mapping.jsonl"};
-    for (int i = 0; i < 3; i++) {
+                          "copy.bank.mapping.jsonl",
+                          "--retrieval: retrieval: model_type model_original has no memory layer"};
+    for (int i = 0; i < 4; i++) {
         mm_proc_result pr;
         cr_assert_eq(mm_test_run(cases[i], NULL, &pr), 0);
         cr_assert_eq(pr.status, 1, "case %d: status %d", i, pr.status);

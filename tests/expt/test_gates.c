@@ -149,7 +149,11 @@ Test(gates, configuration_parses) {
         {"[eval]\nretrieval = on\nfacts_path = demo/facts.jsonl\n", "model_original",
          "[eval] retrieval = on needs a memory bank, model_type model_original has none"},
         {"[eval]\nretrieval = on\n", "model", "[eval] retrieval = on needs [eval] facts_path"},
-        {"[eval]\nretrieval = on\nfacts_path = demo/facts.jsonl\n", "model", NULL},
+        {"[eval]\nretrieval = on\nfacts_path = demo/facts.jsonl\n", "model",
+         "[eval] retrieval = on needs [knowledge] database_init_path"},
+        {"[eval]\nretrieval = on\nfacts_path = demo/facts.jsonl\n[knowledge]\ndatabase_init_path = "
+         "demo/db.json\n",
+         "model", NULL},
         {"[eval]\nretrieval = off\n", "model_original", NULL},
     };
     fx_write(dir, "demo/facts.jsonl", "{\"prompt\":\"Vove is in\",\"answer\":\"Zasu\",\"fact_id\":7}\n");
@@ -215,7 +219,11 @@ Test(gates, data_paths_exist) {
                  "demo/db.json.mapping.jsonl (beside database_init_path, written by `minimind prep "
                  "knowledge`) does not exist: [eval] retrieval = on reads it");
     fx_write(dir, "demo/db.json.mapping.jsonl", "");
-    expect_gates(&p, G_PATHS, "facts_path = demo/facts.jsonl: its first item has no integer fact_id");
+    expect_gates(&p, G_PATHS, "facts_path = demo/facts.jsonl: line 1 has no integer fact_id");
+    fx_write(dir, "demo/facts.jsonl",
+             "\n{\"prompt\":\"Vove is "
+             "in\",\"answer\":\"Zasu\",\"fact_id\":7}\n{\"prompt\":\"b\",\"fact_id\":\"8\"}\n");
+    expect_gates(&p, G_PATHS, "facts_path = demo/facts.jsonl: line 3 has no integer fact_id");
     fx_write(dir, "demo/facts.jsonl", "\n{\"prompt\":\"Vove is in\",\"answer\":\"Zasu\",\"fact_id\":7}\n");
     expect_gates(&p, -1, "");
     free(u), free(mem);

@@ -214,6 +214,8 @@ Test(new_, set_edits_the_new_configuration) {
         {"model.model_type=gpt", "[model] model_type: unknown model_type 'gpt'"},
         {"learning_rate=1", "--set 'learning_rate=1': expected SECTION.KEY=VALUE"},
         {"train.=1", "expected SECTION.KEY=VALUE"},
+        {"data.data_path=x\n[model]\nmodel_type=model", "a value cannot hold a line break"},
+        {"eval.facts_path=my ;file.jsonl", "a ';' after a space would start a comment"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         r = fx_expt(dir, "new", "1.3.0", "--set", bad[i][0], NULL, NULL);
@@ -222,6 +224,11 @@ Test(new_, set_edits_the_new_configuration) {
                            r.err);
         mm_proc_result_free(&r);
     }
+    char longset[300];
+    snprintf(longset, sizeof longset, "data.data_path=%0200d", 7);
+    r = fx_expt(dir, "new", "1.3.0", "--set", longset, NULL, NULL);
+    cr_assert(r.status == 2 && strstr(r.err, "the line would pass the INI reader's 200 bytes"), "%s", r.err);
+    mm_proc_result_free(&r);
     cr_assert(
         !fx_exists(dir, "run_file/experiment_1.3.0.ini") && !fx_exists(dir, "experiment/experiment_1.3.0.md"),
         "a bad --set created files");

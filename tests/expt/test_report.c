@@ -526,6 +526,28 @@ Test(report, bank_ablation_flag_and_rows) {
         "| weight on empty entries at the answer, by layer | 0.50, 0.12 (empty entries: 25.0 % of the bank) "
         "|\n";
     cr_assert_not_null(strstr(ev, rrows), "want\n%s\nin\n%s", rrows, ev);
+    free(ev);
+    // a retrieval that failed (the evaluation went on): one row with the reason; and fields missing
+    // from a retrieval summary (an older engine's) leave the table's rows whole
+    fx_write(dir, "out/experiment_1_0_0/eval.json",
+             "{\"summary\":{\"mean_loss\":3.5},\"retrieval\":{\"error\":\"f.jsonl:2: missing integer field "
+             "'fact_id'\"}}");
+    ev = evaluation_of(&p, dir, "1.0.0");
+    cr_assert_not_null(
+        strstr(ev,
+               "| fact's entry read, by layer | not measured: f.jsonl:2: missing integer field "
+               "'fact_id' |\n"),
+        "%s", ev);
+    free(ev);
+    fx_write(dir, "out/experiment_1_0_0/eval.json",
+             "{\"summary\":{\"mean_loss\":3.5},\"retrieval\":{\"in_bank\":2,\"layers\":[{\"found_at_answer\":"
+             "1}]}}");
+    ev = evaluation_of(&p, dir, "1.0.0");
+    cr_assert_not_null(
+        strstr(ev,
+               "| weight on empty entries at the answer, by layer | - (empty entries: - % of the "
+               "bank) |\n"),
+        "%s", ev);
     free(ev), free(ini);
     ex_project_close(&p);
     mm_test_rmtree(dir);

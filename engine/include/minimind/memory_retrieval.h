@@ -7,8 +7,10 @@
 // training placed the row, duplicates included). Per layer: how many facts are found at the
 // answer position (the prompt's last token, which predicts the answer) and at any position of the
 // prompt, and the mean read weight on the fact at the answer position (and on empty entries, which
-// read nothing), beside what uniformly random reads would find (K/N per position). Facts whose text is in no
-// entry of the model's bank (rewritten by EMA, or past knowledge_num) are counted apart.
+// read nothing), beside what uniformly random reads would find (K/N per position). Facts whose
+// text is in no entry of the model's bank (rewritten by EMA, or past knowledge_num) are counted
+// apart. A layer muted by `eval --bank empty@L` reads nothing: no fact, all its weight on nothing
+// (as on empty entries); its summary says "muted".
 #ifndef MINIMIND_MEMORY_RETRIEVAL_H
 #define MINIMIND_MEMORY_RETRIEVAL_H
 
@@ -41,6 +43,9 @@ int mm_memory_retrieval(const mm_retrieval_args *a);
 // "items" when with_items. bank_path NULL/"" = the checkpoint's database_init_path. 0 or -1.
 int mm_retrieval_measure(mm_inference *inf, const char *facts_path, const char *bank_path, int facts_max,
                          int with_items, json_t **out);
+// Before measuring: a memory model, and a bank file with its mapping beside it (bank_path, or the
+// checkpoint's database_init_path). 0, or -1 with the error set.
+int mm_retrieval_check(const mm_inference *inf, const char *bank_path);
 // Prints a summary as `memory retrieval` does.
 void mm_retrieval_print(const json_t *r);
 
