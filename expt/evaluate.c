@@ -11,6 +11,7 @@
 #include "inifile.h"
 #include "jsonfile.h"
 #include "minimind/error.h"
+#include "runconfig.h"
 #include "runfiles.h"
 
 // OUT/pretrain_{dim}.safetensors, else the newest OUT/pretrain_*.safetensors.
@@ -52,15 +53,13 @@ static int ex_push_opt(ex_strv *argv, const ex_ini *ini, const char *section, co
 
 // `--bank_ablation SPEC` when [eval] bank_ablation is set and not "none".
 static int ex_push_ablation(ex_strv *argv, const ex_ini *ini) {
-    const char *v = ex_ini_get(ini, "eval", "bank_ablation");
-    if (!v || !*v || !strcmp(v, "none")) return 0;
-    return ex_strv_push(argv, "--bank_ablation") || ex_strv_push(argv, v) ? -1 : 0;
+    const char *v = ex_config_bank_ablation(ini);
+    return v && (ex_strv_push(argv, "--bank_ablation") || ex_strv_push(argv, v)) ? -1 : 0;
 }
 
 // `--retrieval` when [eval] retrieval = on.
 static int ex_push_retrieval(ex_strv *argv, const ex_ini *ini) {
-    const char *v = ex_ini_get(ini, "eval", "retrieval");
-    return v && !strcmp(v, "on") ? ex_strv_push(argv, "--retrieval") : 0;
+    return ex_config_retrieval_on(ini) ? ex_strv_push(argv, "--retrieval") : 0;
 }
 
 int ex_eval_argv(const ex_project *p, const char *version, int need_checkpoint, ex_strv *argv) {

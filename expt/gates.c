@@ -88,13 +88,13 @@ static void ex_gate_config(ex_gate *x, const char *path, const char *rel, ex_ini
         return;
     }
     const char *mt = ex_ini_get(ini, "model", "model_type");
-    const char *ab = ex_ini_get(ini, "eval", "bank_ablation"), *rt = ex_ini_get(ini, "eval", "retrieval");
-    const int bankless = !mt || !strcmp(mt, "model_original"), retrieval = rt && !strcmp(rt, "on");
+    const char *ab = ex_config_bank_ablation(ini);
+    const int bankless = !mt || !strcmp(mt, "model_original"), retrieval = ex_config_retrieval_on(ini);
     *ok = 1;
     // settings the evaluation would fail on
-    if (bankless && (retrieval || (ab && strcmp(ab, "none") != 0))) {
+    if (bankless && (retrieval || ab)) {
         ex_gate_set(x, 0, "%s: [eval] %s = %s needs a memory bank, model_type %s has none", rel,
-                    retrieval ? "retrieval" : "bank_ablation", retrieval ? rt : ab,
+                    retrieval ? "retrieval" : "bank_ablation", retrieval ? "on" : ab,
                     mt ? mt : "model_original (the default)");
         return;
     }
@@ -113,11 +113,6 @@ static void ex_gate_config(ex_gate *x, const char *path, const char *rel, ex_ini
         return;
     }
     ex_gate_set(x, 1, "%s: %d keys, model_type %s", rel, ini->n, mt ? mt : "(default)");
-}
-
-static int ex_retrieval_on(const ex_ini *ini) {
-    const char *v = ex_ini_get(ini, "eval", "retrieval");
-    return v && !strcmp(v, "on");
 }
 
 // 0 when every item of the facts file carries an integer fact_id (`eval --retrieval` needs one per
@@ -177,13 +172,14 @@ static void ex_gate_paths(ex_gate *x, const ex_project *p, const ex_ini *ini, in
         if (!ex_exists(abs)) {
             ex_append(why, sizeof why, "%s%s = %s does not exist", ok ? "" : "; ", k->key, v);
             ok = 0;
-        } else if (!strcmp(k->key, "database_init_path") && ex_retrieval_on(ini) && !ex_mapping_exists(abs)) {
+        } else if (!strcmp(k->key, "database_init_path") && ex_config_retrieval_on(ini) &&
+                   !ex_mapping_exists(abs)) {
             ex_append(why, sizeof why,
                       "%s%s.mapping.jsonl (beside %s, written by `minimind prep knowledge`) does "
                       "not exist: [eval] retrieval = on reads it",
                       ok ? "" : "; ", v, k->key);
             ok = 0;
-        } else if (!strcmp(k->key, "facts_path") && ex_retrieval_on(ini) &&
+        } else if (!strcmp(k->key, "facts_path") && ex_config_retrieval_on(ini) &&
                    (line = ex_facts_without_id(abs))) {
             ex_append(why, sizeof why,
                       "%s%s = %s: line %ld has no integer fact_id, which [eval] retrieval = on needs",

@@ -78,6 +78,16 @@ const ex_config_key ex_config_keys[] = {
 #undef INT
 #undef NUM
 
+const char *ex_config_bank_ablation(const ex_ini *c) {
+    const char *v = ex_ini_get(c, "eval", "bank_ablation");
+    return v && *v && strcmp(v, "none") ? v : NULL;
+}
+
+int ex_config_retrieval_on(const ex_ini *c) {
+    const char *v = ex_ini_get(c, "eval", "retrieval");
+    return v && !strcmp(v, "on");
+}
+
 const ex_config_key *ex_config_key_find(const char *section, const char *key) {
     for (const ex_config_key *k = ex_config_keys; k->section; k++)
         if (!strcmp(k->section, section) && !strcmp(k->key, key)) return k;

@@ -32,6 +32,11 @@ const ex_config_key *ex_config_key_find(const char *section, const char *key);
 // ("unknown key (the engine rejects it)", "not an integer", "not one of model_original, ...").
 const char *ex_config_check(const char *section, const char *key, const char *value);
 
+// The evaluation's extra passes a configuration asks for: [eval] bank_ablation's SPEC (NULL when
+// unset or "none"), and whether [eval] retrieval = on. Read by the evaluation's command and the gates.
+const char *ex_config_bank_ablation(const ex_ini *c);
+int ex_config_retrieval_on(const ex_ini *c);
+
 // Loads a run configuration with that check: errors name the file and line. 0 or -1.
 int ex_config_load(const char *path, ex_ini *out);
 

@@ -152,7 +152,7 @@ static int mm_eval_replace_bank(mm_inference *inf, const char *spec, const char 
     const json_t *layers = json_object_get(*desc, "layers");
     if (layers)
         printf("eval: %smemory layer%s %s read%s an empty bank\n", what,
-               json_array_size(layers) > 1 ? "s" : "", spec + strlen("empty@"),
+               json_array_size(layers) > 1 ? "s" : "", spec + strlen(MM_BANK_EMPTY_LAYERS),
                json_array_size(layers) > 1 ? "" : "s");
     else
         printf("eval: %smemory bank replaced by %s (%lld of %d entries filled)\n", what, spec,
@@ -244,7 +244,7 @@ static json_t *mm_eval_layer_ablations(mm_inference *inf, const mm_eval_args *a,
     for (int l = 0; layers && l < m->L; l++) {
         if (m->mem_muted[l]) continue;  // --bank empty@l: the first pass already is that
         char spec[32];
-        snprintf(spec, sizeof spec, "empty@%d", l);
+        snprintf(spec, sizeof spec, MM_BANK_EMPTY_LAYERS "%d", l);
         m->mem_muted[l] = 1;
         json_t *r = mm_eval_quiet_pass(inf, a, data, spec, first);
         m->mem_muted[l] = 0;

@@ -15,7 +15,6 @@
 #include "minimind/splitmix.h"
 
 #define MM_SHUFFLE_PREFIX "shuffle"
-#define MM_MUTE_PREFIX "empty@"
 
 // "shuffle" or "shuffle:SEED" -> 1 with *seed set (default 0); 0 for another spec; -1 (error set)
 // for a malformed seed.
@@ -39,8 +38,8 @@ static json_t *mm_spec_json(const char *spec) { return mm_json_text(spec, strlen
 // "empty@L[,L...]" -> 1 with muted[l] = 1 for each layer listed (0-based, < L); 0 for another spec;
 // -1 (error set) for a malformed list or a layer out of range.
 static int mm_parse_mute(const char *spec, int L, unsigned char *muted) {
-    const size_t n = strlen(MM_MUTE_PREFIX);
-    if (strncmp(spec, MM_MUTE_PREFIX, n) != 0) return 0;
+    const size_t n = strlen(MM_BANK_EMPTY_LAYERS);
+    if (strncmp(spec, MM_BANK_EMPTY_LAYERS, n) != 0) return 0;
     const char *s = spec + n;
     do {
         char *end;

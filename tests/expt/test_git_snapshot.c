@@ -50,6 +50,14 @@ static char *snapshot(const char *repo, const char *based_on) {
     return out;
 }
 
+// An empty repository at dir/repo (returned, malloc'd).
+static char *init_repo(const char *dir) {
+    char *repo = mm_test_path(dir, "repo");
+    mkdir(repo, 0755);
+    EXT_GIT_OK(repo, "init", "-q");
+    return repo;
+}
+
 // A repository with one commit and then every kind of change.
 static void make_dirty_repo(const char *repo) {
     mkdir(repo, 0755);
@@ -180,9 +188,7 @@ Test(git_snapshot, patch_recreates_the_work_tree) {
 // diffstat went missing from git.json).
 Test(git_snapshot, file_names_that_are_not_utf8_stay_in_git_json) {
     char *tmp = mm_test_tmpdir("gitsnap8");
-    char *repo = mm_test_path(tmp, "repo");
-    mkdir(repo, 0755);
-    EXT_GIT_OK(repo, "init", "-q");
+    char *repo = init_repo(tmp);
     ext_write_str(repo, "a.txt", "one\n");
     EXT_GIT_OK(repo, "add", "-A");
     EXT_GIT_OK(repo, "commit", "-q", "-m", "base");
@@ -214,9 +220,7 @@ Test(git_snapshot, file_names_that_are_not_utf8_stay_in_git_json) {
 
 Test(git_snapshot, repository_without_commits) {
     char *tmp = mm_test_tmpdir("gitsnap0");
-    char *repo = mm_test_path(tmp, "repo");
-    mkdir(repo, 0755);
-    EXT_GIT_OK(repo, "init", "-q");
+    char *repo = init_repo(tmp);
     ext_write_str(repo, "staged.txt", "staged in a repository without commits\n");
     EXT_GIT_OK(repo, "add", "staged.txt");
     ext_write_str(repo, "dir/untracked.txt", "untracked\n");
@@ -251,9 +255,7 @@ Test(git_snapshot, repository_without_commits) {
 
 Test(git_snapshot, clean_tree_and_based_on_diffstat) {
     char *tmp = mm_test_tmpdir("gitsnapb");
-    char *repo = mm_test_path(tmp, "repo");
-    mkdir(repo, 0755);
-    EXT_GIT_OK(repo, "init", "-q");
+    char *repo = init_repo(tmp);
     ext_write_str(repo, ".gitignore", "out/\n");
     ext_write_str(repo, "model.c", "int a;\nint b;\nint c;\n");
     EXT_GIT_OK(repo, "add", "-A");
@@ -324,9 +326,7 @@ Test(git_snapshot, discovery_messages) {
         rmdir(outside);
         cr_skip_test("creating a repository owned by another user needs root");
     }
-    char *repo = mm_test_path(outside, "repo");
-    mkdir(repo, 0755);
-    EXT_GIT_OK(repo, "init", "-q");
+    char *repo = init_repo(outside);
     const char *chown_argv[] = {"chown", "-R", "65534:65534", repo, NULL};
     mm_proc_result r;
     cr_assert_eq(mm_test_run(chown_argv, NULL, &r), 0);

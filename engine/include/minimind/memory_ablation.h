@@ -21,6 +21,9 @@
 // *desc (new reference) describes it for eval.json: {"spec", "kind": empty|shuffle|file, "entries",
 // "filled_entries"[, "seed"]}, or {"spec", "kind": "empty_layers", "layers": [L...]}. Errors (model_original,
 // a bank of another shape, a bad seed) name the spec. Returns 0 or -1 (m's bank unchanged).
+// The prefix of the per-layer spec "empty@L[,L...]".
+#define MM_BANK_EMPTY_LAYERS "empty@"
+
 int mm_model_replace_bank(mm_model *m, const mm_run_config *cfg, const char *spec, json_t **desc);
 
 #endif
