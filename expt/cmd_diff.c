@@ -9,10 +9,12 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "evalcompare.h"
 #include "fsutil.h"
-#include "minimind/error.h"
 #include "inifile.h"
 #include "jsonfile.h"
+#include "minimind/error.h"
+#include "minimind/stats.h"
 #include "runfiles.h"
 #include "svg.h"
 
@@ -22,6 +24,8 @@ static const char ex_diff_usage[] =
     "  configuration  only the keys whose values differ (the resolved out/.../config.ini when the\n"
     "                 experiment ran, else run_file/experiment_X.Y.Z.ini)\n"
     "  metrics        final and best loss, evaluation loss and perplexity, duration, side by side\n"
+    "  noise          the evaluation loss's change with its standard error (paired when both\n"
+    "                 evaluated the same samples) and the facts lost and gained (McNemar's test)\n"
     "  code           the diffstat between the two recorded commits (git.json / run.json), and\n"
     "                 whether either ran with uncommitted changes (see its git.patch)\n"
     "  loss curves    both in one chart: experiment/assets/diff_A.B.C_X.Y.Z_loss.svg\n";
@@ -180,6 +184,38 @@ static void ex_diff_metrics(const ex_side *a, const ex_side *b) {
     ex_metric_row("duration (s)", a->duration_s, b->duration_s, "%.0f");
 }
 
+// Whether the evaluation's changes exceed its noise: the mean loss's change with its standard error
+// (paired over the same samples, else from both sides' standard errors) and, for the same facts
+// file, the facts lost and gained with McNemar's exact p (else each side's 95 % interval).
+static void ex_diff_noise(const ex_side *a, const ex_side *b) {
+    if (!a->have_e || !b->have_e) return;
+    printf("\n## noise (the evaluation's changes against its own uncertainty)\n");
+    ex_loss_change c;
+    ex_eval_loss_change(&a->e, &b->e, &c);
+    printf("  eval loss: %+.4f", c.mean);
+    if (!isfinite(c.stderr_mean))
+        printf(" (no standard error: fewer than 2 sample losses on a side)\n");
+    else
+        printf(" ± %.4f standard error, %s: %.1f standard errors\n", c.stderr_mean,
+               c.paired ? "paired over the same samples" : "unpaired (the two evaluated other samples)",
+               c.stderr_mean > 0 ? fabs(c.mean) / c.stderr_mean : INFINITY);
+    if (!a->e.facts || !b->e.facts) return;
+    long lost, gained;
+    if (ex_eval_facts_change(&a->e, &b->e, &lost, &gained) == 0) {
+        printf("  fact recall: lost %ld, gained %ld of the same %d facts; McNemar's exact p = %.3g\n", lost,
+               gained, a->e.facts_total, mm_mcnemar_exact_p(lost, gained));
+        return;
+    }
+    printf("  fact recall: other facts (another file or other lines), not paired; 95 %% intervals");
+    const ex_side *sides[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        double lo, hi;
+        mm_wilson_interval(sides[i]->e.facts_correct, sides[i]->e.facts_total, MM_Z95, &lo, &hi);
+        printf(" %s %.1f-%.1f %%", sides[i]->version, 100 * lo, 100 * hi);
+    }
+    printf("\n");
+}
+
 static int ex_diff_code(const ex_project *p, const ex_side *a, const ex_side *b) {
     printf("\n## code\n");
     if (!a->commit || !b->commit) {
@@ -283,6 +319,7 @@ int ex_cmd_diff(int argc, char **argv) {
         printf("# expt diff %s %s\n\n", a.version, b.version);
         ex_diff_config(&a, &b);
         ex_diff_metrics(&a, &b);
+        ex_diff_noise(&a, &b);
         if (ex_diff_code(&p, &a, &b) != 0) rc = ex_fail();
         if (ex_diff_svg(&p, &a, &b) != 0) rc = ex_fail();
         ex_side_free(&a);

@@ -9,10 +9,11 @@
 #include <string.h>
 
 #include "fsutil.h"
-#include "minimind/error.h"
-#include "record.h"
 #include "inifile.h"
 #include "jsonfile.h"
+#include "minimind/error.h"
+#include "minimind/stats.h"
+#include "record.h"
 #include "runfiles.h"
 #include "runstate.h"
 #include "strbuf.h"
@@ -456,18 +457,18 @@ static char *ex_region_training(const ex_project *p, const char *version, int *e
 
 // "C/T = A % (en c/t; zh c/t) on FILE" of an `eval --facts` result.
 static void ex_facts_cell(ex_buf *b, const ex_eval *e) {
-    ex_buf_printf(b, "%d/%d = %.1f %%", e->facts_correct, e->facts_total,
-                  e->facts_total ? 100.0 * e->facts_correct / e->facts_total : 0.0);
+    double lo, hi;
+    mm_wilson_interval(e->facts_correct, e->facts_total, MM_Z95, &lo, &hi);
+    ex_buf_printf(b, "%d/%d = %.1f %% (95 %% interval %.1f–%.1f %%", e->facts_correct, e->facts_total,
+                  e->facts_total ? 100.0 * e->facts_correct / e->facts_total : 0.0, 100.0 * lo, 100.0 * hi);
     json_t *by = json_object_get(e->facts, "by_lang");
     const char *lang;
     json_t *v;
-    int first = 1;
     json_object_foreach(by, lang, v) {
-        ex_buf_printf(b, "%s%s %d/%d", first ? " (" : "; ", lang, (int)ex_json_int(v, "correct", 0),
+        ex_buf_printf(b, "; %s %d/%d", lang, (int)ex_json_int(v, "correct", 0),
                       (int)ex_json_int(v, "total", 0));
-        first = 0;
     }
-    if (!first) ex_buf_puts(b, ")");
+    ex_buf_puts(b, ")");
     const char *path = ex_json_str(e->facts, "path");
     if (path) {
         const char *base = strrchr(path, '/');
@@ -476,25 +477,33 @@ static void ex_facts_cell(ex_buf *b, const ex_eval *e) {
     }
 }
 
-// One ablation's rows: "| mean loss, WHAT | L (+D) |" and "| fact recall, WHAT | C/T = P % |"
-// (what = "bank SPEC" or "layer L: bank empty"), D against the evaluation's mean loss.
+// One ablation's rows: "| mean loss, WHAT | L (+D ± SE paired) |" and "| fact recall, WHAT | C/T =
+// P % (lost l, gained g; McNemar p = x) |" (what = "bank SPEC" or "layer L: bank empty"), D against
+// the evaluation's mean loss; the standard error of the per-sample changes and the facts lost and
+// gained when the engine compared the two passes item by item (eval.json "loss_change", "lost").
 static void ex_ablation_pair(ex_buf *b, const char *what, const json_t *ab, double mean_loss) {
     json_t *sum = json_object_get(ab, "summary"), *f = json_object_get(ab, "facts");
     if (sum) {
         const double l = ex_json_num(sum, "mean_loss", NAN);
+        const double se = ex_json_num(json_object_get(ab, "loss_change"), "stderr", NAN);
         ex_buf_puts(b, "| mean loss, ");
         ex_buf_md_cell(b, what, 60);
         ex_buf_puts(b, " | ");
         ex_num(b, "%.4f", l);
         ex_buf_puts(b, " (");
         ex_num(b, "%+.4f", l - mean_loss);
+        if (isfinite(se)) ex_buf_printf(b, " ± %.4f paired standard error", se);
         ex_buf_puts(b, ") |\n");
     }
     if (f) {
         const int c = (int)ex_json_int(f, "correct", 0), t = (int)ex_json_int(f, "total", 0);
         ex_buf_puts(b, "| fact recall, ");
         ex_buf_md_cell(b, what, 60);
-        ex_buf_printf(b, " | %d/%d = %.1f %% |\n", c, t, t ? 100.0 * c / t : 0.0);
+        ex_buf_printf(b, " | %d/%d = %.1f %%", c, t, t ? 100.0 * c / t : 0.0);
+        if (json_is_integer(json_object_get(f, "lost")))
+            ex_buf_printf(b, " (lost %lld, gained %lld; McNemar p = %.3g)", ex_json_int(f, "lost", 0),
+                          ex_json_int(f, "gained", 0), ex_json_num(f, "mcnemar_p", NAN));
+        ex_buf_puts(b, " |\n");
     }
 }
 
@@ -564,6 +573,7 @@ static char *ex_region_evaluation(const ex_project *p, const char *version) {
     } else {
         ex_buf_printf(&b, "| metric | value |\n|---|---|\n| samples | %d |\n| mean loss | ", e.num_samples);
         ex_num(&b, "%.4f", e.mean_loss);
+        if (isfinite(e.loss_stderr)) ex_buf_printf(&b, " ± %.4f (standard error)", e.loss_stderr);
         ex_buf_puts(&b, " |\n| perplexity | ");
         ex_num(&b, "%.3f", e.perplexity);
         ex_buf_puts(&b, " |\n");

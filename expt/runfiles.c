@@ -12,6 +12,7 @@
 #include "jsonfile.h"
 #include "minimind/error.h"
 #include "minimind/jsonl.h"
+#include "minimind/stats.h"
 
 // ---------------------------------------------------------------------------------------------
 // metrics.jsonl
@@ -128,15 +129,15 @@ int ex_eval_load(const char *path, ex_eval *e) {
     e->retrieval = json_is_object(rt) ? rt : NULL;
     double ns = ex_json_num(sum, "num_samples", NAN);
     e->num_samples = isfinite(ns) ? (int)ns : (e->samples ? (int)json_array_size(e->samples) : 0);
-    if (!isfinite(e->mean_loss) && e->samples) {
-        double sum_l = 0;
-        int n = 0;
-        for (size_t i = 0; i < json_array_size(e->samples); i++) {
-            double l = ex_json_num(json_array_get(e->samples, i), "loss", NAN);
-            if (isfinite(l)) sum_l += l, n++;
-        }
-        if (n) e->mean_loss = sum_l / n;
+    size_t n = 0;
+    double *losses = e->samples ? mm_malloc(json_array_size(e->samples) * sizeof *losses + 1) : NULL;
+    for (size_t i = 0; losses && i < json_array_size(e->samples); i++) {
+        double l = ex_json_num(json_array_get(e->samples, i), "loss", NAN);
+        if (isfinite(l)) losses[n++] = l;
     }
+    const double mean = mm_mean_stderr(losses, n, &e->loss_stderr);
+    if (!isfinite(e->mean_loss)) e->mean_loss = mean;
+    free(losses);
     if (!isfinite(e->mean_loss)) {
         ex_eval_free(e);
         return mm_errorf("%s: no summary.mean_loss and no sample losses", path);

@@ -67,6 +67,7 @@ typedef struct ex_eval {
     json_t *root;
     json_t *samples;   // array (borrowed; may be NULL)
     double mean_loss;  // NaN when absent
+    double loss_stderr;  // the standard error of mean_loss from the samples' losses (NaN: < 2 of them)
     double perplexity; // exp(mean_loss) when absent
     int num_samples;
     json_t *facts;     // the "facts" object of `eval --facts` (borrowed; NULL when absent)

@@ -13,6 +13,7 @@
 #include "minimind/jsonl.h"
 #include "minimind/progress.h"
 #include "minimind/sampler.h"
+#include "minimind/stats.h"
 
 // The code point starting at s (n bytes available) and its length; invalid UTF-8 reads as one byte.
 static unsigned mm_utf8_at(const unsigned char *s, size_t n, size_t *len) {
@@ -177,6 +178,9 @@ int mm_eval_facts(mm_inference *inf, const char *path, int max_items, int new_to
         json_object_set_new(res, "total", json_integer(n));
         json_object_set_new(res, "correct", json_integer(correct));
         json_object_set_new(res, "accuracy", json_real((double)correct / n));
+        double lo, hi;
+        mm_wilson_interval(correct, n, MM_Z95, &lo, &hi);
+        json_object_set_new(res, "accuracy_ci95", json_pack("[f,f]", lo, hi));
         json_object_set_new(res, "by_lang", mm_tally_json(by_lang));
         json_object_set_new(res, "by_relation", mm_tally_json(by_rel));
         json_object_set(res, "items", items);
@@ -192,7 +196,8 @@ int mm_eval_facts(mm_inference *inf, const char *path, int max_items, int new_to
             if (w < 0 || (size_t)w >= sizeof langs - off) break;
             off += (size_t)w;
         }
-        printf("facts: %d/%d correct (accuracy %.4f%s) on %s\n", correct, n, (double)correct / n, langs, path);
+        printf("facts: %d/%d correct (accuracy %.4f, 95 %% interval %.4f-%.4f%s) on %s\n", correct, n,
+               (double)correct / n, lo, hi, langs, path);
     }
     json_decref(items);
     json_decref(by_lang);

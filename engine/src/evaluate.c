@@ -15,6 +15,7 @@
 #include "minimind/memory_ablation.h"
 #include "minimind/memory_retrieval.h"
 #include "minimind/progress.h"
+#include "minimind/stats.h"
 
 void mm_eval_args_default(mm_eval_args *a) {
     memset(a, 0, sizeof *a);
@@ -123,12 +124,27 @@ static int mm_eval_samples(mm_inference *inf, const mm_eval_args *a, const char 
     return rc;
 }
 
+// The "loss" of each sample (malloc'd, *n of them; NULL with *n = 0 when there are none or memory
+// runs out).
+static double *mm_sample_losses(const json_t *samples, size_t *n) {
+    *n = json_array_size(samples);
+    double *x = *n ? malloc(*n * sizeof *x) : NULL;
+    if (!x) *n = 0;
+    for (size_t i = 0; i < *n; i++)
+        x[i] = json_real_value(json_object_get(json_array_get(samples, i), "loss"));
+    return x;
+}
+
+// A real, or null when v is not finite (JSON has no NaN).
+static json_t *mm_json_real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
 static json_t *mm_eval_summary(const mm_eval_args *a, const mm_inference *inf, const char *data,
-                               const mm_eval_totals *tot) {
+                               const mm_eval_totals *tot, double stderr_loss) {
     double mean = tot->loss_sum / tot->n, tok = tot->token_loss_sum / (double)tot->tokens;
     json_t *s = json_object();
     json_object_set_new(s, "num_samples", json_integer(tot->n));
     json_object_set_new(s, "mean_loss", json_real(mean));
+    json_object_set_new(s, "loss_stderr", mm_json_real_or_null(stderr_loss));
     json_object_set_new(s, "perplexity", json_real(exp(mean)));
     json_object_set_new(s, "token_loss", json_real(tok));
     json_object_set_new(s, "tokens", json_integer(tot->tokens));
@@ -167,12 +183,17 @@ static json_t *mm_eval_pass(mm_inference *inf, const mm_eval_args *a, const char
     mm_eval_totals tot = {0};
     if (*data) {
         if (mm_eval_samples(inf, a, data, samples, &tot) != 0) goto fail;
-        root = mm_eval_summary(a, inf, data, &tot);
+        size_t n;
+        double se, *losses = mm_sample_losses(samples, &n);
+        mm_mean_stderr(losses, n, &se);
+        free(losses);
+        root = mm_eval_summary(a, inf, data, &tot, se);
         json_object_set(root, "samples", samples);
         double mean = tot.loss_sum / tot.n;
-        printf(
-            "eval: %d samples, mean loss %.4f, perplexity %.3f (token-weighted loss %.4f over %ld tokens)\n",
-            tot.n, mean, exp(mean), tot.token_loss_sum / (double)tot.tokens, tot.tokens);
+        printf("eval: %d samples, mean loss %.4f", tot.n, mean);
+        if (isfinite(se)) printf(" ± %.4f (standard error)", se);
+        printf(", perplexity %.3f (token-weighted loss %.4f over %ld tokens)\n", exp(mean),
+               tot.token_loss_sum / (double)tot.tokens, tot.tokens);
     } else {
         root = json_pack("{s:o,s:s}", "model_path", mm_json_text(a->model_path, strlen(a->model_path)),
                          "model_type", mm_model_type_name(inf->cfg.model.model_type));
@@ -194,21 +215,71 @@ fail:
     return NULL;
 }
 
-// "eval: ablation SPEC: mean loss L (+D against the evaluation above); facts C/T correct (C0 above)".
+// The ablation pass `r` against the first pass, sample by sample and fact by fact (both evaluate
+// the same lines in the same order): out gets "loss_change" {"mean", "stderr", "samples"} of the
+// paired differences (ablation − first), and its "facts" "lost" (right in the first pass, wrong
+// now), "gained" and McNemar's exact "mcnemar_p". Pairs whose lines differ are not compared.
+static void mm_eval_paired(const json_t *first, const json_t *r, json_t *out) {
+    const json_t *s0 = json_object_get(first, "samples"), *s1 = json_object_get(r, "samples");
+    size_t n0, n1;
+    double *l0 = mm_sample_losses(s0, &n0), *l1 = mm_sample_losses(s1, &n1);
+    size_t n = 0;
+    for (size_t i = 0; i < n0 && i < n1; i++)
+        if (json_equal(json_object_get(json_array_get(s0, i), "line"),
+                       json_object_get(json_array_get(s1, i), "line")))
+            l1[n++] = l1[i] - l0[i];
+    if (n) {
+        double se, mean = mm_mean_stderr(l1, n, &se);
+        json_object_set_new(out, "loss_change",
+                            json_pack("{s:f,s:o,s:I}", "mean", mean, "stderr", mm_json_real_or_null(se),
+                                      "samples", (json_int_t)n));
+    }
+    free(l0), free(l1);
+    const json_t *i0 = json_object_get(json_object_get(first, "facts"), "items");
+    const json_t *i1 = json_object_get(json_object_get(r, "facts"), "items");
+    json_t *f = json_object_get(out, "facts");
+    if (!f || json_array_size(i0) != json_array_size(i1)) return;
+    long lost = 0, gained = 0;
+    for (size_t i = 0; i < json_array_size(i0); i++) {
+        const json_t *a = json_array_get(i0, i), *b = json_array_get(i1, i);
+        if (!json_equal(json_object_get(a, "line"), json_object_get(b, "line"))) continue;
+        const int was = json_is_true(json_object_get(a, "correct")),
+                  is = json_is_true(json_object_get(b, "correct"));
+        lost += was && !is;
+        gained += !was && is;
+    }
+    json_object_set_new(f, "lost", json_integer(lost));
+    json_object_set_new(f, "gained", json_integer(gained));
+    json_object_set_new(f, "mcnemar_p", json_real(mm_mcnemar_exact_p(lost, gained)));
+}
+
+// "eval: ablation SPEC: mean loss L (+D ± SE, paired, against the evaluation above); facts C/T
+// correct (C0 above: lost l, gained g, McNemar p = P)".
 static void mm_print_ablation(const char *spec, const json_t *first, const json_t *ablation) {
     const json_t *s0 = json_object_get(first, "summary"), *s1 = json_object_get(ablation, "summary");
     const json_t *f0 = json_object_get(first, "facts"), *f1 = json_object_get(ablation, "facts");
+    const json_t *d = json_object_get(ablation, "loss_change");
     printf("eval: ablation %s:", spec);
     if (s0 && s1) {
         const double l0 = json_real_value(json_object_get(s0, "mean_loss"));
         const double l1 = json_real_value(json_object_get(s1, "mean_loss"));
-        printf(" mean loss %.4f (%+.4f against the evaluation above)", l1, l1 - l0);
+        printf(" mean loss %.4f (%+.4f", l1, l1 - l0);
+        if (json_is_real(json_object_get(d, "stderr")))
+            printf(" ± %.4f paired standard error", json_real_value(json_object_get(d, "stderr")));
+        printf(" against the evaluation above)");
     }
-    if (f0 && f1)
-        printf("%s facts %lld/%lld correct (%lld above)", s0 && s1 ? ";" : "",
+    if (f0 && f1) {
+        printf("%s facts %lld/%lld correct (%lld above", s0 && s1 ? ";" : "",
                (long long)json_integer_value(json_object_get(f1, "correct")),
                (long long)json_integer_value(json_object_get(f1, "total")),
                (long long)json_integer_value(json_object_get(f0, "correct")));
+        if (json_object_get(f1, "lost"))
+            printf(": lost %lld, gained %lld, McNemar p = %.3g",
+                   (long long)json_integer_value(json_object_get(f1, "lost")),
+                   (long long)json_integer_value(json_object_get(f1, "gained")),
+                   json_real_value(json_object_get(f1, "mcnemar_p")));
+        printf(")");
+    }
     printf("\n");
 }
 
@@ -227,9 +298,11 @@ static json_t *mm_eval_quiet_pass(mm_inference *inf, const mm_eval_args *a, cons
     if (out && f)
         json_object_set_new(
             out, "facts",
-            json_pack("{s:O, s:O, s:O, s:O}", "correct", json_object_get(f, "correct"), "total",
-                      json_object_get(f, "total"), "accuracy", json_object_get(f, "accuracy"), "by_lang",
+            json_pack("{s:O, s:O, s:O, s:O, s:O}", "correct", json_object_get(f, "correct"), "total",
+                      json_object_get(f, "total"), "accuracy", json_object_get(f, "accuracy"),
+                      "accuracy_ci95", json_object_get(f, "accuracy_ci95"), "by_lang",
                       json_object_get(f, "by_lang")));
+    if (out) mm_eval_paired(first, r, out);
     if (out) mm_print_ablation(spec, first, out);
     json_decref(r);
     return out;

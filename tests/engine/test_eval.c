@@ -236,7 +236,7 @@ Test(eval, eval_json_schema_and_summary, .timeout = 300) {
     json_t *samples = json_object_get(j, "samples"), *sum = json_object_get(j, "summary");
     cr_assert(json_is_array(samples) && json_is_object(sum));
     cr_assert_eq(json_array_size(samples), 5, "num_samples 10 on a 5-record file");
-    double loss_sum = 0, tok_loss = 0;
+    double loss_sum = 0, tok_loss = 0, losses[5];
     long tokens = 0;
     for (size_t i = 0; i < 5; i++) {
         json_t *s = json_array_get(samples, i);
@@ -251,12 +251,18 @@ Test(eval, eval_json_schema_and_summary, .timeout = 300) {
         cr_assert(l > 0 && isfinite(l));
         cr_assert(t >= 12 && t <= 64, "tokens %ld (max_seq_len 64)", t);
         loss_sum += l;
+        losses[i] = l;
         tok_loss += l * (double)t;
         tokens += t;
     }
     cr_assert_eq(json_integer_value(json_object_get(sum, "num_samples")), 5);
     double mean = mm_fx_num(sum, "mean_loss");
     cr_assert(fabs(mean - loss_sum / 5) <= 1e-12 * mean, "mean_loss %.17g vs %.17g", mean, loss_sum / 5);
+    double ss = 0;  // the standard error of the mean loss: s / √n, s with n − 1
+    for (int i = 0; i < 5; i++) ss += (losses[i] - loss_sum / 5) * (losses[i] - loss_sum / 5);
+    cr_assert(fabs(mm_fx_num(sum, "loss_stderr") - sqrt(ss / 4 / 5)) <= 1e-12, "loss_stderr %.17g vs %.17g",
+              mm_fx_num(sum, "loss_stderr"), sqrt(ss / 4 / 5));
+    cr_assert(strstr(r.out, " ± "), "the printed mean loss has its standard error: %s", r.out);
     cr_assert(fabs(mm_fx_num(sum, "perplexity") - exp(mean)) <= 1e-12 * exp(mean));
     cr_assert_eq(json_integer_value(json_object_get(sum, "tokens")), tokens);
     cr_assert(fabs(mm_fx_num(sum, "token_loss") - tok_loss / (double)tokens) <= 1e-12 * mean);

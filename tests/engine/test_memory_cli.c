@@ -22,6 +22,7 @@
 #include "minimind/memory.h"
 #include "minimind/memory_ablation.h"
 #include "minimind/safetensors.h"
+#include "minimind/stats.h"
 #include "test_util.h"
 
 enum { NUM = 64, LK = 48, VOCAB = 300 };
@@ -455,29 +456,25 @@ Test(memory_cli, fact_matching_rule) {
 #undef M
 }
 
-// `eval --data DIR/data/valid.jsonl` of ckpt with FLAG SPEC (flag NULL: none); returns eval.json.
-static json_t *eval_with(const char *dir, const char *ckpt, const char *flag, const char *spec) {
+// `eval --data DIR/data/valid.jsonl` of ckpt with FLAG SPEC (flag NULL: none) and, with facts, fact
+// recall on that file; returns eval.json.
+static json_t *eval_facts_with(const char *dir, const char *ckpt, const char *facts, const char *flag,
+                               const char *spec) {
     char *data = mm_test_path(dir, "data/valid.jsonl"), *json = mm_test_path(dir, "bank_eval.json");
-    const char *argv[] = {MM_MINIMIND_EXE,
-                          "eval",
-                          "--model_path",
-                          ckpt,
-                          "--data",
-                          data,
-                          "--num_samples",
-                          "4",
-                          "--max_new_tokens",
-                          "3",
-                          "--json",
-                          json,
-                          "--quiet",
-                          flag,
-                          spec,
-                          NULL};
+    const char *argv[20] = {MM_MINIMIND_EXE, "eval", "--model_path",     ckpt, "--data", data,
+                            "--num_samples", "4",    "--max_new_tokens", "3",  "--json", json,
+                            "--quiet"};
+    int n = 13;
+    if (facts) argv[n++] = "--facts", argv[n++] = facts, argv[n++] = "--facts_new_tokens", argv[n++] = "6";
+    if (flag) argv[n++] = flag, argv[n++] = spec;
     run_quiet(argv);
     json_t *j = load_json(json);
     free(data), free(json);
     return j;
+}
+
+static json_t *eval_with(const char *dir, const char *ckpt, const char *flag, const char *spec) {
+    return eval_facts_with(dir, ckpt, NULL, flag, spec);
 }
 
 static json_t *eval_with_bank(const char *dir, const char *ckpt, const char *spec) {
@@ -611,6 +608,108 @@ Test(memory_cli, eval_bank_replacements, .timeout = 300) {
     json_decref(cown), json_decref(cfile);
     free(small), free(trex), free(tok), free(orig), free(cache), free(ini0), free(clustered);
     free(ckpt), free(bank);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+// The sample standard error of x[0..n), computed here as the textbook formula.
+static double stderr_of(const double *x, int n) {
+    double m = 0, ss = 0;
+    for (int i = 0; i < n; i++) m += x[i] / n;
+    for (int i = 0; i < n; i++) ss += (x[i] - m) * (x[i] - m);
+    return sqrt(ss / (n - 1)) / sqrt(n);
+}
+
+// Writes the facts file `path`: for each item of a facts evaluation, the prompt twice, answered by
+// the completion of `a` and by that of `b` (leading spaces removed; prompts where either is empty
+// are left out). Returns the number of prompts whose two completions differ.
+static int write_two_answer_facts(const char *path, const json_t *a, const json_t *b) {
+    const json_t *ia = json_object_get(json_object_get(a, "facts"), "items"),
+                 *ib = json_object_get(json_object_get(b, "facts"), "items");
+    FILE *fp = fopen(path, "w");
+    cr_assert_not_null(fp);
+    int differ = 0;
+    for (size_t i = 0; i < json_array_size(ia); i++) {
+        const char *prompt = json_string_value(json_object_get(json_array_get(ia, i), "prompt"));
+        const char *ca = json_string_value(json_object_get(json_array_get(ia, i), "completion"));
+        const char *cb = json_string_value(json_object_get(json_array_get(ib, i), "completion"));
+        while (*ca == ' ') ca++;
+        while (*cb == ' ') cb++;
+        if (!*ca || !*cb) continue;
+        differ += strcmp(ca, cb) != 0;
+        for (int k = 0; k < 2; k++) {
+            json_t *line = json_pack("{s:s,s:s}", "prompt", prompt, "answer", k ? cb : ca);
+            char *text = json_dumps(line, JSON_COMPACT);
+            fprintf(fp, "%s\n", text);
+            free(text), json_decref(line);
+        }
+    }
+    fclose(fp);
+    return differ;
+}
+
+// --bank_ablation compares the two passes sample by sample and fact by fact: the paired loss change
+// and its standard error, the facts lost and gained and McNemar's exact p (minimind/stats.h) equal
+// what the test computes from two separate evaluations (own bank, --bank empty); the fact recall's
+// Wilson interval is the one of its counts.
+Test(memory_cli, ablation_compares_sample_by_sample, .timeout = 300) {
+    char *dir = mm_test_tmpdir("mempaired");
+    build_fixture(dir);
+    char *ckpt = train(dir, "m", "model_no_feed", "", 1), *facts = mm_test_path(dir, "data/eval_facts.jsonl"),
+         *two = mm_test_path(dir, "two.jsonl");
+    // facts whose answers are the completions with the own bank and with an empty one (after one
+    // step of model_no_feed, before it learns to answer with spaces: its read-out goes straight
+    // into the residual)
+    json_t *own0 = eval_facts_with(dir, ckpt, facts, NULL, NULL),
+           *empty0 = eval_facts_with(dir, ckpt, facts, "--bank", "empty");
+    const int differ = write_two_answer_facts(two, own0, empty0);
+    cr_assert(differ > 0, "the empty bank changes no completion: no discordant facts to count");
+    json_t *own = eval_facts_with(dir, ckpt, two, NULL, NULL),
+           *empty = eval_facts_with(dir, ckpt, two, "--bank", "empty");
+    json_t *ab = eval_facts_with(dir, ckpt, two, "--bank_ablation", "empty"),
+           *abl = json_object_get(ab, "bank_ablation");
+    expect_same_samples(own, ab, "the first pass of --bank_ablation");
+    // the losses, pair by pair
+    const json_t *so = json_object_get(own, "samples"), *se = json_object_get(empty, "samples");
+    double d[4], l[4];
+    for (int i = 0; i < 4; i++) {
+        l[i] = json_real_value(json_object_get(json_array_get(so, (size_t)i), "loss"));
+        d[i] = json_real_value(json_object_get(json_array_get(se, (size_t)i), "loss")) - l[i];
+    }
+    const double se_own = json_real_value(json_object_get(json_object_get(own, "summary"), "loss_stderr"));
+    cr_assert(fabs(se_own - stderr_of(l, 4)) <= 1e-12, "loss_stderr %.17g, by hand %.17g", se_own,
+              stderr_of(l, 4));
+    const json_t *lc = json_object_get(abl, "loss_change");
+    const double mean_d = (d[0] + d[1] + d[2] + d[3]) / 4;
+    cr_assert_eq(json_integer_value(json_object_get(lc, "samples")), 4);
+    cr_assert(fabs(json_real_value(json_object_get(lc, "mean")) - mean_d) <= 1e-12, "loss_change.mean");
+    cr_assert(fabs(json_real_value(json_object_get(lc, "stderr")) - stderr_of(d, 4)) <= 1e-12,
+              "loss_change.stderr %.17g, by hand %.17g", json_real_value(json_object_get(lc, "stderr")),
+              stderr_of(d, 4));
+    // the facts, item by item
+    const json_t *io = json_object_get(json_object_get(own, "facts"), "items"),
+                 *ie = json_object_get(json_object_get(empty, "facts"), "items");
+    long lost = 0, gained = 0, correct = 0;
+    for (size_t i = 0; i < json_array_size(io); i++) {
+        const int was = json_is_true(json_object_get(json_array_get(io, i), "correct"));
+        const int is = json_is_true(json_object_get(json_array_get(ie, i), "correct"));
+        lost += was && !is, gained += !was && is, correct += was;
+    }
+    cr_assert(lost > 0 && gained > 0, "by construction both: lost %ld, gained %ld", lost, gained);
+    const json_t *af = json_object_get(abl, "facts");
+    cr_assert_eq(json_integer_value(json_object_get(af, "lost")), lost);
+    cr_assert_eq(json_integer_value(json_object_get(af, "gained")), gained);
+    cr_assert_float_eq(json_real_value(json_object_get(af, "mcnemar_p")), mm_mcnemar_exact_p(lost, gained),
+                       1e-15);
+    const json_t *ci = json_object_get(json_object_get(own, "facts"), "accuracy_ci95");
+    double lo, hi;
+    mm_wilson_interval(correct, (long)json_array_size(io), MM_Z95, &lo, &hi);
+    cr_assert(json_real_value(json_array_get(ci, 0)) == lo && json_real_value(json_array_get(ci, 1)) == hi,
+              "accuracy_ci95 of %ld/%zu", correct, json_array_size(io));
+    cr_assert(json_equal(json_object_get(af, "accuracy_ci95"),
+                         json_object_get(json_object_get(empty, "facts"), "accuracy_ci95")));
+    json_decref(own0), json_decref(empty0), json_decref(own), json_decref(empty), json_decref(ab);
+    free(ckpt), free(facts), free(two);
     mm_test_rmtree(dir);
     free(dir);
 }

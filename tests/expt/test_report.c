@@ -1,7 +1,8 @@
 // `expt report`: regions filled from the stored run files, idempotent (byte-identical), human
 // bytes untouched on hand-edited records (CRLF, BOM, deleted markers), missing files reported,
-// INDEX.md, and `expt diff` against `git diff --stat`.
+// INDEX.md, and `expt diff` against `git diff --stat` and its noise section against Python's statistics.
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,8 @@ Test(report, fills_regions_from_run_files_and_is_idempotent) {
     cr_assert_not_null(strstr(tr, "![loss and learning rate](assets/experiment_1.0.0_loss.svg)"), "%s", tr);
     cr_assert_null(strstr(tr, "memory"), "model_original logs no memory usage: %s", tr);
     char *ev = region_text(after, n1, "evaluation");
-    cr_assert_not_null(strstr(ev, "| mean loss | 2.5000 |"), "%s", ev);
+    cr_assert_not_null(strstr(ev, "| mean loss | 2.5000 ± 0.5000 (standard error) |"), "%s",
+                       ev);  // losses 3, 2
     cr_assert_not_null(strstr(ev, "| perplexity | 12.182 |"), "%s", ev);
     cr_assert_not_null(strstr(ev, "| 1 | 在一个 \\| 遥远的 | 地方 | &lt;!-- expt:git:end --&gt; next | 3.0000 |"), "%s", ev);
 
@@ -380,7 +382,10 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
              "{\"step\":1,\"loss\":8.0,\"memory_used_fraction\":0.5,\"memory_kl_uniform\":1.0}\n"
              "{\"step\":2,\"loss\":7.0,\"memory_used_fraction\":0.3125,\"memory_kl_uniform\":2.5}\n");
     char *ev = evaluation_of(&p, dir, "1.0.1");
-    cr_assert_not_null(strstr(ev, "| fact recall | 61/78 = 78.2 % (en 27/39; zh 34/39) on train_facts.jsonl |"), "%s", ev);
+    cr_assert_not_null(strstr(ev,
+                              "| fact recall | 61/78 = 78.2 % (95 % interval 67.8–85.9 %; en 27/39; zh "
+                              "34/39) on train_facts.jsonl |"),
+                       "%s", ev);
     free(ev);
     mm_proc_result r = fx_expt(dir, "diff", "1.0.0", "1.0.1", NULL, NULL, NULL);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
@@ -410,6 +415,69 @@ Test(report, diff_shows_differing_keys_metrics_code_and_curves) {
     cr_assert(fx_exists(dir, "experiment/assets/diff_1.0.0_1.0.1_loss.svg"));
     mm_proc_result_free(&r);
     free(stat), free(c1), free(c2);
+    ex_project_close(&p);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
+// Writes out/experiment_V/eval.json: four samples (lines 1-4) of `data` with these losses and six
+// facts of `facts` with these results.
+static void write_eval(const char *dir, const char *v, const char *data, const double loss[4],
+                       const char *facts, const int ok[6]) {
+    json_t *samples = json_array(), *items = json_array();
+    for (int i = 0; i < 4; i++)
+        json_array_append_new(samples, json_pack("{s:i,s:f}", "line", i + 1, "loss", loss[i]));
+    int correct = 0;
+    for (int i = 0; i < 6; i++) {
+        json_array_append_new(items, json_pack("{s:i,s:b}", "line", 2 * i + 1, "correct", ok[i]));
+        correct += ok[i];
+    }
+    json_t *e = json_pack("{s:s,s:o,s:{s:f,s:i},s:{s:s,s:i,s:i,s:o}}", "data", data, "samples", samples,
+                          "summary", "mean_loss", (loss[0] + loss[1] + loss[2] + loss[3]) / 4, "num_samples",
+                          4, "facts", "path", facts, "total", 6, "correct", correct, "items", items);
+    char rel[128], *text = json_dumps(e, JSON_COMPACT);
+    snprintf(rel, sizeof rel, "out/experiment_%s/eval.json", v);
+    fx_write(dir, rel, text);
+    free(text), json_decref(e);
+}
+
+// `expt diff`'s noise section, against Python's statistics module (the numbers below): the same
+// samples and facts are compared pair by pair (the per-sample changes' standard error, the facts
+// lost and gained with McNemar's exact p); other samples by both standard errors, other facts by
+// each side's Wilson interval.
+Test(report, diff_weighs_changes_against_their_noise) {
+    ex_project p;
+    char *dir = setup("rep_noise", &p);
+    fx_expt_ok(dir, "new", "1.0.1", "--from", "1.0.0");
+    fx_run_outputs(dir, "out/experiment_1_0_0", COMMIT);
+    fx_run_outputs(dir, "out/experiment_1_0_1", COMMIT);
+    const double la[4] = {3.0, 2.0, 4.0, 3.0}, lb[4] = {2.5, 1.75, 3.5, 2.25};
+    const int fa[6] = {1, 1, 1, 0, 0, 1}, fb[6] = {0, 1, 1, 1, 0, 0};  // lost 1 and 6, gained 4
+    write_eval(dir, "1_0_0", "v.jsonl", la, "f.jsonl", fa);
+    write_eval(dir, "1_0_1", "v.jsonl", lb, "f.jsonl", fb);
+    mm_proc_result r = fx_expt(dir, "diff", "1.0.0", "1.0.1", NULL, NULL, NULL);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    // d = -0.5, -0.25, -0.5, -0.75: mean -0.5, stdev(d)/2 = 0.10206, 4.899 standard errors
+    const char *paired[] = {
+        "  eval loss: -0.5000 ± 0.1021 standard error, paired over the same samples: 4.9 standard errors\n",
+        "  fact recall: lost 2, gained 1 of the same 6 facts; McNemar's exact p = 1\n"};
+    for (int i = 0; i < 2; i++)
+        cr_assert_not_null(strstr(r.out, paired[i]), "want '%s' in\n%s", paired[i], r.out);
+    mm_proc_result_free(&r);
+    // other samples, other facts: hypot(stdev(a)/2, stdev(b)/2) = 0.54962; Wilson 4/6 and 3/6
+    write_eval(dir, "1_0_1", "w.jsonl", lb, "g.jsonl", fb);
+    r = fx_expt(dir, "diff", "1.0.0", "1.0.1", NULL, NULL, NULL);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    const char *unpaired[] = {
+        "  eval loss: -0.5000 ± 0.5496 standard error, unpaired (the two evaluated other samples): 0.9 "
+        "standard "
+        "errors\n",
+        "  fact recall: other facts (another file or other lines), not paired; 95 % intervals 1.0.0 "
+        "30.0-90.3 % "
+        "1.0.1 18.8-81.2 %\n"};
+    for (int i = 0; i < 2; i++)
+        cr_assert_not_null(strstr(r.out, unpaired[i]), "want '%s' in\n%s", unpaired[i], r.out);
+    mm_proc_result_free(&r);
     ex_project_close(&p);
     mm_test_rmtree(dir);
     free(dir);
@@ -504,13 +572,15 @@ Test(report, bank_ablation_flag_and_rows) {
         "{\"summary\":{\"mean_loss\":3.5,\"num_samples\":4},\"bank_ablation\":{\"spec\":\"layers\","
         "\"bank\":{\"spec\":\"empty\",\"kind\":\"empty\"},\"summary\":{\"mean_loss\":3.75},"
         "\"facts\":{\"total\":78,\"correct\":50},\"layers\":[{\"layer\":0,\"summary\":{\"mean_loss\":3.5625},"
-        "\"facts\":{\"total\":78,\"correct\":57}},{\"layer\":1,\"summary\":{\"mean_loss\":3.625}}]}}");
+        "\"loss_change\":{\"mean\":0.0625,\"stderr\":0.0313,\"samples\":4},"
+        "\"facts\":{\"total\":78,\"correct\":57,\"lost\":3,\"gained\":1,\"mcnemar_p\":0.625}},"
+        "{\"layer\":1,\"summary\":{\"mean_loss\":3.625}}]}}");
     ev = evaluation_of(&p, dir, "1.0.0");
     const char *rows =
         "| mean loss, bank empty | 3.7500 (+0.2500) |\n"
         "| fact recall, bank empty | 50/78 = 64.1 % |\n"
-        "| mean loss, layer 0: bank empty | 3.5625 (+0.0625) |\n"
-        "| fact recall, layer 0: bank empty | 57/78 = 73.1 % |\n"
+        "| mean loss, layer 0: bank empty | 3.5625 (+0.0625 ± 0.0313 paired standard error) |\n"
+        "| fact recall, layer 0: bank empty | 57/78 = 73.1 % (lost 3, gained 1; McNemar p = 0.625) |\n"
         "| mean loss, layer 1: bank empty | 3.6250 (+0.1250) |\n";
     cr_assert_not_null(strstr(ev, rows), "want\n%s\nin\n%s", rows, ev);
     free(ev);

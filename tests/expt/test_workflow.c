@@ -318,8 +318,9 @@ Test(workflow, baseline_run_report_commit_then_based_on_diff, .timeout = 240) {
     cr_assert(fx_exists(dir, "experiment/assets/experiment_1.0.0_loss.svg"));
     json_t *ev = load_json(dir, "out/experiment_1_0_0/eval.json");
     char *eval = region(after, "evaluation");
-    snprintf(want, sizeof want, "| mean loss | %.4f |",
-             json_number_value(json_object_get(json_object_get(ev, "summary"), "mean_loss")));
+    snprintf(want, sizeof want, "| mean loss | %.4f ± %.4f (standard error) |",
+             json_number_value(json_object_get(json_object_get(ev, "summary"), "mean_loss")),
+             json_number_value(json_object_get(json_object_get(ev, "summary"), "loss_stderr")));
     assert_has(eval, want);
     cr_assert_eq(json_array_size(json_object_get(ev, "samples")), 3);
     snprintf(want, sizeof want, "| 3 | ");  // one table row per sample
