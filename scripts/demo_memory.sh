@@ -70,19 +70,17 @@ probe() {  # probe NAME FILE: fact recall of both runs on FILE
 }
 probe seen "$SEEN"
 probe unseen "$UNSEEN"
-# what the model reads from its bank: the validation loss with the bank emptied or shuffled
-ablate() {  # ablate own|SPEC: mean loss of the memory model on the validation text (eval --bank SPEC)
-  local bank=()
-  [ "$1" = own ] || bank=(--bank "$1")
-  "$MM" eval --model_path "$MEMCKPT" --num_samples 20 --max_new_tokens 1 --quiet "${bank[@]}" \
-    --json "$OUT/run_memory/eval_bank_$1.json" | grep '^eval: [0-9]* samples' | sed 's/^eval: //'
+# what the model reads from its bank: the validation loss with each layer's bank emptied alone, the
+# whole bank emptied, or its entries shuffled over the keys — each pass compared with the model's own
+# bank sample by sample (eval --bank_ablation: the change ± its paired standard error)
+ablation() {  # ablation SPEC: the evaluation with the own bank, then the ablation lines
+  "$MM" eval --model_path "$MEMCKPT" --num_samples 20 --max_new_tokens 1 --quiet --bank_ablation "$1" \
+    --json "$OUT/run_memory/eval_ablation_$1.json" |
+    awk '/^eval: [0-9]+ samples/ && !own { own = 1; print } /^eval: ablation / { print }' | sed 's/^eval: //'
 }
-OWN=$(ablate own)
-EMPTY=$(ablate empty)
-SHUFFLED=$(ablate shuffle)
+ABLATED=$(ablation layers)
+SHUFFLED=$(ablation shuffle | grep '^ablation ')
 LAST=$(( $(grep '^n_layers' "$OUT/run_memory/config.ini" | sed 's/[^0-9]//g') - 1 ))
-LAYERS=()  # each layer alone reading an empty bank (eval --bank empty@L): which layers read it
-for L in $(seq 0 "$LAST"); do LAYERS+=("layer $L empty" "$(ablate "empty@$L")"); done
 
 echo "== 3/3 what the memory read for the first fact prompt (last layer, best entry per token)"
 PROMPT=$(head -n1 "$FACTS" | sed -e 's/^{"prompt":"\([^"]*\)".*/\1/')
@@ -101,8 +99,11 @@ printf '  %-16s %s\n' "model" "$(facts_line "$OUT/run_memory/seen_facts.txt")"
 echo " unseen facts, in the bank only ($UNSEEN)"
 printf '  %-16s %s\n' "model_original" "$(facts_line "$OUT/run/unseen_facts.txt")"
 printf '  %-16s %s\n' "model" "$(facts_line "$OUT/run_memory/unseen_facts.txt")"
-echo "the memory model on the validation text (20 samples), by bank (eval --bank)"
-printf '  %-16s %s\n' "its own" "$OWN" "empty" "$EMPTY" "shuffled" "$SHUFFLED" "${LAYERS[@]}"
+echo "the memory model on the validation text (20 samples): its own bank, then each layer's emptied"
+echo "alone, the whole bank emptied and its entries shuffled (eval --bank_ablation; a change within"
+echo "about two paired standard errors is noise)"
+printf '%s\n%s\n' "$ABLATED" "$SHUFFLED" | sed 's/^/  /'
+
 echo "does the lookup find the entry stating the fact? (memory retrieval, trained wordings)"
 "$MM" memory retrieval --model_path "$MEMCKPT" --facts "$SEEN" --json "$OUT/run_memory/retrieval.json" \
   | grep -v '^memory retrieval: wrote' | sed 's/^/  /'
