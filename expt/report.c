@@ -455,7 +455,13 @@ static char *ex_region_training(const ex_project *p, const char *version, int *e
     return ex_buf_take(&b);
 }
 
-// "C/T = A % (en c/t; zh c/t) on FILE" of an `eval --facts` result.
+// "L ± SE" of an evaluation's mean loss ("L" when it has fewer than two sample losses).
+static void ex_mean_loss(ex_buf *b, const ex_eval *e) {
+    ex_num(b, "%.4f", e->mean_loss);
+    if (isfinite(e->loss_stderr)) ex_buf_printf(b, " ± %.4f", e->loss_stderr);
+}
+
+// "C/T = A % (95 % interval lo–hi %; en c/t; zh c/t) on FILE" of an `eval --facts` result.
 static void ex_facts_cell(ex_buf *b, const ex_eval *e) {
     double lo, hi;
     mm_wilson_interval(e->facts_correct, e->facts_total, MM_Z95, &lo, &hi);
@@ -572,8 +578,8 @@ static char *ex_region_evaluation(const ex_project *p, const char *version) {
         ex_unreadable(&b);
     } else {
         ex_buf_printf(&b, "| metric | value |\n|---|---|\n| samples | %d |\n| mean loss | ", e.num_samples);
-        ex_num(&b, "%.4f", e.mean_loss);
-        if (isfinite(e.loss_stderr)) ex_buf_printf(&b, " ± %.4f (standard error)", e.loss_stderr);
+        ex_mean_loss(&b, &e);
+        if (isfinite(e.loss_stderr)) ex_buf_puts(&b, " (standard error)");
         ex_buf_puts(&b, " |\n| perplexity | ");
         ex_num(&b, "%.3f", e.perplexity);
         ex_buf_puts(&b, " |\n");
@@ -679,7 +685,7 @@ static void ex_index_row(ex_buf *b, const ex_project *p, const char *version) {
     ex_buf_puts(b, " | ");
     ex_eval e;
     if (epath && ex_exists(epath) && ex_eval_load(epath, &e) == 0) {
-        ex_num(b, "%.4f", e.mean_loss);
+        ex_mean_loss(b, &e);
         if (e.facts && e.facts_total > 0)  // [eval] facts_path
             ex_buf_printf(b, " | %d/%d = %.1f %%", e.facts_correct, e.facts_total,
                           100.0 * e.facts_correct / e.facts_total);

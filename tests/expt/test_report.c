@@ -315,7 +315,7 @@ Test(report, index_has_one_row_per_experiment) {
     const char *r0 =
         strstr(idx,
                "| [1.0.0](experiment_1.0.0.md) | 无 | model_original | 验证基线在演示语料上能收敛。 | "
-               "6.5000 | 2.5000 | - | ");
+               "6.5000 | 2.5000 ± 0.5000 | - | ");
     cr_assert_not_null(r0, "%s", idx);
     cr_assert_not_null(strstr(r0, " | 2024-05-01 |\n"), "%s", idx);
     const char *r2 = strstr(idx, "| [1.0.2](experiment_1.0.2.md) | - | model_original | - | - | - | - | ");
