@@ -162,6 +162,9 @@ static void ex_diff_metrics(const ex_side *a, const ex_side *b) {
     printf("\n## metrics\n  %-16s %14s %14s %12s\n", "", a->version, b->version, "change");
     ex_metric_row("final loss", a->have_m ? a->m.final_loss : NAN, b->have_m ? b->m.final_loss : NAN, "%.4f");
     ex_metric_row("best loss", a->have_m ? a->m.best_loss : NAN, b->have_m ? b->m.best_loss : NAN, "%.4f");
+    const double va = a->have_m ? a->m.final_val : NAN, vb = b->have_m ? b->m.final_val : NAN;
+    if (isfinite(va) || isfinite(vb))
+        ex_metric_row("validation loss", va, vb, "%.4f");  // [train] eval_interval
     ex_metric_row("steps", a->have_m && a->m.n ? a->m.step[a->m.n - 1] : NAN,
                   b->have_m && b->m.n ? b->m.step[b->m.n - 1] : NAN, "%.0f");
     ex_metric_row("eval loss", a->have_e ? a->e.mean_loss : NAN, b->have_e ? b->e.mean_loss : NAN, "%.4f");

@@ -355,14 +355,39 @@ static int ex_write_loss_svg(const ex_project *p, const char *version, const ex_
         char title[128];
         snprintf(title, sizeof title, "experiment %s: training loss and learning rate", version);
         ex_chart c = {.title = title, .x_label = "step", .y_label = "loss", .y2_label = "learning rate"};
-        ex_series s[2] = {
+        ex_series s[3] = {
             {.label = "loss", .x = m->step, .y = m->loss, .n = m->n, .color = "#1f77b4"},
-            {.label = "lr", .x = m->step, .y = m->lr, .n = m->n, .color = "#ff7f0e", .right_axis = 1, .dashed = 1},
+            {.label = "lr",
+             .x = m->step,
+             .y = m->lr,
+             .n = m->n,
+             .color = "#ff7f0e",
+             .right_axis = 1,
+             .dashed = 1},
+            {.label = "validation loss",
+             .x = m->val_step,
+             .y = m->val_loss,
+             .n = m->n_val,
+             .color = "#2ca02c"},
         };
-        rc = ex_svg_write(path, &c, s, 2);
+        rc = ex_svg_write(path, &c, s, m->n_val ? 3 : 2);
     }
     free(dir), free(name), free(path);
     return rc;
+}
+
+// [train] eval_interval: the validation loss at the last and at the best of its steps.
+static void ex_validation_rows(ex_buf *b, const ex_metrics *m) {
+    if (!m->n_val) return;
+    ex_buf_puts(b, "| validation loss | ");
+    ex_num(b, "%.4f", m->final_val);
+    ex_buf_puts(b, " (step ");
+    ex_num(b, "%.0f", m->final_val_step);
+    ex_buf_puts(b, ") |\n| best validation loss | ");
+    ex_num(b, "%.4f", m->best_val);
+    ex_buf_puts(b, " (step ");
+    ex_num(b, "%.0f", m->best_val_step);
+    ex_buf_printf(b, "; %d evaluations) |\n", m->n_val);
 }
 
 // A memory variant's usage of its bank (metrics.jsonl, docs/memory.md "Instruments"): the last log
@@ -404,7 +429,9 @@ static char *ex_region_training(const ex_project *p, const char *version, int *e
         ex_num(&b, "%.4f", m.best_loss);
         ex_buf_puts(&b, " (step ");
         ex_num(&b, "%.0f", m.best_step);
-        ex_buf_printf(&b, ") |\n| logged points | %d |\n| tokens/s (last) | ", m.n);
+        ex_buf_puts(&b, ") |\n");
+        ex_validation_rows(&b, &m);
+        ex_buf_printf(&b, "| logged points | %d |\n| tokens/s (last) | ", m.n);
         ex_num(&b, "%.0f", m.tokens_per_s);
         ex_buf_puts(&b, " |\n| training time | ");
         ex_duration(&b, m.elapsed_s);

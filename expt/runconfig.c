@@ -64,6 +64,8 @@ const ex_config_key ex_config_keys[] = {
     {"train", "device", EX_KEY_DEVICE, NULL, 0},
     INT("train", "threads"),
     INT("train", "max_steps"),
+    INT("train", "eval_interval"),
+    INT("train", "eval_samples"),
     INT("eval", "num_samples"),
     INT("eval", "prompt_tokens"),
     INT("eval", "max_new_tokens"),

@@ -35,6 +35,25 @@ static int ex_metrics_push(ex_metrics *m, int *cap, double step, double loss, do
     return 0;
 }
 
+// A row's "val_loss" ([train] eval_interval), when finite: appended to the validation series.
+static int ex_metrics_val(ex_metrics *m, int *cap, const json_t *o, double step) {
+    const double v = ex_json_num(o, "val_loss", NAN);
+    if (!isfinite(v)) return 0;
+    if (m->n_val == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        double *s = mm_realloc(m->val_step, (size_t)*cap * sizeof *s);
+        if (s) m->val_step = s;
+        double *l = s ? mm_realloc(m->val_loss, (size_t)*cap * sizeof *l) : NULL;
+        if (!l) return -1;
+        m->val_loss = l;
+    }
+    m->val_step[m->n_val] = step;
+    m->val_loss[m->n_val++] = v;
+    m->final_val = v, m->final_val_step = step;
+    if (!(v >= m->best_val)) m->best_val = v, m->best_val_step = step;
+    return 0;
+}
+
 static void ex_metrics_bad(ex_metrics *m, long line) {
     if (!m->n_bad++) m->first_bad_line = line;
 }
@@ -59,9 +78,10 @@ int ex_metrics_load(const char *path, ex_metrics *m) {
     memset(m, 0, sizeof *m);
     m->final_loss = m->best_loss = m->best_step = m->tokens_per_s = m->elapsed_s = NAN;
     m->mem_used = m->mem_entropy = m->mem_kl = NAN;
+    m->final_val = m->final_val_step = m->best_val = m->best_val_step = NAN;
     mm_jsonl_reader r;
     if (mm_jsonl_open(&r, path) != 0) return -1;
-    int cap = 0, rc = 0;
+    int cap = 0, val_cap = 0, rc = 0;
     for (;;) {
         json_t *o = NULL;
         int k = mm_jsonl_next(&r, &o);
@@ -80,7 +100,9 @@ int ex_metrics_load(const char *path, ex_metrics *m) {
             if (!isfinite(loss)) ex_metrics_bad(m, r.line_no);
             double step = ex_json_num(o, "step", NAN);
             if (!isfinite(step)) step = m->n;
-            if (ex_metrics_push(m, &cap, step, loss, ex_json_num(o, "lr", NAN), ex_json_num(o, "epoch", NAN)) != 0) {
+            if (ex_metrics_push(m, &cap, step, loss, ex_json_num(o, "lr", NAN),
+                                ex_json_num(o, "epoch", NAN)) != 0 ||
+                ex_metrics_val(m, &val_cap, o, step) != 0) {
                 json_decref(o);
                 rc = -1;
                 break;
@@ -103,7 +125,7 @@ int ex_metrics_load(const char *path, ex_metrics *m) {
 }
 
 void ex_metrics_free(ex_metrics *m) {
-    free(m->step), free(m->loss), free(m->lr), free(m->epoch);
+    free(m->step), free(m->loss), free(m->lr), free(m->epoch), free(m->val_step), free(m->val_loss);
     memset(m, 0, sizeof *m);
 }
 

@@ -50,6 +50,11 @@ typedef struct ex_metrics {
     long long total_steps; // from the last line (0 if absent)
     double final_loss, best_loss, best_step;
     double tokens_per_s, elapsed_s;  // of the last line (NaN when absent)
+    // [train] eval_interval: the rows with a finite "val_loss" (n_val of them; the arrays NULL when
+    // none); the last and the best (NaN without any).
+    int n_val;
+    double *val_step, *val_loss;
+    double final_val, final_val_step, best_val, best_val_step;
     int n_bad;             // lines with a non-finite loss, or not parseable as JSON
     long first_bad_line;   // 1-based line of the first such line (0 if none)
     // Memory variants (docs/memory.md, "Instruments"): the last row's log window, NaN when the run

@@ -89,6 +89,8 @@ static const mm_key mm_keys[] = {
     {"train", "device", K_DEVICE, STR(train.device), 0, 0, NULL, 0},
     {"train", "threads", K_INT, NUM(train.threads), 0, 4096, NULL, 0},
     {"train", "max_steps", K_I64, NUM(train.max_steps), 0, 9.2e18, NULL, 0},
+    {"train", "eval_interval", K_INT, NUM(train.eval_interval), 0, BIG, NULL, 0},
+    {"train", "eval_samples", K_INT, NUM(train.eval_samples), 1, 1 << 24, NULL, 0},
     {"eval", "num_samples", K_INT, NUM(eval.num_samples), 0, 1 << 24, NULL, 0},
     {"eval", "prompt_tokens", K_INT, NUM(eval.prompt_tokens), 1, 1 << 24, NULL, 0},
     {"eval", "max_new_tokens", K_INT, NUM(eval.max_new_tokens), 1, 1 << 24, NULL, 0},
@@ -165,6 +167,8 @@ void mm_config_default(mm_run_config *c) {
     mm_copy_str(t->device, sizeof t->device, "auto");
     t->threads = 0;
     t->max_steps = 0;
+    t->eval_interval = 0;
+    t->eval_samples = 20;
     c->eval.num_samples = 10;
     c->eval.prompt_tokens = 30;
     c->eval.max_new_tokens = 100;
@@ -517,6 +521,13 @@ int mm_config_finalize(mm_run_config *c, unsigned flags) {
     if (mm_model_config_validate(&c->model) != 0) return mm_error_prefix("%s", src);
     if ((flags & MM_CONFIG_FOR_TRAINING) && !c->data.data_path[0])
         return mm_errorf("%s: key 'data_path' in section [data] is required for training (not set)", src);
+    if ((flags & MM_CONFIG_FOR_TRAINING) && c->train.eval_interval > 0)
+        for (int i = 0; i < 2; i++)
+            if (!(i ? c->data.tokenizer_path : c->data.eval_data_path)[0])
+                return mm_errorf(
+                    "%s: [train] eval_interval = %d needs key '%s' in section [data] (the validation "
+                    "documents and their tokenizer; not set)",
+                    src, c->train.eval_interval, i ? "tokenizer_path" : "eval_data_path");
     return 0;
 }
 

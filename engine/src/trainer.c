@@ -25,6 +25,7 @@
 #include "minimind/prep.h"
 #include "minimind/progress.h"
 #include "minimind/tokfile.h"
+#include "minimind/validation.h"
 
 // ---- signals: a stop request is honoured between micro-steps ----
 
@@ -115,6 +116,9 @@ typedef struct mm_trainer {
     int fp16;                   // [train] mixed_precision = fp16: dynamic loss scaling
     mm_loss_scaler scaler;      // (fp16) the loss scale, saved in the resume state
     int window_overflow;        // (fp16) a micro-step of this accumulation window had a non-finite loss
+    mm_validation val;          // [train] eval_interval > 0: the validation documents
+    double val_loss;            // the last validation loss, for the next metrics row
+    int val_pending;            // 1: val_loss is new (the row of this step carries it)
 } mm_trainer;
 
 static int mm_trainer_load_config(mm_trainer *tr, const mm_train_args *a) {
@@ -165,6 +169,22 @@ static int mm_trainer_open_data(mm_trainer *tr) {
         return mm_errorf("%s: token file vocabulary (%u) is larger than the model's vocab_size (%d)", path,
                          tf->h.vocab_size, tr->cfg.model.vocab_size);
     return mm_batch_alloc(&tr->batch, tr->dl);
+}
+
+// [train] eval_interval > 0: the first eval_samples documents of [data] eval_data_path, tokenized.
+static int mm_trainer_open_validation(mm_trainer *tr) {
+    const mm_run_config *c = &tr->cfg;
+    if (c->train.eval_interval <= 0) return 0;
+    mm_tokenizer *tok;
+    if (mm_tokenizer_load(c->data.tokenizer_path, &tok) != 0) return -1;
+    int rc = mm_validation_open(&tr->val, c->data.eval_data_path, tok, c->train.eval_samples,
+                                c->model.max_seq_len);
+    mm_tokenizer_free(tok);
+    if (rc == 0)
+        fprintf(stderr,
+                "train: validation loss every %d steps and at the end: %d documents of %s (%ld tokens)\n",
+                c->train.eval_interval, tr->val.n, c->data.eval_data_path, tr->val.tokens);
+    return rc;
 }
 
 static int mm_trainer_init_model(mm_trainer *tr) {
@@ -389,6 +409,7 @@ static void mm_trainer_free(mm_trainer *tr) {
     free(tr->named);
     free(tr->adam_m);
     free(tr->adam_v);
+    mm_validation_free(&tr->val);
 }
 
 // Next batch, rolling over epochs. Returns 0 or -1.
@@ -419,26 +440,35 @@ static void mm_trainer_row(mm_trainer *tr, float loss, float lr, double tok_s, i
 
 static void mm_trainer_log_line(const mm_trainer *tr, json_t *extra) {
     const mm_metrics_row *r = &tr->last_row;
-    char eta[32], memtxt[96] = "", scaletxt[48] = "";
+    char eta[32], memtxt[96] = "", scaletxt[48] = "", valtxt[32] = "";
+    const json_t *val = json_object_get(extra, "val_loss");
+    if (val)
+        snprintf(valtxt, sizeof valtxt, " val_loss %.4f", json_is_real(val) ? json_real_value(val) : NAN);
     if (extra && tr->model.mem)
         snprintf(memtxt, sizeof memtxt, " memory used %.3f kl %.3f rewritten %lld",
                  json_real_value(json_object_get(extra, "memory_used_fraction")),
                  json_real_value(json_object_get(extra, "memory_kl_uniform")),
                  (long long)json_integer_value(json_object_get(extra, "memory_entries_rewritten")));
     if (tr->fp16) snprintf(scaletxt, sizeof scaletxt, " loss_scale %g", (double)tr->scaler.scale);
-    printf("epoch %d/%d step %ld/%ld loss %.4f lr %.3e grad_norm %.3f tok/s %.0f eta %s%s%s\n", r->epoch + 1,
-           tr->cfg.train.epochs, r->step, r->total_steps, r->loss, r->lr, r->grad_norm, r->tokens_per_s,
-           mm_format_duration(r->eta_s, eta, sizeof eta), scaletxt, memtxt);
+    printf("epoch %d/%d step %ld/%ld loss %.4f%s lr %.3e grad_norm %.3f tok/s %.0f eta %s%s%s\n",
+           r->epoch + 1, tr->cfg.train.epochs, r->step, r->total_steps, r->loss, valtxt, r->lr, r->grad_norm,
+           r->tokens_per_s, mm_format_duration(r->eta_s, eta, sizeof eta), scaletxt, memtxt);
     fflush(stdout);
 }
 
 // The extra fields of a metrics row (NULL when none): fp16: the loss scale in effect for the next
-// optimizer step; memory variants: usage of the log window.
+// optimizer step; the validation loss when this step computed one; memory variants: usage of the
+// log window.
 static json_t *mm_trainer_extra_fields(mm_trainer *tr) {
     json_t *o = NULL;
     if (tr->fp16) {
         o = json_object();
         json_object_set_new(o, "loss_scale", json_real(tr->scaler.scale));
+    }
+    if (tr->val_pending) {  // [train] eval_interval: the validation loss of this step
+        if (!o) o = json_object();
+        json_object_set_new(o, "val_loss", isfinite(tr->val_loss) ? json_real(tr->val_loss) : json_null());
+        tr->val_pending = 0;
     }
     if (!tr->model.mem) return o;
     mm_memory_stats st;
@@ -496,6 +526,16 @@ static int mm_trainer_scale_collapsed(mm_trainer *tr, float loss, float lr, int 
     return mm_trainer_stop_failed(tr, loss, lr, epoch);
 }
 
+// [train] eval_interval: at the optimizer-step boundary `step` (the previous one `prev`), the
+// validation loss when a multiple of eval_interval lies in (prev, step], and at the last step.
+static int mm_trainer_validate(mm_trainer *tr, long prev) {
+    const long every = tr->cfg.train.eval_interval;
+    if (every <= 0 || (tr->step / every == prev / every && tr->step != tr->total)) return 0;
+    if (mm_validation_loss(&tr->val, &tr->model, &tr->val_loss) != 0)
+        return mm_error_prefix("step %ld", tr->step);
+    tr->val_pending = 1;
+    return 0;
+}
 
 // The first non-finite parameter value (or 0 when all are finite). On a device backend: the
 // parameters' L2 norm when it is not finite (computed there: no copy of the weights per step).
@@ -567,6 +607,7 @@ static int mm_trainer_loop(mm_trainer *tr) {
             if (tr->model.mem && take && mm_memory_tracker_commit(&tr->tracker) != 0) return MM_EXIT_ERROR;
             if (tr->model.mem && !take) mm_memory_tracker_drop_step(&tr->tracker);
             if (take && mm_trainer_ema(tr) != 0) return MM_EXIT_ERROR;
+            if (mm_trainer_validate(tr, tr->boundary_step) != 0) return MM_EXIT_ERROR;
             tr->boundary_step = tr->step;
             mm_dataloader_get_pos(tr->dl, &tr->boundary_pos);
             // Save on the last boundary before save_interval steps would have passed since the
@@ -574,7 +615,8 @@ static int mm_trainer_loop(mm_trainer *tr) {
             if (tr->step - tr->last_save + accum > t->save_interval && tr->step < tr->total && mm_trainer_save(tr) != 0)
                 return MM_EXIT_ERROR;
         }
-        if (tr->step % t->log_interval == 0 || tr->step == tr->total || tr->step == resumed_at + 1) {
+        if (tr->step % t->log_interval == 0 || tr->step == tr->total || tr->step == resumed_at + 1 ||
+            tr->val_pending) {
             double now = mm_now_s();
             mm_trainer_row(tr, loss, lr, now > window_t ? window_tokens / (now - window_t) : 0, epoch);
             window_t = now;
@@ -605,7 +647,10 @@ static int mm_trainer_loop(mm_trainer *tr) {
     }
     if (mm_trainer_save(tr) != 0) return MM_EXIT_ERROR;
     mm_metrics_finish(&tr->log, &tr->last_row, "finished", NULL);
-    printf("train: finished %ld steps, final loss %.4f; checkpoint %s\n", tr->step, tr->last_row.loss, tr->ckpt_path);
+    char valtxt[48] = "";
+    if (t->eval_interval > 0) snprintf(valtxt, sizeof valtxt, ", validation loss %.4f", tr->val_loss);
+    printf("train: finished %ld steps, final loss %.4f%s; checkpoint %s\n", tr->step, tr->last_row.loss,
+           valtxt, tr->ckpt_path);
     return MM_EXIT_OK;
 }
 
@@ -617,7 +662,9 @@ static int mm_trainer_setup(mm_trainer *tr, const mm_train_args *a) {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.ini", a->out_dir);
     if (mm_config_write(&tr->cfg, path) != 0) return -1;
-    if (mm_trainer_open_data(tr) != 0 || mm_trainer_init_model(tr) != 0) return -1;
+    if (mm_trainer_open_data(tr) != 0 || mm_trainer_init_model(tr) != 0 ||
+        mm_trainer_open_validation(tr) != 0)
+        return -1;
     tr->per_epoch = (long)mm_dataloader_batches_per_epoch(tr->dl);
     if (tr->per_epoch <= 0) return mm_errorf("%s: no complete sample in the training data", tr->cfg.data.data_path);
     tr->total = tr->per_epoch * tr->cfg.train.epochs;

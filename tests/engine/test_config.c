@@ -292,6 +292,8 @@ static void make_nondefault(mm_run_config *c) {
         "train.device=cpu",
         "train.threads=2",
         "train.max_steps=123",
+        "train.eval_interval=6",
+        "train.eval_samples=3",
         "eval.num_samples=4",
         "eval.prompt_tokens=12",
         "eval.max_new_tokens=33",

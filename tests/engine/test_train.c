@@ -398,6 +398,98 @@ Test(resume, sigterm_inside_an_ema_window_resumes_bit_exact, .timeout = 300) {
     mm_check_ema_stop_resume("resume_ema", "cpu", "fp32");
 }
 
+// text with its first `old` replaced by `new` (malloc'd); the test fails when text has none.
+static char *mm_replace_once(const char *text, const char *old, const char *new) {
+    const char *at = strstr(text, old);
+    cr_assert_not_null(at, "'%s' not in:\n%s", old, text);
+    return mm_fx_fmt("%.*s%s%s", (int)(at - text), text, new, at + strlen(old));
+}
+
+// The EMA run of the tests above (INI) with Gumbel selection and validation every 9 micro-steps on
+// 5 documents ([train] eval_interval, eval_samples; [data] eval_data_path).
+static char *mm_validation_ini(const mm_fx_data *d, const char *ini) {
+    char *text = mm_fx_slurp(ini), *path = mm_test_path(d->dir, "validation.ini");
+    char *data = mm_fx_fmt("[data]\neval_data_path = %s\n", d->eval_jsonl);
+    char *t1 = mm_replace_once(text, "[data]\n", data);
+    char *t2 = mm_replace_once(t1, "seed = 7\n", "seed = 7\neval_interval = 9\neval_samples = 5\n");
+    char *t3 = mm_replace_once(t2, "[knowledge]\n", "[knowledge]\nmemory_select = gumbel\n");
+    mm_test_write_file(path, t3, strlen(t3));
+    free(text), free(data), free(t1), free(t2), free(t3);
+    return path;
+}
+
+// [train] eval_interval: the validation loss sits in the rows of the multiples of eval_interval
+// (optimizer-step boundaries here) and of the last step; the last equals `minimind eval`'s mean loss
+// on the final checkpoint bit for bit (the same documents, the same forward, through the
+// checkpoint file); the training itself — losses, gradient norms, the memory usage statistics
+// (no reads of validation documents recorded, no Gumbel noise drawn), the EMA-rewritten bank and
+// the weights — is the same as without validation; and a run stopped and resumed validates the
+// same.
+Test(validation, leaves_training_unchanged_and_equals_eval, .timeout = 300) {
+    mm_fx_data d;
+    mm_resume_data(&d, "validation");
+    char *ema = mm_ema_ini(&d, "ema.ini", "cpu", "fp32"), *ini = mm_validation_ini(&d, ema);
+    char *plain = mm_test_path(d.dir, "plain"), *val = mm_test_path(d.dir, "ref");
+    const char *gumbel[] = {"knowledge.memory_select=gumbel", NULL};
+    mm_proc_result r;
+    mm_fx_train(ema, plain, gumbel, 0, &r);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    mm_proc_result_free(&r);
+    mm_fx_train(ini, val, NULL, 0, &r);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, " val_loss ") && strstr(r.out, ", validation loss "), "%s", r.out);
+    cr_assert(strstr(r.err, "train: validation loss every 9 steps and at the end: 5 documents"), "%s", r.err);
+    mm_proc_result_free(&r);
+    mm_assert_same_metrics(plain, val);
+    char *wa = mm_test_path(plain, "pretrain_32.safetensors"),
+         *wb = mm_test_path(val, "pretrain_32.safetensors");
+    mm_assert_same_tensors(wa, wb);  // the bank too
+    char *pa = mm_test_path(plain, "metrics.jsonl"), *pb = mm_test_path(val, "metrics.jsonl");
+    json_t *ra = mm_fx_read_jsonl(pa), *rb = mm_fx_read_jsonl(pb);
+    const long want[] = {9, 18, 27, 36, 45, 54, 60};
+    size_t k = 0;
+    double last = NAN;
+    for (size_t i = 0; i < json_array_size(rb); i++) {
+        json_t *a = json_array_get(ra, i), *b = json_array_get(rb, i);
+        static const char *const mem[] = {"memory_used_fraction", "memory_kl_uniform",
+                                          "memory_entries_rewritten"};
+        for (int f = 0; f < 3; f++)  // (present in every row of a memory run)
+            cr_assert(json_equal(json_object_get(a, mem[f]), json_object_get(b, mem[f])),
+                      "row %zu: %s differs", i, mem[f]);
+        cr_assert_null(json_object_get(a, "val_loss"));
+        json_t *v = json_object_get(b, "val_loss");
+        if (!v) continue;
+        const long step = (long)json_integer_value(json_object_get(b, "step"));
+        cr_assert(k < 7 && step == want[k], "val_loss at step %ld (expected step %ld)", step,
+                  k < 7 ? want[k] : -1);
+        cr_assert(json_is_real(v) && isfinite(json_real_value(v)), "step %ld", step);
+        last = json_real_value(v), k++;
+    }
+    cr_assert_eq(k, 7, "%zu rows with val_loss", k);
+    // `minimind eval` on the final checkpoint, the same 5 documents
+    char *ej = mm_test_path(d.dir, "eval.json");
+    const char *argv[] = {MM_MINIMIND_EXE, "eval", "--model_path",     wb,  "--data", d.eval_jsonl,
+                          "--num_samples", "5",    "--max_new_tokens", "0", "--json", ej,
+                          "--quiet",       NULL};
+    mm_fx_run_ok(argv);
+    json_t *e = mm_fx_read_json(ej);
+    const double mean = mm_fx_num(json_object_get(e, "summary"), "mean_loss");
+    cr_assert(memcmp(&mean, &last, sizeof mean) == 0, "val_loss %.17g at the end, eval %.17g", last, mean);
+    json_decref(e), json_decref(ra), json_decref(rb);
+    // stopped and resumed: the same rows, val_loss included
+    mm_check_sigterm_resume(&d, NULL, ini, EMA_ACCUM, NULL);
+    char *pr = mm_test_path(d.dir, "run/metrics.jsonl");
+    json_t *x = mm_fx_read_jsonl(pb), *y = mm_fx_read_jsonl(pr);
+    for (size_t i = 0; i < json_array_size(x); i++) {
+        json_t *vx = json_object_get(json_array_get(x, i), "val_loss"),
+               *vy = json_object_get(json_array_get(y, i), "val_loss");
+        cr_assert((!vx && !vy) || json_equal(vx, vy), "row %zu: val_loss differs after the resume", i);
+    }
+    json_decref(x), json_decref(y);
+    free(ema), free(ini), free(plain), free(val), free(wa), free(wb), free(pa), free(pb), free(ej), free(pr);
+    mm_fx_data_free(&d);
+}
+
 // The device code paths (device "cpu-staged": the CPU kernels behind host_resident = 0, new
 // buffers NaN): a memory model with EMA in fp16 (loss scaling through the backend's scale op),
 // stopped by SIGTERM and resumed, gives the plain CPU run's rows, weights, bank, moments and EMA
@@ -743,6 +835,10 @@ Test(config, bad_configuration_names_file_and_line, .timeout = 120) {
     mm_expect_error(good, out, s2, 0, 1, "--set train.batch_size=4x", "not an integer");
     const char *s3[] = {"nosuch.dim=4", NULL};
     mm_expect_error(good, out, s3, 0, 1, "--set nosuch.dim=4", "nosuch");
+    // validation during training without the documents to validate on
+    const char *s4[] = {"train.eval_interval=9", NULL};
+    mm_expect_error(good, out, s4, 0, 1,
+                    "[train] eval_interval = 9 needs key 'eval_data_path' in section [data]", NULL);
     // Missing config file; missing required flags (usage error, exit 2).
     char *nofile = mm_test_path(d.dir, "nofile.ini");
     mm_expect_error(nofile, out, NULL, 0, 1, "nofile.ini", NULL);

@@ -522,6 +522,48 @@ Test(report, memory_usage_rows) {
     free(dir);
 }
 
+// [train] eval_interval: the rows with a val_loss give the training table the last and the best
+// validation loss, the chart a third series (its points only), `expt diff` a row; a row whose
+// val_loss is null is not one of them.
+Test(report, validation_loss_rows_chart_and_diff) {
+    ex_project p;
+    char *dir = setup("rep_val", &p);
+    fx_run_outputs(dir, "out/experiment_1_0_0", COMMIT);
+    fx_write(dir, "out/experiment_1_0_0/metrics.jsonl",
+             "{\"step\":10,\"loss\":8.0}\n{\"step\":20,\"loss\":7.0,\"val_loss\":7.25}\n"
+             "{\"step\":30,\"loss\":6.0,\"val_loss\":null}\n{\"step\":40,\"loss\":5.0,\"val_loss\":7.5}\n");
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    size_t n;
+    char *rec = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
+    char *tr = region_text(rec, n, "training");
+    const char *rows =
+        "| validation loss | 7.5000 (step 40) |\n| best validation loss | 7.2500 (step 20; 2 evaluations) "
+        "|\n";
+    cr_assert_not_null(strstr(tr, rows), "want\n%s\nin\n%s", rows, tr);
+    char *svg = fx_read(dir, "experiment/assets/experiment_1.0.0_loss.svg", NULL);
+    cr_assert_not_null(strstr(svg, "validation loss"), "%s", svg);
+    free(rec), free(tr), free(svg);
+    // without val_loss: no rows, no series
+    fx_write(dir, "out/experiment_1_0_0/metrics.jsonl", "{\"step\":10,\"loss\":8.0}\n");
+    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
+    rec = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
+    tr = region_text(rec, n, "training");
+    svg = fx_read(dir, "experiment/assets/experiment_1.0.0_loss.svg", NULL);
+    cr_assert(!strstr(tr, "validation") && !strstr(svg, "validation"), "%s", tr);
+    free(rec), free(tr), free(svg);
+    // expt diff: the last validation loss side by side
+    fx_expt_ok(dir, "new", "1.0.1", "--from", "1.0.0");
+    fx_run_outputs(dir, "out/experiment_1_0_1", COMMIT);
+    fx_write(dir, "out/experiment_1_0_1/metrics.jsonl", "{\"step\":10,\"loss\":6.0,\"val_loss\":6.5}\n");
+    mm_proc_result r = fx_expt(dir, "diff", "1.0.0", "1.0.1", NULL, NULL, NULL);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert_not_null(strstr(r.out, "  validation loss               -         6.5000 "), "%s", r.out);
+    mm_proc_result_free(&r);
+    ex_project_close(&p);
+    mm_test_rmtree(dir);
+    free(dir);
+}
+
 // [eval] bank_ablation: the mandatory evaluation's command gets `--bank_ablation SPEC` (not for
 // "none"), and the record's evaluation shows the ablation's loss (with its difference) and recall,
 // with "layers" also each layer's.

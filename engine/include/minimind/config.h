@@ -71,6 +71,9 @@ typedef struct mm_train_config {
     char device[32];         // "auto" | "cpu" | "cuda" | "cuda:N"; default "auto"
     int threads;             // 0 = all cores
     int64_t max_steps;       // 0 = all (epochs * steps per epoch)
+    int eval_interval;       // 0 = off; else the validation loss every eval_interval steps (and at the
+                             // end) on the first eval_samples documents of [data] eval_data_path
+    int eval_samples;        // 20
 } mm_train_config;
 
 typedef struct mm_eval_config {
