@@ -381,6 +381,7 @@ static void ex_validation_rows(ex_buf *b, const ex_metrics *m) {
     if (!m->n_val) return;
     ex_buf_puts(b, "| validation loss | ");
     ex_num(b, "%.4f", m->final_val);
+    if (isfinite(m->final_val_stderr)) ex_buf_printf(b, " ± %.4f", m->final_val_stderr);
     ex_buf_puts(b, " (step ");
     ex_num(b, "%.0f", m->final_val_step);
     ex_buf_puts(b, ") |\n| best validation loss | ");

@@ -50,6 +50,7 @@ static int ex_metrics_val(ex_metrics *m, int *cap, const json_t *o, double step)
     m->val_step[m->n_val] = step;
     m->val_loss[m->n_val++] = v;
     m->final_val = v, m->final_val_step = step;
+    m->final_val_stderr = ex_json_num(o, "val_loss_stderr", NAN);
     if (!(v >= m->best_val)) m->best_val = v, m->best_val_step = step;
     return 0;
 }
@@ -78,7 +79,7 @@ int ex_metrics_load(const char *path, ex_metrics *m) {
     memset(m, 0, sizeof *m);
     m->final_loss = m->best_loss = m->best_step = m->tokens_per_s = m->elapsed_s = NAN;
     m->mem_used = m->mem_entropy = m->mem_kl = NAN;
-    m->final_val = m->final_val_step = m->best_val = m->best_val_step = NAN;
+    m->final_val = m->final_val_stderr = m->final_val_step = m->best_val = m->best_val_step = NAN;
     mm_jsonl_reader r;
     if (mm_jsonl_open(&r, path) != 0) return -1;
     int cap = 0, val_cap = 0, rc = 0;

@@ -54,7 +54,7 @@ typedef struct ex_metrics {
     // none); the last and the best (NaN without any).
     int n_val;
     double *val_step, *val_loss;
-    double final_val, final_val_step, best_val, best_val_step;
+    double final_val, final_val_stderr, final_val_step, best_val, best_val_step;  // (stderr: NaN when absent)
     int n_bad;             // lines with a non-finite loss, or not parseable as JSON
     long first_bad_line;   // 1-based line of the first such line (0 if none)
     // Memory variants (docs/memory.md, "Instruments"): the last row's log window, NaN when the run

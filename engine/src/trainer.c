@@ -117,7 +117,7 @@ typedef struct mm_trainer {
     mm_loss_scaler scaler;      // (fp16) the loss scale, saved in the resume state
     int window_overflow;        // (fp16) a micro-step of this accumulation window had a non-finite loss
     mm_validation val;          // [train] eval_interval > 0: the validation documents
-    double val_loss;            // the last validation loss, for the next metrics row
+    double val_loss, val_stderr;  // the last validation loss and its standard error, for the next row
     int val_pending;            // 1: val_loss is new (the row of this step carries it)
 } mm_trainer;
 
@@ -468,6 +468,8 @@ static json_t *mm_trainer_extra_fields(mm_trainer *tr) {
     if (tr->val_pending) {  // [train] eval_interval: the validation loss of this step
         if (!o) o = json_object();
         json_object_set_new(o, "val_loss", isfinite(tr->val_loss) ? json_real(tr->val_loss) : json_null());
+        json_object_set_new(o, "val_loss_stderr",
+                            isfinite(tr->val_stderr) ? json_real(tr->val_stderr) : json_null());
         tr->val_pending = 0;
     }
     if (!tr->model.mem) return o;
@@ -531,7 +533,7 @@ static int mm_trainer_scale_collapsed(mm_trainer *tr, float loss, float lr, int 
 static int mm_trainer_validate(mm_trainer *tr, long prev) {
     const long every = tr->cfg.train.eval_interval;
     if (every <= 0 || (tr->step / every == prev / every && tr->step != tr->total)) return 0;
-    if (mm_validation_loss(&tr->val, &tr->model, &tr->val_loss) != 0)
+    if (mm_validation_loss(&tr->val, &tr->model, &tr->val_loss, &tr->val_stderr) != 0)
         return mm_error_prefix("step %ld", tr->step);
     tr->val_pending = 1;
     return 0;

@@ -7,6 +7,7 @@
 
 #include "minimind/error.h"
 #include "minimind/jsonl.h"
+#include "minimind/stats.h"
 
 // Appends one document's ids (<s> + text + </s>, at most max_len of them) to v.
 static int mm_validation_add(mm_validation *v, const mm_tokenizer *tok, const char *text, size_t len,
@@ -67,23 +68,25 @@ void mm_validation_free(mm_validation *v) {
     memset(v, 0, sizeof *v);
 }
 
-int mm_validation_loss(const mm_validation *v, mm_model *m, double *mean_loss) {
+int mm_validation_loss(const mm_validation *v, mm_model *m, double *mean_loss, double *stderr_loss) {
+    double *losses = mm_malloc((size_t)v->n * sizeof *losses);
+    if (!losses) return mm_error_prefix("validation loss");
     // The forward of a trained model as `minimind eval` runs it: no noise, no usage recorded.
     const int training = m->training;
     mm_memory_tracker *tracker = m->tracker;
     m->training = 0;
     m->tracker = NULL;
-    double sum = 0.0;
     int rc = 0;
     for (int i = 0; rc == 0 && i < v->n; i++) {
         float loss = 0.0f;
         // (1, len - 1): X = ids[0..len-2], Y = ids[1..len-1], every target counted
         rc = mm_model_forward(m, v->ids[i], v->ids[i] + 1, NULL, 1, v->len[i] - 1, &loss, NULL);
-        sum += loss;
+        losses[i] = loss;
     }
     m->training = training;
     m->tracker = tracker;
-    if (rc != 0) return mm_error_prefix("validation loss");
-    *mean_loss = sum / v->n;
-    return 0;
+    if (rc == 0)
+        *mean_loss = mm_mean_stderr(losses, (size_t)v->n, stderr_loss);  // the sum in order, as eval's
+    free(losses);
+    return rc != 0 ? mm_error_prefix("validation loss") : 0;
 }

@@ -448,7 +448,7 @@ Test(validation, leaves_training_unchanged_and_equals_eval, .timeout = 300) {
     json_t *ra = mm_fx_read_jsonl(pa), *rb = mm_fx_read_jsonl(pb);
     const long want[] = {9, 18, 27, 36, 45, 54, 60};
     size_t k = 0;
-    double last = NAN;
+    double last = NAN, last_se = NAN;
     for (size_t i = 0; i < json_array_size(rb); i++) {
         json_t *a = json_array_get(ra, i), *b = json_array_get(rb, i);
         static const char *const mem[] = {"memory_used_fraction", "memory_kl_uniform",
@@ -463,7 +463,7 @@ Test(validation, leaves_training_unchanged_and_equals_eval, .timeout = 300) {
         cr_assert(k < 7 && step == want[k], "val_loss at step %ld (expected step %ld)", step,
                   k < 7 ? want[k] : -1);
         cr_assert(json_is_real(v) && isfinite(json_real_value(v)), "step %ld", step);
-        last = json_real_value(v), k++;
+        last = json_real_value(v), last_se = mm_fx_num(b, "val_loss_stderr"), k++;
     }
     cr_assert_eq(k, 7, "%zu rows with val_loss", k);
     // `minimind eval` on the final checkpoint, the same 5 documents
@@ -475,6 +475,9 @@ Test(validation, leaves_training_unchanged_and_equals_eval, .timeout = 300) {
     json_t *e = mm_fx_read_json(ej);
     const double mean = mm_fx_num(json_object_get(e, "summary"), "mean_loss");
     cr_assert(memcmp(&mean, &last, sizeof mean) == 0, "val_loss %.17g at the end, eval %.17g", last, mean);
+    const double se = mm_fx_num(json_object_get(e, "summary"), "loss_stderr");
+    cr_assert(memcmp(&se, &last_se, sizeof se) == 0, "val_loss_stderr %.17g, eval's loss_stderr %.17g",
+              last_se, se);
     json_decref(e), json_decref(ra), json_decref(rb);
     // stopped and resumed: the same rows, val_loss included
     mm_check_sigterm_resume(&d, NULL, ini, EMA_ACCUM, NULL);

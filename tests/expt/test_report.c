@@ -531,13 +531,15 @@ Test(report, validation_loss_rows_chart_and_diff) {
     fx_run_outputs(dir, "out/experiment_1_0_0", COMMIT);
     fx_write(dir, "out/experiment_1_0_0/metrics.jsonl",
              "{\"step\":10,\"loss\":8.0}\n{\"step\":20,\"loss\":7.0,\"val_loss\":7.25}\n"
-             "{\"step\":30,\"loss\":6.0,\"val_loss\":null}\n{\"step\":40,\"loss\":5.0,\"val_loss\":7.5}\n");
+             "{\"step\":30,\"loss\":6.0,\"val_loss\":null}\n{\"step\":40,\"loss\":5.0,\"val_loss\":7.5,\"val_"
+             "loss_stderr\":0.125}\n");
     cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
     size_t n;
     char *rec = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
     char *tr = region_text(rec, n, "training");
     const char *rows =
-        "| validation loss | 7.5000 (step 40) |\n| best validation loss | 7.2500 (step 20; 2 evaluations) "
+        "| validation loss | 7.5000 ± 0.1250 (step 40) |\n| best validation loss | 7.2500 (step 20; 2 "
+        "evaluations) "
         "|\n";
     cr_assert_not_null(strstr(tr, rows), "want\n%s\nin\n%s", rows, tr);
     char *svg = fx_read(dir, "experiment/assets/experiment_1.0.0_loss.svg", NULL);

@@ -26,7 +26,8 @@ typedef struct mm_validation {
 int mm_validation_open(mm_validation *v, const char *path, const mm_tokenizer *tok, int max_docs,
                        int max_seq_len);
 void mm_validation_free(mm_validation *v);
-// *mean_loss: the mean of the documents' losses with the model's current parameters.
-int mm_validation_loss(const mm_validation *v, mm_model *m, double *mean_loss);
+// *mean_loss: the mean of the documents' losses with the model's current parameters; *stderr_loss
+// its standard error (minimind/stats.h; NaN for one document).
+int mm_validation_loss(const mm_validation *v, mm_model *m, double *mean_loss, double *stderr_loss);
 
 #endif
