@@ -113,6 +113,8 @@ learning_rate = 3e-3
 seed = 42
 log_interval = 10
 save_interval = 100
+eval_interval = 50
+eval_samples = 20
 max_steps = $STEPS
 threads = 2
 
@@ -143,7 +145,7 @@ echo "\$ expt status"
 echo
 echo "training (from the record):"
 sed -n '/<!-- expt:training:begin -->/,/<!-- expt:training:end -->/p' experiment/experiment_1.0.0.md |
-  grep -E '^\| (final loss|best loss|logged points) ' | sed 's/^/  /'
+  grep -E '^\| (final loss|best loss|validation loss|best validation loss|logged points) ' | sed 's/^/  /'
 echo "evaluation (from the record):"
 sed -n '/<!-- expt:evaluation:begin -->/,/<!-- expt:evaluation:end -->/p' experiment/experiment_1.0.0.md |
   grep -E '^\| (mean loss|perplexity|fact recall) ' | sed 's/^/  /'
