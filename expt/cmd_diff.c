@@ -284,14 +284,28 @@ static int ex_diff_svg(const ex_project *p, const ex_side *a, const ex_side *b) 
     int rc = -1;
     if (dir && path && ex_mkdirs(dir) == 0) {
         char title[128];
-        snprintf(title, sizeof title, "training loss: %s vs %s", a->version, b->version);
+        snprintf(title, sizeof title, "loss: %s vs %s", a->version, b->version);
         ex_chart c = {.title = title, .x_label = "step", .y_label = "loss"};
-        ex_series s[2];
+        ex_series s[4];
+        char vl[2][64];
         int n = 0;
-        if (a->have_m)
-            s[n++] = (ex_series){.label = a->version, .x = a->m.step, .y = a->m.loss, .n = a->m.n, .color = "#1f77b4"};
-        if (b->have_m)
-            s[n++] = (ex_series){.label = b->version, .x = b->m.step, .y = b->m.loss, .n = b->m.n, .color = "#d62728"};
+        const ex_side *sides[2] = {a, b};
+        static const char *const colors[2] = {"#1f77b4", "#d62728"};
+        for (int i = 0; i < 2;
+             i++) {  // each side's training loss and ([train] eval_interval) validation loss, dashed
+            const ex_metrics *m = &sides[i]->m;
+            if (!sides[i]->have_m) continue;
+            s[n++] = (ex_series){
+                .label = sides[i]->version, .x = m->step, .y = m->loss, .n = m->n, .color = colors[i]};
+            snprintf(vl[i], sizeof vl[i], "%s validation", sides[i]->version);
+            if (m->n_val)
+                s[n++] = (ex_series){.label = vl[i],
+                                     .x = m->val_step,
+                                     .y = m->val_loss,
+                                     .n = m->n_val,
+                                     .color = colors[i],
+                                     .dashed = 1};
+        }
         rc = ex_svg_write(path, &c, s, n);
         if (rc == 0) printf("  %s\n", name);
     }

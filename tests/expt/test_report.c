@@ -523,7 +523,8 @@ Test(report, memory_usage_rows) {
 }
 
 // [train] eval_interval: the rows with a val_loss give the training table the last and the best
-// validation loss, the chart a third series (its points only), `expt diff` a row; a row whose
+// validation loss, the chart a third series (its points only), `expt diff` a row and a dashed
+// curve in its chart; a row whose
 // val_loss is null is not one of them.
 Test(report, validation_loss_rows_chart_and_diff) {
     ex_project p;
@@ -561,6 +562,9 @@ Test(report, validation_loss_rows_chart_and_diff) {
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_assert_not_null(strstr(r.out, "  validation loss               -         6.5000 "), "%s", r.out);
     mm_proc_result_free(&r);
+    svg = fx_read(dir, "experiment/assets/diff_1.0.0_1.0.1_loss.svg", NULL);  // its curve, dashed
+    cr_assert(strstr(svg, "1.0.1 validation") && !strstr(svg, "1.0.0 validation"), "%s", svg);
+    free(svg);
     ex_project_close(&p);
     mm_test_rmtree(dir);
     free(dir);
