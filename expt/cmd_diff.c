@@ -28,7 +28,7 @@ static const char ex_diff_usage[] =
     "                 evaluated the same samples) and the facts lost and gained (McNemar's test)\n"
     "  code           the diffstat between the two recorded commits (git.json / run.json), and\n"
     "                 whether either ran with uncommitted changes (see its git.patch)\n"
-    "  loss curves    both in one chart: experiment/assets/diff_A.B.C_X.Y.Z_loss.svg\n";
+    "  loss curves    both in one chart (validation curves dashed): experiment/assets/diff_A.B.C_X.Y.Z_loss.svg\n";
 
 typedef struct ex_side {
     const char *version;
