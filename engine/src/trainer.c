@@ -119,6 +119,7 @@ typedef struct mm_trainer {
     mm_validation val;          // [train] eval_interval > 0: the validation documents
     double val_loss, val_stderr;  // the last validation loss and its standard error, for the next row
     int val_pending;            // 1: val_loss is new (the row of this step carries it)
+    double val_window_s;        // seconds spent validating since the last metrics row (not training)
 } mm_trainer;
 
 static int mm_trainer_load_config(mm_trainer *tr, const mm_train_args *a) {
@@ -533,8 +534,10 @@ static int mm_trainer_scale_collapsed(mm_trainer *tr, float loss, float lr, int 
 static int mm_trainer_validate(mm_trainer *tr, long prev) {
     const long every = tr->cfg.train.eval_interval;
     if (every <= 0 || (tr->step / every == prev / every && tr->step != tr->total)) return 0;
+    const double t0 = mm_now_s();
     if (mm_validation_loss(&tr->val, &tr->model, &tr->val_loss, &tr->val_stderr) != 0)
         return mm_error_prefix("step %ld", tr->step);
+    tr->val_window_s += mm_now_s() - t0;
     tr->val_pending = 1;
     return 0;
 }
@@ -619,9 +622,11 @@ static int mm_trainer_loop(mm_trainer *tr) {
         }
         if (tr->step % t->log_interval == 0 || tr->step == tr->total || tr->step == resumed_at + 1 ||
             tr->val_pending) {
-            double now = mm_now_s();
-            mm_trainer_row(tr, loss, lr, now > window_t ? window_tokens / (now - window_t) : 0, epoch);
+            double now = mm_now_s(),
+                   trained_s = now - window_t - tr->val_window_s;  // tokens/s of training alone
+            mm_trainer_row(tr, loss, lr, trained_s > 0 ? window_tokens / trained_s : 0, epoch);
             window_t = now;
+            tr->val_window_s = 0;
             window_tokens = 0;
             json_t *extra = mm_trainer_extra_fields(tr);
             int wrc = mm_metrics_write(&tr->log, &tr->last_row, extra);
