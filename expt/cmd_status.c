@@ -4,9 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
-#include "minimind/progress.h"
 #include "cli.h"
+#include "commands.h"
+#include "fsutil.h"
+#include "minimind/error.h"
+#include "minimind/progress.h"
+#include "runfiles.h"
 #include "runstate.h"
 
 static const char ex_status_usage[] =
@@ -15,6 +18,22 @@ static const char ex_status_usage[] =
     "State, progress, loss and ETA of one experiment; without a version, one line per experiment\n"
     "(as `expt list`). Liveness comes from the run lock: a run whose supervisor died (SIGKILL,\n"
     "crash, reboot) shows as crashed, never as running. Exit status 0.\n";
+
+// [train] eval_interval: the last validation loss in metrics.jsonl.
+static void ex_print_validation(const ex_project *p, const char *version) {
+    char *path = ex_out_file(p, version, "metrics.jsonl");
+    ex_metrics m;
+    if (path && ex_exists(path) && ex_metrics_load(path, &m) == 0) {
+        if (m.n_val) {
+            printf("  validation:     loss %.4f", m.final_val);
+            if (isfinite(m.final_val_stderr)) printf(" ± %.4f", m.final_val_stderr);
+            printf(" at step %.0f (best %.4f at step %.0f)\n", m.final_val_step, m.best_val, m.best_val_step);
+        }
+        ex_metrics_free(&m);
+    }
+    mm_error_clear();
+    free(path);
+}
 
 int ex_cmd_status(int argc, char **argv) {
     const char *version = NULL;
@@ -38,6 +57,7 @@ int ex_cmd_status(int argc, char **argv) {
         printf("  supervisor pid: %ld%s\n", st.pid,
                st.state == EX_RUNNING || st.state == EX_STALLED ? "" : " (ended)");
     if (st.has_progress) printf("  progress:       %s   loss %s\n", prog, loss);
+    ex_print_validation(&p, version);
     if (st.elapsed_s >= 0) printf("  elapsed:        %s\n", mm_format_duration(st.elapsed_s, el, sizeof el));
     if (strcmp(eta, "-")) printf("  ETA:            %s\n", eta);
     char *log = ex_out_file(&p, version, "experiment.log");

@@ -545,6 +545,12 @@ Test(report, validation_loss_rows_chart_and_diff) {
     cr_assert_not_null(strstr(tr, rows), "want\n%s\nin\n%s", rows, tr);
     char *svg = fx_read(dir, "experiment/assets/experiment_1.0.0_loss.svg", NULL);
     cr_assert_not_null(strstr(svg, "validation loss"), "%s", svg);
+    mm_proc_result st = fx_expt(dir, "status", "1.0.0", NULL, NULL, NULL, NULL);
+    cr_assert_eq(st.status, 0, "%s%s", st.out, st.err);
+    cr_assert_not_null(
+        strstr(st.out, "  validation:     loss 7.5000 ± 0.1250 at step 40 (best 7.2500 at step 20)\n"), "%s",
+        st.out);
+    mm_proc_result_free(&st);
     free(rec), free(tr), free(svg);
     // without val_loss: no rows, no series
     fx_write(dir, "out/experiment_1_0_0/metrics.jsonl", "{\"step\":10,\"loss\":8.0}\n");
