@@ -193,20 +193,12 @@ static void ex_diff_metrics(const ex_side *a, const ex_side *b) {
 static void ex_diff_noise(const ex_side *a, const ex_side *b) {
     if (!a->have_e || !b->have_e) return;
     printf("\n## noise (the evaluation's changes against its own uncertainty)\n");
-    ex_loss_change c;
-    ex_eval_loss_change(&a->e, &b->e, &c);
-    printf("  eval loss: %+.4f", c.mean);
-    if (!isfinite(c.stderr_mean))
-        printf(" (no standard error: fewer than 2 sample losses on a side)\n");
-    else
-        printf(" ± %.4f standard error, %s: %.1f standard errors\n", c.stderr_mean,
-               c.paired ? "paired over the same samples" : "unpaired (the two evaluated other samples)",
-               c.stderr_mean > 0 ? fabs(c.mean) / c.stderr_mean : INFINITY);
+    char text[256];
+    ex_loss_change_text(&a->e, &b->e, text, sizeof text);
+    printf("  eval loss: %s\n", text);
     if (!a->e.facts || !b->e.facts) return;
-    long lost, gained;
-    if (ex_eval_facts_change(&a->e, &b->e, &lost, &gained) == 0) {
-        printf("  fact recall: lost %ld, gained %ld of the same %d facts; McNemar's exact p = %.3g\n", lost,
-               gained, a->e.facts_total, mm_mcnemar_exact_p(lost, gained));
+    if (ex_facts_change_text(&a->e, &b->e, text, sizeof text) == 0) {
+        printf("  fact recall: %s\n", text);
         return;
     }
     printf("  fact recall: other facts (another file or other lines), not paired; 95 %% intervals");

@@ -2,6 +2,7 @@
 #include "evalcompare.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,5 +50,25 @@ int ex_eval_facts_change(const ex_eval *a, const ex_eval *b, long *lost, long *g
         *lost += was && !is;
         *gained += !was && is;
     }
+    return 0;
+}
+
+void ex_loss_change_text(const ex_eval *a, const ex_eval *b, char *out, size_t cap) {
+    ex_loss_change c;
+    ex_eval_loss_change(a, b, &c);
+    if (!isfinite(c.stderr_mean))
+        snprintf(out, cap, "%+.4f (no standard error: fewer than 2 sample losses on a side)", c.mean);
+    else
+        snprintf(out, cap, "%+.4f ± %.4f standard error, %s: %.1f standard errors", c.mean, c.stderr_mean,
+                 c.paired ? "paired over the same samples" : "unpaired (the two evaluated other samples)",
+                 c.stderr_mean > 0 ? fabs(c.mean) / c.stderr_mean : INFINITY);
+}
+
+int ex_facts_change_text(const ex_eval *a, const ex_eval *b, char *out, size_t cap) {
+    long lost, gained;
+    out[0] = '\0';
+    if (!a->facts || !b->facts || ex_eval_facts_change(a, b, &lost, &gained) != 0) return -1;
+    snprintf(out, cap, "lost %ld, gained %ld of the same %d facts; McNemar's exact p = %.3g", lost, gained,
+             a->facts_total, mm_mcnemar_exact_p(lost, gained));
     return 0;
 }

@@ -23,4 +23,11 @@ void ex_eval_loss_change(const ex_eval *a, const ex_eval *b, ex_loss_change *out
 // -1 when the items cannot be paired (no items on either side, another file or other lines).
 int ex_eval_facts_change(const ex_eval *a, const ex_eval *b, long *lost, long *gained);
 
+// The two as text for `expt diff` and the records: "-0.5000 ± 0.1021 standard error, paired over
+// the same samples: 4.9 standard errors" (or "unpaired (the two evaluated other samples)", or
+// "(no standard error: ...)"), and "lost 2, gained 1 of the same 6 facts; McNemar's exact p = 1"
+// (returns -1, out "", when the facts cannot be paired).
+void ex_loss_change_text(const ex_eval *a, const ex_eval *b, char *out, size_t cap);
+int ex_facts_change_text(const ex_eval *a, const ex_eval *b, char *out, size_t cap);
+
 #endif

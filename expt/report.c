@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "evalcompare.h"
 #include "fsutil.h"
 #include "inifile.h"
 #include "jsonfile.h"
 #include "minimind/error.h"
 #include "minimind/stats.h"
+#include "recinfo.h"
 #include "record.h"
 #include "runfiles.h"
 #include "runstate.h"
@@ -595,6 +597,29 @@ static void ex_retrieval_rows(ex_buf *b, const json_t *r) {
     ex_buf_puts(b, " % of the bank) |\n");
 }
 
+// The experiment this one builds on (its record's "based on" field), when it has an evaluation:
+// the mean loss's change against it with its standard error, and the facts lost and gained (the
+// same facts file) — what `expt diff BASE VERSION` shows under "noise".
+static void ex_based_on_rows(ex_buf *b, const ex_project *p, const char *version, const ex_eval *e) {
+    char base[64];
+    if (ex_recinfo_based_on(p, version, base, sizeof base) != 1 || !strcmp(base, version)) {
+        mm_error_clear();
+        return;
+    }
+    char *path = ex_out_file(p, base, "eval.json");
+    ex_eval be;
+    if (path && ex_exists(path) && ex_eval_load(path, &be) == 0) {
+        char text[256];
+        ex_loss_change_text(&be, e, text, sizeof text);
+        ex_buf_printf(b, "| mean loss against %s (based on) | %s |\n", base, text);
+        if (ex_facts_change_text(&be, e, text, sizeof text) == 0)
+            ex_buf_printf(b, "| fact recall against %s (based on) | %s |\n", base, text);
+        ex_eval_free(&be);
+    }
+    mm_error_clear();
+    free(path);
+}
+
 static char *ex_region_evaluation(const ex_project *p, const char *version) {
     ex_buf b = {0};
     char *path = ex_out_file(p, version, "eval.json");
@@ -616,6 +641,7 @@ static char *ex_region_evaluation(const ex_project *p, const char *version) {
             ex_facts_cell(&b, &e);
             ex_buf_puts(&b, " |\n");
         }
+        ex_based_on_rows(&b, p, version, &e);
         if (e.retrieval) ex_retrieval_rows(&b, e.retrieval);
         if (e.ablation) ex_ablation_rows(&b, &e);
         size_t n = e.samples ? json_array_size(e.samples) : 0;

@@ -444,7 +444,7 @@ static void write_eval(const char *dir, const char *v, const char *data, const d
 // `expt diff`'s noise section, against Python's statistics module (the numbers below): the same
 // samples and facts are compared pair by pair (the per-sample changes' standard error, the facts
 // lost and gained with McNemar's exact p); other samples by both standard errors, other facts by
-// each side's Wilson interval.
+// each side's Wilson interval. A record based on another shows the same against it.
 Test(report, diff_weighs_changes_against_their_noise) {
     ex_project p;
     char *dir = setup("rep_noise", &p);
@@ -464,6 +464,17 @@ Test(report, diff_weighs_changes_against_their_noise) {
     for (int i = 0; i < 2; i++)
         cr_assert_not_null(strstr(r.out, paired[i]), "want '%s' in\n%s", paired[i], r.out);
     mm_proc_result_free(&r);
+    // 1.0.1's record (based on 1.0.0) says the same against its base
+    char *ev = evaluation_of(&p, dir, "1.0.1");
+    const char *rows =
+        "| mean loss against 1.0.0 (based on) | -0.5000 ± 0.1021 standard error, paired over the same "
+        "samples: 4.9 standard errors |\n| fact recall against 1.0.0 (based on) | lost 2, gained 1 of "
+        "the same 6 facts; McNemar's exact p = 1 |\n";
+    cr_assert_not_null(strstr(ev, rows), "want\n%s\nin\n%s", rows, ev);
+    free(ev);
+    ev = evaluation_of(&p, dir, "1.0.0");  // based on nothing
+    cr_assert_null(strstr(ev, "(based on)"), "%s", ev);
+    free(ev);
     // other samples, other facts: hypot(stdev(a)/2, stdev(b)/2) = 0.54962; Wilson 4/6 and 3/6
     write_eval(dir, "1_0_1", "w.jsonl", lb, "g.jsonl", fb);
     r = fx_expt(dir, "diff", "1.0.0", "1.0.1", NULL, NULL, NULL);
