@@ -398,6 +398,19 @@ Test(resume, sigterm_inside_an_ema_window_resumes_bit_exact, .timeout = 300) {
     mm_check_ema_stop_resume("resume_ema", "cpu", "fp32");
 }
 
+// eval.json of `minimind eval` on ckpt: the first n documents of the fixture's held-out text,
+// continued by new_tokens tokens.
+static json_t *mm_eval_json(const mm_fx_data *d, const char *ckpt, const char *n, const char *new_tokens) {
+    char *ej = mm_test_path(d->dir, "eval.json");
+    const char *argv[] = {MM_MINIMIND_EXE, "eval", "--model_path",     ckpt,       "--data", d->eval_jsonl,
+                          "--num_samples", n,      "--max_new_tokens", new_tokens, "--json", ej,
+                          "--quiet",       NULL};
+    mm_fx_run_ok(argv);
+    json_t *e = mm_fx_read_json(ej);
+    free(ej);
+    return e;
+}
+
 // text with its first `old` replaced by `new` (malloc'd); the test fails when text has none.
 static char *mm_replace_once(const char *text, const char *old, const char *new) {
     const char *at = strstr(text, old);
@@ -467,12 +480,7 @@ Test(validation, leaves_training_unchanged_and_equals_eval, .timeout = 300) {
     }
     cr_assert_eq(k, 7, "%zu rows with val_loss", k);
     // `minimind eval` on the final checkpoint, the same 5 documents
-    char *ej = mm_test_path(d.dir, "eval.json");
-    const char *argv[] = {MM_MINIMIND_EXE, "eval", "--model_path",     wb,  "--data", d.eval_jsonl,
-                          "--num_samples", "5",    "--max_new_tokens", "0", "--json", ej,
-                          "--quiet",       NULL};
-    mm_fx_run_ok(argv);
-    json_t *e = mm_fx_read_json(ej);
+    json_t *e = mm_eval_json(&d, wb, "5", "0");
     const double mean = mm_fx_num(json_object_get(e, "summary"), "mean_loss");
     cr_assert(memcmp(&mean, &last, sizeof mean) == 0, "val_loss %.17g at the end, eval %.17g", last, mean);
     const double se = mm_fx_num(json_object_get(e, "summary"), "loss_stderr");
@@ -489,7 +497,7 @@ Test(validation, leaves_training_unchanged_and_equals_eval, .timeout = 300) {
         cr_assert((!vx && !vy) || json_equal(vx, vy), "row %zu: val_loss differs after the resume", i);
     }
     json_decref(x), json_decref(y);
-    free(ema), free(ini), free(plain), free(val), free(wa), free(wb), free(pa), free(pb), free(ej), free(pr);
+    free(ema), free(ini), free(plain), free(val), free(wa), free(wb), free(pa), free(pb), free(pr);
     mm_fx_data_free(&d);
 }
 
@@ -761,15 +769,10 @@ Test(train, nonfinite_loss_stops_with_status_4_and_keeps_a_good_checkpoint, .tim
             cr_assert(isfinite(x[k]), "checkpoint tensor %s holds a non-finite value", st.tensors[i].name);
     }
     mm_st_free(&st);
-    char *ej = mm_test_path(d.dir, "eval.json");
-    const char *ev[] = {MM_MINIMIND_EXE, "eval", "--model_path",     w,   "--data", d.eval_jsonl,
-                        "--num_samples", "3",    "--max_new_tokens", "2", "--json", ej,
-                        "--quiet",       NULL};
-    mm_fx_run_ok(ev);
-    json_t *e = mm_fx_read_json(ej);
+    json_t *e = mm_eval_json(&d, w, "3", "2");
     cr_assert(isfinite(mm_fx_num(json_object_get(e, "summary"), "mean_loss")));
     json_decref(e);
-    free(ej), free(w), free(ini), free(out);
+    free(w), free(ini), free(out);
     mm_fx_data_free(&d);
 }
 

@@ -32,14 +32,19 @@ static char *region_text(const char *text, size_t len, const char *name) {
 }
 
 // Regenerates the record of `version` and returns its evaluation region (malloc'd).
-static char *evaluation_of(ex_project *p, const char *dir, const char *version) {
+// `expt report VERSION`, then the text of its record's region NAME (malloc'd).
+static char *region_of(ex_project *p, const char *dir, const char *version, const char *name) {
     cr_assert_eq(ex_report_experiment(p, version), 0, "%s", mm_error_message());
     char rel[128];
     snprintf(rel, sizeof rel, "experiment/experiment_%s.md", version);
     size_t rn;
-    char *rec = fx_read(dir, rel, &rn), *ev = region_text(rec, rn, "evaluation");
+    char *rec = fx_read(dir, rel, &rn), *text = region_text(rec, rn, name);
     free(rec);
-    return ev;
+    return text;
+}
+
+static char *evaluation_of(ex_project *p, const char *dir, const char *version) {
+    return region_of(p, dir, version, "evaluation");
 }
 
 // Asserts that a and b are identical outside the machine regions (and have the same regions).
@@ -507,10 +512,7 @@ Test(report, memory_usage_rows) {
              "\"memory_kl_uniform\":0.8,\"memory_entries_rewritten\":0,\"memory_ema_updates\":0}\n"
              "{\"step\":30,\"loss\":6.0,\"memory_used_fraction\":0.25,\"memory_usage_entropy\":6.25,"
              "\"memory_kl_uniform\":2.0625,\"memory_entries_rewritten\":2,\"memory_ema_updates\":1}\n");
-    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
-    size_t n;
-    char *rec = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
-    char *tr = region_text(rec, n, "training");
+    char *tr = region_of(&p, dir, "1.0.0", "training");
     const char *rows =
         "| memory entries read (last log window) | 25.0 % of the bank |\n"
         "| memory usage entropy / KL from uniform (last window) | 6.250 / 2.062 nats |\n"
@@ -520,23 +522,20 @@ Test(report, memory_usage_rows) {
     fx_write(dir, "out/experiment_1_0_0/metrics.jsonl",
              "{\"step\":10,\"loss\":8.0,\"memory_used_fraction\":0.75,\"memory_usage_entropy\":7.0,"
              "\"memory_kl_uniform\":1.3,\"memory_entries_rewritten\":0,\"memory_ema_updates\":0}\n");
-    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
-    free(rec), free(tr);
-    rec = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
-    tr = region_text(rec, n, "training");
+    free(tr);
+    tr = region_of(&p, dir, "1.0.0", "training");
     cr_assert_not_null(strstr(tr, "| memory entries read (last log window) | 75.0 % of the bank |\n"), "%s",
                        tr);
     cr_assert_null(strstr(tr, "rewritten"), "%s", tr);
-    free(rec), free(tr);
+    free(tr);
     ex_project_close(&p);
     mm_test_rmtree(dir);
     free(dir);
 }
 
 // [train] eval_interval: the rows with a val_loss give the training table the last and the best
-// validation loss, the chart a third series (its points only), `expt diff` a row and a dashed
-// curve in its chart; a row whose
-// val_loss is null is not one of them.
+// validation loss, the chart a third series (its points only), `expt status` a line, `expt diff` a
+// row and a dashed curve in its chart; a row whose val_loss is null is not one of them.
 Test(report, validation_loss_rows_chart_and_diff) {
     ex_project p;
     char *dir = setup("rep_val", &p);
@@ -545,14 +544,10 @@ Test(report, validation_loss_rows_chart_and_diff) {
              "{\"step\":10,\"loss\":8.0}\n{\"step\":20,\"loss\":7.0,\"val_loss\":7.25}\n"
              "{\"step\":30,\"loss\":6.0,\"val_loss\":null}\n{\"step\":40,\"loss\":5.0,\"val_loss\":7.5,\"val_"
              "loss_stderr\":0.125}\n");
-    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
-    size_t n;
-    char *rec = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
-    char *tr = region_text(rec, n, "training");
+    char *tr = region_of(&p, dir, "1.0.0", "training");
     const char *rows =
-        "| validation loss | 7.5000 ± 0.1250 (step 40) |\n| best validation loss | 7.2500 (step 20; 2 "
-        "evaluations) "
-        "|\n";
+        "| validation loss | 7.5000 ± 0.1250 (step 40) |\n"
+        "| best validation loss | 7.2500 (step 20; 2 evaluations) |\n";
     cr_assert_not_null(strstr(tr, rows), "want\n%s\nin\n%s", rows, tr);
     char *svg = fx_read(dir, "experiment/assets/experiment_1.0.0_loss.svg", NULL);
     cr_assert_not_null(strstr(svg, "validation loss"), "%s", svg);
@@ -562,15 +557,13 @@ Test(report, validation_loss_rows_chart_and_diff) {
         strstr(st.out, "  validation:     loss 7.5000 ± 0.1250 at step 40 (best 7.2500 at step 20)\n"), "%s",
         st.out);
     mm_proc_result_free(&st);
-    free(rec), free(tr), free(svg);
+    free(tr), free(svg);
     // without val_loss: no rows, no series
     fx_write(dir, "out/experiment_1_0_0/metrics.jsonl", "{\"step\":10,\"loss\":8.0}\n");
-    cr_assert_eq(ex_report_experiment(&p, "1.0.0"), 0, "%s", mm_error_message());
-    rec = fx_read(dir, "experiment/experiment_1.0.0.md", &n);
-    tr = region_text(rec, n, "training");
+    tr = region_of(&p, dir, "1.0.0", "training");
     svg = fx_read(dir, "experiment/assets/experiment_1.0.0_loss.svg", NULL);
     cr_assert(!strstr(tr, "validation") && !strstr(svg, "validation"), "%s", tr);
-    free(rec), free(tr), free(svg);
+    free(tr), free(svg);
     // expt diff: the last validation loss side by side
     fx_expt_ok(dir, "new", "1.0.1", "--from", "1.0.0");
     fx_run_outputs(dir, "out/experiment_1_0_1", COMMIT);
