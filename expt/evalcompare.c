@@ -58,6 +58,9 @@ void ex_loss_change_text(const ex_eval *a, const ex_eval *b, char *out, size_t c
     ex_eval_loss_change(a, b, &c);
     if (!isfinite(c.stderr_mean))
         snprintf(out, cap, "%+.4f (no standard error: fewer than 2 sample losses on a side)", c.mean);
+    else if (c.stderr_mean == 0 && c.paired)  // no spread: not "inf standard errors"
+        snprintf(out, cap, "%+.4f, %s over the same samples", c.mean,
+                 c.mean == 0 ? "identical sample for sample" : "every sample changed by exactly this");
     else
         snprintf(out, cap, "%+.4f ± %.4f standard error, %s: %.1f standard errors", c.mean, c.stderr_mean,
                  c.paired ? "paired over the same samples" : "unpaired (the two evaluated other samples)",

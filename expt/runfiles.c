@@ -154,6 +154,10 @@ int ex_eval_load(const char *path, ex_eval *e) {
     e->num_samples = isfinite(ns) ? (int)ns : (e->samples ? (int)json_array_size(e->samples) : 0);
     size_t n = 0;
     double *losses = e->samples ? mm_malloc(json_array_size(e->samples) * sizeof *losses + 1) : NULL;
+    if (e->samples && !losses) {
+        ex_eval_free(e);
+        return mm_error_prefix("%s", path);
+    }
     for (size_t i = 0; losses && i < json_array_size(e->samples); i++) {
         double l = ex_json_num(json_array_get(e->samples, i), "loss", NAN);
         if (isfinite(l)) losses[n++] = l;

@@ -130,8 +130,10 @@ static double *mm_sample_losses(const json_t *samples, size_t *n) {
     *n = json_array_size(samples);
     double *x = *n ? malloc(*n * sizeof *x) : NULL;
     if (!x) *n = 0;
-    for (size_t i = 0; i < *n; i++)
-        x[i] = json_real_value(json_object_get(json_array_get(samples, i), "loss"));
+    for (size_t i = 0; i < *n; i++) {  // (a NaN loss is not stored: NaN here, not jansson's 0)
+        const json_t *l = json_object_get(json_array_get(samples, i), "loss");
+        x[i] = json_is_number(l) ? json_number_value(l) : NAN;
+    }
     return x;
 }
 

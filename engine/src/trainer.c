@@ -117,7 +117,7 @@ typedef struct mm_trainer {
     mm_loss_scaler scaler;      // (fp16) the loss scale, saved in the resume state
     int window_overflow;        // (fp16) a micro-step of this accumulation window had a non-finite loss
     mm_validation val;          // [train] eval_interval > 0: the validation documents
-    double val_loss, val_stderr;  // the last validation loss and its standard error, for the next row
+    double val_loss, val_stderr;  // the last validation loss and its standard error (NaN: none yet)
     int val_pending;            // 1: val_loss is new (the row of this step carries it)
     double val_window_s;        // seconds spent validating since the last metrics row (not training)
 } mm_trainer;
@@ -460,7 +460,7 @@ static void mm_trainer_log_line(const mm_trainer *tr, json_t *extra) {
 // The extra fields of a metrics row (NULL when none): fp16: the loss scale in effect for the next
 // optimizer step; the validation loss when this step computed one; memory variants: usage of the
 // log window.
-static json_t *mm_trainer_extra_fields(mm_trainer *tr) {
+static json_t *mm_trainer_extra_fields(mm_trainer *tr, int log_row) {
     json_t *o = NULL;
     if (tr->fp16) {
         o = json_object();
@@ -473,7 +473,9 @@ static json_t *mm_trainer_extra_fields(mm_trainer *tr) {
                             isfinite(tr->val_stderr) ? json_real(tr->val_stderr) : json_null());
         tr->val_pending = 0;
     }
-    if (!tr->model.mem) return o;
+    // a row written only because the step validated leaves the log window's memory statistics to the
+    // next log row, so they cover log_interval steps with and without validation
+    if (!tr->model.mem || !log_row) return o;
     mm_memory_stats st;
     mm_memory_stats_take(&tr->tracker, &st, 1);
     if (!o) o = json_object();
@@ -620,15 +622,16 @@ static int mm_trainer_loop(mm_trainer *tr) {
             if (tr->step - tr->last_save + accum > t->save_interval && tr->step < tr->total && mm_trainer_save(tr) != 0)
                 return MM_EXIT_ERROR;
         }
-        if (tr->step % t->log_interval == 0 || tr->step == tr->total || tr->step == resumed_at + 1 ||
-            tr->val_pending) {
+        const int log_row =
+            tr->step % t->log_interval == 0 || tr->step == tr->total || tr->step == resumed_at + 1;
+        if (log_row || tr->val_pending) {
             double now = mm_now_s(),
                    trained_s = now - window_t - tr->val_window_s;  // tokens/s of training alone
             mm_trainer_row(tr, loss, lr, trained_s > 0 ? window_tokens / trained_s : 0, epoch);
             window_t = now;
             tr->val_window_s = 0;
             window_tokens = 0;
-            json_t *extra = mm_trainer_extra_fields(tr);
+            json_t *extra = mm_trainer_extra_fields(tr, log_row);
             int wrc = mm_metrics_write(&tr->log, &tr->last_row, extra);
             if (!bar.is_tty) mm_trainer_log_line(tr, extra);
             json_decref(extra);
@@ -655,7 +658,7 @@ static int mm_trainer_loop(mm_trainer *tr) {
     if (mm_trainer_save(tr) != 0) return MM_EXIT_ERROR;
     mm_metrics_finish(&tr->log, &tr->last_row, "finished", NULL);
     char valtxt[48] = "";
-    if (t->eval_interval > 0) snprintf(valtxt, sizeof valtxt, ", validation loss %.4f", tr->val_loss);
+    if (isfinite(tr->val_loss)) snprintf(valtxt, sizeof valtxt, ", validation loss %.4f", tr->val_loss);
     printf("train: finished %ld steps, final loss %.4f%s; checkpoint %s\n", tr->step, tr->last_row.loss,
            valtxt, tr->ckpt_path);
     return MM_EXIT_OK;
@@ -663,6 +666,7 @@ static int mm_trainer_loop(mm_trainer *tr) {
 
 static int mm_trainer_setup(mm_trainer *tr, const mm_train_args *a) {
     tr->out_dir = a->out_dir;
+    tr->val_loss = tr->val_stderr = NAN;  // none computed in this process yet
     if (mm_trainer_load_config(tr, a) != 0) return -1;
     mm_set_threads(tr->cfg.train.threads);
     if (mm_mkdirs(a->out_dir) != 0) return -1;

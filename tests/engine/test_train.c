@@ -501,6 +501,72 @@ Test(validation, leaves_training_unchanged_and_equals_eval, .timeout = 300) {
     mm_fx_data_free(&d);
 }
 
+// The row of step `step` in rows (NULL when none).
+static json_t *mm_row_at(json_t *rows, long step) {
+    for (size_t i = 0; i < json_array_size(rows); i++)
+        if (json_integer_value(json_object_get(json_array_get(rows, i), "step")) == step)
+            return json_array_get(rows, i);
+    return NULL;
+}
+
+// eval_interval = 10 with accumulation 3 and log_interval 7: the multiples of 10 fall between
+// optimizer-step boundaries, so validation happens at the boundary after each (12, 21, 30, 42,
+// 51) and at the last step (60); 12, 30 and 51 are not log steps and get a row of their own,
+// without memory usage fields. Every log row — its loss, gradient norm and memory usage window
+// included — is the run without validation's.
+Test(validation, between_boundaries_and_off_the_log_rows, .timeout = 300) {
+    mm_fx_data d;
+    mm_resume_data(&d, "validation_rows");
+    char *ema = mm_ema_ini(&d, "ema.ini", "cpu", "fp32"), *ini = mm_validation_ini(&d, ema);
+    char *plain = mm_test_path(d.dir, "plain"), *val = mm_test_path(d.dir, "val");
+    const char *sp[] = {"knowledge.memory_select=gumbel", "train.log_interval=7", NULL};
+    const char *sv[] = {"train.log_interval=7", "train.eval_interval=10", NULL};
+    mm_proc_result r;
+    mm_fx_train(ema, plain, sp, 0, &r);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    mm_proc_result_free(&r);
+    mm_fx_train(ini, val, sv, 0, &r);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    mm_proc_result_free(&r);
+    char *pa = mm_test_path(plain, "metrics.jsonl"), *pb = mm_test_path(val, "metrics.jsonl");
+    json_t *ra = mm_fx_read_jsonl(pa), *rb = mm_fx_read_jsonl(pb);
+    static const char *const same[] = {"loss",
+                                       "grad_norm",
+                                       "lr",
+                                       "memory_used_fraction",
+                                       "memory_kl_uniform",
+                                       "memory_usage_entropy",
+                                       "memory_entries_rewritten"};
+    for (size_t i = 0; i < json_array_size(ra); i++) {
+        json_t *a = json_array_get(ra, i);
+        const long step = (long)json_integer_value(json_object_get(a, "step"));
+        json_t *b = mm_row_at(rb, step);
+        cr_assert_not_null(b, "no row at step %ld with validation", step);
+        for (size_t f = 0; f < sizeof same / sizeof same[0]; f++)
+            cr_assert(json_equal(json_object_get(a, same[f]), json_object_get(b, same[f])),
+                      "step %ld: %s differs", step, same[f]);
+    }
+    const long want[] = {12, 21, 30, 42, 51, 60};
+    size_t k = 0;
+    for (size_t i = 0; i < json_array_size(rb); i++) {
+        json_t *b = json_array_get(rb, i);
+        const long step = (long)json_integer_value(json_object_get(b, "step"));
+        const int logged = mm_row_at(ra, step) != NULL;
+        cr_assert(logged || json_object_get(b, "val_loss"), "step %ld: a row neither logged nor validated",
+                  step);
+        if (!logged)
+            cr_assert_null(json_object_get(b, "memory_used_fraction"), "step %ld: a validation row", step);
+        if (!json_object_get(b, "val_loss")) continue;
+        cr_assert(k < 6 && step == want[k], "val_loss at step %ld (expected %ld)", step,
+                  k < 6 ? want[k] : -1);
+        k++;
+    }
+    cr_assert_eq(k, 6);
+    json_decref(ra), json_decref(rb);
+    free(ema), free(ini), free(plain), free(val), free(pa), free(pb);
+    mm_fx_data_free(&d);
+}
+
 // The device code paths (device "cpu-staged": the CPU kernels behind host_resident = 0, new
 // buffers NaN): a memory model with EMA in fp16 (loss scaling through the backend's scale op),
 // stopped by SIGTERM and resumed, gives the plain CPU run's rows, weights, bank, moments and EMA

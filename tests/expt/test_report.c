@@ -480,6 +480,13 @@ Test(report, diff_weighs_changes_against_their_noise) {
     ev = evaluation_of(&p, dir, "1.0.0");  // based on nothing
     cr_assert_null(strstr(ev, "(based on)"), "%s", ev);
     free(ev);
+    // the same losses: no spread, not "inf standard errors"
+    write_eval(dir, "1_0_1", "v.jsonl", la, "f.jsonl", fa);
+    r = fx_expt(dir, "diff", "1.0.0", "1.0.1", NULL, NULL, NULL);
+    cr_assert_not_null(
+        strstr(r.out, "  eval loss: +0.0000, identical sample for sample over the same samples\n"), "%s",
+        r.out);
+    mm_proc_result_free(&r);
     // other samples, other facts: hypot(stdev(a)/2, stdev(b)/2) = 0.54962; Wilson 4/6 and 3/6
     write_eval(dir, "1_0_1", "w.jsonl", lb, "g.jsonl", fb);
     r = fx_expt(dir, "diff", "1.0.0", "1.0.1", NULL, NULL, NULL);

@@ -2,7 +2,8 @@
 // eval_samples documents of [data] eval_data_path of each document's teacher-forced mean
 // cross-entropy, the documents prepared exactly as `minimind eval` prepares its samples
 // (<s> + encode(text) + </s>, truncated to max_seq_len + 1 ids), so the value at a step equals
-// `minimind eval --num_samples eval_samples`'s mean_loss on that step's checkpoint. The model's
+// `minimind eval --num_samples eval_samples`'s mean_loss on that step's checkpoint when eval runs
+// on the same device and precision. The model's
 // training state is left as it was: no Gumbel noise, no reads added to the memory usage tracker
 // or the EMA window, the parameters and gradients untouched — a run trains the same with and
 // without validation.
