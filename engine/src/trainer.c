@@ -562,6 +562,11 @@ static int mm_trainer_loop(mm_trainer *tr) {
     int accum = t->accumulation_steps;
     long resumed_at = tr->step;
     tr->start_step = tr->step;
+    if (tr->step >= tr->total) {  // --resume of a finished run: nothing to train, no file rewritten
+        printf("train: the run already finished its %ld steps: nothing to do (checkpoint %s)\n", tr->total,
+               tr->ckpt_path);
+        return MM_EXIT_OK;
+    }
     mm_progress bar;
     mm_progress_begin(&bar, "train", tr->total, "steps", 1.0);
     bar.is_tty = bar.is_tty && isatty(STDOUT_FILENO);

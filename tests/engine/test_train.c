@@ -625,6 +625,52 @@ Test(device_cuda, a_bf16_run_records_its_blocks_in_bf16, .timeout = 600) {
     mm_fx_data_free(&d);
 }
 
+// The bytes of a file (malloc'd, *len of them).
+static unsigned char *mm_file_bytes(const char *path, size_t *len) {
+    FILE *fp = fopen(path, "rb");
+    cr_assert_not_null(fp, "cannot open %s", path);
+    fseek(fp, 0, SEEK_END);
+    *len = (size_t)ftell(fp);
+    rewind(fp);
+    unsigned char *b = malloc(*len + 1);
+    cr_assert_eq(fread(b, 1, *len, fp), *len, "%s: short read", path);
+    fclose(fp);
+    return b;
+}
+
+// --resume of a finished run trains nothing and rewrites nothing: progress.json, metrics.jsonl and
+// both checkpoint files keep their bytes (it used to save again — a new save id — and leave
+// progress.json at step 0 of 0 with loss 0), exit 0 with one line saying so.
+Test(resume, of_a_finished_run_changes_nothing, .timeout = 300) {
+    mm_fx_data d;
+    mm_resume_data(&d, "resume_done");
+    char *ini = mm_resume_ini(&d, 1000), *ref = mm_test_path(d.dir, "ref");
+    mm_reference_run(ini, ref);
+    static const char *const files[] = {"progress.json", "metrics.jsonl", "pretrain_32.safetensors",
+                                        "pretrain_32.state.safetensors"};
+    unsigned char *before[4];
+    size_t len[4];
+    for (int i = 0; i < 4; i++) {
+        char *p = mm_test_path(ref, files[i]);
+        before[i] = mm_file_bytes(p, &len[i]);
+        free(p);
+    }
+    mm_proc_result r;
+    mm_fx_train(ini, ref, NULL, 1, &r);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "train: the run already finished its "), "%s", r.out);
+    mm_proc_result_free(&r);
+    for (int i = 0; i < 4; i++) {
+        size_t n;
+        char *p = mm_test_path(ref, files[i]);
+        unsigned char *after = mm_file_bytes(p, &n);
+        cr_assert(n == len[i] && !memcmp(before[i], after, n), "%s changed", files[i]);
+        free(p), free(after), free(before[i]);
+    }
+    free(ini), free(ref);
+    mm_fx_data_free(&d);
+}
+
 Test(resume, sigkill_loses_at_most_save_interval, .timeout = 300) {
     // save_interval 6 with accumulation 5: checkpoints can only sit on multiples of 5, yet no
     // more than 6 steps may be lost (saving only once 6 steps have passed would save at 10, 20,
