@@ -25,10 +25,12 @@ static const char ex_diff_usage[] =
     "                 experiment ran, else run_file/experiment_X.Y.Z.ini)\n"
     "  metrics        final and best loss, evaluation loss and perplexity, duration, side by side\n"
     "  noise          the evaluation loss's change with its standard error (paired when both\n"
-    "                 evaluated the same samples) and the facts lost and gained (McNemar's test)\n"
+    "                 evaluated the same samples) and the facts lost and gained (McNemar's test);\n"
+    "                 the last validation losses' change (unpaired)\n"
     "  code           the diffstat between the two recorded commits (git.json / run.json), and\n"
     "                 whether either ran with uncommitted changes (see its git.patch)\n"
-    "  loss curves    both in one chart (validation curves dashed): experiment/assets/diff_A.B.C_X.Y.Z_loss.svg\n";
+    "  loss curves    both in one chart (validation curves dashed): "
+    "experiment/assets/diff_A.B.C_X.Y.Z_loss.svg\n";
 
 typedef struct ex_side {
     const char *version;
@@ -191,8 +193,24 @@ static void ex_diff_metrics(const ex_side *a, const ex_side *b) {
 // (paired over the same samples, else from both sides' standard errors) and, for the same facts
 // file, the facts lost and gained with McNemar's exact p (else each side's 95 % interval).
 static void ex_diff_noise(const ex_side *a, const ex_side *b) {
-    if (!a->have_e || !b->have_e) return;
+    // [train] eval_interval on both sides: the last validation losses, unpaired (metrics.jsonl keeps
+    // each validation's mean and standard error, not its documents' losses)
+    const int val =
+        a->have_m && b->have_m && isfinite(a->m.final_val_stderr) && isfinite(b->m.final_val_stderr);
+    if ((!a->have_e || !b->have_e) && !val) return;
     printf("\n## noise (the evaluation's changes against its own uncertainty)\n");
+    if (val) {
+        const double d = b->m.final_val - a->m.final_val,
+                     se = hypot(a->m.final_val_stderr, b->m.final_val_stderr);
+        printf(
+            "  validation loss: %+.4f ± %.4f standard error, unpaired (conservative when both validated on "
+            "the "
+            "same documents)",
+            d, se);
+        if (se > 0) printf(": %.1f standard errors", fabs(d) / se);
+        printf("\n");
+    }
+    if (!a->have_e || !b->have_e) return;
     char text[256];
     ex_loss_change_text(&a->e, &b->e, text, sizeof text);
     printf("  eval loss: %s\n", text);

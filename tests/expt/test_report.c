@@ -542,7 +542,8 @@ Test(report, memory_usage_rows) {
 
 // [train] eval_interval: the rows with a val_loss give the training table the last and the best
 // validation loss, the chart a third series (its points only), `expt status` a line, `expt diff` a
-// row and a dashed curve in its chart; a row whose val_loss is null is not one of them.
+// row, an unpaired noise line and a dashed curve in its chart; a row whose val_loss is null is not
+// one of them.
 Test(report, validation_loss_rows_chart_and_diff) {
     ex_project p;
     char *dir = setup("rep_val", &p);
@@ -574,13 +575,22 @@ Test(report, validation_loss_rows_chart_and_diff) {
     // expt diff: the last validation loss side by side
     fx_expt_ok(dir, "new", "1.0.1", "--from", "1.0.0");
     fx_run_outputs(dir, "out/experiment_1_0_1", COMMIT);
-    fx_write(dir, "out/experiment_1_0_1/metrics.jsonl", "{\"step\":10,\"loss\":6.0,\"val_loss\":6.5}\n");
+    fx_write(dir, "out/experiment_1_0_0/metrics.jsonl",
+             "{\"step\":10,\"loss\":8.0,\"val_loss\":7.0,\"val_loss_stderr\":0.3}\n");
+    fx_write(dir, "out/experiment_1_0_1/metrics.jsonl",
+             "{\"step\":10,\"loss\":6.0,\"val_loss\":6.5,\"val_loss_stderr\":0.4}\n");
     mm_proc_result r = fx_expt(dir, "diff", "1.0.0", "1.0.1", NULL, NULL, NULL);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
-    cr_assert_not_null(strstr(r.out, "  validation loss               -         6.5000 "), "%s", r.out);
+    cr_assert_not_null(strstr(r.out, "  validation loss          7.0000         6.5000 "), "%s", r.out);
+    // -0.5 against hypot(0.3, 0.4) = 0.5: one standard error
+    cr_assert_not_null(
+        strstr(r.out,
+               "  validation loss: -0.5000 ± 0.5000 standard error, unpaired (conservative when "
+               "both validated on the same documents): 1.0 standard errors\n"),
+        "%s", r.out);
     mm_proc_result_free(&r);
     svg = fx_read(dir, "experiment/assets/diff_1.0.0_1.0.1_loss.svg", NULL);  // its curve, dashed
-    cr_assert(strstr(svg, "1.0.1 validation") && !strstr(svg, "1.0.0 validation"), "%s", svg);
+    cr_assert(strstr(svg, "1.0.1 validation") && strstr(svg, "1.0.0 validation"), "%s", svg);
     free(svg);
     ex_project_close(&p);
     mm_test_rmtree(dir);
