@@ -431,6 +431,24 @@ static char *mm_validation_ini(const mm_fx_data *d, const char *ini) {
     return path;
 }
 
+// The EMA memory model trained twice: into DIR/plain without validation (Gumbel selection, like
+// the other) and into DIR/VAL_NAME with it (mm_validation_ini, its INI in *ini), each with the
+// extra --set's (NULL-terminated, at most 4). Returns the second run's stdout and stderr in *r.
+static void mm_validation_pair(const mm_fx_data *d, const char *val_name, const char *const *plain_sets,
+                               const char *const *val_sets, char **ini, mm_proc_result *r) {
+    char *ema = mm_ema_ini(d, "ema.ini", "cpu", "fp32"), *plain = mm_test_path(d->dir, "plain"),
+         *val = mm_test_path(d->dir, val_name);
+    *ini = mm_validation_ini(d, ema);
+    const char *sets[6] = {"knowledge.memory_select=gumbel"};
+    for (int i = 0; plain_sets && plain_sets[i] && i < 4; i++) sets[i + 1] = plain_sets[i];
+    mm_fx_train(ema, plain, sets, 0, r);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    mm_proc_result_free(r);
+    mm_fx_train(*ini, val, val_sets, 0, r);
+    cr_assert_eq(r->status, 0, "%s", r->err);
+    free(ema), free(plain), free(val);
+}
+
 // [train] eval_interval: the validation loss sits in the rows of the multiples of eval_interval
 // (optimizer-step boundaries here) and of the last step; the last equals `minimind eval`'s mean loss
 // on the final checkpoint bit for bit (the same documents, the same forward, through the
@@ -441,15 +459,9 @@ static char *mm_validation_ini(const mm_fx_data *d, const char *ini) {
 Test(validation, leaves_training_unchanged_and_equals_eval, .timeout = 300) {
     mm_fx_data d;
     mm_resume_data(&d, "validation");
-    char *ema = mm_ema_ini(&d, "ema.ini", "cpu", "fp32"), *ini = mm_validation_ini(&d, ema);
-    char *plain = mm_test_path(d.dir, "plain"), *val = mm_test_path(d.dir, "ref");
-    const char *gumbel[] = {"knowledge.memory_select=gumbel", NULL};
+    char *ini, *plain = mm_test_path(d.dir, "plain"), *val = mm_test_path(d.dir, "ref");
     mm_proc_result r;
-    mm_fx_train(ema, plain, gumbel, 0, &r);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    mm_proc_result_free(&r);
-    mm_fx_train(ini, val, NULL, 0, &r);
-    cr_assert_eq(r.status, 0, "%s", r.err);
+    mm_validation_pair(&d, "ref", NULL, NULL, &ini, &r);
     cr_assert(strstr(r.out, " val_loss ") && strstr(r.out, ", validation loss "), "%s", r.out);
     cr_assert(strstr(r.err, "train: validation loss every 9 steps and at the end: 5 documents"), "%s", r.err);
     mm_proc_result_free(&r);
@@ -497,7 +509,7 @@ Test(validation, leaves_training_unchanged_and_equals_eval, .timeout = 300) {
         cr_assert((!vx && !vy) || json_equal(vx, vy), "row %zu: val_loss differs after the resume", i);
     }
     json_decref(x), json_decref(y);
-    free(ema), free(ini), free(plain), free(val), free(wa), free(wb), free(pa), free(pb), free(pr);
+    free(ini), free(plain), free(val), free(wa), free(wb), free(pa), free(pb), free(pr);
     mm_fx_data_free(&d);
 }
 
@@ -517,16 +529,11 @@ static json_t *mm_row_at(json_t *rows, long step) {
 Test(validation, between_boundaries_and_off_the_log_rows, .timeout = 300) {
     mm_fx_data d;
     mm_resume_data(&d, "validation_rows");
-    char *ema = mm_ema_ini(&d, "ema.ini", "cpu", "fp32"), *ini = mm_validation_ini(&d, ema);
-    char *plain = mm_test_path(d.dir, "plain"), *val = mm_test_path(d.dir, "val");
-    const char *sp[] = {"knowledge.memory_select=gumbel", "train.log_interval=7", NULL};
-    const char *sv[] = {"train.log_interval=7", "train.eval_interval=10", NULL};
+    char *ini, *plain = mm_test_path(d.dir, "plain"), *val = mm_test_path(d.dir, "val");
+    const char *sp[] = {"train.log_interval=7", NULL},
+               *sv[] = {"train.log_interval=7", "train.eval_interval=10", NULL};
     mm_proc_result r;
-    mm_fx_train(ema, plain, sp, 0, &r);
-    cr_assert_eq(r.status, 0, "%s", r.err);
-    mm_proc_result_free(&r);
-    mm_fx_train(ini, val, sv, 0, &r);
-    cr_assert_eq(r.status, 0, "%s", r.err);
+    mm_validation_pair(&d, "val", sp, sv, &ini, &r);
     mm_proc_result_free(&r);
     char *pa = mm_test_path(plain, "metrics.jsonl"), *pb = mm_test_path(val, "metrics.jsonl");
     json_t *ra = mm_fx_read_jsonl(pa), *rb = mm_fx_read_jsonl(pb);
@@ -563,7 +570,7 @@ Test(validation, between_boundaries_and_off_the_log_rows, .timeout = 300) {
     }
     cr_assert_eq(k, 6);
     json_decref(ra), json_decref(rb);
-    free(ema), free(ini), free(plain), free(val), free(pa), free(pb);
+    free(ini), free(plain), free(val), free(pa), free(pb);
     mm_fx_data_free(&d);
 }
 
