@@ -320,12 +320,13 @@ Test(report, index_has_one_row_per_experiment) {
     const char *r0 =
         strstr(idx,
                "| [1.0.0](experiment_1.0.0.md) | 无 | model_original | 验证基线在演示语料上能收敛。 | "
-               "6.5000 | 2.5000 ± 0.5000 | - | ");
+               "6.5000 | - | 2.5000 ± 0.5000 | - | ");
     cr_assert_not_null(r0, "%s", idx);
     cr_assert_not_null(strstr(r0, " | 2024-05-01 |\n"), "%s", idx);
-    const char *r2 = strstr(idx, "| [1.0.2](experiment_1.0.2.md) | - | model_original | - | - | - | - | ");
+    const char *r2 =
+        strstr(idx, "| [1.0.2](experiment_1.0.2.md) | - | model_original | - | - | - | - | - | ");
     const char *r10 =
-        strstr(idx, "| [1.0.10](experiment_1.0.10.md) | 1.0.0 | model_original | - | - | - | - | ");
+        strstr(idx, "| [1.0.10](experiment_1.0.10.md) | 1.0.0 | model_original | - | - | - | - | - | ");
     cr_assert(r2 && r10 && r0 < r2 && r2 < r10, "rows sorted numerically:\n%s", idx);
     // Regenerating gives the same bytes.
     cr_assert_eq(ex_report_index(&p), 0);
@@ -336,7 +337,14 @@ Test(report, index_has_one_row_per_experiment) {
              "{\"summary\":{\"mean_loss\":2.5},\"facts\":{\"total\":78,\"correct\":61}}");
     cr_assert_eq(ex_report_index(&p), 0);
     char *idx3 = fx_read(dir, "experiment/INDEX.md", NULL);
-    cr_assert_not_null(strstr(idx3, " | 6.5000 | 2.5000 | 61/78 = 78.2 % | "), "%s", idx3);
+    cr_assert_not_null(strstr(idx3, " | 6.5000 | - | 2.5000 | 61/78 = 78.2 % | "), "%s", idx3);
+    // With [train] eval_interval the row shows the last validation loss.
+    fx_write(dir, "out/experiment_1_0_0/metrics.jsonl",
+             "{\"step\":10,\"loss\":6.5,\"val_loss\":7.25,\"val_loss_stderr\":0.125}\n");
+    cr_assert_eq(ex_report_index(&p), 0);
+    char *idx4 = fx_read(dir, "experiment/INDEX.md", NULL);
+    cr_assert_not_null(strstr(idx4, " | 6.5000 | 7.2500 ± 0.1250 | 2.5000 | 61/78 = 78.2 % | "), "%s", idx4);
+    free(idx4);
     free(idx), free(idx2), free(idx3);
     ex_project_close(&p);
     mm_test_rmtree(dir);
