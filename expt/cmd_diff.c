@@ -202,11 +202,8 @@ static void ex_diff_noise(const ex_side *a, const ex_side *b) {
     if (val) {
         const double d = b->m.final_val - a->m.final_val,
                      se = hypot(a->m.final_val_stderr, b->m.final_val_stderr);
-        printf(
-            "  validation loss: %+.4f ± %.4f standard error, unpaired (conservative when both validated on "
-            "the "
-            "same documents)",
-            d, se);
+        static const char what[] = "unpaired (conservative when both validated on the same documents)";
+        printf("  validation loss: %+.4f ± %.4f standard error, %s", d, se, what);
         if (se > 0) printf(": %.1f standard errors", fabs(d) / se);
         printf("\n");
     }
@@ -301,8 +298,8 @@ static int ex_diff_svg(const ex_project *p, const ex_side *a, const ex_side *b) 
         int n = 0;
         const ex_side *sides[2] = {a, b};
         static const char *const colors[2] = {"#1f77b4", "#d62728"};
-        for (int i = 0; i < 2;
-             i++) {  // each side's training loss and ([train] eval_interval) validation loss, dashed
+        // each side's training loss and ([train] eval_interval) validation loss, dashed
+        for (int i = 0; i < 2; i++) {
             const ex_metrics *m = &sides[i]->m;
             if (!sides[i]->have_m) continue;
             s[n++] = (ex_series){

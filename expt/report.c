@@ -378,12 +378,21 @@ static int ex_write_loss_svg(const ex_project *p, const char *version, const ex_
     return rc;
 }
 
+// "L ± SE" of the last validation loss ([train] eval_interval; "-" without one).
+static void ex_last_val_loss(ex_buf *b, const ex_metrics *m) {
+    if (!m->n_val) {
+        ex_buf_puts(b, "-");
+        return;
+    }
+    ex_num(b, "%.4f", m->final_val);
+    if (isfinite(m->final_val_stderr)) ex_buf_printf(b, " ± %.4f", m->final_val_stderr);
+}
+
 // [train] eval_interval: the validation loss at the last and at the best of its steps.
 static void ex_validation_rows(ex_buf *b, const ex_metrics *m) {
     if (!m->n_val) return;
     ex_buf_puts(b, "| validation loss | ");
-    ex_num(b, "%.4f", m->final_val);
-    if (isfinite(m->final_val_stderr)) ex_buf_printf(b, " ± %.4f", m->final_val_stderr);
+    ex_last_val_loss(b, m);
     ex_buf_puts(b, " (step ");
     ex_num(b, "%.0f", m->final_val_step);
     ex_buf_puts(b, ") |\n| best validation loss | ");
@@ -733,12 +742,7 @@ static void ex_index_row(ex_buf *b, const ex_project *p, const char *version) {
     if (mpath && ex_exists(mpath) && ex_metrics_load(mpath, &m) == 0) {
         ex_num(b, "%.4f", m.final_loss);
         ex_buf_puts(b, " | ");
-        if (m.n_val) {  // [train] eval_interval: the last validation loss
-            ex_num(b, "%.4f", m.final_val);
-            if (isfinite(m.final_val_stderr)) ex_buf_printf(b, " ± %.4f", m.final_val_stderr);
-        } else {
-            ex_buf_puts(b, "-");
-        }
+        ex_last_val_loss(b, &m);
         ex_metrics_free(&m);
     } else {
         ex_buf_puts(b, "- | -");

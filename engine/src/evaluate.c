@@ -36,6 +36,15 @@ json_t *mm_decode_json(const mm_tokenizer *tok, const int32_t *ids, size_t n) {
     return j;
 }
 
+int mm_eval_document_ids(const mm_tokenizer *tok, const char *text, size_t len, int max_seq_len,
+                         mm_ids *ids) {
+    if (mm_ids_push(ids, MM_TOKEN_BOS) || mm_tokenizer_encode(tok, text, len, ids) ||
+        mm_ids_push(ids, MM_TOKEN_EOS))
+        return -1;
+    if (ids->len > (size_t)max_seq_len + 1) ids->len = (size_t)max_seq_len + 1;
+    return 0;
+}
+
 typedef struct mm_eval_totals {
     double loss_sum, token_loss_sum;
     long tokens;
@@ -46,10 +55,8 @@ typedef struct mm_eval_totals {
 static int mm_eval_one(mm_inference *inf, const mm_eval_args *a, const char *text, size_t len, long line,
                        mm_sampler *smp, json_t *samples, mm_eval_totals *tot) {
     mm_ids ids = {0}, gen = {0};
-    int rc = -1, max_len = inf->cfg.model.max_seq_len + 1;
-    if (mm_ids_push(&ids, MM_TOKEN_BOS) || mm_tokenizer_encode(inf->tok, text, len, &ids) || mm_ids_push(&ids, MM_TOKEN_EOS))
-        goto done;
-    if (ids.len > (size_t)max_len) ids.len = (size_t)max_len;
+    int rc = -1;
+    if (mm_eval_document_ids(inf->tok, text, len, inf->cfg.model.max_seq_len, &ids) != 0) goto done;
     int np = a->prompt_tokens < (int)ids.len - 1 ? a->prompt_tokens : (int)ids.len - 1;
     if (np < 1) np = 1;
     double loss;

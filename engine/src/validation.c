@@ -6,19 +6,18 @@
 #include <string.h>
 
 #include "minimind/error.h"
+#include "minimind/evaluate.h"
 #include "minimind/jsonl.h"
 #include "minimind/stats.h"
 
-// Appends one document's ids (<s> + text + </s>, at most max_len of them) to v.
+// Appends one document's ids (mm_eval_document_ids: as `minimind eval` prepares its samples) to v.
 static int mm_validation_add(mm_validation *v, const mm_tokenizer *tok, const char *text, size_t len,
-                             int max_len) {
+                             int max_seq_len) {
     mm_ids ids = {0};
-    if (mm_ids_push(&ids, MM_TOKEN_BOS) || mm_tokenizer_encode(tok, text, len, &ids) ||
-        mm_ids_push(&ids, MM_TOKEN_EOS)) {
+    if (mm_eval_document_ids(tok, text, len, max_seq_len, &ids) != 0) {
         mm_ids_free(&ids);
         return -1;
     }
-    if (ids.len > (size_t)max_len) ids.len = (size_t)max_len;
     int32_t **pi = mm_realloc(v->ids, (size_t)(v->n + 1) * sizeof *pi);
     if (pi) v->ids = pi;
     int *pl = pi ? mm_realloc(v->len, (size_t)(v->n + 1) * sizeof *pl) : NULL;
@@ -49,7 +48,7 @@ int mm_validation_open(mm_validation *v, const char *path, const mm_tokenizer *t
         if (got < 0 || mm_jsonl_string_field(&r, obj, "text", &text, &len) != 0)
             rc = -1;
         else
-            rc = mm_validation_add(v, tok, text, len, max_seq_len + 1);
+            rc = mm_validation_add(v, tok, text, len, max_seq_len);
         if (got > 0) json_decref(obj);
     }
     mm_jsonl_close(&r);

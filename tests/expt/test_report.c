@@ -47,6 +47,12 @@ static char *evaluation_of(ex_project *p, const char *dir, const char *version) 
     return region_of(p, dir, version, "evaluation");
 }
 
+// 1.0.0's metrics.jsonl replaced by `metrics`, then its record's training region (malloc'd).
+static char *training_with(ex_project *p, const char *dir, const char *metrics) {
+    fx_write(dir, "out/experiment_1_0_0/metrics.jsonl", metrics);
+    return region_of(p, dir, "1.0.0", "training");
+}
+
 // Asserts that a and b are identical outside the machine regions (and have the same regions).
 static void same_outside_regions(const char *a, size_t an, const char *b, size_t bn) {
     ex_record ra, rb;
@@ -520,25 +526,25 @@ Test(report, memory_usage_rows) {
     ex_project p;
     char *dir = setup("rep_memuse", &p);
     fx_run_outputs(dir, "out/experiment_1_0_0", COMMIT);
-    fx_write(dir, "out/experiment_1_0_0/metrics.jsonl",
-             "{\"step\":10,\"loss\":8.0,\"memory_used_fraction\":0.75,\"memory_usage_entropy\":7.0,"
-             "\"memory_kl_uniform\":1.3,\"memory_entries_rewritten\":40,\"memory_ema_updates\":1}\n"
-             "{\"step\":20,\"loss\":7.0,\"memory_used_fraction\":0.5,\"memory_usage_entropy\":7.5,"
-             "\"memory_kl_uniform\":0.8,\"memory_entries_rewritten\":0,\"memory_ema_updates\":0}\n"
-             "{\"step\":30,\"loss\":6.0,\"memory_used_fraction\":0.25,\"memory_usage_entropy\":6.25,"
-             "\"memory_kl_uniform\":2.0625,\"memory_entries_rewritten\":2,\"memory_ema_updates\":1}\n");
-    char *tr = region_of(&p, dir, "1.0.0", "training");
+    char *tr = training_with(
+        &p, dir,
+        "{\"step\":10,\"loss\":8.0,\"memory_used_fraction\":0.75,\"memory_usage_entropy\":7.0,"
+        "\"memory_kl_uniform\":1.3,\"memory_entries_rewritten\":40,\"memory_ema_updates\":1}\n"
+        "{\"step\":20,\"loss\":7.0,\"memory_used_fraction\":0.5,\"memory_usage_entropy\":7.5,"
+        "\"memory_kl_uniform\":0.8,\"memory_entries_rewritten\":0,\"memory_ema_updates\":0}\n"
+        "{\"step\":30,\"loss\":6.0,\"memory_used_fraction\":0.25,\"memory_usage_entropy\":6.25,"
+        "\"memory_kl_uniform\":2.0625,\"memory_entries_rewritten\":2,\"memory_ema_updates\":1}\n");
     const char *rows =
         "| memory entries read (last log window) | 25.0 % of the bank |\n"
         "| memory usage entropy / KL from uniform (last window) | 6.250 / 2.062 nats |\n"
         "| memory entries rewritten (EMA) | 42 in 2 updates |\n";
     cr_assert_not_null(strstr(tr, rows), "want\n%s\nin\n%s", rows, tr);
     // frozen: no EMA row
-    fx_write(dir, "out/experiment_1_0_0/metrics.jsonl",
-             "{\"step\":10,\"loss\":8.0,\"memory_used_fraction\":0.75,\"memory_usage_entropy\":7.0,"
-             "\"memory_kl_uniform\":1.3,\"memory_entries_rewritten\":0,\"memory_ema_updates\":0}\n");
     free(tr);
-    tr = region_of(&p, dir, "1.0.0", "training");
+    tr =
+        training_with(&p, dir,
+                      "{\"step\":10,\"loss\":8.0,\"memory_used_fraction\":0.75,\"memory_usage_entropy\":7.0,"
+                      "\"memory_kl_uniform\":1.3,\"memory_entries_rewritten\":0,\"memory_ema_updates\":0}\n");
     cr_assert_not_null(strstr(tr, "| memory entries read (last log window) | 75.0 % of the bank |\n"), "%s",
                        tr);
     cr_assert_null(strstr(tr, "rewritten"), "%s", tr);
@@ -556,11 +562,11 @@ Test(report, validation_loss_rows_chart_and_diff) {
     ex_project p;
     char *dir = setup("rep_val", &p);
     fx_run_outputs(dir, "out/experiment_1_0_0", COMMIT);
-    fx_write(dir, "out/experiment_1_0_0/metrics.jsonl",
-             "{\"step\":10,\"loss\":8.0}\n{\"step\":20,\"loss\":7.0,\"val_loss\":7.25}\n"
-             "{\"step\":30,\"loss\":6.0,\"val_loss\":null}\n{\"step\":40,\"loss\":5.0,\"val_loss\":7.5,\"val_"
-             "loss_stderr\":0.125}\n");
-    char *tr = region_of(&p, dir, "1.0.0", "training");
+    char *tr = training_with(
+        &p, dir,
+        "{\"step\":10,\"loss\":8.0}\n{\"step\":20,\"loss\":7.0,\"val_loss\":7.25}\n"
+        "{\"step\":30,\"loss\":6.0,\"val_loss\":null}\n{\"step\":40,\"loss\":5.0,\"val_loss\":7.5,\"val_"
+        "loss_stderr\":0.125}\n");
     const char *rows =
         "| validation loss | 7.5000 ± 0.1250 (step 40) |\n"
         "| best validation loss | 7.2500 (step 20; 2 evaluations) |\n";
@@ -575,8 +581,7 @@ Test(report, validation_loss_rows_chart_and_diff) {
     mm_proc_result_free(&st);
     free(tr), free(svg);
     // without val_loss: no rows, no series
-    fx_write(dir, "out/experiment_1_0_0/metrics.jsonl", "{\"step\":10,\"loss\":8.0}\n");
-    tr = region_of(&p, dir, "1.0.0", "training");
+    tr = training_with(&p, dir, "{\"step\":10,\"loss\":8.0}\n");
     svg = fx_read(dir, "experiment/assets/experiment_1.0.0_loss.svg", NULL);
     cr_assert(!strstr(tr, "validation") && !strstr(svg, "validation"), "%s", tr);
     free(tr), free(svg);

@@ -47,6 +47,10 @@ typedef struct mm_eval_args {
 #define MM_BANK_ABLATION_LAYERS "layers"
 
 void mm_eval_args_default(mm_eval_args *a);
+// The ids of one evaluation document (appended to *ids, empty on entry): <s> + encode(text) + </s>,
+// at most max_seq_len + 1 of them — the samples of `minimind eval` and the validation documents of
+// training (minimind/validation.h) alike. Returns 0 or -1 (message set).
+int mm_eval_document_ids(const mm_tokenizer *tok, const char *text, size_t len, int max_seq_len, mm_ids *ids);
 // With facts_path, eval.json gets a "facts" object (mm_eval_facts); the text samples are then
 // evaluated only when evaluation data is available (--data or the recorded eval_data_path).
 int mm_evaluate(const mm_eval_args *a);
